@@ -1,0 +1,491 @@
+/*
+ * config - one table drives the command line, the SMTPSINK_* environment,
+ * --help and the README's configuration table (config_markdown()).
+ * Each option is the Postfix triple: DEF_X default, cfg->x field, --x flag,
+ * plus the SMTPSINK_X variable. Precedence: default < environment < flag.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+#include "xmalloc.h"
+
+enum config_type {
+	CT_STR,		/* char * */
+	CT_LISTEN,	/* smtp_listen[]: repeatable; env is comma-separated */
+	CT_SIZE,	/* size_t, bytes, K/M/G suffixes (binary) */
+	CT_COUNT,	/* size_t */
+	CT_UINT,	/* unsigned */
+	CT_SECONDS,	/* unsigned seconds; s/m/h suffixes */
+	CT_FLAG,	/* int, set by the bare flag; env 1/true/yes/on */
+	CT_NOEXT,	/* clears an EXT_* bit */
+	CT_LOGFMT,
+	CT_LOGLEVEL,
+};
+
+struct config_opt {
+	const char		*name;		/* long flag without -- */
+	enum config_type	 type;
+	size_t			 off;
+	unsigned		 bit;		/* CT_NOEXT */
+	const char		*def;		/* default as shown */
+	const char		*help;
+};
+
+#define OFF(f)	offsetof(struct config, f)
+#define STR_(x)	#x
+#define STR(x)	STR_(x)
+
+static const struct config_opt config_opts[] = {
+	{ "smtp-listen", CT_LISTEN, OFF(smtp_listen), 0, DEF_SMTP_LISTEN,
+	  "SMTP listen address host:port (repeatable; [v6]:port; port 0 = any free port)" },
+	{ "grpc-listen", CT_STR, OFF(grpc_listen), 0, DEF_GRPC_LISTEN,
+	  "gRPC control API listen address; \"off\" disables it" },
+	{ "hostname", CT_STR, OFF(hostname), 0, DEF_HOSTNAME,
+	  "name in the greeting and the EHLO reply" },
+	{ "ready-file", CT_STR, OFF(ready_file), 0, "",
+	  "write {\"smtp\":\"addr\",\"grpc\":\"addr\"} here once listening" },
+	{ "max-message-size", CT_SIZE, OFF(message_size_max), 0, "32M",
+	  "largest message accepted (advertised in SIZE); 552 5.3.4 beyond" },
+	{ "max-messages", CT_COUNT, OFF(store_max_messages), 0, STR(DEF_STORE_MAX_MESSAGES),
+	  "messages kept in the store; the oldest are evicted first" },
+	{ "max-bytes", CT_SIZE, OFF(store_max_bytes), 0, "256M",
+	  "bytes kept in the store; the oldest are evicted first" },
+	{ "max-sessions", CT_UINT, OFF(max_sessions), 0, STR(DEF_MAX_SESSIONS),
+	  "concurrent SMTP sessions; accepting pauses at the limit" },
+	{ "max-recipients", CT_COUNT, OFF(rcpt_max), 0, STR(DEF_RCPT_MAX),
+	  "recipients per message; 452 4.5.3 beyond" },
+	{ "max-errors", CT_UINT, OFF(error_max), 0, STR(DEF_ERROR_MAX),
+	  "errors per session before 421 4.7.0 and close" },
+	{ "max-line-length", CT_SIZE, OFF(smtp_line_max), 0, STR(DEF_SMTP_LINE_MAX),
+	  "command line length incl. CRLF; 500 5.5.2 and close beyond" },
+	{ "max-data-line-length", CT_SIZE, OFF(data_line_max), 0, STR(DEF_DATA_LINE_MAX),
+	  "message line length incl. CRLF; 500 5.5.2 and close beyond" },
+	{ "idle-timeout", CT_SECONDS, OFF(idle_timeout), 0, STR(DEF_IDLE_TIMEOUT) "s",
+	  "close an idle session with 421 4.4.2" },
+	{ "session-deadline", CT_SECONDS, OFF(session_deadline), 0, STR(DEF_SESSION_DEADLINE) "s",
+	  "absolute session lifetime; 421 4.4.2 after it" },
+	{ "shutdown-grace", CT_SECONDS, OFF(shutdown_grace), 0, STR(DEF_SHUTDOWN_GRACE) "s",
+	  "on SIGTERM, time left to transactions in flight" },
+	{ "cmds-per-wakeup", CT_UINT, OFF(cmds_per_wakeup), 0, STR(DEF_CMDS_PER_WAKEUP),
+	  "pipelined commands handled per read before yielding" },
+	{ "mime-max-depth", CT_UINT, OFF(mime_max_depth), 0, STR(DEF_MIME_MAX_DEPTH),
+	  "MIME nesting parsed before flagging" },
+	{ "mime-max-parts", CT_UINT, OFF(mime_max_parts), 0, STR(DEF_MIME_MAX_PARTS),
+	  "MIME parts parsed before flagging" },
+	{ "max-waiters", CT_UINT, OFF(waiters_max), 0, STR(DEF_WAITERS_MAX),
+	  "parked WaitForMessages/WatchMessages calls; RESOURCE_EXHAUSTED beyond" },
+	{ "max-wait", CT_SECONDS, OFF(wait_max), 0, STR(DEF_WAIT_MAX) "s",
+	  "longest a WaitForMessages call may park" },
+	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0, "64M",
+	  "largest gRPC message sent or received" },
+	{ "no-pipelining", CT_NOEXT, 0, EXT_PIPELINING, "", "do not advertise PIPELINING" },
+	{ "no-8bitmime", CT_NOEXT, 0, EXT_8BITMIME, "", "do not advertise 8BITMIME" },
+	{ "no-smtputf8", CT_NOEXT, 0, EXT_SMTPUTF8, "", "do not advertise SMTPUTF8" },
+	{ "no-size", CT_NOEXT, 0, EXT_SIZE, "", "do not advertise SIZE" },
+	{ "no-enhancedstatuscodes", CT_NOEXT, 0, EXT_ENHANCEDSTATUSCODES, "",
+	  "do not advertise ENHANCEDSTATUSCODES (replies carry no x.y.z)" },
+	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "", "do not advertise CHUNKING (BDAT)" },
+	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "", "do not advertise BINARYMIME" },
+	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "", "do not advertise DSN" },
+	{ "print", CT_FLAG, OFF(print), 0, "off",
+	  "print each captured message to stdout (smtpd's DebuggingServer)" },
+	{ "log-format", CT_LOGFMT, OFF(log_format), 0, "text", "text (key=value) or json" },
+	{ "log-level", CT_LOGLEVEL, OFF(log_level), 0, "info", "error, warn, info or debug" },
+};
+#define NOPTS	(sizeof(config_opts) / sizeof(config_opts[0]))
+
+static const char *const ext_names[] = {
+	"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "ENHANCEDSTATUSCODES",
+	"CHUNKING", "BINARYMIME", "DSN",
+};
+
+const char *
+config_ext_name(unsigned bit)
+{
+	unsigned	i;
+
+	for (i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++)
+		if (bit == (1u << i))
+			return ext_names[i];
+	return NULL;
+}
+
+void
+config_defaults(struct config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->smtp_listen[0] = xstrdup(DEF_SMTP_LISTEN);
+	cfg->smtp_listen_n = 1;
+	cfg->grpc_listen = xstrdup(DEF_GRPC_LISTEN);
+	cfg->hostname = xstrdup(DEF_HOSTNAME);
+	cfg->ready_file = NULL;
+	cfg->smtp_line_max = DEF_SMTP_LINE_MAX;
+	cfg->data_line_max = DEF_DATA_LINE_MAX;
+	cfg->message_size_max = DEF_MESSAGE_SIZE_MAX;
+	cfg->rcpt_max = DEF_RCPT_MAX;
+	cfg->error_max = DEF_ERROR_MAX;
+	cfg->idle_timeout = DEF_IDLE_TIMEOUT;
+	cfg->session_deadline = DEF_SESSION_DEADLINE;
+	cfg->shutdown_grace = DEF_SHUTDOWN_GRACE;
+	cfg->max_sessions = DEF_MAX_SESSIONS;
+	cfg->cmds_per_wakeup = DEF_CMDS_PER_WAKEUP;
+	cfg->extensions = EXT_ALL;
+	cfg->store_max_messages = DEF_STORE_MAX_MESSAGES;
+	cfg->store_max_bytes = DEF_STORE_MAX_BYTES;
+	cfg->mime_max_depth = DEF_MIME_MAX_DEPTH;
+	cfg->mime_max_parts = DEF_MIME_MAX_PARTS;
+	cfg->waiters_max = DEF_WAITERS_MAX;
+	cfg->watch_queue_max = DEF_WATCH_QUEUE_MAX;
+	cfg->wait_max = DEF_WAIT_MAX;
+	cfg->grpc_max_message = DEF_GRPC_MAX_MESSAGE;
+	cfg->print = 0;
+	cfg->log_format = LOG_FORMAT_TEXT;
+	cfg->log_level = LOG_LEVEL_INFO;
+}
+
+void
+config_free(struct config *cfg)
+{
+	size_t	i;
+
+	for (i = 0; i < cfg->smtp_listen_n; i++)
+		free(cfg->smtp_listen[i]);
+	free(cfg->grpc_listen);
+	free(cfg->hostname);
+	free(cfg->ready_file);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+static void
+config_env_name(const struct config_opt *o, char *dst, size_t dstsz)
+{
+	size_t	i, n = snprintf(dst, dstsz, "SMTPSINK_");
+
+	for (i = 0; o->name[i] != '\0' && n + 1 < dstsz; i++)
+		dst[n++] = o->name[i] == '-' ? '_' : toupper((unsigned char)o->name[i]);
+	dst[n] = '\0';
+}
+
+/* Parses "123", "64K", "32M", "1G" (binary multiples). */
+static int
+config_parse_size(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char			*end;
+	unsigned long long	 v, mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0': break;
+	case 'K': mul = 1024ULL; end++; break;
+	case 'M': mul = 1024ULL * 1024; end++; break;
+	case 'G': mul = 1024ULL * 1024 * 1024; end++; break;
+	default: return -1;
+	}
+	if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
+		end += (toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B') ? 2 : 1;
+	if (*end != '\0' || (v != 0 && mul > max / v) || v * mul > max)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* Parses "30", "30s", "5m", "1h" into seconds. */
+static int
+config_parse_seconds(const char *s, unsigned *out)
+{
+	char			*end;
+	unsigned long long	 v, mul = 1;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	switch (*end) {
+	case '\0': break;
+	case 's': end++; break;
+	case 'm': mul = 60; end++; break;
+	case 'h': mul = 3600; end++; break;
+	default: return -1;
+	}
+	if (*end != '\0' || v * mul > 365ULL * 86400)
+		return -1;
+	*out = (unsigned)(v * mul);
+	return 0;
+}
+
+static int
+config_parse_bool(const char *s, int *out)
+{
+	if (!strcasecmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") ||
+	    !strcasecmp(s, "on") || *s == '\0')
+		*out = 1;
+	else if (!strcasecmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") ||
+	    !strcasecmp(s, "off"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+config_listen_check(const char *a)
+{
+	const char	*colon;
+
+	if (*a == '[') {
+		colon = strstr(a, "]:");
+		return colon != NULL && colon[2] != '\0' ? 0 : -1;
+	}
+	colon = strrchr(a, ':');
+	return colon != NULL && colon != a && colon[1] != '\0' ? 0 : -1;
+}
+
+/*
+ * Applies one value. from_env: the option's variable; first_listen tracks
+ * whether a repeatable list is being replaced by its first new value.
+ */
+static int
+config_apply(struct config *cfg, const struct config_opt *o, const char *val,
+    const char *origin, int *first_listen)
+{
+	char			*p = (char *)cfg + o->off, *copy, *tok, *save;
+	unsigned long long	 ull;
+	unsigned		 u;
+	int			 b;
+
+	switch (o->type) {
+	case CT_STR:
+		free(*(char **)p);
+		*(char **)p = xstrdup(val);
+		return 0;
+	case CT_LISTEN:
+		if (*first_listen) {
+			size_t i;
+			for (i = 0; i < cfg->smtp_listen_n; i++)
+				free(cfg->smtp_listen[i]);
+			cfg->smtp_listen_n = 0;
+			*first_listen = 0;
+		}
+		copy = xstrdup(val);
+		for (tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+			if (config_listen_check(tok) == -1) {
+				fprintf(stderr, "smtpsink: %s: bad address \"%s\" (want host:port)\n", origin, tok);
+				free(copy);
+				return -1;
+			}
+			if (cfg->smtp_listen_n == CONFIG_LISTEN_MAX) {
+				fprintf(stderr, "smtpsink: %s: at most %d addresses\n", origin, CONFIG_LISTEN_MAX);
+				free(copy);
+				return -1;
+			}
+			cfg->smtp_listen[cfg->smtp_listen_n++] = xstrdup(tok);
+		}
+		free(copy);
+		if (cfg->smtp_listen_n == 0) {
+			fprintf(stderr, "smtpsink: %s: no address given\n", origin);
+			return -1;
+		}
+		return 0;
+	case CT_SIZE:
+	case CT_COUNT:
+		if (config_parse_size(val, SIZE_MAX / 2, &ull) == -1)
+			goto bad;
+		*(size_t *)p = (size_t)ull;
+		return 0;
+	case CT_UINT:
+		if (config_parse_size(val, 0xffffffffULL, &ull) == -1)
+			goto bad;
+		*(unsigned *)p = (unsigned)ull;
+		return 0;
+	case CT_SECONDS:
+		if (config_parse_seconds(val, &u) == -1)
+			goto bad;
+		*(unsigned *)p = u;
+		return 0;
+	case CT_FLAG:
+		if (config_parse_bool(val, &b) == -1)
+			goto bad;
+		*(int *)p = b;
+		return 0;
+	case CT_NOEXT:
+		if (config_parse_bool(val, &b) == -1)
+			goto bad;
+		if (b)
+			cfg->extensions &= ~o->bit;
+		else
+			cfg->extensions |= o->bit;
+		return 0;
+	case CT_LOGFMT:
+		if (!strcasecmp(val, "text"))
+			*(int *)p = LOG_FORMAT_TEXT;
+		else if (!strcasecmp(val, "json"))
+			*(int *)p = LOG_FORMAT_JSON;
+		else
+			goto bad;
+		return 0;
+	case CT_LOGLEVEL:
+		if (!strcasecmp(val, "error"))
+			*(int *)p = LOG_LEVEL_ERROR;
+		else if (!strcasecmp(val, "warn"))
+			*(int *)p = LOG_LEVEL_WARN;
+		else if (!strcasecmp(val, "info"))
+			*(int *)p = LOG_LEVEL_INFO;
+		else if (!strcasecmp(val, "debug"))
+			*(int *)p = LOG_LEVEL_DEBUG;
+		else
+			goto bad;
+		return 0;
+	}
+bad:
+	fprintf(stderr, "smtpsink: %s: bad value \"%s\"\n", origin, val);
+	return -1;
+}
+
+static int
+config_validate(struct config *cfg)
+{
+	if (cfg->smtp_line_max < 512) {
+		fprintf(stderr, "smtpsink: --max-line-length must be at least 512 (RFC 5321)\n");
+		return -1;
+	}
+	if (cfg->data_line_max < 1000) {
+		fprintf(stderr, "smtpsink: --max-data-line-length must be at least 1000 (RFC 5321)\n");
+		return -1;
+	}
+	if (cfg->message_size_max == 0 || cfg->rcpt_max == 0 || cfg->max_sessions == 0 ||
+	    cfg->store_max_messages == 0 || cfg->store_max_bytes == 0 || cfg->cmds_per_wakeup == 0) {
+		fprintf(stderr, "smtpsink: limits must be greater than 0\n");
+		return -1;
+	}
+	if (cfg->error_max == 0)
+		cfg->error_max = 1;
+	return 0;
+}
+
+int
+config_parse(struct config *cfg, int argc, char **argv)
+{
+	struct option	 longopts[NOPTS + 3];
+	char		 env[64], origin[96];
+	const char	*v;
+	size_t		 i;
+	int		 ch, idx, first_listen = 1;
+
+	for (i = 0; i < NOPTS; i++) {
+		config_env_name(&config_opts[i], env, sizeof(env));
+		if ((v = getenv(env)) == NULL)
+			continue;
+		snprintf(origin, sizeof(origin), "%s", env);
+		if (config_apply(cfg, &config_opts[i], v, origin, &first_listen) == -1)
+			return -1;
+	}
+
+	first_listen = 1;
+	for (i = 0; i < NOPTS; i++) {
+		longopts[i].name = config_opts[i].name;
+		longopts[i].has_arg = config_opts[i].type == CT_FLAG ||
+		    config_opts[i].type == CT_NOEXT ? no_argument : required_argument;
+		longopts[i].flag = NULL;
+		longopts[i].val = 0;
+	}
+	longopts[NOPTS] = (struct option){ "help", no_argument, NULL, 'h' };
+	longopts[NOPTS + 1] = (struct option){ "version", no_argument, NULL, 'V' };
+	longopts[NOPTS + 2] = (struct option){ NULL, 0, NULL, 0 };
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "hV", longopts, &idx)) != -1) {
+		switch (ch) {
+		case 0:
+			snprintf(origin, sizeof(origin), "--%s", config_opts[idx].name);
+			if (config_apply(cfg, &config_opts[idx], optarg ? optarg : "1", origin,
+			    &first_listen) == -1)
+				return -1;
+			break;
+		case 'h':
+			config_usage(stdout);
+			return 1;
+		case 'V':
+			printf("smtpsink %s\n", SMTPSINK_VERSION);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'smtpsink --help'.\n");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "smtpsink: unexpected argument \"%s\"\nTry 'smtpsink --help'.\n",
+		    argv[optind]);
+		return -1;
+	}
+	return config_validate(cfg);
+}
+
+void
+config_usage(FILE *fp)
+{
+	char	 env[64], flag[64];
+	size_t	 i;
+
+	fprintf(fp, "usage: smtpsink [options]\n\n"
+	    "An SMTP sink for tests: captures every message in memory and serves it\n"
+	    "over a gRPC control API. Every option can also be set with the\n"
+	    "environment variable shown (flags win).\n\n");
+	for (i = 0; i < NOPTS; i++) {
+		const struct config_opt *o = &config_opts[i];
+		config_env_name(o, env, sizeof(env));
+		snprintf(flag, sizeof(flag), "--%s%s", o->name,
+		    o->type == CT_FLAG || o->type == CT_NOEXT ? "" : " VALUE");
+		fprintf(fp, "  %-30s %s\n  %-30s env %s%s%s%s\n", flag, o->help, "", env,
+		    *o->def ? " (default " : "", o->def, *o->def ? ")" : "");
+	}
+	fprintf(fp, "  %-30s %s\n  %-30s %s\n", "--help, -h", "this text", "--version, -V",
+	    "print the version");
+}
+
+void
+config_markdown(FILE *fp)
+{
+	char	 env[64];
+	size_t	 i;
+
+	fprintf(fp, "| Flag | Environment | Default | Meaning |\n|---|---|---|---|\n");
+	for (i = 0; i < NOPTS; i++) {
+		const struct config_opt *o = &config_opts[i];
+		config_env_name(o, env, sizeof(env));
+		fprintf(fp, "| `--%s%s` | `%s` | %s%s%s | %s |\n", o->name,
+		    o->type == CT_FLAG || o->type == CT_NOEXT ? "" : " VALUE", env,
+		    *o->def ? "`" : "", o->def, *o->def ? "`" : "", o->help);
+	}
+}
+
+void
+config_log(const struct config *cfg)
+{
+	char	 exts[256] = "";
+	size_t	 i, n = 0;
+
+	for (i = 0; i < 8; i++)
+		if (cfg->extensions & (1u << i))
+			n += snprintf(exts + n, sizeof(exts) - n, "%s%s", n ? "," : "",
+			    config_ext_name(1u << i));
+	log_info("config smtp_listen=%s%s grpc_listen=%s max_message_size=%zu max_messages=%zu "
+	    "max_bytes=%zu max_sessions=%u idle_timeout=%u session_deadline=%u extensions=%s",
+	    cfg->smtp_listen[0], cfg->smtp_listen_n > 1 ? ",..." : "", cfg->grpc_listen,
+	    cfg->message_size_max, cfg->store_max_messages, cfg->store_max_bytes,
+	    cfg->max_sessions, cfg->idle_timeout, cfg->session_deadline, n ? exts : "none");
+}

@@ -1,0 +1,190 @@
+/*
+ * log - one line per event on stderr (OpenSMTPD's API, Postfix's meanings).
+ * Text: "time level event key=value ...". JSON: the same keys as an object;
+ * the message's leading word is the event, each key=value becomes a member.
+ * Values must already be free of spaces and quotes (log_sanitize()).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+static enum log_format	log_fmt = LOG_FORMAT_TEXT;
+static enum log_level	log_lvl = LOG_LEVEL_INFO;
+
+static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
+
+static void	log_vwrite(enum log_level, const char *, va_list, const char *);
+
+void
+log_init(enum log_format fmt, enum log_level lvl)
+{
+	log_fmt = fmt;
+	log_lvl = lvl;
+}
+
+int
+log_enabled(enum log_level lvl)
+{
+	return lvl <= log_lvl;
+}
+
+static void
+log_json_string(char *dst, size_t dstsz, size_t *off, const char *s, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n && *off + 8 < dstsz; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			*off += snprintf(dst + *off, dstsz - *off, "\\%c", c);
+		else if (c < 0x20)
+			*off += snprintf(dst + *off, dstsz - *off, "\\u%04x", c);
+		else
+			dst[(*off)++] = (char)c;
+	}
+	dst[*off] = '\0';
+}
+
+/* "event k=v k=v" -> {"time":...,"level":...,"event":"event","k":"v",...} */
+static void
+log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char *msg)
+{
+	const char	*p = msg, *sp, *eq, *end;
+	size_t		 off = 0;
+
+	off += snprintf(dst, dstsz, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, lvl);
+	sp = strchr(p, ' ');
+	end = sp ? sp : p + strlen(p);
+	eq = memchr(p, '=', end - p);
+	if (eq != NULL) {		/* no event word: all key=value */
+		log_json_string(dst, dstsz, &off, "log", 3);
+		end = p;
+	} else
+		log_json_string(dst, dstsz, &off, p, end - p);
+	off += snprintf(dst + off, dstsz - off, "\"");
+	p = end;
+	while (*p != '\0' && off + 16 < dstsz) {
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			break;
+		end = strchr(p, ' ');
+		if (end == NULL)
+			end = p + strlen(p);
+		eq = memchr(p, '=', end - p);
+		off += snprintf(dst + off, dstsz - off, ",\"");
+		if (eq == NULL) {
+			log_json_string(dst, dstsz, &off, "msg", 3);
+			off += snprintf(dst + off, dstsz - off, "\":\"");
+			/* the rest of the line is free text */
+			end = p + strlen(p);
+			log_json_string(dst, dstsz, &off, p, end - p);
+		} else {
+			log_json_string(dst, dstsz, &off, p, eq - p);
+			off += snprintf(dst + off, dstsz - off, "\":\"");
+			log_json_string(dst, dstsz, &off, eq + 1, end - eq - 1);
+		}
+		off += snprintf(dst + off, dstsz - off, "\"");
+		p = end;
+	}
+	if (off + 2 < dstsz)
+		snprintf(dst + off, dstsz - off, "}");
+}
+
+static void
+log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
+{
+	char		 msg[2048], line[4096], ts[40];
+	struct timespec	 now;
+	struct tm	 tm;
+	size_t		 n;
+
+	if (!log_enabled(lvl))
+		return;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (err != NULL) {
+		n = strlen(msg);
+		snprintf(msg + n, sizeof(msg) - n, " error=\"%s\"", err);
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	if (log_fmt == LOG_FORMAT_JSON)
+		log_to_json(line, sizeof(line), ts, log_level_names[lvl], msg);
+	else
+		snprintf(line, sizeof(line), "%s %s %s", ts, log_level_names[lvl], msg);
+	fprintf(stderr, "%s\n", line);
+}
+
+#define LOG_FN(name, lvl, witherr)				\
+void								\
+name(const char *fmt, ...)					\
+{								\
+	va_list	 ap;						\
+	int	 saved = errno;					\
+								\
+	va_start(ap, fmt);					\
+	log_vwrite(lvl, fmt, ap, witherr ? strerror(saved) : NULL); \
+	va_end(ap);						\
+	errno = saved;						\
+}
+
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list	 ap;
+	int	 saved = errno;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, fmt, ap, strerror(saved));
+	va_end(ap);
+	exit(1);
+}
+
+void
+fatalx(const char *fmt, ...)
+{
+	va_list	 ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, fmt, ap, NULL);
+	va_end(ap);
+	exit(1);
+}
+
+char *
+log_sanitize(char *dst, size_t dstsz, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t		 i, o = 0, lim = len > 100 ? 100 : len;
+
+	for (i = 0; i < lim && o + 5 < dstsz; i++) {
+		unsigned char c = (unsigned char)src[i];
+		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\' && c != '=') {
+			dst[o++] = (char)c;
+		} else {
+			dst[o++] = '\\';
+			dst[o++] = 'x';
+			dst[o++] = hex[c >> 4];
+			dst[o++] = hex[c & 15];
+		}
+	}
+	if (len > lim && o + 4 < dstsz) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
+	}
+	if (dstsz > 0)
+		dst[o < dstsz ? o : dstsz - 1] = '\0';
+	return dst;
+}

@@ -1,0 +1,95 @@
+/*
+ * smtpsink - wiring only: configuration, logging, the event base, the
+ * server, signals, the loop, and the shutdown order.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "config.h"
+#include "control.h"
+#include "listener.h"
+#include "log.h"
+#include "mime.h"
+#include "server.h"
+
+static void
+main_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct server	*s = arg;
+
+	if (s->shutting_down) {
+		log_info("signal=%d again: exiting now", (int)sig);
+		exit(0);
+	}
+	log_info("signal=%d stopping", (int)sig);
+	server_shutdown(s);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct config		 cfg;
+	struct event_base	*base;
+	struct event		*sigterm, *sigint;
+	struct server		*s;
+	char			 err[512] = "";
+	int			 rc;
+	size_t			 i;
+
+	signal(SIGPIPE, SIG_IGN);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	config_defaults(&cfg);
+	if ((rc = config_parse(&cfg, argc, argv)) != 0) {
+		config_free(&cfg);
+		return rc > 0 ? 0 : 2;
+	}
+	log_init(cfg.log_format, cfg.log_level);
+	config_log(&cfg);
+
+	if (evthread_use_pthreads() == -1)
+		fatalx("evthread_use_pthreads failed");
+	if ((base = event_base_new()) == NULL)
+		fatalx("event_base_new failed");
+	s = server_new(&cfg, base);
+	if (server_start(s, 1, err, sizeof(err)) == -1) {
+		log_warnx("startup failed reason=\"%s\"", err);
+		fprintf(stderr, "smtpsink: %s\n", err);
+		server_free(s);
+		event_base_free(base);
+		config_free(&cfg);
+		return 1;
+	}
+	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, s);
+	sigint = evsignal_new(base, SIGINT, main_signal_cb, s);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
+
+	printf("smtpsink ready");
+	for (i = 0; i < listener_count(s->listener); i++)
+		printf(" smtp=%s", listener_addr(s->listener, i));
+	if (s->control != NULL)
+		printf(" grpc=%s", control_address(s->control));
+	printf("\n");
+	fflush(stdout);
+	log_info("ready version=%s", SMTPSINK_VERSION);
+
+	event_base_dispatch(base);
+
+	log_info("stopped sessions_total=%llu messages_received=%llu messages_rejected=%llu",
+	    (unsigned long long)s->stats.sessions_total,
+	    (unsigned long long)s->stats.messages_received,
+	    (unsigned long long)s->stats.messages_rejected);
+	event_free(sigterm);
+	event_free(sigint);
+	server_free(s);
+	event_base_free(base);
+	mime_shutdown();
+	config_free(&cfg);
+	libevent_global_shutdown();
+	return 0;
+}

@@ -1,0 +1,76 @@
+/*
+ * message - one captured message: envelope kept apart from the raw bytes.
+ *
+ * The raw data is exactly what the client sent after dot-unstuffing (or the
+ * concatenated BDAT chunks): CRLF kept, 8-bit kept, nothing added. The parsed
+ * MIME view is derived from it lazily (mime.h) and cached in `mime`.
+ * A message belongs to whoever holds it; once given to store_put() the store
+ * owns it and frees it with message_free().
+ */
+#ifndef SMTPSINK_MESSAGE_H
+#define SMTPSINK_MESSAGE_H
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+/* Anomalies: recorded, never repaired */
+#define MSG_ANOM_BARE_LF	0x0001	/* LF not preceded by CR */
+#define MSG_ANOM_BARE_CR	0x0002	/* CR not followed by LF */
+#define MSG_ANOM_LONG_LINE	0x0004	/* a line over 1000 octets incl. CRLF */
+#define MSG_ANOM_8BIT_HEADER	0x0008	/* 8-bit byte in the header without SMTPUTF8 */
+#define MSG_ANOM_8BIT_BODY	0x0010	/* 8-bit byte in the body without BODY=8BITMIME/BINARYMIME */
+#define MSG_ANOM_NUL		0x0020	/* NUL byte (not BINARYMIME) */
+#define MSG_ANOM_NO_HEADER_END	0x0040	/* no empty line between header and body */
+#define MSG_ANOM_MIME		0x0080	/* malformed MIME or MIME limits reached */
+
+enum message_body_type { MSG_BODY_7BIT, MSG_BODY_8BITMIME, MSG_BODY_BINARYMIME };
+
+struct esmtp_param {
+	char	*name;		/* upper-cased keyword */
+	char	*value;		/* as sent; "" for a bare keyword */
+};
+
+struct message_rcpt {
+	char			*addr;		/* without <> */
+	struct esmtp_param	*params;
+	size_t			 nparams;
+};
+
+struct mime_view;
+
+struct message {
+	uint64_t		 id;		/* assigned by store_put(), > 0 */
+	uint64_t		 session_id;
+	struct timespec		 received;	/* CLOCK_REALTIME at end of data */
+	char			*peer;		/* "ip:port" */
+	char			*helo;		/* may be "" */
+	char			*mail_from;	/* without <>; "" for the null sender */
+	struct esmtp_param	*mail_params;
+	size_t			 nmail_params;
+	struct message_rcpt	*rcpts;
+	size_t			 nrcpts;
+	char			*data;		/* raw bytes, NUL-terminated (not counted) */
+	size_t			 size;
+	unsigned		 anomalies;	/* MSG_ANOM_* */
+	enum message_body_type	 body_type;
+	int			 smtputf8;
+	int			 tls;
+	char			*auth_user;	/* NULL if none */
+
+	struct mime_view	*mime;		/* lazily parsed, owned; see mime.h */
+
+	/* store linkage, owned by store.c */
+	struct message		*st_prev, *st_next;
+	struct message		*st_hnext;
+};
+
+struct message	*message_new(void);
+/* message_free(NULL) is a no-op; frees everything the message owns */
+void		 message_free(struct message *);
+/* "bare_lf", "long_line", ... for a single MSG_ANOM_* bit */
+const char	*message_anomaly_str(unsigned);
+const char	*message_body_type_str(enum message_body_type);
+/* Memory the store accounts for this message (raw size + envelope). */
+size_t		 message_footprint(const struct message *);
+
+#endif

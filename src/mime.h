@@ -1,0 +1,64 @@
+/*
+ * mime - read-only parsed view of a message through GMime 3; the only module
+ * that includes GMime. Never modifies or copies the raw bytes into the store.
+ *
+ * Two levels, so memory stays close to the raw size:
+ *  - mime_view_get(): header summary (decoded subject, addresses, all
+ *    top-level headers), parsed on first use and cached on the message.
+ *  - mime_body_parse(): text/HTML bodies (decoded to UTF-8) and attachments,
+ *    computed on demand, owned and freed by the caller.
+ * Malformed MIME and the depth/part limits are flagged, never rejected.
+ */
+#ifndef SMTPSINK_MIME_H
+#define SMTPSINK_MIME_H
+#include <stddef.h>
+
+struct message;
+
+/* Once, before any other call (and before threads use it). */
+void	mime_init(unsigned max_depth, unsigned max_parts);
+void	mime_shutdown(void);
+
+#define MIME_FLAG_MALFORMED	0x01
+#define MIME_FLAG_MAX_DEPTH	0x02
+#define MIME_FLAG_MAX_PARTS	0x04
+
+struct mime_header {
+	char	*name;
+	char	*value;		/* unfolded, RFC 2047 decoded, UTF-8 */
+};
+
+struct mime_view {
+	char			*subject;	/* "" if none */
+	char			*from;		/* "" if none */
+	char			**to, **cc, **reply_to;	/* "Name <addr>" or "addr" */
+	size_t			 nto, ncc, nreply_to;
+	struct mime_header	*headers;	/* top-level, in order */
+	size_t			 nheaders;
+	unsigned		 flags;		/* MIME_FLAG_* */
+};
+
+struct mime_attachment {
+	char	*filename;	/* "" if none */
+	char	*content_type;	/* "image/png" */
+	char	*content_id;	/* without <>; "" if none */
+	size_t	 size;		/* decoded size */
+	char	*content;	/* decoded bytes, only if asked; else NULL */
+};
+
+struct mime_body {
+	char			*text;		/* first text/plain part, UTF-8; "" if none */
+	char			*html;		/* first text/html part, UTF-8; "" if none */
+	struct mime_attachment	*atts;
+	size_t			 natts;
+	unsigned		 flags;		/* MIME_FLAG_* */
+};
+
+/* Cached on m->mime; never NULL (an unparsable message gives empty fields). */
+const struct mime_view	*mime_view_get(struct message *m);
+void			 mime_view_free(struct mime_view *);
+/* Caller frees with mime_body_free(). with_content: fill attachment bytes. */
+struct mime_body	*mime_body_parse(const struct message *m, int with_content);
+void			 mime_body_free(struct mime_body *);
+
+#endif

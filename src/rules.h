@@ -1,0 +1,71 @@
+/*
+ * rules - reject / fault-injection rules, evaluated by the SMTP session.
+ *
+ * Ordered by creation; the first matching, still active rule of a stage wins.
+ * The match subject per stage: CONNECT the peer IP, HELO the HELO/EHLO name,
+ * MAIL_FROM the sender, RCPT_TO that recipient, DATA any recipient.
+ * A rule with times > 0 stops firing after `times` hits but stays listed.
+ * rules_eval() copies the action out, so no pointer into the rule list
+ * survives the call (rules can be deleted at any time by the control API).
+ * Knows nothing about sockets.
+ */
+#ifndef SMTPSINK_RULES_H
+#define SMTPSINK_RULES_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum rules_stage {
+	RULES_STAGE_NONE = 0,
+	RULES_STAGE_CONNECT,
+	RULES_STAGE_HELO,
+	RULES_STAGE_MAIL_FROM,
+	RULES_STAGE_RCPT_TO,
+	RULES_STAGE_DATA,
+};
+
+#define RULES_ID_MAX	24
+#define RULES_TEXT_MAX	512
+
+struct rule {
+	char			 id[RULES_ID_MAX];
+	enum rules_stage	 stage;
+	char			*match;		/* NULL or "" = always */
+	unsigned		 code;		/* 4xx/5xx, or 0 = normal reply (delay only) */
+	char			 enhanced[16];	/* "5.7.1"; "" = derived from code */
+	char			*message;
+	unsigned		 times;		/* 0 = unlimited */
+	unsigned		 delay_ms;
+	int			 disconnect;
+	uint64_t		 hits;
+	struct rule		*next;
+};
+
+struct rules_action {
+	char		rule_id[RULES_ID_MAX];
+	unsigned	code;			/* 0 = proceed normally (after delay) */
+	char		reply[RULES_TEXT_MAX];	/* full reply line without CRLF, "550 5.7.1 text" */
+	unsigned	delay_ms;
+	int		disconnect;
+};
+
+struct rules	*rules_new(void);
+void		 rules_free(struct rules *);
+/*
+ * Validates tmpl (stage, glob, code 400-599 or 0 with delay/disconnect,
+ * enhanced code class matching code) and appends a copy with a new id.
+ * Returns the stored rule (borrowed) or NULL with the reason in err.
+ */
+const struct rule *rules_add(struct rules *, const struct rule *tmpl, char *err, size_t errlen);
+/* id NULL or "": deletes all. Returns how many were deleted. */
+size_t		 rules_delete(struct rules *, const char *id);
+const struct rule *rules_first(const struct rules *);	/* iterate with ->next */
+size_t		 rules_count(const struct rules *);
+/*
+ * First active rule of `stage` whose match globs one of subjects[0..n).
+ * On a hit: counts it, fills *out and returns 1; else returns 0.
+ */
+int		 rules_eval(struct rules *, enum rules_stage, const char *const *subjects,
+		    size_t n, struct rules_action *out);
+const char	*rules_stage_str(enum rules_stage);
+
+#endif

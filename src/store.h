@@ -1,0 +1,47 @@
+/*
+ * store - the in-memory message store, owned by the loop thread.
+ *
+ * Messages are kept in arrival (= id) order and in an id hash. Ids are
+ * assigned by store_put(), start at 1 and increase monotonically; an id is
+ * never reused, even after clear. When a put would exceed max_messages or
+ * max_bytes, the oldest messages are evicted first (and counted). Pointers
+ * returned are borrowed: valid until control returns to the loop; keep the
+ * id across async boundaries and look it up again.
+ * The store does not notify anybody: the caller (server_deliver) kicks the
+ * waiters after a put, so waiters never run inside store_put's call stack.
+ */
+#ifndef SMTPSINK_STORE_H
+#define SMTPSINK_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+struct message;
+struct filter;
+struct store;
+
+struct store	*store_new(size_t max_messages, size_t max_bytes);
+void		 store_free(struct store *);
+/* Takes ownership of msg on all paths. Assigns msg->id and returns it. */
+uint64_t	 store_put(struct store *, struct message *msg);
+struct message	*store_get(struct store *, uint64_t id);
+/* Oldest message, and the one after m (NULL at the end): id order */
+struct message	*store_first(struct store *);
+struct message	*store_next(struct store *, struct message *m);
+/* First stored message with id > after_id, or NULL */
+struct message	*store_after(struct store *, uint64_t after_id);
+/* First message with id > after_id that matches f (f may be NULL) */
+struct message	*store_next_match(struct store *, const struct filter *f, uint64_t after_id);
+/* Number of stored messages matching f (NULL = all) with id > f->after_id */
+size_t		 store_count_match(struct store *, const struct filter *f);
+/* Deletes the messages matching f (NULL or empty filter: all); returns how many */
+size_t		 store_delete(struct store *, const struct filter *f);
+int		 store_delete_id(struct store *, uint64_t id);	/* 1 if deleted */
+
+uint64_t	 store_last_id(const struct store *);	/* highest id assigned so far */
+size_t		 store_count(const struct store *);
+size_t		 store_bytes(const struct store *);	/* sum of message_footprint() */
+uint64_t	 store_evicted(const struct store *);
+/* Bumped by every delete/evict, so waiters know counts may have dropped */
+uint64_t	 store_generation(const struct store *);
+
+#endif
