@@ -1,0 +1,137 @@
+/* test_config - defaults, flags, SMTPSINK_* variables, precedence, errors. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+#define ARGC(a)	((int)(sizeof(a) / sizeof((a)[0])) - 1)
+
+static int
+parse(struct config *cfg, int argc, char **argv)
+{
+	config_defaults(cfg);
+	return config_parse(cfg, argc, argv);
+}
+
+static void
+test_config_defaults(void **state)
+{
+	struct config	 cfg;
+	char		*argv[] = { "smtpsink", NULL };
+
+	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
+	assert_int_equal(cfg.smtp_listen_n, 1);
+	assert_string_equal(cfg.smtp_listen[0], "127.0.0.1:1025");
+	assert_string_equal(cfg.grpc_listen, "127.0.0.1:50051");
+	assert_int_equal(cfg.message_size_max, 32u * 1024 * 1024);
+	assert_int_equal(cfg.store_max_messages, 10000);
+	assert_int_equal(cfg.extensions, EXT_ALL);
+	assert_int_equal(cfg.idle_timeout, 300);
+	config_free(&cfg);
+}
+
+static void
+test_config_flags(void **state)
+{
+	struct config	 cfg;
+	char		*argv[] = { "smtpsink", "--smtp-listen", "127.0.0.1:0",
+			    "--smtp-listen=[::1]:2525", "--max-message-size", "10M",
+			    "--idle-timeout", "2m", "--no-chunking", "--no-dsn", "--print",
+			    "--max-bytes", "64K", "--log-format", "json", NULL };
+
+	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
+	assert_int_equal(cfg.smtp_listen_n, 2);
+	assert_string_equal(cfg.smtp_listen[0], "127.0.0.1:0");
+	assert_string_equal(cfg.smtp_listen[1], "[::1]:2525");
+	assert_int_equal(cfg.message_size_max, 10u * 1024 * 1024);
+	assert_int_equal(cfg.store_max_bytes, 64 * 1024);
+	assert_int_equal(cfg.idle_timeout, 120);
+	assert_int_equal(cfg.extensions, EXT_ALL & ~(EXT_CHUNKING | EXT_DSN));
+	assert_int_equal(cfg.print, 1);
+	assert_int_equal(cfg.log_format, 1);
+	config_free(&cfg);
+}
+
+static void
+test_config_env_and_precedence(void **state)
+{
+	struct config	 cfg;
+	char		*argv[] = { "smtpsink", "--max-messages", "7", NULL };
+
+	setenv("SMTPSINK_MAX_MESSAGES", "99", 1);
+	setenv("SMTPSINK_SMTP_LISTEN", "0.0.0.0:1025,[::]:1025", 1);
+	setenv("SMTPSINK_NO_PIPELINING", "true", 1);
+	setenv("SMTPSINK_MAX_SESSIONS", "12", 1);
+	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
+	assert_int_equal(cfg.store_max_messages, 7);		/* flag wins */
+	assert_int_equal(cfg.max_sessions, 12);			/* env applies */
+	assert_int_equal(cfg.smtp_listen_n, 2);
+	assert_string_equal(cfg.smtp_listen[1], "[::]:1025");
+	assert_int_equal(cfg.extensions & EXT_PIPELINING, 0);
+	config_free(&cfg);
+	unsetenv("SMTPSINK_MAX_MESSAGES");
+	unsetenv("SMTPSINK_SMTP_LISTEN");
+	unsetenv("SMTPSINK_NO_PIPELINING");
+	unsetenv("SMTPSINK_MAX_SESSIONS");
+}
+
+static void
+test_config_bad_values(void **state)
+{
+	static const struct { const char *flag, *value; } cases[] = {
+		{ "--max-message-size", "12Q" },
+		{ "--max-message-size", "-1" },
+		{ "--idle-timeout", "soon" },
+		{ "--smtp-listen", "nocolon" },
+		{ "--smtp-listen", ":25" },
+		{ "--log-format", "xml" },
+		{ "--max-line-length", "100" },		/* below RFC 5321's 512 */
+		{ "--max-recipients", "0" },
+	};
+	struct config	 cfg;
+	size_t		 i;
+	FILE		*saved = stderr;
+
+	stderr = fopen("/dev/null", "w");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { "smtpsink", (char *)cases[i].flag, (char *)cases[i].value, NULL };
+		int rc = parse(&cfg, ARGC(argv), argv);
+		if (rc != -1)
+			fail_msg("%s %s: got %d, want -1", cases[i].flag, cases[i].value, rc);
+		config_free(&cfg);
+	}
+	{
+		char *argv[] = { "smtpsink", "--no-such-flag", NULL };
+		assert_int_equal(parse(&cfg, ARGC(argv), argv), -1);
+		config_free(&cfg);
+	}
+	fclose(stderr);
+	stderr = saved;
+}
+
+static void
+test_config_ext_names(void **state)
+{
+	assert_string_equal(config_ext_name(EXT_PIPELINING), "PIPELINING");
+	assert_string_equal(config_ext_name(EXT_DSN), "DSN");
+	assert_null(config_ext_name(0x8000));
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_config_defaults),
+		cmocka_unit_test(test_config_flags),
+		cmocka_unit_test(test_config_env_and_precedence),
+		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_ext_names),
+	};
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
