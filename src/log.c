@@ -50,44 +50,51 @@ log_json_string(char *dst, size_t dstsz, size_t *off, const char *s, size_t n)
 	dst[*off] = '\0';
 }
 
-/* "event k=v k=v" -> {"time":...,"level":...,"event":"event","k":"v",...} */
+/*
+ * "event words k=v k=\"quoted v\" ..." ->
+ * {"time":..,"level":..,"event":"event words","k":"v","k":"quoted v"}.
+ * The event is every leading word without '='; a later word without '='
+ * starts free text, kept as "msg".
+ */
 static void
 log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char *msg)
 {
-	const char	*p = msg, *sp, *eq, *end;
+	const char	*p = msg, *end, *eq, *ev_end = msg;
 	size_t		 off = 0;
 
+	while (*p != '\0') {			/* find the end of the event words */
+		end = strchrnul(p, ' ');
+		if (memchr(p, '=', end - p) != NULL)
+			break;
+		ev_end = end;
+		p = *end ? end + 1 : end;
+	}
 	off += snprintf(dst, dstsz, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, lvl);
-	sp = strchr(p, ' ');
-	end = sp ? sp : p + strlen(p);
-	eq = memchr(p, '=', end - p);
-	if (eq != NULL) {		/* no event word: all key=value */
-		log_json_string(dst, dstsz, &off, "log", 3);
-		end = p;
-	} else
-		log_json_string(dst, dstsz, &off, p, end - p);
+	log_json_string(dst, dstsz, &off, msg, ev_end - msg);
 	off += snprintf(dst + off, dstsz - off, "\"");
-	p = end;
 	while (*p != '\0' && off + 16 < dstsz) {
 		while (*p == ' ')
 			p++;
 		if (*p == '\0')
 			break;
-		end = strchr(p, ' ');
-		if (end == NULL)
-			end = p + strlen(p);
+		end = strchrnul(p, ' ');
 		eq = memchr(p, '=', end - p);
 		off += snprintf(dst + off, dstsz - off, ",\"");
-		if (eq == NULL) {
+		if (eq == NULL) {		/* free text to the end of the line */
+			end = p + strlen(p);
 			log_json_string(dst, dstsz, &off, "msg", 3);
 			off += snprintf(dst + off, dstsz - off, "\":\"");
-			/* the rest of the line is free text */
-			end = p + strlen(p);
 			log_json_string(dst, dstsz, &off, p, end - p);
 		} else {
 			log_json_string(dst, dstsz, &off, p, eq - p);
 			off += snprintf(dst + off, dstsz - off, "\":\"");
-			log_json_string(dst, dstsz, &off, eq + 1, end - eq - 1);
+			if (eq[1] == '"' && (end = strchr(eq + 2, '"')) != NULL) {
+				log_json_string(dst, dstsz, &off, eq + 2, end - eq - 2);
+				end++;
+			} else {
+				end = strchrnul(eq, ' ');
+				log_json_string(dst, dstsz, &off, eq + 1, end - eq - 1);
+			}
 		}
 		off += snprintf(dst + off, dstsz - off, "\"");
 		p = end;
