@@ -25,6 +25,10 @@ enum rules_stage {
 
 #define RULES_ID_MAX	24
 #define RULES_TEXT_MAX	512
+#define RULES_MAX		10000	/* rules at once */
+#define RULES_MATCH_MAX		1024	/* bytes of a match glob */
+#define RULES_MESSAGE_MAX	400	/* bytes of reply text */
+#define RULES_DELAY_MAX		600000	/* ms */
 
 struct rule {
 	char			 id[RULES_ID_MAX];
@@ -52,7 +56,10 @@ struct rules	*rules_new(void);
 void		 rules_free(struct rules *);
 /*
  * Validates tmpl (stage, glob, code 400-599 or 0 with delay/disconnect,
- * enhanced code class matching code) and appends a copy with a new id.
+ * enhanced code class matching code, message without control bytes, the
+ * *_MAX bounds) and appends a copy with a new id ("1", "2", ...; tmpl->id
+ * and tmpl->hits are ignored). enhanced "" takes the stage's default
+ * (table in rules.c), message "" becomes "rejected by rule <id>".
  * Returns the stored rule (borrowed) or NULL with the reason in err.
  */
 const struct rule *rules_add(struct rules *, const struct rule *tmpl, char *err, size_t errlen);
@@ -61,8 +68,10 @@ size_t		 rules_delete(struct rules *, const char *id);
 const struct rule *rules_first(const struct rules *);	/* iterate with ->next */
 size_t		 rules_count(const struct rules *);
 /*
- * First active rule of `stage` whose match globs one of subjects[0..n).
- * On a hit: counts it, fills *out and returns 1; else returns 0.
+ * First active rule of `stage` whose match globs one of subjects[0..n)
+ * (an empty match fires even with n == 0).
+ * On a hit: counts it, fills *out (reply "550 5.7.1 text", always with the
+ * enhanced code; "" when code is 0) and returns 1; else returns 0.
  */
 int		 rules_eval(struct rules *, enum rules_stage, const char *const *subjects,
 		    size_t n, struct rules_action *out);
