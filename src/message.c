@@ -1,9 +1,135 @@
-/* STUB: replaced by the store helper */
+/*
+ * message - one captured message: envelope kept apart from the raw bytes.
+ *
+ * This file only allocates, frees and describes messages; building one from
+ * an SMTP transaction is smtp_session's job, parsing MIME is mime.c's.
+ * message_free() releases everything the message owns, including the cached
+ * MIME view, so whoever holds a message (a session, then the store) needs
+ * exactly one call.
+ */
 #include <stdlib.h>
+#include <string.h>
+
 #include "message.h"
+#include "mime.h"
 #include "xmalloc.h"
-struct message *message_new(void) { return xcalloc(1, sizeof(struct message)); }
-void message_free(struct message *m) { if (m) { free(m->data); free(m); } }
-const char *message_anomaly_str(unsigned a) { return "unknown"; }
-const char *message_body_type_str(enum message_body_type t) { return "7BIT"; }
-size_t message_footprint(const struct message *m) { return m->size; }
+
+struct message *
+message_new(void)
+{
+	struct message	*m = xcalloc(1, sizeof(*m));
+
+	m->body_type = MSG_BODY_7BIT;
+	return m;
+}
+
+void
+message_params_free(struct esmtp_param *p, size_t n)
+{
+	size_t	i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+void
+message_free(struct message *m)
+{
+	size_t	i;
+
+	if (m == NULL)
+		return;
+	free(m->peer);
+	free(m->helo);
+	free(m->mail_from);
+	message_params_free(m->mail_params, m->nmail_params);
+	if (m->rcpts != NULL) {
+		for (i = 0; i < m->nrcpts; i++) {
+			free(m->rcpts[i].addr);
+			message_params_free(m->rcpts[i].params, m->rcpts[i].nparams);
+		}
+		free(m->rcpts);
+	}
+	free(m->data);
+	free(m->auth_user);
+	if (m->mime != NULL)
+		mime_view_free(m->mime);
+	free(m);
+}
+
+const char *
+message_anomaly_str(unsigned a)
+{
+	switch (a) {
+	case MSG_ANOM_BARE_LF:
+		return "bare_lf";
+	case MSG_ANOM_BARE_CR:
+		return "bare_cr";
+	case MSG_ANOM_LONG_LINE:
+		return "long_line";
+	case MSG_ANOM_8BIT_HEADER:
+		return "8bit_header";
+	case MSG_ANOM_8BIT_BODY:
+		return "8bit_body";
+	case MSG_ANOM_NUL:
+		return "nul";
+	case MSG_ANOM_NO_HEADER_END:
+		return "no_header_end";
+	case MSG_ANOM_MIME:
+		return "mime";
+	default:
+		return "unknown";
+	}
+}
+
+const char *
+message_body_type_str(enum message_body_type t)
+{
+	switch (t) {
+	case MSG_BODY_7BIT:
+		return "7BIT";
+	case MSG_BODY_8BITMIME:
+		return "8BITMIME";
+	case MSG_BODY_BINARYMIME:
+		return "BINARYMIME";
+	default:
+		return "unknown";
+	}
+}
+
+static size_t
+message_str_size(const char *s)
+{
+	return s == NULL ? 0 : strlen(s) + 1;
+}
+
+static size_t
+message_params_size(const struct esmtp_param *p, size_t n)
+{
+	size_t	i, sz = n * sizeof(*p);
+
+	for (i = 0; p != NULL && i < n; i++)
+		sz += message_str_size(p[i].name) + message_str_size(p[i].value);
+	return sz;
+}
+
+size_t
+message_footprint(const struct message *m)
+{
+	size_t	i, sz;
+
+	sz = sizeof(*m) + (m->data != NULL ? m->size + 1 : 0);
+	sz += message_str_size(m->peer) + message_str_size(m->helo) +
+	    message_str_size(m->mail_from) + message_str_size(m->auth_user);
+	sz += message_params_size(m->mail_params, m->nmail_params);
+	sz += m->nrcpts * sizeof(*m->rcpts);
+	for (i = 0; m->rcpts != NULL && i < m->nrcpts; i++)
+		sz += message_str_size(m->rcpts[i].addr) +
+		    message_params_size(m->rcpts[i].params, m->rcpts[i].nparams);
+	return sz;
+}

@@ -62,6 +62,7 @@ struct message {
 	/* store linkage, owned by store.c */
 	struct message		*st_prev, *st_next;
 	struct message		*st_hnext;
+	size_t			 st_footprint;	/* message_footprint() at put */
 };
 
 struct message	*message_new(void);
@@ -70,7 +71,13 @@ void		 message_free(struct message *);
 /* "bare_lf", "long_line", ... for a single MSG_ANOM_* bit */
 const char	*message_anomaly_str(unsigned);
 const char	*message_body_type_str(enum message_body_type);
-/* Memory the store accounts for this message (raw size + envelope). */
+/*
+ * Memory the store accounts for this message: raw size + envelope strings +
+ * the structs holding them. The lazily built MIME cache is not counted (it
+ * would change the total after the put).
+ */
 size_t		 message_footprint(const struct message *);
+/* Frees an array of n ESMTP parameters and their strings (NULL is a no-op). */
+void		 message_params_free(struct esmtp_param *, size_t n);
 
 #endif

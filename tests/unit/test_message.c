@@ -1,0 +1,125 @@
+/*
+ * test_message - message construction, destruction, names, footprint.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "message.h"
+#include "xmalloc.h"
+
+static struct esmtp_param *
+param(const char *name, const char *value)
+{
+	struct esmtp_param	*p = xcalloc(1, sizeof(*p));
+
+	p->name = xstrdup(name);
+	p->value = xstrdup(value);
+	return p;
+}
+
+/* A fully populated message: message_free must release all of it (ASan/valgrind). */
+static struct message *
+full_message(void)
+{
+	struct message	*m = message_new();
+
+	m->peer = xstrdup("127.0.0.1:4242");
+	m->helo = xstrdup("client.example");
+	m->mail_from = xstrdup("a@example.com");
+	m->mail_params = param("SIZE", "123");
+	m->nmail_params = 1;
+	m->nrcpts = 2;
+	m->rcpts = xcalloc(2, sizeof(*m->rcpts));
+	m->rcpts[0].addr = xstrdup("b@example.com");
+	m->rcpts[0].params = param("NOTIFY", "NEVER");
+	m->rcpts[0].nparams = 1;
+	m->rcpts[1].addr = xstrdup("c@example.com");
+	m->data = xstrdup("Subject: x\r\n\r\nbody\r\n");
+	m->size = strlen(m->data);
+	m->auth_user = xstrdup("user");
+	return m;
+}
+
+static void
+test_message_new_free(void **state)
+{
+	struct message	*m = message_new();
+
+	assert_int_equal(m->id, 0);
+	assert_null(m->data);
+	assert_int_equal(m->body_type, MSG_BODY_7BIT);
+	message_free(m);
+	message_free(NULL);
+	message_free(full_message());
+	message_params_free(NULL, 3);
+}
+
+static void
+test_message_anomaly_str(void **state)
+{
+	static const struct {
+		unsigned	 bit;
+		const char	*want;
+	} cases[] = {
+		{ MSG_ANOM_BARE_LF, "bare_lf" },
+		{ MSG_ANOM_BARE_CR, "bare_cr" },
+		{ MSG_ANOM_LONG_LINE, "long_line" },
+		{ MSG_ANOM_8BIT_HEADER, "8bit_header" },
+		{ MSG_ANOM_8BIT_BODY, "8bit_body" },
+		{ MSG_ANOM_NUL, "nul" },
+		{ MSG_ANOM_NO_HEADER_END, "no_header_end" },
+		{ MSG_ANOM_MIME, "mime" },
+		{ 0, "unknown" },
+		{ MSG_ANOM_BARE_LF | MSG_ANOM_NUL, "unknown" },
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_string_equal(message_anomaly_str(cases[i].bit), cases[i].want);
+}
+
+static void
+test_message_body_type_str(void **state)
+{
+	assert_string_equal(message_body_type_str(MSG_BODY_7BIT), "7BIT");
+	assert_string_equal(message_body_type_str(MSG_BODY_8BITMIME), "8BITMIME");
+	assert_string_equal(message_body_type_str(MSG_BODY_BINARYMIME), "BINARYMIME");
+}
+
+static void
+test_message_footprint(void **state)
+{
+	struct message	*e = message_new(), *m = full_message();
+	size_t		 fe = message_footprint(e), fm = message_footprint(m);
+
+	assert_true(fe >= sizeof(struct message));
+	/* at least the raw bytes and every envelope string */
+	assert_true(fm >= fe + m->size + strlen("127.0.0.1:4242") + strlen("client.example") +
+	    strlen("a@example.com") + strlen("b@example.com") + strlen("c@example.com") +
+	    strlen("SIZE") + strlen("NOTIFY") + strlen("NEVER"));
+	/* grows with the raw size, byte for byte */
+	free(m->data);
+	m->data = xcalloc(1, 100001);
+	m->size = 100000;
+	assert_int_equal(message_footprint(m), fm - strlen("Subject: x\r\n\r\nbody\r\n") + 100000);
+	message_free(e);
+	message_free(m);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_message_new_free),
+		cmocka_unit_test(test_message_anomaly_str),
+		cmocka_unit_test(test_message_body_type_str),
+		cmocka_unit_test(test_message_footprint),
+	};
+
+	return cmocka_run_group_tests_name("message", tests, NULL, NULL);
+}

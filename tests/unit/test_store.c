@@ -1,0 +1,266 @@
+/*
+ * test_store - ids, lookups, cursors, eviction by count and bytes, deletes.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "match.h"
+#include "message.h"
+#include "store.h"
+#include "xmalloc.h"
+
+static struct message *
+msg(const char *from, const char *rcpt, size_t size)
+{
+	struct message	*m = message_new();
+
+	m->peer = xstrdup("127.0.0.1:1");
+	m->helo = xstrdup("h");
+	m->mail_from = xstrdup(from);
+	m->nrcpts = 1;
+	m->rcpts = xcalloc(1, sizeof(*m->rcpts));
+	m->rcpts[0].addr = xstrdup(rcpt);
+	m->data = xcalloc(1, size + 1);
+	memset(m->data, 'x', size);
+	m->size = size;
+	return m;
+}
+
+static void
+test_store_ids_monotonic(void **state)
+{
+	struct store	*st = store_new(0, 0);
+	struct message	*m;
+	uint64_t	 id;
+
+	assert_int_equal(store_last_id(st), 0);
+	assert_null(store_first(st));
+	for (id = 1; id <= 5; id++) {
+		m = msg("a@x", "b@y", 10);
+		assert_int_equal(store_put(st, m), id);
+		assert_int_equal(m->id, id);
+	}
+	assert_int_equal(store_count(st), 5);
+	assert_int_equal(store_delete(st, NULL), 5);
+	assert_int_equal(store_count(st), 0);
+	assert_int_equal(store_bytes(st), 0);
+	assert_int_equal(store_last_id(st), 5);
+	/* never reused after a clear */
+	assert_int_equal(store_put(st, msg("a@x", "b@y", 10)), 6);
+	assert_non_null(store_get(st, 6));
+	assert_null(store_get(st, 1));
+	store_free(st);
+}
+
+static void
+test_store_get_order_delete(void **state)
+{
+	struct store	*st = store_new(0, 0);
+	struct message	*m;
+	uint64_t	 want, gen;
+	int		 i;
+
+	for (i = 0; i < 10; i++)
+		store_put(st, msg("a@x", "b@y", 1));
+	for (want = 1, m = store_first(st); m != NULL; m = store_next(st, m), want++)
+		assert_int_equal(m->id, want);
+	assert_int_equal(want, 11);
+
+	gen = store_generation(st);
+	assert_int_equal(store_delete_id(st, 4), 1);
+	assert_true(store_generation(st) > gen);
+	assert_int_equal(store_delete_id(st, 4), 0);
+	assert_null(store_get(st, 4));
+	assert_null(store_get(st, 0));
+	assert_null(store_get(st, 11));
+	assert_int_equal(store_get(st, 5)->id, 5);
+	assert_int_equal(store_count(st), 9);
+	/* cursors across the gap */
+	assert_int_equal(store_after(st, 3)->id, 5);
+	assert_int_equal(store_after(st, 4)->id, 5);
+	assert_int_equal(store_after(st, 0)->id, 1);
+	assert_null(store_after(st, 10));
+	assert_null(store_after(st, 1000));
+	/* first and last */
+	assert_int_equal(store_delete_id(st, 1), 1);
+	assert_int_equal(store_delete_id(st, 10), 1);
+	assert_int_equal(store_first(st)->id, 2);
+	assert_null(store_after(st, 9));
+	assert_int_equal(store_after(st, 8)->id, 9);
+	store_free(st);
+}
+
+/* A wide gap of deleted ids: the walk must still find the next one. */
+static void
+test_store_after_wide_gap(void **state)
+{
+	struct store	*st = store_new(0, 0);
+	uint64_t	 id;
+
+	for (id = 1; id <= 1000; id++)
+		store_put(st, msg("a@x", "b@y", 1));
+	for (id = 100; id <= 899; id++)
+		assert_int_equal(store_delete_id(st, id), 1);
+	assert_int_equal(store_after(st, 99)->id, 900);
+	assert_int_equal(store_after(st, 150)->id, 900);	/* walk from the head */
+	assert_int_equal(store_after(st, 850)->id, 900);	/* walk from the tail */
+	assert_int_equal(store_after(st, 98)->id, 99);
+	assert_int_equal(store_after(st, 900)->id, 901);
+	store_free(st);
+}
+
+static void
+test_store_evict_by_count(void **state)
+{
+	struct store	*st = store_new(3, 0);
+	uint64_t	 gen;
+	int		 i;
+
+	for (i = 0; i < 3; i++)
+		store_put(st, msg("a@x", "b@y", 1));
+	gen = store_generation(st);
+	assert_int_equal(store_evicted(st), 0);
+	store_put(st, msg("a@x", "b@y", 1));
+	store_put(st, msg("a@x", "b@y", 1));
+	assert_int_equal(store_count(st), 3);
+	assert_int_equal(store_evicted(st), 2);
+	assert_true(store_generation(st) > gen);
+	assert_null(store_get(st, 1));
+	assert_null(store_get(st, 2));
+	assert_int_equal(store_first(st)->id, 3);
+	assert_int_equal(store_last_id(st), 5);
+	store_free(st);
+}
+
+static void
+test_store_evict_by_bytes(void **state)
+{
+	struct message	*probe = msg("a@x", "b@y", 1000);
+	size_t		 fp = message_footprint(probe);
+	struct store	*st = store_new(0, 3 * fp);
+	uint64_t	 id;
+
+	message_free(probe);
+	for (id = 1; id <= 3; id++)
+		store_put(st, msg("a@x", "b@y", 1000));
+	assert_int_equal(store_count(st), 3);
+	assert_int_equal(store_bytes(st), 3 * fp);
+	assert_int_equal(store_evicted(st), 0);
+	store_put(st, msg("a@x", "b@y", 1000));
+	assert_int_equal(store_count(st), 3);
+	assert_int_equal(store_bytes(st), 3 * fp);
+	assert_int_equal(store_evicted(st), 1);
+	assert_null(store_get(st, 1));
+
+	/* Bigger than max_bytes on its own: stored alone, the rest evicted */
+	id = store_put(st, msg("a@x", "b@y", 10 * fp));
+	assert_int_equal(store_count(st), 1);
+	assert_int_equal(store_evicted(st), 4);
+	assert_int_equal(store_first(st)->id, id);
+	assert_true(store_bytes(st) > 3 * fp);
+	/* the next put evicts it */
+	store_put(st, msg("a@x", "b@y", 1000));
+	assert_int_equal(store_count(st), 1);
+	assert_int_equal(store_bytes(st), fp);
+	assert_int_equal(store_evicted(st), 5);
+	store_free(st);
+}
+
+static void
+test_store_filters(void **state)
+{
+	struct store	*st = store_new(0, 0);
+	struct filter	 f = { 0 };
+	struct message	*m;
+	uint64_t	 gen;
+
+	store_put(st, msg("alice@a.test", "t1-x@b.test", 1));		/* 1 */
+	store_put(st, msg("bob@a.test", "t2-x@b.test", 1));		/* 2 */
+	store_put(st, msg("alice@a.test", "t2-y@b.test", 1));		/* 3 */
+	store_put(st, msg("carol@c.test", "t1-z@b.test", 1));		/* 4 */
+
+	f.rcpt_to = "t2-*";
+	assert_int_equal(store_count_match(st, &f), 2);
+	m = store_next_match(st, &f, 0);
+	assert_int_equal(m->id, 2);
+	m = store_next_match(st, &f, m->id);
+	assert_int_equal(m->id, 3);
+	assert_null(store_next_match(st, &f, m->id));
+	f.after_id = 2;
+	assert_int_equal(store_count_match(st, &f), 1);
+	assert_int_equal(store_next_match(st, &f, 0)->id, 3);
+	assert_int_equal(store_count_match(st, NULL), 4);
+	assert_int_equal(store_next_match(st, NULL, 2)->id, 3);
+
+	memset(&f, 0, sizeof(f));
+	f.mail_from = "ALICE@*";
+	gen = store_generation(st);
+	assert_int_equal(store_delete(st, &f), 2);
+	assert_true(store_generation(st) > gen);
+	assert_int_equal(store_count(st), 2);
+	assert_null(store_get(st, 1));
+	assert_null(store_get(st, 3));
+	assert_int_equal(store_delete(st, &f), 0);
+
+	/* after_id limits a delete */
+	memset(&f, 0, sizeof(f));
+	f.after_id = 2;
+	assert_int_equal(store_delete(st, &f), 1);
+	assert_non_null(store_get(st, 2));
+	assert_null(store_get(st, 4));
+	store_free(st);
+}
+
+/* 100k messages: put, hash growth, list with a selective filter, clear. */
+static void
+test_store_many(void **state)
+{
+	struct store	*st = store_new(0, 0);
+	struct filter	 f = { 0 };
+	struct message	*m;
+	char		 rcpt[64];
+	uint64_t	 id;
+	size_t		 n;
+
+	for (id = 1; id <= 100000; id++) {
+		snprintf(rcpt, sizeof(rcpt), "user%llu@test%llu.example",
+		    (unsigned long long)id, (unsigned long long)(id % 1000));
+		assert_int_equal(store_put(st, msg("sender@x", rcpt, 64)), id);
+	}
+	assert_int_equal(store_count(st), 100000);
+	for (id = 1; id <= 100000; id += 997)
+		assert_int_equal(store_get(st, id)->id, id);
+	f.rcpt_to = "*@test7.example";
+	for (n = 0, m = store_next_match(st, &f, 0); m != NULL; m = store_next_match(st, &f, m->id))
+		n++;
+	assert_int_equal(n, 100);
+	assert_int_equal(store_count_match(st, &f), 100);
+	assert_int_equal(store_delete(st, &f), 100);
+	assert_int_equal(store_count(st), 99900);
+	assert_int_equal(store_delete(st, NULL), 99900);
+	assert_int_equal(store_put(st, msg("a@x", "b@y", 1)), 100001);
+	store_free(st);
+	store_free(NULL);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_store_ids_monotonic),
+		cmocka_unit_test(test_store_get_order_delete),
+		cmocka_unit_test(test_store_after_wide_gap),
+		cmocka_unit_test(test_store_evict_by_count),
+		cmocka_unit_test(test_store_evict_by_bytes),
+		cmocka_unit_test(test_store_filters),
+		cmocka_unit_test(test_store_many),
+	};
+
+	return cmocka_run_group_tests_name("store", tests, NULL, NULL);
+}
