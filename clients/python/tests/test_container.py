@@ -1,0 +1,136 @@
+"""End-to-end tests of the Python module against the smtpsink image.
+
+Run by .ci/clients-python.sh (image smtpsink:latest or $SMTPSINK_IMAGE).
+Every test uses its own recipient addresses, so all run against one container.
+"""
+import smtplib
+import threading
+import uuid
+from email.message import EmailMessage
+
+import pytest
+
+from smtpsink import SmtpSinkTimeout, make_filter
+
+ATTACHMENT = bytes(range(256)) * 4  # binary, survives base64 only if decoded right
+
+
+def unique(local: str) -> str:
+    return f"{local}-{uuid.uuid4().hex[:12]}@example.test"
+
+
+def build_message(sender: str, rcpt: str, subject: str, text: str, attach: bool = True) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = rcpt
+    msg["Subject"] = subject
+    msg.set_content(text)
+    if attach:
+        msg.add_attachment(ATTACHMENT, maintype="application", subtype="octet-stream", filename="blob.bin")
+    return msg
+
+
+def send(sink, msg: EmailMessage, sender: str, rcpts):
+    with smtplib.SMTP(sink.smtp_host, sink.smtp_port, timeout=10) as smtp:
+        return smtp.send_message(msg, from_addr=sender, to_addrs=rcpts)
+
+
+def test_send_wait_and_inspect(sink):
+    sender, rcpt, cc = unique("app"), unique("alice"), unique("carol")
+    subject = "Your invoice " + uuid.uuid4().hex[:6]
+    msg = build_message(sender, rcpt, subject, "Hello Alice,\nyour invoice is attached.\n")
+    assert send(sink, msg, sender, [rcpt, cc]) == {}
+
+    client = sink.client()
+    [m] = client.wait_for_messages(rcpt_to=rcpt, count=1, timeout=10)
+    # envelope, kept apart from the headers
+    assert m.mail_from == sender
+    assert list(m.rcpt_to) == [rcpt, cc]
+    assert m.to == [rcpt] and list(m.cc) == []
+    # parsed content
+    assert m.subject == subject
+    assert m.text_body.replace("\r\n", "\n") == "Hello Alice,\nyour invoice is attached.\n"
+    assert len(m.attachments) == 1
+    att = m.attachments[0]
+    assert (att.filename, att.content_type, att.size) == ("blob.bin", "application/octet-stream", len(ATTACHMENT))
+    assert att.content == b""  # lists never carry contents
+
+    full = client.get_message(m.id, include_raw=True, include_attachments=True)
+    assert full.attachments[0].content == ATTACHMENT
+    assert full.size == len(full.raw)
+    assert f"Subject: {subject}".encode() in full.raw
+
+    # the filter selects by any recipient, and by subject glob
+    assert [x.id for x in client.list_messages(rcpt_to=cc)] == [m.id]
+    assert [x.id for x in client.list_messages(make_filter(subject="*invoice " + subject[-6:]))] == [m.id]
+
+
+def test_wait_times_out_with_count(sink):
+    rcpt = unique("nobody")
+    with pytest.raises(SmtpSinkTimeout) as ei:
+        sink.client().wait_for_messages(rcpt_to=rcpt, count=1, timeout=0.3)
+    assert "0" in ei.value.details  # the server says how many matched
+
+
+def test_rcpt_reject_rule_is_seen_by_smtplib(sink):
+    client = sink.client()
+    sender, ok_rcpt, bad_rcpt = unique("app"), unique("ok"), unique("blocked")
+    rule = client.reject_rule("RCPT_TO", match=bad_rcpt, code=550, enhanced_code="5.1.1",
+                              message="no such user here")
+    assert rule.id
+    try:
+        # only recipient refused: smtplib raises
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as ei:
+            send(sink, build_message(sender, bad_rcpt, "to the void", "x\n", attach=False), sender, [bad_rcpt])
+        code, text = ei.value.recipients[bad_rcpt]
+        assert code == 550
+        assert b"no such user here" in text
+
+        # mixed: the good recipient gets the mail, the bad one is reported
+        refused = send(sink, build_message(sender, ok_rcpt, "mixed", "y\n", attach=False), sender,
+                       [ok_rcpt, bad_rcpt])
+        assert refused[bad_rcpt][0] == 550
+        [m] = client.wait_for_messages(mail_from=sender, count=1, timeout=10)
+        assert list(m.rcpt_to) == [ok_rcpt]
+
+        [r] = [r for r in client.list_reject_rules() if r.id == rule.id]
+        assert r.hits == 2
+    finally:
+        assert client.delete_reject_rule(rule.id) == 1
+    assert client.list_messages(rcpt_to=bad_rcpt) == []
+
+
+def test_parallel_tests_on_one_container_are_isolated(sink):
+    n = 5
+    barrier = threading.Barrier(2, timeout=30)
+    results, errors = {}, []
+
+    def one_test(name):
+        try:
+            sender, rcpt = unique(f"{name}-app"), unique(name)
+            client = sink.client()
+            barrier.wait()  # both "tests" send at the same time
+            for i in range(n):
+                send(sink, build_message(sender, rcpt, f"{name} #{i}", f"body {name} {i}\n", attach=False),
+                     sender, [rcpt])
+            got = client.wait_for_messages(rcpt_to=rcpt, count=n, timeout=15)
+            barrier.wait()  # both have waited: now one clears while the other still reads
+            deleted = client.clear(rcpt_to=rcpt)
+            barrier.wait()
+            results[name] = (rcpt, got, deleted, client.list_messages(rcpt_to=rcpt))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append((name, e))
+            barrier.abort()
+
+    threads = [threading.Thread(target=one_test, args=(name,)) for name in ("left", "right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    for name, (rcpt, got, deleted, after) in results.items():
+        assert len(got) == n, name
+        assert all(list(m.rcpt_to) == [rcpt] for m in got), name
+        assert sorted(m.subject for m in got) == [f"{name} #{i}" for i in range(n)]
+        assert deleted == n  # clear(filter) removed only this test's mail
+        assert after == []
