@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# clients-go.sh - CI stage for clients/go: installs what is missing (protoc,
+# a Go toolchain >= 1.26 fetched from the Go module proxy as the module
+# golang.org/toolchain when none is installed, protoc-gen-go and
+# protoc-gen-go-grpc), generates the stubs with `go generate`, vets, and runs
+# the testcontainers-go tests against the image $SMTPSINK_IMAGE (default
+# smtpsink:latest, built by .ci/docker-image.sh). Idempotent; GOPATH and the
+# Go build cache are reused between runs. Containers are labelled
+# dev.smtpsink.test=clients-go and removed at the end. Exits non-zero on
+# failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
+LABEL=dev.smtpsink.test=clients-go
+GO_TOOLCHAIN=go1.26.8                   # fallback toolchain when no Go >= 1.21 is installed
+PROTOC_GEN_GO=v1.36.12                  # google.golang.org/protobuf
+PROTOC_GEN_GO_GRPC=v1.6.2               # google.golang.org/grpc/cmd/protoc-gen-go-grpc
+SUDO=
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+
+log() { echo "clients-go: $*"; }
+
+cleanup() {
+	local ids
+	ids=$(docker ps -aq --filter "label=$LABEL" 2>/dev/null || true)
+	if [ -n "$ids" ]; then
+		log "removing leftover containers: $(echo $ids)"
+		docker rm -f $ids >/dev/null 2>&1 || true
+	fi
+}
+trap cleanup EXIT
+cleanup
+
+# --- tools ----------------------------------------------------------------------
+need_apt=()
+command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+command -v curl >/dev/null || need_apt+=(curl ca-certificates)
+command -v unzip >/dev/null || need_apt+=(unzip)
+if [ ${#need_apt[@]} -gt 0 ]; then
+	log "installing ${need_apt[*]}"
+	$SUDO apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
+fi
+
+# Any Go >= 1.21 will do: with GOTOOLCHAIN=auto it switches to the version
+# go.mod asks for (downloaded through the module proxy).
+go_ok() {
+	local v
+	v=$("$1" env GOVERSION 2>/dev/null) || return 1   # e.g. go1.26.8
+	v=${v#go}
+	local major=${v%%.*} rest=${v#*.}
+	local minor=${rest%%[.a-z]*}
+	[ "$major" -gt 1 ] || [ "$minor" -ge 21 ]
+}
+GO=
+for cand in "$(command -v go || true)" /usr/local/go/bin/go "$HOME/.cache/smtpsink-ci/$GO_TOOLCHAIN/go/bin/go"; do
+	if [ -n "$cand" ] && [ -x "$cand" ] && go_ok "$cand"; then GO=$cand; break; fi
+done
+if [ -z "$GO" ]; then
+	arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+	dest=$HOME/.cache/smtpsink-ci/$GO_TOOLCHAIN
+	url=https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-$arch.zip
+	log "no Go >= 1.21 found; fetching $GO_TOOLCHAIN from the Go module proxy"
+	rm -rf "$dest" && mkdir -p "$dest"
+	curl -fsSL -o "$dest/toolchain.zip" "$url"
+	unzip -q "$dest/toolchain.zip" -d "$dest/unpacked"
+	mv "$dest/unpacked/golang.org/toolchain@v0.0.1-$GO_TOOLCHAIN.linux-$arch" "$dest/go"
+	rm -rf "$dest/unpacked" "$dest/toolchain.zip"
+	chmod +x "$dest/go/bin/"* "$dest/go/pkg/tool/"*/* 2>/dev/null || true
+	GO=$dest/go/bin/go
+fi
+export PATH="$(dirname "$GO"):$("$GO" env GOPATH)/bin:$PATH"
+export GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOFLAGS=${GOFLAGS:--buildvcs=false}
+log "using $(go version)"
+
+plugin_version() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
+if [ "$(plugin_version protoc-gen-go)" != "$PROTOC_GEN_GO" ]; then
+	log "installing protoc-gen-go $PROTOC_GEN_GO"
+	go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO"
+fi
+if [ "$(plugin_version protoc-gen-go-grpc)" != "${PROTOC_GEN_GO_GRPC#v}" ]; then
+	log "installing protoc-gen-go-grpc $PROTOC_GEN_GO_GRPC"
+	go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"
+fi
+
+# --- build and test -------------------------------------------------------------
+if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
+	log "image $IMAGE not found; build it first (.ci/docker-image.sh)"
+	exit 1
+fi
+
+cd "$ROOT/clients/go"
+go generate ./...
+go vet ./...
+export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
+export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-localhost}
+export SMTPSINK_IMAGE=$IMAGE
+go test -count=1 -timeout 5m -v ./...
+log "passed"
