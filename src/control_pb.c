@@ -1,0 +1,293 @@
+/*
+ * control_pb - struct message / filter / rule <-> smtpsink.v1 protos.
+ * See control_pb.h for the borrowing rules. protobuf-c wants arrays of
+ * pointers to sub-messages; they and the sub-messages live in the arena.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "control_pb.h"
+#include "match.h"
+#include "message.h"
+#include "mime.h"
+#include "rules.h"
+#include "xmalloc.h"
+
+void
+control_pb_arena_init(struct control_pb_arena *a)
+{
+	memset(a, 0, sizeof(*a));
+}
+
+void
+control_pb_adopt(struct control_pb_arena *a, void *ptr, void (*free_fn)(void *))
+{
+	if (a->n == a->cap) {
+		a->cap = a->cap ? a->cap * 2 : 16;
+		a->blocks = xreallocarray(a->blocks, a->cap, sizeof(*a->blocks));
+	}
+	a->blocks[a->n].ptr = ptr;
+	a->blocks[a->n].free_fn = free_fn;
+	a->n++;
+}
+
+void *
+control_pb_alloc(struct control_pb_arena *a, size_t n, size_t size)
+{
+	void	*p = xcalloc(n ? n : 1, size);
+
+	control_pb_adopt(a, p, free);
+	return p;
+}
+
+void
+control_pb_arena_release(struct control_pb_arena *a)
+{
+	size_t	 i;
+
+	for (i = a->n; i > 0; i--)
+		a->blocks[i - 1].free_fn(a->blocks[i - 1].ptr);
+	free(a->blocks);
+	memset(a, 0, sizeof(*a));
+}
+
+static void
+control_pb_body_free(void *p)
+{
+	mime_body_free(p);
+}
+
+/* protobuf-c never writes through these; the cast drops const for its API. */
+static char *
+control_pb_str(const char *s)
+{
+	return (char *)(s != NULL ? s : "");
+}
+
+static Smtpsink__V1__Param **
+control_pb_params(struct control_pb_arena *a, const struct esmtp_param *p, size_t n)
+{
+	Smtpsink__V1__Param	**pp, *v;
+	size_t			  i;
+
+	if (n == 0)
+		return NULL;
+	pp = control_pb_alloc(a, n, sizeof(*pp));
+	v = control_pb_alloc(a, n, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		smtpsink__v1__param__init(&v[i]);
+		v[i].name = control_pb_str(p[i].name);
+		v[i].value = control_pb_str(p[i].value);
+		pp[i] = &v[i];
+	}
+	return pp;
+}
+
+static void
+control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
+    const struct message *m)
+{
+	Smtpsink__V1__RcptParams	*rp;
+	size_t				 i, n;
+	unsigned			 bit;
+
+	pm->id = m->id;
+	pm->session_id = m->session_id;
+	pm->received_at = control_pb_alloc(a, 1, sizeof(*pm->received_at));
+	google__protobuf__timestamp__init(pm->received_at);
+	pm->received_at->seconds = m->received.tv_sec;
+	pm->received_at->nanos = (int32_t)m->received.tv_nsec;
+	pm->peer = control_pb_str(m->peer);
+	pm->helo = control_pb_str(m->helo);
+	pm->mail_from = control_pb_str(m->mail_from);
+	pm->n_mail_params = m->nmail_params;
+	pm->mail_params = control_pb_params(a, m->mail_params, m->nmail_params);
+	if (m->nrcpts > 0) {
+		pm->n_rcpt_to = pm->n_rcpt_params = m->nrcpts;
+		pm->rcpt_to = control_pb_alloc(a, m->nrcpts, sizeof(*pm->rcpt_to));
+		pm->rcpt_params = control_pb_alloc(a, m->nrcpts, sizeof(*pm->rcpt_params));
+		rp = control_pb_alloc(a, m->nrcpts, sizeof(*rp));
+		for (i = 0; i < m->nrcpts; i++) {
+			pm->rcpt_to[i] = control_pb_str(m->rcpts[i].addr);
+			smtpsink__v1__rcpt_params__init(&rp[i]);
+			rp[i].n_params = m->rcpts[i].nparams;
+			rp[i].params = control_pb_params(a, m->rcpts[i].params, m->rcpts[i].nparams);
+			pm->rcpt_params[i] = &rp[i];
+		}
+	}
+	pm->size = m->size;
+	pm->smtputf8 = m->smtputf8 != 0;
+	pm->eight_bit = m->body_type != MSG_BODY_7BIT;
+	pm->body_type = control_pb_str(message_body_type_str(m->body_type));
+	pm->tls = m->tls != 0;
+	pm->auth_user = control_pb_str(m->auth_user);
+	for (n = 0, bit = 1; bit != 0; bit <<= 1)
+		if (m->anomalies & bit)
+			n++;
+	if (n > 0) {
+		pm->anomalies = control_pb_alloc(a, n, sizeof(*pm->anomalies));
+		for (bit = 1; bit != 0; bit <<= 1)
+			if (m->anomalies & bit)
+				pm->anomalies[pm->n_anomalies++] =
+				    control_pb_str(message_anomaly_str(bit));
+	}
+}
+
+static void
+control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct message *m)
+{
+	const struct mime_view	*v = mime_view_get(m);
+	Smtpsink__V1__Header	*h;
+	size_t			 i;
+
+	if (v == NULL)
+		return;
+	pm->subject = control_pb_str(v->subject);
+	pm->from = control_pb_str(v->from);
+	pm->n_to = v->nto;
+	pm->to = v->to;
+	pm->n_cc = v->ncc;
+	pm->cc = v->cc;
+	pm->n_reply_to = v->nreply_to;
+	pm->reply_to = v->reply_to;
+	if (v->nheaders > 0) {
+		pm->n_headers = v->nheaders;
+		pm->headers = control_pb_alloc(a, v->nheaders, sizeof(*pm->headers));
+		h = control_pb_alloc(a, v->nheaders, sizeof(*h));
+		for (i = 0; i < v->nheaders; i++) {
+			smtpsink__v1__header__init(&h[i]);
+			h[i].name = control_pb_str(v->headers[i].name);
+			h[i].value = control_pb_str(v->headers[i].value);
+			pm->headers[i] = &h[i];
+		}
+	}
+}
+
+static void
+control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
+    const struct message *m, int with_content)
+{
+	struct mime_body	*b = mime_body_parse(m, with_content);
+	Smtpsink__V1__Attachment *at;
+	size_t			 i;
+
+	if (b == NULL)
+		return;
+	control_pb_adopt(a, b, control_pb_body_free);
+	pm->text_body = control_pb_str(b->text);
+	pm->html_body = control_pb_str(b->html);
+	if (b->natts == 0)
+		return;
+	pm->n_attachments = b->natts;
+	pm->attachments = control_pb_alloc(a, b->natts, sizeof(*pm->attachments));
+	at = control_pb_alloc(a, b->natts, sizeof(*at));
+	for (i = 0; i < b->natts; i++) {
+		smtpsink__v1__attachment__init(&at[i]);
+		at[i].filename = control_pb_str(b->atts[i].filename);
+		at[i].content_type = control_pb_str(b->atts[i].content_type);
+		at[i].content_id = control_pb_str(b->atts[i].content_id);
+		at[i].size = b->atts[i].size;
+		if (with_content && b->atts[i].content != NULL) {
+			at[i].content.data = (uint8_t *)b->atts[i].content;
+			at[i].content.len = b->atts[i].size;
+		}
+		pm->attachments[i] = &at[i];
+	}
+}
+
+Smtpsink__V1__Message *
+control_pb_message(struct control_pb_arena *a, struct message *m, unsigned flags)
+{
+	Smtpsink__V1__Message	*pm = control_pb_alloc(a, 1, sizeof(*pm));
+
+	smtpsink__v1__message__init(pm);
+	control_pb_envelope(a, pm, m);
+	control_pb_view(a, pm, m);
+	if (!(flags & CONTROL_PB_NO_BODY))
+		control_pb_body(a, pm, m, (flags & CONTROL_PB_ATT_CONTENT) != 0);
+	if (flags & CONTROL_PB_RAW) {
+		pm->raw.data = (uint8_t *)m->data;
+		pm->raw.len = m->data != NULL ? m->size : 0;
+	}
+	return pm;
+}
+
+/* "" means "not given" for match.h, so empty proto strings map to NULL. */
+static char *
+control_pb_given(const char *s)
+{
+	return s != NULL && *s != '\0' ? (char *)s : NULL;
+}
+
+void
+control_pb_filter(struct filter *dst, const Smtpsink__V1__Filter *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src == NULL)
+		return;
+	dst->mail_from = control_pb_given(src->mail_from);
+	dst->rcpt_to = control_pb_given(src->rcpt_to);
+	dst->subject = control_pb_given(src->subject);
+	dst->header_name = control_pb_given(src->header_name);
+	dst->header_value = control_pb_given(src->header_value);
+	dst->body = control_pb_given(src->body);
+	dst->after_id = src->after_id;
+}
+
+void
+control_pb_filter_to(Smtpsink__V1__Filter *dst, const struct filter *src)
+{
+	smtpsink__v1__filter__init(dst);
+	dst->mail_from = control_pb_str(src->mail_from);
+	dst->rcpt_to = control_pb_str(src->rcpt_to);
+	dst->subject = control_pb_str(src->subject);
+	dst->header_name = control_pb_str(src->header_name);
+	dst->header_value = control_pb_str(src->header_value);
+	dst->body = control_pb_str(src->body);
+	dst->after_id = src->after_id;
+}
+
+int
+control_pb_rule_from(struct rule *dst, const Smtpsink__V1__RejectRule *src, char *err,
+    size_t errlen)
+{
+	const char	*enh = src->enhanced_code != NULL ? src->enhanced_code : "";
+
+	memset(dst, 0, sizeof(*dst));
+	if (src->stage < SMTPSINK__V1__STAGE__CONNECT || src->stage > SMTPSINK__V1__STAGE__DATA) {
+		snprintf(err, errlen, "stage %d: must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA",
+		    (int)src->stage);
+		return -1;
+	}
+	if (strlen(enh) >= sizeof(dst->enhanced)) {
+		snprintf(err, errlen, "enhanced_code \"%.20s...\": must look like 5.7.1", enh);
+		return -1;
+	}
+	/* The proto enum and enum rules_stage share their numbers (1..5). */
+	dst->stage = (enum rules_stage)src->stage;
+	dst->match = (char *)(src->match != NULL ? src->match : "");
+	dst->code = src->code;
+	snprintf(dst->enhanced, sizeof(dst->enhanced), "%s", enh);
+	dst->message = (char *)(src->message != NULL ? src->message : "");
+	dst->times = src->times;
+	dst->delay_ms = src->delay_ms;
+	dst->disconnect = src->disconnect != 0;
+	return 0;
+}
+
+void
+control_pb_rule_to(Smtpsink__V1__RejectRule *dst, const struct rule *src)
+{
+	smtpsink__v1__reject_rule__init(dst);
+	dst->id = control_pb_str(src->id);
+	dst->stage = (Smtpsink__V1__Stage)src->stage;
+	dst->match = control_pb_str(src->match);
+	dst->code = src->code;
+	dst->enhanced_code = control_pb_str(src->enhanced);
+	dst->message = control_pb_str(src->message);
+	dst->times = src->times;
+	dst->delay_ms = src->delay_ms;
+	dst->disconnect = src->disconnect != 0;
+	dst->hits = src->hits;
+}
