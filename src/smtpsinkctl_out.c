@@ -1,0 +1,397 @@
+/*
+ * smtpsinkctl_out - output helpers of the command-line client: a generic
+ * protobuf-c to JSON writer driven by the message descriptors (so every
+ * message of the contract, present and future fields alike, is printed the
+ * same way), base64, and sanitised text for humans (mail content is hostile:
+ * no terminal escapes reach the screen).
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "smtpsinkctl.h"
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t
+utf8_len(const unsigned char *p, size_t n)
+{
+	size_t		len, i;
+	uint32_t	cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+		len = 2;
+		cp = p[0] & 0x1f;
+	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		len = 3;
+		cp = p[0] & 0x0f;
+	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		len = 4;
+		cp = p[0] & 0x07;
+	} else
+		return 0;
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates, beyond U+10FFFF */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+void
+ctl_json_string(FILE *f, const char *s, size_t len)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 i = 0, n;
+
+	putc('"', f);
+	while (i < len) {
+		switch (p[i]) {
+		case '"':
+			fputs("\\\"", f);
+			break;
+		case '\\':
+			fputs("\\\\", f);
+			break;
+		case '\n':
+			fputs("\\n", f);
+			break;
+		case '\r':
+			fputs("\\r", f);
+			break;
+		case '\t':
+			fputs("\\t", f);
+			break;
+		case '\b':
+			fputs("\\b", f);
+			break;
+		case '\f':
+			fputs("\\f", f);
+			break;
+		default:
+			if (p[i] < 0x20 || p[i] == 0x7f) {
+				fprintf(f, "\\u%04x", p[i]);
+				break;
+			}
+			if ((n = utf8_len(p + i, len - i)) == 0) {
+				/* Not UTF-8: JSON text must be. */
+				fputs("\\ufffd", f);
+				break;
+			}
+			fwrite(p + i, 1, n, f);
+			i += n;
+			continue;
+		}
+		i++;
+	}
+	putc('"', f);
+}
+
+void
+ctl_base64(FILE *f, const uint8_t *p, size_t len)
+{
+	static const char	 tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char			 out[4];
+	uint32_t		 v;
+	size_t			 i;
+
+	for (i = 0; i + 3 <= len; i += 3) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
+		out[0] = tab[v >> 18];
+		out[1] = tab[(v >> 12) & 63];
+		out[2] = tab[(v >> 6) & 63];
+		out[3] = tab[v & 63];
+		fwrite(out, 1, 4, f);
+	}
+	if (len - i == 1) {
+		v = (uint32_t)p[i] << 16;
+		out[0] = tab[v >> 18];
+		out[1] = tab[(v >> 12) & 63];
+		out[2] = out[3] = '=';
+		fwrite(out, 1, 4, f);
+	} else if (len - i == 2) {
+		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8;
+		out[0] = tab[v >> 18];
+		out[1] = tab[(v >> 12) & 63];
+		out[2] = tab[(v >> 6) & 63];
+		out[3] = '=';
+		fwrite(out, 1, 4, f);
+	}
+}
+
+char *
+ctl_format_time(char *buf, size_t len, int64_t secs, int32_t nanos, int frac)
+{
+	struct tm	tm;
+	time_t		t = (time_t)secs;
+	size_t		n;
+
+	if (gmtime_r(&t, &tm) == NULL) {
+		snprintf(buf, len, "%" PRId64, secs);
+		return buf;
+	}
+	n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (frac && nanos > 0 && nanos < 1000000000) {
+		/* 3, 6 or 9 digits, like the protobuf JSON mapping */
+		if (nanos % 1000000 == 0)
+			n += snprintf(buf + n, len - n, ".%03d", nanos / 1000000);
+		else if (nanos % 1000 == 0)
+			n += snprintf(buf + n, len - n, ".%06d", nanos / 1000);
+		else
+			n += snprintf(buf + n, len - n, ".%09d", nanos);
+	}
+	if (n + 1 < len) {
+		buf[n] = 'Z';
+		buf[n + 1] = '\0';
+	}
+	return buf;
+}
+
+static void json_value(FILE *, const ProtobufCFieldDescriptor *, const void *);
+
+static int
+is_message(const ProtobufCMessage *m, const char *name)
+{
+	return strcmp(m->descriptor->name, name) == 0;
+}
+
+/* Well-known types get their JSON mapping; returns 1 if it wrote m. */
+static int
+json_wkt(FILE *f, const ProtobufCMessage *m)
+{
+	const ProtobufCFieldDescriptor	*fs, *fn;
+	char				 buf[64];
+	int64_t				 secs;
+	int32_t				 nanos;
+
+	if (!is_message(m, "google.protobuf.Timestamp") &&
+	    !is_message(m, "google.protobuf.Duration"))
+		return 0;
+	fs = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	    "seconds");
+	fn = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
+	    "nanos");
+	if (fs == NULL || fn == NULL)
+		return 0;
+	memcpy(&secs, (const char *)m + fs->offset, sizeof(secs));
+	memcpy(&nanos, (const char *)m + fn->offset, sizeof(nanos));
+	if (is_message(m, "google.protobuf.Timestamp"))
+		fprintf(f, "\"%s\"", ctl_format_time(buf, sizeof(buf), secs,
+		    nanos, 1));
+	else if (nanos == 0)
+		fprintf(f, "\"%" PRId64 "s\"", secs);
+	else
+		fprintf(f, "\"%s%" PRId64 ".%09ds\"",
+		    secs == 0 && nanos < 0 ? "-" : "",
+		    secs, nanos < 0 ? -nanos : nanos);
+	return 1;
+}
+
+void
+ctl_json_message(FILE *f, const ProtobufCMessage *m)
+{
+	const ProtobufCMessageDescriptor	*d = m->descriptor;
+	const ProtobufCFieldDescriptor		*fd;
+	const char				*base = (const char *)m;
+	const char				*arr;
+	size_t					 i, j, n, sz;
+
+	if (json_wkt(f, m))
+		return;
+	putc('{', f);
+	for (i = 0; i < d->n_fields; i++) {
+		fd = &d->fields[i];
+		if (i > 0)
+			putc(',', f);
+		ctl_json_string(f, fd->name, strlen(fd->name));
+		putc(':', f);
+		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
+			memcpy(&n, base + fd->quantifier_offset, sizeof(n));
+			memcpy(&arr, base + fd->offset, sizeof(arr));
+			switch (fd->type) {
+			case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32:
+			case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_UINT32:
+			case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_FLOAT:
+			case PROTOBUF_C_TYPE_ENUM:
+				sz = 4;
+				break;
+			case PROTOBUF_C_TYPE_BOOL:
+				sz = sizeof(protobuf_c_boolean);
+				break;
+			case PROTOBUF_C_TYPE_STRING:
+			case PROTOBUF_C_TYPE_MESSAGE:
+				sz = sizeof(void *);
+				break;
+			case PROTOBUF_C_TYPE_BYTES:
+				sz = sizeof(ProtobufCBinaryData);
+				break;
+			default:
+				sz = 8;
+				break;
+			}
+			putc('[', f);
+			for (j = 0; j < n; j++) {
+				if (j > 0)
+					putc(',', f);
+				json_value(f, fd, arr + j * sz);
+			}
+			putc(']', f);
+			continue;
+		}
+		if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
+		    fd->quantifier_offset != 0 &&
+		    fd->type != PROTOBUF_C_TYPE_MESSAGE &&
+		    fd->type != PROTOBUF_C_TYPE_STRING) {
+			protobuf_c_boolean	has;
+
+			memcpy(&has, base + fd->quantifier_offset, sizeof(has));
+			if (!has) {
+				fputs("null", f);
+				continue;
+			}
+		}
+		json_value(f, fd, base + fd->offset);
+	}
+	putc('}', f);
+}
+
+/* Writes the single value of field fd stored at p. */
+static void
+json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
+{
+	const ProtobufCEnumValue	*ev;
+	ProtobufCBinaryData		 bin;
+	const ProtobufCMessage		*sub;
+	const char			*s;
+	int32_t				 i32;
+	uint32_t			 u32;
+	int64_t				 i64;
+	uint64_t			 u64;
+	float				 fl;
+	double				 dbl;
+	protobuf_c_boolean		 b;
+
+	switch (fd->type) {
+	case PROTOBUF_C_TYPE_INT32:
+	case PROTOBUF_C_TYPE_SINT32:
+	case PROTOBUF_C_TYPE_SFIXED32:
+		memcpy(&i32, p, sizeof(i32));
+		fprintf(f, "%" PRId32, i32);
+		break;
+	case PROTOBUF_C_TYPE_UINT32:
+	case PROTOBUF_C_TYPE_FIXED32:
+		memcpy(&u32, p, sizeof(u32));
+		fprintf(f, "%" PRIu32, u32);
+		break;
+	case PROTOBUF_C_TYPE_INT64:
+	case PROTOBUF_C_TYPE_SINT64:
+	case PROTOBUF_C_TYPE_SFIXED64:
+		memcpy(&i64, p, sizeof(i64));
+		fprintf(f, "%" PRId64, i64);
+		break;
+	case PROTOBUF_C_TYPE_UINT64:
+	case PROTOBUF_C_TYPE_FIXED64:
+		memcpy(&u64, p, sizeof(u64));
+		fprintf(f, "%" PRIu64, u64);
+		break;
+	case PROTOBUF_C_TYPE_FLOAT:
+		memcpy(&fl, p, sizeof(fl));
+		fprintf(f, "%.9g", (double)fl);
+		break;
+	case PROTOBUF_C_TYPE_DOUBLE:
+		memcpy(&dbl, p, sizeof(dbl));
+		fprintf(f, "%.17g", dbl);
+		break;
+	case PROTOBUF_C_TYPE_BOOL:
+		memcpy(&b, p, sizeof(b));
+		fputs(b ? "true" : "false", f);
+		break;
+	case PROTOBUF_C_TYPE_ENUM:
+		memcpy(&i32, p, sizeof(i32));
+		ev = protobuf_c_enum_descriptor_get_value(fd->descriptor, i32);
+		if (ev != NULL)
+			ctl_json_string(f, ev->name, strlen(ev->name));
+		else
+			fprintf(f, "%" PRId32, i32);
+		break;
+	case PROTOBUF_C_TYPE_STRING:
+		memcpy(&s, p, sizeof(s));
+		if (s == NULL)
+			s = "";
+		ctl_json_string(f, s, strlen(s));
+		break;
+	case PROTOBUF_C_TYPE_BYTES:
+		memcpy(&bin, p, sizeof(bin));
+		putc('"', f);
+		ctl_base64(f, bin.data, bin.len);
+		putc('"', f);
+		break;
+	case PROTOBUF_C_TYPE_MESSAGE:
+		memcpy(&sub, p, sizeof(sub));
+		if (sub == NULL)
+			fputs("null", f);
+		else
+			ctl_json_message(f, sub);
+		break;
+	default:
+		fputs("null", f);
+		break;
+	}
+}
+
+size_t
+ctl_text_width(const char *s)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 len = strlen(s), i = 0, n, w = 0;
+
+	while (i < len) {
+		n = utf8_len(p + i, len - i);
+		i += n == 0 ? 1 : n;
+		w++;
+	}
+	return w;
+}
+
+size_t
+ctl_put_text(FILE *f, const char *s, size_t width, size_t pad, int keep_nl)
+{
+	const unsigned char	*p = (const unsigned char *)s;
+	size_t			 len = strlen(s), i = 0, n, w = 0, limit;
+	int			 cut;
+
+	cut = width > 0 && ctl_text_width(s) > width;
+	limit = cut ? (width > 3 ? width - 3 : 0) : (size_t)-1;
+	while (i < len && w < limit) {
+		if (keep_nl && p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
+			i++;	/* CRLF shows as a newline */
+			continue;
+		}
+		n = utf8_len(p + i, len - i);
+		if (n == 0 || (p[i] < 0x20 && !(keep_nl &&
+		    (p[i] == '\n' || p[i] == '\t'))) || p[i] == 0x7f) {
+			putc('?', f);
+			i += n == 0 ? 1 : n;
+		} else {
+			fwrite(p + i, 1, n, f);
+			i += n;
+		}
+		w++;
+	}
+	if (cut) {
+		fputs(width > 3 ? "..." : "", f);
+		w += width > 3 ? 3 : 0;
+	}
+	for (; w < pad; w++)
+		putc(' ', f);
+	return w;
+}
