@@ -1,9 +1,225 @@
-/* STUB: replaced by the SMTP helper */
-#include "listener.h"
+/*
+ * listener - one evconnlistener per SMTP address; see listener.h.
+ *
+ * Addresses are "host:port", "[v6]:port" or ":port" (all IPv4 interfaces);
+ * host may be a name, the first address it resolves to is bound. Port 0
+ * binds an ephemeral port; listener_addr() reports the real one (read back
+ * with getsockname()). Accepted sockets go to smtp_session_new(); when
+ * stats.sessions_active reaches cfg->max_sessions every listener is
+ * disabled, and server_session_closed() resumes them.
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <netdb.h>
+
 #include <stdio.h>
-struct listener *listener_new(struct server *s, char *const *a, size_t n, char *err, size_t errlen) { snprintf(err, errlen, "not implemented"); return NULL; }
-void listener_free(struct listener *l) { }
-size_t listener_count(const struct listener *l) { return 0; }
-const char *listener_addr(const struct listener *l, size_t i) { return ""; }
-void listener_pause(struct listener *l) { }
-void listener_resume(struct listener *l) { }
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "server.h"
+#include "smtp_session.h"
+#include "xmalloc.h"
+
+struct listener_sock {
+	struct evconnlistener	*lev;
+	char			 addr[INET6_ADDRSTRLEN + 10];
+};
+
+struct listener {
+	struct server		*server;
+	struct listener_sock	*socks;
+	size_t			 n;
+	int			 paused;
+};
+
+static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+static void	listener_error_cb(struct evconnlistener *, void *);
+
+/* Splits "host:port" / "[v6]:port" into host and port; -1 if malformed. */
+static int
+listener_split(const char *spec, char *host, size_t hostsz, char *port, size_t portsz)
+{
+	const char	*colon, *end;
+
+	if (*spec == '[') {
+		if ((end = strchr(spec, ']')) == NULL || end[1] != ':')
+			return -1;
+		snprintf(host, hostsz, "%.*s", (int)(end - spec - 1), spec + 1);
+		colon = end + 1;
+	} else {
+		if ((colon = strrchr(spec, ':')) == NULL)
+			return -1;
+		if (memchr(spec, ':', colon - spec) != NULL)
+			return -1;	/* bare IPv6 needs brackets */
+		snprintf(host, hostsz, "%.*s", (int)(colon - spec), spec);
+	}
+	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+		return -1;
+	snprintf(port, portsz, "%s", colon + 1);
+	return 0;
+}
+
+static void
+listener_format(const struct sockaddr *sa, char *dst, size_t dstsz)
+{
+	char	 ip[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, sizeof(ip));
+		snprintf(dst, dstsz, "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	} else {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+		inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
+		snprintf(dst, dstsz, "%s:%u", ip, ntohs(sin->sin_port));
+	}
+}
+
+static int
+listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, char *err,
+    size_t errlen)
+{
+	struct addrinfo		 hints, *res = NULL;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sslen = sizeof(ss);
+	char			 host[256], port[16];
+	int			 rc;
+
+	if (listener_split(spec, host, sizeof(host), port, sizeof(port)) == -1) {
+		snprintf(err, errlen, "bad listen address \"%s\" (want host:port or [v6]:port)", spec);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((rc = getaddrinfo(*host ? host : "0.0.0.0", port, &hints, &res)) != 0) {
+		snprintf(err, errlen, "listen address \"%s\": %s", spec, gai_strerror(rc));
+		return -1;
+	}
+	ls->lev = evconnlistener_new_bind(l->server->base, listener_accept_cb, l,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+	    res->ai_addr, (int)res->ai_addrlen);
+	freeaddrinfo(res);
+	if (ls->lev == NULL) {
+		snprintf(err, errlen, "cannot listen on %s: %s", spec,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+		return -1;
+	}
+	evconnlistener_set_error_cb(ls->lev, listener_error_cb);
+	if (getsockname(evconnlistener_get_fd(ls->lev), (struct sockaddr *)&ss, &sslen) == -1) {
+		snprintf(err, errlen, "getsockname %s failed", spec);
+		return -1;
+	}
+	listener_format((struct sockaddr *)&ss, ls->addr, sizeof(ls->addr));
+	log_info("smtp listen addr=%s", ls->addr);
+	return 0;
+}
+
+struct listener *
+listener_new(struct server *s, char *const *addrs, size_t n, char *err, size_t errlen)
+{
+	struct listener	*l;
+	size_t		 i;
+
+	if (n == 0) {
+		snprintf(err, errlen, "no SMTP listen address");
+		return NULL;
+	}
+	l = xcalloc(1, sizeof(*l));
+	l->server = s;
+	l->socks = xcalloc(n, sizeof(*l->socks));
+	for (i = 0; i < n; i++) {
+		if (listener_bind(l, &l->socks[i], addrs[i], err, errlen) == -1) {
+			l->n = i + 1;
+			listener_free(l);
+			return NULL;
+		}
+	}
+	l->n = n;
+	return l;
+}
+
+void
+listener_free(struct listener *l)
+{
+	size_t	 i;
+
+	if (l == NULL)
+		return;
+	for (i = 0; i < l->n; i++)
+		if (l->socks[i].lev != NULL)
+			evconnlistener_free(l->socks[i].lev);
+	free(l->socks);
+	free(l);
+}
+
+size_t
+listener_count(const struct listener *l)
+{
+	return l != NULL ? l->n : 0;
+}
+
+const char *
+listener_addr(const struct listener *l, size_t i)
+{
+	if (l == NULL || i >= l->n)
+		return "";
+	return l->socks[i].addr;
+}
+
+void
+listener_pause(struct listener *l)
+{
+	size_t	 i;
+
+	if (l == NULL || l->paused)
+		return;
+	l->paused = 1;
+	for (i = 0; i < l->n; i++)
+		evconnlistener_disable(l->socks[i].lev);
+}
+
+void
+listener_resume(struct listener *l)
+{
+	size_t	 i;
+
+	if (l == NULL || !l->paused || l->server->shutting_down)
+		return;
+	l->paused = 0;
+	for (i = 0; i < l->n; i++)
+		evconnlistener_enable(l->socks[i].lev);
+}
+
+static void
+listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	struct listener	*l = arg;
+	struct server	*s = l->server;
+
+	smtp_session_new(s, fd, sa, (socklen_t)salen);
+	if (s->cfg->max_sessions > 0 && s->stats.sessions_active >= s->cfg->max_sessions) {
+		log_info("smtp listen paused sessions=%llu max_sessions=%u",
+		    (unsigned long long)s->stats.sessions_active, s->cfg->max_sessions);
+		listener_pause(l);
+	}
+}
+
+/* accept() failed (EMFILE...): log, and keep listening */
+static void
+listener_error_cb(struct evconnlistener *lev, void *arg)
+{
+	log_warnx("smtp accept error=\"%s\"",
+	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}

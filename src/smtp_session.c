@@ -1,8 +1,1411 @@
-/* STUB: replaced by the SMTP helper */
+/*
+ * smtp_session - per-connection ESMTP state machine on one bufferevent.
+ *
+ * Input is processed in smtp_session_process(), from the read callback, the
+ * write callback (after output backpressure), the delay timer and the event
+ * callback (EOF). It handles, in order and without ever buffering more than
+ * the limits allow:
+ *   - command lines: located with memchr / evbuffer_search_eol, length
+ *     checked before the line is complete (cfg->smtp_line_max: 500 5.5.2 and
+ *     close), then dispatched through smtp_cmds[] {verb, states, stage,
+ *     check, proceed}; the reject rules of the command's stage run between
+ *     check and proceed, re-evaluated for every command;
+ *   - DATA and BDAT octets: scanned in place in the evbuffer's chains by
+ *     smtp_proto_data_scan(), which appends runs to the transaction's bounded
+ *     body and records anomalies in the same pass.
+ * At most cfg->cmds_per_wakeup commands are handled per wakeup; then the
+ * session yields with a deferred read trigger, so one pipelining client
+ * cannot starve the others. Input processing stops while the output holds
+ * more than SMTP_OUTPUT_HIGH octets and resumes below SMTP_OUTPUT_LOW.
+ *
+ * Replies go through smtp_session_write(); while a rule delay is pending they
+ * are held in s->delayed and released by the delay timer, and input is not
+ * processed meanwhile.
+ *
+ * Freeing: only the event callback (errors, write timeout), the write
+ * callback (SF_CLOSING and the output flushed), smtp_session_shutdown_all()
+ * (force) and server_free() call smtp_session_free(); everything else sets
+ * SF_CLOSING through smtp_session_close(), so no code runs on a freed
+ * session. A transaction not completed at close is dropped: nothing partial
+ * reaches the store.
+ *
+ * EXPN is answered "502 5.5.1" (a sink has no lists to expand); VRFY "252".
+ */
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "buf.h"
+#include "config.h"
+#include "log.h"
+#include "message.h"
+#include "rules.h"
+#include "server.h"
+#include "smtp_proto.h"
 #include "smtp_session.h"
-struct smtp_session *smtp_session_new(struct server *s, evutil_socket_t fd, const struct sockaddr *sa, socklen_t l) { close(fd); return NULL; }
-void smtp_session_free(struct smtp_session *s, const char *r) { }
-void smtp_session_shutdown_all(struct server *s, int force) { }
-void smtp_session_ext_line(const struct server *s, char *dst, size_t n) { snprintf(dst, n, "%s", ""); }
+#include "xmalloc.h"
+
+#define SMTP_OUTPUT_HIGH	(64 * 1024)
+#define SMTP_OUTPUT_LOW		(32 * 1024)
+#define SMTP_INPUT_SLACK	(64 * 1024)	/* read high watermark above the line limit */
+#define SMTP_REPLY_MAX		1024
+
+/* Session flags */
+#define SF_EHLO		0x0001	/* greeted with EHLO: ESMTP */
+#define SF_DELAY	0x0002	/* a rule delay is pending; replies held */
+#define SF_BACKPRESSURE	0x0004	/* output too large: input paused */
+#define SF_CLOSING	0x0008	/* free once the output is flushed */
+#define SF_EOF		0x0010	/* the client closed its side */
+#define SF_BDAT_SKIP	0x0020	/* current BDAT chunk is discarded */
+#define SF_BDAT_LAST	0x0040	/* current BDAT chunk is the last */
+
+struct smtp_tx {
+	char			*mail_from;
+	struct esmtp_param	*mail_params;
+	size_t			 nmail_params;
+	struct message_rcpt	*rcpts;
+	size_t			 nrcpts;
+	size_t			 rcpts_cap;
+	struct buf		 body;
+	struct smtp_proto_data	 scan;
+	enum message_body_type	 body_type;
+	int			 smtputf8;
+	int			 bdat;		/* BDAT used: DATA and RCPT refused */
+};
+
+struct smtp_session {
+	TAILQ_ENTRY(smtp_session) entry;
+	struct server		*server;
+	struct bufferevent	*bev;
+	struct event		*deadline_ev;
+	struct event		*delay_ev;	/* created on the first delay */
+	struct evbuffer		*delayed;	/* replies held during a delay */
+	struct smtp_tx		*tx;		/* NULL between transactions */
+	char			*helo;
+	const char		*close_reason;
+	uint64_t		 id;
+	uint64_t		 bdat_left;	/* octets of the BDAT chunk still to read */
+	unsigned		 errors;
+	unsigned		 flags;		/* SF_* */
+	enum smtp_state		 state;
+	enum smtp_state		 bdat_ret;	/* state after a skipped BDAT chunk */
+	char			 peer[INET6_ADDRSTRLEN + 10];	/* "ip:port", "[v6]:port" */
+};
+
+/* What check() parsed, for the rules and for proceed() */
+struct smtp_cmd_ctx {
+	char			*args;
+	const char		*subject;	/* rules match subject; NULL: no rules */
+	char			*addr;
+	struct smtp_proto_param	 params[SMTP_PROTO_PARAMS_MAX];
+	size_t			 nparams;
+	enum message_body_type	 body_type;
+	int			 smtputf8;
+	uint64_t		 bdat_size;
+	int			 bdat_last;
+};
+
+struct smtp_cmd {
+	const char	*verb;
+	unsigned	 states;	/* bit per enum smtp_state where allowed */
+	unsigned	 ext;		/* EXT_* bit the command needs, 0 = none */
+	enum rules_stage stage;
+	const char	*badseq;	/* text of the 503 when the state is wrong */
+	int		(*check)(struct smtp_session *, struct smtp_cmd_ctx *);
+	void		(*proceed)(struct smtp_session *, struct smtp_cmd_ctx *);
+};
+
+#define ST(x)		(1u << SMTP_STATE_##x)
+#define ST_CMD		(ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT))
+
+static void	smtp_read_cb(struct bufferevent *, void *);
+static void	smtp_write_cb(struct bufferevent *, void *);
+static void	smtp_event_cb(struct bufferevent *, short, void *);
+static void	smtp_deadline_cb(evutil_socket_t, short, void *);
+static void	smtp_delay_cb(evutil_socket_t, short, void *);
+static void	smtp_session_process(struct smtp_session *);
+
+static int	smtp_check_helo(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_helo(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_ehlo(struct smtp_session *, struct smtp_cmd_ctx *);
+static int	smtp_check_mail(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_mail(struct smtp_session *, struct smtp_cmd_ctx *);
+static int	smtp_check_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
+static int	smtp_check_data(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_data(struct smtp_session *, struct smtp_cmd_ctx *);
+static int	smtp_check_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
+static int	smtp_check_noargs(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_rset(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_noop(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_quit(struct smtp_session *, struct smtp_cmd_ctx *);
+static int	smtp_check_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_expn(struct smtp_session *, struct smtp_cmd_ctx *);
+static void	smtp_proceed_help(struct smtp_session *, struct smtp_cmd_ctx *);
+
+static const struct smtp_cmd smtp_cmds[] = {
+	{ "EHLO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_ehlo },
+	{ "HELO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_helo },
+	{ "MAIL", ST_CMD, 0, RULES_STAGE_MAIL_FROM, "", smtp_check_mail, smtp_proceed_mail },
+	{ "RCPT", ST(MAIL) | ST(RCPT), 0, RULES_STAGE_RCPT_TO, "Error: need MAIL command",
+	  smtp_check_rcpt, smtp_proceed_rcpt },
+	{ "DATA", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_data, smtp_proceed_data },
+	{ "BDAT", ST_CMD | ST(REJECTED), EXT_CHUNKING, RULES_STAGE_NONE, "",
+	  smtp_check_bdat, smtp_proceed_bdat },
+	{ "RSET", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_noargs, smtp_proceed_rset },
+	{ "NOOP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_noop },
+	{ "QUIT", ST_CMD | ST(REJECTED), 0, RULES_STAGE_NONE, "", smtp_check_noargs,
+	  smtp_proceed_quit },
+	{ "VRFY", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_vrfy, smtp_proceed_vrfy },
+	{ "EXPN", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_expn },
+	{ "HELP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_help },
+};
+#define SMTP_NCMDS	(sizeof(smtp_cmds) / sizeof(smtp_cmds[0]))
+
+static const char *const smtp_state_names[] = {
+	"init", "helo", "mail", "rcpt", "data", "bdat", "rejected", "quit",
+};
+
+const char *
+smtp_strstate(enum smtp_state st)
+{
+	if ((unsigned)st >= sizeof(smtp_state_names) / sizeof(smtp_state_names[0]))
+		return "unknown";
+	return smtp_state_names[st];
+}
+
+static void
+smtp_session_set_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == st)
+		return;
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("smtp state session=%016" PRIx64 " from=%s to=%s", s->id,
+		    smtp_strstate(s->state), smtp_strstate(st));
+	s->state = st;
+}
+
+static int
+smtp_session_ext(const struct smtp_session *s, unsigned bit)
+{
+	return (s->server->cfg->extensions & bit) != 0;
+}
+
+/* ----- transactions ----- */
+
+static void
+smtp_params_free(struct esmtp_param *p, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; i < n; i++) {
+		free(p[i].name);
+		free(p[i].value);
+	}
+	free(p);
+}
+
+static struct esmtp_param *
+smtp_params_copy(const struct smtp_proto_param *in, size_t n)
+{
+	struct esmtp_param	*p;
+	size_t			 i;
+
+	if (n == 0)
+		return NULL;
+	p = xreallocarray(NULL, n, sizeof(*p));
+	for (i = 0; i < n; i++) {
+		p[i].name = xstrdup(in[i].keyword);
+		p[i].value = xstrdup(in[i].value ? in[i].value : "");
+	}
+	return p;
+}
+
+static void
+smtp_tx_free(struct smtp_tx *tx)
+{
+	size_t	 i;
+
+	if (tx == NULL)
+		return;
+	free(tx->mail_from);
+	smtp_params_free(tx->mail_params, tx->nmail_params);
+	for (i = 0; i < tx->nrcpts; i++) {
+		free(tx->rcpts[i].addr);
+		smtp_params_free(tx->rcpts[i].params, tx->rcpts[i].nparams);
+	}
+	free(tx->rcpts);
+	buf_release(&tx->body);
+	free(tx);
+}
+
+static void
+smtp_session_tx_end(struct smtp_session *s)
+{
+	smtp_tx_free(s->tx);
+	s->tx = NULL;
+	smtp_session_set_state(s, s->helo != NULL ? SMTP_STATE_HELO : SMTP_STATE_INIT);
+}
+
+/* ----- output ----- */
+
+static void
+smtp_session_write(struct smtp_session *s, const char *p, size_t n)
+{
+	if (s->flags & SF_DELAY)
+		evbuffer_add(s->delayed, p, n);
+	else
+		evbuffer_add(bufferevent_get_output(s->bev), p, n);
+}
+
+static void
+smtp_session_reply(struct smtp_session *s, unsigned code, const char *enh, const char *text)
+{
+	char	 r[SMTP_REPLY_MAX];
+	size_t	 n;
+
+	n = smtp_proto_reply(r, sizeof(r), code, enh,
+	    smtp_session_ext(s, EXT_ENHANCEDSTATUSCODES), text, 0);
+	smtp_session_write(s, r, n);
+}
+
+/* A whole reply line from a rule or server_deliver(): "550 5.7.1 text" */
+static void
+smtp_session_reply_line(struct smtp_session *s, const char *line)
+{
+	char	 r[SMTP_REPLY_MAX];
+	size_t	 n;
+
+	n = smtp_proto_reply_line(r, sizeof(r), line,
+	    smtp_session_ext(s, EXT_ENHANCEDSTATUSCODES));
+	smtp_session_write(s, r, n);
+}
+
+/*
+ * Marks the session for closing: input stops, the output is flushed and the
+ * write callback frees the session. Never frees here.
+ */
+static void
+smtp_session_close(struct smtp_session *s, const char *reason)
+{
+	if (s->flags & SF_CLOSING)
+		return;
+	s->flags |= SF_CLOSING;
+	s->close_reason = reason;
+	smtp_session_set_state(s, SMTP_STATE_QUIT);
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	if (!(s->flags & SF_DELAY))
+		bufferevent_trigger(s->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* A client error: counted; past cfg->error_max the session is closed. */
+static void
+smtp_session_error(struct smtp_session *s, unsigned code, const char *enh, const char *text)
+{
+	char	 host[128];
+
+	smtp_session_reply(s, code, enh, text);
+	if (++s->errors >= s->server->cfg->error_max) {
+		s->server->stats.limit_breaches++;
+		snprintf(host, sizeof(host), "%s Error: too many errors", s->server->cfg->hostname);
+		smtp_session_reply(s, 421, "4.7.0", host);
+		log_info("smtp limit session=%016" PRIx64 " limit=errors errors=%u", s->id, s->errors);
+		smtp_session_close(s, "too many errors");
+	}
+}
+
+/* Holds replies and input processing for ms milliseconds. */
+static void
+smtp_session_delay(struct smtp_session *s, unsigned ms)
+{
+	struct timeval	 tv;
+
+	if (ms == 0)
+		return;
+	if (s->delay_ev == NULL)
+		s->delay_ev = evtimer_new(bufferevent_get_base(s->bev), smtp_delay_cb, s);
+	if (s->delayed == NULL)
+		s->delayed = evbuffer_new();
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	evtimer_add(s->delay_ev, &tv);
+	s->flags |= SF_DELAY;
+}
+
+/* Releases held replies now. */
+static void
+smtp_session_undelay(struct smtp_session *s)
+{
+	if (!(s->flags & SF_DELAY))
+		return;
+	s->flags &= ~SF_DELAY;
+	evtimer_del(s->delay_ev);
+	evbuffer_add_buffer(bufferevent_get_output(s->bev), s->delayed);
+}
+
+static void
+smtp_delay_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	smtp_session_undelay(s);
+	if (s->flags & SF_CLOSING) {
+		bufferevent_trigger(s->bev, EV_WRITE,
+		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+		return;
+	}
+	smtp_session_process(s);
+}
+
+/* ----- rules ----- */
+
+/*
+ * Evaluates the rules of stage for subject. Returns 0 when nothing fired or
+ * only a delay did (the caller proceeds normally), 1 when the rule replied
+ * instead (the caller must not proceed).
+ */
+static int
+smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *subject)
+{
+	struct rules_action	 act;
+	char			 subj[LOG_SANITIZE_MAX];
+
+	if (!rules_eval(s->server->rules, stage, &subject, 1, &act))
+		return 0;
+	log_info("smtp rule session=%016" PRIx64 " rule=%s stage=%s subject=%s code=%u delay_ms=%u disconnect=%d",
+	    s->id, act.rule_id, rules_stage_str(stage),
+	    log_sanitize(subj, sizeof(subj), subject, strlen(subject)), act.code, act.delay_ms,
+	    act.disconnect);
+	smtp_session_delay(s, act.delay_ms);
+	if (act.disconnect)
+		smtp_session_close(s, "rule disconnect");
+	if (act.code == 0)
+		return 0;
+	smtp_session_reply_line(s, act.reply);
+	if (stage == RULES_STAGE_RCPT_TO)
+		s->server->stats.rcpts_rejected++;
+	return 1;
+}
+
+/* ----- commands ----- */
+
+static int
+smtp_check_noargs(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	if (*c->args != '\0') {
+		smtp_session_error(s, 501, "5.5.4", "Syntax error: no arguments allowed");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+smtp_check_helo(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	if (*c->args == '\0') {
+		smtp_session_error(s, 501, "5.5.4", "Syntax: EHLO hostname");
+		return 0;
+	}
+	c->subject = c->args;
+	return 1;
+}
+
+static void
+smtp_session_set_helo(struct smtp_session *s, const char *name, int ehlo)
+{
+	smtp_tx_free(s->tx);
+	s->tx = NULL;
+	free(s->helo);
+	s->helo = xstrdup(name);
+	if (ehlo)
+		s->flags |= SF_EHLO;
+	else
+		s->flags &= ~SF_EHLO;
+	smtp_session_set_state(s, SMTP_STATE_HELO);
+}
+
+static void
+smtp_proceed_helo(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_set_helo(s, c->args, 0);
+	smtp_session_reply(s, 250, NULL, s->server->cfg->hostname);
+}
+
+/* The EHLO keywords of the enabled extensions into lines[]; returns how many */
+static size_t
+smtp_session_ext_lines(const struct config *cfg, char lines[][40], size_t max)
+{
+	unsigned	 bit;
+	size_t		 n = 0;
+
+	for (bit = 1; bit <= EXT_ALL && n < max; bit <<= 1) {
+		if (!(cfg->extensions & bit))
+			continue;
+		if (bit == EXT_SIZE)
+			snprintf(lines[n++], 40, "SIZE %zu", cfg->message_size_max);
+		else
+			snprintf(lines[n++], 40, "%s", config_ext_name(bit));
+	}
+	return n;
+}
+
+static void
+smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	const struct config	*cfg = s->server->cfg;
+	char			 ext[10][40], r[SMTP_REPLY_MAX];
+	const char		*lines[11];
+	size_t			 i, n, len;
+
+	smtp_session_set_helo(s, c->args, 1);
+	n = smtp_session_ext_lines(cfg, ext, 10);
+	lines[0] = cfg->hostname;
+	for (i = 0; i < n; i++)
+		lines[i + 1] = ext[i];
+	len = smtp_proto_reply_multi(r, sizeof(r), 250, lines, n + 1);
+	smtp_session_write(s, r, len);
+}
+
+void
+smtp_session_ext_line(const struct server *srv, char *dst, size_t dstsz)
+{
+	char	 ext[10][40];
+	size_t	 i, n, off = 0;
+
+	n = smtp_session_ext_lines(srv->cfg, ext, 10);
+	if (dstsz > 0)
+		dst[0] = '\0';
+	for (i = 0; i < n && off < dstsz; i++)
+		off += snprintf(dst + off, dstsz - off, "%s%s", i ? " " : "", ext[i]);
+}
+
+static int
+smtp_param_is_digits(const char *v, size_t maxlen)
+{
+	size_t	 n = 0;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	for (; *v != '\0'; v++, n++)
+		if (!isdigit((unsigned char)*v) || n >= maxlen)
+			return 0;
+	return 1;
+}
+
+/* Parses and checks the parameters; replies and returns 0 on error. */
+static int
+smtp_session_params(struct smtp_session *s, struct smtp_cmd_ctx *c, char *params)
+{
+	size_t	 i, j;
+	int	 rc;
+
+	rc = smtp_proto_parse_params(params, c->params, SMTP_PROTO_PARAMS_MAX, &c->nparams);
+	if (rc == -2) {
+		smtp_session_error(s, 501, "5.5.4", "Syntax error: too many parameters");
+		return 0;
+	}
+	if (rc == -1) {
+		smtp_session_error(s, 501, "5.5.4", "Syntax error in parameters");
+		return 0;
+	}
+	for (i = 0; i < c->nparams; i++)
+		for (j = 0; j < i; j++)
+			if (strcmp(c->params[i].keyword, c->params[j].keyword) == 0) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error: duplicate parameter");
+				return 0;
+			}
+	return 1;
+}
+
+static void
+smtp_session_unsupported(struct smtp_session *s, const char *kw)
+{
+	char	 text[128], safe[LOG_SANITIZE_MAX];
+
+	snprintf(text, sizeof(text), "Unsupported option: %.40s",
+	    log_sanitize(safe, sizeof(safe), kw, strlen(kw)));
+	smtp_session_error(s, 555, "5.5.4", text);
+}
+
+static int
+smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	const struct config	*cfg = s->server->cfg;
+	char			*params;
+	unsigned		 flags;
+	size_t			 i;
+
+	if (s->state == SMTP_STATE_INIT) {
+		smtp_session_error(s, 503, "5.5.1", "Error: send HELO/EHLO first");
+		return 0;
+	}
+	if (s->state != SMTP_STATE_HELO) {
+		smtp_session_error(s, 503, "5.5.1", "Error: nested MAIL command");
+		return 0;
+	}
+	if (smtp_proto_parse_mailrcpt(c->args, "FROM:", &c->addr, &params, &flags) == -1) {
+		smtp_session_error(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
+		return 0;
+	}
+	if (!smtp_session_params(s, c, params))
+		return 0;
+	c->body_type = MSG_BODY_7BIT;
+	c->smtputf8 = 0;
+	for (i = 0; i < c->nparams; i++) {
+		const char *k = c->params[i].keyword, *v = c->params[i].value;
+
+		if (strcmp(k, "SIZE") == 0 && (cfg->extensions & EXT_SIZE)) {
+			if (!smtp_param_is_digits(v, 20)) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in SIZE");
+				return 0;
+			}
+			if (strlen(v) > 19 || strtoull(v, NULL, 10) > cfg->message_size_max) {
+				s->server->stats.limit_breaches++;
+				smtp_session_reply(s, 552, "5.3.4",
+				    "Message size exceeds fixed maximum message size");
+				return 0;
+			}
+		} else if (strcmp(k, "BODY") == 0 &&
+		    (cfg->extensions & (EXT_8BITMIME | EXT_BINARYMIME))) {
+			if (v != NULL && strcasecmp(v, "7BIT") == 0)
+				c->body_type = MSG_BODY_7BIT;
+			else if (v != NULL && strcasecmp(v, "8BITMIME") == 0 &&
+			    (cfg->extensions & EXT_8BITMIME))
+				c->body_type = MSG_BODY_8BITMIME;
+			else if (v != NULL && strcasecmp(v, "BINARYMIME") == 0 &&
+			    (cfg->extensions & EXT_BINARYMIME))
+				c->body_type = MSG_BODY_BINARYMIME;
+			else if (v != NULL && (strcasecmp(v, "8BITMIME") == 0 ||
+			    strcasecmp(v, "BINARYMIME") == 0)) {
+				smtp_session_unsupported(s, "BODY");
+				return 0;
+			} else {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in BODY");
+				return 0;
+			}
+		} else if (strcmp(k, "SMTPUTF8") == 0 && (cfg->extensions & EXT_SMTPUTF8)) {
+			if (v != NULL) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in SMTPUTF8");
+				return 0;
+			}
+			c->smtputf8 = 1;
+		} else if (strcmp(k, "RET") == 0 && (cfg->extensions & EXT_DSN)) {
+			if (v == NULL || (strcasecmp(v, "FULL") != 0 && strcasecmp(v, "HDRS") != 0)) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in RET");
+				return 0;
+			}
+		} else if (strcmp(k, "ENVID") == 0 && (cfg->extensions & EXT_DSN)) {
+			if (v == NULL || strlen(v) > 100) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in ENVID");
+				return 0;
+			}
+		} else {
+			smtp_session_unsupported(s, k);
+			return 0;
+		}
+	}
+	if ((flags & SMTP_PROTO_PATH_8BIT) && !c->smtputf8) {
+		smtp_session_reply(s, 553, "5.6.7",
+		    "Must declare SMTPUTF8 to send non-ASCII addresses");
+		return 0;
+	}
+	c->subject = c->addr;
+	return 1;
+}
+
+static void
+smtp_proceed_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	struct smtp_tx	*tx;
+
+	tx = xcalloc(1, sizeof(*tx));
+	tx->mail_from = xstrdup(c->addr);
+	tx->mail_params = smtp_params_copy(c->params, c->nparams);
+	tx->nmail_params = c->nparams;
+	tx->body_type = c->body_type;
+	tx->smtputf8 = c->smtputf8;
+	buf_init(&tx->body, s->server->cfg->message_size_max);
+	s->tx = tx;
+	smtp_session_set_state(s, SMTP_STATE_MAIL);
+	smtp_session_reply(s, 250, "2.1.0", "Ok");
+}
+
+static int
+smtp_check_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	const struct config	*cfg = s->server->cfg;
+	char			*params;
+	unsigned		 flags;
+	size_t			 i;
+
+	if (s->tx->bdat) {
+		smtp_session_error(s, 503, "5.5.1", "Error: BDAT transfer in progress");
+		return 0;
+	}
+	if (smtp_proto_parse_mailrcpt(c->args, "TO:", &c->addr, &params, &flags) == -1 ||
+	    (flags & SMTP_PROTO_PATH_NULL)) {
+		smtp_session_error(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
+		return 0;
+	}
+	if (!smtp_session_params(s, c, params))
+		return 0;
+	for (i = 0; i < c->nparams; i++) {
+		const char *k = c->params[i].keyword, *v = c->params[i].value;
+
+		if (strcmp(k, "NOTIFY") == 0 && (cfg->extensions & EXT_DSN)) {
+			char tmp[64], *tok, *save;
+			int never = 0, other = 0, bad = (v == NULL || strlen(v) >= sizeof(tmp));
+
+			if (!bad) {
+				snprintf(tmp, sizeof(tmp), "%s", v);
+				for (tok = strtok_r(tmp, ",", &save); tok != NULL;
+				    tok = strtok_r(NULL, ",", &save)) {
+					if (strcasecmp(tok, "NEVER") == 0)
+						never++;
+					else if (strcasecmp(tok, "SUCCESS") == 0 ||
+					    strcasecmp(tok, "FAILURE") == 0 ||
+					    strcasecmp(tok, "DELAY") == 0)
+						other++;
+					else
+						bad = 1;
+				}
+				if ((never && other) || never > 1 || (!never && !other))
+					bad = 1;
+			}
+			if (bad) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in NOTIFY");
+				return 0;
+			}
+		} else if (strcmp(k, "ORCPT") == 0 && (cfg->extensions & EXT_DSN)) {
+			if (v == NULL || strchr(v, ';') == NULL || *v == ';') {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in ORCPT");
+				return 0;
+			}
+		} else {
+			smtp_session_unsupported(s, k);
+			return 0;
+		}
+	}
+	if ((flags & SMTP_PROTO_PATH_8BIT) && !s->tx->smtputf8) {
+		smtp_session_reply(s, 553, "5.6.7",
+		    "Must declare SMTPUTF8 to send non-ASCII addresses");
+		s->server->stats.rcpts_rejected++;
+		return 0;
+	}
+	if (s->tx->nrcpts >= cfg->rcpt_max) {
+		s->server->stats.limit_breaches++;
+		s->server->stats.rcpts_rejected++;
+		smtp_session_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return 0;
+	}
+	c->subject = c->addr;
+	return 1;
+}
+
+static void
+smtp_proceed_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	struct smtp_tx		*tx = s->tx;
+	struct message_rcpt	*r;
+
+	if (tx->nrcpts == tx->rcpts_cap) {
+		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 2;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap, sizeof(*tx->rcpts));
+	}
+	r = &tx->rcpts[tx->nrcpts++];
+	r->addr = xstrdup(c->addr);
+	r->params = smtp_params_copy(c->params, c->nparams);
+	r->nparams = c->nparams;
+	smtp_session_set_state(s, SMTP_STATE_RCPT);
+	smtp_session_reply(s, 250, "2.1.5", "Ok");
+}
+
+static int
+smtp_check_data(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	if (*c->args != '\0') {
+		smtp_session_error(s, 501, "5.5.4", "Syntax: DATA");
+		return 0;
+	}
+	if (s->tx == NULL) {
+		smtp_session_error(s, 503, "5.5.1", "Error: need RCPT command");
+		return 0;
+	}
+	if (s->tx->bdat) {
+		smtp_session_error(s, 503, "5.5.1", "Error: DATA after BDAT");
+		return 0;
+	}
+	if (s->tx->body_type == MSG_BODY_BINARYMIME) {
+		smtp_session_error(s, 503, "5.5.1", "Error: BODY=BINARYMIME requires BDAT");
+		return 0;
+	}
+	if (s->tx->nrcpts == 0) {
+		smtp_session_error(s, 554, "5.5.1", "Error: no valid recipients");
+		return 0;
+	}
+	return 1;
+}
+
+static unsigned
+smtp_tx_scan_flags(const struct smtp_tx *tx)
+{
+	unsigned	 f = 0;
+
+	if (tx->smtputf8)
+		f |= SMTP_PROTO_DATA_UTF8;
+	if (tx->body_type != MSG_BODY_7BIT)
+		f |= SMTP_PROTO_DATA_8BIT;
+	return f;
+}
+
+static void
+smtp_proceed_data(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_proto_data_init(&s->tx->scan, SMTP_PROTO_DATA_DOTS | smtp_tx_scan_flags(s->tx),
+	    s->server->cfg->data_line_max);
+	smtp_session_set_state(s, SMTP_STATE_DATA);
+	smtp_session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+/* "BDAT n [LAST]"; the chunk is skipped when the command is refused */
+static int
+smtp_check_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	char		*p = c->args, *end;
+	const char	*why = NULL;
+
+	if (!isdigit((unsigned char)*p))
+		goto syntax;
+	errno = 0;
+	c->bdat_size = strtoull(p, &end, 10);
+	if (errno != 0 || end - p > 20)
+		goto syntax;
+	p = end;
+	c->bdat_last = 0;
+	if (*p == ' ') {
+		while (*p == ' ')
+			p++;
+		if (strcasecmp(p, "LAST") != 0)
+			goto syntax;
+		c->bdat_last = 1;
+	} else if (*p != '\0')
+		goto syntax;
+
+	if (s->state == SMTP_STATE_REJECTED)
+		why = "Error: session rejected";
+	else if (s->tx == NULL)
+		why = "Error: need MAIL command";
+	else if (s->tx->nrcpts == 0)
+		why = "Error: need RCPT command";
+	if (why != NULL) {
+		/* Skip the chunk so the stream stays in sync */
+		s->bdat_left = c->bdat_size;
+		s->bdat_ret = s->state;
+		s->flags |= SF_BDAT_SKIP;
+		s->flags &= ~SF_BDAT_LAST;
+		smtp_session_set_state(s, SMTP_STATE_BDAT);
+		smtp_session_error(s, 503, "5.5.1", why);
+		return 0;
+	}
+	return 1;
+ syntax:
+	smtp_session_error(s, 501, "5.5.4", "Syntax: BDAT count [LAST]");
+	return 0;
+}
+
+static void
+smtp_proceed_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	struct smtp_tx	*tx = s->tx;
+
+	if (!tx->bdat) {
+		tx->bdat = 1;
+		smtp_proto_data_init(&tx->scan, smtp_tx_scan_flags(tx), 0);
+	}
+	s->bdat_left = c->bdat_size;
+	s->flags &= ~(SF_BDAT_SKIP | SF_BDAT_LAST);
+	if (c->bdat_last)
+		s->flags |= SF_BDAT_LAST;
+	smtp_session_set_state(s, SMTP_STATE_BDAT);
+}
+
+static void
+smtp_proceed_rset(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_tx_end(s);
+	smtp_session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+smtp_proceed_noop(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_reply(s, 250, "2.0.0", "Ok");
+}
+
+static void
+smtp_proceed_quit(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_reply(s, 221, "2.0.0", "Bye");
+	smtp_session_close(s, "quit");
+}
+
+static int
+smtp_check_vrfy(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	if (*c->args == '\0') {
+		smtp_session_error(s, 501, "5.5.4", "Syntax: VRFY address");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+smtp_proceed_vrfy(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_reply(s, 252, "2.5.2",
+	    "Cannot VRFY user, but will accept message and attempt delivery");
+}
+
+static void
+smtp_proceed_expn(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_reply(s, 502, "5.5.1", "Error: EXPN not supported");
+}
+
+static void
+smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	char	 text[160];
+
+	snprintf(text, sizeof(text), "Commands: EHLO HELO MAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
+	    smtp_session_ext(s, EXT_CHUNKING) ? "BDAT " : "");
+	smtp_session_reply(s, 214, "2.0.0", text);
+}
+
+static const struct smtp_cmd *
+smtp_cmd_lookup(const struct smtp_session *s, const char *verb)
+{
+	size_t	 i;
+
+	if (strlen(verb) != 4)
+		return NULL;
+	for (i = 0; i < SMTP_NCMDS; i++)
+		if (strcasecmp(verb, smtp_cmds[i].verb) == 0) {
+			if (smtp_cmds[i].ext != 0 && !smtp_session_ext(s, smtp_cmds[i].ext))
+				return NULL;
+			return &smtp_cmds[i];
+		}
+	return NULL;
+}
+
+static void
+smtp_session_command(struct smtp_session *s, char *line)
+{
+	const struct smtp_cmd	*cmd;
+	struct smtp_cmd_ctx	 c;
+	char			*verb, safe[LOG_SANITIZE_MAX];
+
+	smtp_proto_split(line, &verb, &c.args);
+	c.subject = NULL;
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("smtp command session=%016" PRIx64 " state=%s verb=%s", s->id,
+		    smtp_strstate(s->state), log_sanitize(safe, sizeof(safe), verb, strlen(verb)));
+	if ((cmd = smtp_cmd_lookup(s, verb)) == NULL) {
+		smtp_session_error(s, 500, "5.5.1", "Error: command not recognized");
+		return;
+	}
+	if (!(cmd->states & (1u << s->state))) {
+		smtp_session_error(s, 503, "5.5.1", s->state == SMTP_STATE_REJECTED ?
+		    "Error: session rejected" : cmd->badseq);
+		return;
+	}
+	if (cmd->check != NULL && !cmd->check(s, &c))
+		return;
+	if (cmd->stage != RULES_STAGE_NONE && c.subject != NULL &&
+	    smtp_session_rules(s, cmd->stage, c.subject))
+		return;
+	cmd->proceed(s, &c);
+}
+
+/* ----- message end ----- */
+
+static void
+smtp_session_deliver(struct smtp_session *s)
+{
+	struct smtp_tx	*tx = s->tx;
+	struct message	*m;
+	char		 reply[SMTP_REPLY_MAX];
+	unsigned	 delay_ms;
+	int		 disconnect;
+
+	if (tx->scan.status & SMTP_PROTO_DATA_SIZE) {
+		s->server->stats.limit_breaches++;
+		log_info("smtp limit session=%016" PRIx64 " limit=size size=%zu", s->id,
+		    tx->scan.total);
+		smtp_session_tx_end(s);
+		smtp_session_reply(s, 552, "5.3.4", "Error: message size exceeds fixed maximum message size");
+		return;
+	}
+	m = message_new();
+	m->session_id = s->id;
+	clock_gettime(CLOCK_REALTIME, &m->received);
+	m->peer = xstrdup(s->peer);
+	m->helo = xstrdup(s->helo != NULL ? s->helo : "");
+	m->mail_from = tx->mail_from;
+	tx->mail_from = NULL;
+	m->mail_params = tx->mail_params;
+	m->nmail_params = tx->nmail_params;
+	tx->mail_params = NULL;
+	tx->nmail_params = 0;
+	m->rcpts = tx->rcpts;
+	m->nrcpts = tx->nrcpts;
+	tx->rcpts = NULL;
+	tx->nrcpts = 0;
+	m->data = buf_steal(&tx->body, &m->size);
+	if (m->data == NULL)
+		m->data = xstrdup("");
+	m->anomalies = smtp_proto_data_finish(&tx->scan);
+	if (tx->body_type == MSG_BODY_BINARYMIME)
+		m->anomalies &= ~(MSG_ANOM_BARE_LF | MSG_ANOM_BARE_CR | MSG_ANOM_LONG_LINE |
+		    MSG_ANOM_8BIT_BODY | MSG_ANOM_NUL);
+	m->body_type = tx->body_type;
+	m->smtputf8 = tx->smtputf8;
+	smtp_session_tx_end(s);
+
+	server_deliver(s->server, m, reply, sizeof(reply), &disconnect, &delay_ms);
+	smtp_session_delay(s, delay_ms);
+	smtp_session_reply_line(s, reply);
+	if (disconnect)
+		smtp_session_close(s, "rule disconnect");
+}
+
+/*
+ * DATA octets: scans the input's chains in place. Returns 1 when the data
+ * ended (or the session is closing), 0 when more input is needed.
+ */
+static int
+smtp_session_data(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v[8];
+	struct smtp_tx		*tx = s->tx;
+	size_t			 used, consumed;
+	int			 i, nv;
+
+	while (evbuffer_get_length(in) > 0) {
+		nv = evbuffer_peek(in, -1, NULL, v, 8);
+		if (nv > 8)
+			nv = 8;
+		consumed = 0;
+		for (i = 0; i < nv; i++) {
+			used = smtp_proto_data_scan(&tx->scan, v[i].iov_base, v[i].iov_len,
+			    &tx->body);
+			consumed += used;
+			if (tx->scan.status & (SMTP_PROTO_DATA_DONE | SMTP_PROTO_DATA_LINE))
+				break;
+		}
+		evbuffer_drain(in, consumed);
+		if (tx->scan.status & SMTP_PROTO_DATA_LINE) {
+			s->server->stats.limit_breaches++;
+			log_info("smtp limit session=%016" PRIx64 " limit=data_line", s->id);
+			smtp_session_tx_end(s);
+			smtp_session_reply(s, 500, "5.5.2", "Error: line too long");
+			smtp_session_close(s, "data line too long");
+			return 1;
+		}
+		if (tx->scan.status & SMTP_PROTO_DATA_DONE) {
+			smtp_session_deliver(s);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* BDAT chunk octets. Returns 1 when the chunk is complete, 0 for more input. */
+static int
+smtp_session_bdat(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v[8];
+	struct smtp_tx		*tx = s->tx;
+	size_t			 n, consumed;
+	int			 i, nv;
+	char			 text[64];
+
+	while (s->bdat_left > 0 && evbuffer_get_length(in) > 0) {
+		if (s->flags & SF_BDAT_SKIP) {
+			n = evbuffer_get_length(in);
+			if (n > s->bdat_left)
+				n = s->bdat_left;
+			evbuffer_drain(in, n);
+			s->bdat_left -= n;
+			continue;
+		}
+		nv = evbuffer_peek(in, -1, NULL, v, 8);
+		if (nv > 8)
+			nv = 8;
+		consumed = 0;
+		for (i = 0; i < nv && s->bdat_left > 0; i++) {
+			n = v[i].iov_len;
+			if (n > s->bdat_left)
+				n = s->bdat_left;
+			smtp_proto_data_scan(&tx->scan, v[i].iov_base, n, &tx->body);
+			consumed += n;
+			s->bdat_left -= n;
+		}
+		evbuffer_drain(in, consumed);
+	}
+	if (s->bdat_left > 0)
+		return 0;
+
+	if (s->flags & SF_BDAT_SKIP) {
+		s->flags &= ~SF_BDAT_SKIP;
+		smtp_session_set_state(s, s->bdat_ret);
+		return 1;
+	}
+	if (tx->scan.status & SMTP_PROTO_DATA_SIZE) {
+		s->server->stats.limit_breaches++;
+		log_info("smtp limit session=%016" PRIx64 " limit=size size=%zu", s->id,
+		    tx->scan.total);
+		smtp_session_tx_end(s);
+		smtp_session_reply(s, 552, "5.3.4", "Error: message size exceeds fixed maximum message size");
+		return 1;
+	}
+	if (s->flags & SF_BDAT_LAST) {
+		s->flags &= ~SF_BDAT_LAST;
+		smtp_session_deliver(s);
+		return 1;
+	}
+	smtp_session_set_state(s, SMTP_STATE_RCPT);
+	snprintf(text, sizeof(text), "Ok: %zu octets received", tx->scan.total);
+	smtp_session_reply(s, 250, "2.0.0", text);
+	return 1;
+}
+
+/*
+ * One command line. Returns 1 when a line was handled, 0 when no complete
+ * line is buffered (or the session is closing).
+ */
+static int
+smtp_session_line(struct smtp_session *s, struct evbuffer *in)
+{
+	struct evbuffer_iovec	 v;
+	struct evbuffer_ptr	 ptr;
+	size_t			 avail, len, max = s->server->cfg->smtp_line_max, eol;
+	const char		*nl;
+	char			 stackbuf[512], *line;
+
+	if ((avail = evbuffer_get_length(in)) == 0)
+		return 0;
+	evbuffer_peek(in, -1, NULL, &v, 1);
+	nl = memchr(v.iov_base, '\n', v.iov_len < max ? v.iov_len : max);
+	if (nl != NULL)
+		len = nl - (const char *)v.iov_base + 1;
+	else if (v.iov_len >= max)
+		goto toolong;
+	else if (v.iov_len < avail) {
+		/* The line continues in the next chains */
+		ptr = evbuffer_search_eol(in, NULL, &eol, EVBUFFER_EOL_LF);
+		if (ptr.pos == -1) {
+			if (avail >= max)
+				goto toolong;
+			return 0;
+		}
+		len = ptr.pos + 1;
+		if (len > max)
+			goto toolong;
+	} else
+		return 0;
+
+	line = len < sizeof(stackbuf) ? stackbuf : xmalloc(len + 1);
+	evbuffer_remove(in, line, len);
+	len--;				/* LF */
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	line[len] = '\0';
+	if (memchr(line, '\0', len) != NULL)
+		smtp_session_error(s, 500, "5.5.2", "Error: NUL in command");
+	else
+		smtp_session_command(s, line);
+	if (line != stackbuf)
+		free(line);
+	return 1;
+
+ toolong:
+	s->server->stats.limit_breaches++;
+	log_info("smtp limit session=%016" PRIx64 " limit=line", s->id);
+	smtp_session_reply(s, 500, "5.5.2", "Error: line too long");
+	smtp_session_close(s, "line too long");
+	return 0;
+}
+
+static void
+smtp_session_process(struct smtp_session *s)
+{
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer	*out = bufferevent_get_output(s->bev);
+	struct server	*srv = s->server;
+	unsigned	 n = 0, max = srv->cfg->cmds_per_wakeup ? srv->cfg->cmds_per_wakeup : 1;
+	int		 r;
+
+	while (!(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
+		if (n >= max && evbuffer_get_length(in) > 0) {
+			/* Fairness: let other sessions run, come back later */
+			bufferevent_trigger(s->bev, EV_READ,
+			    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+			return;
+		}
+		if (s->state == SMTP_STATE_DATA)
+			r = smtp_session_data(s, in);
+		else if (s->state == SMTP_STATE_BDAT)
+			r = smtp_session_bdat(s, in);
+		else
+			r = smtp_session_line(s, in);
+		if (!r)
+			break;
+		n++;
+		if (srv->shutting_down && s->tx == NULL && !(s->flags & SF_CLOSING) &&
+		    s->state != SMTP_STATE_BDAT) {
+			smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
+			smtp_session_close(s, "shutdown");
+		}
+		if (evbuffer_get_length(out) > SMTP_OUTPUT_HIGH && !(s->flags & SF_CLOSING)) {
+			s->flags |= SF_BACKPRESSURE;
+			bufferevent_disable(s->bev, EV_READ);
+			bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_LOW, 0);
+		}
+	}
+	if ((s->flags & SF_EOF) && !(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
+		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)
+			log_info("smtp aborted session=%016" PRIx64 " state=%s", s->id,
+			    smtp_strstate(s->state));
+		smtp_session_close(s, "client closed");
+	}
+}
+
+/* ----- callbacks ----- */
+
+static void
+smtp_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session	*s = arg;
+
+	smtp_session_process(s);
+}
+
+static void
+smtp_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_session	*s = arg;
+	struct evbuffer		*out = bufferevent_get_output(bev);
+
+	if (s->flags & SF_CLOSING) {
+		if (!(s->flags & SF_DELAY) && evbuffer_get_length(out) == 0)
+			smtp_session_free(s, s->close_reason);
+		return;
+	}
+	if ((s->flags & SF_BACKPRESSURE) && evbuffer_get_length(out) <= SMTP_OUTPUT_LOW) {
+		s->flags &= ~SF_BACKPRESSURE;
+		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+		if (!(s->flags & SF_EOF))
+			bufferevent_enable(bev, EV_READ);
+		smtp_session_process(s);
+	}
+}
+
+static void
+smtp_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_session	*s = arg;
+	char			 text[128];
+
+	if (what & BEV_EVENT_ERROR) {
+		smtp_session_free(s, "connection error");
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if ((what & BEV_EVENT_WRITING) || (s->flags & SF_CLOSING)) {
+			smtp_session_free(s, "write timeout");
+			return;
+		}
+		log_info("smtp timeout session=%016" PRIx64 " state=%s", s->id,
+		    smtp_strstate(s->state));
+		snprintf(text, sizeof(text), "%s Error: timeout exceeded", s->server->cfg->hostname);
+		smtp_session_undelay(s);
+		smtp_session_reply(s, 421, "4.4.2", text);
+		smtp_session_close(s, "idle timeout");
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		s->flags |= SF_EOF;
+		if (s->flags & SF_CLOSING)
+			return;
+		smtp_session_process(s);
+	}
+}
+
+static void
+smtp_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_session	*s = arg;
+	char			 text[128];
+
+	if (s->flags & SF_CLOSING)
+		return;
+	log_info("smtp timeout session=%016" PRIx64 " state=%s deadline=1", s->id,
+	    smtp_strstate(s->state));
+	snprintf(text, sizeof(text), "%s Error: session deadline exceeded", s->server->cfg->hostname);
+	smtp_session_undelay(s);
+	smtp_session_reply(s, 421, "4.4.2", text);
+	smtp_session_close(s, "session deadline");
+}
+
+/* ----- life cycle ----- */
+
+static void
+smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char *ip,
+    size_t iplen)
+{
+	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+
+	if (sa != NULL && sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, ip, iplen);
+		snprintf(s->peer, sizeof(s->peer), "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (sa != NULL && sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, iplen);
+		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", ip, ntohs(sin6->sin6_port));
+	} else {
+		snprintf(ip, iplen, "local");
+		snprintf(s->peer, sizeof(s->peer), "local:0");
+	}
+}
+
+struct smtp_session *
+smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	const struct config	*cfg = srv->cfg;
+	struct smtp_session	*s;
+	struct bufferevent	*bev;
+	struct timeval		 tv;
+	char			 ip[INET6_ADDRSTRLEN], text[256];
+	int			 one = 1;
+
+	evutil_make_socket_nonblocking(fd);
+	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if ((bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warnx("smtp bufferevent_socket_new failed");
+		evutil_closesocket(fd);
+		return NULL;
+	}
+	s = xcalloc(1, sizeof(*s));
+	s->server = srv;
+	s->bev = bev;
+	s->id = srv->next_session_id++;
+	s->state = SMTP_STATE_INIT;
+	smtp_session_format_peer(s, sa, ip, sizeof(ip));
+	srv->stats.sessions_total++;
+	srv->stats.sessions_active++;
+	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
+
+	bufferevent_setcb(bev, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
+	bufferevent_setwatermark(bev, EV_READ, 0, cfg->smtp_line_max + SMTP_INPUT_SLACK);
+	if (cfg->idle_timeout > 0) {
+		tv.tv_sec = cfg->idle_timeout;
+		tv.tv_usec = 0;
+		bufferevent_set_timeouts(bev, &tv, &tv);
+	}
+	if (cfg->session_deadline > 0) {
+		s->deadline_ev = evtimer_new(srv->base, smtp_deadline_cb, s);
+		tv.tv_sec = cfg->session_deadline;
+		tv.tv_usec = 0;
+		evtimer_add(s->deadline_ev, &tv);
+	}
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+	log_info("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
+
+	if (srv->shutting_down) {
+		smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
+		smtp_session_close(s, "shutdown");
+		return s;
+	}
+	if (smtp_session_rules(s, RULES_STAGE_CONNECT, ip)) {
+		/* The greeting was replaced; a refusal leaves only QUIT */
+		if (!(s->flags & SF_CLOSING))
+			smtp_session_set_state(s, SMTP_STATE_REJECTED);
+		return s;
+	}
+	snprintf(text, sizeof(text), "%s ESMTP smtpsink", cfg->hostname);
+	smtp_session_reply(s, 220, NULL, text);
+	return s;
+}
+
+void
+smtp_session_free(struct smtp_session *s, const char *reason)
+{
+	struct server	*srv;
+
+	if (s == NULL)
+		return;
+	srv = s->server;
+	TAILQ_REMOVE(&srv->sessions, s, entry);
+	log_info("smtp disconnect session=%016" PRIx64 " reason=\"%s\" state=%s", s->id,
+	    reason ? reason : "", smtp_strstate(s->state));
+	smtp_tx_free(s->tx);
+	if (s->deadline_ev != NULL)
+		event_free(s->deadline_ev);
+	if (s->delay_ev != NULL)
+		event_free(s->delay_ev);
+	if (s->delayed != NULL)
+		evbuffer_free(s->delayed);
+	bufferevent_free(s->bev);
+	free(s->helo);
+	free(s);
+	server_session_closed(srv);
+}
+
+void
+smtp_session_shutdown_all(struct server *srv, int force)
+{
+	struct smtp_session	*s, *next;
+	struct evbuffer		*out;
+
+	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, entry);
+		if (force) {
+			/* Best effort: whatever is pending plus the 421, then close */
+			smtp_session_undelay(s);
+			if (!(s->flags & SF_CLOSING))
+				smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
+			out = bufferevent_get_output(s->bev);
+			evbuffer_write(out, bufferevent_getfd(s->bev));
+			smtp_session_free(s, "shutdown");
+			continue;
+		}
+		if (s->flags & SF_CLOSING)
+			continue;
+		if (s->tx != NULL || s->state == SMTP_STATE_BDAT)
+			continue;	/* closed when the transaction ends */
+		smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
+		smtp_session_close(s, "shutdown");
+	}
+}
