@@ -1,11 +1,1266 @@
-/* STUB: replaced by the MIME helper */
+/*
+ * mime - read-only parsed view of a message through GMime 3.
+ *
+ * The only module that includes GMime. The raw bytes of a message are never
+ * modified; nothing here keeps a GMime object past the call that made it.
+ *
+ * Header summary (mime_view_get): the top-level header block is scanned
+ * here (cheap: no GMime object tree, no copy of the body), and only the
+ * values that need it go through GMime's RFC 2047 / 8-bit decoder and its
+ * address parser. The result is packed into ONE allocation (struct, arrays
+ * and strings), so a cached view costs about the size of the header block.
+ *
+ * Bodies and attachments (mime_body_parse): a full GMime parse over the raw
+ * bytes without copying them (a non-owning memory stream), then a walk of
+ * the tree bounded by max_depth and max_parts. GMime's own parser warnings
+ * (missing boundary, truncated message, ...) become MIME_FLAG_MALFORMED.
+ *
+ * The header block ends at the first empty line, or at the first line that
+ * is neither a header field nor a continuation: that line starts the body
+ * (Python's email package does the same) and MIME_FLAG_MALFORMED is set.
+ *
+ * Every string handed out is valid UTF-8 without NUL bytes: invalid
+ * sequences and NULs become U+FFFD. Text without a declared charset that is
+ * not UTF-8 goes through GMime's fallback charsets (UTF-8, ISO-8859-1).
+ *
+ * Thread safety: GMime is initialised once (mime_init, or lazily with the
+ * DEF_ limits); after that the functions may run on several threads at once
+ * as long as each message is used by one thread (the sink's loop thread).
+ */
+#include <errno.h>
+#include <iconv.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include <gmime/gmime.h>
+
+#include "config.h"
 #include "message.h"
 #include "mime.h"
 #include "xmalloc.h"
-void mime_init(unsigned d, unsigned p) { }
-void mime_shutdown(void) { }
-const struct mime_view *mime_view_get(struct message *m) { return NULL; }
-void mime_view_free(struct mime_view *v) { }
-struct mime_body *mime_body_parse(const struct message *m, int c) { return NULL; }
-void mime_body_free(struct mime_body *b) { }
+
+static pthread_mutex_t	 mime_lock = PTHREAD_MUTEX_INITIALIZER;
+static int		 mime_ready;
+static unsigned		 mime_max_depth = DEF_MIME_MAX_DEPTH;
+static unsigned		 mime_max_parts = DEF_MIME_MAX_PARTS;
+
+/* A growable byte string used while building results (sizes follow the
+ * message, which is already bounded by the SMTP size limit). */
+struct mime_str {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+};
+
+/* One scanned header line range in the raw bytes */
+struct mime_hdr_span {
+	size_t	 name;		/* offset of the name */
+	size_t	 namelen;
+	size_t	 value;		/* offset just after ':' */
+	size_t	 end;		/* offset of the end of the (folded) field */
+};
+
+struct mime_hdr_scan {
+	struct mime_hdr_span	*spans;
+	size_t			 n;
+	size_t			 cap;
+	size_t			 body;		/* offset where the body starts */
+	int			 no_separator;	/* ended at a non-header line */
+	unsigned		 flags;
+};
+
+static void	mime_ensure_init(void);
+
+void
+mime_init(unsigned max_depth, unsigned max_parts)
+{
+	pthread_mutex_lock(&mime_lock);
+	if (!mime_ready) {
+		g_mime_init();
+		mime_ready = 1;
+	}
+	mime_max_depth = max_depth;
+	mime_max_parts = max_parts;
+	pthread_mutex_unlock(&mime_lock);
+}
+
+void
+mime_shutdown(void)
+{
+	pthread_mutex_lock(&mime_lock);
+	if (mime_ready) {
+		g_mime_shutdown();
+		mime_ready = 0;
+	}
+	pthread_mutex_unlock(&mime_lock);
+}
+
+static void
+mime_ensure_init(void)
+{
+	int	 ready;
+
+	pthread_mutex_lock(&mime_lock);
+	ready = mime_ready;
+	pthread_mutex_unlock(&mime_lock);
+	if (!ready)
+		mime_init(mime_max_depth, mime_max_parts);
+}
+
+/* ---- byte strings and UTF-8 cleaning ---- */
+
+static void
+mime_str_reserve(struct mime_str *s, size_t more)
+{
+	size_t	 cap;
+
+	if (s->cap - s->len > more)
+		return;
+	cap = s->cap ? s->cap : 64;
+	while (cap - s->len <= more) {
+		if (cap > SIZE_MAX / 2)
+			cap = SIZE_MAX;
+		else
+			cap *= 2;
+	}
+	s->p = xreallocarray(s->p, cap, 1);
+	s->cap = cap;
+	s->p[s->len] = '\0';
+}
+
+static void
+mime_str_add(struct mime_str *s, const void *p, size_t len)
+{
+	mime_str_reserve(s, len);
+	memcpy(s->p + s->len, p, len);
+	s->len += len;
+	s->p[s->len] = '\0';
+}
+
+/*
+ * Appends p[0..len) to s as valid UTF-8: NUL bytes and invalid or truncated
+ * sequences each become U+FFFD. Returns the number of replacements.
+ */
+static size_t
+mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
+{
+	static const char	 repl[] = "\xEF\xBF\xBD";
+	const char		*end = p + len;
+	size_t			 nrepl = 0, run;
+	gunichar		 c;
+
+	mime_str_reserve(s, len);
+	while (p < end) {
+		/* ASCII run */
+		for (run = 0; p + run < end && (unsigned char)p[run] < 0x80 &&
+		    p[run] != '\0'; run++)
+			;
+		if (run > 0) {
+			mime_str_add(s, p, run);
+			p += run;
+			continue;
+		}
+		if (*p == '\0') {
+			mime_str_add(s, repl, 3);
+			nrepl++;
+			p++;
+			continue;
+		}
+		c = g_utf8_get_char_validated(p, end - p);
+		if (c == (gunichar)-1 || c == (gunichar)-2) {
+			mime_str_add(s, repl, 3);
+			nrepl++;
+			p++;
+			continue;
+		}
+		run = g_utf8_skip[*(const unsigned char *)p];
+		mime_str_add(s, p, run);
+		p += run;
+	}
+	mime_str_reserve(s, 0);
+	s->p[s->len] = '\0';
+	return nrepl;
+}
+
+/* 1 if p[0..len) is UTF-8 apart from NUL bytes */
+static int
+mime_is_utf8(const char *p, size_t len)
+{
+	const char	*nul;
+
+	while ((nul = memchr(p, '\0', len)) != NULL) {
+		if (!g_utf8_validate(p, nul - p, NULL))
+			return 0;
+		len -= nul - p + 1;
+		p = nul + 1;
+	}
+	return g_utf8_validate(p, len, NULL);
+}
+
+/*
+ * Text of unknown charset to UTF-8: kept when it is UTF-8 already, else
+ * GMime's fallback charsets pick the best match (NUL-separated pieces one
+ * by one, since GMime works on C strings). Appends to s.
+ */
+static void
+mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
+{
+	const char	*nul;
+	char		*dec;
+	size_t		 seg;
+
+	if (len == 0 || mime_is_utf8(p, len)) {
+		mime_str_add_utf8(s, p, len);
+		return;
+	}
+	while (len > 0) {
+		nul = memchr(p, '\0', len);
+		seg = nul != NULL ? (size_t)(nul - p) : len;
+		dec = seg > 0 ? g_mime_utils_decode_8bit(NULL, p, seg) : NULL;
+		if (dec != NULL) {
+			mime_str_add_utf8(s, dec, strlen(dec));
+			g_free(dec);
+		} else
+			mime_str_add_utf8(s, p, seg);
+		if (nul == NULL)
+			break;
+		mime_str_add_utf8(s, "", 1);	/* the NUL: U+FFFD */
+		len -= seg + 1;
+		p += seg + 1;
+	}
+}
+
+/* ---- header block scanning ---- */
+
+static int
+mime_is_wsp(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Length of the line at p (up to and including LF, or to the end) */
+static size_t
+mime_line_len(const char *p, size_t left)
+{
+	const char	*lf = memchr(p, '\n', left);
+
+	return lf != NULL ? (size_t)(lf - p) + 1 : left;
+}
+
+/* 1 if the line (without its line end) is empty: "", "\r" */
+static int
+mime_line_is_empty(const char *p, size_t len)
+{
+	if (len > 0 && p[len - 1] == '\n')
+		len--;
+	if (len > 0 && p[len - 1] == '\r')
+		len--;
+	return len == 0;
+}
+
+/*
+ * Field name: printable ASCII except ':', then optional WSP (obsolete
+ * syntax), then ':'. Returns the name length, or 0 if not a header line.
+ */
+static size_t
+mime_field_name_len(const char *p, size_t len, size_t *colon)
+{
+	size_t	 i, n;
+
+	for (i = 0; i < len; i++) {
+		unsigned char c = p[i];
+
+		if (c == ':' || c <= 32 || c >= 127)
+			break;
+	}
+	n = i;
+	if (n == 0)
+		return 0;
+	while (i < len && mime_is_wsp(p[i]))
+		i++;
+	if (i >= len || p[i] != ':')
+		return 0;
+	*colon = i;
+	return n;
+}
+
+/*
+ * Splits the top-level header block of data[0..size) into field spans.
+ * Loops are bounded by size: every iteration consumes one line.
+ */
+static void
+mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
+{
+	size_t	 off = 0, len, colon, namelen;
+
+	memset(sc, 0, sizeof(*sc));
+	while (off < size) {
+		len = mime_line_len(data + off, size - off);
+		if (mime_line_is_empty(data + off, len)) {
+			off += len;
+			break;
+		}
+		if (mime_is_wsp(data[off]) && sc->n > 0) {
+			/* continuation of the previous field */
+			if (memchr(data + off, '\0', len) != NULL)
+				sc->flags |= MIME_FLAG_MALFORMED;
+			sc->spans[sc->n - 1].end = off + len;
+			off += len;
+			continue;
+		}
+		namelen = mime_field_name_len(data + off, len, &colon);
+		if (namelen == 0) {
+			/* Not a header: the body starts here */
+			sc->no_separator = 1;
+			sc->flags |= MIME_FLAG_MALFORMED;
+			break;
+		}
+		if (memchr(data + off, '\0', len) != NULL)
+			sc->flags |= MIME_FLAG_MALFORMED;
+		if (sc->n == sc->cap) {
+			sc->cap = sc->cap ? sc->cap * 2 : 16;
+			sc->spans = xreallocarray(sc->spans, sc->cap,
+			    sizeof(*sc->spans));
+		}
+		sc->spans[sc->n].name = off;
+		sc->spans[sc->n].namelen = namelen;
+		sc->spans[sc->n].value = off + colon + 1;
+		sc->spans[sc->n].end = off + len;
+		sc->n++;
+		off += len;
+	}
+	sc->body = off;
+}
+
+/*
+ * Unfolds data[from..to) into s (replaced, not appended): line ends are
+ * removed, leading and trailing white space trimmed, NULs become U+FFFD so
+ * the value can be handed to GMime as a C string.
+ */
+static void
+mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
+{
+	size_t	 i;
+
+	s->len = 0;
+	mime_str_reserve(s, to - from);
+	while (from < to && mime_is_wsp(data[from]))
+		from++;
+	for (i = from; i < to; i++) {
+		char c = data[i];
+
+		if (c == '\n')
+			continue;
+		if (c == '\r' && (i + 1 == to || data[i + 1] == '\n'))
+			continue;
+		if (c == '\0') {
+			mime_str_add(s, "\xEF\xBF\xBD", 3);
+			continue;
+		}
+		s->p[s->len++] = c;
+		mime_str_reserve(s, 3);
+	}
+	while (s->len > 0 && (mime_is_wsp(s->p[s->len - 1]) ||
+	    s->p[s->len - 1] == '\r'))
+		s->len--;
+	s->p[s->len] = '\0';
+}
+
+/* 1 if the value needs GMime's RFC 2047 / 8-bit decoder */
+static int
+mime_needs_decode(const char *p, size_t len)
+{
+	size_t	 i;
+
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)p[i] >= 0x80)
+			return 1;
+		if (p[i] == '=' && i + 1 < len && p[i + 1] == '?')
+			return 1;
+	}
+	return 0;
+}
+
+/* ---- RFC 2047 runs ----
+ *
+ * GMime 3.2 merges adjacent encoded words of one charset before decoding
+ * them, and its base64 decoder stops at the first word's padding:
+ * "=?UTF-8?B?SGk=?= =?UTF-8?B?IHRoZXJl?=" decodes to "Hi", losing the rest
+ * (common: JavaMail and others pad every word). So runs of two or more
+ * adjacent encoded words are decoded here (bytes of consecutive words in
+ * one charset are joined first, so a character split across words
+ * survives) and replaced by ONE UTF-8 B word, which GMime's text and
+ * address decoders then read correctly.
+ */
+
+struct mime_eword {
+	const char	*charset;	/* not NUL-terminated */
+	size_t		 charsetlen;
+	char		 enc;		/* 'B' or 'Q' */
+	const char	*text;
+	size_t		 textlen;
+	size_t		 len;		/* of the whole "=?...?=" */
+};
+
+/* Parses an encoded word at p; 1 if there is one */
+static int
+mime_eword_parse(const char *p, const char *end, struct mime_eword *w)
+{
+	const char	*q;
+
+	if (end - p < 8 || p[0] != '=' || p[1] != '?')
+		return 0;
+	w->charset = q = p + 2;
+	while (q < end && *q != '?' && *q != ' ' && *q != '\t')
+		q++;
+	if (q + 3 > end || *q != '?' || q == w->charset)
+		return 0;
+	w->charsetlen = q - w->charset;
+	w->enc = g_ascii_toupper(q[1]);
+	if ((w->enc != 'B' && w->enc != 'Q') || q[2] != '?')
+		return 0;
+	w->text = q = q + 3;
+	while (q < end && *q != '?' && *q != ' ' && *q != '\t')
+		q++;
+	if (q + 2 > end || q[0] != '?' || q[1] != '=')
+		return 0;
+	w->textlen = q - w->text;
+	w->len = q + 2 - p;
+	return 1;
+}
+
+static int
+mime_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = g_ascii_toupper(c);
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Appends the payload bytes of w to out */
+static void
+mime_eword_bytes(const struct mime_eword *w, struct mime_str *out)
+{
+	gint		 st = 0;
+	guint		 save = 0;
+	size_t		 i, n;
+	int		 hi, lo;
+	char		 c;
+
+	if (w->enc == 'B') {
+		mime_str_reserve(out, w->textlen);
+		n = g_base64_decode_step(w->text, w->textlen,
+		    (guchar *)out->p + out->len, &st, &save);
+		out->len += n;
+		out->p[out->len] = '\0';
+		return;
+	}
+	for (i = 0; i < w->textlen; i++) {
+		c = w->text[i];
+		if (c == '_')
+			c = ' ';
+		else if (c == '=' && i + 2 < w->textlen &&
+		    (hi = mime_hexval(w->text[i + 1])) >= 0 &&
+		    (lo = mime_hexval(w->text[i + 2])) >= 0) {
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		mime_str_add(out, &c, 1);
+	}
+}
+
+/*
+ * Converts bytes in charset (name not NUL-terminated; an RFC 2231 "*lang"
+ * suffix is ignored) to UTF-8 appended to out. Unconvertible bytes become
+ * U+FFFD; an unknown charset goes through the fallback charsets.
+ */
+static void
+mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
+    struct mime_str *out)
+{
+	char		 name[64];
+	const char	*star;
+	iconv_t		 cd;
+	char		*in, *o;
+	size_t		 inleft, oleft, r, guard;
+
+	if ((star = memchr(cs, '*', cslen)) != NULL)
+		cslen = star - cs;
+	if (cslen == 0 || cslen >= sizeof(name)) {
+		mime_str_add_8bit(out, p, len);
+		return;
+	}
+	memcpy(name, cs, cslen);
+	name[cslen] = '\0';
+	if (g_ascii_strcasecmp(name, "utf-8") == 0 ||
+	    g_ascii_strcasecmp(name, "us-ascii") == 0 ||
+	    (cd = g_mime_iconv_open("UTF-8", name)) == (iconv_t)-1) {
+		mime_str_add_8bit(out, p, len);
+		return;
+	}
+	in = (char *)(uintptr_t)p;
+	inleft = len;
+	/* every iteration consumes input or grows the output */
+	for (guard = 0; inleft > 0 && guard < 4 * len + 16; guard++) {
+		mime_str_reserve(out, inleft * 4 + 16);
+		o = out->p + out->len;
+		oleft = out->cap - out->len - 1;
+		r = iconv(cd, &in, &inleft, &o, &oleft);
+		out->len = o - out->p;
+		if (r != (size_t)-1)
+			break;
+		if (errno == E2BIG)
+			continue;
+		/* EILSEQ or EINVAL: replace one byte and go on */
+		mime_str_add(out, "\xEF\xBF\xBD", 3);
+		in++;
+		inleft--;
+	}
+	o = out->p + out->len;
+	mime_str_reserve(out, 16);
+	o = out->p + out->len;
+	oleft = out->cap - out->len - 1;
+	(void)iconv(cd, NULL, NULL, &o, &oleft);
+	out->len = o - out->p;
+	out->p[out->len] = '\0';
+	g_mime_iconv_close(cd);
+}
+
+/*
+ * Rewrites in (NUL-terminated, length len) into out when it holds a run of
+ * two or more adjacent encoded words; returns 0 (out untouched) otherwise.
+ */
+static int
+mime_2047_runs(const char *in, size_t len, struct mime_str *out)
+{
+	const char		*end = in + len, *p = in, *q, *copied = in;
+	struct mime_eword	 w, prev;
+	struct mime_str		 bytes = { 0 }, utf8 = { 0 };
+	gchar			*b64;
+	int			 nwords, changed = 0;
+
+	out->len = 0;
+	while (p < end && (p = strstr(p, "=?")) != NULL) {
+		if (!mime_eword_parse(p, end, &w)) {
+			p += 2;
+			continue;
+		}
+		/* the run: words separated by white space only */
+		nwords = 0;
+		q = p;
+		utf8.len = 0;
+		bytes.len = 0;
+		memset(&prev, 0, sizeof(prev));
+		for (;;) {
+			if (nwords > 0 && (w.charsetlen != prev.charsetlen ||
+			    g_ascii_strncasecmp(w.charset, prev.charset,
+			    w.charsetlen) != 0)) {
+				mime_charset_to_utf8(prev.charset,
+				    prev.charsetlen, bytes.p, bytes.len, &utf8);
+				bytes.len = 0;
+			}
+			mime_eword_bytes(&w, &bytes);
+			prev = w;
+			nwords++;
+			q += w.len;
+			while (q < end && (*q == ' ' || *q == '\t'))
+				q++;
+			if (!mime_eword_parse(q, end, &w))
+				break;
+		}
+		if (nwords < 2) {
+			p += prev.len;
+			continue;
+		}
+		mime_charset_to_utf8(prev.charset, prev.charsetlen, bytes.p,
+		    bytes.len, &utf8);
+		/* back over the white space after the last word */
+		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		mime_str_add(out, copied, p - copied);
+		b64 = g_base64_encode((const guchar *)utf8.p, utf8.len);
+		mime_str_add(out, "=?UTF-8?B?", 10);
+		mime_str_add(out, b64, strlen(b64));
+		mime_str_add(out, "?=", 2);
+		g_free(b64);
+		copied = p = q;
+		changed = 1;
+	}
+	if (changed)
+		mime_str_add(out, copied, end - copied);
+	free(bytes.p);
+	free(utf8.p);
+	return changed;
+}
+
+/* Appends the decoded (RFC 2047, charsets to UTF-8) text of raw to out */
+static void
+mime_decode_text(const struct mime_str *raw, struct mime_str *out)
+{
+	char	*dec;
+
+	if (!mime_needs_decode(raw->p, raw->len)) {
+		mime_str_add(out, raw->p, raw->len);
+		return;
+	}
+	dec = g_mime_utils_header_decode_text(NULL, raw->p);
+	if (dec == NULL) {
+		mime_str_add_utf8(out, raw->p, raw->len);
+		return;
+	}
+	mime_str_add_utf8(out, dec, strlen(dec));
+	g_free(dec);
+}
+
+/* ---- the header view ---- */
+
+enum mime_addr_kind { MIME_ADDR_TO, MIME_ADDR_CC, MIME_ADDR_REPLY_TO,
+    MIME_ADDR_NKINDS };
+
+/* Offsets into the string pool while the view is being built */
+struct mime_view_build {
+	struct mime_str	 pool;
+	size_t		*hdr;		/* name, value offset pairs */
+	size_t		 nhdr, caphdr;
+	size_t		*addr[MIME_ADDR_NKINDS];
+	size_t		 naddr[MIME_ADDR_NKINDS], capaddr[MIME_ADDR_NKINDS];
+	size_t		 subject, from;	/* offsets; SIZE_MAX if none */
+};
+
+/* Adds s (already valid UTF-8) to the pool, returns its offset */
+static size_t
+mime_pool_add(struct mime_view_build *b, const char *s, size_t len)
+{
+	size_t	 off = b->pool.len;
+
+	mime_str_add(&b->pool, s, len);
+	mime_str_add(&b->pool, "", 1);
+	return off;
+}
+
+static void
+mime_build_addr(struct mime_view_build *b, enum mime_addr_kind k, size_t off)
+{
+	if (b->naddr[k] == b->capaddr[k]) {
+		b->capaddr[k] = b->capaddr[k] ? b->capaddr[k] * 2 : 4;
+		b->addr[k] = xreallocarray(b->addr[k], b->capaddr[k],
+		    sizeof(size_t));
+	}
+	b->addr[k][b->naddr[k]++] = off;
+}
+
+/*
+ * Formats one mailbox as "Name <addr>" or "addr" into tmp (replaced).
+ */
+static void
+mime_format_mailbox(InternetAddress *ia, struct mime_str *tmp)
+{
+	const char	*name, *addr;
+
+	tmp->len = 0;
+	name = internet_address_get_name(ia);
+	addr = internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(ia));
+	if (addr == NULL)
+		addr = "";
+	if (name != NULL && *name != '\0') {
+		mime_str_add_utf8(tmp, name, strlen(name));
+		mime_str_add(tmp, " <", 2);
+		mime_str_add_utf8(tmp, addr, strlen(addr));
+		mime_str_add(tmp, ">", 1);
+	} else
+		mime_str_add_utf8(tmp, addr, strlen(addr));
+}
+
+/*
+ * Calls fn for every mailbox of the list, groups flattened (one level: RFC
+ * 5322 groups do not nest). Returns the number of mailboxes.
+ */
+static size_t
+mime_addr_walk(InternetAddressList *l, void (*fn)(InternetAddress *, void *),
+    void *arg, int depth)
+{
+	InternetAddress	*ia;
+	size_t		 n = 0;
+	int		 i, cnt;
+
+	if (l == NULL || depth > 2)
+		return 0;
+	cnt = internet_address_list_length(l);
+	for (i = 0; i < cnt; i++) {
+		ia = internet_address_list_get_address(l, i);
+		if (INTERNET_ADDRESS_IS_MAILBOX(ia)) {
+			fn(ia, arg);
+			n++;
+		} else if (INTERNET_ADDRESS_IS_GROUP(ia))
+			n += mime_addr_walk(internet_address_group_get_members(
+			    INTERNET_ADDRESS_GROUP(ia)), fn, arg, depth + 1);
+	}
+	return n;
+}
+
+struct mime_addr_ctx {
+	struct mime_view_build	*b;
+	enum mime_addr_kind	 kind;
+	struct mime_str		*tmp;
+	struct mime_str		*join;		/* From: joined with ", " */
+};
+
+static void
+mime_addr_add_cb(InternetAddress *ia, void *arg)
+{
+	struct mime_addr_ctx	*ctx = arg;
+
+	mime_format_mailbox(ia, ctx->tmp);
+	if (ctx->join != NULL) {
+		if (ctx->join->len > 0)
+			mime_str_add(ctx->join, ", ", 2);
+		mime_str_add(ctx->join, ctx->tmp->p, ctx->tmp->len);
+	} else
+		mime_build_addr(ctx->b, ctx->kind,
+		    mime_pool_add(ctx->b, ctx->tmp->p, ctx->tmp->len));
+}
+
+static struct mime_view *
+mime_view_pack(struct mime_view_build *b, unsigned flags)
+{
+	struct mime_view	*v;
+	struct mime_header	*hdrs;
+	char			**ptrs, *pool;
+	size_t			 nptrs = 0, total, i;
+	int			 k;
+	char			**arr[MIME_ADDR_NKINDS];
+
+	for (k = 0; k < MIME_ADDR_NKINDS; k++)
+		nptrs += b->naddr[k];
+	if (b->subject == SIZE_MAX)
+		b->subject = mime_pool_add(b, "", 0);
+	if (b->from == SIZE_MAX)
+		b->from = mime_pool_add(b, "", 0);
+
+	total = sizeof(*v) + nptrs * sizeof(char *) +
+	    b->nhdr * sizeof(struct mime_header) + b->pool.len;
+	v = xmalloc(total);
+	memset(v, 0, sizeof(*v));
+	ptrs = (char **)(v + 1);
+	hdrs = (struct mime_header *)(ptrs + nptrs);
+	pool = (char *)(hdrs + b->nhdr);
+	memcpy(pool, b->pool.p, b->pool.len);
+
+	for (k = 0; k < MIME_ADDR_NKINDS; k++) {
+		arr[k] = b->naddr[k] > 0 ? ptrs : NULL;
+		for (i = 0; i < b->naddr[k]; i++)
+			*ptrs++ = pool + b->addr[k][i];
+	}
+	v->to = arr[MIME_ADDR_TO];
+	v->nto = b->naddr[MIME_ADDR_TO];
+	v->cc = arr[MIME_ADDR_CC];
+	v->ncc = b->naddr[MIME_ADDR_CC];
+	v->reply_to = arr[MIME_ADDR_REPLY_TO];
+	v->nreply_to = b->naddr[MIME_ADDR_REPLY_TO];
+	for (i = 0; i < b->nhdr; i++) {
+		hdrs[i].name = pool + b->hdr[2 * i];
+		hdrs[i].value = pool + b->hdr[2 * i + 1];
+	}
+	v->headers = b->nhdr > 0 ? hdrs : NULL;
+	v->nheaders = b->nhdr;
+	v->subject = pool + b->subject;
+	v->from = pool + b->from;
+	v->flags = flags;
+	v->footprint = total;
+	return v;
+}
+
+struct mime_view *
+mime_view_parse(const char *data, size_t size)
+{
+	struct mime_hdr_scan	 sc;
+	struct mime_view_build	 b;
+	struct mime_str		 raw = { 0 }, tmp = { 0 }, join = { 0 };
+	struct mime_str		 norm = { 0 }, swap;
+	struct mime_addr_ctx	 ctx;
+	struct mime_view	*v;
+	InternetAddressList	*l;
+	size_t			 i, name, value, n;
+	int			 k;
+	enum mime_addr_kind	 kind;
+
+	mime_ensure_init();
+	if (data == NULL)
+		size = 0;
+	mime_hdr_scan(data, size, &sc);
+	memset(&b, 0, sizeof(b));
+	b.subject = b.from = SIZE_MAX;
+	mime_str_reserve(&b.pool, sc.body + 64);
+
+	for (i = 0; i < sc.n; i++) {
+		const struct mime_hdr_span *sp = &sc.spans[i];
+		const char *hname = data + sp->name;
+
+		/* the name is printable ASCII by construction */
+		name = mime_pool_add(&b, hname, sp->namelen);
+		mime_unfold(data, sp->value, sp->end, &raw);
+		if (mime_2047_runs(raw.p, raw.len, &norm)) {
+			swap = raw;
+			raw = norm;
+			norm = swap;
+		}
+		value = b.pool.len;
+		mime_decode_text(&raw, &b.pool);
+		mime_str_add(&b.pool, "", 1);
+		if (b.nhdr == b.caphdr) {
+			b.caphdr = b.caphdr ? b.caphdr * 2 : 16;
+			b.hdr = xreallocarray(b.hdr, b.caphdr,
+			    2 * sizeof(size_t));
+		}
+		b.hdr[2 * b.nhdr] = name;
+		b.hdr[2 * b.nhdr + 1] = value;
+		b.nhdr++;
+
+#define NAME_IS(s)	(sp->namelen == sizeof(s) - 1 && \
+			    strncasecmp(hname, s, sizeof(s) - 1) == 0)
+		if (NAME_IS("Subject")) {
+			if (b.subject == SIZE_MAX)
+				b.subject = value;
+			continue;
+		}
+		if (NAME_IS("From")) {
+			if (b.from != SIZE_MAX)
+				continue;
+			l = internet_address_list_parse(NULL, raw.p);
+			memset(&ctx, 0, sizeof(ctx));
+			ctx.b = &b;
+			ctx.tmp = &tmp;
+			join.len = 0;
+			ctx.join = &join;
+			n = mime_addr_walk(l, mime_addr_add_cb, &ctx, 0);
+			if (l != NULL)
+				g_object_unref(l);
+			b.from = n > 0 ? mime_pool_add(&b, join.p, join.len) :
+			    value;
+			continue;
+		}
+		if (NAME_IS("To"))
+			kind = MIME_ADDR_TO;
+		else if (NAME_IS("Cc"))
+			kind = MIME_ADDR_CC;
+		else if (NAME_IS("Reply-To"))
+			kind = MIME_ADDR_REPLY_TO;
+		else
+			continue;
+#undef NAME_IS
+		l = internet_address_list_parse(NULL, raw.p);
+		memset(&ctx, 0, sizeof(ctx));
+		ctx.b = &b;
+		ctx.kind = kind;
+		ctx.tmp = &tmp;
+		n = mime_addr_walk(l, mime_addr_add_cb, &ctx, 0);
+		if (l != NULL)
+			g_object_unref(l);
+		/* Unparsable but looks like an address: keep the text */
+		if (n == 0 && strchr(b.pool.p + value, '@') != NULL)
+			mime_build_addr(&b, kind, value);
+	}
+
+	v = mime_view_pack(&b, sc.flags);
+	free(sc.spans);
+	free(raw.p);
+	free(norm.p);
+	free(tmp.p);
+	free(join.p);
+	free(b.pool.p);
+	free(b.hdr);
+	for (k = 0; k < MIME_ADDR_NKINDS; k++)
+		free(b.addr[k]);
+	return v;
+}
+
+const struct mime_view *
+mime_view_get(struct message *m)
+{
+	if (m->mime == NULL)
+		m->mime = mime_view_parse(m->data, m->size);
+	return m->mime;
+}
+
+void
+mime_view_free(struct mime_view *v)
+{
+	/* one allocation: see mime_view_pack() */
+	free(v);
+}
+
+size_t
+mime_view_footprint(const struct mime_view *v)
+{
+	return v != NULL ? v->footprint : 0;
+}
+
+/* ---- bodies and attachments ---- */
+
+struct mime_body_ctx {
+	struct mime_body	*body;
+	int			 with_content;
+	int			 have_text, have_html;
+	unsigned		 nparts;
+	unsigned		 max_depth, max_parts;
+	size_t			 capatts;
+	int			 stop;		/* part limit reached */
+};
+
+static void
+mime_parser_warning_cb(gint64 offset, GMimeParserWarning code,
+    const gchar *item, gpointer arg)
+{
+	unsigned	*flags = arg;
+
+	(void)offset;
+	(void)item;
+	switch (code) {
+	case GMIME_WARN_MALFORMED_MULTIPART:
+	case GMIME_WARN_TRUNCATED_MESSAGE:
+	case GMIME_WARN_MALFORMED_MESSAGE:
+	case GMIME_CRIT_INVALID_HEADER_NAME:
+	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
+	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
+		*flags |= MIME_FLAG_MALFORMED;
+		break;
+	case GMIME_CRIT_NESTING_OVERFLOW:
+		*flags |= MIME_FLAG_MAX_DEPTH;
+		break;
+	default:
+		/* duplicated headers, raw 8-bit headers (SMTPUTF8), ...: fine */
+		break;
+	}
+}
+
+/*
+ * Writes the transfer-decoded content of a leaf part into out (a GMime
+ * memory stream or a null stream when only the size is wanted) and returns
+ * the number of bytes written.
+ */
+static size_t
+mime_part_decode(GMimePart *part, GMimeStream *out)
+{
+	GMimeDataWrapper	*w = g_mime_part_get_content(part);
+	ssize_t			 n;
+
+	if (w == NULL)
+		return 0;
+	n = g_mime_data_wrapper_write_to_stream(w, out);
+	return n > 0 ? (size_t)n : 0;
+}
+
+/*
+ * Decoded text of a text part as UTF-8, in a malloc'd string: transfer
+ * decoding, then the declared charset through GMime's charset filter (which
+ * skips what it cannot convert); without a usable charset, UTF-8 is kept and
+ * anything else goes through the fallback charsets.
+ */
+static char *
+mime_part_text(GMimePart *part)
+{
+	GMimeStream	*mem, *filtered;
+	GMimeFilter	*filter = NULL;
+	GByteArray	*arr;
+	struct mime_str	 s = { 0 };
+	const char	*charset;
+
+	mem = g_mime_stream_mem_new();
+	charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
+	    "charset");
+	if (charset != NULL && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
+	    g_ascii_strcasecmp(charset, "us-ascii") != 0)
+		filter = g_mime_filter_charset_new(charset, "UTF-8");
+	if (filter != NULL) {
+		filtered = g_mime_stream_filter_new(mem);
+		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
+		g_object_unref(filter);
+		mime_part_decode(part, filtered);
+		g_mime_stream_flush(filtered);
+		g_object_unref(filtered);
+	} else
+		mime_part_decode(part, mem);
+	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
+	mime_str_reserve(&s, 0);
+	if (filter != NULL)
+		mime_str_add_utf8(&s, (const char *)arr->data, arr->len);
+	else
+		mime_str_add_8bit(&s, (const char *)arr->data, arr->len);
+	g_object_unref(mem);
+	return s.p;
+}
+
+static void
+mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
+    GMimeContentType *ct)
+{
+	struct mime_body	*b = ctx->body;
+	struct mime_attachment	*a;
+	struct mime_str		 s = { 0 };
+	const char		*fn = NULL, *cid;
+	char			*mt;
+	GMimeStream		*out;
+	GByteArray		*arr;
+
+	if (b->natts == ctx->capatts) {
+		ctx->capatts = ctx->capatts ? ctx->capatts * 2 : 4;
+		b->atts = xreallocarray(b->atts, ctx->capatts, sizeof(*b->atts));
+	}
+	a = &b->atts[b->natts++];
+	memset(a, 0, sizeof(*a));
+
+	if (GMIME_IS_PART(obj))
+		fn = g_mime_part_get_filename(GMIME_PART(obj));
+	mime_str_reserve(&s, 0);
+	if (fn != NULL)
+		mime_str_add_8bit(&s, fn, strlen(fn));
+	a->filename = s.p;
+
+	mt = g_mime_content_type_get_mime_type(ct);
+	a->content_type = xstrdup(mt != NULL ? mt : "application/octet-stream");
+	g_free(mt);
+	for (mt = a->content_type; *mt != '\0'; mt++)
+		*mt = g_ascii_tolower(*mt);
+
+	cid = g_mime_object_get_content_id(obj);
+	memset(&s, 0, sizeof(s));
+	mime_str_reserve(&s, 0);
+	if (cid != NULL)
+		mime_str_add_utf8(&s, cid, strlen(cid));
+	a->content_id = s.p;
+
+	if (!GMIME_IS_PART(obj))
+		return;
+	if (ctx->with_content) {
+		out = g_mime_stream_mem_new();
+		mime_part_decode(GMIME_PART(obj), out);
+		arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
+		a->size = arr->len;
+		a->content = xmalloc(arr->len + 1);
+		if (arr->len > 0)
+			memcpy(a->content, arr->data, arr->len);
+		a->content[arr->len] = '\0';
+		g_object_unref(out);
+	} else {
+		out = g_mime_stream_null_new();
+		mime_part_decode(GMIME_PART(obj), out);
+		a->size = GMIME_STREAM_NULL(out)->written;
+		g_object_unref(out);
+	}
+}
+
+static void
+mime_body_leaf(struct mime_body_ctx *ctx, GMimeObject *obj)
+{
+	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
+	const char		*disp, *fn = NULL;
+	int			 is_att = 0, plain, html;
+
+	disp = g_mime_object_get_disposition(obj);
+	if (GMIME_IS_PART(obj))
+		fn = g_mime_part_get_filename(GMIME_PART(obj));
+	if (disp != NULL && g_ascii_strcasecmp(disp, "attachment") == 0)
+		is_att = 1;
+	if (fn != NULL && *fn != '\0')
+		is_att = 1;
+	plain = ct == NULL || g_mime_content_type_is_type(ct, "text", "plain");
+	html = ct != NULL && g_mime_content_type_is_type(ct, "text", "html");
+
+	if (!is_att && plain && GMIME_IS_PART(obj)) {
+		if (!ctx->have_text) {
+			free(ctx->body->text);
+			ctx->body->text = mime_part_text(GMIME_PART(obj));
+			ctx->have_text = 1;
+		}
+		return;
+	}
+	if (!is_att && html && GMIME_IS_PART(obj)) {
+		if (!ctx->have_html) {
+			free(ctx->body->html);
+			ctx->body->html = mime_part_text(GMIME_PART(obj));
+			ctx->have_html = 1;
+		}
+		return;
+	}
+	if (ct == NULL)
+		return;
+	mime_body_add_attachment(ctx, obj, ct);
+}
+
+/*
+ * Walks the tree in order. depth is the number of containers around obj;
+ * recursion is bounded by max_depth and the work by max_parts.
+ */
+static void
+mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
+{
+	GMimeMessage	*inner;
+	int		 i, n;
+
+	if (obj == NULL || ctx->stop)
+		return;
+	if (++ctx->nparts > ctx->max_parts) {
+		ctx->body->flags |= MIME_FLAG_MAX_PARTS;
+		ctx->stop = 1;
+		return;
+	}
+	if (GMIME_IS_MULTIPART(obj)) {
+		if (depth >= ctx->max_depth) {
+			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;
+			return;
+		}
+		n = g_mime_multipart_get_count(GMIME_MULTIPART(obj));
+		for (i = 0; i < n && !ctx->stop; i++)
+			mime_body_walk(ctx, g_mime_multipart_get_part(
+			    GMIME_MULTIPART(obj), i), depth + 1);
+		return;
+	}
+	if (GMIME_IS_MESSAGE_PART(obj)) {
+		if (depth >= ctx->max_depth) {
+			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;
+			return;
+		}
+		inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
+		if (inner != NULL)
+			mime_body_walk(ctx, g_mime_message_get_mime_part(inner),
+			    depth + 1);
+		return;
+	}
+	mime_body_leaf(ctx, obj);
+}
+
+/*
+ * A GMime stream over data[0..size) that does not copy it: a byte array
+ * that borrows the buffer, in a memory stream that does not own the array.
+ * Read-only use only; *arrp must be released with mime_stream_release()
+ * after every object made from the stream is gone.
+ */
+static GMimeStream *
+mime_stream_borrow(const char *data, size_t size, GByteArray **arrp)
+{
+	GByteArray	*arr;
+	GMimeStream	*st;
+
+	arr = g_byte_array_new_take((guint8 *)(uintptr_t)data, size);
+	st = g_mime_stream_mem_new_with_byte_array(arr);
+	g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(st), FALSE);
+	*arrp = arr;
+	return st;
+}
+
+static void
+mime_stream_release(GByteArray *arr)
+{
+	gsize	 len;
+
+	/* gives the borrowed buffer back without freeing it */
+	(void)g_byte_array_steal(arr, &len);
+}
+
+struct mime_body *
+mime_body_parse_raw(const char *data, size_t size, int with_content)
+{
+	struct mime_body	*b;
+	struct mime_body_ctx	 ctx;
+	struct mime_hdr_scan	 sc;
+	struct mime_str		 s = { 0 };
+	GMimeParserOptions	*opts;
+	GMimeStream		*st, *src, *cat, *sep;
+	GMimeParser		*parser;
+	GMimeMessage		*msg;
+	GByteArray		*arr;
+	unsigned		 flags = 0;
+
+	mime_ensure_init();
+	if (data == NULL)
+		size = 0;
+	b = xcalloc(1, sizeof(*b));
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.body = b;
+	ctx.with_content = with_content;
+	pthread_mutex_lock(&mime_lock);
+	ctx.max_depth = mime_max_depth;
+	ctx.max_parts = mime_max_parts;
+	pthread_mutex_unlock(&mime_lock);
+
+	mime_hdr_scan(data, size, &sc);
+	free(sc.spans);
+	flags |= sc.flags;
+
+	src = mime_stream_borrow(data, size, &arr);
+	if (sc.no_separator) {
+		/* Give GMime the empty line the client left out */
+		cat = g_mime_stream_cat_new();
+		st = g_mime_stream_substream(src, 0, (gint64)sc.body);
+		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), st);
+		g_object_unref(st);
+		sep = g_mime_stream_mem_new_with_buffer("\r\n", 2);
+		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), sep);
+		g_object_unref(sep);
+		st = g_mime_stream_substream(src, (gint64)sc.body, (gint64)size);
+		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), st);
+		g_object_unref(st);
+		st = cat;
+	} else {
+		st = src;
+		g_object_ref(st);
+	}
+
+	opts = g_mime_parser_options_new();
+	g_mime_parser_options_set_warning_callback(opts, mime_parser_warning_cb,
+	    &flags);
+	parser = g_mime_parser_new_with_stream(st);
+	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
+	msg = size > 0 ? g_mime_parser_construct_message(parser, opts) : NULL;
+	if (msg != NULL) {
+		mime_body_walk(&ctx, g_mime_message_get_mime_part(msg), 0);
+		g_object_unref(msg);
+	} else if (sc.body < size) {
+		/* No header GMime accepts: the whole body is the text */
+		mime_str_add_8bit(&s, data + sc.body, size - sc.body);
+		b->text = s.p;
+		ctx.have_text = 1;
+	}
+	g_object_unref(parser);
+	g_object_unref(st);
+	g_object_unref(src);
+	mime_stream_release(arr);
+	g_mime_parser_options_free(opts);
+
+	if (b->text == NULL)
+		b->text = xstrdup("");
+	if (b->html == NULL)
+		b->html = xstrdup("");
+	b->flags |= flags;
+	return b;
+}
+
+struct mime_body *
+mime_body_parse(const struct message *m, int with_content)
+{
+	return mime_body_parse_raw(m->data, m->size, with_content);
+}
+
+void
+mime_body_free(struct mime_body *b)
+{
+	size_t	 i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->natts; i++) {
+		free(b->atts[i].filename);
+		free(b->atts[i].content_type);
+		free(b->atts[i].content_id);
+		free(b->atts[i].content);
+	}
+	free(b->atts);
+	free(b->text);
+	free(b->html);
+	free(b);
+}

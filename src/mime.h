@@ -36,6 +36,7 @@ struct mime_view {
 	struct mime_header	*headers;	/* top-level, in order */
 	size_t			 nheaders;
 	unsigned		 flags;		/* MIME_FLAG_* */
+	size_t			 footprint;	/* bytes allocated for the view */
 };
 
 struct mime_attachment {
@@ -54,11 +55,26 @@ struct mime_body {
 	unsigned		 flags;		/* MIME_FLAG_* */
 };
 
-/* Cached on m->mime; never NULL (an unparsable message gives empty fields). */
+/*
+ * Cached on m->mime; never NULL (an unparsable message gives empty fields).
+ * The view is ONE allocation (struct, arrays and strings): its size, for the
+ * store's byte accounting, is mime_view_footprint(). message_free() must
+ * free m->mime with mime_view_free().
+ */
 const struct mime_view	*mime_view_get(struct message *m);
+/* The same view, not cached: the caller frees it with mime_view_free(). */
+struct mime_view	*mime_view_parse(const char *data, size_t size);
+/* mime_view_free(NULL) is a no-op */
 void			 mime_view_free(struct mime_view *);
-/* Caller frees with mime_body_free(). with_content: fill attachment bytes. */
+size_t			 mime_view_footprint(const struct mime_view *);
+/*
+ * Full parse. Never NULL: text and html are "" when absent. Caller frees
+ * with mime_body_free(). with_content: fill attachment bytes.
+ */
 struct mime_body	*mime_body_parse(const struct message *m, int with_content);
+struct mime_body	*mime_body_parse_raw(const char *data, size_t size,
+			    int with_content);
+/* mime_body_free(NULL) is a no-op */
 void			 mime_body_free(struct mime_body *);
 
 #endif

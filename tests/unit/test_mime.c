@@ -1,0 +1,860 @@
+/*
+ * test_mime - the parsed view (mime.c): decoded headers and addresses,
+ * bodies, attachments, limits and malformed input, on the fixtures in
+ * tests/fixtures and on generated messages.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <glib.h>
+
+#include "config.h"
+#include "fixture.h"
+#include "message.h"
+#include "mime.h"
+#include "xmalloc.h"
+
+/* ---- helpers ---- */
+
+static void
+assert_utf8(const char *what, const char *s)
+{
+	if (s == NULL)
+		fail_msg("%s: NULL string", what);
+	if (!g_utf8_validate(s, -1, NULL))
+		fail_msg("%s: not valid UTF-8: \"%s\"", what, s);
+}
+
+/* Every string of a view is valid UTF-8 and never NULL */
+static void
+assert_view_sane(const struct mime_view *v)
+{
+	size_t	 i;
+
+	assert_non_null(v);
+	assert_utf8("subject", v->subject);
+	assert_utf8("from", v->from);
+	for (i = 0; i < v->nto; i++)
+		assert_utf8("to", v->to[i]);
+	for (i = 0; i < v->ncc; i++)
+		assert_utf8("cc", v->cc[i]);
+	for (i = 0; i < v->nreply_to; i++)
+		assert_utf8("reply_to", v->reply_to[i]);
+	for (i = 0; i < v->nheaders; i++) {
+		assert_utf8("header name", v->headers[i].name);
+		assert_utf8("header value", v->headers[i].value);
+	}
+	assert_true(v->footprint >= sizeof(*v));
+}
+
+static void
+assert_body_sane(const struct mime_body *b, int with_content)
+{
+	size_t	 i;
+
+	assert_non_null(b);
+	assert_utf8("text", b->text);
+	assert_utf8("html", b->html);
+	for (i = 0; i < b->natts; i++) {
+		assert_utf8("filename", b->atts[i].filename);
+		assert_utf8("content_type", b->atts[i].content_type);
+		assert_utf8("content_id", b->atts[i].content_id);
+		if (with_content)
+			assert_non_null(b->atts[i].content);
+		else
+			assert_null(b->atts[i].content);
+	}
+}
+
+static void
+assert_str(const char *what, const char *got, const char *want)
+{
+	if (got == NULL || strcmp(got, want) != 0)
+		fail_msg("%s: got \"%s\", want \"%s\"", what,
+		    got ? got : "(null)", want);
+}
+
+static const char *
+view_header(const struct mime_view *v, const char *name)
+{
+	size_t	 i;
+
+	for (i = 0; i < v->nheaders; i++)
+		if (strcasecmp(v->headers[i].name, name) == 0)
+			return v->headers[i].value;
+	return NULL;
+}
+
+/* Parses a fixture (view + body with and without content), checks the
+ * raw bytes are untouched, and hands the results to the test. */
+struct parsed {
+	struct message		*m;
+	const struct mime_view	*v;
+	struct mime_body	*b;	/* without content */
+	struct mime_body	*bc;	/* with content */
+};
+
+static void
+parse_fixture(const char *name, struct parsed *p)
+{
+	char	*copy;
+	size_t	 len;
+
+	p->m = fixture_message_load(name, "sender@example.com", NULL);
+	copy = xmemdup(p->m->data, p->m->size + 1);
+	len = p->m->size;
+	p->v = mime_view_get(p->m);
+	p->b = mime_body_parse(p->m, 0);
+	p->bc = mime_body_parse(p->m, 1);
+	assert_int_equal(p->m->size, len);
+	assert_memory_equal(p->m->data, copy, len + 1);
+	free(copy);
+	assert_view_sane(p->v);
+	assert_body_sane(p->b, 0);
+	assert_body_sane(p->bc, 1);
+	assert_int_equal(p->b->natts, p->bc->natts);
+	assert_int_equal(p->b->flags, p->bc->flags);
+}
+
+static void
+parsed_free(struct parsed *p)
+{
+	mime_body_free(p->b);
+	mime_body_free(p->bc);
+	fixture_message_free(p->m);
+}
+
+static struct message *
+message_from_str(const char *s)
+{
+	return fixture_message_new(s, strlen(s), "s@example.com", NULL);
+}
+
+/* ---- well-formed messages ---- */
+
+static void
+test_mime_plain(void **state)
+{
+	struct parsed	 p;
+	static const char *want_names[] = { "Return-Path", "Received", "From",
+	    "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID",
+	    "X-Folded" };
+	size_t		 i;
+
+	(void)state;
+	parse_fixture("plain.eml", &p);
+	assert_str("subject", p.v->subject, "Hello plain world");
+	assert_str("from", p.v->from, "Alice Example <alice@example.com>");
+	assert_int_equal(p.v->nto, 2);
+	assert_str("to[0]", p.v->to[0], "Bob <bob@example.org>");
+	assert_str("to[1]", p.v->to[1], "carol@example.net");
+	assert_int_equal(p.v->ncc, 1);
+	assert_str("cc[0]", p.v->cc[0], "dave@example.com");
+	assert_int_equal(p.v->nreply_to, 1);
+	assert_str("reply_to[0]", p.v->reply_to[0], "replies@example.com");
+	assert_int_equal(p.v->nheaders, sizeof(want_names) / sizeof(*want_names));
+	for (i = 0; i < p.v->nheaders; i++)
+		assert_str("header name", p.v->headers[i].name, want_names[i]);
+	assert_str("Received", view_header(p.v, "Received"),
+	    "from client.example.com (localhost [127.0.0.1])\tby "
+	    "sink.example.com; Sat, 28 Nov 2026 13:00:00 +0000");
+	assert_str("X-Folded", view_header(p.v, "x-folded"),
+	    "first part  second part");
+	assert_str("Return-Path", view_header(p.v, "Return-Path"),
+	    "<alice@example.com>");
+	assert_int_equal(p.v->flags, 0);
+
+	assert_str("text", p.b->text, "Hello Bob,\r\n\r\nThis is a plain ASCII "
+	    "message.\r\n-- \r\nAlice\r\n");
+	assert_str("html", p.b->html, "");
+	assert_int_equal(p.b->natts, 0);
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+/* Table: one Subject (or other header) per row, decoded */
+static const struct {
+	const char	*name;
+	const char	*header;	/* the raw header block */
+	const char	*want;
+} subject_cases[] = {
+	{ "ascii", "Subject: Hello\r\n", "Hello" },
+	{ "utf8 B", "Subject: =?UTF-8?B?w6lsw6h2ZSDinJM=?=\r\n",
+	    "\xc3\xa9l\xc3\xa8ve \xe2\x9c\x93" },
+	{ "utf8 Q", "Subject: =?utf-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=\r\n",
+	    "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln" },
+	{ "iso-8859-1 Q", "Subject: =?ISO-8859-1?Q?caf=E9_cr=E8me?=\r\n",
+	    "caf\xc3\xa9 cr\xc3\xa8me" },
+	{ "iso-8859-15 euro", "Subject: =?ISO-8859-15?Q?=A45?=\r\n",
+	    "\xe2\x82\xac" "5" },
+	{ "mixed words", "Subject: Re: =?UTF-8?Q?na=C3=AFve?= and "
+	    "=?ISO-8859-1?Q?=E9t=E9?= done\r\n",
+	    "Re: na\xc3\xafve and \xc3\xa9t\xc3\xa9 done" },
+	{ "adjacent words join", "Subject: =?UTF-8?Q?ab?= =?UTF-8?Q?cd?=\r\n",
+	    "abcd" },
+	{ "padded B words", "Subject: =?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=\r\n",
+	    "\xc3\xa9\xc3\xa9" },
+	{ "padded B words (JavaMail)", "Subject: =?UTF-8?B?SGk=?= "
+	    "=?UTF-8?B?IHRoZXJl?=\r\n", "Hi there" },
+	{ "padded words, no space", "Subject: =?UTF-8?B?SGk=?==?UTF-8?B?SGk=?="
+	    "\r\n", "HiHi" },
+	{ "split multibyte", "Subject: =?UTF-8?B?w6nD?= =?UTF-8?B?qQ==?=\r\n",
+	    "\xc3\xa9\xc3\xa9" },
+	{ "run, then text, then word", "Subject: x =?UTF-8?Q?a?= "
+	    "=?ISO-8859-1?Q?=E9?= y =?UTF-8?B?w6k=?= z\r\n",
+	    "x a\xc3\xa9 y \xc3\xa9 z" },
+	{ "padded B words folded", "Subject: =?utf-8?b?w6k=?=\r\n"
+	    " =?utf-8?b?w6k=?=\r\n", "\xc3\xa9\xc3\xa9" },
+	{ "folded", "Subject: =?UTF-8?Q?first?=\r\n =?UTF-8?Q?_second?=\r\n"
+	    "\tthird\r\n", "first second\tthird" },
+	{ "folded plain", "Subject: a long\r\n subject line\r\n",
+	    "a long subject line" },
+	{ "raw utf8 (SMTPUTF8)", "Subject: Gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93\r\n",
+	    "Gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93" },
+	{ "raw latin1", "Subject: caf\xe9\r\n", "caf\xc3\xa9" },
+	{ "bad encoded word kept", "Subject: =?bogus?Q?x?= y\r\n",
+	    NULL },
+	{ "empty", "Subject:\r\n", "" },
+	{ "trailing space", "Subject:   padded   \r\n", "padded" },
+	{ "first of two", "Subject: one\r\nSubject: two\r\n", "one" },
+	{ "bare lf", "Subject: bare\n lf\n", "bare lf" },
+	{ "none", "X-Other: x\r\n", "" },
+};
+
+static void
+test_mime_subject_table(void **state)
+{
+	struct message		*m;
+	const struct mime_view	*v;
+	char			*raw;
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(subject_cases) / sizeof(*subject_cases); i++) {
+		xasprintf(&raw, "%s\r\nbody\r\n", subject_cases[i].header);
+		m = message_from_str(raw);
+		v = mime_view_get(m);
+		assert_view_sane(v);
+		if (subject_cases[i].want != NULL &&
+		    strcmp(v->subject, subject_cases[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"",
+			    subject_cases[i].name, v->subject,
+			    subject_cases[i].want);
+		if (subject_cases[i].want == NULL && *v->subject == '\0')
+			fail_msg("%s: got an empty subject",
+			    subject_cases[i].name);
+		fixture_message_free(m);
+		free(raw);
+	}
+}
+
+/* Table: To header value -> the expected entries */
+static const struct {
+	const char	*name;
+	const char	*value;
+	size_t		 n;
+	const char	*want[3];
+} addr_cases[] = {
+	{ "bare", "a@example.com", 1, { "a@example.com" } },
+	{ "angle only", "<a@example.com>", 1, { "a@example.com" } },
+	{ "name", "Ann Example <a@example.com>", 1,
+	    { "Ann Example <a@example.com>" } },
+	{ "quoted comma", "\"Doe, John\" <jd@example.com>, x@example.com", 2,
+	    { "Doe, John <jd@example.com>", "x@example.com" } },
+	{ "2047 name", "=?UTF-8?Q?J=C3=B6rg?= <j@example.de>", 1,
+	    { "J\xc3\xb6rg <j@example.de>" } },
+	{ "latin1 2047 name", "=?ISO-8859-1?Q?Fran=E7ois?= <f@example.fr>", 1,
+	    { "Fran\xc3\xa7ois <f@example.fr>" } },
+	{ "raw utf8", "\xe7\x94\xa8\xe6\x88\xb7 <\xe7\x94\xa8\xe6\x88\xb7@"
+	    "example.com>", 1, { "\xe7\x94\xa8\xe6\x88\xb7 <\xe7\x94\xa8\xe6"
+	    "\x88\xb7@example.com>" } },
+	{ "group", "team: a@example.com, b@example.com;", 2,
+	    { "a@example.com", "b@example.com" } },
+	{ "empty group", "undisclosed-recipients:;", 0, { NULL } },
+	{ "folded list", "a@example.com,\r\n  B <b@example.com>,\r\n\tc@example.com",
+	    3, { "a@example.com", "B <b@example.com>", "c@example.com" } },
+	{ "comment name", "a@example.com (Ann)", 1, { "Ann <a@example.com>" } },
+	{ "padded B words name", "=?UTF-8?B?SGk=?= =?UTF-8?B?IFRoZXJl?= "
+	    "<h@example.com>", 1, { "Hi There <h@example.com>" } },
+};
+
+static void
+test_mime_address_table(void **state)
+{
+	struct message		*m;
+	const struct mime_view	*v;
+	char			*raw;
+	size_t			 i, j;
+
+	(void)state;
+	for (i = 0; i < sizeof(addr_cases) / sizeof(*addr_cases); i++) {
+		xasprintf(&raw, "From: x@example.com\r\nTo: %s\r\n"
+		    "Cc: %s\r\n\r\nbody\r\n", addr_cases[i].value,
+		    addr_cases[i].value);
+		m = message_from_str(raw);
+		v = mime_view_get(m);
+		assert_view_sane(v);
+		if (v->nto != addr_cases[i].n || v->ncc != addr_cases[i].n)
+			fail_msg("%s: got %zu to / %zu cc, want %zu",
+			    addr_cases[i].name, v->nto, v->ncc,
+			    addr_cases[i].n);
+		for (j = 0; j < v->nto; j++) {
+			if (strcmp(v->to[j], addr_cases[i].want[j]) != 0 ||
+			    strcmp(v->cc[j], addr_cases[i].want[j]) != 0)
+				fail_msg("%s: [%zu] got \"%s\", want \"%s\"",
+				    addr_cases[i].name, j, v->to[j],
+				    addr_cases[i].want[j]);
+		}
+		fixture_message_free(m);
+		free(raw);
+	}
+}
+
+static void
+test_mime_rfc2047_headers(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("rfc2047.eml", &p);
+	assert_str("subject", p.v->subject,
+	    "Hello \xf0\x9f\x91\x8b\xc2\xa0w\xc3\xb6rld");
+	assert_str("from", p.v->from, "J\xc3\xb6rg M\xc3\xbcller <joerg@example.de>");
+	assert_int_equal(p.v->nto, 2);
+	assert_str("to[0]", p.v->to[0], "Fran\xc3\xa7ois <francois@example.fr>");
+	assert_str("to[1]", p.v->to[1], "Doe, John <john@example.com>");
+	assert_str("X-Mixed", view_header(p.v, "X-Mixed"),
+	    "plain caf\xc3\xa9 text");
+	/* the headers list carries decoded values too */
+	assert_str("From header", view_header(p.v, "From"),
+	    "J\xc3\xb6rg M\xc3\xbcller <joerg@example.de>");
+	assert_str("text", p.b->text, "Gr\xc3\xbc\xc3\x9f" "e\r\n");
+	assert_int_equal(p.v->flags, 0);
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+static void
+test_mime_smtputf8(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("smtputf8.eml", &p);
+	assert_str("subject", p.v->subject,
+	    "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln \xe2\x9c\x93");
+	assert_str("from", p.v->from,
+	    "J\xc3\xb6rg M\xc3\xbcller <j\xc3\xb6rg@b\xc3\xbc" "cher.example>");
+	assert_int_equal(p.v->nto, 1);
+	assert_str("to[0]", p.v->to[0], "\xe7\x94\xa8\xe6\x88\xb7 <"
+	    "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf"
+	    "\xe5\x91\x8a>");
+	assert_str("text", p.b->text, "Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9f" "e!\r\n");
+	assert_int_equal(p.v->flags, 0);
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+static void
+test_mime_alternative(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("alternative.eml", &p);
+	assert_str("subject", p.v->subject, "Newsletter");
+	assert_str("text", p.b->text,
+	    "Plain version: caf\xc3\xa9 \xe2\x82\xac" "5");
+	assert_str("html", p.b->html,
+	    "<p>HTML version: caf\xc3\xa9 \xe2\x82\xac" "5</p>\n");
+	assert_int_equal(p.b->natts, 0);
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+static void
+test_mime_mixed_png(void **state)
+{
+	struct parsed	 p;
+	char		*png;
+	size_t		 pnglen;
+
+	(void)state;
+	png = fixture_read("pixel.png", &pnglen);
+	parse_fixture("mixed_png.eml", &p);
+	/* quoted-printable, ISO-8859-1, soft line break joined */
+	assert_str("text", p.b->text, "Voil\xc3\xa0 la facture, ch\xc3\xa8re "
+	    "cliente. Caf\xc3\xa9 inclus. Une tr\xc3\xa8s longue ligne "
+	    "coup\xc3\xa9" "e.");
+	assert_str("html", p.b->html, "");
+	assert_int_equal(p.b->natts, 1);
+	assert_str("filename", p.b->atts[0].filename, "pixel.png");
+	assert_str("content_type", p.b->atts[0].content_type, "image/png");
+	assert_str("content_id", p.b->atts[0].content_id, "");
+	assert_int_equal(p.b->atts[0].size, pnglen);
+	assert_null(p.b->atts[0].content);
+	assert_int_equal(p.bc->atts[0].size, pnglen);
+	assert_memory_equal(p.bc->atts[0].content, png, pnglen);
+	assert_int_equal(p.b->flags, 0);
+	free(png);
+	parsed_free(&p);
+}
+
+static void
+test_mime_rfc2231_filename(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("rfc2231.eml", &p);
+	assert_str("text", p.b->text, "See attachments.");
+	assert_int_equal(p.b->natts, 3);
+	assert_str("filename[0]", p.b->atts[0].filename,
+	    "na\xc3\xafve r\xc3\xa9sum\xc3\xa9.pdf");
+	assert_str("type[0]", p.b->atts[0].content_type, "application/pdf");
+	assert_int_equal(p.b->atts[0].size, 9);		/* "%PDF-1.4\n" */
+	assert_memory_equal(p.bc->atts[0].content, "%PDF-1.4\n", 9);
+	/* continuations, ISO-8859-1 */
+	assert_str("filename[1]", p.b->atts[1].filename,
+	    "d\xc3\xa9j\xc3\xa0-vu.bin");
+	assert_int_equal(p.b->atts[1].size, 4);
+	assert_memory_equal(p.bc->atts[1].content, "\x00\x01\x02\x03", 4);
+	/* RFC 2047 in a name= parameter (common, if not standard) */
+	assert_str("filename[2]", p.b->atts[2].filename,
+	    "\xc3\xbc" "bersicht.csv");
+	assert_str("type[2]", p.b->atts[2].content_type, "text/csv");
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+static void
+test_mime_inline_cid(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("inline_cid.eml", &p);
+	assert_str("text", p.b->text, "");
+	assert_str("html", p.b->html,
+	    "<html><body><img src=\"cid:logo@example.com\"></body></html>");
+	assert_int_equal(p.b->natts, 1);
+	assert_str("filename", p.b->atts[0].filename, "");
+	assert_str("content_type", p.b->atts[0].content_type, "image/png");
+	assert_str("content_id", p.b->atts[0].content_id, "logo@example.com");
+	assert_int_equal(p.b->atts[0].size, 69);
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+static void
+test_mime_nested_rfc822(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("nested_rfc822.eml", &p);
+	/* the outer header only */
+	assert_str("subject", p.v->subject, "Fwd: original");
+	assert_str("text", p.b->text, "See the forwarded message.");
+	/* the first text/html in tree order is inside the forwarded message */
+	assert_str("html", p.b->html, "<p>Inner html</p>");
+	assert_int_equal(p.b->natts, 1);
+	assert_str("filename", p.b->atts[0].filename, "inner.bin");
+	assert_str("content_type", p.b->atts[0].content_type,
+	    "application/octet-stream");
+	assert_int_equal(p.b->atts[0].size, 5);
+	assert_memory_equal(p.bc->atts[0].content, "\x00\x01\x02\x03\x04", 5);
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+/* ---- limits ---- */
+
+/* levels nested multipart/mixed containers around one text/plain part */
+static char *
+make_nested(unsigned levels, size_t *len)
+{
+	GString	*g = g_string_new("From: deep@example.com\r\nSubject: deep\r\n"
+	    "MIME-Version: 1.0\r\n");
+	unsigned i;
+
+	g_string_append_printf(g, "Content-Type: multipart/mixed; "
+	    "boundary=\"b0\"\r\n\r\n");
+	for (i = 1; i < levels; i++)
+		g_string_append_printf(g, "--b%u\r\nContent-Type: "
+		    "multipart/mixed; boundary=\"b%u\"\r\n\r\n", i - 1, i);
+	g_string_append_printf(g, "--b%u\r\nContent-Type: text/plain\r\n\r\n"
+	    "deepest\r\n", levels - 1);
+	for (i = levels; i > 0; i--)
+		g_string_append_printf(g, "--b%u--\r\n", i - 1);
+	*len = g->len;
+	return g_string_free(g, FALSE);
+}
+
+static void
+test_mime_deep_nesting(void **state)
+{
+	struct mime_body	*b;
+	char			*raw;
+	size_t			 len;
+
+	(void)state;
+	raw = make_nested(40, &len);
+	/* default limit: 32 levels */
+	b = mime_body_parse_raw(raw, len, 0);
+	assert_body_sane(b, 0);
+	assert_true(b->flags & MIME_FLAG_MAX_DEPTH);
+	assert_false(b->flags & MIME_FLAG_MAX_PARTS);
+	assert_str("text", b->text, "");
+	mime_body_free(b);
+
+	/* a higher limit reaches the text */
+	mime_init(64, DEF_MIME_MAX_PARTS);
+	b = mime_body_parse_raw(raw, len, 0);
+	assert_int_equal(b->flags, 0);
+	assert_str("text", b->text, "deepest");
+	mime_body_free(b);
+	mime_init(DEF_MIME_MAX_DEPTH, DEF_MIME_MAX_PARTS);
+	g_free(raw);
+
+	/* far past GMime's own nesting limit: bounded, flagged, no crash */
+	raw = make_nested(3000, &len);
+	b = mime_body_parse_raw(raw, len, 1);
+	assert_body_sane(b, 1);
+	assert_true(b->flags & MIME_FLAG_MAX_DEPTH);
+	mime_body_free(b);
+	g_free(raw);
+}
+
+static void
+test_mime_many_parts(void **state)
+{
+	struct mime_body	*b;
+	GString			*g;
+	unsigned		 i;
+
+	(void)state;
+	g = g_string_new("From: many@example.com\r\nSubject: many\r\n"
+	    "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n");
+	for (i = 0; i < 2000; i++)
+		g_string_append_printf(g, "--m\r\nContent-Type: "
+		    "application/octet-stream; name=\"p%u.bin\"\r\n\r\nx\r\n", i);
+	g_string_append(g, "--m--\r\n");
+	b = mime_body_parse_raw(g->str, g->len, 0);
+	assert_body_sane(b, 0);
+	assert_true(b->flags & MIME_FLAG_MAX_PARTS);
+	/* the root multipart counts as one part */
+	assert_int_equal(b->natts, DEF_MIME_MAX_PARTS - 1);
+	assert_str("first", b->atts[0].filename, "p0.bin");
+	mime_body_free(b);
+
+	/* within the limit: every part, no flag */
+	mime_init(DEF_MIME_MAX_DEPTH, 4096);
+	b = mime_body_parse_raw(g->str, g->len, 0);
+	assert_int_equal(b->flags, 0);
+	assert_int_equal(b->natts, 2000);
+	assert_str("last", b->atts[1999].filename, "p1999.bin");
+	mime_body_free(b);
+	mime_init(DEF_MIME_MAX_DEPTH, DEF_MIME_MAX_PARTS);
+	g_string_free(g, TRUE);
+}
+
+/* ---- malformed and odd input ---- */
+
+static void
+test_mime_missing_boundary(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("missing_boundary.eml", &p);
+	assert_str("subject", p.v->subject, "Missing closing boundary");
+	assert_true(p.b->flags & MIME_FLAG_MALFORMED);
+	assert_str("text", p.b->text, "First part text.");
+	assert_int_equal(p.b->natts, 1);
+	assert_str("filename", p.b->atts[0].filename, "cut.bin");
+	parsed_free(&p);
+}
+
+static void
+test_mime_garbage_headers(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("garbage_headers.eml", &p);
+	/* the first non-header line starts the body */
+	assert_true(p.v->flags & MIME_FLAG_MALFORMED);
+	assert_true(p.b->flags & MIME_FLAG_MALFORMED);
+	assert_str("subject", p.v->subject, "Before garbage");
+	assert_int_equal(p.v->nheaders, 2);
+	assert_int_equal(p.v->nto, 0);
+	assert_str("text", p.b->text, "this line is not a header\r\n"
+	    "To: b@example.com\r\n\r\nBody after garbage.\r\n");
+	parsed_free(&p);
+}
+
+static void
+test_mime_no_separator(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("no_separator.eml", &p);
+	assert_true(p.v->flags & MIME_FLAG_MALFORMED);
+	assert_str("subject", p.v->subject, "Forgot the empty line");
+	assert_int_equal(p.v->nheaders, 3);
+	assert_str("text", p.b->text, "Hello, this is the body without a "
+	    "separator.\r\nSecond body line.\r\n");
+	parsed_free(&p);
+}
+
+static void
+test_mime_junk_8bit(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("junk_8bit.eml", &p);
+	/* replaced or reinterpreted, but valid UTF-8 (checked by parse_fixture) */
+	assert_non_null(strstr(p.v->subject, "bad "));
+	assert_non_null(strstr(p.v->subject, " bytes "));
+	assert_non_null(strstr(p.v->from, "<junk@example.com>"));
+	assert_int_equal(p.v->nto, 1);
+	assert_non_null(strstr(p.b->text, "body "));
+	assert_non_null(strstr(p.b->text, " junk "));
+	parsed_free(&p);
+}
+
+static void
+test_mime_nul_bytes(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("nul_bytes.eml", &p);
+	/* NUL becomes U+FFFD: nothing after it is lost */
+	assert_str("subject", p.v->subject, "nul\xef\xbf\xbdinside");
+	assert_true(p.v->flags & MIME_FLAG_MALFORMED);
+	assert_int_equal(p.v->nto, 1);
+	assert_str("text", p.b->text,
+	    "body\xef\xbf\xbdwith\xef\xbf\xbdnuls\r\n");
+	parsed_free(&p);
+}
+
+static void
+test_mime_empty(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("empty.eml", &p);
+	assert_str("subject", p.v->subject, "");
+	assert_str("from", p.v->from, "");
+	assert_int_equal(p.v->nheaders, 0);
+	assert_int_equal(p.v->nto, 0);
+	assert_int_equal(p.v->flags, 0);
+	assert_str("text", p.b->text, "");
+	assert_str("html", p.b->html, "");
+	assert_int_equal(p.b->natts, 0);
+	parsed_free(&p);
+}
+
+static void
+test_mime_bare_lf(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("bare_lf.eml", &p);
+	assert_str("subject", p.v->subject, "bare LF folded");
+	assert_str("from", p.v->from, "Lf Sender <lf@example.com>");
+	assert_int_equal(p.v->nheaders, 4);
+	assert_int_equal(p.v->flags, 0);
+	assert_str("text", p.b->text, "line one\nline two\n");
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+/* Table: odd messages that must not crash and give these texts */
+static const struct {
+	const char	*name;
+	const char	*raw;
+	const char	*want_text;
+	unsigned	 want_flags;	/* bits that must be set */
+} odd_cases[] = {
+	{ "no header at all", "just a line\r\nand another\r\n",
+	    "just a line\r\nand another\r\n", MIME_FLAG_MALFORMED },
+	{ "leading continuation", " folded: x\r\nSubject: y\r\n\r\nb\r\n",
+	    " folded: x\r\nSubject: y\r\n\r\nb\r\n", MIME_FLAG_MALFORMED },
+	{ "header only", "Subject: only\r\n", "", 0 },
+	{ "header only, no eol", "Subject: only", "", 0 },
+	{ "missing content-type", "Subject: x\r\n\r\nplain body", "plain body", 0 },
+	{ "multipart without boundary", "Content-Type: multipart/mixed\r\n\r\n"
+	    "text\r\n", NULL, 0 },
+	{ "empty multipart", "Content-Type: multipart/mixed; boundary=x\r\n\r\n"
+	    "--x--\r\n", "", 0 },
+	{ "bad base64", "Content-Type: text/plain\r\nContent-Transfer-Encoding:"
+	    " base64\r\n\r\n!!!!\r\n", NULL, 0 },
+	{ "unknown charset", "Content-Type: text/plain; charset=x-nope\r\n\r\n"
+	    "caf\xc3\xa9\r\n", "caf\xc3\xa9\r\n", 0 },
+	{ "latin1 without charset", "Subject: x\r\n\r\ncaf\xe9\r\n",
+	    "caf\xc3\xa9\r\n", 0 },
+	{ "cr only", "\r", "", 0 },
+	{ "lone lf", "\n", "", 0 },
+	{ "8bit header name", "Sub\xe9ject: x\r\n\r\nb\r\n", NULL,
+	    MIME_FLAG_MALFORMED },
+	{ "message/rfc822 empty", "Content-Type: message/rfc822\r\n\r\n", NULL,
+	    0 },
+	{ "boundary in preamble only", "Content-Type: multipart/alternative; "
+	    "boundary=q\r\n\r\nno parts at all\r\n", NULL, 0 },
+};
+
+static void
+test_mime_odd_table(void **state)
+{
+	struct mime_view	*v;
+	struct mime_body	*b;
+	size_t			 i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(odd_cases) / sizeof(*odd_cases); i++) {
+		len = strlen(odd_cases[i].raw);
+		v = mime_view_parse(odd_cases[i].raw, len);
+		assert_view_sane(v);
+		b = mime_body_parse_raw(odd_cases[i].raw, len, 1);
+		assert_body_sane(b, 1);
+		if (odd_cases[i].want_text != NULL &&
+		    strcmp(b->text, odd_cases[i].want_text) != 0)
+			fail_msg("%s: text: got \"%s\", want \"%s\"",
+			    odd_cases[i].name, b->text,
+			    odd_cases[i].want_text);
+		if ((b->flags & odd_cases[i].want_flags) !=
+		    odd_cases[i].want_flags)
+			fail_msg("%s: flags: got %#x, want %#x set",
+			    odd_cases[i].name, b->flags,
+			    odd_cases[i].want_flags);
+		mime_view_free(v);
+		mime_body_free(b);
+	}
+}
+
+/* Random bytes and random cuts of the fixtures: never crash, always UTF-8 */
+static void
+test_mime_fuzz_smoke(void **state)
+{
+	static const char *names[] = { "mixed_png.eml", "nested_rfc822.eml",
+	    "rfc2231.eml", "alternative.eml", "rfc2047.eml" };
+	struct mime_view	*v;
+	struct mime_body	*b;
+	char			*raw, buf[512];
+	size_t			 len, cut, i, j;
+	uint32_t		 seed = 12345;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		raw = fixture_read(names[i], &len);
+		for (cut = 0; cut <= len; cut += 7) {
+			v = mime_view_parse(raw, cut);
+			assert_view_sane(v);
+			b = mime_body_parse_raw(raw, cut, 1);
+			assert_body_sane(b, 1);
+			mime_view_free(v);
+			mime_body_free(b);
+		}
+		free(raw);
+	}
+	for (i = 0; i < 200; i++) {
+		for (j = 0; j < sizeof(buf); j++) {
+			seed = seed * 1103515245 + 12345;
+			buf[j] = (char)(seed >> 16);
+			/* plenty of line structure */
+			if ((seed >> 8) % 13 == 0)
+				buf[j] = '\n';
+			else if ((seed >> 8) % 17 == 0)
+				buf[j] = ':';
+		}
+		v = mime_view_parse(buf, sizeof(buf));
+		assert_view_sane(v);
+		b = mime_body_parse_raw(buf, sizeof(buf), 0);
+		assert_body_sane(b, 0);
+		mime_view_free(v);
+		mime_body_free(b);
+	}
+}
+
+/* ---- caching and memory ---- */
+
+static void
+test_mime_view_cached(void **state)
+{
+	struct message		*m;
+	const struct mime_view	*v1, *v2;
+
+	(void)state;
+	m = fixture_message_load("plain.eml", NULL, NULL);
+	assert_null(m->mime);
+	v1 = mime_view_get(m);
+	assert_ptr_equal(m->mime, v1);
+	v2 = mime_view_get(m);
+	assert_ptr_equal(v1, v2);
+	assert_int_equal(mime_view_footprint(v1), v1->footprint);
+	/* one allocation, about the size of the header block */
+	assert_true(v1->footprint < m->size + 512);
+	assert_int_equal(mime_view_footprint(NULL), 0);
+	mime_view_free(NULL);
+	mime_body_free(NULL);
+	fixture_message_free(m);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	mime_init(DEF_MIME_MAX_DEPTH, DEF_MIME_MAX_PARTS);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	mime_shutdown();
+	return 0;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mime_plain),
+		cmocka_unit_test(test_mime_subject_table),
+		cmocka_unit_test(test_mime_address_table),
+		cmocka_unit_test(test_mime_rfc2047_headers),
+		cmocka_unit_test(test_mime_smtputf8),
+		cmocka_unit_test(test_mime_alternative),
+		cmocka_unit_test(test_mime_mixed_png),
+		cmocka_unit_test(test_mime_rfc2231_filename),
+		cmocka_unit_test(test_mime_inline_cid),
+		cmocka_unit_test(test_mime_nested_rfc822),
+		cmocka_unit_test(test_mime_deep_nesting),
+		cmocka_unit_test(test_mime_many_parts),
+		cmocka_unit_test(test_mime_missing_boundary),
+		cmocka_unit_test(test_mime_garbage_headers),
+		cmocka_unit_test(test_mime_no_separator),
+		cmocka_unit_test(test_mime_junk_8bit),
+		cmocka_unit_test(test_mime_nul_bytes),
+		cmocka_unit_test(test_mime_empty),
+		cmocka_unit_test(test_mime_bare_lf),
+		cmocka_unit_test(test_mime_odd_table),
+		cmocka_unit_test(test_mime_fuzz_smoke),
+		cmocka_unit_test(test_mime_view_cached),
+	};
+
+	return cmocka_run_group_tests_name("mime", tests, setup, teardown);
+}
