@@ -329,7 +329,7 @@ control_reply(struct control_call *c, const ProtobufCMessage *m)
 	if (size > c->ctl->max_message) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
 		    "response of %zu bytes exceeds the max message size %zu "
-		    "(use a limit, a narrower filter, or --grpc-max-message)", size, c->ctl->max_message);
+		    "(use a limit, a narrower filter, or --grpc-max-message-size)", size, c->ctl->max_message);
 		return;
 	}
 	c->send_bb = control_pack(m, size);

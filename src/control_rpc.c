@@ -223,7 +223,7 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 	    (int)ms, rpc_wait_done, c);
 	if (c->waiter == NULL) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-		    "too many parked waits and watches (max %u, --waiters-max)", s->cfg->waiters_max);
+		    "too many parked waits and watches (max %u, --max-waiters)", s->cfg->waiters_max);
 		return;
 	}
 	c->on_close = rpc_wait_close;
@@ -301,7 +301,7 @@ rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 	c->waiter = waiters_watch(s->waiters, rpc_watch_kick, c);
 	if (c->waiter == NULL) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-		    "too many parked waits and watches (max %u, --waiters-max)", s->cfg->waiters_max);
+		    "too many parked waits and watches (max %u, --max-waiters)", s->cfg->waiters_max);
 		return;
 	}
 	c->on_sent = rpc_watch_sent;
