@@ -19,6 +19,12 @@ struct message;
 struct filter;
 struct store;
 
+/*
+ * max_messages / max_bytes of 0 mean no limit. Bytes are message_footprint()
+ * at put time. A single message larger than max_bytes is still stored, alone,
+ * after everything older was evicted (the SMTP side enforces
+ * message_size_max; a 250 always means stored).
+ */
 struct store	*store_new(size_t max_messages, size_t max_bytes);
 void		 store_free(struct store *);
 /* Takes ownership of msg on all paths. Assigns msg->id and returns it. */
@@ -27,7 +33,11 @@ struct message	*store_get(struct store *, uint64_t id);
 /* Oldest message, and the one after m (NULL at the end): id order */
 struct message	*store_first(struct store *);
 struct message	*store_next(struct store *, struct message *m);
-/* First stored message with id > after_id, or NULL */
+/*
+ * First stored message with id > after_id, or NULL. O(1) when after_id is
+ * still stored or a few ids before the next one; else a walk from the
+ * nearer end of the list.
+ */
 struct message	*store_after(struct store *, uint64_t after_id);
 /* First message with id > after_id that matches f (f may be NULL) */
 struct message	*store_next_match(struct store *, const struct filter *f, uint64_t after_id);

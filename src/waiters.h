@@ -36,9 +36,14 @@ void		 waiters_free(struct waiters *);
  */
 struct waiter	*waiters_wait(struct waiters *, const struct filter *f, size_t count,
 		    int timeout_ms, waiters_done_fn *done, void *arg);
-/* Calls fn after each batch of new stores, until cancelled. NULL past max. */
+/*
+ * Calls fn (from the deferred event) once after each batch of new stores,
+ * until cancelled; deletes alone do not call it. Watchers are not ended by
+ * waiters_shutdown() (their owner cancels them); waiters_free() frees them
+ * silently. NULL past max (waits and watchers count together).
+ */
 struct waiter	*waiters_watch(struct waiters *, waiters_watch_fn *fn, void *arg);
-/* Removes a waiter; its callback will not run. */
+/* Removes a waiter; its callback will not run. Safe from any waiters callback. */
 void		 waiters_cancel(struct waiter *);
 void		 waiters_kick(struct waiters *);
 /* Ends every parked wait with WAITERS_SHUTDOWN (now, in this stack). */
