@@ -157,7 +157,8 @@ sink_message_copy(struct smtpsink_message *dst, struct message *m)
 
 	memset(dst, 0, sizeof(*dst));
 	dst->id = m->id;
-	dst->received = m->received;
+	dst->received_sec = m->received.tv_sec;
+	dst->received_nsec = m->received.tv_nsec;
 	dst->peer = xstrdup(sink_str(m->peer));
 	dst->helo = xstrdup(sink_str(m->helo));
 	dst->mail_from = xstrdup(sink_str(m->mail_from));
@@ -255,7 +256,8 @@ sink_handler(void *arg, const struct message *msg)
 		rcpts[i] = sink_str(msg->rcpts[i].addr);
 	memset(&view, 0, sizeof(view));
 	view.id = msg->id;
-	view.received = msg->received;
+	view.received_sec = msg->received.tv_sec;
+	view.received_nsec = msg->received.tv_nsec;
 	view.peer = sink_str(msg->peer);
 	view.helo = sink_str(msg->helo);
 	view.mail_from = sink_str(msg->mail_from);

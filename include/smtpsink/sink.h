@@ -51,7 +51,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -106,7 +105,8 @@ struct smtpsink_options {
 /* One captured message. Every string is NUL-terminated and never NULL. */
 struct smtpsink_message {
 	uint64_t		 id;		/* > 0, increasing, never reused; 0 in the handler */
-	struct timespec		 received;	/* CLOCK_REALTIME at end of data */
+	int64_t			 received_sec;	/* end of data: seconds since the epoch */
+	long			 received_nsec;	/* and nanoseconds (CLOCK_REALTIME) */
 	const char		*peer;		/* client "ip:port" ("[v6]:port") */
 	const char		*helo;		/* HELO/EHLO name, may be "" */
 	const char		*mail_from;	/* MAIL FROM without <>; "" for the null sender */

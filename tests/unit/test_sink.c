@@ -258,8 +258,9 @@ test_sink_capture(void **state)
 	assert_string_equal(msgs[0].subject, "Hello sink");
 	assert_int_equal(msgs[0].anomalies, 0);
 	clock_gettime(CLOCK_REALTIME, &now);
-	assert_true(msgs[0].received.tv_sec > now.tv_sec - 60 &&
-	    msgs[0].received.tv_sec <= now.tv_sec);
+	assert_true(msgs[0].received_sec > now.tv_sec - 60 &&
+	    msgs[0].received_sec <= now.tv_sec);
+	assert_true(msgs[0].received_nsec >= 0 && msgs[0].received_nsec < 1000000000L);
 
 	got = smtpsink_get(sink, msgs[0].id);
 	assert_non_null(got);
