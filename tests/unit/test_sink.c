@@ -521,6 +521,27 @@ test_sink_two_sinks_and_limits(void **state)
 	smtpsink_stop(NULL);
 }
 
+/* The gRPC control API can run alongside, on its own ephemeral port. */
+static void
+test_sink_grpc_option(void **state)
+{
+	struct smtpsink_options	 opt;
+	struct smtpsink		*sink;
+	const char		*r = "x@grpc.test";
+	char			 err[256];
+
+	smtpsink_options_init(&opt);
+	opt.grpc_listen = "127.0.0.1:0";
+	sink = smtpsink_start(&opt, err, sizeof(err));
+	assert_non_null(sink);
+	assert_non_null(smtpsink_grpc_address(sink));
+	assert_true(strncmp(smtpsink_grpc_address(sink), "127.0.0.1:", 10) == 0);
+	assert_string_not_equal(smtpsink_grpc_address(sink), "127.0.0.1:0");
+	assert_int_equal(send_mail(smtpsink_smtp_port(sink), "a@x", &r, 1, "a\r\n", NULL, 0), 250);
+	assert_int_equal(smtpsink_wait(sink, NULL, 1, 5000, NULL, NULL), 0);
+	smtpsink_stop(sink);
+}
+
 static void
 test_sink_start_error(void **state)
 {
@@ -548,6 +569,7 @@ main(void)
 	const struct CMUnitTest own[] = {
 		cmocka_unit_test(test_sink_stop_ends_waits),
 		cmocka_unit_test(test_sink_two_sinks_and_limits),
+		cmocka_unit_test(test_sink_grpc_option),
 		cmocka_unit_test(test_sink_start_error),
 	};
 	int	 rc;
