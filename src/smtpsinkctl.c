@@ -1174,8 +1174,11 @@ cmd_info(struct ctl *c, int argc, char **argv)
 		    si->n_smtp_addresses);
 		print_field("grpc:", si->grpc_address);
 		if (si->max_message_size != 0)
-			printf("%-13s%" PRIu64 " bytes\n", "max size:",
+			printf("%-13s%" PRIu64 " bytes (SMTP)\n", "max size:",
 			    si->max_message_size);
+		if (si->grpc_max_message_size != 0)
+			printf("%-13s%" PRIu64 " bytes (gRPC)\n", "",
+			    si->grpc_max_message_size);
 		print_list_field("extensions:", si->extensions,
 		    si->n_extensions);
 		if ((k = si->counters) != NULL) {
@@ -1188,9 +1191,12 @@ cmd_info(struct ctl *c, int argc, char **argv)
 			    k->messages_evicted, k->rcpts_rejected);
 			printf("%-13s%" PRIu64 " messages, %" PRIu64 " bytes\n",
 			    "stored:", k->stored_messages, k->stored_bytes);
-			printf("%-13s%" PRIu64 "\n", "received:",
+			printf("%-13s%" PRIu64 " bytes\n", "received:",
 			    k->bytes_received);
 			printf("%-13s%" PRIu64 "\n", "last id:", k->last_id);
+			printf("%-13s%" PRIu64 " in progress, %" PRIu64
+			    " waiting\n", "grpc calls:", k->grpc_calls,
+			    k->waiters);
 		}
 	}
 	protobuf_c_message_free_unpacked(resp, NULL);
