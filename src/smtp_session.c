@@ -1388,6 +1388,8 @@ smtp_session_shutdown_all(struct server *srv, int force)
 {
 	struct smtp_session	*s, *next;
 	struct evbuffer		*out;
+	struct evbuffer_iovec	 v[4];
+	int			 i, nv;
 
 	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
@@ -1396,8 +1398,13 @@ smtp_session_shutdown_all(struct server *srv, int force)
 			smtp_session_undelay(s);
 			if (!(s->flags & SF_CLOSING))
 				smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
+			/* The output is frozen for draining: peek, then send */
 			out = bufferevent_get_output(s->bev);
-			evbuffer_write(out, bufferevent_getfd(s->bev));
+			nv = evbuffer_peek(out, -1, NULL, v, 4);
+			for (i = 0; i < nv && i < 4; i++)
+				if (send(bufferevent_getfd(s->bev), v[i].iov_base, v[i].iov_len,
+				    MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)v[i].iov_len)
+					break;
 			smtp_session_free(s, "shutdown");
 			continue;
 		}
