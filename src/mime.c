@@ -343,24 +343,26 @@ static void
 mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 {
 	size_t	 i;
+	char	 c;
 
 	s->len = 0;
-	mime_str_reserve(s, to - from);
 	while (from < to && mime_is_wsp(data[from]))
 		from++;
+	mime_str_reserve(s, to - from);
 	for (i = from; i < to; i++) {
-		char c = data[i];
-
+		c = data[i];
 		if (c == '\n')
 			continue;
 		if (c == '\r' && (i + 1 == to || data[i + 1] == '\n'))
 			continue;
 		if (c == '\0') {
-			mime_str_add(s, "\xEF\xBF\xBD", 3);
+			/* rare: make room for the longer replacement */
+			mime_str_reserve(s, to - i + 3);
+			memcpy(s->p + s->len, "\xEF\xBF\xBD", 3);
+			s->len += 3;
 			continue;
 		}
 		s->p[s->len++] = c;
-		mime_str_reserve(s, 3);
 	}
 	while (s->len > 0 && (mime_is_wsp(s->p[s->len - 1]) ||
 	    s->p[s->len - 1] == '\r'))
@@ -532,56 +534,78 @@ mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
 }
 
 /*
- * Rewrites in (NUL-terminated, length len) into out when it holds a run of
- * two or more adjacent encoded words; returns 0 (out untouched) otherwise.
+ * Decodes the run of adjacent encoded words starting at p (which must
+ * parse as one), appending UTF-8 to utf8 (bytes is scratch). Returns the
+ * end of the last word and the number of words in *nwords.
+ */
+static const char *
+mime_eword_run(const char *p, const char *end, struct mime_str *bytes,
+    struct mime_str *utf8, int *nwords)
+{
+	struct mime_eword	 w, prev;
+	const char		*q = p, *last = p;
+
+	*nwords = 0;
+	bytes->len = 0;
+	memset(&prev, 0, sizeof(prev));
+	while (mime_eword_parse(q, end, &w)) {
+		if (*nwords > 0 && (w.charsetlen != prev.charsetlen ||
+		    g_ascii_strncasecmp(w.charset, prev.charset,
+		    w.charsetlen) != 0)) {
+			mime_charset_to_utf8(prev.charset, prev.charsetlen,
+			    bytes->p, bytes->len, utf8);
+			bytes->len = 0;
+		}
+		mime_eword_bytes(&w, bytes);
+		prev = w;
+		(*nwords)++;
+		last = q = q + w.len;
+		/* white space between encoded words is dropped */
+		while (q < end && mime_is_wsp(*q))
+			q++;
+	}
+	if (*nwords > 0)
+		mime_charset_to_utf8(prev.charset, prev.charsetlen, bytes->p,
+		    bytes->len, utf8);
+	return last;
+}
+
+/* Next "=?" in p[0..end), or NULL */
+static const char *
+mime_eword_find(const char *p, const char *end)
+{
+	while (p + 1 < end && (p = memchr(p, '=', end - p - 1)) != NULL) {
+		if (p[1] == '?')
+			return p;
+		p++;
+	}
+	return NULL;
+}
+
+/*
+ * Rewrites in[0..len) into out when it holds a run of two or more adjacent
+ * encoded words; returns 0 (out untouched) otherwise.
  */
 static int
 mime_2047_runs(const char *in, size_t len, struct mime_str *out)
 {
-	const char		*end = in + len, *p = in, *q, *copied = in;
-	struct mime_eword	 w, prev;
-	struct mime_str		 bytes = { 0 }, utf8 = { 0 };
-	gchar			*b64;
-	int			 nwords, changed = 0;
+	const char	*end = in + len, *p = in, *q, *copied = in;
+	struct mime_str	 bytes = { 0 }, utf8 = { 0 };
+	gchar		*b64;
+	int		 nwords, changed = 0;
 
 	out->len = 0;
-	while (p < end && (p = strstr(p, "=?")) != NULL) {
-		if (!mime_eword_parse(p, end, &w)) {
+	while ((p = mime_eword_find(p, end)) != NULL) {
+		utf8.len = 0;
+		q = mime_eword_run(p, end, &bytes, &utf8, &nwords);
+		if (nwords == 0) {
 			p += 2;
 			continue;
 		}
-		/* the run: words separated by white space only */
-		nwords = 0;
-		q = p;
-		utf8.len = 0;
-		bytes.len = 0;
-		memset(&prev, 0, sizeof(prev));
-		for (;;) {
-			if (nwords > 0 && (w.charsetlen != prev.charsetlen ||
-			    g_ascii_strncasecmp(w.charset, prev.charset,
-			    w.charsetlen) != 0)) {
-				mime_charset_to_utf8(prev.charset,
-				    prev.charsetlen, bytes.p, bytes.len, &utf8);
-				bytes.len = 0;
-			}
-			mime_eword_bytes(&w, &bytes);
-			prev = w;
-			nwords++;
-			q += w.len;
-			while (q < end && (*q == ' ' || *q == '\t'))
-				q++;
-			if (!mime_eword_parse(q, end, &w))
-				break;
-		}
-		if (nwords < 2) {
-			p += prev.len;
+		if (nwords == 1) {
+			p = q;
 			continue;
 		}
-		mime_charset_to_utf8(prev.charset, prev.charsetlen, bytes.p,
-		    bytes.len, &utf8);
-		/* back over the white space after the last word */
-		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
-			q--;
 		mime_str_add(out, copied, p - copied);
 		b64 = g_base64_encode((const guchar *)utf8.p, utf8.len);
 		mime_str_add(out, "=?UTF-8?B?", 10);
@@ -598,23 +622,40 @@ mime_2047_runs(const char *in, size_t len, struct mime_str *out)
 	return changed;
 }
 
+/*
+ * Appends the decoded text of p[0..len) to out: RFC 2047 encoded words
+ * (anywhere, as GMime's loose mode does) in any charset, and raw 8-bit text
+ * (UTF-8 kept, anything else through the fallback charsets), as UTF-8.
+ */
+static void
+mime_decode_words(const char *p, size_t len, struct mime_str *out)
+{
+	const char		*end = p + len, *at, *plain = p;
+	struct mime_str		 bytes = { 0 };
+	struct mime_eword	 w;
+	int			 nwords;
+
+	if (!mime_needs_decode(p, len)) {
+		mime_str_add(out, p, len);
+		return;
+	}
+	while ((at = mime_eword_find(p, end)) != NULL) {
+		if (!mime_eword_parse(at, end, &w)) {
+			p = at + 2;
+			continue;
+		}
+		mime_str_add_8bit(out, plain, at - plain);
+		p = plain = mime_eword_run(at, end, &bytes, out, &nwords);
+	}
+	mime_str_add_8bit(out, plain, end - plain);
+	free(bytes.p);
+}
+
 /* Appends the decoded (RFC 2047, charsets to UTF-8) text of raw to out */
 static void
 mime_decode_text(const struct mime_str *raw, struct mime_str *out)
 {
-	char	*dec;
-
-	if (!mime_needs_decode(raw->p, raw->len)) {
-		mime_str_add(out, raw->p, raw->len);
-		return;
-	}
-	dec = g_mime_utils_header_decode_text(NULL, raw->p);
-	if (dec == NULL) {
-		mime_str_add_utf8(out, raw->p, raw->len);
-		return;
-	}
-	mime_str_add_utf8(out, dec, strlen(dec));
-	g_free(dec);
+	mime_decode_words(raw->p, raw->len, out);
 }
 
 /* ---- the header view ---- */
@@ -710,12 +751,10 @@ struct mime_addr_ctx {
 	struct mime_str		*join;		/* From: joined with ", " */
 };
 
+/* Adds the formatted mailbox in ctx->tmp to the view */
 static void
-mime_addr_add_cb(InternetAddress *ia, void *arg)
+mime_addr_emit(struct mime_addr_ctx *ctx)
 {
-	struct mime_addr_ctx	*ctx = arg;
-
-	mime_format_mailbox(ia, ctx->tmp);
 	if (ctx->join != NULL) {
 		if (ctx->join->len > 0)
 			mime_str_add(ctx->join, ", ", 2);
@@ -723,6 +762,163 @@ mime_addr_add_cb(InternetAddress *ia, void *arg)
 	} else
 		mime_build_addr(ctx->b, ctx->kind,
 		    mime_pool_add(ctx->b, ctx->tmp->p, ctx->tmp->len));
+}
+
+static void
+mime_addr_add_cb(InternetAddress *ia, void *arg)
+{
+	struct mime_addr_ctx	*ctx = arg;
+
+	mime_format_mailbox(ia, ctx->tmp);
+	mime_addr_emit(ctx);
+}
+
+/* RFC 5322 atext, plus 8-bit (UTF-8 checked by the caller: RFC 6532) */
+static int
+mime_is_atext(int c)
+{
+	if (g_ascii_isalnum(c) || c >= 0x80)
+		return 1;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'':
+	case '*': case '+': case '-': case '/': case '=': case '?':
+	case '^': case '_': case '`': case '{': case '|': case '}':
+	case '~':
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/* addr-spec of dot-atoms: "local@domain", no quoting, no comments */
+static int
+mime_addr_simple_spec(const char *p, size_t len)
+{
+	size_t	 i, at = 0, nat = 0;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] == '@') {
+			at = i;
+			nat++;
+		} else if (p[i] == '.') {
+			if (i == 0 || i + 1 == len || p[i - 1] == '.' ||
+			    p[i - 1] == '@' || p[i + 1] == '@')
+				return 0;
+		} else if (!mime_is_atext((unsigned char)p[i]))
+			return 0;
+	}
+	return nat == 1 && at > 0 && at + 1 < len;
+}
+
+#define MIME_ADDR_SIMPLE_MAX	32
+
+/*
+ * The common address lists ("a@b", "Name <a@b>", comma-separated; names
+ * made of atoms, single spaces and encoded words; UTF-8 allowed) are parsed
+ * here: GMime's parser costs a few GObjects per header, most of a view's
+ * time. Returns the number of mailboxes added, or -1 when the list is not
+ * that simple and must go to GMime. The output is what GMime gives.
+ */
+static ssize_t
+mime_addr_simple(const struct mime_str *raw, struct mime_addr_ctx *ctx)
+{
+	struct {
+		const char	*name, *addr;
+		size_t		 namelen, addrlen;
+	}		 e[MIME_ADDR_SIMPLE_MAX];
+	const char	*p = raw->p, *end = raw->p + raw->len, *q, *lt, *comma;
+	size_t		 n = 0, i, j;
+	int		 eightbit = 0;
+
+	for (i = 0; i < raw->len; i++) {
+		unsigned char c = p[i];
+
+		if (c >= 0x80)
+			eightbit = 1;
+		else if (strchr("\"()\\:;[]", c) != NULL)
+			return -1;
+	}
+	if (eightbit && !mime_is_utf8(p, raw->len))
+		return -1;
+	while (p < end) {
+		if (n == MIME_ADDR_SIMPLE_MAX)
+			return -1;
+		comma = memchr(p, ',', end - p);
+		q = comma != NULL ? comma : end;
+		while (p < q && mime_is_wsp(*p))
+			p++;
+		while (q > p && mime_is_wsp(q[-1]))
+			q--;
+		if (p == q)
+			return -1;
+		lt = memchr(p, '<', q - p);
+		if (lt != NULL) {
+			if (q[-1] != '>' || memchr(lt + 1, '<', q - lt - 1) ||
+			    memchr(p, '>', q - p - 1))
+				return -1;
+			e[n].addr = lt + 1;
+			e[n].addrlen = q - lt - 2;
+			e[n].name = p;
+			for (e[n].namelen = lt - p; e[n].namelen > 0 &&
+			    mime_is_wsp(p[e[n].namelen - 1]); e[n].namelen--)
+				;
+			for (j = 0; j < e[n].namelen; j++) {
+				if (p[j] == ' ' && j > 0 && p[j - 1] != ' ')
+					continue;
+				if (!mime_is_atext((unsigned char)p[j]))
+					return -1;
+			}
+		} else {
+			if (memchr(p, '>', q - p) != NULL)
+				return -1;
+			e[n].name = NULL;
+			e[n].namelen = 0;
+			e[n].addr = p;
+			e[n].addrlen = q - p;
+		}
+		if (!mime_addr_simple_spec(e[n].addr, e[n].addrlen) ||
+		    mime_eword_find(e[n].addr, e[n].addr + e[n].addrlen))
+			return -1;
+		n++;
+		p = comma != NULL ? comma + 1 : end;
+	}
+	for (i = 0; i < n; i++) {
+		struct mime_str *t = ctx->tmp;
+
+		t->len = 0;
+		if (e[i].namelen > 0) {
+			mime_decode_words(e[i].name, e[i].namelen, t);
+			mime_str_add(t, " <", 2);
+			mime_str_add(t, e[i].addr, e[i].addrlen);
+			mime_str_add(t, ">", 1);
+		} else
+			mime_str_add(t, e[i].addr, e[i].addrlen);
+		mime_addr_emit(ctx);
+	}
+	return n;
+}
+
+/* Adds the mailboxes of the (unfolded, raw) address list; returns their number */
+static size_t
+mime_addr_list(const struct mime_str *raw, struct mime_addr_ctx *ctx)
+{
+	InternetAddressList	*l;
+	ssize_t			 n;
+
+	struct mime_str		 norm = { 0 };
+
+	if ((n = mime_addr_simple(raw, ctx)) >= 0)
+		return n;
+	/* see mime_2047_runs() for why */
+	if (mime_2047_runs(raw->p, raw->len, &norm))
+		l = internet_address_list_parse(NULL, norm.p);
+	else
+		l = internet_address_list_parse(NULL, raw->p);
+	free(norm.p);
+	n = mime_addr_walk(l, mime_addr_add_cb, ctx, 0);
+	if (l != NULL)
+		g_object_unref(l);
+	return n;
 }
 
 static struct mime_view *
@@ -781,10 +977,8 @@ mime_view_parse(const char *data, size_t size)
 	struct mime_hdr_scan	 sc;
 	struct mime_view_build	 b;
 	struct mime_str		 raw = { 0 }, tmp = { 0 }, join = { 0 };
-	struct mime_str		 norm = { 0 }, swap;
 	struct mime_addr_ctx	 ctx;
 	struct mime_view	*v;
-	InternetAddressList	*l;
 	size_t			 i, name, value, n;
 	int			 k;
 	enum mime_addr_kind	 kind;
@@ -804,11 +998,6 @@ mime_view_parse(const char *data, size_t size)
 		/* the name is printable ASCII by construction */
 		name = mime_pool_add(&b, hname, sp->namelen);
 		mime_unfold(data, sp->value, sp->end, &raw);
-		if (mime_2047_runs(raw.p, raw.len, &norm)) {
-			swap = raw;
-			raw = norm;
-			norm = swap;
-		}
 		value = b.pool.len;
 		mime_decode_text(&raw, &b.pool);
 		mime_str_add(&b.pool, "", 1);
@@ -831,15 +1020,12 @@ mime_view_parse(const char *data, size_t size)
 		if (NAME_IS("From")) {
 			if (b.from != SIZE_MAX)
 				continue;
-			l = internet_address_list_parse(NULL, raw.p);
 			memset(&ctx, 0, sizeof(ctx));
 			ctx.b = &b;
 			ctx.tmp = &tmp;
 			join.len = 0;
 			ctx.join = &join;
-			n = mime_addr_walk(l, mime_addr_add_cb, &ctx, 0);
-			if (l != NULL)
-				g_object_unref(l);
+			n = mime_addr_list(&raw, &ctx);
 			b.from = n > 0 ? mime_pool_add(&b, join.p, join.len) :
 			    value;
 			continue;
@@ -853,14 +1039,11 @@ mime_view_parse(const char *data, size_t size)
 		else
 			continue;
 #undef NAME_IS
-		l = internet_address_list_parse(NULL, raw.p);
 		memset(&ctx, 0, sizeof(ctx));
 		ctx.b = &b;
 		ctx.kind = kind;
 		ctx.tmp = &tmp;
-		n = mime_addr_walk(l, mime_addr_add_cb, &ctx, 0);
-		if (l != NULL)
-			g_object_unref(l);
+		n = mime_addr_list(&raw, &ctx);
 		/* Unparsable but looks like an address: keep the text */
 		if (n == 0 && strchr(b.pool.p + value, '@') != NULL)
 			mime_build_addr(&b, kind, value);
@@ -869,7 +1052,6 @@ mime_view_parse(const char *data, size_t size)
 	v = mime_view_pack(&b, sc.flags);
 	free(sc.spans);
 	free(raw.p);
-	free(norm.p);
 	free(tmp.p);
 	free(join.p);
 	free(b.pool.p);
@@ -1162,6 +1344,99 @@ mime_stream_release(GByteArray *arr)
 	(void)g_byte_array_steal(arr, &len);
 }
 
+/* First header named name (case-insensitive), unfolded into out; 0 if none */
+static int
+mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
+    const char *name, struct mime_str *out)
+{
+	size_t	 i, len = strlen(name);
+
+	for (i = 0; i < sc->n; i++) {
+		if (sc->spans[i].namelen == len &&
+		    g_ascii_strncasecmp(data + sc->spans[i].name, name,
+		    len) == 0) {
+			mime_unfold(data, sc->spans[i].value, sc->spans[i].end,
+			    out);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The common single-part message (no Content-Type, or text/plain or
+ * text/html, not an attachment, identity / quoted-printable / base64) is
+ * decoded here without building a GMime object tree, which costs some
+ * 200,000 instructions even for 1 KiB. Returns 0 when the message needs
+ * the full parser. Same results as the parser path.
+ */
+static int
+mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
+    struct mime_body *b)
+{
+	struct mime_str		 v = { 0 }, out = { 0 };
+	GMimeContentType	*ct = NULL;
+	GMimeContentEncoding	 enc = GMIME_CONTENT_ENCODING_DEFAULT;
+	GMimeEncoding		 st;
+	const char		*charset = NULL, *body = data + sc->body;
+	char			*dec = NULL;
+	size_t			 blen = size - sc->body, dlen;
+	int			 html = 0, ok = 0;
+
+	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
+	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
+	    g_strstr_len(v.p, v.len, "ilename") != NULL ||
+	    g_strstr_len(v.p, v.len, "ILENAME") != NULL))
+		goto out;
+	if (mime_hdr_find(data, sc, "Content-Transfer-Encoding", &v)) {
+		enc = g_mime_content_encoding_from_string(v.p);
+		if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
+		    enc != GMIME_CONTENT_ENCODING_7BIT &&
+		    enc != GMIME_CONTENT_ENCODING_8BIT &&
+		    enc != GMIME_CONTENT_ENCODING_BINARY &&
+		    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+		    enc != GMIME_CONTENT_ENCODING_BASE64)
+			goto out;
+	}
+	if (mime_hdr_find(data, sc, "Content-Type", &v)) {
+		ct = g_mime_content_type_parse(NULL, v.p);
+		if (ct == NULL)
+			goto out;
+		if (g_mime_content_type_is_type(ct, "text", "html"))
+			html = 1;
+		else if (!g_mime_content_type_is_type(ct, "text", "plain"))
+			goto out;
+		if (g_mime_content_type_get_parameter(ct, "name") != NULL)
+			goto out;
+		charset = g_mime_content_type_get_parameter(ct, "charset");
+	}
+	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_BASE64) {
+		g_mime_encoding_init_decode(&st, enc);
+		dec = xmalloc(g_mime_encoding_outlen(&st, blen) + 1);
+		dlen = g_mime_encoding_flush(&st, body, blen, dec);
+		body = dec;
+		blen = dlen;
+	}
+	mime_str_reserve(&out, blen);
+	if (charset != NULL)
+		mime_charset_to_utf8(charset, strlen(charset), body, blen, &out);
+	else
+		mime_str_add_8bit(&out, body, blen);
+	if (html) {
+		b->html = out.p;
+		b->text = xstrdup("");
+	} else
+		b->text = out.p;
+	ok = 1;
+out:
+	if (ct != NULL)
+		g_object_unref(ct);
+	free(dec);
+	free(v.p);
+	return ok;
+}
+
 struct mime_body *
 mime_body_parse_raw(const char *data, size_t size, int with_content)
 {
@@ -1189,6 +1464,13 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	pthread_mutex_unlock(&mime_lock);
 
 	mime_hdr_scan(data, size, &sc);
+	b->flags = sc.flags;
+	if (mime_body_simple(data, size, &sc, b)) {
+		free(sc.spans);
+		if (b->html == NULL)
+			b->html = xstrdup("");
+		return b;
+	}
 	free(sc.spans);
 	flags |= sc.flags;
 
