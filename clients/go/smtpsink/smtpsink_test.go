@@ -59,6 +59,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(1)
 	}
+	sinkCtr = ctr
 	code := m.Run()
 	if err := testcontainers.TerminateContainer(ctr); err != nil {
 		log.Printf("terminate: %v", err)
