@@ -37,8 +37,6 @@ static void	server_control_done(void *);
 static void	server_check_done(struct server *);
 static void	server_print(const struct message *);
 
-static int	server_control_stopped;
-
 struct server *
 server_new(const struct config *cfg, struct event_base *base)
 {
@@ -138,7 +136,7 @@ server_shutdown(struct server *s)
 	if (s->listener != NULL)
 		listener_pause(s->listener);
 	waiters_shutdown(s->waiters);
-	server_control_stopped = s->control == NULL;
+	s->control_stopped = s->control == NULL;
 	if (s->control != NULL)
 		control_shutdown(s->control, server_control_done, s);
 	smtp_session_shutdown_all(s, 0);
@@ -164,14 +162,16 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_control_done(void *arg)
 {
-	server_control_stopped = 1;
-	server_check_done(arg);
+	struct server	*s = arg;
+
+	s->control_stopped = 1;
+	server_check_done(s);
 }
 
 static void
 server_check_done(struct server *s)
 {
-	if (s->shutting_down && TAILQ_EMPTY(&s->sessions) && server_control_stopped)
+	if (s->shutting_down && TAILQ_EMPTY(&s->sessions) && s->control_stopped)
 		event_base_loopbreak(s->base);
 }
 

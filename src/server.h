@@ -52,6 +52,7 @@ struct server {
 	server_handler_fn	*handler;
 	void			*handler_arg;
 	int			 shutting_down;
+	int			 control_stopped;	/* control API drained */
 	struct event		*shutdown_ev;	/* grace timer */
 	char			 smtp_ext_line[256];	/* "PIPELINING 8BITMIME ..." for info */
 };

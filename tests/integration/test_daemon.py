@@ -1,0 +1,151 @@
+"""The smtpsink binary as a program: flags, environment, ready file,
+readiness line, logs, --print, signals."""
+import json
+import os
+import signal
+import smtplib
+import subprocess
+import time
+
+from conftest import SMTPSINK_BIN, Sink
+
+
+def run(*args, env=None, timeout=10):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run([SMTPSINK_BIN, *args], capture_output=True, timeout=timeout, env=e)
+
+
+def test_help_lists_every_flag_with_its_env_var():
+    r = run("--help")
+    assert r.returncode == 0
+    out = r.stdout.decode()
+    for flag, env in [("--smtp-listen", "SMTPSINK_SMTP_LISTEN"), ("--max-message-size", "SMTPSINK_MAX_MESSAGE_SIZE"),
+                      ("--max-messages", "SMTPSINK_MAX_MESSAGES"), ("--max-bytes", "SMTPSINK_MAX_BYTES"),
+                      ("--max-sessions", "SMTPSINK_MAX_SESSIONS"), ("--idle-timeout", "SMTPSINK_IDLE_TIMEOUT"),
+                      ("--print", "SMTPSINK_PRINT"), ("--log-format", "SMTPSINK_LOG_FORMAT"),
+                      ("--ready-file", "SMTPSINK_READY_FILE"), ("--grpc-listen", "SMTPSINK_GRPC_LISTEN"),
+                      ("--no-pipelining", "SMTPSINK_NO_PIPELINING"), ("--no-chunking", "SMTPSINK_NO_CHUNKING")]:
+        assert flag in out and env in out, flag
+
+
+def test_version():
+    r = run("--version")
+    assert r.returncode == 0
+    assert r.stdout.decode().startswith("smtpsink ")
+
+
+def test_bad_flag_and_bad_value_exit_2_with_a_message():
+    r = run("--no-such-flag")
+    assert r.returncode == 2
+    assert b"no-such-flag" in r.stderr
+    r = run("--max-message-size", "lots")
+    assert r.returncode == 2
+    assert b"lots" in r.stderr
+    r = run(env={"SMTPSINK_IDLE_TIMEOUT": "never"})
+    assert r.returncode == 2
+    assert b"SMTPSINK_IDLE_TIMEOUT" in r.stderr
+
+
+def test_port_in_use_is_a_clear_startup_error(sink):
+    r = run("--smtp-listen", sink.smtp_addr, "--grpc-listen", "off")
+    assert r.returncode == 1
+    assert sink.smtp_addr.encode() in r.stderr or b"in use" in r.stderr.lower()
+
+
+def test_ready_file_and_readiness_line(sink):
+    host, port = sink.smtp_host, sink.smtp_port
+    assert host == "127.0.0.1" and port > 0
+    assert sink.ready["smtp_addresses"] == [sink.smtp_addr]
+    line = sink.proc.stdout.readline().decode()
+    assert line.startswith("smtpsink ready ")
+    assert "smtp=%s" % sink.smtp_addr in line
+    if sink.grpc_addr:
+        assert "grpc=%s" % sink.grpc_addr in line
+
+
+def test_two_listeners_ipv4_and_ipv6(sink_factory):
+    s = sink_factory("--smtp-listen", "127.0.0.1:0", "--smtp-listen", "[::1]:0", grpc=False)
+    addrs = s.ready["smtp_addresses"]
+    assert len(addrs) == 2
+    assert addrs[0].startswith("127.0.0.1:")
+    assert addrs[1].startswith("[::1]:")
+    for a in addrs:
+        host, _, port = a.rpartition(":")
+        with smtplib.SMTP(host.strip("[]"), int(port), timeout=5) as c:
+            assert c.noop()[0] == 250
+    assert s.stop()[0] == 0
+
+
+def test_env_configures_the_listener(sink_factory):
+    s = sink_factory("--smtp-listen", "127.0.0.1:0", grpc=False, env={"SMTPSINK_HOSTNAME": "mx.test.example"})
+    c = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=5)
+    code, msg = c.ehlo("client.example")
+    assert code == 250
+    assert msg.decode().startswith("mx.test.example")
+    c.quit()
+    assert s.stop()[0] == 0
+
+
+def test_json_logs_are_one_object_per_line(sink_factory):
+    s = sink_factory("--log-format", "json", grpc=False)
+    with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=5) as c:
+        c.sendmail("a@example.com", ["b@example.com"], b"Subject: x\r\n\r\nhi\r\n")
+    assert s.stop()[0] == 0
+    lines = [l for l in s.stderr().splitlines() if l.strip()]
+    assert lines
+    events = [json.loads(l) for l in lines]
+    for e in events:
+        assert "time" in e and "level" in e and "event" in e
+    assert any(e.get("event") == "message stored" and e.get("id") == "1" for e in events), lines
+
+
+def test_print_writes_debuggingserver_format(sink_factory):
+    s = sink_factory("--print", grpc=False)
+    body = b"From: a@example.com\r\nSubject: printed\r\n\r\nline one\r\nline two\r\n"
+    with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=5) as c:
+        c.sendmail("a@example.com", ["b@example.com", "c@example.com"], body)
+    rc, out = s.stop()
+    assert rc == 0
+    text = out.decode()
+    start = text.index("---------- MESSAGE FOLLOWS ----------")
+    end = text.index("------------ END MESSAGE ------------")
+    block = text[start:end].splitlines()
+    # the envelope, with the ESMTP parameters smtplib sent (SIZE=...)
+    assert any(l == "mail from: <a@example.com>" or l.startswith("mail from: <a@example.com> SIZE=") for l in block), block
+    assert "rcpt to: <b@example.com>" in block and "rcpt to: <c@example.com>" in block
+    i = block.index("Subject: printed")
+    assert block[i + 1] == "X-Peer: 127.0.0.1"
+    assert block[i + 2] == ""
+    assert block[i + 3:i + 5] == ["line one", "line two"]
+
+
+def test_sigint_and_sigterm_exit_0_promptly(sink_factory):
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        s = sink_factory(grpc=False)
+        t0 = time.monotonic()
+        rc, _ = s.stop(sig)
+        assert rc == 0
+        assert time.monotonic() - t0 < 3
+
+
+def test_sigterm_lets_a_transaction_in_flight_finish(sink_factory):
+    s = sink_factory("--shutdown-grace", "5", grpc=False)
+    c = smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=10)
+    c.ehlo()
+    c.mail("a@example.com")
+    c.rcpt("b@example.com")
+    code, _ = c.docmd("DATA")
+    assert code == 354
+    c.send(b"Subject: in flight\r\n\r\nfirst half\r\n")
+    s.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    assert s.proc.poll() is None, "exited with a transaction in flight"
+    c.send(b"second half\r\n.\r\n")
+    code, msg = c.getreply()
+    assert code == 250, msg
+    # after its transaction the session is told the service is closing
+    code, msg = c.docmd("NOOP")
+    assert code == 421
+    rc, _ = s.stop()
+    assert rc == 0
