@@ -1087,7 +1087,10 @@ mime_view_footprint(const struct mime_view *v)
 struct mime_body_ctx {
 	struct mime_body	*body;
 	int			 with_content;
-	int			 have_text, have_html;
+	GMimePart		*text, *html;		/* chosen bodies */
+	GMimePart		*itext, *ihtml;		/* fallbacks from
+							   forwarded messages */
+	unsigned		 inner;		/* message/rfc822 around us */
 	unsigned		 nparts;
 	unsigned		 max_depth, max_parts;
 	size_t			 capatts;
@@ -1177,6 +1180,124 @@ mime_part_text(GMimePart *part)
 	return s.p;
 }
 
+/* Filename of any part: Content-Disposition filename, else Content-Type name */
+static const char *
+mime_object_filename(GMimeObject *obj)
+{
+	const char	*fn;
+
+	if (GMIME_IS_PART(obj))
+		return g_mime_part_get_filename(GMIME_PART(obj));
+	fn = g_mime_object_get_content_disposition_parameter(obj, "filename");
+	if (fn == NULL)
+		fn = g_mime_object_get_content_type_parameter(obj, "name");
+	return fn;
+}
+
+/*
+ * The raw value of parameter param of header hdr, unquoted and unfolded,
+ * RFC 2047-decoded by mime_decode_words(), in a malloc'd string; NULL if
+ * absent or without encoded words. GMime decodes name= and filename= with
+ * the adjacent-word bug described at mime_2047_runs().
+ */
+static char *
+mime_param_2047(GMimeObject *obj, const char *hdr, const char *param)
+{
+	GMimeHeader	*h;
+	struct mime_str	 val = { 0 }, out = { 0 };
+	const char	*p, *a;
+	size_t		 plen = strlen(param);
+	int		 q;
+
+	h = g_mime_header_list_get_header(g_mime_object_get_header_list(obj),
+	    hdr);
+	if (h == NULL || (p = g_mime_header_get_raw_value(h)) == NULL ||
+	    strstr(p, "=?") == NULL)
+		return NULL;
+	/* every iteration moves p forward, to the next ';' or the end */
+	while ((p = strchr(p, ';')) != NULL) {
+		p++;
+		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+			p++;
+		a = p;
+		while (*p != '\0' && *p != '=' && *p != ';')
+			p++;
+		if (*p != '=')
+			continue;
+		while (p > a && (p[-1] == ' ' || p[-1] == '\t'))
+			p--;
+		if ((size_t)(p - a) != plen ||
+		    g_ascii_strncasecmp(a, param, plen) != 0) {
+			p = strchr(p, '=');
+			if ((q = p[1] == '"')) {
+				/* skip a quoted value that may hold ';' */
+				for (p += 2; *p != '\0' && *p != '"'; p++)
+					if (*p == '\\' && p[1] != '\0')
+						p++;
+			}
+			continue;
+		}
+		p = strchr(p, '=') + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		val.len = 0;
+		mime_str_reserve(&val, strlen(p));
+		if (*p == '"') {
+			for (p++; *p != '\0' && *p != '"'; p++) {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				else if (*p == '\r' || *p == '\n')
+					continue;
+				val.p[val.len++] = *p;
+			}
+		} else
+			for (; *p != '\0' && *p != ';' && *p != ' ' &&
+			    *p != '\t' && *p != '\r' && *p != '\n'; p++)
+				val.p[val.len++] = *p;
+		val.p[val.len] = '\0';
+		break;
+	}
+	if (val.p == NULL || mime_eword_find(val.p, val.p + val.len) == NULL) {
+		free(val.p);
+		return NULL;
+	}
+	mime_str_reserve(&out, val.len);
+	mime_decode_words(val.p, val.len, &out);
+	free(val.p);
+	return out.p;
+}
+
+/* Disposition attachment, or a filename (even inline) */
+static int
+mime_object_is_attachment(GMimeObject *obj)
+{
+	const char	*disp, *fn;
+
+	disp = g_mime_object_get_disposition(obj);
+	if (disp != NULL && g_ascii_strcasecmp(disp, "attachment") == 0)
+		return 1;
+	fn = mime_object_filename(obj);
+	return fn != NULL && *fn != '\0';
+}
+
+/*
+ * The bytes of an attachment: a leaf's content transfer-decoded, or an
+ * attached message as GMime writes it back (its headers and body as
+ * parsed), into out.
+ */
+static void
+mime_object_content(GMimeObject *obj, GMimeStream *out)
+{
+	GMimeMessage	*inner;
+
+	if (GMIME_IS_PART(obj))
+		mime_part_decode(GMIME_PART(obj), out);
+	else if (GMIME_IS_MESSAGE_PART(obj) && (inner =
+	    g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj))) != NULL)
+		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, out);
+	g_mime_stream_flush(out);
+}
+
 static void
 mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
     GMimeContentType *ct)
@@ -1185,7 +1306,7 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 	struct mime_attachment	*a;
 	struct mime_str		 s = { 0 };
 	const char		*fn = NULL, *cid;
-	char			*mt;
+	char			*mt, *fixed;
 	GMimeStream		*out;
 	GByteArray		*arr;
 
@@ -1196,12 +1317,22 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 	a = &b->atts[b->natts++];
 	memset(a, 0, sizeof(*a));
 
-	if (GMIME_IS_PART(obj))
-		fn = g_mime_part_get_filename(GMIME_PART(obj));
+	fn = mime_object_filename(obj);
 	mime_str_reserve(&s, 0);
 	if (fn != NULL)
 		mime_str_add_8bit(&s, fn, strlen(fn));
 	a->filename = s.p;
+	if (fn == NULL || *fn == '\0')
+		fixed = NULL;
+	else if (g_mime_object_get_content_disposition_parameter(obj,
+	    "filename") != NULL)
+		fixed = mime_param_2047(obj, "Content-Disposition", "filename");
+	else
+		fixed = mime_param_2047(obj, "Content-Type", "name");
+	if (fixed != NULL) {
+		free(a->filename);
+		a->filename = fixed;
+	}
 
 	mt = g_mime_content_type_get_mime_type(ct);
 	a->content_type = xstrdup(mt != NULL ? mt : "application/octet-stream");
@@ -1216,11 +1347,9 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 		mime_str_add_utf8(&s, cid, strlen(cid));
 	a->content_id = s.p;
 
-	if (!GMIME_IS_PART(obj))
-		return;
 	if (ctx->with_content) {
 		out = g_mime_stream_mem_new();
-		mime_part_decode(GMIME_PART(obj), out);
+		mime_object_content(obj, out);
 		arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(out));
 		a->size = arr->len;
 		a->content = xmalloc(arr->len + 1);
@@ -1230,48 +1359,38 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 		g_object_unref(out);
 	} else {
 		out = g_mime_stream_null_new();
-		mime_part_decode(GMIME_PART(obj), out);
+		mime_object_content(obj, out);
 		a->size = GMIME_STREAM_NULL(out)->written;
 		g_object_unref(out);
 	}
 }
 
+/*
+ * A leaf: the first text/plain and text/html that are not attachments are
+ * the bodies (those of the message itself first, those of a forwarded
+ * message only if the message has none); anything else is an attachment.
+ */
 static void
 mime_body_leaf(struct mime_body_ctx *ctx, GMimeObject *obj)
 {
 	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
-	const char		*disp, *fn = NULL;
-	int			 is_att = 0, plain, html;
+	GMimePart		**slot = NULL;
 
-	disp = g_mime_object_get_disposition(obj);
-	if (GMIME_IS_PART(obj))
-		fn = g_mime_part_get_filename(GMIME_PART(obj));
-	if (disp != NULL && g_ascii_strcasecmp(disp, "attachment") == 0)
-		is_att = 1;
-	if (fn != NULL && *fn != '\0')
-		is_att = 1;
-	plain = ct == NULL || g_mime_content_type_is_type(ct, "text", "plain");
-	html = ct != NULL && g_mime_content_type_is_type(ct, "text", "html");
-
-	if (!is_att && plain && GMIME_IS_PART(obj)) {
-		if (!ctx->have_text) {
-			free(ctx->body->text);
-			ctx->body->text = mime_part_text(GMIME_PART(obj));
-			ctx->have_text = 1;
-		}
+	if (GMIME_IS_PART(obj) && !mime_object_is_attachment(obj)) {
+		if (ct == NULL || g_mime_content_type_is_type(ct, "text",
+		    "plain"))
+			slot = ctx->inner == 0 ? &ctx->text : &ctx->itext;
+		else if (g_mime_content_type_is_type(ct, "text", "html"))
+			slot = ctx->inner == 0 ? &ctx->html : &ctx->ihtml;
+	}
+	if (slot != NULL) {
+		/* a later one of the same kind is neither body nor attachment */
+		if (*slot == NULL)
+			*slot = GMIME_PART(obj);
 		return;
 	}
-	if (!is_att && html && GMIME_IS_PART(obj)) {
-		if (!ctx->have_html) {
-			free(ctx->body->html);
-			ctx->body->html = mime_part_text(GMIME_PART(obj));
-			ctx->have_html = 1;
-		}
-		return;
-	}
-	if (ct == NULL)
-		return;
-	mime_body_add_attachment(ctx, obj, ct);
+	if (ct != NULL)
+		mime_body_add_attachment(ctx, obj, ct);
 }
 
 /*
@@ -1281,8 +1400,9 @@ mime_body_leaf(struct mime_body_ctx *ctx, GMimeObject *obj)
 static void
 mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
 {
-	GMimeMessage	*inner;
-	int		 i, n;
+	GMimeMessage		*inner;
+	GMimeContentType	*ct;
+	int			 i, n;
 
 	if (obj == NULL || ctx->stop)
 		return;
@@ -1303,14 +1423,24 @@ mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
 		return;
 	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
+		/* an attached .eml is one attachment, not opened */
+		if (mime_object_is_attachment(obj)) {
+			ct = g_mime_object_get_content_type(obj);
+			if (ct != NULL)
+				mime_body_add_attachment(ctx, obj, ct);
+			return;
+		}
 		if (depth >= ctx->max_depth) {
 			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;
 			return;
 		}
 		inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
-		if (inner != NULL)
+		if (inner != NULL) {
+			ctx->inner++;
 			mime_body_walk(ctx, g_mime_message_get_mime_part(inner),
 			    depth + 1);
+			ctx->inner--;
+		}
 		return;
 	}
 	mime_body_leaf(ctx, obj);
@@ -1501,12 +1631,19 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	msg = size > 0 ? g_mime_parser_construct_message(parser, opts) : NULL;
 	if (msg != NULL) {
 		mime_body_walk(&ctx, g_mime_message_get_mime_part(msg), 0);
+		if (ctx.text == NULL)
+			ctx.text = ctx.itext;
+		if (ctx.html == NULL)
+			ctx.html = ctx.ihtml;
+		if (ctx.text != NULL)
+			b->text = mime_part_text(ctx.text);
+		if (ctx.html != NULL)
+			b->html = mime_part_text(ctx.html);
 		g_object_unref(msg);
 	} else if (sc.body < size) {
 		/* No header GMime accepts: the whole body is the text */
 		mime_str_add_8bit(&s, data + sc.body, size - sc.body);
 		b->text = s.p;
-		ctx.have_text = 1;
 	}
 	g_object_unref(parser);
 	g_object_unref(st);

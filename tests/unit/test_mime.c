@@ -473,6 +473,130 @@ test_mime_nested_rfc822(void **state)
 	parsed_free(&p);
 }
 
+static void
+test_mime_attached_eml(void **state)
+{
+	struct parsed	 p;
+
+	(void)state;
+	parse_fixture("attached_eml.eml", &p);
+	assert_str("text", p.b->text, "Attached, as a file.");
+	assert_str("html", p.b->html, "");
+	/* one attachment: the message itself, not opened */
+	assert_int_equal(p.b->natts, 1);
+	assert_str("filename", p.b->atts[0].filename, "fwd.eml");
+	assert_str("content_type", p.b->atts[0].content_type, "message/rfc822");
+	assert_true(p.b->atts[0].size > 100);
+	assert_int_equal(p.bc->atts[0].size, p.b->atts[0].size);
+	assert_memory_equal(p.bc->atts[0].content, "From: inner@example.com",
+	    23);
+	assert_non_null(strstr(p.bc->atts[0].content, "JVBERi0xLjQK"));
+	assert_int_equal(p.b->flags, 0);
+	parsed_free(&p);
+}
+
+/* Table: which parts are bodies and which are attachments */
+static const struct {
+	const char	*name;
+	const char	*raw;
+	const char	*text, *html;
+	size_t		 natts;
+	const char	*att_type, *att_filename;	/* of the first one */
+} class_cases[] = {
+	{ "text/plain with a name is an attachment",
+	    "Content-Type: text/plain; name=\"notes.txt\"\r\n\r\nhello\r\n",
+	    "", "", 1, "text/plain", "notes.txt" },
+	{ "inline text with a filename is an attachment",
+	    "Content-Type: text/plain\r\nContent-Disposition: inline; "
+	    "filename=a.txt\r\n\r\nhello\r\n", "", "", 1, "text/plain", "a.txt" },
+	{ "disposition attachment without filename",
+	    "Content-Type: text/html\r\nContent-Disposition: attachment\r\n\r\n"
+	    "<p>x</p>\r\n", "", "", 1, "text/html", "" },
+	{ "inline text body", "Content-Type: text/plain\r\nContent-Disposition:"
+	    " inline\r\n\r\nhello\r\n", "hello\r\n", "", 0, NULL, NULL },
+	{ "html only", "Content-Type: text/html; charset=iso-8859-1\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n<b>caf=E9</b>\r\n",
+	    "", "<b>caf\xc3\xa9</b>\r\n", 0, NULL, NULL },
+	{ "base64 text", "Content-Type: text/plain; charset=utf-8\r\n"
+	    "Content-Transfer-Encoding: base64\r\n\r\nY2Fmw6kK\r\n",
+	    "caf\xc3\xa9\n", "", 0, NULL, NULL },
+	{ "uppercase type", "Content-Type: TEXT/PLAIN; CHARSET=ISO-8859-1\r\n"
+	    "\r\ncaf\xe9\r\n", "caf\xc3\xa9\r\n", "", 0, NULL, NULL },
+	{ "non-text leaf at top", "Content-Type: application/json\r\n\r\n{}\r\n",
+	    "", "", 1, "application/json", "" },
+	{ "second text/plain is neither",
+	    "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\r\none\r\n"
+	    "--z\r\n\r\ntwo\r\n--z--\r\n", "one", "", 0, NULL, NULL },
+	{ "text/calendar is an attachment",
+	    "Content-Type: multipart/alternative; boundary=z\r\n\r\n--z\r\n"
+	    "Content-Type: text/plain\r\n\r\ninvite\r\n--z\r\nContent-Type: "
+	    "text/calendar; method=REQUEST\r\n\r\nBEGIN:VCALENDAR\r\n--z--\r\n",
+	    "invite", "", 1, "text/calendar", "" },
+	{ "forwarded inline only: its bodies are used",
+	    "Content-Type: message/rfc822\r\n\r\nSubject: in\r\n"
+	    "Content-Type: text/plain\r\n\r\ninner\r\n", "inner\r\n", "", 0,
+	    NULL, NULL },
+	{ "delivery report", "Content-Type: multipart/report; "
+	    "report-type=delivery-status; boundary=r\r\n\r\n--r\r\n"
+	    "Content-Type: text/plain\r\n\r\nDelivery failed.\r\n--r\r\n"
+	    "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
+	    "mx.example.com\r\n\r\nFinal-Recipient: rfc822; x@example.com\r\n"
+	    "Action: failed\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+	    "Subject: original\r\n--r--\r\n", "Delivery failed.", "", 2,
+	    "message/delivery-status", "" },
+	{ "RFC 2047 filename, padded words",
+	    "Content-Type: application/octet-stream; name=\"=?UTF-8?B?w6k=?="
+	    "\"\r\n\r\nx\r\n", "", "", 1, "application/octet-stream",
+	    "\xc3\xa9" },
+	{ "RFC 2047 name=, adjacent padded words (GMime drops the 2nd)",
+	    "Content-Type: application/octet-stream; name=\"=?UTF-8?B?SGk=?= "
+	    "=?UTF-8?B?IHRoZXJl?=.txt\"\r\n\r\nx\r\n", "", "", 1,
+	    "application/octet-stream", "Hi there.txt" },
+	{ "RFC 2047 filename=, folded, after other params",
+	    "Content-Type: image/png\r\nContent-Disposition: attachment; "
+	    "size=3; x=\"a;b\";\r\n filename=\"=?UTF-8?B?SGk=?=\r\n "
+	    "=?UTF-8?Q?_th=C3=A9re?=.png\"\r\n\r\nx\r\n", "", "", 1,
+	    "image/png", "Hi th\xc3\xa9re.png" },
+	{ "RFC 2231 filename wins over an encoded name=",
+	    "Content-Type: application/pdf; name=\"=?UTF-8?Q?other?= "
+	    "=?UTF-8?Q?.pdf?=\"\r\nContent-Disposition: attachment; "
+	    "filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n\r\nx\r\n", "", "", 1,
+	    "application/pdf", "r\xc3\xa9sum\xc3\xa9.pdf" },
+};
+
+static void
+test_mime_classify_table(void **state)
+{
+	struct mime_body	*b;
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < sizeof(class_cases) / sizeof(*class_cases); i++) {
+		b = mime_body_parse_raw(class_cases[i].raw,
+		    strlen(class_cases[i].raw), 0);
+		assert_body_sane(b, 0);
+		if (strcmp(b->text, class_cases[i].text) != 0)
+			fail_msg("%s: text: got \"%s\", want \"%s\"",
+			    class_cases[i].name, b->text, class_cases[i].text);
+		if (strcmp(b->html, class_cases[i].html) != 0)
+			fail_msg("%s: html: got \"%s\", want \"%s\"",
+			    class_cases[i].name, b->html, class_cases[i].html);
+		if (b->natts != class_cases[i].natts)
+			fail_msg("%s: got %zu attachments, want %zu",
+			    class_cases[i].name, b->natts, class_cases[i].natts);
+		if (b->natts > 0 && (strcmp(b->atts[0].content_type,
+		    class_cases[i].att_type) != 0 || strcmp(b->atts[0].filename,
+		    class_cases[i].att_filename) != 0))
+			fail_msg("%s: got %s \"%s\", want %s \"%s\"",
+			    class_cases[i].name, b->atts[0].content_type,
+			    b->atts[0].filename, class_cases[i].att_type,
+			    class_cases[i].att_filename);
+		if (b->flags != 0)
+			fail_msg("%s: flags %#x", class_cases[i].name, b->flags);
+		mime_body_free(b);
+	}
+}
+
 /* ---- limits ---- */
 
 /* levels nested multipart/mixed containers around one text/plain part */
@@ -842,6 +966,8 @@ main(void)
 		cmocka_unit_test(test_mime_rfc2231_filename),
 		cmocka_unit_test(test_mime_inline_cid),
 		cmocka_unit_test(test_mime_nested_rfc822),
+		cmocka_unit_test(test_mime_attached_eml),
+		cmocka_unit_test(test_mime_classify_table),
 		cmocka_unit_test(test_mime_deep_nesting),
 		cmocka_unit_test(test_mime_many_parts),
 		cmocka_unit_test(test_mime_missing_boundary),
