@@ -1,0 +1,153 @@
+// End-to-end tests of the Node module against the smtpsink image
+// (smtpsink:latest or $SMTPSINK_IMAGE), run by .ci/clients-node.sh.
+// ONE container for the file; every test uses its own recipients.
+'use strict';
+const { describe, test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
+const nodemailer = require('nodemailer');
+
+const { SmtpSinkContainer, SmtpSinkTimeoutError } = require('..');
+
+const ATTACHMENT = Buffer.alloc(1024, 0).map((_, i) => i % 256); // binary content
+
+let sink;
+
+function unique(local) {
+  return `${local}-${crypto.randomBytes(6).toString('hex')}@example.test`;
+}
+
+function transport() {
+  return nodemailer.createTransport({
+    host: sink.getSmtpHost(),
+    port: sink.getSmtpPort(),
+    secure: false,
+    ignoreTLS: true,
+    name: 'node-test',
+  });
+}
+
+// a two-party barrier for the parallel tests
+function barrier(n) {
+  let arrived = 0;
+  let release;
+  const all = new Promise((r) => { release = r; });
+  return () => { if (++arrived === n) release(); return all; };
+}
+
+before(async () => {
+  sink = await new SmtpSinkContainer().start();
+});
+
+after(async () => {
+  if (sink) await sink.stop();
+});
+
+test('send with nodemailer, wait through gRPC, inspect envelope, subject, body, attachment', async () => {
+  const client = sink.client();
+  const from = unique('app');
+  const to = unique('alice');
+  const bcc = unique('audit');
+  const subject = `Your invoice ${crypto.randomBytes(3).toString('hex')}`;
+  const t = transport();
+  try {
+    const info = await t.sendMail({
+      from, to, bcc, subject,
+      text: 'Hello Alice,\nyour invoice is attached.\n',
+      attachments: [{ filename: 'blob.bin', content: ATTACHMENT, contentType: 'application/octet-stream' }],
+    });
+    assert.deepEqual(info.accepted.sort(), [to, bcc].sort());
+  } finally {
+    t.close();
+  }
+
+  const [m] = await client.waitForMessages({ rcpt_to: to }, { count: 1, timeoutMs: 10_000 });
+  assert.equal(m.mail_from, from);
+  assert.deepEqual([...m.rcpt_to].sort(), [to, bcc].sort()); // Bcc only in the envelope
+  assert.equal(m.subject, subject);
+  assert.equal(m.text_body.replace(/\r\n/g, '\n').trimEnd(), 'Hello Alice,\nyour invoice is attached.');
+  assert.equal(m.attachments.length, 1);
+  const att = m.attachments[0];
+  assert.equal(att.filename, 'blob.bin');
+  assert.equal(att.content_type, 'application/octet-stream');
+  assert.equal(Number(att.size), ATTACHMENT.length);
+  assert.equal(att.content.length, 0); // lists never carry contents
+  assert.ok(!m.headers.some((h) => h.name.toLowerCase() === 'bcc'));
+
+  const full = await client.getMessage(m.id, { includeRaw: true, includeAttachments: true });
+  assert.ok(Buffer.from(full.attachments[0].content).equals(ATTACHMENT));
+  assert.equal(Number(full.size), full.raw.length);
+  assert.ok(full.raw.toString('latin1').includes(`Subject: ${subject}`));
+
+  const byBcc = await client.listMessages({ rcpt_to: bcc });
+  assert.deepEqual(byBcc.map((x) => x.id), [m.id]);
+});
+
+test('waitForMessages times out with DEADLINE_EXCEEDED', async () => {
+  await assert.rejects(
+    sink.client().waitForMessages({ rcpt_to: unique('nobody') }, { timeoutMs: 300 }),
+    (e) => e instanceof SmtpSinkTimeoutError && /0/.test(e.details),
+  );
+});
+
+test('a RCPT_TO reject rule is seen by nodemailer', async () => {
+  const client = sink.client();
+  const from = unique('app');
+  const good = unique('ok');
+  const bad = unique('blocked');
+  const rule = await client.rejectRule({
+    stage: 'RCPT_TO', match: bad, code: 550, enhanced_code: '5.1.1', message: 'no such user here',
+  });
+  assert.ok(rule.id);
+  const t = transport();
+  try {
+    // the only recipient refused: sendMail rejects with the SMTP reply
+    await assert.rejects(t.sendMail({ from, to: bad, subject: 'to the void', text: 'x' }), (e) => {
+      assert.equal(e.responseCode, 550);
+      assert.match(e.response, /no such user here/);
+      assert.deepEqual(e.rejected, [bad]);
+      return true;
+    });
+    // mixed: the good recipient gets it, the bad one is reported
+    const info = await t.sendMail({ from, to: [good, bad], subject: 'mixed', text: 'y' });
+    assert.deepEqual(info.accepted, [good]);
+    assert.deepEqual(info.rejected, [bad]);
+    const [m] = await client.waitForMessages({ mail_from: from }, { count: 1 });
+    assert.deepEqual(m.rcpt_to, [good]);
+    const r = (await client.listRejectRules()).find((x) => x.id === rule.id);
+    assert.equal(Number(r.hits), 2);
+  } finally {
+    t.close();
+    assert.equal(await client.deleteRejectRule(rule.id), 1);
+  }
+  assert.deepEqual(await client.listMessages({ rcpt_to: bad }), []);
+});
+
+describe('parallel tests against one container are isolated', { concurrency: 2 }, () => {
+  const N = 5;
+  const sentAll = barrier(2);
+  const clearedAll = barrier(2);
+
+  for (const name of ['left', 'right']) {
+    test(name, async () => {
+      const client = sink.client();
+      const from = unique(`${name}-app`);
+      const rcpt = unique(name);
+      const t = transport();
+      try {
+        await Promise.all(Array.from({ length: N }, (_, i) =>
+          t.sendMail({ from, to: rcpt, subject: `${name} #${i}`, text: `body ${name} ${i}` })));
+      } finally {
+        t.close();
+      }
+      const got = await client.waitForMessages({ rcpt_to: rcpt }, { count: N, timeoutMs: 15_000 });
+      assert.equal(got.length, N);
+      for (const m of got) assert.deepEqual(m.rcpt_to, [rcpt]);
+      assert.deepEqual(got.map((m) => m.subject).sort(), Array.from({ length: N }, (_, i) => `${name} #${i}`));
+      await sentAll(); // both have their mail: now both clear their own at once
+      assert.equal(await client.clear({ rcpt_to: rcpt }), N);
+      await clearedAll();
+      assert.deepEqual(await client.listMessages({ rcpt_to: rcpt }), []);
+    });
+  }
+});
