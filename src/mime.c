@@ -1468,10 +1468,8 @@ mime_stream_borrow(const char *data, size_t size, GByteArray **arrp)
 static void
 mime_stream_release(GByteArray *arr)
 {
-	gsize	 len;
-
-	/* gives the borrowed buffer back without freeing it */
-	(void)g_byte_array_steal(arr, &len);
+	/* frees the wrapper, gives the borrowed buffer back untouched */
+	(void)g_byte_array_free(arr, FALSE);
 }
 
 /* First header named name (case-insensitive), unfolded into out; 0 if none */

@@ -656,6 +656,35 @@ test_mime_deep_nesting(void **state)
 }
 
 static void
+test_mime_deep_rfc822(void **state)
+{
+	struct mime_body	*b;
+	GString			*g = g_string_new("");
+	unsigned		 i;
+
+	(void)state;
+	/* forwarded inside forwarded ... 40 and 3000 times */
+	for (i = 0; i < 40; i++)
+		g_string_append(g, "Subject: fwd\r\nContent-Type: "
+		    "message/rfc822\r\n\r\n");
+	g_string_append(g, "Subject: inner\r\n\r\ninnermost\r\n");
+	b = mime_body_parse_raw(g->str, g->len, 0);
+	assert_body_sane(b, 0);
+	assert_true(b->flags & MIME_FLAG_MAX_DEPTH);
+	assert_str("text", b->text, "");
+	mime_body_free(b);
+
+	g_string_truncate(g, 0);
+	for (i = 0; i < 3000; i++)
+		g_string_append(g, "Content-Type: message/rfc822\r\n\r\n");
+	b = mime_body_parse_raw(g->str, g->len, 1);
+	assert_body_sane(b, 1);
+	assert_true(b->flags & MIME_FLAG_MAX_DEPTH);
+	mime_body_free(b);
+	g_string_free(g, TRUE);
+}
+
+static void
 test_mime_many_parts(void **state)
 {
 	struct mime_body	*b;
@@ -969,6 +998,7 @@ main(void)
 		cmocka_unit_test(test_mime_attached_eml),
 		cmocka_unit_test(test_mime_classify_table),
 		cmocka_unit_test(test_mime_deep_nesting),
+		cmocka_unit_test(test_mime_deep_rfc822),
 		cmocka_unit_test(test_mime_many_parts),
 		cmocka_unit_test(test_mime_missing_boundary),
 		cmocka_unit_test(test_mime_garbage_headers),
