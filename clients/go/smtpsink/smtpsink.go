@@ -85,12 +85,6 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 	return c, nil
 }
 
-// WithEnv sets SMTPSINK_* configuration variables of the image, for example
-// WithEnv(map[string]string{"SMTPSINK_MAX_MESSAGE_SIZE": "1048576"}).
-func WithEnv(env map[string]string) testcontainers.CustomizeRequestOption {
-	return testcontainers.WithEnv(env)
-}
-
 // SMTPHost is the host name or address to send mail to.
 func (c *Container) SMTPHost(ctx context.Context) (string, error) {
 	return c.Host(ctx)

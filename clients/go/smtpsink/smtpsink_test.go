@@ -18,9 +18,11 @@ import (
 	"log"
 	"mime"
 	"mime/multipart"
+	"net"
 	"net/smtp"
 	"net/textproto"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,7 +53,8 @@ func TestMain(m *testing.M) {
 	}
 	ctx := context.Background()
 	ctr, err := smtpsink.Run(ctx, image,
-		testcontainers.WithLabels(map[string]string{TestLabel: "clients-go"}))
+		testcontainers.WithLabels(map[string]string{TestLabel: "clients-go"}),
+		testcontainers.WithEnv(map[string]string{"SMTPSINK_MAX_MESSAGE_SIZE": "10M"}))
 	if err != nil {
 		log.Printf("start smtpsink container from %s: %v", image, err)
 		if ctr != nil {
@@ -348,6 +351,34 @@ func TestRejectRuleSeenBySMTPClient(t *testing.T) {
 	}
 	if !found {
 		t.Errorf("rule %s not listed", rule.GetId())
+	}
+}
+
+// The options given to Run reach the container (TestMain sets
+// SMTPSINK_MAX_MESSAGE_SIZE) and the address helpers agree with the server.
+func TestRunOptionsAndAddresses(t *testing.T) {
+	ctx := ctxFor(t)
+	info, err := client(t).ServerInfo(ctx)
+	if err != nil {
+		t.Fatalf("ServerInfo: %v", err)
+	}
+	if info.GetMaxMessageSize() != 10<<20 {
+		t.Errorf("max_message_size = %d, want %d (SMTPSINK_MAX_MESSAGE_SIZE=10M)", info.GetMaxMessageSize(), 10<<20)
+	}
+	host, err := sinkCtr.SMTPHost(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, err := sinkCtr.SMTPPort(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := net.JoinHostPort(host, strconv.Itoa(port)); smtpAddr(t) != want {
+		t.Errorf("SMTPAddress = %s, want %s", smtpAddr(t), want)
+	}
+	c := dialSMTP(t)
+	if ok, param := c.Extension("SIZE"); !ok || param != strconv.Itoa(10<<20) {
+		t.Errorf("EHLO SIZE = %v %q, want %d", ok, param, 10<<20)
 	}
 }
 

@@ -55,7 +55,9 @@ class SmtpSinkContainerTest {
 
   @Container
   static final SmtpSinkContainer SINK =
-      new SmtpSinkContainer(image()).withLabel(TEST_LABEL, "clients-java");
+      new SmtpSinkContainer(image())
+          .withLabel(TEST_LABEL, "clients-java")
+          .withEnv("SMTPSINK_MAX_MESSAGE_SIZE", "10M");
 
   private static final long RUN_ID = System.currentTimeMillis();
   private static final AtomicLong SEQ = new AtomicLong();
@@ -215,6 +217,14 @@ class SmtpSinkContainerTest {
     } finally {
       assertEquals(1, sink.deleteRejectRule(rule.getId()));
     }
+  }
+
+  /** Container settings reach the server (SMTPSINK_MAX_MESSAGE_SIZE above). */
+  @Test
+  void containerEnvironmentReachesTheServer() {
+    assertEquals(10L << 20, SINK.client().serverInfo().getMaxMessageSize());
+    assertEquals(SINK.getHost(), SINK.getSmtpHost());
+    assertEquals(SINK.getMappedPort(SmtpSinkContainer.SMTP_PORT), SINK.getSmtpPort());
   }
 
   @Test
