@@ -5,15 +5,23 @@
  * modified; nothing here keeps a GMime object past the call that made it.
  *
  * Header summary (mime_view_get): the top-level header block is scanned
- * here (cheap: no GMime object tree, no copy of the body), and only the
- * values that need it go through GMime's RFC 2047 / 8-bit decoder and its
- * address parser. The result is packed into ONE allocation (struct, arrays
- * and strings), so a cached view costs about the size of the header block.
+ * here (no GMime object tree, no copy of the body). RFC 2047 words and raw
+ * 8-bit text are decoded here too (GMime 3.2's decoder loses adjacent
+ * padded base64 words, see mime_2047_runs), with GMime's iconv wrappers and
+ * fallback charsets; the common address lists are split here and the rest
+ * go to GMime's address parser. The result is packed into ONE allocation
+ * (struct, arrays, strings): a cached view costs about the header's size.
  *
- * Bodies and attachments (mime_body_parse): a full GMime parse over the raw
- * bytes without copying them (a non-owning memory stream), then a walk of
- * the tree bounded by max_depth and max_parts. GMime's own parser warnings
- * (missing boundary, truncated message, ...) become MIME_FLAG_MALFORMED.
+ * Bodies and attachments (mime_body_parse): a single-part text message is
+ * decoded directly (GMime's transfer decoders, no object tree); anything
+ * else gets a full GMime parse over the raw bytes without copying them (a
+ * non-owning memory stream), then a walk of the tree bounded by max_depth
+ * and max_parts. GMime's parser warnings (missing boundary, truncated
+ * message, ...) become MIME_FLAG_MALFORMED; its nesting cap, MAX_DEPTH.
+ * Bodies: the first text/plain and text/html that are not attachments, in
+ * the message itself, else in an inline forwarded message/rfc822.
+ * Attachments: disposition attachment, or a filename (even inline), or any
+ * other leaf type; an attached message/rfc822 is one attachment.
  *
  * The header block ends at the first empty line, or at the first line that
  * is neither a header field nor a continuation: that line starts the body
@@ -370,7 +378,7 @@ mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 	s->p[s->len] = '\0';
 }
 
-/* 1 if the value needs GMime's RFC 2047 / 8-bit decoder */
+/* 1 if the value needs RFC 2047 / 8-bit decoding */
 static int
 mime_needs_decode(const char *p, size_t len)
 {

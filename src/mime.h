@@ -8,6 +8,9 @@
  *  - mime_body_parse(): text/HTML bodies (decoded to UTF-8) and attachments,
  *    computed on demand, owned and freed by the caller.
  * Malformed MIME and the depth/part limits are flagged, never rejected.
+ * Every string is valid UTF-8 (invalid bytes and NULs become U+FFFD) and
+ * never NULL. Thread safety: any thread, as long as one message is used by
+ * one thread at a time (mime_view_get() writes m->mime).
  */
 #ifndef SMTPSINK_MIME_H
 #define SMTPSINK_MIME_H
@@ -15,7 +18,12 @@
 
 struct message;
 
-/* Once, before any other call (and before threads use it). */
+/*
+ * Initialises GMime once and sets the limits (calling it again only changes
+ * the limits). Other functions call it with the DEF_MIME_* limits if it has
+ * not been called. max_depth: nested multipart/message containers entered;
+ * max_parts: MIME entities visited per message.
+ */
 void	mime_init(unsigned max_depth, unsigned max_parts);
 void	mime_shutdown(void);
 
@@ -30,10 +38,14 @@ struct mime_header {
 
 struct mime_view {
 	char			*subject;	/* "" if none */
-	char			*from;		/* "" if none */
+	char			*from;		/* first From, its mailboxes
+						   as below joined by ", ";
+						   "" if none */
+	/* every To/Cc/Reply-To header; groups flattened; NULL when n is 0 */
 	char			**to, **cc, **reply_to;	/* "Name <addr>" or "addr" */
 	size_t			 nto, ncc, nreply_to;
-	struct mime_header	*headers;	/* top-level, in order */
+	struct mime_header	*headers;	/* top-level, in order, names
+						   as sent */
 	size_t			 nheaders;
 	unsigned		 flags;		/* MIME_FLAG_* */
 	size_t			 footprint;	/* bytes allocated for the view */
@@ -44,7 +56,8 @@ struct mime_attachment {
 	char	*content_type;	/* "image/png" */
 	char	*content_id;	/* without <>; "" if none */
 	size_t	 size;		/* decoded size */
-	char	*content;	/* decoded bytes, only if asked; else NULL */
+	char	*content;	/* decoded bytes (size of them, plus a NUL),
+				   only if asked; else NULL */
 };
 
 struct mime_body {
@@ -68,8 +81,10 @@ struct mime_view	*mime_view_parse(const char *data, size_t size);
 void			 mime_view_free(struct mime_view *);
 size_t			 mime_view_footprint(const struct mime_view *);
 /*
- * Full parse. Never NULL: text and html are "" when absent. Caller frees
- * with mime_body_free(). with_content: fill attachment bytes.
+ * Bodies and attachments, computed on each call (not cached). Never NULL:
+ * text and html are "" when absent. Caller frees with mime_body_free().
+ * with_content: fill attachment bytes. A message/rfc822 attachment's
+ * content is the attached message as GMime writes it back.
  */
 struct mime_body	*mime_body_parse(const struct message *m, int with_content);
 struct mime_body	*mime_body_parse_raw(const char *data, size_t size,
