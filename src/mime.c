@@ -207,10 +207,30 @@ mime_is_utf8(const char *p, size_t len)
 	return g_utf8_validate(p, len, NULL);
 }
 
+/* 1 if p[0..len) holds at least one valid multi-byte UTF-8 sequence */
+static int
+mime_has_utf8_seq(const char *p, size_t len)
+{
+	const char	*end = p + len;
+	gunichar	 c;
+
+	for (; p < end; p++) {
+		if ((unsigned char)*p < 0xC2)
+			continue;
+		c = g_utf8_get_char_validated(p, end - p);
+		if (c != (gunichar)-1 && c != (gunichar)-2)
+			return 1;
+	}
+	return 0;
+}
+
 /*
- * Text of unknown charset to UTF-8: kept when it is UTF-8 already, else
- * GMime's fallback charsets pick the best match (NUL-separated pieces one
- * by one, since GMime works on C strings). Appends to s.
+ * Text of unknown charset to UTF-8, appended to s. UTF-8 is kept; text with
+ * some valid UTF-8 sequences is taken as UTF-8 with its invalid bytes
+ * replaced (a subject cut in the middle of a character keeps its other
+ * characters); 8-bit text with no UTF-8 sequence at all is a legacy charset
+ * and goes through GMime's fallback charsets (ISO-8859-1), NUL-separated
+ * piece by piece since GMime works on C strings.
  */
 static void
 mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
@@ -219,7 +239,7 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
 	char		*dec;
 	size_t		 seg;
 
-	if (len == 0 || mime_is_utf8(p, len)) {
+	if (len == 0 || mime_is_utf8(p, len) || mime_has_utf8_seq(p, len)) {
 		mime_str_add_utf8(s, p, len);
 		return;
 	}
