@@ -64,6 +64,7 @@
 #define SMTP_OUTPUT_LOW		(32 * 1024)
 #define SMTP_INPUT_SLACK	(64 * 1024)	/* read high watermark above the line limit */
 #define SMTP_REPLY_MAX		1024
+#define SMTP_LINGER_SECS	2	/* lingering close: read and discard this long */
 
 /* Session flags */
 #define SF_EHLO		0x0001	/* greeted with EHLO: ESMTP */
@@ -73,6 +74,8 @@
 #define SF_EOF		0x0010	/* the client closed its side */
 #define SF_BDAT_SKIP	0x0020	/* current BDAT chunk is discarded */
 #define SF_BDAT_LAST	0x0040	/* current BDAT chunk is the last */
+#define SF_LINGER	0x0080	/* output done, write side shut, draining input */
+#define SF_NOLINGER	0x0100	/* close at once after the output (QUIT) */
 
 struct smtp_tx {
 	char			*mail_from;
@@ -139,6 +142,7 @@ static void	smtp_event_cb(struct bufferevent *, short, void *);
 static void	smtp_deadline_cb(evutil_socket_t, short, void *);
 static void	smtp_delay_cb(evutil_socket_t, short, void *);
 static void	smtp_session_process(struct smtp_session *);
+static void	smtp_session_linger(struct smtp_session *);
 
 static int	smtp_check_helo(struct smtp_session *, struct smtp_cmd_ctx *);
 static void	smtp_proceed_helo(struct smtp_session *, struct smtp_cmd_ctx *);
@@ -865,6 +869,7 @@ static void
 smtp_proceed_quit(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
 	smtp_session_reply(s, 221, "2.0.0", "Bye");
+	s->flags |= SF_NOLINGER;
 	smtp_session_close(s, "quit");
 }
 
@@ -1206,8 +1211,38 @@ static void
 smtp_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_session	*s = arg;
+	struct evbuffer		*in;
 
+	if (s->flags & SF_LINGER) {
+		in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	smtp_session_process(s);
+}
+
+/*
+ * Lingering close (Apache, nginx lingering_close): a client may still be
+ * sending when we close after an error reply; closing a socket with unread
+ * input makes the kernel send RST, which can destroy the reply before the
+ * client reads it. So shut the write side (FIN after the reply) and discard
+ * input until EOF, for at most SMTP_LINGER_SECS.
+ */
+static void
+smtp_session_linger(struct smtp_session *s)
+{
+	struct timeval	 tv = { SMTP_LINGER_SECS, 0 };
+
+	s->flags |= SF_LINGER;
+	shutdown(bufferevent_getfd(s->bev), SHUT_WR);
+	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+	bufferevent_set_timeouts(s->bev, &tv, NULL);
+	if (s->deadline_ev == NULL)
+		s->deadline_ev = evtimer_new(bufferevent_get_base(s->bev), smtp_deadline_cb, s);
+	evtimer_add(s->deadline_ev, &tv);
+	bufferevent_disable(s->bev, EV_WRITE);
+	bufferevent_enable(s->bev, EV_READ);
 }
 
 static void
@@ -1217,8 +1252,12 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer		*out = bufferevent_get_output(bev);
 
 	if (s->flags & SF_CLOSING) {
-		if (!(s->flags & SF_DELAY) && evbuffer_get_length(out) == 0)
+		if ((s->flags & (SF_DELAY | SF_LINGER)) || evbuffer_get_length(out) > 0)
+			return;
+		if (s->flags & (SF_EOF | SF_NOLINGER))
 			smtp_session_free(s, s->close_reason);
+		else
+			smtp_session_linger(s);
 		return;
 	}
 	if ((s->flags & SF_BACKPRESSURE) && evbuffer_get_length(out) <= SMTP_OUTPUT_LOW) {
@@ -1236,6 +1275,10 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 	struct smtp_session	*s = arg;
 	char			 text[128];
 
+	if (s->flags & SF_LINGER) {
+		smtp_session_free(s, s->close_reason);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
 		smtp_session_free(s, "connection error");
 		return;
@@ -1267,6 +1310,10 @@ smtp_deadline_cb(evutil_socket_t fd, short what, void *arg)
 	struct smtp_session	*s = arg;
 	char			 text[128];
 
+	if (s->flags & SF_LINGER) {
+		smtp_session_free(s, s->close_reason);
+		return;
+	}
 	if (s->flags & SF_CLOSING)
 		return;
 	log_info("smtp timeout session=%016" PRIx64 " state=%s deadline=1", s->id,
