@@ -76,6 +76,7 @@ struct mime_hdr_scan {
 	size_t			 cap;
 	size_t			 body;		/* offset where the body starts */
 	int			 no_separator;	/* ended at a non-header line */
+	int			 capped;	/* MIME_VIEW_MAX_HEADERS reached */
 	unsigned		 flags;
 };
 
@@ -330,11 +331,12 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 			off += len;
 			break;
 		}
-		if (mime_is_wsp(data[off]) && sc->n > 0) {
+		if (mime_is_wsp(data[off]) && (sc->n > 0 || sc->capped)) {
 			/* continuation of the previous field */
 			if (memchr(data + off, '\0', len) != NULL)
 				sc->flags |= MIME_FLAG_MALFORMED;
-			sc->spans[sc->n - 1].end = off + len;
+			if (!sc->capped)
+				sc->spans[sc->n - 1].end = off + len;
 			off += len;
 			continue;
 		}
@@ -347,6 +349,13 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 		}
 		if (memchr(data + off, '\0', len) != NULL)
 			sc->flags |= MIME_FLAG_MALFORMED;
+		if (sc->n == MIME_VIEW_MAX_HEADERS) {
+			/* keep looking for the body, list no more */
+			sc->flags |= MIME_FLAG_MAX_HEADERS;
+			sc->capped = 1;
+			off += len;
+			continue;
+		}
 		if (sc->n == sc->cap) {
 			sc->cap = sc->cap ? sc->cap * 2 : 16;
 			sc->spans = xreallocarray(sc->spans, sc->cap,
@@ -1593,6 +1602,36 @@ out:
 	return ok;
 }
 
+/*
+ * GMime builds objects for every part and every header line it sees (some
+ * 600 bytes per header line: 1 M header lines take 640 MB and 5 s), which a
+ * crafted 32 MiB message would turn into gigabytes. So GMime only sees the
+ * message up to the line where the boundary-like lines ("--...") pass
+ * 4 x max_parts + 64 or the header-like lines ("Name: ...") pass
+ * 16 x max_parts + 256. Returns that offset, or size if the message is
+ * within budget. Linear in size.
+ */
+static size_t
+mime_gmime_cut(const char *data, size_t size, unsigned max_parts)
+{
+	size_t	 off = 0, len, colon, nbound = 0, nhdr = 0;
+	size_t	 max_bound = 4 * (size_t)max_parts + 64;
+	size_t	 max_hdr = 16 * (size_t)max_parts + 256;
+
+	while (off < size) {
+		len = mime_line_len(data + off, size - off);
+		if (len >= 2 && data[off] == '-' && data[off + 1] == '-') {
+			if (++nbound > max_bound)
+				return off;
+		} else if (mime_field_name_len(data + off, len, &colon) > 0) {
+			if (++nhdr > max_hdr)
+				return off;
+		}
+		off += len;
+	}
+	return size;
+}
+
 struct mime_body *
 mime_body_parse_raw(const char *data, size_t size, int with_content)
 {
@@ -1606,6 +1645,7 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	GMimeMessage		*msg;
 	GByteArray		*arr;
 	unsigned		 flags = 0;
+	size_t			 cut;
 
 	mime_ensure_init();
 	if (data == NULL)
@@ -1620,16 +1660,19 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	pthread_mutex_unlock(&mime_lock);
 
 	mime_hdr_scan(data, size, &sc);
-	b->flags = sc.flags;
-	if (mime_body_simple(data, size, &sc, b)) {
+	b->flags = sc.flags & ~MIME_FLAG_MAX_HEADERS;
+	/* a capped scan may have missed the Content-Type: no shortcut */
+	if (!sc.capped && mime_body_simple(data, size, &sc, b)) {
 		free(sc.spans);
 		if (b->html == NULL)
 			b->html = xstrdup("");
 		return b;
 	}
 	free(sc.spans);
-	flags |= sc.flags;
 
+	cut = mime_gmime_cut(data, size, ctx.max_parts);
+	if (sc.body > cut)
+		sc.body = cut;
 	src = mime_stream_borrow(data, size, &arr);
 	if (sc.no_separator) {
 		/* Give GMime the empty line the client left out */
@@ -1640,11 +1683,13 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 		sep = g_mime_stream_mem_new_with_buffer("\r\n", 2);
 		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), sep);
 		g_object_unref(sep);
-		st = g_mime_stream_substream(src, (gint64)sc.body, (gint64)size);
+		st = g_mime_stream_substream(src, (gint64)sc.body, (gint64)cut);
 		g_mime_stream_cat_add_source(GMIME_STREAM_CAT(cat), st);
 		g_object_unref(st);
 		st = cat;
-	} else {
+	} else if (cut < size)
+		st = g_mime_stream_substream(src, 0, (gint64)cut);
+	else {
 		st = src;
 		g_object_ref(st);
 	}
@@ -1666,9 +1711,9 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 		if (ctx.html != NULL)
 			b->html = mime_part_text(ctx.html);
 		g_object_unref(msg);
-	} else if (sc.body < size) {
+	} else if (sc.body < cut) {
 		/* No header GMime accepts: the whole body is the text */
-		mime_str_add_8bit(&s, data + sc.body, size - sc.body);
+		mime_str_add_8bit(&s, data + sc.body, cut - sc.body);
 		b->text = s.p;
 	}
 	g_object_unref(parser);
@@ -1681,6 +1726,11 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 		b->text = xstrdup("");
 	if (b->html == NULL)
 		b->html = xstrdup("");
+	if (cut < size) {
+		/* GMime's complaints about the end we cut off are ours */
+		flags &= ~MIME_FLAG_MALFORMED;
+		flags |= MIME_FLAG_MAX_PARTS;
+	}
 	b->flags |= flags;
 	return b;
 }

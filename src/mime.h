@@ -29,7 +29,11 @@ void	mime_shutdown(void);
 
 #define MIME_FLAG_MALFORMED	0x01
 #define MIME_FLAG_MAX_DEPTH	0x02
-#define MIME_FLAG_MAX_PARTS	0x04
+#define MIME_FLAG_MAX_PARTS	0x04	/* also: GMime saw only a prefix */
+#define MIME_FLAG_MAX_HEADERS	0x08	/* view lists the first ones only */
+
+/* Top-level header fields a view lists (and looks at for Subject, ...) */
+#define MIME_VIEW_MAX_HEADERS	1024
 
 struct mime_header {
 	char	*name;

@@ -721,6 +721,69 @@ test_mime_many_parts(void **state)
 	g_string_free(g, TRUE);
 }
 
+/* Crafted messages that would make GMime build millions of objects */
+static void
+test_mime_gmime_budget(void **state)
+{
+	struct mime_body	*b;
+	struct mime_view	*v;
+	GString			*g;
+	unsigned		 i;
+
+	(void)state;
+	/* 50,000 empty parts (2.7 MB) */
+	g = g_string_new("Content-Type: multipart/mixed; boundary=b\r\n\r\n");
+	for (i = 0; i < 50000; i++)
+		g_string_append(g, "--b\r\n\r\n\r\n");
+	g_string_append(g, "--b--\r\n");
+	b = mime_body_parse_raw(g->str, g->len, 0);
+	assert_body_sane(b, 0);
+	assert_true(b->flags & MIME_FLAG_MAX_PARTS);
+	mime_body_free(b);
+
+	/* one part with 50,000 header lines */
+	g_string_assign(g, "Subject: bomb\r\nContent-Type: multipart/mixed; "
+	    "boundary=b\r\n\r\n--b\r\nContent-Type: application/x-bomb\r\n");
+	for (i = 0; i < 50000; i++)
+		g_string_append(g, "X: y\r\n");
+	g_string_append(g, "\r\nhi\r\n--b--\r\n");
+	b = mime_body_parse_raw(g->str, g->len, 0);
+	assert_body_sane(b, 0);
+	assert_true(b->flags & MIME_FLAG_MAX_PARTS);
+	assert_false(b->flags & MIME_FLAG_MALFORMED);
+	mime_body_free(b);
+
+	/* 50,000 top-level header lines: the view lists the first ones */
+	g_string_assign(g, "Subject: many\r\nContent-Type: multipart/mixed; "
+	    "boundary=b\r\n");
+	for (i = 0; i < 50000; i++)
+		g_string_append(g, "X: y\r\n");
+	g_string_append(g, "To: late@example.com\r\n\r\n--b\r\n\r\nhi\r\n--b--\r\n");
+	v = mime_view_parse(g->str, g->len);
+	assert_view_sane(v);
+	assert_int_equal(v->nheaders, MIME_VIEW_MAX_HEADERS);
+	assert_true(v->flags & MIME_FLAG_MAX_HEADERS);
+	assert_str("subject", v->subject, "many");
+	assert_int_equal(v->nto, 0);
+	assert_true(v->footprint < 64 * 1024);
+	mime_view_free(v);
+	b = mime_body_parse_raw(g->str, g->len, 0);
+	assert_body_sane(b, 0);
+	assert_true(b->flags & MIME_FLAG_MAX_PARTS);
+	mime_body_free(b);
+
+	/* within the limit: listed in full, no flag */
+	g_string_assign(g, "Subject: some\r\n");
+	for (i = 1; i < MIME_VIEW_MAX_HEADERS; i++)
+		g_string_append(g, "X: y\r\n");
+	g_string_append(g, "\r\nbody\r\n");
+	v = mime_view_parse(g->str, g->len);
+	assert_int_equal(v->nheaders, MIME_VIEW_MAX_HEADERS);
+	assert_int_equal(v->flags, 0);
+	mime_view_free(v);
+	g_string_free(g, TRUE);
+}
+
 /* ---- malformed and odd input ---- */
 
 static void
@@ -1007,6 +1070,7 @@ main(void)
 		cmocka_unit_test(test_mime_deep_nesting),
 		cmocka_unit_test(test_mime_deep_rfc822),
 		cmocka_unit_test(test_mime_many_parts),
+		cmocka_unit_test(test_mime_gmime_budget),
 		cmocka_unit_test(test_mime_missing_boundary),
 		cmocka_unit_test(test_mime_garbage_headers),
 		cmocka_unit_test(test_mime_no_separator),
