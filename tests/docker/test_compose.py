@@ -1,0 +1,70 @@
+"""Compose smoke test: deploy/docker-compose.yml comes up, smtpsink turns
+healthy, the example app (started only then: depends_on service_healthy)
+sends its mail, the mail is listed with smtpsinkctl in the container, and
+the published ports work from the host; then everything is torn down."""
+import json
+import os
+import shutil
+import smtplib
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import IMAGE, ROOT, docker, inspect
+
+PROJECT = "smtpsink-smoke"  # fixed: a crashed run's leftovers are removed by the next run
+FILE = os.path.join(ROOT, "deploy", "docker-compose.yml")
+
+
+def compose_cmd():
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    pytest.skip("neither docker-compose nor docker compose is installed")
+
+
+@pytest.fixture
+def compose():
+    base = compose_cmd() + ["-p", PROJECT, "-f", FILE]
+    env = dict(os.environ, SMTPSINK_IMAGE=IMAGE, MAIL_TO=f"user-{uuid.uuid4().hex[:8]}@example.test")
+
+    def run(*args, check=True, timeout=300):
+        return subprocess.run(base + list(args), env=env, check=check, timeout=timeout, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    run.env = env
+    run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+    yield run
+    run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+
+
+def test_compose_up_healthy_send_list_down(compose):
+    rcpt = compose.env["MAIL_TO"]
+    up = compose("up", "-d", "--build")
+    sink_id = compose("ps", "-q", "smtpsink").stdout.strip()
+    app_id = compose("ps", "-q", "app").stdout.strip()
+    assert sink_id and app_id, up.stdout + up.stderr
+    # the app was started only after smtpsink's health check passed
+    assert inspect(sink_id)["State"]["Health"]["Status"] == "healthy"
+    assert docker("wait", app_id, timeout=60).stdout.strip() == "0", docker("logs", app_id).stderr
+
+    out = compose("exec", "-T", "smtpsink", "smtpsinkctl", "wait", "--to", rcpt, "--json", "--timeout", "10s")
+    [m] = json.loads(out.stdout)["messages"]
+    assert m["mail_from"] == "app@example.test" and m["rcpt_to"] == [rcpt]
+    assert m["subject"] == "Welcome from the example app"
+    assert m["text_body"].rstrip("\r\n") == "Hello from the example app."
+    assert [(a["filename"], a["content_type"]) for a in m["attachments"]] == [("report.csv", "text/csv")]
+
+    # the published SMTP port reaches the same store from the host
+    host, port = compose("port", "smtpsink", "1025").stdout.strip().rsplit(":", 1)
+    with smtplib.SMTP("127.0.0.1" if host in ("0.0.0.0", "") else host, int(port), timeout=10) as s:
+        s.sendmail("host@example.test", [rcpt], b"Subject: from the host\r\n\r\nhi\r\n")
+    out = compose("exec", "-T", "smtpsink", "smtpsinkctl", "wait", "--to", rcpt, "--count", "2", "--json",
+                  "--timeout", "10s")
+    assert [x["subject"] for x in json.loads(out.stdout)["messages"]] == [
+        "Welcome from the example app", "from the host"]
+
+    compose("down", "-v", "--remove-orphans", "--timeout", "5")
+    assert compose("ps", "-q").stdout.strip() == ""
