@@ -708,6 +708,7 @@ struct mime_view_build {
 	size_t		*addr[MIME_ADDR_NKINDS];
 	size_t		 naddr[MIME_ADDR_NKINDS], capaddr[MIME_ADDR_NKINDS];
 	size_t		 subject, from;	/* offsets; SIZE_MAX if none */
+	unsigned	 flags;		/* MIME_FLAG_* found on the way */
 };
 
 /* Adds s (already valid UTF-8) to the pool, returns its offset */
@@ -847,8 +848,6 @@ mime_addr_simple_spec(const char *p, size_t len)
 	return nat == 1 && at > 0 && at + 1 < len;
 }
 
-#define MIME_ADDR_SIMPLE_MAX	32
-
 /*
  * The common address lists ("a@b", "Name <a@b>", comma-separated; names
  * made of atoms, single spaces and encoded words; UTF-8 allowed) are parsed
@@ -859,27 +858,30 @@ mime_addr_simple_spec(const char *p, size_t len)
 static ssize_t
 mime_addr_simple(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 {
-	struct {
-		const char	*name, *addr;
-		size_t		 namelen, addrlen;
-	}		 e[MIME_ADDR_SIMPLE_MAX];
 	const char	*p = raw->p, *end = raw->p + raw->len, *q, *lt, *comma;
-	size_t		 n = 0, i, j;
+	const char	*name, *addr;
+	size_t		 n = 0, i, namelen, addrlen;
+	size_t		 pool0, naddr0, join0;
+	struct mime_str	*t = ctx->tmp;
 	int		 eightbit = 0;
 
 	for (i = 0; i < raw->len; i++) {
-		unsigned char c = p[i];
-
-		if (c >= 0x80)
-			eightbit = 1;
-		else if (strchr("\"()\\:;[]", c) != NULL)
+		switch ((unsigned char)p[i]) {
+		case '"': case '(': case ')': case '\\': case ':': case ';':
+		case '[': case ']':
 			return -1;
+		default:
+			if ((unsigned char)p[i] >= 0x80)
+				eightbit = 1;
+		}
 	}
 	if (eightbit && !mime_is_utf8(p, raw->len))
 		return -1;
+	/* emitted as we go; undone if an entry turns out not simple */
+	pool0 = ctx->b->pool.len;
+	naddr0 = ctx->b->naddr[ctx->kind];
+	join0 = ctx->join != NULL ? ctx->join->len : 0;
 	while (p < end) {
-		if (n == MIME_ADDR_SIMPLE_MAX)
-			return -1;
 		comma = memchr(p, ',', end - p);
 		q = comma != NULL ? comma : end;
 		while (p < q && mime_is_wsp(*p))
@@ -887,53 +889,56 @@ mime_addr_simple(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 		while (q > p && mime_is_wsp(q[-1]))
 			q--;
 		if (p == q)
-			return -1;
-		lt = memchr(p, '<', q - p);
-		if (lt != NULL) {
+			goto undo;
+		name = NULL;
+		namelen = 0;
+		if ((lt = memchr(p, '<', q - p)) != NULL) {
 			if (q[-1] != '>' || memchr(lt + 1, '<', q - lt - 1) ||
 			    memchr(p, '>', q - p - 1))
-				return -1;
-			e[n].addr = lt + 1;
-			e[n].addrlen = q - lt - 2;
-			e[n].name = p;
-			for (e[n].namelen = lt - p; e[n].namelen > 0 &&
-			    mime_is_wsp(p[e[n].namelen - 1]); e[n].namelen--)
+				goto undo;
+			addr = lt + 1;
+			addrlen = q - lt - 2;
+			name = p;
+			for (namelen = lt - p; namelen > 0 &&
+			    mime_is_wsp(p[namelen - 1]); namelen--)
 				;
-			for (j = 0; j < e[n].namelen; j++) {
-				if (p[j] == ' ' && j > 0 && p[j - 1] != ' ')
+			for (i = 0; i < namelen; i++) {
+				if (p[i] == ' ' && i > 0 && p[i - 1] != ' ')
 					continue;
-				if (!mime_is_atext((unsigned char)p[j]))
-					return -1;
+				if (!mime_is_atext((unsigned char)p[i]))
+					goto undo;
 			}
 		} else {
 			if (memchr(p, '>', q - p) != NULL)
-				return -1;
-			e[n].name = NULL;
-			e[n].namelen = 0;
-			e[n].addr = p;
-			e[n].addrlen = q - p;
+				goto undo;
+			addr = p;
+			addrlen = q - p;
 		}
-		if (!mime_addr_simple_spec(e[n].addr, e[n].addrlen) ||
-		    mime_eword_find(e[n].addr, e[n].addr + e[n].addrlen))
-			return -1;
+		if (!mime_addr_simple_spec(addr, addrlen) ||
+		    mime_eword_find(addr, addr + addrlen) != NULL)
+			goto undo;
+		t->len = 0;
+		if (namelen > 0) {
+			mime_decode_words(name, namelen, t);
+			mime_str_add(t, " <", 2);
+			mime_str_add(t, addr, addrlen);
+			mime_str_add(t, ">", 1);
+		} else
+			mime_str_add(t, addr, addrlen);
+		mime_addr_emit(ctx);
 		n++;
 		p = comma != NULL ? comma + 1 : end;
 	}
-	for (i = 0; i < n; i++) {
-		struct mime_str *t = ctx->tmp;
-
-		t->len = 0;
-		if (e[i].namelen > 0) {
-			mime_decode_words(e[i].name, e[i].namelen, t);
-			mime_str_add(t, " <", 2);
-			mime_str_add(t, e[i].addr, e[i].addrlen);
-			mime_str_add(t, ">", 1);
-		} else
-			mime_str_add(t, e[i].addr, e[i].addrlen);
-		mime_addr_emit(ctx);
-	}
 	return n;
+undo:
+	ctx->b->pool.len = pool0;
+	ctx->b->naddr[ctx->kind] = naddr0;
+	if (ctx->join != NULL)
+		ctx->join->len = join0;
+	return -1;
 }
+
+#define MIME_ADDR_GMIME_MAX	(64 * 1024)
 
 /* Adds the mailboxes of the (unfolded, raw) address list; returns their number */
 static size_t
@@ -943,14 +948,23 @@ mime_addr_list(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 	ssize_t			 n;
 
 	struct mime_str		 norm = { 0 };
+	size_t			 cut;
 
 	if ((n = mime_addr_simple(raw, ctx)) >= 0)
 		return n;
 	/* see mime_2047_runs() for why */
-	if (mime_2047_runs(raw->p, raw->len, &norm))
-		l = internet_address_list_parse(NULL, norm.p);
-	else
-		l = internet_address_list_parse(NULL, raw->p);
+	if (!mime_2047_runs(raw->p, raw->len, &norm)) {
+		norm.len = 0;
+		mime_str_add(&norm, raw->p, raw->len);
+	}
+	if (norm.len > MIME_ADDR_GMIME_MAX) {
+		/* GMime makes objects per address: parse a bounded prefix */
+		for (cut = MIME_ADDR_GMIME_MAX; cut > 0 && norm.p[cut] != ','; cut--)
+			;
+		norm.p[cut] = '\0';
+		ctx->b->flags |= MIME_FLAG_MAX_HEADERS;
+	}
+	l = internet_address_list_parse(NULL, norm.p);
 	free(norm.p);
 	n = mime_addr_walk(l, mime_addr_add_cb, ctx, 0);
 	if (l != NULL)
@@ -1086,7 +1100,7 @@ mime_view_parse(const char *data, size_t size)
 			mime_build_addr(&b, kind, value);
 	}
 
-	v = mime_view_pack(&b, sc.flags);
+	v = mime_view_pack(&b, sc.flags | b.flags);
 	free(sc.spans);
 	free(raw.p);
 	free(tmp.p);

@@ -283,6 +283,9 @@ static const struct {
 	{ "folded list", "a@example.com,\r\n  B <b@example.com>,\r\n\tc@example.com",
 	    3, { "a@example.com", "B <b@example.com>", "c@example.com" } },
 	{ "comment name", "a@example.com (Ann)", 1, { "Ann <a@example.com>" } },
+	{ "simple, then not simple (no duplicates)",
+	    "a@example.com, B <b@example.com>, \"C, D\" <c@example.com>", 3,
+	    { "a@example.com", "B <b@example.com>", "C, D <c@example.com>" } },
 	{ "padded B words name", "=?UTF-8?B?SGk=?= =?UTF-8?B?IFRoZXJl?= "
 	    "<h@example.com>", 1, { "Hi There <h@example.com>" } },
 };
@@ -771,6 +774,25 @@ test_mime_gmime_budget(void **state)
 	assert_body_sane(b, 0);
 	assert_true(b->flags & MIME_FLAG_MAX_PARTS);
 	mime_body_free(b);
+
+	/* long address lists: simple ones in full, others up to 64 KiB */
+	g_string_assign(g, "To: ");
+	for (i = 0; i < 5000; i++)
+		g_string_append_printf(g, "%sU%u <u%u@example.com>", i ? ", " : "",
+		    i, i);
+	g_string_append(g, "\r\nCc: ");
+	for (i = 0; i < 5000; i++)
+		g_string_append_printf(g, "%s\"U, %u\" <u%u@example.com>",
+		    i ? ", " : "", i, i);
+	g_string_append(g, "\r\n\r\nbody\r\n");
+	v = mime_view_parse(g->str, g->len);
+	assert_view_sane(v);
+	assert_int_equal(v->nto, 5000);
+	assert_str("to[4999]", v->to[4999], "U4999 <u4999@example.com>");
+	assert_true(v->ncc > 1000 && v->ncc < 5000);
+	assert_str("cc[0]", v->cc[0], "U, 0 <u0@example.com>");
+	assert_true(v->flags & MIME_FLAG_MAX_HEADERS);
+	mime_view_free(v);
 
 	/* within the limit: listed in full, no flag */
 	g_string_assign(g, "Subject: some\r\n");
