@@ -83,10 +83,18 @@ test('send with nodemailer, wait through gRPC, inspect envelope, subject, body, 
   assert.deepEqual(byBcc.map((x) => x.id), [m.id]);
 });
 
-test('waitForMessages times out with DEADLINE_EXCEEDED', async () => {
+test('waitForMessages times out saying how many matched', async () => {
+  const from = unique('app');
+  const rcpt = unique('bob');
+  const t = transport();
+  try {
+    await t.sendMail({ from, to: rcpt, subject: 'only one', text: '1' });
+  } finally {
+    t.close();
+  }
   await assert.rejects(
-    sink.client().waitForMessages({ rcpt_to: unique('nobody') }, { timeoutMs: 300 }),
-    (e) => e instanceof SmtpSinkTimeoutError && /0/.test(e.details),
+    sink.client().waitForMessages({ rcpt_to: rcpt }, { count: 2, timeoutMs: 500 }),
+    (e) => e instanceof SmtpSinkTimeoutError && e.details.includes('1 of 2'),
   );
 });
 
