@@ -193,12 +193,33 @@ mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 	return nrepl;
 }
 
+/* Length of the 7-bit prefix of p[0..len), 8 bytes at a time */
+static size_t
+mime_ascii_prefix(const char *p, size_t len)
+{
+	uint64_t	 w;
+	size_t		 i = 0;
+
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&w, p + i, 8);
+		if (w & UINT64_C(0x8080808080808080))
+			break;
+	}
+	while (i < len && (unsigned char)p[i] < 0x80)
+		i++;
+	return i;
+}
+
 /* 1 if p[0..len) is UTF-8 apart from NUL bytes */
 static int
 mime_is_utf8(const char *p, size_t len)
 {
 	const char	*nul;
+	size_t		 a;
 
+	a = mime_ascii_prefix(p, len);
+	p += a;
+	len -= a;
 	while ((nul = memchr(p, '\0', len)) != NULL) {
 		if (!g_utf8_validate(p, nul - p, NULL))
 			return 0;
@@ -240,6 +261,11 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
 	char		*dec;
 	size_t		 seg;
 
+	if (memchr(p, '\0', len) == NULL && mime_is_utf8(p, len)) {
+		/* the common case: nothing to replace */
+		mime_str_add(s, p, len);
+		return;
+	}
 	if (len == 0 || mime_is_utf8(p, len) || mime_has_utf8_seq(p, len)) {
 		mime_str_add_utf8(s, p, len);
 		return;
