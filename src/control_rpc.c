@@ -213,7 +213,7 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 	 * of its bare local one.
 	 */
 	if ((rpc_ms = control_remaining_ms(c)) >= 0 && rpc_ms <= ms) {
-		margin = rpc_ms / 10 > 50 ? 50 : rpc_ms / 10;
+		margin = rpc_ms / 10 > 100 ? 100 : rpc_ms / 10;
 		ms = rpc_ms - margin;
 	}
 	match_filter_copy(&c->filter, &f);

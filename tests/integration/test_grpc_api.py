@@ -170,6 +170,26 @@ def test_large_message_over_default_grpc_limit(sink, client):
     assert m.size == len(m.raw) > 6 * 1024 * 1024
 
 
+def test_response_over_grpc_limit_is_resource_exhausted(sink_factory):
+    s = sink_factory("--grpc-max-message-size", "65536")
+    c = Client(s)
+    try:
+        tag = unique()
+        mid = send(s, "s@x.test", tag + "@y.test", body=("z" * 70 + "\n") * 2000)  # ~140 KB
+        e = rpc_error(c.sink.GetMessage, pb.GetMessageRequest(id=mid, include_raw=True), timeout=10)
+        assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "max message size 65536" in e.details(), e.details()
+        e = rpc_error(c.list, rcpt_to=tag + "@y.test", include_raw=True)
+        assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        # the server keeps serving; small answers still fit
+        small = send(s, "s@x.test", tag + "@y.test")
+        assert c.sink.GetMessage(pb.GetMessageRequest(id=small, include_raw=True), timeout=10).id == small
+        assert c.info().grpc_max_message_size == 65536
+    finally:
+        c.close()
+        assert s.stop()[0] == 0
+
+
 def test_clear(sink, client):
     t1, t2 = unique(), unique()
     a = send(sink, "s@x.test", t1 + "@y.test")
