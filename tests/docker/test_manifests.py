@@ -59,6 +59,9 @@ def test_kubernetes_deployment_and_service():
     assert csc["allowPrivilegeEscalation"] is False
     assert csc["capabilities"]["drop"] == ["ALL"]
 
+    [kust] = load("k8s", "kustomization.yaml")
+    assert sorted(kust["resources"]) == ["deployment.yaml", "service.yaml"]
+
     env = {e["name"]: e["value"] for e in c["env"]}
     assert env["SMTPSINK_SMTP_LISTEN"].startswith("0.0.0.0:")
     assert set(env) <= known_env()
