@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <grpc/grpc.h>
 
@@ -129,9 +130,10 @@ static const struct cmd cmds[] = {
 "\n"
 "Lists the stored messages matching the filter, oldest first, as a table\n"
 "(id, received, from, to, subject, size). --limit N shows the oldest N\n"
-"matches. --raw prints the raw messages as an mbox (mboxrd) instead;\n"
-"with --json the result is {\"messages\":[...],\"last_id\":N,\"matched\":N}\n"
-"and --raw adds each message's bytes base64-encoded in \"raw\".\n"
+"matches. --raw prints the raw messages instead, as an mbox (mboxrd:\n"
+"\"From \" separator lines, \">From \" quoting). With --json the result is\n"
+"{\"messages\":[...],\"last_id\":N,\"matched\":N} and --raw adds each\n"
+"message's bytes, base64-encoded, as \"raw\".\n"
 "\n" FILTER_USAGE },
 	{ "get", cmd_get, "raw,attachments,", 1, 1,
 "usage: smtpsinkctl get ID [--raw] [--attachments]\n"
@@ -704,14 +706,20 @@ print_mbox(const Smtpsink__V1__ListMessagesResponse *r)
 	const Smtpsink__V1__Message	*m;
 	const uint8_t			*p, *end, *nl;
 	char				 buf[64];
+	struct tm			 tm;
+	time_t				 t;
 	size_t				 i, n, q;
 
 	for (i = 0; i < r->n_messages; i++) {
 		m = r->messages[i];
-		printf("From %s %s\n", *m->mail_from == '\0' ?
-		    "MAILER-DAEMON" : m->mail_from, m->received_at == NULL ?
-		    "-" : ctl_format_time(buf, sizeof(buf),
-		    m->received_at->seconds, 0, 0));
+		t = m->received_at != NULL ? (time_t)m->received_at->seconds : 0;
+		if (gmtime_r(&t, &tm) == NULL ||
+		    strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+			snprintf(buf, sizeof(buf), "Thu Jan  1 00:00:00 1970");
+		fputs("From ", stdout);
+		ctl_put_text(stdout, *m->mail_from == '\0' ? "MAILER-DAEMON" :
+		    m->mail_from, 0, 0, 0);
+		printf(" %s\n", buf);
 		p = m->raw.data;
 		end = p + m->raw.len;
 		while (p < end) {

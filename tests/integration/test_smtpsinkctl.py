@@ -9,6 +9,7 @@ import base64
 import json
 import os
 import queue
+import re
 import signal
 import smtplib
 import socket
@@ -330,7 +331,8 @@ def test_list_raw_json_and_mbox(sink):
     assert m["subject"] == 'café "quoted" \\ back'
     r = ctl(sink, "list", "--raw")
     assert r.returncode == 0
-    assert r.stdout.startswith(b"From alice@a.test ")
+    first = r.stdout.split(b"\n", 1)[0].decode()
+    assert re.fullmatch(r"From alice@a\.test \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}", first), first
     assert b"\n>From the start of a line\r\n" in r.stdout   # mboxrd quoting
     assert b".leading dot survives unstuffing\r\n" in r.stdout
 
@@ -348,6 +350,25 @@ def test_human_output_has_no_control_characters(sink):
     assert b"\x1b" not in r.stdout and b"\x07" not in r.stdout
     m = json.loads(r.stdout)["messages"][0]
     assert m["subject"] == "\x1b[31mred\x07 alert"   # JSON keeps them, escaped
+
+
+def test_json_is_valid_utf8_for_8bit_garbage(sink):
+    raw = (b"From: x@x.test\r\nTo: y@y.test\r\nSubject: bad \xff\xfe bytes \xc3\r\n"
+           b"X-Latin1: caf\xe9\r\n\r\nbody \xe9\xff\r\n")
+    send_raw(sink, "x@x.test", ["y@y.test"], raw, mail_options=["BODY=8BITMIME"])
+    r = ctl(sink, "--json", "list", "--raw")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout.decode("utf-8"))        # strict: must be UTF-8
+    m = res["messages"][0]
+    assert base64.b64decode(m["raw"]) == raw
+    assert m["subject"].startswith("bad ")
+    mid = str(m["id"])
+    r = ctl(sink, "--json", "get", mid)
+    assert r.returncode == 0
+    json.loads(r.stdout.decode("utf-8"))
+    r = ctl(sink, "get", mid)
+    assert r.returncode == 0
+    r.stdout.decode("utf-8")                           # human output too
 
 
 # --- get ----------------------------------------------------------------------
@@ -498,12 +519,32 @@ def test_watch_human_after_id_and_count(sink):
         assert "s@a.test" in line and "h@watch.test" in line and line.rstrip().endswith("new one")
         send(sink, "s@a.test", ["h@watch.test"], subject="new two")
         assert rd.line().rstrip().endswith("new two")
-        out, err = p.communicate(timeout=20)   # --count 2: exits by itself
+        p.wait(timeout=20)                     # --count 2: exits by itself
+        err = p.stderr.read()
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
     assert p.returncode == 0, err
+
+
+def test_watch_ends_when_server_stops(sink_factory):
+    s = sink_factory()
+    send(s, "a@a.test", ["b@b.test"], subject="before stop")
+    p = popen_ctl(s, "watch")
+    try:
+        rd = LineReader(p)
+        assert rd.line().rstrip().endswith("before stop")
+        rc, _ = s.stop()
+        assert rc == 0
+        p.wait(timeout=30)
+        err = p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 4, err
+    assert err.startswith(b"smtpsinkctl: UNAVAILABLE: "), err
 
 
 def test_watch_timeout(sink):
