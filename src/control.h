@@ -2,6 +2,15 @@
  * control - the gRPC control API plumbing on gRPC's C core (see
  * ../shared/design/GRPC-C-CORE.md): server, completion queue, the CQ thread
  * that forwards (tag, ok) to the loop through the inbox, method table.
+ * The handlers live in control_rpc.c (private interface: control_rpc.h),
+ * the proto conversions in control_pb.c.
+ *
+ * Threads: control_new() starts one CQ thread that only forwards to
+ * server->inbox; every gRPC call and all state stay on the loop thread.
+ * Listening options: SO_REUSEPORT off (a second instance on the same port
+ * fails), max message size cfg->grpc_max_message both ways, keepalive
+ * policy that lets clients ping every second without losing parked calls.
+ * gRPC's own log lines go through log.c (GRPC_VERBOSITY still wins).
  */
 #ifndef SMTPSINK_CONTROL_H
 #define SMTPSINK_CONTROL_H
@@ -10,16 +19,27 @@
 struct server;
 struct control;
 
-/* Binds addr (port 0 allowed) and starts serving. NULL + err on failure. */
+/*
+ * grpc_init(), binds addr ("host:port", port 0 allowed, or "unix:/path")
+ * and starts serving. NULL with a one-line reason in err when the address
+ * cannot be bound (in use, unresolvable); gRPC's details are logged.
+ * Needs server->inbox and evthread_use_pthreads() before the event base.
+ */
 struct control	*control_new(struct server *, const char *addr, char *err, size_t errlen);
-/* Bound address, "127.0.0.1:50051" */
+/* Bound address, "127.0.0.1:50051" (the real port when 0 was asked). */
 const char	*control_address(const struct control *);
 /*
- * Starts the graceful shutdown (parked waits get UNAVAILABLE, health
- * NOT_SERVING); done(arg) runs on the loop thread once the CQ is drained.
+ * Starts the graceful shutdown: health NOT_SERVING, parked waits and
+ * streams get UNAVAILABLE, no new calls; calls still running after 200 ms
+ * (stalled streams) are cancelled. done(arg) runs on the loop thread once
+ * the completion queue is drained. Calling it again only replaces done.
  */
 void		 control_shutdown(struct control *, void (*done)(void *), void *arg);
-/* After done ran: joins the CQ thread, destroys server and CQ. */
+/*
+ * Joins the CQ thread, destroys server and CQ, grpc_shutdown(). If the
+ * shutdown was not run through the loop (startup error, embedding), it is
+ * done here first, running the event loop until drained. NULL is a no-op.
+ */
 void		 control_free(struct control *);
 
 #endif
