@@ -190,6 +190,39 @@ def test_response_over_grpc_limit_is_resource_exhausted(sink_factory):
         assert s.stop()[0] == 0
 
 
+def test_request_over_grpc_limit_is_refused(sink_factory):
+    s = sink_factory("--grpc-max-message-size", "4096")
+    c = Client(s)
+    try:
+        e = rpc_error(c.list, subject="*" + "a" * 8000 + "*")
+        assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert c.info().version, "still serving"
+    finally:
+        c.close()
+        assert s.stop()[0] == 0
+
+
+def test_wait_include_raw(sink, client):
+    tag = unique()
+    mid = send(sink, "s@x.test", tag + "@y.test")
+    r = client.sink.WaitForMessages(
+        pb.WaitForMessagesRequest(filter=pb.Filter(rcpt_to=tag + "@y.test"), include_raw=True), timeout=10)
+    assert [m.id for m in r.messages] == [mid]
+    assert len(r.messages[0].raw) == r.messages[0].size > 0
+
+
+def test_unix_socket(sink_factory, tmp_path):
+    path = str(tmp_path / "grpc.sock")
+    s = sink_factory("--grpc-listen", "unix:" + path)
+    try:
+        assert s.grpc_addr == "unix:" + path
+        c = Client(s)
+        assert c.info().grpc_address == "unix:" + path
+        c.close()
+    finally:
+        assert s.stop()[0] == 0
+
+
 def test_clear(sink, client):
     t1, t2 = unique(), unique()
     a = send(sink, "s@x.test", t1 + "@y.test")
