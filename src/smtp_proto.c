@@ -19,6 +19,9 @@
  */
 #include <ctype.h>
 #include <stdint.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 
@@ -222,20 +225,20 @@ smtp_proto_parse_params(char *s, struct smtp_proto_param *out, size_t max, size_
 	return 0;
 }
 
-size_t
-smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh, int with_enh,
+/* The slow path: snprintf with truncation that keeps the CRLF */
+static size_t
+smtp_proto_reply_slow(char *dst, size_t dstsz, unsigned code, const char *enh,
     const char *text, int more)
 {
 	int	 n;
 
-	if (with_enh && enh != NULL && *enh != '\0')
+	if (enh != NULL)
 		n = snprintf(dst, dstsz, "%03u%c%s %s\r\n", code, more ? '-' : ' ', enh, text);
 	else
 		n = snprintf(dst, dstsz, "%03u%c%s\r\n", code, more ? '-' : ' ', text);
 	if (n < 0)
 		return 0;
 	if ((size_t)n >= dstsz) {
-		/* Truncated: keep the CRLF */
 		if (dstsz < 3)
 			return 0;
 		dst[dstsz - 3] = '\r';
@@ -243,6 +246,37 @@ smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh, int wi
 		return dstsz - 1;
 	}
 	return (size_t)n;
+}
+
+size_t
+smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh, int with_enh,
+    const char *text, int more)
+{
+	size_t	 tl = strlen(text), el = 0, o;
+
+	/* Every reply goes through here: memcpy, not snprintf */
+	if (!with_enh || enh == NULL || *enh == '\0')
+		enh = NULL;
+	else
+		el = strlen(enh) + 1;
+	if (code < 100 || code > 999 || 4 + el + tl + 3 > dstsz)
+		return smtp_proto_reply_slow(dst, dstsz, code, enh, text, more);
+	dst[0] = '0' + code / 100;
+	dst[1] = '0' + code / 10 % 10;
+	dst[2] = '0' + code % 10;
+	dst[3] = more ? '-' : ' ';
+	o = 4;
+	if (enh != NULL) {
+		memcpy(dst + o, enh, el - 1);
+		o += el;
+		dst[o - 1] = ' ';
+	}
+	memcpy(dst + o, text, tl);
+	o += tl;
+	dst[o++] = '\r';
+	dst[o++] = '\n';
+	dst[o] = '\0';
+	return o;
 }
 
 size_t
@@ -298,13 +332,16 @@ smtp_proto_reply_line(char *dst, size_t dstsz, const char *line, int with_enh)
 
 	if (dstsz < 8)
 		return 0;
-	/* Flatten: no CR/LF may reach the client from a rule text */
-	for (i = 0; line[i] != '\0' && o + 1 < sizeof(tmp); i++)
-		tmp[o++] = (line[i] == '\r' || line[i] == '\n') ? ' ' : line[i];
-	tmp[o] = '\0';
-	if ((code = smtp_proto_reply_code(tmp)) == 0)
-		return smtp_proto_reply(dst, dstsz, 451, "4.3.0", with_enh, tmp, 0);
-	text = tmp[3] == ' ' ? tmp + 4 : tmp + 3;
+	if (strpbrk(line, "\r\n") != NULL) {
+		/* Flatten: no CR/LF may reach the client from a rule text */
+		for (i = 0; line[i] != '\0' && o + 1 < sizeof(tmp); i++)
+			tmp[o++] = (line[i] == '\r' || line[i] == '\n') ? ' ' : line[i];
+		tmp[o] = '\0';
+		line = tmp;
+	}
+	if ((code = smtp_proto_reply_code(line)) == 0)
+		return smtp_proto_reply(dst, dstsz, 451, "4.3.0", with_enh, line, 0);
+	text = line[3] == ' ' ? line + 4 : line + 3;
 	if (!with_enh && (el = smtp_proto_enh_len(text)) > 0) {
 		text += el;
 		while (*text == ' ')
@@ -338,7 +375,20 @@ smtp_proto_scan_octets(const unsigned char *p, size_t n, int *hi, int *nul)
 {
 	const uint64_t	 ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
 	uint64_t	 acc = 0, z = 0, v;
+#ifdef __SSE2__
+	__m128i		 vacc = _mm_setzero_si128(), vz = _mm_setzero_si128(), x;
+	const __m128i	 zero = _mm_setzero_si128();
 
+	for (; n >= 16; p += 16, n -= 16) {
+		x = _mm_loadu_si128((const __m128i *)p);
+		vacc = _mm_or_si128(vacc, x);
+		vz = _mm_or_si128(vz, _mm_cmpeq_epi8(x, zero));
+	}
+	if (_mm_movemask_epi8(vacc) != 0)
+		acc = highs;
+	if (_mm_movemask_epi8(vz) != 0)
+		z = 1;
+#endif
 	for (; n >= 8; p += 8, n -= 8) {
 		memcpy(&v, p, 8);
 		acc |= v;
@@ -404,9 +454,13 @@ smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, stru
 {
 	const char	*p = in, *end = in + len, *run = in, *lf, *seg, *cr;
 	size_t		 n;
+	int		 hi, nul, clean;
 
 	if (d->status & (SMTP_PROTO_DATA_DONE | SMTP_PROTO_DATA_LINE))
 		return 0;
+	/* One pass over the whole input: usually 7-bit, then no per-line checks */
+	smtp_proto_scan_octets((const unsigned char *)in, len, &hi, &nul);
+	clean = !hi && !nul;
 	while (p < end) {
 		switch (d->state) {
 		case SD_BOL:
@@ -428,7 +482,8 @@ smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, stru
 				d->status |= SMTP_PROTO_DATA_LINE;
 				goto out;
 			}
-			smtp_proto_data_octets(d, p, n);
+			if (!clean)
+				smtp_proto_data_octets(d, p, n);
 			for (cr = memchr(p, '\r', n); cr != NULL;
 			    cr = memchr(cr + 1, '\r', seg - cr - 1)) {
 				if (cr + 1 == seg)

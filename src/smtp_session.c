@@ -62,7 +62,7 @@
 
 #define SMTP_OUTPUT_HIGH	(64 * 1024)
 #define SMTP_OUTPUT_LOW		(32 * 1024)
-#define SMTP_INPUT_SLACK	(64 * 1024)	/* read high watermark above the line limit */
+#define SMTP_INPUT_SLACK	(64 * 1024)	/* input kept beyond the line limit */
 #define SMTP_REPLY_MAX		1024
 #define SMTP_LINGER_SECS	2	/* lingering close: read and discard this long */
 
@@ -76,6 +76,7 @@
 #define SF_BDAT_LAST	0x0040	/* current BDAT chunk is the last */
 #define SF_LINGER	0x0080	/* output done, write side shut, draining input */
 #define SF_NOLINGER	0x0100	/* close at once after the output (QUIT) */
+#define SF_INPUT_FULL	0x0200	/* reading paused: enough input is waiting */
 
 struct smtp_tx {
 	char			*mail_from;
@@ -95,7 +96,7 @@ struct smtp_session {
 	TAILQ_ENTRY(smtp_session) entry;
 	struct server		*server;
 	struct bufferevent	*bev;
-	struct event		*deadline_ev;
+	struct event		*timer_ev;	/* idle, deadline and linger: lazily re-armed */
 	struct event		*delay_ev;	/* created on the first delay */
 	struct evbuffer		*delayed;	/* replies held during a delay */
 	struct smtp_tx		*tx;		/* NULL between transactions */
@@ -103,6 +104,8 @@ struct smtp_session {
 	const char		*close_reason;
 	uint64_t		 id;
 	uint64_t		 bdat_left;	/* octets of the BDAT chunk still to read */
+	uint64_t		 active_ms;	/* last read or write progress */
+	uint64_t		 deadline_ms;	/* absolute session deadline, 0 = none */
 	unsigned		 errors;
 	unsigned		 flags;		/* SF_* */
 	enum smtp_state		 state;
@@ -139,10 +142,11 @@ struct smtp_cmd {
 static void	smtp_read_cb(struct bufferevent *, void *);
 static void	smtp_write_cb(struct bufferevent *, void *);
 static void	smtp_event_cb(struct bufferevent *, short, void *);
-static void	smtp_deadline_cb(evutil_socket_t, short, void *);
+static void	smtp_timer_cb(evutil_socket_t, short, void *);
 static void	smtp_delay_cb(evutil_socket_t, short, void *);
 static void	smtp_session_process(struct smtp_session *);
 static void	smtp_session_linger(struct smtp_session *);
+static uint64_t	smtp_now_ms(struct smtp_session *);
 
 static int	smtp_check_helo(struct smtp_session *, struct smtp_cmd_ctx *);
 static void	smtp_proceed_helo(struct smtp_session *, struct smtp_cmd_ctx *);
@@ -1161,6 +1165,29 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	return 0;
 }
 
+/*
+ * Reading pauses while smtp_line_max + SMTP_INPUT_SLACK octets wait
+ * unprocessed (a pipelining flood while we yield, input during a delay).
+ * Checked once per processing round rather than with a bufferevent read
+ * watermark, whose callback re-adds the read event on every drain.
+ */
+static void
+smtp_session_input_limit(struct smtp_session *s)
+{
+	size_t	 len = evbuffer_get_length(bufferevent_get_input(s->bev));
+
+	if (len >= s->server->cfg->smtp_line_max + SMTP_INPUT_SLACK) {
+		if (!(s->flags & SF_INPUT_FULL)) {
+			s->flags |= SF_INPUT_FULL;
+			bufferevent_disable(s->bev, EV_READ);
+		}
+	} else if (s->flags & SF_INPUT_FULL) {
+		s->flags &= ~SF_INPUT_FULL;
+		if (!(s->flags & (SF_EOF | SF_BACKPRESSURE | SF_CLOSING)))
+			bufferevent_enable(s->bev, EV_READ);
+	}
+}
+
 static void
 smtp_session_process(struct smtp_session *s)
 {
@@ -1175,6 +1202,7 @@ smtp_session_process(struct smtp_session *s)
 			/* Fairness: let other sessions run, come back later */
 			bufferevent_trigger(s->bev, EV_READ,
 			    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+			smtp_session_input_limit(s);
 			return;
 		}
 		if (s->state == SMTP_STATE_DATA)
@@ -1203,6 +1231,8 @@ smtp_session_process(struct smtp_session *s)
 			    smtp_strstate(s->state));
 		smtp_session_close(s, "client closed");
 	}
+	if (!(s->flags & SF_CLOSING))
+		smtp_session_input_limit(s);
 }
 
 /* ----- callbacks ----- */
@@ -1218,6 +1248,7 @@ smtp_read_cb(struct bufferevent *bev, void *arg)
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
 	}
+	s->active_ms = smtp_now_ms(s);
 	smtp_session_process(s);
 }
 
@@ -1232,15 +1263,13 @@ static void
 smtp_session_linger(struct smtp_session *s)
 {
 	struct timeval	 tv = { SMTP_LINGER_SECS, 0 };
+	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
 	s->flags |= SF_LINGER;
 	shutdown(bufferevent_getfd(s->bev), SHUT_WR);
-	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));
+	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
-	bufferevent_set_timeouts(s->bev, &tv, NULL);
-	if (s->deadline_ev == NULL)
-		s->deadline_ev = evtimer_new(bufferevent_get_base(s->bev), smtp_deadline_cb, s);
-	evtimer_add(s->deadline_ev, &tv);
+	evtimer_add(s->timer_ev, &tv);
 	bufferevent_disable(s->bev, EV_WRITE);
 	bufferevent_enable(s->bev, EV_READ);
 }
@@ -1251,6 +1280,7 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 	struct smtp_session	*s = arg;
 	struct evbuffer		*out = bufferevent_get_output(bev);
 
+	s->active_ms = smtp_now_ms(s);
 	if (s->flags & SF_CLOSING) {
 		if ((s->flags & (SF_DELAY | SF_LINGER)) || evbuffer_get_length(out) > 0)
 			return;
@@ -1263,7 +1293,7 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 	if ((s->flags & SF_BACKPRESSURE) && evbuffer_get_length(out) <= SMTP_OUTPUT_LOW) {
 		s->flags &= ~SF_BACKPRESSURE;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		if (!(s->flags & SF_EOF))
+		if (!(s->flags & (SF_EOF | SF_INPUT_FULL)))
 			bufferevent_enable(bev, EV_READ);
 		smtp_session_process(s);
 	}
@@ -1273,7 +1303,6 @@ static void
 smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session	*s = arg;
-	char			 text[128];
 
 	if (s->flags & SF_LINGER) {
 		smtp_session_free(s, s->close_reason);
@@ -1281,19 +1310,6 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & BEV_EVENT_ERROR) {
 		smtp_session_free(s, "connection error");
-		return;
-	}
-	if (what & BEV_EVENT_TIMEOUT) {
-		if ((what & BEV_EVENT_WRITING) || (s->flags & SF_CLOSING)) {
-			smtp_session_free(s, "write timeout");
-			return;
-		}
-		log_info("smtp timeout session=%016" PRIx64 " state=%s", s->id,
-		    smtp_strstate(s->state));
-		snprintf(text, sizeof(text), "%s Error: timeout exceeded", s->server->cfg->hostname);
-		smtp_session_undelay(s);
-		smtp_session_reply(s, 421, "4.4.2", text);
-		smtp_session_close(s, "idle timeout");
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -1304,24 +1320,85 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
+static uint64_t
+smtp_now_ms(struct smtp_session *s)
+{
+	struct timeval	 tv;
+
+	event_base_gettimeofday_cached(bufferevent_get_base(s->bev), &tv);
+	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/*
+ * Arms the session timer for the earlier of the idle limit (measured from
+ * the last activity) and the deadline. Activity itself only records a
+ * time: the timer is re-armed when it fires, not on every read and write,
+ * which keeps the event heap out of the per-command path.
+ */
 static void
-smtp_deadline_cb(evutil_socket_t fd, short what, void *arg)
+smtp_session_timer_arm(struct smtp_session *s, uint64_t now)
+{
+	const struct config	*cfg = s->server->cfg;
+	uint64_t		 at = 0, idle_at;
+	struct timeval		 tv;
+
+	if (cfg->idle_timeout > 0) {
+		idle_at = s->active_ms + (uint64_t)cfg->idle_timeout * 1000;
+		at = idle_at;
+	}
+	if (s->deadline_ms != 0 && (at == 0 || s->deadline_ms < at))
+		at = s->deadline_ms;
+	if (at == 0)
+		return;
+	at = at > now ? at - now : 1;
+	tv.tv_sec = at / 1000;
+	tv.tv_usec = (at % 1000) * 1000;
+	evtimer_add(s->timer_ev, &tv);
+}
+
+static void
+smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session	*s = arg;
+	const struct config	*cfg = s->server->cfg;
+	uint64_t		 now = smtp_now_ms(s);
+	const char		*why = NULL;
 	char			 text[128];
 
 	if (s->flags & SF_LINGER) {
 		smtp_session_free(s, s->close_reason);
 		return;
 	}
-	if (s->flags & SF_CLOSING)
+	if (s->deadline_ms != 0 && now >= s->deadline_ms)
+		why = "session deadline";
+	else if (cfg->idle_timeout > 0 && now - s->active_ms >= (uint64_t)cfg->idle_timeout * 1000) {
+		if (s->flags & SF_DELAY)
+			s->active_ms = now;	/* we are the ones waiting */
+		else
+			why = "idle timeout";
+	}
+	if (why == NULL) {
+		smtp_session_timer_arm(s, now);
 		return;
-	log_info("smtp timeout session=%016" PRIx64 " state=%s deadline=1", s->id,
-	    smtp_strstate(s->state));
-	snprintf(text, sizeof(text), "%s Error: session deadline exceeded", s->server->cfg->hostname);
+	}
+	if (s->flags & SF_CLOSING) {
+		/* The 421 or the last reply cannot be delivered: give up */
+		smtp_session_free(s, why);
+		return;
+	}
+	log_info("smtp timeout session=%016" PRIx64 " state=%s reason=\"%s\"", s->id,
+	    smtp_strstate(s->state), why);
+	snprintf(text, sizeof(text), "%s Error: %s exceeded", cfg->hostname,
+	    s->deadline_ms != 0 && now >= s->deadline_ms ? "session deadline" : "timeout");
 	smtp_session_undelay(s);
 	smtp_session_reply(s, 421, "4.4.2", text);
-	smtp_session_close(s, "session deadline");
+	smtp_session_close(s, why);
+	/* One more idle period for the 421 to leave, then free regardless */
+	s->active_ms = now;
+	s->deadline_ms = 0;
+	if (cfg->idle_timeout == 0)
+		s->deadline_ms = now + 1000 * SMTP_LINGER_SECS;
+	smtp_session_timer_arm(s, now);
 }
 
 /* ----- life cycle ----- */
@@ -1352,7 +1429,6 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 	const struct config	*cfg = srv->cfg;
 	struct smtp_session	*s;
 	struct bufferevent	*bev;
-	struct timeval		 tv;
 	char			 ip[INET6_ADDRSTRLEN], text[256];
 	int			 one = 1;
 
@@ -1375,18 +1451,11 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
 
 	bufferevent_setcb(bev, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
-	bufferevent_setwatermark(bev, EV_READ, 0, cfg->smtp_line_max + SMTP_INPUT_SLACK);
-	if (cfg->idle_timeout > 0) {
-		tv.tv_sec = cfg->idle_timeout;
-		tv.tv_usec = 0;
-		bufferevent_set_timeouts(bev, &tv, &tv);
-	}
-	if (cfg->session_deadline > 0) {
-		s->deadline_ev = evtimer_new(srv->base, smtp_deadline_cb, s);
-		tv.tv_sec = cfg->session_deadline;
-		tv.tv_usec = 0;
-		evtimer_add(s->deadline_ev, &tv);
-	}
+	s->timer_ev = evtimer_new(srv->base, smtp_timer_cb, s);
+	s->active_ms = smtp_now_ms(s);
+	if (cfg->session_deadline > 0)
+		s->deadline_ms = s->active_ms + (uint64_t)cfg->session_deadline * 1000;
+	smtp_session_timer_arm(s, s->active_ms);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	log_info("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
 
@@ -1418,8 +1487,7 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 	log_info("smtp disconnect session=%016" PRIx64 " reason=\"%s\" state=%s", s->id,
 	    reason ? reason : "", smtp_strstate(s->state));
 	smtp_tx_free(s->tx);
-	if (s->deadline_ev != NULL)
-		event_free(s->deadline_ev);
+	event_free(s->timer_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
 	if (s->delayed != NULL)

@@ -655,6 +655,51 @@ test_smtp_session_pipelining_order(void **state)
 	h_free(h);
 }
 
+/*
+ * A flood of pipelined commands from a client that reads its replies
+ * slowly: output backpressure, the input limit and the per-wakeup yield all
+ * engage; every reply still arrives, in order.
+ */
+static void
+test_smtp_session_pipelining_flood(void **state)
+{
+	struct h	*h = h_new_cfg(NULL);
+	const size_t	 total = 60000;
+	size_t		 sent = 0, got = 0, i;
+	char		 chunk[6 * 512];
+	double		 deadline = now_ms() + 20000;
+	ssize_t		 w;
+
+	h_greet(h);
+	for (i = 0; i < 512; i++)
+		memcpy(chunk + i * 6, "NOOP\r\n", 6);
+	while (got < total) {
+		if (now_ms() > deadline)
+			fail_msg("flood: sent %zu octets, got %zu replies", sent, got);
+		if (sent < total * 6) {
+			/* the chunk repeats every 6 octets: resume mid-command after a short write */
+			size_t n = total * 6 - sent, off = sent % 6;
+
+			if (n > sizeof(chunk) - off)
+				n = sizeof(chunk) - off;
+			w = write(h->fd, chunk + off, n);
+			if (w > 0)
+				sent += w;
+		}
+		h_pump(h);
+		/* read slowly: at most 1000 replies per round */
+		for (i = 0; i < 1000 && h_reply_len(h) > 0; i++) {
+			char *r = h_reply(h);
+			if (strcmp(r, "250 2.0.0 Ok") != 0)
+				fail_msg("reply %zu: got \"%s\"", got, r);
+			got++;
+		}
+	}
+	h_sends(h, "QUIT\r\n");
+	want_reply(h, "221");
+	h_free(h);
+}
+
 static void
 test_smtp_session_commands(void **state)
 {
@@ -953,6 +998,7 @@ main(void)
 		cmocka_unit_test(test_smtp_session_half_close),
 		cmocka_unit_test(test_smtp_session_limits),
 		cmocka_unit_test(test_smtp_session_pipelining_order),
+		cmocka_unit_test(test_smtp_session_pipelining_flood),
 		cmocka_unit_test(test_smtp_session_commands),
 		cmocka_unit_test(test_smtp_session_extensions_off),
 		cmocka_unit_test(test_smtp_session_rules),
