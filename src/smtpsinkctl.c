@@ -231,7 +231,7 @@ static const char main_usage[] =
 "Global options (also accepted after the command):\n"
 "  --addr HOST:PORT  server address (default $" CTL_ENV_ADDR " or\n"
 "                    " CTL_DEFAULT_ADDR "; unix:/path also works)\n"
-"  --json            one JSON object per result (uint64 as numbers,\n"
+"  --json, -j        one JSON object per result (uint64 as numbers,\n"
 "                    bytes as base64, times as RFC 3339 UTC)\n"
 "  --timeout DUR     RPC deadline (default 10s; health 5s; wait: how long\n"
 "                    to wait, default 30s; watch: none); DUR is 500ms, 10s,\n"
@@ -565,7 +565,8 @@ rpc_failed(const struct ctl *c, const struct ctl_status *st)
 	fprintf(stderr, "smtpsinkctl: %s: %s", ctl_status_name(st->code),
 	    st->details != NULL && *st->details != '\0' ? st->details :
 	    "(no details)");
-	if (st->code == GRPC_STATUS_UNAVAILABLE)
+	if (st->code == GRPC_STATUS_UNAVAILABLE && st->details != NULL &&
+	    strstr(st->details, "connect") != NULL)
 		fprintf(stderr, " (is smtpsink listening on %s?)", c->addr);
 	putc('\n', stderr);
 	switch (st->code) {

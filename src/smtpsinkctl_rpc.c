@@ -31,7 +31,9 @@
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
-#define CTL_POLL_MS	100
+#define CTL_POLL_MS			100
+#define CTL_KEEPALIVE_MS		20000
+#define CTL_KEEPALIVE_TIMEOUT_MS	10000
 
 enum { TAG_START = 1, TAG_STATUS, TAG_RECV };
 
@@ -54,7 +56,7 @@ ctl_conn_new(const char *target, int verbose)
 {
 	struct ctl_conn			*c;
 	grpc_channel_credentials	*creds;
-	grpc_arg			 args[4];
+	grpc_arg			 args[7];
 	grpc_channel_args		 cargs;
 
 	ctl_verbose = verbose;
@@ -77,6 +79,19 @@ ctl_conn_new(const char *target, int verbose)
 	args[3].type = GRPC_ARG_STRING;
 	args[3].key = GRPC_ARG_PRIMARY_USER_AGENT_STRING;
 	args[3].value.string = "smtpsinkctl/" SMTPSINK_VERSION;
+	/*
+	 * A watch or wait may idle for long: pings find a server that vanished
+	 * without a FIN. smtpsink permits pings every second, without strikes.
+	 */
+	args[4].type = GRPC_ARG_INTEGER;
+	args[4].key = GRPC_ARG_KEEPALIVE_TIME_MS;
+	args[4].value.integer = CTL_KEEPALIVE_MS;
+	args[5].type = GRPC_ARG_INTEGER;
+	args[5].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+	args[5].value.integer = CTL_KEEPALIVE_TIMEOUT_MS;
+	args[6].type = GRPC_ARG_INTEGER;
+	args[6].key = GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA;
+	args[6].value.integer = 0;
 	cargs.num_args = sizeof(args) / sizeof(args[0]);
 	cargs.args = args;
 
