@@ -32,6 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 
 #include <event2/event.h>
 #include <grpc/byte_buffer.h>
@@ -560,6 +562,28 @@ control_format_addr(char *dst, size_t dstsz, const char *addr, int port)
 	snprintf(dst, dstsz, "%.*s:%d", (int)(colon - addr), addr, port);
 }
 
+/*
+ * gRPC unlinks and re-binds a unix socket path even when another live server
+ * listens there (a silent takeover): refuse if something accepts on it.
+ */
+static int
+control_unix_in_use(const char *addr)
+{
+	struct sockaddr_un	 sun;
+	int			 fd, rc;
+
+	if (strncmp(addr, "unix:", 5) != 0 || strlen(addr + 5) >= sizeof(sun.sun_path))
+		return 0;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, addr + 5, strlen(addr + 5));
+	if ((fd = socket(AF_UNIX, SOCK_STREAM, 0)) == -1)
+		return 0;
+	rc = connect(fd, (struct sockaddr *)&sun, sizeof(sun));
+	close(fd);
+	return rc == 0;
+}
+
 static void
 control_set_int_arg(grpc_arg *a, const char *key, int value)
 {
@@ -580,6 +604,11 @@ control_new(struct server *s, const char *addr, char *err, size_t errlen)
 
 	if (control_nmethods > CONTROL_METHODS_MAX)
 		fatalx("control: too many methods");
+	if (control_unix_in_use(addr)) {
+		snprintf(err, errlen, "gRPC: cannot listen on %s (another server is listening there)",
+		    addr);
+		return NULL;
+	}
 	gpr_set_log_function(control_grpc_log);
 	grpc_init();
 	if (getenv("GRPC_VERBOSITY") == NULL)

@@ -218,6 +218,10 @@ def test_unix_socket(sink_factory, tmp_path):
         assert s.grpc_addr == "unix:" + path
         c = Client(s)
         assert c.info().grpc_address == "unix:" + path
+        with pytest.raises(RuntimeError) as ei:
+            sink_factory("--grpc-listen", "unix:" + path)
+        assert "another server" in str(ei.value)
+        assert c.info().grpc_address == "unix:" + path, "the first one still owns the path"
         c.close()
     finally:
         assert s.stop()[0] == 0
