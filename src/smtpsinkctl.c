@@ -160,6 +160,7 @@ static const struct cmd cmds[] = {
 "every new matching message as it arrives, one line each (one JSON object\n"
 "per line with --json), until interrupted (SIGINT/SIGTERM: exit 0).\n"
 "  --count N      stop after N messages\n"
+"  --raw          print each message raw, as an mbox entry (see list)\n"
 "  --timeout DUR  stop after DUR (exit 0; exit 3 if --count was not reached)\n"
 "\n" FILTER_USAGE },
 	{ "clear", cmd_clear, FILTER_OPTS, 0, 0,
@@ -562,9 +563,10 @@ rpc_failed(const struct ctl *c, const struct ctl_status *st)
 		fputs("smtpsinkctl: interrupted\n", stderr);
 		return CTL_EXIT_INTERRUPTED;
 	}
-	fprintf(stderr, "smtpsinkctl: %s: %s", ctl_status_name(st->code),
-	    st->details != NULL && *st->details != '\0' ? st->details :
-	    "(no details)");
+	/* The details may quote what the client sent: no raw controls. */
+	fprintf(stderr, "smtpsinkctl: %s: ", ctl_status_name(st->code));
+	ctl_put_text(stderr, st->details != NULL && *st->details != '\0' ?
+	    st->details : "(no details)", 0, 0, 0);
 	if (st->code == GRPC_STATUS_UNAVAILABLE && st->details != NULL &&
 	    strstr(st->details, "connect") != NULL)
 		fprintf(stderr, " (is smtpsink listening on %s?)", c->addr);
@@ -700,54 +702,53 @@ print_table(const Smtpsink__V1__ListMessagesResponse *r)
 		    r->last_id);
 }
 
-/* Raw messages as mboxrd: "From " separators, ">From " quoting. */
+/* One raw message as an mboxrd entry: "From " line, ">From " quoting. */
 static void
-print_mbox(const Smtpsink__V1__ListMessagesResponse *r)
+print_mbox_entry(const Smtpsink__V1__Message *m)
 {
-	const Smtpsink__V1__Message	*m;
-	const uint8_t			*p, *end, *nl;
-	char				 buf[64];
-	struct tm			 tm;
-	time_t				 t;
-	size_t				 i, n, q;
+	const uint8_t	*p, *end, *nl;
+	char		 buf[64];
+	struct tm	 tm;
+	time_t		 t;
+	size_t		 n, q;
 
-	for (i = 0; i < r->n_messages; i++) {
-		m = r->messages[i];
-		t = m->received_at != NULL ? (time_t)m->received_at->seconds : 0;
-		if (gmtime_r(&t, &tm) == NULL ||
-		    strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm) == 0)
-			snprintf(buf, sizeof(buf), "Thu Jan  1 00:00:00 1970");
-		fputs("From ", stdout);
-		ctl_put_text(stdout, *m->mail_from == '\0' ? "MAILER-DAEMON" :
-		    m->mail_from, 0, 0, 0);
-		printf(" %s\n", buf);
-		p = m->raw.data;
-		end = p + m->raw.len;
-		while (p < end) {
-			nl = memchr(p, '\n', end - p);
-			n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-			for (q = 0; q < n && p[q] == '>'; q++)
-				;
-			if (n - q >= 5 && memcmp(p + q, "From ", 5) == 0)
-				putchar('>');
-			fwrite(p, 1, n, stdout);
-			p += n;
-		}
-		if (m->raw.len > 0 && m->raw.data[m->raw.len - 1] != '\n')
-			putchar('\n');
-		putchar('\n');
+	t = m->received_at != NULL ? (time_t)m->received_at->seconds : 0;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm) == 0)
+		snprintf(buf, sizeof(buf), "Thu Jan  1 00:00:00 1970");
+	fputs("From ", stdout);
+	ctl_put_text(stdout, *m->mail_from == '\0' ? "MAILER-DAEMON" :
+	    m->mail_from, 0, 0, 0);
+	printf(" %s\n", buf);
+	p = m->raw.data;
+	end = p + m->raw.len;
+	while (p < end) {
+		nl = memchr(p, '\n', end - p);
+		n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
+		for (q = 0; q < n && p[q] == '>'; q++)
+			;
+		if (n - q >= 5 && memcmp(p + q, "From ", 5) == 0)
+			putchar('>');
+		fwrite(p, 1, n, stdout);
+		p += n;
 	}
+	if (m->raw.len > 0 && m->raw.data[m->raw.len - 1] != '\n')
+		putchar('\n');
+	putchar('\n');
 }
 
 static void
 print_messages(const struct ctl *c, const Smtpsink__V1__ListMessagesResponse *r)
 {
+	size_t	i;
+
 	if (c->json) {
 		ctl_json_message(stdout, &r->base);
 		putchar('\n');
-	} else if (c->raw)
-		print_mbox(r);
-	else
+	} else if (c->raw) {
+		for (i = 0; i < r->n_messages; i++)
+			print_mbox_entry(r->messages[i]);
+	} else
 		print_table(r);
 }
 
@@ -970,6 +971,8 @@ watch_cb(const ProtobufCMessage *pm, void *arg)
 
 	if (ws->c->json)
 		ctl_json_message(stdout, pm);
+	else if (ws->c->raw)
+		print_mbox_entry(m);
 	else {
 		to = join(m->rcpt_to, m->n_rcpt_to, ",");
 		printf("%" PRIu64 "  ", m->id);
@@ -982,7 +985,8 @@ watch_cb(const ProtobufCMessage *pm, void *arg)
 		ctl_put_text(stdout, m->subject, 0, 0, 0);
 		free(to);
 	}
-	putchar('\n');
+	if (ws->c->json || !ws->c->raw)
+		putchar('\n');
 	if (fflush(stdout) == EOF) {
 		ws->write_error = 1;
 		return 1;

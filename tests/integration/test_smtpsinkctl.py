@@ -335,6 +335,8 @@ def test_list_raw_json_and_mbox(sink):
     assert re.fullmatch(r"From alice@a\.test \w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}", first), first
     assert b"\n>From the start of a line\r\n" in r.stdout   # mboxrd quoting
     assert b".leading dot survives unstuffing\r\n" in r.stdout
+    w = ctl(sink, "watch", "--raw", "--count", "1")
+    assert w.returncode == 0 and w.stdout == r.stdout
 
 
 def test_human_output_has_no_control_characters(sink):
