@@ -8,6 +8,8 @@
 # Go build cache are reused between runs. Containers are labelled
 # dev.smtpsink.test=clients-go and removed at the end. Exits non-zero on
 # failure.
+# Debian packages it may install: protobuf-compiler libprotobuf-dev curl
+# ca-certificates unzip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -35,6 +37,8 @@ cleanup
 # --- tools ----------------------------------------------------------------------
 need_apt=()
 command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
+# google/protobuf/{duration,timestamp}.proto for protoc's include path
+[ -f /usr/include/google/protobuf/duration.proto ] || need_apt+=(libprotobuf-dev)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 command -v unzip >/dev/null || need_apt+=(unzip)
 if [ ${#need_apt[@]} -gt 0 ]; then
