@@ -10,6 +10,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import smtplib
 import socket
@@ -630,3 +631,31 @@ def test_rules_invalid_code_is_rpc_error(sink):
     r = ctl(sink, "rules", "delete", "no-such-rule")
     assert r.returncode == 1
     assert r.stderr.startswith(b"smtpsinkctl: NOT_FOUND: "), r.stderr
+
+
+# --- memory -------------------------------------------------------------------
+
+VALGRIND = shutil.which("valgrind")
+
+
+@pytest.mark.skipif(VALGRIND is None, reason="valgrind not installed")
+@pytest.mark.skipif(os.environ.get("SMTPSINK_SANITIZE", "").upper() in ("ON", "1", "TRUE"),
+                    reason="sanitizer build: valgrind does not apply")
+def test_no_leaks_under_valgrind(sink):
+    """Every call path frees what it allocates (gRPC's own statics aside)."""
+    send_raw(sink, "alice@a.test", ["bob@b.test"], RAW, mail_options=["BODY=8BITMIME"])
+    mid = str(ctl_json(sink, "list")["messages"][0]["id"])
+    # One run per code path: unary OK, unary error, stream, deadline.
+    runs = [
+        (["--json", "list", "--raw"], 0),
+        (["get", "999999"], 1),
+        (["watch", "--count", "1"], 0),
+        (["wait", "--to", "nobody@x.test", "--timeout", "200ms"], 3),
+    ]
+    for args, want in runs:
+        r = subprocess.run([VALGRIND, "-q", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+                            "--error-exitcode=99", SMTPSINKCTL_BIN, "--addr", sink.grpc_addr] + args,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+        assert r.returncode == want, (args, r.stderr.decode()[-3000:])
+        assert b"Invalid read" not in r.stderr and b"Invalid write" not in r.stderr, args
+        assert b"uninitialised" not in r.stderr, (args, r.stderr.decode()[-3000:])
