@@ -47,6 +47,7 @@
 #include "config.h"
 #include "message.h"
 #include "mime.h"
+#include "mime_internal.h"
 #include "xmalloc.h"
 
 static pthread_mutex_t	 mime_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -77,10 +78,13 @@ struct mime_hdr_scan {
 	size_t			 body;		/* offset where the body starts */
 	int			 no_separator;	/* ended at a non-header line */
 	int			 capped;	/* MIME_VIEW_MAX_HEADERS reached */
+	int			 blank;		/* ended at an empty line */
 	unsigned		 flags;
 };
 
 static void	mime_ensure_init(void);
+static char	*mime_param_2047_raw(const char *, const char *);
+static void	 mime_body_free_contents(struct mime_body *);
 
 void
 mime_init(unsigned max_depth, unsigned max_parts)
@@ -143,7 +147,8 @@ static void
 mime_str_add(struct mime_str *s, const void *p, size_t len)
 {
 	mime_str_reserve(s, len);
-	memcpy(s->p + s->len, p, len);
+	if (len > 0)
+		memcpy(s->p + s->len, p, len);
 	s->len += len;
 	s->p[s->len] = '\0';
 }
@@ -261,12 +266,16 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
 	char		*dec;
 	size_t		 seg;
 
+	if (len == 0) {
+		mime_str_reserve(s, 0);
+		return;
+	}
 	if (memchr(p, '\0', len) == NULL && mime_is_utf8(p, len)) {
 		/* the common case: nothing to replace */
 		mime_str_add(s, p, len);
 		return;
 	}
-	if (len == 0 || mime_is_utf8(p, len) || mime_has_utf8_seq(p, len)) {
+	if (mime_is_utf8(p, len) || mime_has_utf8_seq(p, len)) {
 		mime_str_add_utf8(s, p, len);
 		return;
 	}
@@ -304,15 +313,12 @@ mime_line_len(const char *p, size_t left)
 	return lf != NULL ? (size_t)(lf - p) + 1 : left;
 }
 
-/* 1 if the line (without its line end) is empty: "", "\r" */
+/* 1 if the line is an empty line: "\n" or "\r\n" */
 static int
 mime_line_is_empty(const char *p, size_t len)
 {
-	if (len > 0 && p[len - 1] == '\n')
-		len--;
-	if (len > 0 && p[len - 1] == '\r')
-		len--;
-	return len == 0;
+	return (len == 1 && p[0] == '\n') ||
+	    (len == 2 && p[0] == '\r' && p[1] == '\n');
 }
 
 /*
@@ -355,6 +361,7 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 		len = mime_line_len(data + off, size - off);
 		if (mime_line_is_empty(data + off, len)) {
 			off += len;
+			sc->blank = 1;
 			break;
 		}
 		if (mime_is_wsp(data[off]) && (sc->n > 0 || sc->capped)) {
@@ -405,27 +412,35 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 static void
 mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 {
-	size_t	 i;
-	char	 c;
+	const char	*lf;
+	size_t		 e, next, i;
 
 	s->len = 0;
 	while (from < to && mime_is_wsp(data[from]))
 		from++;
 	mime_str_reserve(s, to - from);
-	for (i = from; i < to; i++) {
-		c = data[i];
-		if (c == '\n')
-			continue;
-		if (c == '\r' && (i + 1 == to || data[i + 1] == '\n'))
-			continue;
-		if (c == '\0') {
-			/* rare: make room for the longer replacement */
-			mime_str_reserve(s, to - i + 3);
-			memcpy(s->p + s->len, "\xEF\xBF\xBD", 3);
-			s->len += 3;
-			continue;
+	/* line by line: drop LF and the CR before it (or at the very end) */
+	while (from < to) {
+		lf = memchr(data + from, '\n', to - from);
+		e = lf != NULL ? (size_t)(lf - data) : to;
+		next = lf != NULL ? e + 1 : to;
+		if (e > from && data[e - 1] == '\r')
+			e--;
+		if (memchr(data + from, '\0', e - from) == NULL) {
+			memcpy(s->p + s->len, data + from, e - from);
+			s->len += e - from;
+		} else {
+			/* rare: NULs become the longer U+FFFD */
+			for (i = from; i < e; i++) {
+				mime_str_reserve(s, to - i + 3);
+				if (data[i] == '\0') {
+					memcpy(s->p + s->len, "\xEF\xBF\xBD", 3);
+					s->len += 3;
+				} else
+					s->p[s->len++] = data[i];
+			}
 		}
-		s->p[s->len++] = c;
+		from = next;
 	}
 	while (s->len > 0 && (mime_is_wsp(s->p[s->len - 1]) ||
 	    s->p[s->len - 1] == '\r'))
@@ -1174,21 +1189,29 @@ struct mime_body_ctx {
 	int			 stop;		/* part limit reached */
 };
 
+struct mime_warnings {
+	unsigned	 flags;		/* MIME_FLAG_* */
+	int		 truncated;	/* GMIME_WARN_TRUNCATED_MESSAGE */
+};
+
 static void
 mime_parser_warning_cb(gint64 offset, GMimeParserWarning code,
     const gchar *item, gpointer arg)
 {
-	unsigned	*flags = arg;
+	struct mime_warnings	*w = arg;
+	unsigned		*flags = &w->flags;
 
 	(void)offset;
 	(void)item;
 	switch (code) {
-	case GMIME_WARN_MALFORMED_MULTIPART:
 	case GMIME_WARN_TRUNCATED_MESSAGE:
+		/* also said of a valid header-only message: see the caller */
+		w->truncated = 1;
+		break;
+	case GMIME_WARN_MALFORMED_MULTIPART:
 	case GMIME_WARN_MALFORMED_MESSAGE:
 	case GMIME_CRIT_INVALID_HEADER_NAME:
 	case GMIME_CRIT_MULTIPART_WITHOUT_BOUNDARY:
-	case GMIME_CRIT_PART_WITHOUT_HEADERS_OR_CONTENT:
 		*flags |= MIME_FLAG_MALFORMED;
 		break;
 	case GMIME_CRIT_NESTING_OVERFLOW:
@@ -1281,15 +1304,24 @@ static char *
 mime_param_2047(GMimeObject *obj, const char *hdr, const char *param)
 {
 	GMimeHeader	*h;
-	struct mime_str	 val = { 0 }, out = { 0 };
-	const char	*p, *a;
-	size_t		 plen = strlen(param);
-	int		 q;
 
 	h = g_mime_header_list_get_header(g_mime_object_get_header_list(obj),
 	    hdr);
-	if (h == NULL || (p = g_mime_header_get_raw_value(h)) == NULL ||
-	    strstr(p, "=?") == NULL)
+	if (h == NULL)
+		return NULL;
+	return mime_param_2047_raw(g_mime_header_get_raw_value(h), param);
+}
+
+/* mime_param_2047() on a raw header value p (may be NULL) */
+static char *
+mime_param_2047_raw(const char *p, const char *param)
+{
+	struct mime_str	 val = { 0 }, out = { 0 };
+	const char	*a;
+	size_t		 plen = strlen(param);
+	int		 q;
+
+	if (p == NULL || strstr(p, "=?") == NULL)
 		return NULL;
 	/* every iteration moves p forward, to the next ';' or the end */
 	while ((p = strchr(p, ';')) != NULL) {
@@ -1569,6 +1601,185 @@ mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
 }
 
 /*
+ * A parsed Content-Type. GMime's parser makes two GObjects per call (about
+ * 28,000 instructions with their finalisation), so plain values (type,
+ * subtype, token or quoted parameters) are read here, and only values with
+ * comments, RFC 2231 parameters or a name= parameter go to GMime (g).
+ */
+struct mime_ctype {
+	char			 type[32];	/* lower case */
+	char			 subtype[64];	/* lower case */
+	char			 boundary[201];	/* "" if none */
+	char			 charset[64];	/* "" if none */
+	int			 toolong;	/* a parameter did not fit */
+	GMimeContentType	*g;		/* GMime's, or NULL */
+};
+
+static int
+mime_is_token(int c)
+{
+	return c > 32 && c < 127 && strchr("()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+/* Copies a token of p into dst (lower case); returns its length or 0 */
+static size_t
+mime_ctype_token(const char *p, char *dst, size_t dstsz)
+{
+	size_t	 n;
+
+	for (n = 0; mime_is_token((unsigned char)p[n]); n++) {
+		if (n + 1 >= dstsz)
+			return 0;
+		dst[n] = g_ascii_tolower(p[n]);
+	}
+	dst[n] = '\0';
+	return n;
+}
+
+static int
+mime_ctype_own(const char *p, struct mime_ctype *ct)
+{
+	char		 attr[32], *dst;
+	size_t		 n, dstsz, i;
+
+	while (mime_is_wsp(*p))
+		p++;
+	if ((n = mime_ctype_token(p, ct->type, sizeof(ct->type))) == 0)
+		return -1;
+	p += n;
+	if (*p++ != '/')
+		return -1;
+	if ((n = mime_ctype_token(p, ct->subtype, sizeof(ct->subtype))) == 0)
+		return -1;
+	p += n;
+	/* every iteration consumes one parameter */
+	for (;;) {
+		while (mime_is_wsp(*p))
+			p++;
+		if (*p == '\0')
+			return 0;
+		if (*p++ != ';')
+			return -1;
+		while (mime_is_wsp(*p))
+			p++;
+		if (*p == '\0')
+			return 0;
+		for (n = 0; mime_is_token((unsigned char)p[n]) && p[n] != '*';
+		    n++)
+			if (n + 1 >= sizeof(attr))
+				return -1;
+		if (n == 0)
+			return -1;
+		for (i = 0; i < n; i++)
+			attr[i] = g_ascii_tolower(p[i]);
+		attr[n] = '\0';
+		p += n;
+		while (mime_is_wsp(*p))
+			p++;
+		if (*p++ != '=')
+			return -1;
+		while (mime_is_wsp(*p))
+			p++;
+		if (strcmp(attr, "name") == 0)
+			return -1;
+		dst = NULL;
+		dstsz = 0;
+		if (strcmp(attr, "boundary") == 0) {
+			dst = ct->boundary;
+			dstsz = sizeof(ct->boundary);
+		} else if (strcmp(attr, "charset") == 0) {
+			dst = ct->charset;
+			dstsz = sizeof(ct->charset);
+		}
+		n = 0;
+		if (*p == '"') {
+			for (p++; *p != '"'; p++) {
+				if (*p == '\0')
+					return -1;
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				if (dst != NULL && n + 1 < dstsz)
+					dst[n] = *p;
+				else if (dst != NULL)
+					ct->toolong = 1;
+				n++;
+			}
+			p++;
+		} else {
+			for (; mime_is_token((unsigned char)*p); p++) {
+				if (dst != NULL && n + 1 < dstsz)
+					dst[n] = *p;
+				else if (dst != NULL)
+					ct->toolong = 1;
+				n++;
+			}
+			if (n == 0)
+				return -1;
+		}
+		if (dst != NULL)
+			dst[n < dstsz ? n : dstsz - 1] = '\0';
+	}
+}
+
+static void
+mime_ctype_lower(struct mime_ctype *ct)
+{
+	char	*p;
+
+	for (p = ct->type; *p != '\0'; p++)
+		*p = g_ascii_tolower(*p);
+	for (p = ct->subtype; *p != '\0'; p++)
+		*p = g_ascii_tolower(*p);
+}
+
+/* Parses a Content-Type value into ct; -1 if neither parser accepts it */
+static int
+mime_ctype_parse(const char *v, struct mime_ctype *ct)
+{
+	const char	*x;
+
+	memset(ct, 0, sizeof(*ct));
+	if (mime_ctype_own(v, ct) == 0)
+		return 0;
+	memset(ct, 0, sizeof(*ct));
+	if ((ct->g = g_mime_content_type_parse(NULL, v)) == NULL)
+		return -1;
+	if ((x = g_mime_content_type_get_media_type(ct->g)) == NULL)
+		x = "application";
+	ct->toolong |= g_strlcpy(ct->type, x, sizeof(ct->type)) >=
+	    sizeof(ct->type);
+	if ((x = g_mime_content_type_get_media_subtype(ct->g)) == NULL)
+		x = "octet-stream";
+	ct->toolong |= g_strlcpy(ct->subtype, x, sizeof(ct->subtype)) >=
+	    sizeof(ct->subtype);
+	mime_ctype_lower(ct);
+	if ((x = g_mime_content_type_get_parameter(ct->g, "boundary")) != NULL)
+		ct->toolong |= g_strlcpy(ct->boundary, x,
+		    sizeof(ct->boundary)) >= sizeof(ct->boundary);
+	if ((x = g_mime_content_type_get_parameter(ct->g, "charset")) != NULL)
+		ct->toolong |= g_strlcpy(ct->charset, x,
+		    sizeof(ct->charset)) >= sizeof(ct->charset);
+	return 0;
+}
+
+static void
+mime_ctype_clear(struct mime_ctype *ct)
+{
+	if (ct->g != NULL)
+		g_object_unref(ct->g);
+	ct->g = NULL;
+}
+
+/* "text", "plain"; subtype "*" matches any */
+static int
+mime_ctype_is(const struct mime_ctype *ct, const char *type,
+    const char *subtype)
+{
+	return strcmp(ct->type, type) == 0 && (strcmp(subtype, "*") == 0 ||
+	    strcmp(ct->subtype, subtype) == 0);
+}
+
+/*
  * The common single-part message (no Content-Type, or text/plain or
  * text/html, not an attachment, identity / quoted-printable / base64) is
  * decoded here without building a GMime object tree, which costs some
@@ -1580,13 +1791,13 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
     struct mime_body *b)
 {
 	struct mime_str		 v = { 0 }, out = { 0 };
-	GMimeContentType	*ct = NULL;
+	struct mime_ctype	 ct;
 	GMimeContentEncoding	 enc = GMIME_CONTENT_ENCODING_DEFAULT;
 	GMimeEncoding		 st;
 	const char		*charset = NULL, *body = data + sc->body;
 	char			*dec = NULL;
 	size_t			 blen = size - sc->body, dlen;
-	int			 html = 0, ok = 0;
+	int			 html = 0, ok = 0, have_ct = 0;
 
 	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
 	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
@@ -1604,16 +1815,20 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 			goto out;
 	}
 	if (mime_hdr_find(data, sc, "Content-Type", &v)) {
-		ct = g_mime_content_type_parse(NULL, v.p);
-		if (ct == NULL)
+		if (mime_ctype_parse(v.p, &ct) < 0)
 			goto out;
-		if (g_mime_content_type_is_type(ct, "text", "html"))
+		have_ct = 1;
+		if (ct.toolong)
+			goto out;
+		if (mime_ctype_is(&ct, "text", "html"))
 			html = 1;
-		else if (!g_mime_content_type_is_type(ct, "text", "plain"))
+		else if (!mime_ctype_is(&ct, "text", "plain"))
 			goto out;
-		if (g_mime_content_type_get_parameter(ct, "name") != NULL)
+		if (ct.g != NULL &&
+		    g_mime_content_type_get_parameter(ct.g, "name") != NULL)
 			goto out;
-		charset = g_mime_content_type_get_parameter(ct, "charset");
+		if (ct.charset[0] != '\0')
+			charset = ct.charset;
 	}
 	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
 	    enc == GMIME_CONTENT_ENCODING_BASE64) {
@@ -1635,8 +1850,8 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 		b->text = out.p;
 	ok = 1;
 out:
-	if (ct != NULL)
-		g_object_unref(ct);
+	if (have_ct)
+		mime_ctype_clear(&ct);
 	free(dec);
 	free(v.p);
 	return ok;
@@ -1672,6 +1887,349 @@ mime_gmime_cut(const char *data, size_t size, unsigned max_parts)
 	return size;
 }
 
+/* ---- the structural fast path ----
+ *
+ * GMime's object tree costs some 400,000 instructions for a 500-byte
+ * multipart/alternative message (mostly GObject construction and
+ * finalisation), and bodies are parsed again for every body filter. So the
+ * common shapes (multiparts of leaves, well-formed boundaries, identity /
+ * quoted-printable / base64) are walked here over the raw bytes, with
+ * GMime's content type, disposition and transfer decoders; anything else
+ * (message types, multipart/digest, malformed or ambiguous boundaries, garbage
+ * in a part header, uuencode, ...) returns -1 and the message goes to the
+ * GMime parser. test_mime checks both paths give the same results.
+ */
+
+#define MIME_FAST_MAX_CHARSET	64
+
+struct mime_fast_text {
+	int			 set;
+	size_t			 start, end;	/* body bytes */
+	GMimeContentEncoding	 enc;
+	char			 charset[MIME_FAST_MAX_CHARSET];	/* "" if none */
+};
+
+struct mime_fast {
+	struct mime_body_ctx	*ctx;
+	const char		*data;
+	struct mime_fast_text	 text, html;
+	const char		**bounds;	/* enclosing boundaries */
+	unsigned		 nbounds;
+};
+
+static int	mime_fast_entity(struct mime_fast *, size_t, size_t, unsigned);
+
+static int	mime_fast_disabled;	/* tests: see mime_internal.h */
+
+void
+mime_set_fast_paths(int on)
+{
+	mime_fast_disabled = !on;
+}
+
+/*
+ * Is the line (with its EOL) a delimiter of boundary b? 1: "--b", 2: "--b--",
+ * 0: no, -1: starts like one but has more text (GMime's call, not ours).
+ */
+static int
+mime_fast_delim(const char *line, size_t len, const char *b, size_t blen)
+{
+	size_t	 i;
+	int	 kind = 1;
+
+	if (len < 2 + blen || line[0] != '-' || line[1] != '-' ||
+	    memcmp(line + 2, b, blen) != 0)
+		return 0;
+	i = 2 + blen;
+	if (i + 1 < len && line[i] == '-' && line[i + 1] == '-') {
+		kind = 2;
+		i += 2;
+	}
+	for (; i < len; i++)
+		if (!mime_is_wsp(line[i]) && line[i] != '\r' && line[i] != '\n')
+			return -1;
+	return kind;
+}
+
+/* Transfer-decodes data[start..end) into a malloc'd buffer (NUL after it) */
+static char *
+mime_fast_decode(const char *data, size_t start, size_t end,
+    GMimeContentEncoding enc, size_t *outlen)
+{
+	GMimeEncoding	 st;
+	char		*out;
+
+	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
+	    enc == GMIME_CONTENT_ENCODING_BASE64) {
+		g_mime_encoding_init_decode(&st, enc);
+		out = xmalloc(g_mime_encoding_outlen(&st, end - start) + 1);
+		*outlen = g_mime_encoding_flush(&st, data + start, end - start,
+		    out);
+	} else {
+		out = xmalloc(end - start + 1);
+		memcpy(out, data + start, end - start);
+		*outlen = end - start;
+	}
+	out[*outlen] = '\0';
+	return out;
+}
+
+/* The UTF-8 text of a chosen body */
+static char *
+mime_fast_text_get(const char *data, const struct mime_fast_text *t)
+{
+	struct mime_str	 s = { 0 };
+	char		*dec;
+	size_t		 len;
+
+	mime_str_reserve(&s, 0);
+	if (!t->set)
+		return s.p;
+	dec = mime_fast_decode(data, t->start, t->end, t->enc, &len);
+	if (t->charset[0] != '\0')
+		mime_charset_to_utf8(t->charset, strlen(t->charset), dec, len,
+		    &s);
+	else
+		mime_str_add_8bit(&s, dec, len);
+	free(dec);
+	return s.p;
+}
+
+static int
+mime_fast_multipart(struct mime_fast *f, size_t body, size_t end,
+    const char *boundary, unsigned depth)
+{
+	const char	*data = f->data;
+	size_t		 blen = strlen(boundary), off, len, part = SIZE_MAX;
+	size_t		 cend;
+	unsigned	 i;
+	int		 kind, closed = 0, rc = 0;
+
+	f->bounds[f->nbounds++] = boundary;
+	/* every iteration consumes one line */
+	for (off = body; off < end && rc == 0; off += len) {
+		len = mime_line_len(data + off, end - off);
+		if (len < 2 || data[off] != '-' || data[off + 1] != '-')
+			continue;
+		kind = mime_fast_delim(data + off, len, boundary, blen);
+		for (i = 0; kind == 0 && i + 1 < f->nbounds; i++)
+			if (mime_fast_delim(data + off, len, f->bounds[i],
+			    strlen(f->bounds[i])) != 0)
+				kind = -1;	/* a parent's: malformed */
+		if (kind < 0) {
+			rc = -1;
+			break;
+		}
+		if (kind == 0)
+			continue;
+		if (part != SIZE_MAX && !f->ctx->stop) {
+			/* the EOL before a delimiter belongs to it */
+			cend = off;
+			if (cend > part && data[cend - 1] == '\n')
+				cend--;
+			if (cend > part && data[cend - 1] == '\r')
+				cend--;
+			rc = mime_fast_entity(f, part, cend, depth + 1);
+		}
+		if (kind == 2) {
+			closed = 1;
+			break;
+		}
+		part = off + len;
+	}
+	f->nbounds--;
+	/* no closing delimiter: GMime decides what the parts are */
+	if (rc == 0 && !closed)
+		rc = -1;
+	return rc;
+}
+
+/* One entity data[start..end): header block, then a body */
+static int
+mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
+{
+	struct mime_body_ctx		*ctx = f->ctx;
+	struct mime_hdr_scan		 sc;
+	struct mime_str			 v = { 0 }, s = { 0 };
+	struct mime_fast_text		*slot = NULL;
+	struct mime_attachment		*a;
+	struct mime_ctype		 ct;
+	GMimeContentDisposition		*cd = NULL;
+	GMimeContentEncoding		 enc = GMIME_CONTENT_ENCODING_DEFAULT;
+	const char			*base = f->data + start, *fn = NULL;
+	char				*mt, *dec, *fixed = NULL;
+	size_t				 len;
+	int				 rc = -1, is_att = 0, have_ct = 0;
+
+	if (ctx->stop)
+		return 0;
+	if (++ctx->nparts > ctx->max_parts) {
+		ctx->body->flags |= MIME_FLAG_MAX_PARTS;
+		ctx->stop = 1;
+		return 0;
+	}
+	mime_hdr_scan(base, end - start, &sc);
+	if (sc.capped || (sc.flags & MIME_FLAG_MALFORMED))
+		goto out;
+	/* a part without the empty line: GMime's warnings decide */
+	if (depth > 0 && !sc.blank)
+		goto out;
+	if (mime_hdr_find(base, &sc, "Content-Type", &v)) {
+		if (mime_ctype_parse(v.p, &ct) < 0)
+			goto out;
+		have_ct = 1;
+		if (ct.toolong)
+			goto out;
+	}
+	if (have_ct && mime_ctype_is(&ct, "message", "*"))
+		goto out;
+	if (have_ct && mime_ctype_is(&ct, "multipart", "*")) {
+		if (mime_ctype_is(&ct, "multipart", "digest") ||
+		    ct.boundary[0] == '\0')
+			goto out;
+		if (depth >= ctx->max_depth) {
+			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;
+			rc = 0;
+			goto out;
+		}
+		rc = mime_fast_multipart(f, start + sc.body, end, ct.boundary,
+		    depth);
+		goto out;
+	}
+
+	/* a leaf */
+	if (mime_hdr_find(base, &sc, "Content-Transfer-Encoding", &v)) {
+		enc = g_mime_content_encoding_from_string(v.p);
+		if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
+		    enc != GMIME_CONTENT_ENCODING_7BIT &&
+		    enc != GMIME_CONTENT_ENCODING_8BIT &&
+		    enc != GMIME_CONTENT_ENCODING_BINARY &&
+		    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
+		    enc != GMIME_CONTENT_ENCODING_BASE64)
+			goto out;
+	}
+	if (mime_hdr_find(base, &sc, "Content-Disposition", &v) &&
+	    g_ascii_strcasecmp(v.p, "inline") != 0) {
+		if ((cd = g_mime_content_disposition_parse(NULL, v.p)) == NULL)
+			goto out;
+		if (g_ascii_strcasecmp(g_mime_content_disposition_get_disposition(
+		    cd), "attachment") == 0)
+			is_att = 1;
+		fn = g_mime_content_disposition_get_parameter(cd, "filename");
+		if (fn != NULL)
+			fixed = mime_param_2047_raw(v.p, "filename");
+	}
+	if (fn == NULL && have_ct && ct.g != NULL) {
+		fn = g_mime_content_type_get_parameter(ct.g, "name");
+		if (fn != NULL && mime_hdr_find(base, &sc, "Content-Type", &v))
+			fixed = mime_param_2047_raw(v.p, "name");
+	}
+	if (fn != NULL && *fn != '\0')
+		is_att = 1;
+	if (!is_att && (!have_ct || mime_ctype_is(&ct, "text", "plain")))
+		slot = &f->text;
+	else if (!is_att && mime_ctype_is(&ct, "text", "html"))
+		slot = &f->html;
+	if (slot != NULL) {
+		rc = 0;
+		if (slot->set)
+			goto out;
+		slot->set = 1;
+		slot->start = start + sc.body;
+		slot->end = end;
+		slot->enc = enc;
+		g_strlcpy(slot->charset, have_ct ? ct.charset : "",
+		    sizeof(slot->charset));
+		goto out;
+	}
+
+	/* an attachment */
+	if (ctx->body->natts == ctx->capatts) {
+		ctx->capatts = ctx->capatts ? ctx->capatts * 2 : 4;
+		ctx->body->atts = xreallocarray(ctx->body->atts, ctx->capatts,
+		    sizeof(*ctx->body->atts));
+	}
+	a = &ctx->body->atts[ctx->body->natts++];
+	memset(a, 0, sizeof(*a));
+	mime_str_reserve(&s, 0);
+	if (fixed != NULL && fn != NULL && *fn != '\0') {
+		mime_str_add(&s, fixed, strlen(fixed));
+	} else if (fn != NULL)
+		mime_str_add_8bit(&s, fn, strlen(fn));
+	a->filename = s.p;
+	if (have_ct)
+		xasprintf(&a->content_type, "%s/%s", ct.type, ct.subtype);
+	else
+		a->content_type = xstrdup("text/plain");
+	memset(&s, 0, sizeof(s));
+	mime_str_reserve(&s, 0);
+	if (mime_hdr_find(base, &sc, "Content-ID", &v)) {
+		len = v.len;
+		mt = v.p;
+		if (len > 0 && mt[0] == '<') {
+			mt++;
+			len--;
+		}
+		if (len > 0 && mt[len - 1] == '>')
+			len--;
+		mime_str_add_utf8(&s, mt, len);
+	}
+	a->content_id = s.p;
+	dec = mime_fast_decode(f->data, start + sc.body, end, enc, &len);
+	a->size = len;
+	if (ctx->with_content)
+		a->content = dec;
+	else
+		free(dec);
+	rc = 0;
+out:
+	if (have_ct)
+		mime_ctype_clear(&ct);
+	if (cd != NULL)
+		g_object_unref(cd);
+	free(fixed);
+	free(v.p);
+	free(sc.spans);
+	return rc;
+}
+
+/*
+ * The fast path on the whole message: 1 if it produced b's bodies and
+ * attachments, 0 if the message must go to GMime (b untouched then).
+ */
+static int
+mime_body_fast(const char *data, size_t size, struct mime_body_ctx *proto,
+    struct mime_body *b)
+{
+	struct mime_fast	 f;
+	struct mime_body_ctx	 ctx = *proto;
+	struct mime_body	 tb;
+	const char		*bounds[64];
+
+	if (mime_fast_disabled)
+		return 0;
+	memset(&f, 0, sizeof(f));
+	memset(&tb, 0, sizeof(tb));
+	ctx.body = &tb;
+	ctx.capatts = 0;
+	if (ctx.max_depth >= sizeof(bounds) / sizeof(*bounds))
+		return 0;	/* deeper than our boundary stack */
+	f.ctx = &ctx;
+	f.data = data;
+	f.bounds = bounds;
+	if (mime_fast_entity(&f, 0, size, 0) < 0) {
+		tb.text = tb.html = NULL;
+		mime_body_free_contents(&tb);
+		return 0;
+	}
+	b->text = mime_fast_text_get(data, &f.text);
+	b->html = mime_fast_text_get(data, &f.html);
+	b->atts = tb.atts;
+	b->natts = tb.natts;
+	b->flags |= tb.flags;
+	return 1;
+}
+
 struct mime_body *
 mime_body_parse_raw(const char *data, size_t size, int with_content)
 {
@@ -1684,6 +2242,7 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	GMimeParser		*parser;
 	GMimeMessage		*msg;
 	GByteArray		*arr;
+	struct mime_warnings	 warn = { 0, 0 };
 	unsigned		 flags = 0;
 	size_t			 cut;
 
@@ -1702,13 +2261,17 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	mime_hdr_scan(data, size, &sc);
 	b->flags = sc.flags & ~MIME_FLAG_MAX_HEADERS;
 	/* a capped scan may have missed the Content-Type: no shortcut */
-	if (!sc.capped && mime_body_simple(data, size, &sc, b)) {
+	if (!sc.capped && !mime_fast_disabled &&
+	    mime_body_simple(data, size, &sc, b)) {
 		free(sc.spans);
 		if (b->html == NULL)
 			b->html = xstrdup("");
 		return b;
 	}
 	free(sc.spans);
+	if (!sc.capped && !sc.no_separator && sc.flags == 0 &&
+	    mime_body_fast(data, size, &ctx, b))
+		return b;
 
 	cut = mime_gmime_cut(data, size, ctx.max_parts);
 	if (sc.body > cut)
@@ -1736,7 +2299,7 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 
 	opts = g_mime_parser_options_new();
 	g_mime_parser_options_set_warning_callback(opts, mime_parser_warning_cb,
-	    &flags);
+	    &warn);
 	parser = g_mime_parser_new_with_stream(st);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	msg = size > 0 ? g_mime_parser_construct_message(parser, opts) : NULL;
@@ -1766,6 +2329,10 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 		b->text = xstrdup("");
 	if (b->html == NULL)
 		b->html = xstrdup("");
+	flags = warn.flags;
+	/* RFC 5322: a message may end with its header (no body) */
+	if (warn.truncated && sc.body < size)
+		flags |= MIME_FLAG_MALFORMED;
 	if (cut < size) {
 		/* GMime's complaints about the end we cut off are ours */
 		flags &= ~MIME_FLAG_MALFORMED;
@@ -1784,10 +2351,17 @@ mime_body_parse(const struct message *m, int with_content)
 void
 mime_body_free(struct mime_body *b)
 {
-	size_t	 i;
-
 	if (b == NULL)
 		return;
+	mime_body_free_contents(b);
+	free(b);
+}
+
+static void
+mime_body_free_contents(struct mime_body *b)
+{
+	size_t	 i;
+
 	for (i = 0; i < b->natts; i++) {
 		free(b->atts[i].filename);
 		free(b->atts[i].content_type);
@@ -1797,5 +2371,4 @@ mime_body_free(struct mime_body *b)
 	free(b->atts);
 	free(b->text);
 	free(b->html);
-	free(b);
 }

@@ -17,6 +17,7 @@
 #include "fixture.h"
 #include "message.h"
 #include "mime.h"
+#include "mime_internal.h"
 #include "xmalloc.h"
 
 /* ---- helpers ---- */
@@ -950,7 +951,7 @@ static const struct {
 	    "caf\xc3\xa9\r\n", "caf\xc3\xa9\r\n", 0 },
 	{ "latin1 without charset", "Subject: x\r\n\r\ncaf\xe9\r\n",
 	    "caf\xc3\xa9\r\n", 0 },
-	{ "cr only", "\r", "", 0 },
+	{ "cr only", "\r", "\r", MIME_FLAG_MALFORMED },
 	{ "lone lf", "\n", "", 0 },
 	{ "8bit header name", "Sub\xe9ject: x\r\n\r\nb\r\n", NULL,
 	    MIME_FLAG_MALFORMED },
@@ -1033,6 +1034,131 @@ test_mime_fuzz_smoke(void **state)
 	}
 }
 
+/* ---- fast paths and GMime agree ---- */
+
+static const char *agree_extra[] = {
+	/* nested multiparts, parts without headers, padding, pre/epilogue */
+	"Content-Type: multipart/mixed; boundary=\"outer\"\r\n\r\npreamble\r\n"
+	"--outer  \r\nContent-Type: multipart/alternative; boundary=inner\r\n"
+	"\r\n--inner\r\n\r\nplain \xc3\xa9\r\n--inner\r\nContent-Type: text/html;"
+	" charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n"
+	"\r\n<p>caf=E9</p>\r\n--inner--\r\n\r\n--outer\r\nContent-Type: "
+	"application/pdf; name=a.pdf\r\nContent-Transfer-Encoding: base64\r\n"
+	"Content-ID: <pdf@x>\r\n\r\nJVBERi0x\r\nLjQK\r\n--outer\r\n"
+	"Content-Type: image/gif\r\nContent-ID: bare@x\r\nContent-Disposition: "
+	"inline\r\n\r\nGIF89a\r\n--outer--\r\nepilogue\r\n",
+	/* bare LF everywhere */
+	"Content-Type: multipart/alternative; boundary=q\n\n--q\n"
+	"Content-Type: text/plain\n\nline\n\n--q\nContent-Type: text/html\n\n"
+	"<b>x</b>\n--q--\n",
+	/* empty parts and a part that is only a header */
+	"Content-Type: multipart/mixed; boundary=e\r\n\r\n--e\r\n--e\r\n"
+	"Content-Type: application/x-empty\r\n\r\n--e\r\n\r\n--e--\r\n",
+	/* boundary that prefixes a line of text: GMime's call */
+	"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\ntext\r\n"
+	"--bx not a boundary\r\n--b--\r\n",
+	/* a child closing with its parent's boundary */
+	"Content-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\nContent-Type: "
+	"multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nchild\r\n--p--\r\n",
+	/* uuencode, digest: GMime only */
+	"Content-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\n"
+	"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a\r\n#86)C\r\n`\r\n"
+	"end\r\n--u--\r\n",
+	"Content-Type: multipart/digest; boundary=d\r\n\r\n--d\r\n\r\nSubject: "
+	"in digest\r\n\r\ndigest body\r\n--d--\r\n",
+	/* charset names, case, 2231 and 2047 parameters */
+	"Content-Type: MULTIPART/Mixed; BOUNDARY=\"Z\"\r\n\r\n--Z\r\nContent-Type:"
+	" Text/Plain; Charset=\"Windows-1252\"\r\n\r\n\x93quoted\x94 \x80\r\n--Z\r\n"
+	"Content-Type: application/octet-stream\r\nContent-Disposition: "
+	"ATTACHMENT; filename*=utf-8''%E2%82%AC.txt\r\n\r\nx\r\n--Z\r\n"
+	"Content-Type: text/plain; name=\"=?UTF-8?B?SGk=?= =?UTF-8?B?IHRoZXJl?=\""
+	"\r\n\r\ny\r\n--Z--\r\n",
+};
+
+static void
+assert_bodies_equal(const char *what, const struct mime_body *a,
+    const struct mime_body *b)
+{
+	size_t	 i;
+
+	if (strcmp(a->text, b->text) != 0)
+		fail_msg("%s: text: fast \"%s\", gmime \"%s\"", what, a->text,
+		    b->text);
+	if (strcmp(a->html, b->html) != 0)
+		fail_msg("%s: html: fast \"%s\", gmime \"%s\"", what, a->html,
+		    b->html);
+	if (a->natts != b->natts)
+		fail_msg("%s: fast %zu attachments, gmime %zu", what, a->natts,
+		    b->natts);
+	for (i = 0; i < a->natts; i++) {
+		const struct mime_attachment *x = &a->atts[i], *y = &b->atts[i];
+
+		if (strcmp(x->filename, y->filename) != 0 ||
+		    strcmp(x->content_type, y->content_type) != 0 ||
+		    strcmp(x->content_id, y->content_id) != 0 ||
+		    x->size != y->size)
+			fail_msg("%s: att %zu: fast %s \"%s\" <%s> %zu, gmime "
+			    "%s \"%s\" <%s> %zu", what, i, x->content_type,
+			    x->filename, x->content_id, x->size,
+			    y->content_type, y->filename, y->content_id,
+			    y->size);
+		if ((x->content == NULL) != (y->content == NULL) ||
+		    (x->content != NULL && memcmp(x->content, y->content,
+		    x->size) != 0))
+			fail_msg("%s: att %zu: contents differ", what, i);
+	}
+	if (a->flags != b->flags)
+		fail_msg("%s: flags: fast %#x, gmime %#x", what, a->flags,
+		    b->flags);
+}
+
+static void
+agree_one(const char *what, const char *raw, size_t len)
+{
+	struct mime_body	*fast, *slow;
+	int			 wc;
+
+	for (wc = 0; wc <= 1; wc++) {
+		mime_set_fast_paths(1);
+		fast = mime_body_parse_raw(raw, len, wc);
+		mime_set_fast_paths(0);
+		slow = mime_body_parse_raw(raw, len, wc);
+		mime_set_fast_paths(1);
+		assert_body_sane(fast, wc);
+		assert_body_sane(slow, wc);
+		assert_bodies_equal(what, fast, slow);
+		mime_body_free(fast);
+		mime_body_free(slow);
+	}
+}
+
+static void
+test_mime_paths_agree(void **state)
+{
+	static const char *names[] = { "plain.eml", "rfc2047.eml",
+	    "smtputf8.eml", "alternative.eml", "mixed_png.eml", "rfc2231.eml",
+	    "inline_cid.eml", "nested_rfc822.eml", "attached_eml.eml",
+	    "missing_boundary.eml", "garbage_headers.eml", "no_separator.eml",
+	    "junk_8bit.eml", "nul_bytes.eml", "empty.eml", "bare_lf.eml" };
+	char	*raw;
+	size_t	 i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
+		raw = fixture_read(names[i], &len);
+		agree_one(names[i], raw, len);
+		free(raw);
+	}
+	for (i = 0; i < sizeof(class_cases) / sizeof(*class_cases); i++)
+		agree_one(class_cases[i].name, class_cases[i].raw,
+		    strlen(class_cases[i].raw));
+	for (i = 0; i < sizeof(odd_cases) / sizeof(*odd_cases); i++)
+		agree_one(odd_cases[i].name, odd_cases[i].raw,
+		    strlen(odd_cases[i].raw));
+	for (i = 0; i < sizeof(agree_extra) / sizeof(*agree_extra); i++)
+		agree_one("extra", agree_extra[i], strlen(agree_extra[i]));
+}
+
 /* ---- caching and memory ---- */
 
 static void
@@ -1102,6 +1228,7 @@ main(void)
 		cmocka_unit_test(test_mime_bare_lf),
 		cmocka_unit_test(test_mime_odd_table),
 		cmocka_unit_test(test_mime_fuzz_smoke),
+		cmocka_unit_test(test_mime_paths_agree),
 		cmocka_unit_test(test_mime_view_cached),
 	};
 
