@@ -1919,12 +1919,19 @@ struct mime_fast {
 
 static int	mime_fast_entity(struct mime_fast *, size_t, size_t, unsigned);
 
-static int	mime_fast_disabled;	/* tests: see mime_internal.h */
+static int		mime_fast_disabled;	/* tests: see mime_internal.h */
+static unsigned long	mime_gmime_parses;	/* full GMime parses so far */
 
 void
 mime_set_fast_paths(int on)
 {
 	mime_fast_disabled = !on;
+}
+
+unsigned long
+mime_stat_gmime_parses(void)
+{
+	return __atomic_load_n(&mime_gmime_parses, __ATOMIC_RELAXED);
 }
 
 /*
@@ -2297,6 +2304,7 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 		g_object_ref(st);
 	}
 
+	__atomic_add_fetch(&mime_gmime_parses, 1, __ATOMIC_RELAXED);
 	opts = g_mime_parser_options_new();
 	g_mime_parser_options_set_warning_callback(opts, mime_parser_warning_cb,
 	    &warn);

@@ -9,6 +9,8 @@
  * or structural fast path), so tests can check both give the same result.
  * Process-wide; not for use while other threads parse.
  */
-void	mime_set_fast_paths(int on);
+void		mime_set_fast_paths(int on);
+/* How many messages went through the full GMime parser (all threads) */
+unsigned long	mime_stat_gmime_parses(void);
 
 #endif

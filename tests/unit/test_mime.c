@@ -1159,6 +1159,40 @@ test_mime_paths_agree(void **state)
 		agree_one("extra", agree_extra[i], strlen(agree_extra[i]));
 }
 
+/* The common shapes take the fast paths, the others GMime's parser */
+static void
+test_mime_routing(void **state)
+{
+	static const struct {
+		const char	*name;
+		int		 gmime;
+	} cases[] = {
+		{ "plain.eml", 0 }, { "alternative.eml", 0 },
+		{ "mixed_png.eml", 0 }, { "rfc2231.eml", 0 },
+		{ "inline_cid.eml", 0 }, { "bare_lf.eml", 0 },
+		{ "smtputf8.eml", 0 },
+		{ "nested_rfc822.eml", 1 }, { "attached_eml.eml", 1 },
+		{ "missing_boundary.eml", 1 }, { "garbage_headers.eml", 0 },
+	};
+	struct mime_body	*b;
+	unsigned long		 before;
+	char			*raw;
+	size_t			 i, len;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		raw = fixture_read(cases[i].name, &len);
+		before = mime_stat_gmime_parses();
+		b = mime_body_parse_raw(raw, len, 0);
+		if ((int)(mime_stat_gmime_parses() - before) != cases[i].gmime)
+			fail_msg("%s: got %lu GMime parses, want %d",
+			    cases[i].name, mime_stat_gmime_parses() - before,
+			    cases[i].gmime);
+		mime_body_free(b);
+		free(raw);
+	}
+}
+
 /* ---- caching and memory ---- */
 
 static void
@@ -1229,6 +1263,7 @@ main(void)
 		cmocka_unit_test(test_mime_odd_table),
 		cmocka_unit_test(test_mime_fuzz_smoke),
 		cmocka_unit_test(test_mime_paths_agree),
+		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_view_cached),
 	};
 
