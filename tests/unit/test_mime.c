@@ -1140,6 +1140,7 @@ test_mime_paths_agree(void **state)
 	    "inline_cid.eml", "nested_rfc822.eml", "attached_eml.eml",
 	    "missing_boundary.eml", "garbage_headers.eml", "no_separator.eml",
 	    "junk_8bit.eml", "nul_bytes.eml", "empty.eml", "bare_lf.eml" };
+	GString	*g;
 	char	*raw;
 	size_t	 i, len;
 
@@ -1157,6 +1158,21 @@ test_mime_paths_agree(void **state)
 		    strlen(odd_cases[i].raw));
 	for (i = 0; i < sizeof(agree_extra) / sizeof(*agree_extra); i++)
 		agree_one("extra", agree_extra[i], strlen(agree_extra[i]));
+
+	/* the limits: depth 40 of 32, 1100 parts of 1024 */
+	raw = make_nested(40, &len);
+	agree_one("nested 40", raw, len);
+	g_free(raw);
+	raw = make_nested(20, &len);
+	agree_one("nested 20", raw, len);
+	g_free(raw);
+	g = g_string_new("Content-Type: multipart/mixed; boundary=m\r\n\r\n");
+	for (i = 0; i < 1100; i++)
+		g_string_append_printf(g, "--m\r\nContent-Type: image/png\r\n"
+		    "Content-ID: <p%zu>\r\n\r\nx\r\n", i);
+	g_string_append(g, "--m--\r\n");
+	agree_one("1100 parts", g->str, g->len);
+	g_string_free(g, TRUE);
 }
 
 /* The common shapes take the fast paths, the others GMime's parser */
