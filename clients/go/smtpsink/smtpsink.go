@@ -28,6 +28,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/wait"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
@@ -260,7 +261,16 @@ func (s *GRPCHealthStrategy) dial(ctx context.Context, target wait.StrategyTarge
 	if p.Num() == 0 {
 		return fmt.Errorf("port %s not mapped yet", s.Port)
 	}
+	// Short reconnect backoff: the default (1 s, growing) would delay
+	// readiness after an early attempt reached the port before the server.
 	*conn, err = grpc.NewClient(net.JoinHostPort(host, strconv.Itoa(int(p.Num()))),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff: backoff.Config{
+				BaseDelay: 20 * time.Millisecond, Multiplier: 1.5,
+				Jitter: 0.2, MaxDelay: 250 * time.Millisecond,
+			},
+			MinConnectTimeout: time.Second,
+		}))
 	return err
 }

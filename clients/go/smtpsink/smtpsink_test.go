@@ -382,6 +382,42 @@ func TestRunOptionsAndAddresses(t *testing.T) {
 	}
 }
 
+// The gRPC health wait strategy alone (replacing the module's log + health
+// wait) is enough for SMTP and gRPC to answer. Uses its own container.
+func TestGRPCHealthWaitStrategyAlone(t *testing.T) {
+	ctx := ctxFor(t)
+	image := os.Getenv("SMTPSINK_IMAGE")
+	if image == "" {
+		image = smtpsink.DefaultImage
+	}
+	ctr, err := smtpsink.Run(ctx, image,
+		testcontainers.WithLabels(map[string]string{TestLabel: "clients-go"}),
+		testcontainers.WithWaitStrategy(smtpsink.ForGRPCHealth(smtpsink.GRPCPort).WithStartupTimeout(30*time.Second)))
+	testcontainers.CleanupContainer(t, ctr)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	sink, err := ctr.Client(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sink.ServerInfo(ctx); err != nil {
+		t.Fatalf("ServerInfo right after start: %v", err)
+	}
+	addr, err := ctr.SMTPAddress(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := smtp.Dial(addr)
+	if err != nil {
+		t.Fatalf("SMTP right after start: %v", err)
+	}
+	defer c.Close()
+	if err := c.Hello("client.example.test"); err != nil {
+		t.Fatalf("EHLO right after start: %v", err)
+	}
+}
+
 func TestWaitForMessagesTimesOut(t *testing.T) {
 	ctx := ctxFor(t)
 	sink := client(t)

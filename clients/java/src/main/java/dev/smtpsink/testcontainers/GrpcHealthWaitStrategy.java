@@ -35,14 +35,16 @@ public class GrpcHealthWaitStrategy extends AbstractWaitStrategy {
     String host = waitStrategyTarget.getHost();
     int mapped = waitStrategyTarget.getMappedPort(port);
     Instant deadline = Instant.now().plus(startupTimeout);
-    ManagedChannel channel = ManagedChannelBuilder.forAddress(host, mapped).usePlaintext().build();
+    ManagedChannel channel = null;
     String last = "no answer yet";
     try {
-      HealthGrpc.HealthBlockingStub health = HealthGrpc.newBlockingStub(channel);
       while (Instant.now().isBefore(deadline)) {
+        if (channel == null) {
+          channel = ManagedChannelBuilder.forAddress(host, mapped).usePlaintext().build();
+        }
         try {
           HealthCheckResponse resp =
-              health
+              HealthGrpc.newBlockingStub(channel)
                   .withDeadlineAfter(1, TimeUnit.SECONDS)
                   .check(HealthCheckRequest.getDefaultInstance());
           if (resp.getStatus() == HealthCheckResponse.ServingStatus.SERVING) {
@@ -51,6 +53,10 @@ public class GrpcHealthWaitStrategy extends AbstractWaitStrategy {
           last = "status " + resp.getStatus();
         } catch (StatusRuntimeException e) {
           last = e.getStatus().toString();
+          // A fresh channel next time: a failed one waits out grpc-java's
+          // reconnect backoff (1 s and growing) before trying again.
+          channel.shutdownNow();
+          channel = null;
         }
         if (!waitStrategyTarget.isRunning()) {
           throw new ContainerLaunchException("container stopped while waiting for gRPC health");
@@ -71,7 +77,9 @@ public class GrpcHealthWaitStrategy extends AbstractWaitStrategy {
       Thread.currentThread().interrupt();
       throw new ContainerLaunchException("interrupted while waiting for gRPC health", e);
     } finally {
-      channel.shutdownNow();
+      if (channel != null) {
+        channel.shutdownNow();
+      }
     }
   }
 }
