@@ -1581,23 +1581,40 @@ mime_stream_release(GByteArray *arr)
 	(void)g_byte_array_free(arr, FALSE);
 }
 
-/* First header named name (case-insensitive), unfolded into out; 0 if none */
+/*
+ * The header named name (case-insensitive), unfolded into out: returns 1,
+ * or 0 if there is none, or -1 if there are several (which one counts is
+ * the GMime parser's business: the fast paths give up).
+ */
 static int
 mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
     const char *name, struct mime_str *out)
 {
-	size_t	 i, len = strlen(name);
+	size_t	 i, len = strlen(name), n = 0, first = 0;
 
 	for (i = 0; i < sc->n; i++) {
 		if (sc->spans[i].namelen == len &&
 		    g_ascii_strncasecmp(data + sc->spans[i].name, name,
-		    len) == 0) {
-			mime_unfold(data, sc->spans[i].value, sc->spans[i].end,
-			    out);
-			return 1;
-		}
+		    len) == 0 && n++ == 0)
+			first = i;
 	}
-	return 0;
+	if (n > 1)
+		return -1;
+	if (n == 1)
+		mime_unfold(data, sc->spans[first].value,
+		    sc->spans[first].end, out);
+	return n;
+}
+
+/* 1 if a header the fast paths read appears more than once */
+static int
+mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc,
+    struct mime_str *tmp)
+{
+	return mime_hdr_find(data, sc, "Content-Type", tmp) < 0 ||
+	    mime_hdr_find(data, sc, "Content-Transfer-Encoding", tmp) < 0 ||
+	    mime_hdr_find(data, sc, "Content-Disposition", tmp) < 0 ||
+	    mime_hdr_find(data, sc, "Content-ID", tmp) < 0;
 }
 
 /*
@@ -1799,6 +1816,8 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 	size_t			 blen = size - sc->body, dlen;
 	int			 html = 0, ok = 0, have_ct = 0;
 
+	if (mime_hdr_has_dups(data, sc, &v))
+		goto out;
 	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
 	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
 	    g_strstr_len(v.p, v.len, "ilename") != NULL ||
@@ -2079,7 +2098,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (sc.capped || (sc.flags & MIME_FLAG_MALFORMED))
 		goto out;
 	/* a part without the empty line: GMime's warnings decide */
-	if (depth > 0 && !sc.blank)
+	if ((depth > 0 && !sc.blank) || mime_hdr_has_dups(base, &sc, &v))
 		goto out;
 	if (mime_hdr_find(base, &sc, "Content-Type", &v)) {
 		if (mime_ctype_parse(v.p, &ct) < 0)
@@ -2171,14 +2190,13 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	memset(&s, 0, sizeof(s));
 	mime_str_reserve(&s, 0);
 	if (mime_hdr_find(base, &sc, "Content-ID", &v)) {
-		len = v.len;
+		/* "<id>" and anything after it (a comment) */
 		mt = v.p;
+		len = v.len;
 		if (len > 0 && mt[0] == '<') {
 			mt++;
-			len--;
+			len = strcspn(mt, ">");
 		}
-		if (len > 0 && mt[len - 1] == '>')
-			len--;
 		mime_str_add_utf8(&s, mt, len);
 	}
 	a->content_id = s.p;

@@ -1060,6 +1060,12 @@ static const char *agree_extra[] = {
 	/* a child closing with its parent's boundary */
 	"Content-Type: multipart/mixed; boundary=p\r\n\r\n--p\r\nContent-Type: "
 	"multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nchild\r\n--p--\r\n",
+	/* Content-ID with a comment; duplicated Content-Type headers */
+	"Content-Type: multipart/mixed; boundary=c\r\n\r\n--c\r\n"
+	"Content-Type: image/png\r\nContent-ID: <img1@x> (logo)\r\n\r\nx\r\n"
+	"--c\r\nContent-Type: text/html\r\nContent-Type: image/gif\r\n\r\ny\r\n"
+	"--c--\r\n",
+	"Content-Type: text/plain\r\nContent-Type: text/html\r\n\r\n<b>z</b>\r\n",
 	/* uuencode, digest: GMime only */
 	"Content-Type: multipart/mixed; boundary=u\r\n\r\n--u\r\n"
 	"Content-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 a\r\n#86)C\r\n`\r\n"
