@@ -88,3 +88,17 @@ def test_sigterm_as_pid1_exits_cleanly(run_sink):
     # 0 = smtpsink handled SIGTERM itself; 137 would mean docker had to SIGKILL it
     assert state["ExitCode"] == 0, docker("logs", sink.id).stderr
     assert "stopped" in docker("logs", sink.id).stderr
+
+
+def test_testcontainers_internal_port_check_works(run_sink):
+    # the command testcontainers-java/-node run inside a container to see a port listen
+    sink = run_sink()
+    for port in (1025, 50051):
+        cmd = (f"true && (cat /proc/net/tcp* | awk '{{print $2}}' | grep -i ':0*{port:x}' "
+               f"|| nc -vz -w 1 localhost {port})")
+        r = docker("exec", sink.id, "/bin/sh", "-c", cmd, check=False)
+        assert r.returncode == 0, (port, r.stdout, r.stderr)
+    r = docker("exec", sink.id, "/bin/sh", "-c",
+               "true && (cat /proc/net/tcp* | awk '{print $2}' | grep -i ':0*1f90' || nc -vz -w 1 localhost 8080)",
+               check=False)
+    assert r.returncode != 0  # and a port nobody listens on is not reported
