@@ -15,7 +15,8 @@ Modes (default: throughput):
               stored.
   callgrind   instructions per message (valgrind --tool=callgrind) for
               smtp-sink and smtpsink: 2,000 and 4,000 x 1 KiB over 8 reused
-              connections; Ir/msg including startup, and the marginal
+              connections (also: new connection per message; 200 and 400 x
+              256 KiB); Ir/msg including startup, and the marginal
               (Ir(4000)-Ir(2000))/2000 which subtracts startup exactly.
   idle        opens 5,000 concurrent idle SMTP sessions (greeting read) to
               each sink and reports RSS growth per session.
@@ -328,13 +329,22 @@ def callgrind_total(path):
     raise RuntimeError("no totals in %s" % path)
 
 
-def callgrind_once(kind, count, smtpsink_bin, tmpdir):
-    outf = os.path.join(tmpdir, "callgrind.%s.%d.out" % (kind.replace("+", "_"), count))
+CG_WORKLOADS = {
+    # name: (smtp-source args, payload, smaller count, larger count)
+    "reused": (["-d", "-s", "8"], 1024, 2000, 4000),
+    "newconn": (["-s", "8"], 1024, 2000, 4000),
+    "big": (["-d", "-s", "8"], 262144, 200, 400),
+}
+
+
+def callgrind_once(kind, wl, count, smtpsink_bin, tmpdir):
+    args, size = CG_WORKLOADS[wl][0], CG_WORKLOADS[wl][1]
+    outf = os.path.join(tmpdir, "callgrind.%s.%s.%d.out" % (kind.replace("+", "_"), wl, count))
     wrapper = ["valgrind", "--tool=callgrind", "--callgrind-out-file=" + outf]
     sink = Sink(kind, smtpsink_bin, wrapper=wrapper, exit_after=count if kind == "smtp-sink" else None)
-    argv = ["smtp-source"] + SOURCE_COMMON + ["-d", "-s", "8", "-m", str(count), "-l", "1024", sink.addr()]
-    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900)
-    rc, stored, _ = sink.stop(timeout=120)
+    argv = ["smtp-source"] + SOURCE_COMMON + args + ["-m", str(count), "-l", str(size), sink.addr()]
+    p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=1800)
+    rc, stored, _ = sink.stop(timeout=300)
     sink.cleanup()
     if kind == "smtp-sink":
         # smtp-sink -M exits right after the N-th message, so smtp-source may
@@ -353,21 +363,24 @@ def mode_callgrind(args, out):
     tmpdir = tempfile.mkdtemp(prefix="bench-cg-")
     os.chmod(tmpdir, 0o777)  # smtp-sink drops to nobody before callgrind writes
     res = []
-    lines = ["| sink | Ir, 2,000 msgs | Ir, 4,000 msgs | Ir/msg incl. startup (2,000) | marginal Ir/msg ((4000-2000)/2000) | ratio vs smtp-sink (marginal) |",
-             "|---|---:|---:|---:|---:|---:|"]
-    base = None
-    for kind in [k for k in args.sinks if k in ("smtp-sink", "smtpsink", "smtpsink+grpc")]:
-        ir2, f2, cmd = callgrind_once(kind, 2000, args.smtpsink, tmpdir)
-        ir4, f4, _ = callgrind_once(kind, 4000, args.smtpsink, tmpdir)
-        marg = (ir4 - ir2) / 2000
-        if kind == "smtp-sink":
-            base = marg
-        r = {"sink": kind, "ir_2000": ir2, "ir_4000": ir4, "ir_per_msg_incl_startup": ir2 / 2000,
-             "ir_per_msg_marginal": marg, "files": [f2, f4], "command": cmd}
-        res.append(r)
-        lines.append("| %s | %d | %d | %.0f | %.0f | %s |" % (kind, ir2, ir4, ir2 / 2000, marg,
-                                                           "%.2fx" % (marg / base) if base else "-"))
-        print(lines[-1], flush=True)
+    lines = ["| workload | sink | Ir, fewer msgs | Ir, more msgs | Ir/msg incl. startup (fewer) | marginal Ir/msg (difference / extra msgs) | ratio vs smtp-sink (marginal) |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for wl in args.cg_workloads:
+        _, size, n1, n2 = CG_WORKLOADS[wl]
+        base = None
+        for kind in [k for k in args.sinks if k in ("smtp-sink", "smtpsink", "smtpsink+grpc")]:
+            ir1, f1, cmd = callgrind_once(kind, wl, n1, args.smtpsink, tmpdir)
+            ir2, f2, _ = callgrind_once(kind, wl, n2, args.smtpsink, tmpdir)
+            marg = (ir2 - ir1) / (n2 - n1)
+            if kind == "smtp-sink":
+                base = marg
+            r = {"workload": wl, "sink": kind, "n1": n1, "n2": n2, "ir_n1": ir1, "ir_n2": ir2,
+                 "ir_per_msg_incl_startup": ir1 / n1, "ir_per_msg_marginal": marg, "files": [f1, f2], "command": cmd}
+            res.append(r)
+            lines.append("| %s (%d / %d x %s) | %s | %d | %d | %.0f | %.0f | %s |" % (
+                wl, n1, n2, "%d KiB" % (size // 1024), kind, ir1, ir2, ir1 / n1, marg,
+                "%.2fx" % (marg / base) if base else "-"))
+            print(lines[-1], flush=True)
     out["callgrind"] = res
     out["callgrind_dir"] = tmpdir
     return "\n".join(lines)
@@ -465,6 +478,7 @@ def main():
     ap.add_argument("--workloads", default="reused,newconn,single,big")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--idle", type=int, default=5000)
+    ap.add_argument("--cg-workloads", default="reused,newconn,big")
     ap.add_argument("--mode", default="throughput", choices=["throughput", "callgrind", "idle", "all"])
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
@@ -473,6 +487,7 @@ def main():
         print("note: no Mailpit binary at %s (MAILPIT_BIN); skipping it" % MAILPIT_BIN, file=sys.stderr)
         args.sinks.remove("mailpit")
     args.workloads = [w for w in args.workloads.split(",") if w]
+    args.cg_workloads = [w for w in args.cg_workloads.split(",") if w]
     if subprocess.run(["pgrep", "-x", "master"], stdout=subprocess.DEVNULL).returncode == 0:
         print("note: a postfix master process is running; this benchmark does not need or touch it", file=sys.stderr)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
