@@ -419,31 +419,29 @@ mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 	while (from < to && mime_is_wsp(data[from]))
 		from++;
 	mime_str_reserve(s, to - from);
-	/* line by line: drop LF and the CR before it (or at the very end) */
+	/* line by line: drop LF and every CR */
 	while (from < to) {
 		lf = memchr(data + from, '\n', to - from);
 		e = lf != NULL ? (size_t)(lf - data) : to;
 		next = lf != NULL ? e + 1 : to;
-		if (e > from && data[e - 1] == '\r')
-			e--;
-		if (memchr(data + from, '\0', e - from) == NULL) {
+		if (memchr(data + from, '\0', e - from) == NULL &&
+		    memchr(data + from, '\r', e - from) == NULL) {
 			memcpy(s->p + s->len, data + from, e - from);
 			s->len += e - from;
 		} else {
-			/* rare: NULs become the longer U+FFFD */
+			/* rare: CRs go (as in GMime), NULs become U+FFFD */
 			for (i = from; i < e; i++) {
 				mime_str_reserve(s, to - i + 3);
 				if (data[i] == '\0') {
 					memcpy(s->p + s->len, "\xEF\xBF\xBD", 3);
 					s->len += 3;
-				} else
+				} else if (data[i] != '\r')
 					s->p[s->len++] = data[i];
 			}
 		}
 		from = next;
 	}
-	while (s->len > 0 && (mime_is_wsp(s->p[s->len - 1]) ||
-	    s->p[s->len - 1] == '\r'))
+	while (s->len > 0 && mime_is_wsp(s->p[s->len - 1]))
 		s->len--;
 	s->p[s->len] = '\0';
 }
@@ -2189,15 +2187,11 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 		a->content_type = xstrdup("text/plain");
 	memset(&s, 0, sizeof(s));
 	mime_str_reserve(&s, 0);
-	if (mime_hdr_find(base, &sc, "Content-ID", &v)) {
-		/* "<id>" and anything after it (a comment) */
-		mt = v.p;
-		len = v.len;
-		if (len > 0 && mt[0] == '<') {
-			mt++;
-			len = strcspn(mt, ">");
-		}
-		mime_str_add_utf8(&s, mt, len);
+	if (mime_hdr_find(base, &sc, "Content-ID", &v) &&
+	    (mt = g_mime_utils_decode_message_id(v.p)) != NULL) {
+		/* GMime's reading of it, as g_mime_object_get_content_id() */
+		mime_str_add_utf8(&s, mt, strlen(mt));
+		g_free(mt);
 	}
 	a->content_id = s.p;
 	dec = mime_fast_decode(f->data, start + sc.body, end, enc, &len);
