@@ -13,11 +13,15 @@
  * (struct, arrays, strings): a cached view costs about the header's size.
  *
  * Bodies and attachments (mime_body_parse): a single-part text message is
- * decoded directly (GMime's transfer decoders, no object tree); anything
- * else gets a full GMime parse over the raw bytes without copying them (a
- * non-owning memory stream), then a walk of the tree bounded by max_depth
- * and max_parts. GMime's parser warnings (missing boundary, truncated
- * message, ...) become MIME_FLAG_MALFORMED; its nesting cap, MAX_DEPTH.
+ * decoded directly, and a multipart made of leaves is walked over the raw
+ * bytes (see "the structural fast path"), both with GMime's transfer
+ * decoders but no GMime object tree, which costs ~20x more. Anything else
+ * (message/rfc822, digests, malformed boundaries, ...) gets a full GMime
+ * parse over the raw bytes without copying them (a non-owning memory
+ * stream), then a walk of the tree bounded by max_depth and max_parts;
+ * GMime only sees a prefix bounded by max_parts (mime_gmime_cut). GMime's
+ * parser warnings (missing boundary, ...) become MIME_FLAG_MALFORMED; its
+ * nesting cap, MAX_DEPTH. test_mime checks both routes agree.
  * Bodies: the first text/plain and text/html that are not attachments, in
  * the message itself, else in an inline forwarded message/rfc822.
  * Attachments: disposition attachment, or a filename (even inline), or any
@@ -28,8 +32,10 @@
  * (Python's email package does the same) and MIME_FLAG_MALFORMED is set.
  *
  * Every string handed out is valid UTF-8 without NUL bytes: invalid
- * sequences and NULs become U+FFFD. Text without a declared charset that is
- * not UTF-8 goes through GMime's fallback charsets (UTF-8, ISO-8859-1).
+ * sequences and NULs become U+FFFD. Text without a declared charset is kept
+ * as UTF-8 if it holds any UTF-8 sequence (bad bytes replaced), else read
+ * with GMime's fallback charsets (ISO-8859-1). Bare CRs in header values
+ * are dropped, as GMime does.
  *
  * Thread safety: GMime is initialised once (mime_init, or lazily with the
  * DEF_ limits); after that the functions may run on several threads at once
