@@ -169,12 +169,15 @@ export class SinkClient {
   }
 
   /**
-   * Replays matching messages with id > afterId, then streams new ones.
-   * Call `.cancel()` on the returned stream to stop.
+   * Replays matching messages with id > afterId, then streams new ones as
+   * they arrive (no gap, no duplicate). Listen for 'data'; call `.cancel()`
+   * on the returned stream to stop. `timeoutMs` ends it with DEADLINE_EXCEEDED.
    */
-  watchMessages(filter: Filter = {}, afterId: string | number = 0, includeRaw = false):
+  watchMessages(filter: Filter = {}, opts: { afterId?: string | number; includeRaw?: boolean; timeoutMs?: number } = {}):
       grpc.ClientReadableStream<Message__Output> {
-    return this.stub.WatchMessages({ filter, after_id: afterId, include_raw: includeRaw });
+    const options: grpc.CallOptions = opts.timeoutMs ? { deadline: deadline(opts.timeoutMs) } : {};
+    return this.stub.WatchMessages(
+      { filter, after_id: opts.afterId ?? 0, include_raw: opts.includeRaw ?? false }, options);
   }
 
   /** Deletes the matching messages (all with an empty filter); resolves to how many. */

@@ -98,6 +98,40 @@ test('waitForMessages times out saying how many matched', async () => {
   );
 });
 
+test('watchMessages replays stored mail, then follows new mail', async () => {
+  const client = sink.client();
+  const from = unique('app');
+  const rcpt = unique('watcher');
+  const t = transport();
+  let stream;
+  try {
+    await t.sendMail({ from, to: rcpt, subject: 'first', text: '1' });
+    const [first] = await client.waitForMessages({ rcpt_to: rcpt });
+    stream = client.watchMessages({ rcpt_to: rcpt }, { timeoutMs: 20_000 });
+    const seen = [];
+    let wake = () => {};
+    let failure = null;
+    stream.on('data', (m) => { seen.push(m); wake(); });
+    stream.on('error', (e) => { failure = e; wake(); });
+    const next = (n) => new Promise((resolve, reject) => {
+      wake = () => {
+        if (seen.length >= n) resolve();
+        else if (failure) reject(failure);
+      };
+      wake();
+    });
+    await next(1); // replayed
+    assert.equal(seen[0].id, first.id);
+    await t.sendMail({ from, to: rcpt, subject: 'second', text: '2' });
+    await next(2); // live
+    assert.deepEqual(seen.map((m) => m.subject), ['first', 'second']);
+    assert.ok(BigInt(seen[1].id) > BigInt(seen[0].id));
+  } finally {
+    if (stream) stream.cancel();
+    t.close();
+  }
+});
+
 test('a RCPT_TO reject rule is seen by nodemailer', async () => {
   const client = sink.client();
   const from = unique('app');

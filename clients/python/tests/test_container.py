@@ -73,6 +73,23 @@ def test_wait_times_out_saying_how_many_matched(sink):
     assert "1 of 2" in ei.value.details  # e.g. "deadline exceeded: 1 of 2 messages matched"
 
 
+def test_watch_replays_stored_then_follows_new(sink):
+    client = sink.client()
+    sender, rcpt = unique("app"), unique("watcher")
+    send(sink, build_message(sender, rcpt, "first", "1\n", attach=False), sender, [rcpt])
+    [first] = client.wait_for_messages(rcpt_to=rcpt, count=1, timeout=10)
+    stream = client.watch_messages(rcpt_to=rcpt, timeout=20)
+    try:
+        it = iter(stream)
+        replayed = next(it)
+        assert (replayed.id, replayed.subject) == (first.id, "first")
+        send(sink, build_message(sender, rcpt, "second", "2\n", attach=False), sender, [rcpt])
+        live = next(it)
+        assert live.subject == "second" and live.id > first.id
+    finally:
+        stream.cancel()
+
+
 def test_rcpt_reject_rule_is_seen_by_smtplib(sink):
     client = sink.client()
     sender, ok_rcpt, bad_rcpt = unique("app"), unique("ok"), unique("blocked")
@@ -135,3 +152,17 @@ def test_parallel_tests_on_one_container_are_isolated(sink):
         assert sorted(m.subject for m in got) == [f"{name} #{i}" for i in range(n)]
         assert deleted == n  # clear(filter) removed only this test's mail
         assert after == []
+
+
+def test_module_start_labels_and_teardown():
+    import docker
+    from smtpsink import SmtpSinkContainer
+
+    with SmtpSinkContainer() as own:
+        cid = own.get_container_id()
+        c = docker.from_env().containers.get(cid)
+        assert c.labels["dev.smtpsink.module"] == "python"
+        assert own.client().health()
+        assert own.client().server_info().counters.stored_messages == 0
+    with pytest.raises(docker.errors.NotFound):
+        docker.from_env().containers.get(cid)

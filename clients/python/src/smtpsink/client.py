@@ -144,13 +144,14 @@ class SinkClient:
             raise _wrap(e) from None
 
     def watch_messages(self, filter: FilterLike = None, *, after_id: int = 0, include_raw: bool = False,
-                       **filter_kwargs) -> Iterator[pb.Message]:
-        """Stored matching messages with id > after_id, then new ones as they arrive.
-
-        The returned iterator is a grpc call: `.cancel()` it to stop."""
+                       timeout: Optional[float] = None, **filter_kwargs):
+        """Stored matching messages with id > after_id, then new ones as they arrive
+        (no gap, no duplicate). Returns the grpc streaming call: iterate it for
+        Message objects, `.cancel()` it to stop; `timeout` (seconds) ends the
+        stream with grpc.StatusCode.DEADLINE_EXCEEDED."""
         req = pb.WatchMessagesRequest(filter=make_filter(filter, **filter_kwargs), after_id=after_id,
                                       include_raw=include_raw)
-        return self.stub.WatchMessages(req)
+        return self.stub.WatchMessages(req, timeout=timeout)
 
     def clear(self, filter: FilterLike = None, *, timeout: float = 30.0, **filter_kwargs) -> int:
         """Deletes the matching messages (all of them with no filter); returns how many."""
