@@ -430,6 +430,8 @@ mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 		lf = memchr(data + from, '\n', to - from);
 		e = lf != NULL ? (size_t)(lf - data) : to;
 		next = lf != NULL ? e + 1 : to;
+		if (e > from && data[e - 1] == '\r')
+			e--;
 		if (memchr(data + from, '\0', e - from) == NULL &&
 		    memchr(data + from, '\r', e - from) == NULL) {
 			memcpy(s->p + s->len, data + from, e - from);
@@ -1612,13 +1614,26 @@ mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
 
 /* 1 if a header the fast paths read appears more than once */
 static int
-mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc,
-    struct mime_str *tmp)
+mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc)
 {
-	return mime_hdr_find(data, sc, "Content-Type", tmp) < 0 ||
-	    mime_hdr_find(data, sc, "Content-Transfer-Encoding", tmp) < 0 ||
-	    mime_hdr_find(data, sc, "Content-Disposition", tmp) < 0 ||
-	    mime_hdr_find(data, sc, "Content-ID", tmp) < 0;
+	static const char	*names[] = { "Content-Type",
+	    "Content-Transfer-Encoding", "Content-Disposition", "Content-ID" };
+	unsigned		 seen[4] = { 0, 0, 0, 0 };
+	const char		*name;
+	size_t			 i, k, len;
+
+	for (i = 0; i < sc->n; i++) {
+		name = data + sc->spans[i].name;
+		len = sc->spans[i].namelen;
+		if (len < 10 || g_ascii_strncasecmp(name, "Content-", 8) != 0)
+			continue;
+		for (k = 0; k < 4; k++)
+			if (strlen(names[k]) == len &&
+			    g_ascii_strncasecmp(name, names[k], len) == 0 &&
+			    seen[k]++ > 0)
+				return 1;
+	}
+	return 0;
 }
 
 /*
@@ -1820,7 +1835,7 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 	size_t			 blen = size - sc->body, dlen;
 	int			 html = 0, ok = 0, have_ct = 0;
 
-	if (mime_hdr_has_dups(data, sc, &v))
+	if (mime_hdr_has_dups(data, sc))
 		goto out;
 	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
 	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
@@ -2102,7 +2117,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (sc.capped || (sc.flags & MIME_FLAG_MALFORMED))
 		goto out;
 	/* a part without the empty line: GMime's warnings decide */
-	if ((depth > 0 && !sc.blank) || mime_hdr_has_dups(base, &sc, &v))
+	if ((depth > 0 && !sc.blank) || mime_hdr_has_dups(base, &sc))
 		goto out;
 	if (mime_hdr_find(base, &sc, "Content-Type", &v)) {
 		if (mime_ctype_parse(v.p, &ct) < 0)
