@@ -71,6 +71,9 @@ RUN set -eu; \
 
 FROM scratch
 COPY --from=build /out/ /
+LABEL org.opencontainers.image.title="smtpsink" \
+      org.opencontainers.image.description="SMTP sink for test suites: captures mail in memory, gRPC control API" \
+      org.opencontainers.image.licenses="MIT"
 ENV SMTPSINK_SMTP_LISTEN=0.0.0.0:1025 \
     SMTPSINK_GRPC_LISTEN=0.0.0.0:50051 \
     PATH=/usr/bin
