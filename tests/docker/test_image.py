@@ -52,6 +52,14 @@ def test_locked_down_container_captures_and_decodes(run_sink):
     assert m["text_body"].rstrip("\r\n") == "price \u20ac 5"
 
 
+def test_runs_under_an_arbitrary_uid(run_sink):
+    # OpenShift-style random UID without a passwd entry
+    sink = run_sink("--user", "123456:0")
+    with smtplib.SMTP("127.0.0.1", sink.port(1025), timeout=10) as s:
+        assert s.noop()[0] == 250
+    assert sink.ctl("health").returncode == 0
+
+
 def test_becomes_healthy(run_sink):
     sink = run_sink("--health-interval", "1s")
     until = time.monotonic() + 30
