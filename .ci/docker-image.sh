@@ -43,6 +43,8 @@ t0=$(date +%s)
 DOCKER_BUILDKIT=0 docker build -t "$IMAGE" -t "smtpsink:${version:-dev}" "$ROOT" >/tmp/smtpsink-docker-build.log 2>&1 || {
   tail -40 /tmp/smtpsink-docker-build.log >&2
   echo "docker-image: build FAILED (full log /tmp/smtpsink-docker-build.log)" >&2
+  # later stages must not test a stale image from an earlier run
+  docker image rm "$IMAGE" >/dev/null 2>&1 || true
   exit 1
 }
 echo "docker-image: built in $(( $(date +%s) - t0 )) s"
