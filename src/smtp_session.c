@@ -107,6 +107,7 @@ struct smtp_session {
 	uint64_t		 active_ms;	/* last read or write progress */
 	uint64_t		 deadline_ms;	/* absolute session deadline, 0 = none */
 	unsigned		 errors;
+	unsigned		 messages;	/* accepted in this session */
 	unsigned		 flags;		/* SF_* */
 	enum smtp_state		 state;
 	enum smtp_state		 bdat_ret;	/* state after a skipped BDAT chunk */
@@ -458,52 +459,84 @@ smtp_proceed_helo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	smtp_session_reply(s, 250, NULL, s->server->cfg->hostname);
 }
 
-/* The EHLO keywords of the enabled extensions into lines[]; returns how many */
+/*
+ * Appends the EHLO keywords of the enabled extensions to dst, each as
+ * prefix + keyword + suffix (no snprintf: EHLO runs once per session).
+ * Returns the length.
+ */
 static size_t
-smtp_session_ext_lines(const struct config *cfg, char lines[][40], size_t max)
+smtp_session_ext_format(const struct config *cfg, char *dst, size_t dstsz,
+    const char *prefix, const char *suffix, int last_space)
 {
 	unsigned	 bit;
-	size_t		 n = 0;
+	size_t		 o = 0, pl = strlen(prefix), sl = strlen(suffix), kl;
+	const char	*kw;
+	char		 num[32], *np;
+	size_t		 v;
 
-	for (bit = 1; bit <= EXT_ALL && n < max; bit <<= 1) {
-		if (!(cfg->extensions & bit))
+	for (bit = 1; bit <= EXT_ALL; bit <<= 1) {
+		if (!(cfg->extensions & bit) || (kw = config_ext_name(bit)) == NULL)
 			continue;
-		if (bit == EXT_SIZE)
-			snprintf(lines[n++], 40, "SIZE %zu", cfg->message_size_max);
-		else
-			snprintf(lines[n++], 40, "%s", config_ext_name(bit));
+		kl = strlen(kw);
+		np = num + sizeof(num);
+		if (bit == EXT_SIZE) {
+			v = cfg->message_size_max;
+			do {
+				*--np = '0' + v % 10;
+				v /= 10;
+			} while (v > 0);
+			*--np = ' ';
+		}
+		if (o + pl + kl + (num + sizeof(num) - np) + sl + 1 > dstsz)
+			break;
+		memcpy(dst + o, prefix, pl);
+		o += pl;
+		memcpy(dst + o, kw, kl);
+		o += kl;
+		memcpy(dst + o, np, num + sizeof(num) - np);
+		o += num + sizeof(num) - np;
+		memcpy(dst + o, suffix, sl);
+		o += sl;
 	}
-	return n;
+	if (last_space && o > 0)
+		o--;			/* no trailing separator */
+	dst[o] = '\0';
+	return o;
 }
 
 static void
 smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
 	const struct config	*cfg = s->server->cfg;
-	char			 ext[10][40], r[SMTP_REPLY_MAX];
-	const char		*lines[11];
-	size_t			 i, n, len;
+	char			 r[SMTP_REPLY_MAX];
+	size_t			 n, hl = strlen(cfg->hostname);
 
 	smtp_session_set_helo(s, c->args, 1);
-	n = smtp_session_ext_lines(cfg, ext, 10);
-	lines[0] = cfg->hostname;
-	for (i = 0; i < n; i++)
-		lines[i + 1] = ext[i];
-	len = smtp_proto_reply_multi(r, sizeof(r), 250, lines, n + 1);
-	smtp_session_write(s, r, len);
+	if (hl > 200)
+		hl = 200;
+	memcpy(r, "250-", 4);
+	memcpy(r + 4, cfg->hostname, hl);
+	memcpy(r + 4 + hl, "\r\n", 2);
+	n = 6 + hl;
+	n += smtp_session_ext_format(cfg, r + n, sizeof(r) - n, "250-", "\r\n", 0);
+	if (n == 6 + hl) {
+		r[3] = ' ';		/* no extensions: a single line */
+	} else {
+		/* the last line is "250 KEYWORD" */
+		char *last = r + n - 2;
+		while (last > r && !(last[-1] == '\n' && last[0] == '2'))
+			last--;
+		last[3] = ' ';
+	}
+	smtp_session_write(s, r, n);
 }
 
 void
 smtp_session_ext_line(const struct server *srv, char *dst, size_t dstsz)
 {
-	char	 ext[10][40];
-	size_t	 i, n, off = 0;
-
-	n = smtp_session_ext_lines(srv->cfg, ext, 10);
-	if (dstsz > 0)
-		dst[0] = '\0';
-	for (i = 0; i < n && off < dstsz; i++)
-		off += snprintf(dst + off, dstsz - off, "%s%s", i ? " " : "", ext[i]);
+	if (dstsz == 0)
+		return;
+	smtp_session_ext_format(srv->cfg, dst, dstsz, "", " ", 1);
 }
 
 static int
@@ -1000,7 +1033,8 @@ smtp_session_deliver(struct smtp_session *s)
 	m->smtputf8 = tx->smtputf8;
 	smtp_session_tx_end(s);
 
-	server_deliver(s->server, m, reply, sizeof(reply), &disconnect, &delay_ms);
+	if (server_deliver(s->server, m, reply, sizeof(reply), &disconnect, &delay_ms) == 0)
+		s->messages++;
 	smtp_session_delay(s, delay_ms);
 	smtp_session_reply_line(s, reply);
 	if (disconnect)
@@ -1117,9 +1151,9 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 {
 	struct evbuffer_iovec	 v;
 	struct evbuffer_ptr	 ptr;
-	size_t			 avail, len, max = s->server->cfg->smtp_line_max, eol;
+	size_t			 avail, len, total, max = s->server->cfg->smtp_line_max, eol;
 	const char		*nl;
-	char			 stackbuf[512], *line;
+	char			*line;
 
 	if ((avail = evbuffer_get_length(in)) == 0)
 		return 0;
@@ -1143,8 +1177,13 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	} else
 		return 0;
 
-	line = len < sizeof(stackbuf) ? stackbuf : xmalloc(len + 1);
-	evbuffer_remove(in, line, len);
+	/*
+	 * Parse in place: make the line contiguous (no copy when it sits in
+	 * one chain), terminate it over its LF, drain it afterwards. Nothing
+	 * keeps a pointer into it: commands copy what they keep.
+	 */
+	line = (char *)evbuffer_pullup(in, len);
+	total = len;
 	len--;				/* LF */
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
@@ -1153,8 +1192,7 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 		smtp_session_error(s, 500, "5.5.2", "Error: NUL in command");
 	else
 		smtp_session_command(s, line);
-	if (line != stackbuf)
-		free(line);
+	evbuffer_drain(in, total);
 	return 1;
 
  toolong:
@@ -1457,7 +1495,8 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 		s->deadline_ms = s->active_ms + (uint64_t)cfg->session_deadline * 1000;
 	smtp_session_timer_arm(s, s->active_ms);
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
-	log_info("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
 
 	if (srv->shutting_down) {
 		smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
@@ -1484,8 +1523,9 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 		return;
 	srv = s->server;
 	TAILQ_REMOVE(&srv->sessions, s, entry);
-	log_info("smtp disconnect session=%016" PRIx64 " reason=\"%s\" state=%s", s->id,
-	    reason ? reason : "", smtp_strstate(s->state));
+	/* One line per session (connect is at debug): keeps new-connection loads cheap */
+	log_info("smtp session session=%016" PRIx64 " peer=%s messages=%u reason=\"%s\" state=%s",
+	    s->id, s->peer, s->messages, reason ? reason : "", smtp_strstate(s->state));
 	smtp_tx_free(s->tx);
 	event_free(s->timer_ev);
 	if (s->delay_ev != NULL)
