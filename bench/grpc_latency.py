@@ -82,6 +82,14 @@ def wait_listening(proc, ports, what, timeout=30):
         time.sleep(0.02)
 
 
+def status_kib(pid, key):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def pct(values, p):
     v = sorted(values)
     if not v:
@@ -278,7 +286,10 @@ def smtpsink_list(sink, stored, reps=30):
     smtp.close()
     info = sink.stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=30)
     out = {"load_s": load_s, "load_command": cmd, "stored_messages": info.counters.stored_messages,
-           "evicted": info.counters.messages_evicted}
+           "evicted": info.counters.messages_evicted, "stored_footprint": info.counters.stored_bytes,
+           # raw message bytes (nothing was evicted, so all of them are stored)
+           "stored_bytes": info.counters.bytes_received,
+           "vmhwm_kib": status_kib(sink.proc.pid, "VmHWM"), "vmrss_kib": status_kib(sink.proc.pid, "VmRSS")}
     for name, flt, want in (("rcpt_to=target@select.local", pb.Filter(rcpt_to="target@select.local"), 5),
                             ("rcpt_to=*@select.local", pb.Filter(rcpt_to="*@select.local"), 10)):
         times = []
@@ -431,6 +442,7 @@ def main():
                          "mean %.2f polls per trial; one query round trip %s" % (r["polls_per_trial_mean"], fmt(r["last_query_rtt"]))))
             print("%s poll: %s" % (kind, json.dumps(r["poll_latency"])), flush=True)
     lrows = []
+    mem_note = None
     if "list" not in skip:
         sink = Smtpsink(args.smtpsink)
         try:
@@ -440,6 +452,12 @@ def main():
         out["smtpsink_list"] = lst
         for name in ("rcpt_to=target@select.local", "rcpt_to=*@select.local"):
             lrows.append(("smtpsink ListMessages %s" % name, "%d" % lst["stored_messages"], fmt(lst[name])))
+        sb = lst["stored_bytes"]
+        mem_note = ("smtpsink with %d messages stored (gRPC on): stored raw message bytes %.1f MiB, peak RSS %.1f MiB; "
+                    "goal stored x 1.25 + 16 MiB = %.1f MiB -> %s" % (
+                        lst["stored_messages"], sb / 1048576.0, lst["vmhwm_kib"] / 1024.0,
+                        (sb * 1.25 + 16 * 1048576) / 1048576.0,
+                        "within" if lst["vmhwm_kib"] * 1024 <= sb * 1.25 + 16 * 1048576 else "NOT within"))
         print("list: %s" % json.dumps(lst), flush=True)
     if "peerlist" not in skip:
         for kind in peers:
@@ -472,6 +490,9 @@ def main():
         print("|---|---:|---:|")
         for r in lrows:
             print("| %s | %s | %s |" % r)
+    if mem_note:
+        print()
+        print(mem_note)
     print("\nraw results: %s" % path)
 
 
