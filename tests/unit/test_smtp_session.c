@@ -855,13 +855,13 @@ test_smtp_session_rules(void **state)
 
 	/* MAIL delay: the normal reply comes later, pipelined input waits */
 	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_MAIL_FROM, "slow@*", 0,
-	    300, 0), err, sizeof(err)));
+	    600, 0), err, sizeof(err)));
 	t0 = now_ms();
 	h_sends(h, "MAIL FROM:<slow@x>\r\nNOOP\r\n");
 	want_silence(h, 100);
 	want_reply(h, "250 2.1.0");
 	want_reply(h, "250 2.0.0");
-	assert_true(now_ms() - t0 >= 290);
+	assert_true(now_ms() - t0 >= 590);
 	rules_delete(h->srv->rules, NULL);
 
 	/* HELO: refusal plus disconnect */
@@ -873,7 +873,7 @@ test_smtp_session_rules(void **state)
 
 	/* The client leaves during a delay: no crash, session freed */
 	rules_delete(h->srv->rules, NULL);
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 100, 0),
+	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 1000, 0),
 	    err, sizeof(err)));
 	h_connect(h);
 	want_silence(h, 20);
