@@ -14,6 +14,7 @@
 #include <arpa/inet.h>
 #include <netdb.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,12 +38,31 @@ struct listener {
 	struct server		*server;
 	struct listener_sock	*socks;
 	size_t			 n;
-	int			 paused;
+	int			 paused;	/* max_sessions or shutdown */
+	int			 backoff;	/* accept() ran out of descriptors */
+	struct event		*backoff_ev;
 };
+
+#define LISTENER_BACKOFF_MS	100
 
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
 static void	listener_error_cb(struct evconnlistener *, void *);
+static void	listener_backoff_cb(evutil_socket_t, short, void *);
+
+/* Accepting is on when neither paused nor backing off. */
+static void
+listener_apply(struct listener *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++) {
+		if (l->paused || l->backoff)
+			evconnlistener_disable(l->socks[i].lev);
+		else
+			evconnlistener_enable(l->socks[i].lev);
+	}
+}
 
 /* Splits "host:port" / "[v6]:port" into host and port; -1 if malformed. */
 static int
@@ -137,6 +157,7 @@ listener_new(struct server *s, char *const *addrs, size_t n, char *err, size_t e
 	}
 	l = xcalloc(1, sizeof(*l));
 	l->server = s;
+	l->backoff_ev = evtimer_new(s->base, listener_backoff_cb, l);
 	l->socks = xcalloc(n, sizeof(*l->socks));
 	for (i = 0; i < n; i++) {
 		if (listener_bind(l, &l->socks[i], addrs[i], err, errlen) == -1) {
@@ -156,6 +177,8 @@ listener_free(struct listener *l)
 
 	if (l == NULL)
 		return;
+	if (l->backoff_ev != NULL)
+		event_free(l->backoff_ev);
 	for (i = 0; i < l->n; i++)
 		if (l->socks[i].lev != NULL)
 			evconnlistener_free(l->socks[i].lev);
@@ -180,25 +203,19 @@ listener_addr(const struct listener *l, size_t i)
 void
 listener_pause(struct listener *l)
 {
-	size_t	 i;
-
 	if (l == NULL || l->paused)
 		return;
 	l->paused = 1;
-	for (i = 0; i < l->n; i++)
-		evconnlistener_disable(l->socks[i].lev);
+	listener_apply(l);
 }
 
 void
 listener_resume(struct listener *l)
 {
-	size_t	 i;
-
 	if (l == NULL || !l->paused || l->server->shutting_down)
 		return;
 	l->paused = 0;
-	for (i = 0; i < l->n; i++)
-		evconnlistener_enable(l->socks[i].lev);
+	listener_apply(l);
 }
 
 static void
@@ -216,10 +233,33 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockad
 	}
 }
 
-/* accept() failed (EMFILE...): log, and keep listening */
+/*
+ * accept() failed. Out of descriptors or memory, the pending connection
+ * stays readable and the loop would spin: stop accepting for a moment.
+ */
 static void
 listener_error_cb(struct evconnlistener *lev, void *arg)
 {
-	log_warnx("smtp accept error=\"%s\"",
-	    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	struct listener	*l = arg;
+	int		 err = EVUTIL_SOCKET_ERROR();
+	struct timeval	 tv = { 0, LISTENER_BACKOFF_MS * 1000 };
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
+		return;		/* ECONNABORTED and the like: nothing to do */
+	if (!l->backoff)
+		log_warnx("smtp accept error=\"%s\" backoff_ms=%d",
+		    evutil_socket_error_to_string(err), LISTENER_BACKOFF_MS);
+	l->backoff = 1;
+	listener_apply(l);
+	evtimer_add(l->backoff_ev, &tv);
+}
+
+static void
+listener_backoff_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener	*l = arg;
+
+	l->backoff = 0;
+	if (!l->server->shutting_down)
+		listener_apply(l);
 }

@@ -1451,6 +1451,11 @@ smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char
 	if (sa != NULL && sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &sin->sin_addr, ip, iplen);
 		snprintf(s->peer, sizeof(s->peer), "%s:%u", ip, ntohs(sin->sin_port));
+	} else if (sa != NULL && sa->sa_family == AF_INET6 &&
+	    IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr)) {
+		/* A dual-stack listener: show (and match rules on) the IPv4 address */
+		inet_ntop(AF_INET, &sin6->sin6_addr.s6_addr[12], ip, iplen);
+		snprintf(s->peer, sizeof(s->peer), "%s:%u", ip, ntohs(sin6->sin6_port));
 	} else if (sa != NULL && sa->sa_family == AF_INET6) {
 		inet_ntop(AF_INET6, &sin6->sin6_addr, ip, iplen);
 		snprintf(s->peer, sizeof(s->peer), "[%s]:%u", ip, ntohs(sin6->sin6_port));

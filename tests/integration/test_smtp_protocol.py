@@ -6,6 +6,7 @@ import socket
 
 import pytest
 
+from conftest import SMTPConn
 from smtp_util import Store, connect, ehlo, queued_id, recv_until_closed, send_raw
 
 ALL_EXT = ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 33554432", "ENHANCEDSTATUSCODES",
@@ -312,4 +313,28 @@ def test_ipv6_listener(sink_factory):
     assert sink.smtp_addr.startswith("[::1]:")
     s = socket.create_connection(("::1", sink.smtp_port), timeout=5)
     assert s.recv(100).startswith(b"220 ")
+    s.close()
+
+
+def test_dual_stack_listener_shows_ipv4_peers(sink_factory):
+    try:
+        socket.socket(socket.AF_INET6).bind(("::", 0))
+    except OSError:
+        pytest.skip("no IPv6")
+    sink = sink_factory("--smtp-listen", "[::]:0")
+    port = sink.smtp_port
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    c = SMTPConn(s)
+    assert c.reply()[0] == 220
+    ehlo(c)
+    assert c.cmd("MAIL FROM:<a@b.test>")[0] == 250
+    assert c.cmd("RCPT TO:<c@d.test>")[0] == 250
+    assert c.cmd("DATA")[0] == 354
+    c.send(b"Subject: v4\r\n\r\n.\r\n")
+    code, lines = c.reply()
+    assert code == 250
+    st = Store(sink)
+    m = st.get(queued_id(lines))
+    assert m.peer == "127.0.0.1:%d" % s.getsockname()[1]
+    st.close()
     s.close()

@@ -195,3 +195,35 @@ def test_connection_reset_mid_session(sink):
     assert st.count() == 0
     st.close()
     assert send_raw(sink, b"Subject: fine\r\n\r\n.\r\n") == 1
+
+
+def test_out_of_descriptors_backs_off_and_recovers(sink_factory):
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (48, hard))
+    try:
+        sink = sink_factory(grpc=False)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    socks = [sink.connect() for _ in range(60)]
+    time.sleep(0.5)
+    sel = selectors.DefaultSelector()
+    for s in socks:
+        sel.register(s, selectors.EVENT_READ)
+    ready = {key.fileobj for key, _ in sel.select(timeout=0.5)}
+    sel.close()
+    greeted = [s for s in socks if s in ready]
+    waiting = [s for s in socks if s not in ready]
+    for s in greeted:
+        assert s.recv(100).startswith(b"220 ")
+    assert greeted and waiting, (len(greeted), len(waiting))
+    assert "backoff_ms=" in sink.stderr()
+    for s in greeted:
+        s.sendall(b"QUIT\r\n")
+        s.close()
+    for s in waiting:
+        s.settimeout(5)
+        assert s.recv(100).startswith(b"220 ")
+        s.close()
+    assert send_raw(sink, b"Subject: recovered\r\n\r\n.\r\n") == 1
+    sink.stop()
