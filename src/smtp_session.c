@@ -390,14 +390,17 @@ smtp_delay_cb(evutil_socket_t fd, short what, void *arg)
 /*
  * Evaluates the rules of stage for subject. Returns 0 when nothing fired or
  * only a delay did (the caller proceeds normally), 1 when the rule replied
- * instead (the caller must not proceed).
+ * instead (the caller must not proceed). *disconnect tells the caller to
+ * close once its reply is out.
  */
 static int
-smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *subject)
+smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *subject,
+    int *disconnect)
 {
 	struct rules_action	 act;
 	char			 subj[LOG_SANITIZE_MAX];
 
+	*disconnect = 0;
 	if (!rules_eval(s->server->rules, stage, &subject, 1, &act))
 		return 0;
 	log_info("smtp rule session=%016" PRIx64 " rule=%s stage=%s subject=%s code=%u delay_ms=%u disconnect=%d",
@@ -405,8 +408,7 @@ smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *s
 	    log_sanitize(subj, sizeof(subj), subject, strlen(subject)), act.code, act.delay_ms,
 	    act.disconnect);
 	smtp_session_delay(s, act.delay_ms);
-	if (act.disconnect)
-		smtp_session_close(s, "rule disconnect");
+	*disconnect = act.disconnect;
 	if (act.code == 0)
 		return 0;
 	smtp_session_reply_line(s, act.reply);
@@ -965,6 +967,7 @@ smtp_session_command(struct smtp_session *s, char *line)
 	const struct smtp_cmd	*cmd;
 	struct smtp_cmd_ctx	 c;
 	char			*verb, safe[LOG_SANITIZE_MAX];
+	int			 disconnect = 0;
 
 	smtp_proto_split(line, &verb, &c.args);
 	c.subject = NULL;
@@ -982,10 +985,11 @@ smtp_session_command(struct smtp_session *s, char *line)
 	}
 	if (cmd->check != NULL && !cmd->check(s, &c))
 		return;
-	if (cmd->stage != RULES_STAGE_NONE && c.subject != NULL &&
-	    smtp_session_rules(s, cmd->stage, c.subject))
-		return;
-	cmd->proceed(s, &c);
+	if (cmd->stage == RULES_STAGE_NONE || c.subject == NULL ||
+	    !smtp_session_rules(s, cmd->stage, c.subject, &disconnect))
+		cmd->proceed(s, &c);
+	if (disconnect)
+		smtp_session_close(s, "rule disconnect");
 }
 
 /* ----- message end ----- */
@@ -1473,6 +1477,7 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 	struct smtp_session	*s;
 	struct bufferevent	*bev;
 	char			 ip[INET6_ADDRSTRLEN], text[256];
+	int			 disconnect = 0;
 	int			 one = 1;
 
 	evutil_make_socket_nonblocking(fd);
@@ -1508,14 +1513,15 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 		smtp_session_close(s, "shutdown");
 		return s;
 	}
-	if (smtp_session_rules(s, RULES_STAGE_CONNECT, ip)) {
+	if (smtp_session_rules(s, RULES_STAGE_CONNECT, ip, &disconnect)) {
 		/* The greeting was replaced; a refusal leaves only QUIT */
-		if (!(s->flags & SF_CLOSING))
-			smtp_session_set_state(s, SMTP_STATE_REJECTED);
-		return s;
+		smtp_session_set_state(s, SMTP_STATE_REJECTED);
+	} else {
+		snprintf(text, sizeof(text), "%s ESMTP smtpsink", cfg->hostname);
+		smtp_session_reply(s, 220, NULL, text);
 	}
-	snprintf(text, sizeof(text), "%s ESMTP smtpsink", cfg->hostname);
-	smtp_session_reply(s, 220, NULL, text);
+	if (disconnect)
+		smtp_session_close(s, "rule disconnect");
 	return s;
 }
 
