@@ -7,27 +7,38 @@
  * the limits allow:
  *   - command lines: located with memchr / evbuffer_search_eol, length
  *     checked before the line is complete (cfg->smtp_line_max: 500 5.5.2 and
- *     close), then dispatched through smtp_cmds[] {verb, states, stage,
- *     check, proceed}; the reject rules of the command's stage run between
- *     check and proceed, re-evaluated for every command;
+ *     close), parsed in place, then dispatched through smtp_cmds[] {verb,
+ *     states, stage, check, proceed}; the reject rules of the command's stage
+ *     run between check and proceed, re-evaluated for every command;
  *   - DATA and BDAT octets: scanned in place in the evbuffer's chains by
  *     smtp_proto_data_scan(), which appends runs to the transaction's bounded
  *     body and records anomalies in the same pass.
  * At most cfg->cmds_per_wakeup commands are handled per wakeup; then the
  * session yields with a deferred read trigger, so one pipelining client
  * cannot starve the others. Input processing stops while the output holds
- * more than SMTP_OUTPUT_HIGH octets and resumes below SMTP_OUTPUT_LOW.
+ * more than SMTP_OUTPUT_HIGH octets and resumes below SMTP_OUTPUT_LOW;
+ * reading stops while smtp_line_max + SMTP_INPUT_SLACK octets wait.
  *
  * Replies go through smtp_session_write(); while a rule delay is pending they
  * are held in s->delayed and released by the delay timer, and input is not
  * processed meanwhile.
  *
- * Freeing: only the event callback (errors, write timeout), the write
- * callback (SF_CLOSING and the output flushed), smtp_session_shutdown_all()
- * (force) and server_free() call smtp_session_free(); everything else sets
- * SF_CLOSING through smtp_session_close(), so no code runs on a freed
- * session. A transaction not completed at close is dropped: nothing partial
- * reaches the store.
+ * Timers: one per session (timer_ev), re-armed only when it fires, covers
+ * the idle timeout (from the last read or write progress), the absolute
+ * session deadline and the lingering close. Activity just records a time.
+ *
+ * Closing: smtp_session_close() sets SF_CLOSING; once the output is flushed
+ * the write callback frees the session (QUIT, or the client already gone) or
+ * starts a lingering close (shut the write side, discard input for up to
+ * SMTP_LINGER_SECS) so that an error reply is not destroyed by a RST.
+ * Only the event callback (errors, lingering done), the write callback, the
+ * timer, smtp_session_shutdown_all() (force) and server_free() call
+ * smtp_session_free(); no code runs on a freed session. A transaction not
+ * completed at close is dropped: nothing partial reaches the store.
+ *
+ * Memory: an idle session is this struct, the bufferevent and one timer; no
+ * transaction, no buffered input. A transaction (struct smtp_tx) exists from
+ * MAIL to the end of data, and its body moves into the message.
  *
  * EXPN is answered "502 5.5.1" (a sink has no lists to expand); VRFY "252".
  */
