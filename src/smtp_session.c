@@ -973,7 +973,7 @@ smtp_cmd_lookup(const struct smtp_session *s, const char *verb)
 }
 
 static void
-smtp_session_command(struct smtp_session *s, char *line)
+smtp_session_command(struct smtp_session *s, char *line, int more)
 {
 	const struct smtp_cmd	*cmd;
 	struct smtp_cmd_ctx	 c;
@@ -987,6 +987,20 @@ smtp_session_command(struct smtp_session *s, char *line)
 		    smtp_strstate(s->state), log_sanitize(safe, sizeof(safe), verb, strlen(verb)));
 	if ((cmd = smtp_cmd_lookup(s, verb)) == NULL) {
 		smtp_session_error(s, 500, "5.5.1", "Error: command not recognized");
+		return;
+	}
+	/*
+	 * Without PIPELINING a client must wait for each reply (RFC 2920);
+	 * one that does not is told so and cut off, as Exim and Postfix do.
+	 * BDAT is followed by its chunk, which is not a command.
+	 */
+	if (more && !smtp_session_ext(s, EXT_PIPELINING) && strcmp(cmd->verb, "BDAT") != 0) {
+		s->server->stats.limit_breaches++;
+		log_info("smtp pipelining session=%016" PRIx64 " verb=%s advertised=0", s->id,
+		    cmd->verb);
+		smtp_session_reply(s, 554, "5.5.0",
+		    "Error: SMTP protocol synchronization (PIPELINING not offered)");
+		smtp_session_close(s, "improper pipelining");
 		return;
 	}
 	if (!(cmd->states & (1u << s->state))) {
@@ -1206,7 +1220,7 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	if (memchr(line, '\0', len) != NULL)
 		smtp_session_error(s, 500, "5.5.2", "Error: NUL in command");
 	else
-		smtp_session_command(s, line);
+		smtp_session_command(s, line, avail > total);
 	evbuffer_drain(in, total);
 	return 1;
 

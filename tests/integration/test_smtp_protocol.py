@@ -77,6 +77,13 @@ def test_extension_switched_off(sink_factory, flag, gone, probe, want):
     assert lines[1:] == [e for e in ALL_EXT if e != gone]
     if probe is not None:
         assert c.cmd(probe)[0] == want
+    if flag == "--no-pipelining":
+        # one command at a time is fine; a client that pipelines anyway is cut off
+        assert c.cmd("NOOP")[0] == 250
+        c.send(b"MAIL FROM:<a@b.test>\r\nRCPT TO:<c@d.test>\r\n")
+        assert c.reply() == (554, ["5.5.0 Error: SMTP protocol synchronization (PIPELINING not offered)"])
+        assert c.closed()
+        return
     if flag == "--no-enhancedstatuscodes":
         assert c.cmd("MAIL FROM:<a@b.test>") == (250, ["Ok"])
         assert c.cmd("BOGUS") == (500, ["Error: command not recognized"])
