@@ -1,0 +1,42 @@
+#!/bin/sh
+# Runs every benchmark the way bench/RESULTS.md was produced; ~30 minutes on
+# a 2-core machine.  Usage (from anywhere): bench/run_all.sh [BUILD_DIR]
+# Builds BUILD_DIR (default build-bench, RelWithDebInfo) first.  Logs and JSON
+# go to bench/out/<timestamp>/.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build-bench}
+PY=/usr/bin/python3
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$ROOT/bench/out/$STAMP
+mkdir -p "$OUT"
+
+cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null || exit 1
+if ! cmake --build "$BUILD" -j2 >"$OUT/build.log" 2>&1; then
+	[ -x "$BUILD/smtpsink" ] || { echo "build failed, see $OUT/build.log"; exit 1; }
+	echo "build failed (another change in progress?); using the existing $BUILD/smtpsink"
+fi
+{ git -C "$ROOT" log -1 --format='commit %h %s'
+  echo "uncommitted changes in src/ at build time:"; git -C "$ROOT" diff --stat HEAD -- src include; } >"$OUT/commit.txt"
+echo "results in $OUT"
+step() {	# step NAME COMMAND...: log to $OUT/NAME.log, keep going on failure
+	name=$1; shift
+	echo "$(date -u +%H:%M:%S) $name"
+	"$@" >"$OUT/$name.log" 2>&1 || echo "$name FAILED (see $OUT/$name.log)"
+}
+
+# 1. SMTP throughput / CPU / RSS: C sinks in 6 repetitions, aiosmtpd in the first 2
+step throughput $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode throughput --reps 6 --slow-reps 2 \
+    --sinks smtp-sink,aiosmtpd,smtpsink,smtpsink+grpc --out "$OUT/throughput.json"
+# 2. instructions per message (deterministic) and idle sessions
+step callgrind $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode callgrind --sinks smtp-sink,smtpsink \
+    --out "$OUT/callgrind.json"
+step idle $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode idle \
+    --sinks smtp-sink,aiosmtpd,mailpit,smtpsink,smtpsink+grpc --out "$OUT/idle.json"
+# 3. control API latency, with Mailpit and MailDev where installed
+step grpc $PY "$ROOT/bench/grpc_latency.py" --smtpsink "$BUILD/smtpsink" --pygen "$BUILD/gen/python" \
+    --trials 1000 --stored 100000
+# 4. Mailpit as an extra SMTP peer (one repetition; its 256 KiB run alone takes minutes)
+step mailpit $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode throughput --reps 1 --slow-reps 1 \
+    --sinks smtp-sink,mailpit,smtpsink --out "$OUT/mailpit.json"
+echo done
