@@ -89,8 +89,7 @@ control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
     const struct message *m)
 {
 	Smtpsink__V1__RcptParams	*rp;
-	size_t				 i, n;
-	unsigned			 bit;
+	size_t				 i;
 
 	pm->id = m->id;
 	pm->session_id = m->session_id;
@@ -122,19 +121,31 @@ control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 	pm->body_type = control_pb_str(message_body_type_str(m->body_type));
 	pm->tls = m->tls != 0;
 	pm->auth_user = control_pb_str(m->auth_user);
-	for (n = 0, bit = 1; bit != 0; bit <<= 1)
-		if (m->anomalies & bit)
-			n++;
-	if (n > 0) {
-		pm->anomalies = control_pb_alloc(a, n, sizeof(*pm->anomalies));
-		for (bit = 1; bit != 0; bit <<= 1)
-			if (m->anomalies & bit)
-				pm->anomalies[pm->n_anomalies++] =
-				    control_pb_str(message_anomaly_str(bit));
-	}
 }
 
+/* anomalies as strings; mime_flags (MIME_FLAG_*) found while parsing add "mime" */
 static void
+control_pb_anomalies(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
+    unsigned anomalies, unsigned mime_flags)
+{
+	unsigned	 bit;
+	size_t		 n;
+
+	if (mime_flags != 0)
+		anomalies |= MSG_ANOM_MIME;
+	for (n = 0, bit = 1; bit != 0; bit <<= 1)
+		if (anomalies & bit)
+			n++;
+	if (n == 0)
+		return;
+	pm->anomalies = control_pb_alloc(a, n, sizeof(*pm->anomalies));
+	for (bit = 1; bit != 0; bit <<= 1)
+		if (anomalies & bit)
+			pm->anomalies[pm->n_anomalies++] = control_pb_str(message_anomaly_str(bit));
+}
+
+/* Returns the view's MIME_FLAG_* */
+static unsigned
 control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct message *m)
 {
 	const struct mime_view	*v = mime_view_get(m);
@@ -142,7 +153,7 @@ control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct me
 	size_t			 i;
 
 	if (v == NULL)
-		return;
+		return 0;
 	pm->subject = control_pb_str(v->subject);
 	pm->from = control_pb_str(v->from);
 	pm->n_to = v->nto;
@@ -162,9 +173,11 @@ control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct me
 			pm->headers[i] = &h[i];
 		}
 	}
+	return v->flags;
 }
 
-static void
+/* Returns the body's MIME_FLAG_* */
+static unsigned
 control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
     const struct message *m, int with_content)
 {
@@ -173,12 +186,12 @@ control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 	size_t			 i;
 
 	if (b == NULL)
-		return;
+		return 0;
 	control_pb_adopt(a, b, control_pb_body_free);
 	pm->text_body = control_pb_str(b->text);
 	pm->html_body = control_pb_str(b->html);
 	if (b->natts == 0)
-		return;
+		return b->flags;
 	pm->n_attachments = b->natts;
 	pm->attachments = control_pb_alloc(a, b->natts, sizeof(*pm->attachments));
 	at = control_pb_alloc(a, b->natts, sizeof(*at));
@@ -194,18 +207,21 @@ control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 		}
 		pm->attachments[i] = &at[i];
 	}
+	return b->flags;
 }
 
 Smtpsink__V1__Message *
 control_pb_message(struct control_pb_arena *a, struct message *m, unsigned flags)
 {
 	Smtpsink__V1__Message	*pm = control_pb_alloc(a, 1, sizeof(*pm));
+	unsigned		 mime_flags;
 
 	smtpsink__v1__message__init(pm);
 	control_pb_envelope(a, pm, m);
-	control_pb_view(a, pm, m);
+	mime_flags = control_pb_view(a, pm, m);
 	if (!(flags & CONTROL_PB_NO_BODY))
-		control_pb_body(a, pm, m, (flags & CONTROL_PB_ATT_CONTENT) != 0);
+		mime_flags |= control_pb_body(a, pm, m, (flags & CONTROL_PB_ATT_CONTENT) != 0);
+	control_pb_anomalies(a, pm, m->anomalies, mime_flags);
 	if (flags & CONTROL_PB_RAW) {
 		pm->raw.data = (uint8_t *)m->data;
 		pm->raw.len = m->data != NULL ? m->size : 0;

@@ -56,19 +56,21 @@ main(int argc, char **argv)
 	if ((base = event_base_new()) == NULL)
 		fatalx("event_base_new failed");
 	s = server_new(&cfg, base);
+	/* Before server_start: a test may signal as soon as the ready file exists */
+	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, s);
+	sigint = evsignal_new(base, SIGINT, main_signal_cb, s);
+	evsignal_add(sigterm, NULL);
+	evsignal_add(sigint, NULL);
 	if (server_start(s, 1, err, sizeof(err)) == -1) {
 		log_warnx("startup failed reason=\"%s\"", err);
 		fprintf(stderr, "smtpsink: %s\n", err);
+		event_free(sigterm);
+		event_free(sigint);
 		server_free(s);
 		event_base_free(base);
 		config_free(&cfg);
 		return 1;
 	}
-	sigterm = evsignal_new(base, SIGTERM, main_signal_cb, s);
-	sigint = evsignal_new(base, SIGINT, main_signal_cb, s);
-	evsignal_add(sigterm, NULL);
-	evsignal_add(sigint, NULL);
-
 	printf("smtpsink ready");
 	for (i = 0; i < listener_count(s->listener); i++)
 		printf(" smtp=%s", listener_addr(s->listener, i));
@@ -86,6 +88,9 @@ main(int argc, char **argv)
 	    (unsigned long long)s->stats.messages_rejected);
 	event_free(sigterm);
 	event_free(sigint);
+	/* Shutting down already: a late signal must not turn exit 0 into 143 */
+	signal(SIGTERM, SIG_IGN);
+	signal(SIGINT, SIG_IGN);
 	server_free(s);
 	event_base_free(base);
 	mime_shutdown();

@@ -161,6 +161,40 @@ def test_raw_is_byte_exact(sink, client):
     assert [x.raw for x in r.messages] == [body]
 
 
+def _send_raw(sink, rcpt, body, mail_params=""):
+    c = RawSMTP(sink)
+    try:
+        assert c.cmd("EHLO raw.test")[0] == 250
+        assert c.cmd("MAIL FROM:<a@x.test>%s" % mail_params)[0] == 250
+        assert c.cmd("RCPT TO:<%s>" % rcpt)[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.sock.sendall(dot_stuff(body) + b".\r\n")
+        code, lines = c.reply()
+        assert code == 250, lines
+        c.cmd("QUIT")
+        return queued_id(lines[0])
+    finally:
+        c.close()
+
+
+def test_anomalies_are_reported_not_repaired(sink, client):
+    tag = unique()
+    clean = b"From: a@x.test\r\nSubject: clean\r\n\r\nfine\r\n"
+    # bare LF in the body, 8-bit header without SMTPUTF8, and a multipart whose
+    # closing boundary never comes (malformed MIME: flagged, still stored)
+    broken = (b"From: a@x.test\r\nSubject: caf\xc3\xa9\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+              b"--b1\r\nContent-Type: text/plain\r\n\r\nbare\nlf\r\n")
+    ok_id = _send_raw(sink, tag + "-clean@y.test", clean)
+    bad_id = _send_raw(sink, tag + "-broken@y.test", broken, " BODY=8BITMIME")
+    m = client.sink.GetMessage(pb.GetMessageRequest(id=ok_id, include_raw=True), timeout=10)
+    assert list(m.anomalies) == []
+    m = client.sink.GetMessage(pb.GetMessageRequest(id=bad_id, include_raw=True), timeout=10)
+    assert m.raw == broken
+    assert {"bare_lf", "8bit_header", "mime"} <= set(m.anomalies), list(m.anomalies)
+    assert m.text_body.startswith("bare\nlf")
+
+
 def test_large_message_over_default_grpc_limit(sink, client):
     tag = unique()
     big = "x" * 76 + "\n"
