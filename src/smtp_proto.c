@@ -403,6 +403,28 @@ smtp_proto_scan_octets(const unsigned char *p, size_t n, int *hi, int *nul)
 	*nul = z != 0;
 }
 
+/* The first CR or LF in [p, end), or NULL */
+static inline const char *
+smtp_proto_find_crlf(const char *p, const char *end)
+{
+#ifdef __SSE2__
+	const __m128i	 cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	__m128i		 x;
+	int		 m;
+
+	for (; end - p >= 16; p += 16) {
+		x = _mm_loadu_si128((const __m128i *)p);
+		m = _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, cr), _mm_cmpeq_epi8(x, lf)));
+		if (m != 0)
+			return p + __builtin_ctz(m);
+	}
+#endif
+	for (; p < end; p++)
+		if (*p == '\r' || *p == '\n')
+			return p;
+	return NULL;
+}
+
 static inline void
 smtp_proto_data_emit(struct smtp_proto_data *d, struct buf *out, const char *p, size_t n)
 {
@@ -452,7 +474,7 @@ smtp_proto_data_eol(struct smtp_proto_data *d, int crlf)
 size_t
 smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, struct buf *out)
 {
-	const char	*p = in, *end = in + len, *run = in, *lf, *seg, *cr;
+	const char	*p = in, *end = in + len, *run = in, *q, *seg;
 	size_t		 n;
 	int		 hi, nul, clean;
 
@@ -475,31 +497,35 @@ smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, stru
 			d->state = SD_MID;
 			/* FALLTHROUGH */
 		case SD_MID:
-			lf = memchr(p, '\n', end - p);
-			seg = lf ? lf : end;
+			/* Up to the next CR or LF, in one pass */
+			q = smtp_proto_find_crlf(p, end);
+			seg = q ? q : end;
 			n = seg - p;
-			if (d->line_max && d->linelen + n + (lf != NULL) > d->line_max) {
+			if (d->line_max && d->linelen + n + (q != NULL) > d->line_max) {
 				d->status |= SMTP_PROTO_DATA_LINE;
 				goto out;
 			}
 			if (!clean)
 				smtp_proto_data_octets(d, p, n);
-			for (cr = memchr(p, '\r', n); cr != NULL;
-			    cr = memchr(cr + 1, '\r', seg - cr - 1)) {
-				if (cr + 1 == seg)
-					break;
-				d->anomalies |= MSG_ANOM_BARE_CR;
-			}
 			d->linelen += n;
-			if (lf != NULL) {
-				d->linelen++;
-				smtp_proto_data_eol(d, n > 0 && seg[-1] == '\r');
-				p = lf + 1;
-			} else {
-				if (n > 0 && seg[-1] == '\r')
-					d->state = SD_CR;
+			if (q == NULL) {
 				p = end;
+				break;
 			}
+			d->linelen++;
+			p = q + 1;
+			if (*q == '\n') {
+				smtp_proto_data_eol(d, 0);
+				break;
+			}
+			/* CR: the usual CRLF handled here, the rest by SD_CR */
+			if (p < end && *p == '\n' &&
+			    !(d->line_max && d->linelen + 1 > d->line_max)) {
+				d->linelen++;
+				p++;
+				smtp_proto_data_eol(d, 1);
+			} else
+				d->state = SD_CR;
 			break;
 		case SD_CR:
 			if (*p == '\n') {

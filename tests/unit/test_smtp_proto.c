@@ -353,6 +353,18 @@ static const struct data_case data_cases[] = {
 	  "A: b\r\n\r\n01234567\r\n", 0, 0, DONE, 0 },
 	{ "size latch keeps scanning", "A: b\r\n\r\n0123456789\r\n.\r\nNEXT", 0, D, 0, 12,
 	  "A: b\r\n\r\n", 0, 23, DONE | SMTP_PROTO_DATA_SIZE, 0 },
+	{ "long lines, vector paths", "Subject: a long header line here ok\r\n\r\n"
+	  "0123456789abcdef0123456789abcdef\rX0123456789abcdef\n..0123456789abcdef0123456789abcdef\r\n"
+	  ".\r\n", 0, D, 0, 0,
+	  "Subject: a long header line here ok\r\n\r\n"
+	  "0123456789abcdef0123456789abcdef\rX0123456789abcdef\n..0123456789abcdef0123456789abcdef\r\n",
+	  0, 0, DONE, MSG_ANOM_BARE_CR | MSG_ANOM_BARE_LF },
+	{ "lines of 14, 15, 16, 30, 31 octets", "H: 0123456789\r\n\r\n"
+	  "..123456789abc\r\n.0123456789abcd\r\n0123456789abcdef\r\n"
+	  "0123456789abcdef0123456789abc\r\n..23456789abcdef0123456789abcd\r\n.\r\n", 0, D, 0, 0,
+	  "H: 0123456789\r\n\r\n"
+	  ".123456789abc\r\n0123456789abcd\r\n0123456789abcdef\r\n"
+	  "0123456789abcdef0123456789abc\r\n.23456789abcdef0123456789abcd\r\n", 0, 0, DONE, 0 },
 	{ "bdat copies dots", "A: b\r\n\r\n..x\r\n.\r\nmore", 0, 0, 0, 0,
 	  "A: b\r\n\r\n..x\r\n.\r\nmore", 0, 0, 0, 0 },
 	{ "bdat trailing CR", "A: b\r\n\r\nx\r", 0, 0, 0, 0, "A: b\r\n\r\nx\r", 0, 0, 0,
