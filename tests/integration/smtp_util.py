@@ -1,10 +1,14 @@
 """Helpers for the SMTP integration tests (test_smtp_*.py): a raw SMTP
 connection, reading stored messages back over gRPC, and the --print output.
 """
+import os
 import re
 import socket
 import time
 
+import pytest
+
+import conftest
 import grpc_util
 from conftest import SMTPConn
 
@@ -91,3 +95,25 @@ def recv_until_closed(sock, timeout=5.0):
         return data
     except socket.timeout:
         raise AssertionError("server did not close; got %r" % data[-200:])
+
+
+@pytest.fixture(autouse=True)
+def no_sanitizer_reports(monkeypatch):
+    """In a sanitizer build (SMTPSINK_SANITIZE=ON), fails the test if any sink
+    it started reported an ASan/UBSan error on stderr. Import it into a test
+    module to apply it to every test there."""
+    if os.environ.get("SMTPSINK_SANITIZE", "").upper() not in ("ON", "1", "TRUE"):
+        yield
+        return
+    reports = []
+    orig_close = conftest.Sink.close
+
+    def close(self):
+        err = self.stderr()
+        if "ERROR: AddressSanitizer" in err or "runtime error:" in err or "ERROR: LeakSanitizer" in err:
+            reports.append(err)
+        orig_close(self)
+
+    monkeypatch.setattr(conftest.Sink, "close", close)
+    yield
+    assert not reports, reports[0][-4000:]

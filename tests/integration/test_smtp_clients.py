@@ -9,6 +9,7 @@ from email.message import EmailMessage
 import pytest
 
 from smtp_util import Store, queued_id
+from smtp_util import no_sanitizer_reports  # noqa: F401 (autouse fixture)
 
 
 @pytest.fixture

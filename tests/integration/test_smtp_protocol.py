@@ -8,6 +8,7 @@ import pytest
 
 from conftest import SMTPConn
 from smtp_util import Store, connect, ehlo, queued_id, recv_until_closed, send_raw
+from smtp_util import no_sanitizer_reports  # noqa: F401 (autouse fixture)
 
 ALL_EXT = ["PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE 33554432", "ENHANCEDSTATUSCODES",
            "CHUNKING", "BINARYMIME", "DSN"]

@@ -7,6 +7,7 @@ import socket
 import time
 
 from smtp_util import Store, connect, ehlo, queued_id, recv_until_closed, send_raw, wait_for
+from smtp_util import no_sanitizer_reports  # noqa: F401 (autouse fixture)
 
 
 def test_200_sessions_at_once_all_served(sink):
