@@ -16,6 +16,11 @@
 static enum log_format	log_fmt = LOG_FORMAT_TEXT;
 static enum log_level	log_lvl = LOG_LEVEL_INFO;
 
+/* the formatted second, cached per thread (gRPC's threads log too) */
+static __thread time_t	ts_sec = -1;
+static __thread char	ts_cache[32];
+static __thread size_t	ts_len;
+
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
 
 static void	log_vwrite(enum log_level, const char *, va_list, const char *);
@@ -119,9 +124,19 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
 		snprintf(msg + n, sizeof(msg) - n, " error=\"%s\"", err);
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	gmtime_r(&now.tv_sec, &tm);
-	n = strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(ts + n, sizeof(ts) - n, ".%03ldZ", now.tv_nsec / 1000000);
+	if (now.tv_sec != ts_sec) {	/* strftime once a second, per thread */
+		gmtime_r(&now.tv_sec, &tm);
+		ts_len = strftime(ts_cache, sizeof(ts_cache), "%Y-%m-%dT%H:%M:%S", &tm);
+		ts_sec = now.tv_sec;
+	}
+	memcpy(ts, ts_cache, ts_len);
+	n = ts_len;
+	ts[n++] = '.';
+	ts[n++] = '0' + now.tv_nsec / 100000000;
+	ts[n++] = '0' + now.tv_nsec / 10000000 % 10;
+	ts[n++] = '0' + now.tv_nsec / 1000000 % 10;
+	ts[n++] = 'Z';
+	ts[n] = '\0';
 	if (log_fmt == LOG_FORMAT_JSON)
 		log_to_json(line, sizeof(line), ts, log_level_names[lvl], msg);
 	else

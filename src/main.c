@@ -23,10 +23,10 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct server	*s = arg;
 
 	if (s->shutting_down) {
-		log_info("signal=%d again: exiting now", (int)sig);
+		log_info("signal again sig=%d exiting=now", (int)sig);
 		exit(0);
 	}
-	log_info("signal=%d stopping", (int)sig);
+	log_info("signal sig=%d stopping=1", (int)sig);
 	server_shutdown(s);
 }
 
