@@ -79,11 +79,15 @@ def listening(port):
     return False
 
 
-def cpu_ticks(pid):
+def cpu_ticks_split(pid):
     with open("/proc/%d/stat" % pid) as f:
         data = f.read()
     fields = data[data.rindex(")") + 2:].split()
-    return int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+    return int(fields[11]), int(fields[12])  # utime, stime (fields 14, 15)
+
+
+def cpu_ticks(pid):
+    return sum(cpu_ticks_split(pid))
 
 
 def status_kib(pid, key):
@@ -240,9 +244,10 @@ def throughput_once(kind, wl, smtpsink_bin):
     sink = Sink(kind, smtpsink_bin)
     try:
         rss0 = status_kib(sink.pid, "VmRSS")
-        t0 = cpu_ticks(sink.pid)
+        u0, s0 = cpu_ticks_split(sink.pid)
         argv, rc, wall, ccpu, err = run_source(sink, wl)
-        t1 = cpu_ticks(sink.pid)
+        u1, s1 = cpu_ticks_split(sink.pid)
+        t0, t1 = u0 + s0, u1 + s1
         hwm = status_kib(sink.pid, "VmHWM")
         src_rc = rc
     finally:
@@ -255,6 +260,8 @@ def throughput_once(kind, wl, smtpsink_bin):
         "wall_s": wall, "msgs_per_s": count / wall,
         "server_cpu_s": (t1 - t0) / CLK_TCK,
         "server_cpu_us_per_msg": (t1 - t0) / CLK_TCK / count * 1e6,
+        "server_user_us_per_msg": (u1 - u0) / CLK_TCK / count * 1e6,
+        "server_sys_us_per_msg": (s1 - s0) / CLK_TCK / count * 1e6,
         "client_cpu_s": ccpu,
         "rss_start_kib": rss0, "peak_rss_kib": hwm,
         "stored": stored, "stored_bytes": nbytes,
@@ -279,8 +286,8 @@ def mode_throughput(args, out):
                 r = throughput_once(kind, wl, args.smtpsink)
                 r["rep"] = rep
                 results.append(r)
-                print("rep=%d %-8s %-14s %8.0f msg/s  cpu %7.1f us/msg  client %4.0f%%  peakRSS %7.1f MiB  stored=%s ok=%s"
-                      % (rep, wl, kind, r["msgs_per_s"], r["server_cpu_us_per_msg"],
+                print("rep=%d %-8s %-14s %8.0f msg/s  cpu %7.1f us/msg (user %6.1f)  client %4.0f%%  peakRSS %7.1f MiB  stored=%s ok=%s"
+                      % (rep, wl, kind, r["msgs_per_s"], r["server_cpu_us_per_msg"], r["server_user_us_per_msg"],
                          100 * r["client_cpu_s"] / r["wall_s"], r["peak_rss_kib"] / 1024,
                          r["stored"], r["ok"]), flush=True)
                 if not r["ok"]:
@@ -291,7 +298,7 @@ def mode_throughput(args, out):
 
 def summarize_throughput(results, sinks, workloads):
     lines = []
-    lines.append("| workload | sink | msgs/s (median) | msgs/s ratio vs smtp-sink: median of same-rep ratios (min-max); higher is better | server CPU us/msg (median) | CPU ratio vs smtp-sink, median (min-max); lower is better | peak RSS MiB | stored / expected | client (smtp-source) CPU share |")
+    lines.append("| workload | sink | msgs/s (median) | msgs/s ratio vs smtp-sink: median of same-rep ratios (min-max); higher is better | server CPU us/msg, median (user + sys) | CPU ratio vs smtp-sink, median (min-max); lower is better | peak RSS MiB | stored / expected | client (smtp-source) CPU share |")
     lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for wl in workloads:
         base = {r["rep"]: r for r in results if r["workload"] == wl and r["sink"] == "smtp-sink"}
@@ -308,10 +315,12 @@ def summarize_throughput(results, sinks, workloads):
             stored = "/".join(sorted({"%s" % r["stored"] if r["stored"] is not None else "n/a (rc %d)" % r["source_rc"] for r in rs}))
             allok = all(r["ok"] for r in rs)
             ccpu = statistics.median(r["client_cpu_s"] / r["wall_s"] for r in rs)
-            lines.append("| %s | %s | %.0f | %s | %.1f | %s | %.1f | %s / %d%s | %.0f%% |" % (
+            usr = statistics.median(r.get("server_user_us_per_msg", float("nan")) for r in rs)
+            sys_ = statistics.median(r.get("server_sys_us_per_msg", float("nan")) for r in rs)
+            lines.append("| %s | %s | %.0f | %s | %.1f (%.1f + %.1f) | %s | %.1f | %s / %d%s | %.0f%% |" % (
                 wl, kind, mps,
                 "%.2fx (%.2f-%.2f)" % (statistics.median(ratios), min(ratios), max(ratios)) if ratios else "-",
-                cpu,
+                cpu, usr, sys_,
                 "%.2fx (%.2f-%.2f)" % (statistics.median(cratios), min(cratios), max(cratios)) if cratios else "-",
                 hwm, stored, rs[0]["messages"], "" if allok else " FAILED", 100 * ccpu))
     return "\n".join(lines)
