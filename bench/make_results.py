@@ -51,7 +51,11 @@ def main():
     except OSError:
         pass
     with open(os.path.join(d, "commit.txt")) as f:
-        print("Code measured: %s\n" % f.read().strip().replace("\n", "; "))
+        lines = f.read().strip().splitlines()
+    dirty = [l.strip() for l in lines[2:] if l.strip()]
+    print("Run `%s`: code at %s; uncommitted changes in src/ and include/ at build time: %s.\n" % (
+        os.path.basename(os.path.normpath(d)), lines[0].replace("commit ", "commit `", 1).replace(" ", "` ", 1) if lines else "?",
+        "; ".join(dirty) if dirty else "none"))
 
     print("## Goals at a glance\n")
     print("| goal | measured | met? |")
