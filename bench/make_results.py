@@ -54,7 +54,7 @@ def main():
         lines = f.read().strip().splitlines()
     dirty = [l.strip() for l in lines[2:] if l.strip()]
     print("Run `%s`: code at %s; uncommitted changes in src/ and include/ at build time: %s.\n" % (
-        os.path.basename(os.path.normpath(d)), lines[0].replace("commit ", "commit `", 1).replace(" ", "` ", 1) if lines else "?",
+        os.path.basename(os.path.normpath(d)), re.sub(r"^commit (\S+) (.*)$", r"commit `\1` (\2)", lines[0]) if lines else "?",
         "; ".join(dirty) if dirty else "none"))
 
     print("## Goals at a glance\n")
