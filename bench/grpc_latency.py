@@ -11,7 +11,8 @@ peers (Mailpit, MailDev) measured in the same run.
    from the end of DATA being sent is reported too).
    The client is Python grpcio, so the figures include its own overhead; the
    round trip of a trivial unary RPC (GetServerInfo) on the same channel is
-   reported as the floor.
+   reported as the floor.  Repeated with --background-waits (default 1,000)
+   other waits parked whose filters never match.
 2. ListMessages over N (default 100,000) stored 1 KiB messages with a
    selective filter (rcpt_to of one recipient that 10 of them have), timed
    end to end in the client; also a "*@select.local" glob.
@@ -228,10 +229,33 @@ class Smtpsink:
         return rc
 
 
-def smtpsink_wakeup(sink, trials, warmup=20):
+def park_background(sink, n):
+    """Parks n waits that never match, each on its own channel (so no
+    HTTP/2 stream limit queues the measured call behind them); returns
+    (channels, futures) once the server counts them all as parked."""
+    chans, futs = [], []
+    per = 100
+    for c in range(0, n, per):
+        ch = grpc.insecure_channel(sink.grpc_addr)
+        stub = pbg.SinkStub(ch)
+        chans.append(ch)
+        for i in range(c, min(n, c + per)):
+            req = pb.WaitForMessagesRequest(filter=pb.Filter(rcpt_to="bg-%d@never.invalid" % i), count=1,
+                                            timeout=duration_pb2.Duration(seconds=900))
+            futs.append(stub.WaitForMessages.future(req, timeout=900))
+    deadline = time.monotonic() + 60
+    while sink.stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=10).counters.waiters < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError("background waits not all parked")
+        time.sleep(0.05)
+    return chans, futs
+
+
+def smtpsink_wakeup(sink, trials, warmup=20, background=0):
     smtp = SMTPClient(sink.smtp_port)
     lat, lat_sent, smtp_rtt, unary = [], [], [], []
     early = 0
+    bg_chans, bg_futs = park_background(sink, background) if background else ([], [])
     for i in range(-warmup, trials):
         rcpt = "wake-%d-%d@bench.local" % (os.getpid(), i + warmup)
         req = pb.WaitForMessagesRequest(filter=pb.Filter(rcpt_to=rcpt), count=1,
@@ -246,14 +270,14 @@ def smtpsink_wakeup(sink, trials, warmup=20):
         fut = sink.stub.WaitForMessages.future(req, timeout=15)
         fut.add_done_callback(cb)
         # parked? GetServerInfo until counters.waiters shows it (the
-        # previous trial's wait has completed, so the count is 0 before)
+        # previous trial's wait has completed, so the count is `background`)
         polls = 0
         while True:
             u0 = time.perf_counter_ns()
             info = sink.stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=10)
             u1 = time.perf_counter_ns()
             polls += 1
-            if info.counters.waiters >= 1 or fut.done():
+            if info.counters.waiters >= background + 1 or fut.done():
                 break
             if polls > 1000:
                 raise RuntimeError("the wait never showed up as parked")
@@ -273,7 +297,11 @@ def smtpsink_wakeup(sink, trials, warmup=20):
             if done["t"] < t250:
                 early += 1
     smtp.close()
-    return {"wakeup": stats_us(lat), "wakeup_from_end_of_data_sent": stats_us(lat_sent),
+    for f in bg_futs:
+        f.cancel()
+    for ch in bg_chans:
+        ch.close()
+    return {"background_waits": background, "wakeup": stats_us(lat), "wakeup_from_end_of_data_sent": stats_us(lat_sent),
             "wakeup_raw_ns": lat, "responses_before_250_read": early,
             "smtp_end_of_data_to_250": stats_us(smtp_rtt), "unary_rpc_rtt": stats_us(unary)}
 
@@ -405,6 +433,8 @@ def main():
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--stored", type=int, default=100000)
     ap.add_argument("--peers", default="mailpit,maildev")
+    ap.add_argument("--background-waits", type=int, default=1000,
+                    help="also measure the wake-up with this many non-matching waits parked (0: skip)")
     ap.add_argument("--peer-stored", type=int, default=None, help="messages loaded into the peers for the list test (default: --stored)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: wakeup,list,peers,peerlist")
     args = ap.parse_args()
@@ -422,6 +452,16 @@ def main():
         rows.append(("smtpsink WaitForMessages (parked, woken by the store)", fmt(w["wakeup"]),
                      "%d of %d responses were in before the 250 was read (counted as 0)" % (w["responses_before_250_read"], args.trials)))
         rows.append(("  same, measured from the end of DATA sent (always positive)", fmt(w["wakeup_from_end_of_data_sent"]), ""))
+        if args.background_waits:
+            sink = Smtpsink(args.smtpsink)
+            try:
+                wb = smtpsink_wakeup(sink, args.trials, background=args.background_waits)
+            finally:
+                sink.stop()
+            out["smtpsink_wakeup_background"] = wb
+            rows.append(("  same with %d other waits parked (filters that never match)" % args.background_waits,
+                         fmt(wb["wakeup"]), "%d of %d in before the 250 was read" % (wb["responses_before_250_read"], args.trials)))
+            print("wakeup with background: %s" % json.dumps(wb["wakeup"]), flush=True)
         rows.append(("  floor: unary GetServerInfo round trip, same channel", fmt(w["unary_rpc_rtt"]), ""))
         rows.append(("  SMTP end of data -> 250 read", fmt(w["smtp_end_of_data_to_250"]), ""))
         print("wakeup: %s" % json.dumps(w["wakeup"]), flush=True)
