@@ -1,8 +1,5 @@
 """Shared fixtures: start the real smtpsink binary on port 0 and read the
 bound addresses from its --ready-file (tests never guess ports).
-
-SINK_TEST_ADDR=host:smtpport,host:grpcport points the suite at a sink that is
-already running (e.g. a container) instead of starting one.
 """
 import json
 import os
