@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "log.h"
 #include "message.h"
 #include "mime.h"
 #include "xmalloc.h"
@@ -44,6 +45,12 @@ message_free(struct message *m)
 
 	if (m == NULL)
 		return;
+	if (m->packed) {		/* everything else lives in the same block */
+		if (m->mime != NULL)
+			mime_view_free(m->mime);
+		free(m);
+		return;
+	}
 	free(m->peer);
 	free(m->helo);
 	free(m->mail_from);
@@ -132,4 +139,110 @@ message_footprint(const struct message *m)
 		sz += message_str_size(m->rcpts[i].addr) +
 		    message_params_size(m->rcpts[i].params, m->rcpts[i].nparams);
 	return sz;
+}
+
+/* Bump allocator over the block message_pack() sized exactly. */
+struct message_packer {
+	char	*p;
+	char	*end;
+};
+
+static char *
+message_pack_bytes(struct message_packer *pk, const char *src, size_t n)
+{
+	char	*d = pk->p;
+
+	if (n > 0)
+		memcpy(d, src, n);
+	d[n] = '\0';
+	pk->p += n + 1;
+	return d;
+}
+
+static char *
+message_pack_str(struct message_packer *pk, const char *src)
+{
+	return src != NULL ? message_pack_bytes(pk, src, strlen(src)) : NULL;
+}
+
+static size_t
+message_pack_str_len(const char *s)
+{
+	return s != NULL ? strlen(s) + 1 : 0;
+}
+
+static size_t
+message_pack_params_len(const struct esmtp_param *p, size_t n)
+{
+	size_t	i, len = 0;
+
+	for (i = 0; i < n; i++)
+		len += message_pack_str_len(p[i].name) + message_pack_str_len(p[i].value);
+	return len;
+}
+
+static void
+message_pack_params(struct message_packer *pk, struct esmtp_param *dst,
+    const struct esmtp_param *src, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++) {
+		dst[i].name = message_pack_str(pk, src[i].name);
+		dst[i].value = message_pack_str(pk, src[i].value);
+	}
+}
+
+struct message *
+message_pack(struct message *m)
+{
+	struct message		*pm;
+	struct esmtp_param	*params;
+	struct message_packer	 pk;
+	size_t			 i, nparams, head, chars;
+
+	if (m->packed)
+		return m;
+	nparams = m->nmail_params;
+	for (i = 0; i < m->nrcpts; i++)
+		nparams += m->rcpts[i].nparams;
+	/* pointer-aligned parts first, then the bytes */
+	head = sizeof(*pm) + m->nrcpts * sizeof(*m->rcpts) + nparams * sizeof(*params);
+	chars = (m->data != NULL ? m->size + 1 : 0) + message_pack_str_len(m->peer) +
+	    message_pack_str_len(m->helo) + message_pack_str_len(m->mail_from) +
+	    message_pack_str_len(m->auth_user) +
+	    message_pack_params_len(m->mail_params, m->nmail_params);
+	for (i = 0; i < m->nrcpts; i++)
+		chars += message_pack_str_len(m->rcpts[i].addr) +
+		    message_pack_params_len(m->rcpts[i].params, m->rcpts[i].nparams);
+
+	pm = xmalloc(head + chars);
+	*pm = *m;
+	pm->packed = 1;
+	pm->mime = NULL;
+	pm->rcpts = m->nrcpts > 0 ? (struct message_rcpt *)(pm + 1) : NULL;
+	params = (struct esmtp_param *)((char *)(pm + 1) + m->nrcpts * sizeof(*m->rcpts));
+	pk.p = (char *)pm + head;
+	pk.end = pk.p + chars;
+
+	pm->data = m->data != NULL ? message_pack_bytes(&pk, m->data, m->size) : NULL;
+	pm->peer = message_pack_str(&pk, m->peer);
+	pm->helo = message_pack_str(&pk, m->helo);
+	pm->mail_from = message_pack_str(&pk, m->mail_from);
+	pm->auth_user = message_pack_str(&pk, m->auth_user);
+	pm->mail_params = m->nmail_params > 0 ? params : NULL;
+	message_pack_params(&pk, params, m->mail_params, m->nmail_params);
+	params += m->nmail_params;
+	for (i = 0; i < m->nrcpts; i++) {
+		pm->rcpts[i].addr = message_pack_str(&pk, m->rcpts[i].addr);
+		pm->rcpts[i].nparams = m->rcpts[i].nparams;
+		pm->rcpts[i].params = m->rcpts[i].nparams > 0 ? params : NULL;
+		message_pack_params(&pk, params, m->rcpts[i].params, m->rcpts[i].nparams);
+		params += m->rcpts[i].nparams;
+	}
+	if (pk.p != pk.end)
+		fatalx("message_pack: sized %zu bytes, used %zu", chars,
+		    (size_t)(pk.p - (pk.end - chars)));
+	message_free(m);
+	return pm;
 }

@@ -58,6 +58,7 @@ struct message {
 	char			*auth_user;	/* NULL if none */
 
 	struct mime_view	*mime;		/* lazily parsed, owned; see mime.h */
+	int			 packed;	/* one allocation: see message_pack() */
 
 	/* store linkage, owned by store.c */
 	struct message		*st_prev, *st_next;
@@ -79,5 +80,12 @@ const char	*message_body_type_str(enum message_body_type);
 size_t		 message_footprint(const struct message *);
 /* Frees an array of n ESMTP parameters and their strings (NULL is a no-op). */
 void		 message_params_free(struct esmtp_param *, size_t n);
+/*
+ * Returns a copy of m in ONE allocation (the struct, its arrays, every string
+ * and the raw data), so a small stored message costs one malloc header
+ * instead of about ten. Takes ownership of m on all paths (it is freed).
+ * m must not be in a store yet and must have no MIME view.
+ */
+struct message	*message_pack(struct message *m);
 
 #endif

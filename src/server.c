@@ -263,6 +263,7 @@ server_deliver(struct server *s, struct message *msg, char *reply, size_t replyl
 		return -1;
 	}
 
+	msg = message_pack(msg);		/* one allocation per stored message */
 	id = store_put(s->store, msg);		/* msg stays valid until we return to the loop */
 	s->stats.messages_received++;
 	s->stats.bytes_received += msg->size;

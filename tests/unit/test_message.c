@@ -111,6 +111,66 @@ test_message_footprint(void **state)
 	message_free(m);
 }
 
+static void
+test_message_pack_keeps_every_field(void **state)
+{
+	struct message	*m = full_message(), *pm;
+	size_t		 i;
+
+	m->id = 0;
+	m->session_id = 77;
+	m->anomalies = 5;
+	m->body_type = MSG_BODY_8BITMIME;
+	m->smtputf8 = 1;
+	pm = message_pack(m);			/* m is freed */
+	assert_true(pm->packed);
+	assert_int_equal(pm->session_id, 77);
+	assert_int_equal(pm->anomalies, 5);
+	assert_int_equal(pm->body_type, MSG_BODY_8BITMIME);
+	assert_int_equal(pm->smtputf8, 1);
+	assert_string_equal(pm->peer, "127.0.0.1:4242");
+	assert_string_equal(pm->helo, "client.example");
+	assert_string_equal(pm->mail_from, "a@example.com");
+	assert_int_equal(pm->nmail_params, 1);
+	assert_string_equal(pm->mail_params[0].name, "SIZE");
+	assert_string_equal(pm->mail_params[0].value, "123");
+	assert_int_equal(pm->nrcpts, 2);
+	assert_string_equal(pm->rcpts[0].addr, "b@example.com");
+	assert_int_equal(pm->rcpts[0].nparams, 1);
+	assert_string_equal(pm->rcpts[0].params[0].name, "NOTIFY");
+	assert_string_equal(pm->rcpts[0].params[0].value, "NEVER");
+	for (i = 0; i < pm->nrcpts; i++)
+		assert_true((char *)pm->rcpts[i].addr > (char *)pm &&
+		    (char *)pm->rcpts[i].addr < (char *)pm + message_footprint(pm) + 64);
+	assert_string_equal(pm->rcpts[1].addr, "c@example.com");
+	assert_int_equal(pm->rcpts[1].nparams, 0);
+	assert_string_equal(pm->auth_user, "user");
+	assert_int_equal(pm->size, strlen("Subject: x\r\n\r\nbody\r\n"));
+	assert_string_equal(pm->data, "Subject: x\r\n\r\nbody\r\n");
+	message_free(pm);			/* one free; ASan/valgrind see no leak */
+}
+
+static void
+test_message_pack_binary_data_and_no_rcpts(void **state)
+{
+	struct message	*m = message_new(), *pm;
+	static const char raw[] = "A: b\r\n\r\n\0\xff\x80x";
+
+	m->peer = xstrdup("[::1]:25");
+	m->helo = xstrdup("");
+	m->mail_from = xstrdup("");
+	m->data = xmemdup(raw, sizeof(raw));
+	m->size = sizeof(raw) - 1;
+	pm = message_pack(m);
+	assert_int_equal(pm->size, sizeof(raw) - 1);
+	assert_memory_equal(pm->data, raw, sizeof(raw));
+	assert_null(pm->rcpts);
+	assert_null(pm->mail_params);
+	assert_null(pm->auth_user);
+	assert_string_equal(pm->mail_from, "");
+	message_free(pm);
+}
+
 int
 main(void)
 {
@@ -119,6 +179,8 @@ main(void)
 		cmocka_unit_test(test_message_anomaly_str),
 		cmocka_unit_test(test_message_body_type_str),
 		cmocka_unit_test(test_message_footprint),
+		cmocka_unit_test(test_message_pack_keeps_every_field),
+		cmocka_unit_test(test_message_pack_binary_data_and_no_rcpts),
 	};
 
 	return cmocka_run_group_tests_name("message", tests, NULL, NULL);
