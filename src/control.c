@@ -50,6 +50,7 @@
 #include "inbox.h"
 #include "listener.h"
 #include "log.h"
+#include "pbgrpc.h"
 #include "server.h"
 #include "waiters.h"
 #include "xmalloc.h"
@@ -239,34 +240,6 @@ control_batch(struct control_call *c, const grpc_op *ops, size_t n, struct contr
 	return 0;
 }
 
-static ProtobufCMessage *
-control_unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb)
-{
-	grpc_byte_buffer_reader	 rd;
-	grpc_slice		 s;
-	ProtobufCMessage	*m;
-
-	if (!grpc_byte_buffer_reader_init(&rd, bb))
-		return NULL;
-	s = grpc_byte_buffer_reader_readall(&rd);
-	grpc_byte_buffer_reader_destroy(&rd);
-	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
-	return m;
-}
-
-static grpc_byte_buffer *
-control_pack(const ProtobufCMessage *m, size_t n)
-{
-	grpc_slice		 s = grpc_slice_malloc(n);
-	grpc_byte_buffer	*bb;
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
 static void
 control_op_init(grpc_op *op, grpc_op_type type)
 {
@@ -334,7 +307,7 @@ control_reply(struct control_call *c, const ProtobufCMessage *m)
 		    "(use a limit, a narrower filter, or --grpc-max-message-size)", size, c->ctl->max_message);
 		return;
 	}
-	c->send_bb = control_pack(m, size);
+	c->send_bb = pbgrpc_pack(m, size);
 	if (!c->md_sent)
 		control_op_init(&ops[n++], GRPC_OP_SEND_INITIAL_METADATA);
 	control_op_init(&ops[n], GRPC_OP_SEND_MESSAGE);
@@ -368,7 +341,7 @@ control_send(struct control_call *c, const ProtobufCMessage *m)
 			    c->ctl->max_message);
 			return -1;
 		}
-		c->send_bb = control_pack(m, size);
+		c->send_bb = pbgrpc_pack(m, size);
 	}
 	if (!c->md_sent)
 		control_op_init(&ops[n++], GRPC_OP_SEND_INITIAL_METADATA);
@@ -478,7 +451,7 @@ control_new_call(struct control_call *c, int ok)
 		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "no request message");
 		return;
 	}
-	req = control_unpack(c->method->req, c->payload);
+	req = pbgrpc_unpack(c->method->req, c->payload);
 	grpc_byte_buffer_destroy(c->payload);
 	c->payload = NULL;
 	if (req == NULL) {

@@ -28,6 +28,7 @@
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
+#include "pbgrpc.h"
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
@@ -138,37 +139,6 @@ ctl_status_clear(struct ctl_status *st)
 	memset(st, 0, sizeof(*st));
 }
 
-static grpc_byte_buffer *
-ctl_pack(const ProtobufCMessage *m)
-{
-	grpc_byte_buffer	*bb;
-	grpc_slice		 s;
-
-	s = grpc_slice_malloc(protobuf_c_message_get_packed_size(m));
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
-/* NULL if bb cannot be read or does not parse as desc. */
-static ProtobufCMessage *
-ctl_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb)
-{
-	grpc_byte_buffer_reader	 rd;
-	grpc_slice		 s;
-	ProtobufCMessage	*m;
-
-	if (!grpc_byte_buffer_reader_init(&rd, bb))
-		return NULL;
-	s = grpc_byte_buffer_reader_readall(&rd);
-	grpc_byte_buffer_reader_destroy(&rd);
-	m = protobuf_c_message_unpack(desc, NULL, GRPC_SLICE_LENGTH(s),
-	    GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
-	return m;
-}
-
 static void
 ctl_set_error(struct ctl_status *st, int code, const char *msg)
 {
@@ -224,7 +194,7 @@ ctl_rpc_call(struct ctl_conn *c, const char *method,
 	    cq, grpc_slice_from_static_string(method), NULL, deadline, NULL);
 	grpc_metadata_array_init(&md_initial);
 	grpc_metadata_array_init(&md_trailing);
-	req_bb = ctl_pack(req);
+	req_bb = pbgrpc_pack(req, protobuf_c_message_get_packed_size(req));
 
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
@@ -279,7 +249,7 @@ ctl_rpc_call(struct ctl_conn *c, const char *method,
 		case TAG_RECV:
 			if (recv_bb == NULL)
 				break;	/* end of stream, or the call failed */
-			m = ctl_unpack(resp_desc, recv_bb);
+			m = pbgrpc_unpack(resp_desc, recv_bb);
 			grpc_byte_buffer_destroy(recv_bb);
 			recv_bb = NULL;
 			if (m == NULL) {

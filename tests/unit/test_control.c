@@ -28,6 +28,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "smtpsink/v1/smtpsink.pb-c.h"
 #include "smtpsink/sink.h"
+#include "pbgrpc.h"
 
 static struct smtpsink		*sink;
 static grpc_channel		*chan;
@@ -46,31 +47,11 @@ struct ccall {
 	char			 text[512];
 };
 
-static grpc_byte_buffer *
-pack(const ProtobufCMessage *m)
-{
-	size_t			 n = protobuf_c_message_get_packed_size(m);
-	grpc_slice		 s = grpc_slice_malloc(n);
-	grpc_byte_buffer	*bb;
-
-	protobuf_c_message_pack(m, GRPC_SLICE_START_PTR(s));
-	bb = grpc_raw_byte_buffer_create(&s, 1);
-	grpc_slice_unref(s);
-	return bb;
-}
-
 static ProtobufCMessage *
 unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb)
 {
-	grpc_byte_buffer_reader	 rd;
-	grpc_slice		 s;
-	ProtobufCMessage	*m;
+	ProtobufCMessage	*m = pbgrpc_unpack(d, bb);
 
-	assert_true(grpc_byte_buffer_reader_init(&rd, bb));
-	s = grpc_byte_buffer_reader_readall(&rd);
-	grpc_byte_buffer_reader_destroy(&rd);
-	m = protobuf_c_message_unpack(d, NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
-	grpc_slice_unref(s);
 	assert_non_null(m);
 	return m;
 }
@@ -101,7 +82,7 @@ cstart(struct ccall *cc, const char *method, const ProtobufCMessage *req, int ti
 	cc->call = grpc_channel_create_call(chan, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, dl,
 	    NULL);
 	assert_non_null(cc->call);
-	cc->send = pack(req);
+	cc->send = pbgrpc_pack(req, protobuf_c_message_get_packed_size(req));
 	memset(ops, 0, sizeof(ops));
 	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
 	ops[1].op = GRPC_OP_SEND_MESSAGE;
