@@ -76,6 +76,7 @@
 #define SMTP_INPUT_SLACK	(64 * 1024)	/* input kept beyond the line limit */
 #define SMTP_REPLY_MAX		1024
 #define SMTP_LINGER_SECS	2	/* lingering close: read and discard this long */
+#define SMTP_LINGER_STOP_MS	100	/* ... while the server is stopping (docker stop) */
 
 /* Session flags */
 #define SF_EHLO		0x0001	/* greeted with EHLO: ESMTP */
@@ -1332,6 +1333,11 @@ smtp_session_linger(struct smtp_session *s)
 	struct timeval	 tv = { SMTP_LINGER_SECS, 0 };
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
+	/* Stopping: an idle client (a connection pool) must not hold up the exit */
+	if (s->server->shutting_down) {
+		tv.tv_sec = 0;
+		tv.tv_usec = SMTP_LINGER_STOP_MS * 1000;
+	}
 	s->flags |= SF_LINGER;
 	shutdown(bufferevent_getfd(s->bev), SHUT_WR);
 	evbuffer_drain(in, evbuffer_get_length(in));

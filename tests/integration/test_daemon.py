@@ -149,3 +149,18 @@ def test_sigterm_lets_a_transaction_in_flight_finish(sink_factory):
     assert code == 421
     rc, _ = s.stop()
     assert rc == 0
+
+
+def test_idle_client_that_never_closes_does_not_hold_up_the_exit(sink_factory):
+    # a connection pool keeps idle sessions open; on SIGTERM they get 421 and
+    # the sink exits without waiting out the 2 s lingering close
+    s = sink_factory(grpc=False)
+    idle = s.connect()
+    assert idle.recv(512).startswith(b"220 ")
+    t0 = time.monotonic()
+    rc, _ = s.stop(signal.SIGTERM)
+    assert rc == 0
+    assert time.monotonic() - t0 < 1.5
+    idle.settimeout(2)
+    assert idle.recv(512).startswith(b"421 4.3.2")
+    idle.close()
