@@ -13,26 +13,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/.ci/lib.sh"
 IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
 LABEL=dev.smtpsink.test=clients-go
 GO_TOOLCHAIN=go1.26.8                   # fallback toolchain when no Go >= 1.21 is installed
 PROTOC_GEN_GO=v1.36.12                  # google.golang.org/protobuf
 PROTOC_GEN_GO_GRPC=v1.6.2               # google.golang.org/grpc/cmd/protoc-gen-go-grpc
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 log() { echo "clients-go: $*"; }
 
-cleanup() {
-	local ids
-	ids=$(docker ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-	if [ -n "$ids" ]; then
-		log "removing leftover containers: $(echo $ids)"
-		docker rm -f $ids >/dev/null 2>&1 || true
-	fi
-}
-trap cleanup EXIT
-cleanup
+ci_own_label "$LABEL"
 
 # --- tools ----------------------------------------------------------------------
 need_apt=()

@@ -10,23 +10,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/.ci/lib.sh"
 IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
 LABEL=dev.smtpsink.test=clients-java
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
 
 log() { echo "clients-java: $*"; }
 
-cleanup() {
-	local ids
-	ids=$(docker ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-	if [ -n "$ids" ]; then
-		log "removing leftover containers: $(echo $ids)"
-		docker rm -f $ids >/dev/null 2>&1 || true
-	fi
-}
-trap cleanup EXIT
-cleanup
+ci_own_label "$LABEL"
 
 need_apt=()
 command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)

@@ -10,17 +10,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/.ci/lib.sh"
 IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
 LABEL=dev.smtpsink.module=node
-SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-cleanup() {
-  local ids
-  ids=$(docker ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-cleanup
+ci_own_label "$LABEL"
 
 docker info >/dev/null 2>&1 || { echo "clients-node: no Docker engine answers" >&2; exit 1; }
 

@@ -8,18 +8,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/.ci/lib.sh"
 IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
 VENV=${SMTPSINK_PY_VENV:-$ROOT/clients/python/.venv}
 LABEL=dev.smtpsink.module=python
-SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-cleanup() {
-  local ids
-  ids=$(docker ps -aq --filter "label=$LABEL" 2>/dev/null || true)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-}
-trap cleanup EXIT
-cleanup
+ci_own_label "$LABEL"
 
 docker info >/dev/null 2>&1 || { echo "clients-python: no Docker engine answers" >&2; exit 1; }
 

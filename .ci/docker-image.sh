@@ -11,20 +11,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+. "$ROOT/.ci/lib.sh"
 IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
-SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
 
-cleanup() {
-  local ids
-  ids=$(docker ps -aq --filter "label=dev.smtpsink.test=docker" 2>/dev/null || true)
-  [ -z "$ids" ] || docker rm -f $ids >/dev/null 2>&1 || true
-  if command -v docker-compose >/dev/null 2>&1; then
-    docker-compose -p smtpsink-smoke -f "$ROOT/deploy/docker-compose.yml" down -v --remove-orphans \
-      --timeout 5 >/dev/null 2>&1 || true
-  fi
-}
-trap cleanup EXIT
-cleanup
+ci_own_label dev.smtpsink.test=docker "command -v docker-compose >/dev/null 2>&1 && docker-compose -p smtpsink-smoke -f '$ROOT/deploy/docker-compose.yml' down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true"
 
 docker info >/dev/null 2>&1 || { echo "docker-image: no Docker engine answers" >&2; exit 1; }
 
