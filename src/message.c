@@ -46,6 +46,8 @@ message_free(struct message *m)
 	if (m == NULL)
 		return;
 	if (m->packed) {		/* everything else lives in the same block */
+		if (m->packed & MSG_PACKED_OWN_DATA)
+			free(m->data);
 		if (m->mime != NULL)
 			mime_view_free(m->mime);
 		free(m);
@@ -200,15 +202,17 @@ message_pack(struct message *m)
 	struct esmtp_param	*params;
 	struct message_packer	 pk;
 	size_t			 i, nparams, head, chars;
+	int			 inline_data;
 
 	if (m->packed)
 		return m;
+	inline_data = m->data != NULL && m->size <= MSG_PACK_INLINE_MAX;
 	nparams = m->nmail_params;
 	for (i = 0; i < m->nrcpts; i++)
 		nparams += m->rcpts[i].nparams;
 	/* pointer-aligned parts first, then the bytes */
 	head = sizeof(*pm) + m->nrcpts * sizeof(*m->rcpts) + nparams * sizeof(*params);
-	chars = (m->data != NULL ? m->size + 1 : 0) + message_pack_str_len(m->peer) +
+	chars = (inline_data ? m->size + 1 : 0) + message_pack_str_len(m->peer) +
 	    message_pack_str_len(m->helo) + message_pack_str_len(m->mail_from) +
 	    message_pack_str_len(m->auth_user) +
 	    message_pack_params_len(m->mail_params, m->nmail_params);
@@ -218,14 +222,17 @@ message_pack(struct message *m)
 
 	pm = xmalloc(head + chars);
 	*pm = *m;
-	pm->packed = 1;
+	pm->packed = MSG_PACKED | (inline_data || m->data == NULL ? 0 : MSG_PACKED_OWN_DATA);
 	pm->mime = NULL;
 	pm->rcpts = m->nrcpts > 0 ? (struct message_rcpt *)(pm + 1) : NULL;
 	params = (struct esmtp_param *)((char *)(pm + 1) + m->nrcpts * sizeof(*m->rcpts));
 	pk.p = (char *)pm + head;
 	pk.end = pk.p + chars;
 
-	pm->data = m->data != NULL ? message_pack_bytes(&pk, m->data, m->size) : NULL;
+	if (inline_data)
+		pm->data = message_pack_bytes(&pk, m->data, m->size);
+	else
+		m->data = NULL;		/* large: the block moves to pm, no copy */
 	pm->peer = message_pack_str(&pk, m->peer);
 	pm->helo = message_pack_str(&pk, m->helo);
 	pm->mail_from = message_pack_str(&pk, m->mail_from);

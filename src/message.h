@@ -23,6 +23,11 @@
 #define MSG_ANOM_NO_HEADER_END	0x0040	/* no empty line between header and body */
 #define MSG_ANOM_MIME		0x0080	/* malformed MIME or MIME limits reached */
 
+#define MSG_PACKED		0x01	/* struct, arrays and strings in one block */
+#define MSG_PACKED_OWN_DATA	0x02	/* ... but data is its own block (large) */
+/* Raw data up to this size is copied into the packed block */
+#define MSG_PACK_INLINE_MAX	(16 * 1024)
+
 enum message_body_type { MSG_BODY_7BIT, MSG_BODY_8BITMIME, MSG_BODY_BINARYMIME };
 
 struct esmtp_param {
@@ -58,7 +63,7 @@ struct message {
 	char			*auth_user;	/* NULL if none */
 
 	struct mime_view	*mime;		/* lazily parsed, owned; see mime.h */
-	int			 packed;	/* one allocation: see message_pack() */
+	int			 packed;	/* MSG_PACKED_*: see message_pack() */
 
 	/* store linkage, owned by store.c */
 	struct message		*st_prev, *st_next;
@@ -82,8 +87,9 @@ size_t		 message_footprint(const struct message *);
 void		 message_params_free(struct esmtp_param *, size_t n);
 /*
  * Returns a copy of m in ONE allocation (the struct, its arrays, every string
- * and the raw data), so a small stored message costs one malloc header
- * instead of about ten. Takes ownership of m on all paths (it is freed).
+ * and, up to MSG_PACK_INLINE_MAX bytes, the raw data), so a small stored
+ * message costs one malloc header instead of about ten. Larger raw data keeps
+ * its own block (moved, not copied). Takes ownership of m on all paths.
  * m must not be in a store yet and must have no MIME view.
  */
 struct message	*message_pack(struct message *m);

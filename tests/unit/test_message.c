@@ -171,6 +171,32 @@ test_message_pack_binary_data_and_no_rcpts(void **state)
 	message_free(pm);
 }
 
+static void
+test_message_pack_large_data_is_moved_not_copied(void **state)
+{
+	struct message	*m = message_new(), *pm;
+	size_t		 n = MSG_PACK_INLINE_MAX + 1;
+	char		*data = xmalloc(n + 1);
+
+	memset(data, 'x', n);
+	data[n] = '\0';
+	data[0] = 'A';
+	data[n - 1] = 'Z';
+	m->peer = xstrdup("127.0.0.1:1");
+	m->helo = xstrdup("h");
+	m->mail_from = xstrdup("a@b");
+	m->data = data;
+	m->size = n;
+	pm = message_pack(m);
+	assert_ptr_equal(pm->data, data);	/* same block, moved */
+	assert_int_equal(pm->packed, MSG_PACKED | MSG_PACKED_OWN_DATA);
+	assert_int_equal(pm->size, n);
+	assert_int_equal(pm->data[0], 'A');
+	assert_int_equal(pm->data[n - 1], 'Z');
+	assert_string_equal(pm->mail_from, "a@b");
+	message_free(pm);			/* frees both blocks (ASan/valgrind) */
+}
+
 int
 main(void)
 {
@@ -181,6 +207,7 @@ main(void)
 		cmocka_unit_test(test_message_footprint),
 		cmocka_unit_test(test_message_pack_keeps_every_field),
 		cmocka_unit_test(test_message_pack_binary_data_and_no_rcpts),
+		cmocka_unit_test(test_message_pack_large_data_is_moved_not_copied),
 	};
 
 	return cmocka_run_group_tests_name("message", tests, NULL, NULL);
