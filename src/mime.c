@@ -1815,6 +1815,23 @@ mime_ctype_is(const struct mime_ctype *ct, const char *type,
 	    strcmp(ct->subtype, subtype) == 0);
 }
 
+/* Transfer encodings the fast routes decode themselves (others go to GMime). */
+static int
+mime_enc_is_simple(GMimeContentEncoding enc)
+{
+	switch (enc) {
+	case GMIME_CONTENT_ENCODING_DEFAULT:
+	case GMIME_CONTENT_ENCODING_7BIT:
+	case GMIME_CONTENT_ENCODING_8BIT:
+	case GMIME_CONTENT_ENCODING_BINARY:
+	case GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE:
+	case GMIME_CONTENT_ENCODING_BASE64:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /*
  * The common single-part message (no Content-Type, or text/plain or
  * text/html, not an attachment, identity / quoted-printable / base64) is
@@ -1844,12 +1861,7 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 		goto out;
 	if (mime_hdr_find(data, sc, "Content-Transfer-Encoding", &v)) {
 		enc = g_mime_content_encoding_from_string(v.p);
-		if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
-		    enc != GMIME_CONTENT_ENCODING_7BIT &&
-		    enc != GMIME_CONTENT_ENCODING_8BIT &&
-		    enc != GMIME_CONTENT_ENCODING_BINARY &&
-		    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
-		    enc != GMIME_CONTENT_ENCODING_BASE64)
+		if (!mime_enc_is_simple(enc))
 			goto out;
 	}
 	if (mime_hdr_find(data, sc, "Content-Type", &v)) {
@@ -2145,12 +2157,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	/* a leaf */
 	if (mime_hdr_find(base, &sc, "Content-Transfer-Encoding", &v)) {
 		enc = g_mime_content_encoding_from_string(v.p);
-		if (enc != GMIME_CONTENT_ENCODING_DEFAULT &&
-		    enc != GMIME_CONTENT_ENCODING_7BIT &&
-		    enc != GMIME_CONTENT_ENCODING_8BIT &&
-		    enc != GMIME_CONTENT_ENCODING_BINARY &&
-		    enc != GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE &&
-		    enc != GMIME_CONTENT_ENCODING_BASE64)
+		if (!mime_enc_is_simple(enc))
 			goto out;
 	}
 	if (mime_hdr_find(base, &sc, "Content-Disposition", &v) &&
