@@ -48,29 +48,14 @@ import threading
 import time
 import urllib.parse
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run_smtp import free_port, listening  # noqa: E402  (shared port helpers)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 MAILPIT_BIN = os.environ.get("MAILPIT_BIN", "/tmp/bench-deps/bin/mailpit")
 MAILDEV_JS = os.environ.get("MAILDEV_JS", "/tmp/bench-deps/node_modules/.bin/maildev")
 SOURCE_COMMON = ["-M", "bench.local", "-f", "sender@bench.local", "-t", "rcpt@bench.local"]
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def listening(port):
-    want = ":%04X" % port
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            parts = line.split()
-            if parts[1].endswith(want) and parts[3] == "0A":
-                return True
-    return False
 
 
 def wait_listening(proc, ports, what, timeout=30):
