@@ -3,7 +3,7 @@
  * (../shared/design/GRPC-C-CORE.md §2-§8, "model A").
  *
  * Threads: one CQ thread blocks in grpc_completion_queue_next() and only
- * forwards each (tag, ok) to the loop thread through the server's inbox.
+ * forwards each (tag, ok) to the loop thread through the owner's inbox.
  * Everything else - every grpc_call_start_batch(), request_*call(),
  * shutdown_and_notify(), cancel_all_calls(), all call state - runs on the
  * loop thread, so no call needs a lock.
@@ -46,12 +46,10 @@
 
 #include "config.h"
 #include "control.h"
-#include "control_rpc.h"
+#include "control_call.h"
 #include "inbox.h"
-#include "listener.h"
 #include "log.h"
 #include "pbgrpc.h"
-#include "server.h"
 #include "waiters.h"
 #include "xmalloc.h"
 
@@ -62,7 +60,7 @@
 TAILQ_HEAD(control_call_list, control_call);
 
 struct control {
-	struct server		*srv;
+	struct control_env	 env;
 	struct event_base	*base;
 	struct inbox		*inbox;
 	grpc_completion_queue	*cq;
@@ -89,19 +87,16 @@ static void	control_request(struct control *, size_t);
 static void	control_call_free(struct control_call *);
 static void	control_maybe_cq_shutdown(struct control *);
 
-struct server *
-control_server(const struct control *ctl)
+const struct control_env *
+control_env(const struct control *ctl)
 {
-	return ctl->srv;
+	return &ctl->env;
 }
 
 int
 control_serving(const struct control *ctl)
 {
-	const struct server	*s = ctl->srv;
-
-	return !ctl->shutting_down && !s->shutting_down && s->listener != NULL &&
-	    listener_count(s->listener) > 0;
+	return !ctl->shutting_down && ctl->env.serving(ctl->env.serving_arg);
 }
 
 size_t
@@ -482,7 +477,7 @@ control_request(struct control *ctl, size_t midx)
 		e = grpc_server_request_call(ctl->gs, &c->call, &c->details, &c->md, ctl->cq,
 		    ctl->cq, &c->op_new);
 	} else {
-		c->method = &control_methods[midx];
+		c->method = &ctl->env.methods[midx];
 		e = grpc_server_request_registered_call(ctl->gs, ctl->handles[midx], &c->call,
 		    &c->deadline, &c->md, &c->payload, ctl->cq, ctl->cq, &c->op_new);
 	}
@@ -565,18 +560,38 @@ control_set_int_arg(grpc_arg *a, const char *key, int value)
 	a->value.integer = value;
 }
 
+/*
+ * Undoes control_new() before grpc_server_start(): no call was posted and
+ * the CQ thread does not run, so the server is destroyed directly.
+ */
+static void
+control_abandon(struct control *ctl)
+{
+	grpc_server_destroy(ctl->gs);
+	grpc_completion_queue_shutdown(ctl->cq);
+	while (grpc_completion_queue_next(ctl->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+	    NULL).type != GRPC_QUEUE_SHUTDOWN)
+		;
+	grpc_completion_queue_destroy(ctl->cq);
+	free(ctl);
+	grpc_shutdown();
+}
+
 struct control *
-control_new(struct server *s, const char *addr, char *err, size_t errlen)
+control_new(const struct control_env *env, const char *addr, char *err, size_t errlen)
 {
 	struct control			*ctl;
 	grpc_arg			 args[8];
 	grpc_channel_args		 cargs;
 	grpc_server_credentials		*creds;
-	size_t				 i, maxmsg = s->cfg->grpc_max_message;
+	size_t				 i, maxmsg = env->cfg->grpc_max_message;
 	int				 port, n = 0, max = maxmsg > INT_MAX ? INT_MAX : (int)maxmsg;
 
-	if (control_nmethods > CONTROL_METHODS_MAX)
-		fatalx("control: too many methods");
+	if (env->nmethods > CONTROL_METHODS_MAX) {
+		snprintf(err, errlen, "gRPC: %zu methods, at most %d", env->nmethods,
+		    CONTROL_METHODS_MAX);
+		return NULL;
+	}
 	if (control_unix_in_use(addr)) {
 		snprintf(err, errlen, "gRPC: cannot listen on %s (another server is listening there)",
 		    addr);
@@ -589,9 +604,9 @@ control_new(struct server *s, const char *addr, char *err, size_t errlen)
 		    GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
 
 	ctl = xcalloc(1, sizeof(*ctl));
-	ctl->srv = s;
-	ctl->base = s->base;
-	ctl->inbox = s->inbox;
+	ctl->env = *env;
+	ctl->base = env->base;
+	ctl->inbox = env->inbox;
 	ctl->max_message = (size_t)max;
 	TAILQ_INIT(&ctl->calls);
 	ctl->op_shutdown.call = NULL;
@@ -611,11 +626,14 @@ control_new(struct server *s, const char *addr, char *err, size_t errlen)
 	cargs.num_args = (size_t)n;
 	cargs.args = args;
 	ctl->gs = grpc_server_create(&cargs, NULL);
-	for (i = 0; i < control_nmethods; i++) {
-		ctl->handles[i] = grpc_server_register_method(ctl->gs, control_methods[i].path, NULL,
+	for (i = 0; i < env->nmethods; i++) {
+		ctl->handles[i] = grpc_server_register_method(ctl->gs, env->methods[i].path, NULL,
 		    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
-		if (ctl->handles[i] == NULL)
-			fatalx("grpc_server_register_method %s failed", control_methods[i].path);
+		if (ctl->handles[i] == NULL) {
+			snprintf(err, errlen, "gRPC: cannot register method %s", env->methods[i].path);
+			control_abandon(ctl);
+			return NULL;
+		}
 	}
 	grpc_server_register_completion_queue(ctl->gs, ctl->cq, NULL);
 	creds = grpc_insecure_server_credentials_create();
@@ -624,25 +642,21 @@ control_new(struct server *s, const char *addr, char *err, size_t errlen)
 	if (port == 0) {
 		snprintf(err, errlen, "gRPC: cannot listen on %s (address in use or not a valid "
 		    "host:port)", addr);
-		/* Never started and no listener: destroy directly. */
-		grpc_server_destroy(ctl->gs);
-		grpc_completion_queue_shutdown(ctl->cq);
-		while (grpc_completion_queue_next(ctl->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-		    NULL).type != GRPC_QUEUE_SHUTDOWN)
-			;
-		grpc_completion_queue_destroy(ctl->cq);
-		free(ctl);
-		grpc_shutdown();
+		control_abandon(ctl);
 		return NULL;
 	}
+	/* The CQ thread before the start, so that a failure leaves nothing started */
+	if (pthread_create(&ctl->thread, NULL, control_cq_thread, ctl) != 0) {
+		snprintf(err, errlen, "gRPC: cannot start the completion queue thread");
+		control_abandon(ctl);
+		return NULL;
+	}
+	ctl->thread_started = 1;
 	control_format_addr(ctl->addr, sizeof(ctl->addr), addr, port);
 	grpc_server_start(ctl->gs);
-	for (i = 0; i < control_nmethods; i++)
+	for (i = 0; i < env->nmethods; i++)
 		control_request(ctl, i);
 	control_request(ctl, CONTROL_GENERIC);
-	if (pthread_create(&ctl->thread, NULL, control_cq_thread, ctl) != 0)
-		fatalx("control: pthread_create failed");
-	ctl->thread_started = 1;
 	log_info("grpc listening addr=%s max_message=%zu", ctl->addr, ctl->max_message);
 	return ctl;
 }

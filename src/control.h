@@ -2,11 +2,12 @@
  * control - the gRPC control API plumbing on gRPC's C core (see
  * ../shared/design/GRPC-C-CORE.md): server, completion queue, the CQ thread
  * that forwards (tag, ok) to the loop through the inbox, method table.
- * The handlers live in control_rpc.c (private interface: control_rpc.h),
+ * The handlers live in control_rpc.c (the call API they use: control_call.h;
+ * their method table, passed in by the owner: control_rpc.h),
  * the proto conversions in control_pb.c.
  *
  * Threads: control_new() starts one CQ thread that only forwards to
- * server->inbox; every gRPC call and all state stay on the loop thread.
+ * env->inbox; every gRPC call and all state stay on the loop thread.
  * Listening options: SO_REUSEPORT off (a second instance on the same port
  * fails), max message size cfg->grpc_max_message both ways, keepalive
  * policy that lets clients ping every second without losing parked calls.
@@ -16,16 +17,45 @@
 #define SMTPSINK_CONTROL_H
 #include <stddef.h>
 
-struct server;
+struct config;
 struct control;
+struct control_method;
+struct event_base;
+struct inbox;
+struct listener;
+struct rules;
+struct stats;
+struct store;
+struct waiters;
+
+/*
+ * What the control API reads and acts on, all owned by the caller and
+ * outliving the control API. Filled by the owner (server.c); copied.
+ */
+struct control_env {
+	const struct config	*cfg;
+	struct event_base	*base;
+	struct inbox		*inbox;		/* CQ thread -> loop thread */
+	struct store		*store;
+	struct waiters		*waiters;
+	struct rules		*rules;
+	const struct stats	*stats;
+	const struct listener	*listener;	/* SMTP addresses, for GetServerInfo */
+	const char		*smtp_ext_line;	/* "PIPELINING SIZE 33554432 ..." */
+	int			(*serving)(void *arg);	/* health: is the SMTP side up? */
+	void			*serving_arg;
+	const struct control_method *methods;	/* registered methods (control_rpc.h) */
+	size_t			 nmethods;
+};
 
 /*
  * grpc_init(), binds addr ("host:port", port 0 allowed, or "unix:/path")
  * and starts serving. NULL with a one-line reason in err when the address
  * cannot be bound (in use, unresolvable); gRPC's details are logged.
- * Needs server->inbox and evthread_use_pthreads() before the event base.
+ * Needs evthread_use_pthreads() before the event base was created.
  */
-struct control	*control_new(struct server *, const char *addr, char *err, size_t errlen);
+struct control	*control_new(const struct control_env *, const char *addr, char *err,
+		    size_t errlen);
 /* Bound address, "127.0.0.1:50051" (the real port when 0 was asked). */
 const char	*control_address(const struct control *);
 /*

@@ -21,6 +21,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "control_call.h"
 #include "control_pb.h"
 #include "control_rpc.h"
 #include "listener.h"
@@ -28,17 +29,18 @@
 #include "match.h"
 #include "message.h"
 #include "rules.h"
-#include "server.h"
+#include "smtp_session.h"
+#include "stats.h"
 #include "store.h"
 #include "waiters.h"
 #include "xmalloc.h"
 
 #define SERVICE_NAME	"smtpsink.v1.Sink"
 
-static struct server *
-rpc_server(struct control_call *c)
+static const struct control_env *
+rpc_env(struct control_call *c)
 {
-	return control_server(c->ctl);
+	return control_env(c->ctl);
 }
 
 /* Request filter -> struct filter (borrowed); INVALID_ARGUMENT on a bad glob. */
@@ -77,7 +79,7 @@ rpc_next_match(struct store *st, const struct filter *f, uint64_t after, uint64_
 static void
 rpc_reply_list(struct control_call *c, const struct filter *f, size_t limit, unsigned pbflags)
 {
-	struct server			*s = rpc_server(c);
+	const struct control_env *s = rpc_env(c);
 	Smtpsink__V1__ListMessagesResponse resp = SMTPSINK__V1__LIST_MESSAGES_RESPONSE__INIT;
 	struct control_pb_arena		 arena;
 	Smtpsink__V1__Message		**v = NULL;
@@ -128,7 +130,7 @@ rpc_get_message(struct control_call *c, const ProtobufCMessage *pm)
 		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "id: must be > 0");
 		return;
 	}
-	if ((m = store_get(rpc_server(c)->store, req->id)) == NULL) {
+	if ((m = store_get(rpc_env(c)->store, req->id)) == NULL) {
 		control_fail(c, GRPC_STATUS_NOT_FOUND,
 		    "message %llu not found (never stored, deleted or evicted)",
 		    (unsigned long long)req->id);
@@ -188,7 +190,7 @@ static void
 rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__WaitForMessagesRequest *req = (const void *)pm;
-	struct server				*s = rpc_server(c);
+	const struct control_env		*s = rpc_env(c);
 	struct filter				 f;
 	long long				 ms = -1, rpc_ms, cap, margin;
 	size_t					 count = req->count ? req->count : 1;
@@ -236,7 +238,7 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 static void
 rpc_watch_pump(struct control_call *c)
 {
-	struct server		*s = rpc_server(c);
+	const struct control_env *s = rpc_env(c);
 	struct message		*m;
 	struct control_pb_arena	 arena;
 	uint64_t		 examined = c->cursor;
@@ -289,7 +291,7 @@ static void
 rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__WatchMessagesRequest *req = (const void *)pm;
-	struct server				*s = rpc_server(c);
+	const struct control_env		*s = rpc_env(c);
 	struct filter				 f;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
@@ -319,7 +321,7 @@ rpc_clear(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__ClearRequest	*req = (const void *)pm;
 	Smtpsink__V1__ClearResponse		 resp = SMTPSINK__V1__CLEAR_RESPONSE__INIT;
-	struct server				*s = rpc_server(c);
+	const struct control_env		*s = rpc_env(c);
 	struct filter				 f;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
@@ -336,7 +338,7 @@ rpc_set_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__RejectRule	*req = (const void *)pm;
 	Smtpsink__V1__RejectRule	 resp;
-	struct server			*s = rpc_server(c);
+	const struct control_env	*s = rpc_env(c);
 	struct rule			 t;
 	const struct rule		*r;
 	char				 err[256];
@@ -363,7 +365,7 @@ static void
 rpc_list_reject_rules(struct control_call *c, const ProtobufCMessage *pm)
 {
 	Smtpsink__V1__ListRejectRulesResponse	 resp = SMTPSINK__V1__LIST_REJECT_RULES_RESPONSE__INIT;
-	struct server				*s = rpc_server(c);
+	const struct control_env		*s = rpc_env(c);
 	const struct rule			*r;
 	Smtpsink__V1__RejectRule		*v, **pv;
 	size_t					 n = rules_count(s->rules), i = 0;
@@ -386,7 +388,7 @@ rpc_delete_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__DeleteRejectRuleRequest *req = (const void *)pm;
 	Smtpsink__V1__DeleteRejectRuleResponse	 resp = SMTPSINK__V1__DELETE_REJECT_RULE_RESPONSE__INIT;
-	struct server				*s = rpc_server(c);
+	const struct control_env		*s = rpc_env(c);
 	const char				*id = req->id != NULL ? req->id : "";
 	char					 safe[LOG_SANITIZE_MAX];
 
@@ -431,8 +433,8 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 {
 	Smtpsink__V1__ServerInfo	 resp = SMTPSINK__V1__SERVER_INFO__INIT;
 	Smtpsink__V1__Counters		 cnt = SMTPSINK__V1__COUNTERS__INIT;
-	struct server			*s = rpc_server(c);
-	char				 line[sizeof(s->smtp_ext_line)], *ext[64];
+	const struct control_env	*s = rpc_env(c);
+	char				 line[SMTP_EXT_LINE_MAX], *ext[64];
 	char				*addrs[CONFIG_LISTEN_MAX * 2];
 	size_t				 i, n = s->listener ? listener_count(s->listener) : 0;
 
@@ -447,16 +449,16 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	snprintf(line, sizeof(line), "%s", s->smtp_ext_line);
 	resp.n_extensions = rpc_extensions(line, ext, sizeof(ext) / sizeof(ext[0]));
 	resp.extensions = ext;
-	cnt.sessions_total = s->stats.sessions_total;
-	cnt.sessions_active = s->stats.sessions_active;
-	cnt.messages_received = s->stats.messages_received;
-	cnt.messages_rejected = s->stats.messages_rejected;
+	cnt.sessions_total = s->stats->sessions_total;
+	cnt.sessions_active = s->stats->sessions_active;
+	cnt.messages_received = s->stats->messages_received;
+	cnt.messages_rejected = s->stats->messages_rejected;
 	cnt.messages_evicted = store_evicted(s->store);
 	cnt.stored_messages = store_count(s->store);
 	cnt.stored_bytes = store_bytes(s->store);
 	cnt.last_id = store_last_id(s->store);
-	cnt.rcpts_rejected = s->stats.rcpts_rejected;
-	cnt.bytes_received = s->stats.bytes_received;
+	cnt.rcpts_rejected = s->stats->rcpts_rejected;
+	cnt.bytes_received = s->stats->bytes_received;
 	cnt.waiters = waiters_count(s->waiters);
 	cnt.grpc_calls = control_live_calls(c->ctl);
 	resp.counters = &cnt;
@@ -534,7 +536,7 @@ rpc_health_watch(struct control_call *c, const ProtobufCMessage *pm)
 	control_send(c, &resp.base);
 }
 
-const struct control_method control_methods[] = {
+static const struct control_method rpc_methods[] = {
 	{ "/smtpsink.v1.Sink/ListMessages", CONTROL_UNARY,
 	    &smtpsink__v1__list_messages_request__descriptor, rpc_list_messages },
 	{ "/smtpsink.v1.Sink/GetMessage", CONTROL_UNARY,
@@ -558,4 +560,10 @@ const struct control_method control_methods[] = {
 	{ "/grpc.health.v1.Health/Watch", CONTROL_SERVER_STREAM,
 	    &grpc__health__v1__health_check_request__descriptor, rpc_health_watch },
 };
-const size_t control_nmethods = sizeof(control_methods) / sizeof(control_methods[0]);
+
+const struct control_method *
+control_rpc_methods(size_t *n)
+{
+	*n = sizeof(rpc_methods) / sizeof(rpc_methods[0]);
+	return rpc_methods;
+}

@@ -4,9 +4,8 @@
  * Addresses are "host:port", "[v6]:port" or ":port" (all IPv4 interfaces);
  * host may be a name, the first address it resolves to is bound. Port 0
  * binds an ephemeral port; listener_addr() reports the real one (read back
- * with getsockname()). Accepted sockets go to smtp_session_new(); when
- * stats.sessions_active reaches cfg->max_sessions every listener is
- * disabled, and server_session_closed() resumes them.
+ * with getsockname()). Accepted sockets go to the owner's accept callback;
+ * the owner pauses and resumes accepting (max_sessions, shutdown).
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -22,11 +21,8 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
-#include "config.h"
 #include "listener.h"
 #include "log.h"
-#include "server.h"
-#include "smtp_session.h"
 #include "xmalloc.h"
 
 struct listener_sock {
@@ -35,10 +31,12 @@ struct listener_sock {
 };
 
 struct listener {
-	struct server		*server;
+	struct event_base	*base;
+	listener_accept_fn	*accept_cb;
+	void			*accept_arg;
 	struct listener_sock	*socks;
 	size_t			 n;
-	int			 paused;	/* max_sessions or shutdown */
+	int			 paused;	/* by the owner: max_sessions or shutdown */
 	int			 backoff;	/* accept() ran out of descriptors */
 	struct event		*backoff_ev;
 };
@@ -126,7 +124,7 @@ listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, ch
 		snprintf(err, errlen, "listen address \"%s\": %s", spec, gai_strerror(rc));
 		return -1;
 	}
-	ls->lev = evconnlistener_new_bind(l->server->base, listener_accept_cb, l,
+	ls->lev = evconnlistener_new_bind(l->base, listener_accept_cb, l,
 	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
 	    res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
@@ -146,7 +144,8 @@ listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, ch
 }
 
 struct listener *
-listener_new(struct server *s, char *const *addrs, size_t n, char *err, size_t errlen)
+listener_new(struct event_base *base, char *const *addrs, size_t n,
+    listener_accept_fn *accept_cb, void *arg, char *err, size_t errlen)
 {
 	struct listener	*l;
 	size_t		 i;
@@ -156,8 +155,10 @@ listener_new(struct server *s, char *const *addrs, size_t n, char *err, size_t e
 		return NULL;
 	}
 	l = xcalloc(1, sizeof(*l));
-	l->server = s;
-	l->backoff_ev = evtimer_new(s->base, listener_backoff_cb, l);
+	l->base = base;
+	l->accept_cb = accept_cb;
+	l->accept_arg = arg;
+	l->backoff_ev = evtimer_new(base, listener_backoff_cb, l);
 	l->socks = xcalloc(n, sizeof(*l->socks));
 	for (i = 0; i < n; i++) {
 		if (listener_bind(l, &l->socks[i], addrs[i], err, errlen) == -1) {
@@ -212,7 +213,7 @@ listener_pause(struct listener *l)
 void
 listener_resume(struct listener *l)
 {
-	if (l == NULL || !l->paused || l->server->shutting_down)
+	if (l == NULL || !l->paused)
 		return;
 	l->paused = 0;
 	listener_apply(l);
@@ -223,14 +224,8 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockad
     int salen, void *arg)
 {
 	struct listener	*l = arg;
-	struct server	*s = l->server;
 
-	smtp_session_new(s, fd, sa, (socklen_t)salen);
-	if (s->cfg->max_sessions > 0 && s->stats.sessions_active >= s->cfg->max_sessions) {
-		log_info("smtp listen paused sessions=%llu max_sessions=%u",
-		    (unsigned long long)s->stats.sessions_active, s->cfg->max_sessions);
-		listener_pause(l);
-	}
+	l->accept_cb(l->accept_arg, fd, sa, (socklen_t)salen);
 }
 
 /*
@@ -260,6 +255,5 @@ listener_backoff_cb(evutil_socket_t fd, short what, void *arg)
 	struct listener	*l = arg;
 
 	l->backoff = 0;
-	if (!l->server->shutting_down)
-		listener_apply(l);
+	listener_apply(l);
 }

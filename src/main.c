@@ -11,18 +11,17 @@
 #include <event2/thread.h>
 
 #include "config.h"
-#include "control.h"
-#include "listener.h"
 #include "log.h"
 #include "mime.h"
 #include "server.h"
+#include "stats.h"
 
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct server	*s = arg;
 
-	if (s->shutting_down) {
+	if (server_is_stopping(s)) {
 		log_info("signal again sig=%d exiting=now", (int)sig);
 		exit(0);
 	}
@@ -72,10 +71,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	printf("smtpsink ready");
-	for (i = 0; i < listener_count(s->listener); i++)
-		printf(" smtp=%s", listener_addr(s->listener, i));
-	if (s->control != NULL)
-		printf(" grpc=%s", control_address(s->control));
+	for (i = 0; i < server_smtp_count(s); i++)
+		printf(" smtp=%s", server_smtp_addr(s, i));
+	if (server_grpc_addr(s) != NULL)
+		printf(" grpc=%s", server_grpc_addr(s));
 	printf("\n");
 	fflush(stdout);
 	log_info("ready version=%s", SMTPSINK_VERSION);
@@ -83,9 +82,9 @@ main(int argc, char **argv)
 	event_base_dispatch(base);
 
 	log_info("stopped sessions_total=%llu messages_received=%llu messages_rejected=%llu",
-	    (unsigned long long)s->stats.sessions_total,
-	    (unsigned long long)s->stats.messages_received,
-	    (unsigned long long)s->stats.messages_rejected);
+	    (unsigned long long)server_stats(s)->sessions_total,
+	    (unsigned long long)server_stats(s)->messages_received,
+	    (unsigned long long)server_stats(s)->messages_rejected);
 	event_free(sigterm);
 	event_free(sigint);
 	/* Shutting down already: a late signal must not turn exit 0 into 143 */

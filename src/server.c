@@ -19,23 +19,42 @@
 
 #include "config.h"
 #include "control.h"
+#include "control_rpc.h"
+#include "deliver.h"
 #include "inbox.h"
 #include "listener.h"
 #include "log.h"
-#include "match.h"
-#include "message.h"
 #include "mime.h"
 #include "rules.h"
 #include "server.h"
 #include "smtp_session.h"
+#include "stats.h"
 #include "store.h"
 #include "waiters.h"
 #include "xmalloc.h"
 
+struct server {
+	const struct config	*cfg;
+	struct event_base	*base;
+	struct store		*store;
+	struct waiters		*waiters;
+	struct rules		*rules;
+	struct listener		*listener;
+	struct control		*control;	/* NULL when gRPC is off */
+	struct inbox		*inbox;
+	struct stats		 stats;
+	struct deliver		 deliver;	/* end of data */
+	struct smtp_sessions	 sessions;
+	int			 shutting_down;
+	int			 control_stopped;	/* control API drained */
+	struct event		*shutdown_ev;	/* grace timer */
+	char			 smtp_ext_line[SMTP_EXT_LINE_MAX];	/* for GetServerInfo */
+};
+
 static void	server_grace_cb(evutil_socket_t, short, void *);
 static void	server_control_done(void *);
 static void	server_check_done(struct server *);
-static void	server_print(const struct message *);
+static void	server_session_closed(void *);
 
 struct server *
 server_new(const struct config *cfg, struct event_base *base)
@@ -53,14 +72,92 @@ server_new(const struct config *cfg, struct event_base *base)
 	s->waiters = waiters_new(base, s->store, cfg->waiters_max);
 	s->rules = rules_new();
 	s->inbox = inbox_new(base);
-	TAILQ_INIT(&s->sessions);
-	s->next_session_id = 1;
-	smtp_session_ext_line(s, s->smtp_ext_line, sizeof(s->smtp_ext_line));
+	s->deliver.cfg = cfg;
+	s->deliver.rules = s->rules;
+	s->deliver.store = s->store;
+	s->deliver.waiters = s->waiters;
+	s->deliver.stats = &s->stats;
+	s->sessions.cfg = cfg;
+	s->sessions.base = base;
+	s->sessions.rules = s->rules;
+	s->sessions.deliver = &s->deliver;
+	s->sessions.stats = &s->stats;
+	s->sessions.closed = server_session_closed;
+	s->sessions.closed_arg = s;
+	smtp_sessions_init(&s->sessions);
+	smtp_session_ext_line(cfg, s->smtp_ext_line, sizeof(s->smtp_ext_line));
 	return s;
 }
 
+void
+server_set_handler(struct server *s, deliver_handler_fn *fn, void *arg)
+{
+	s->deliver.handler = fn;
+	s->deliver.handler_arg = arg;
+}
+
+struct store *
+server_store(struct server *s)
+{
+	return s->store;
+}
+
+struct waiters *
+server_waiters(struct server *s)
+{
+	return s->waiters;
+}
+
+struct rules *
+server_rules(struct server *s)
+{
+	return s->rules;
+}
+
+struct inbox *
+server_inbox(struct server *s)
+{
+	return s->inbox;
+}
+
+struct stats *
+server_stats(struct server *s)
+{
+	return &s->stats;
+}
+
+struct smtp_sessions *
+server_sessions(struct server *s)
+{
+	return &s->sessions;
+}
+
+int
+server_is_stopping(const struct server *s)
+{
+	return s->shutting_down;
+}
+
+size_t
+server_smtp_count(const struct server *s)
+{
+	return listener_count(s->listener);
+}
+
+const char *
+server_smtp_addr(const struct server *s, size_t i)
+{
+	return listener_addr(s->listener, i);
+}
+
+const char *
+server_grpc_addr(const struct server *s)
+{
+	return s->control != NULL ? control_address(s->control) : NULL;
+}
+
 char *
-server_ready_json(struct server *s)
+server_ready_json(const struct server *s)
 {
 	char	*out, *list = xstrdup(""), *tmp;
 	size_t	 i, n = s->listener ? listener_count(s->listener) : 0;
@@ -80,7 +177,7 @@ server_ready_json(struct server *s)
 
 /* Written to a temporary name and renamed, so readers never see half a file. */
 static int
-server_write_ready_file(struct server *s, const char *path, char *err, size_t errlen)
+server_write_ready_file(const struct server *s, const char *path, char *err, size_t errlen)
 {
 	char	*json = server_ready_json(s), *tmp;
 	FILE	*fp;
@@ -103,17 +200,55 @@ server_write_ready_file(struct server *s, const char *path, char *err, size_t er
 	return rc;
 }
 
+/* The listener's accept callback: a new session; pause at max_sessions. */
+static void
+server_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
+{
+	struct server	*s = arg;
+
+	smtp_session_new(&s->sessions, fd, sa, salen);
+	if (s->cfg->max_sessions > 0 && s->stats.sessions_active >= s->cfg->max_sessions) {
+		log_info("smtp listen paused sessions=%llu max_sessions=%u",
+		    (unsigned long long)s->stats.sessions_active, s->cfg->max_sessions);
+		listener_pause(s->listener);
+	}
+}
+
+/* Health: serving while accepting SMTP and not stopping. */
+static int
+server_serving(void *arg)
+{
+	const struct server	*s = arg;
+
+	return !s->shutting_down && listener_count(s->listener) > 0;
+}
+
 int
 server_start(struct server *s, int with_control, char *err, size_t errlen)
 {
 	const struct config	*cfg = s->cfg;
+	struct control_env	 env;
 
-	s->listener = listener_new(s, cfg->smtp_listen, cfg->smtp_listen_n, err, errlen);
+	s->listener = listener_new(s->base, cfg->smtp_listen, cfg->smtp_listen_n,
+	    server_accept, s, err, errlen);
 	if (s->listener == NULL)
 		return -1;
 	if (with_control && cfg->grpc_listen != NULL && *cfg->grpc_listen != '\0' &&
 	    strcmp(cfg->grpc_listen, "off") != 0) {
-		s->control = control_new(s, cfg->grpc_listen, err, errlen);
+		memset(&env, 0, sizeof(env));
+		env.cfg = cfg;
+		env.base = s->base;
+		env.inbox = s->inbox;
+		env.store = s->store;
+		env.waiters = s->waiters;
+		env.rules = s->rules;
+		env.stats = &s->stats;
+		env.listener = s->listener;
+		env.smtp_ext_line = s->smtp_ext_line;
+		env.serving = server_serving;
+		env.serving_arg = s;
+		env.methods = control_rpc_methods(&env.nmethods);
+		s->control = control_new(&env, cfg->grpc_listen, err, errlen);
 		if (s->control == NULL)
 			return -1;
 	}
@@ -139,8 +274,8 @@ server_shutdown(struct server *s)
 	s->control_stopped = s->control == NULL;
 	if (s->control != NULL)
 		control_shutdown(s->control, server_control_done, s);
-	smtp_session_shutdown_all(s, 0);
-	if (!TAILQ_EMPTY(&s->sessions)) {
+	smtp_session_shutdown_all(&s->sessions, 0);
+	if (!smtp_sessions_empty(&s->sessions)) {
 		tv.tv_sec = s->cfg->shutdown_grace;
 		tv.tv_usec = 0;
 		s->shutdown_ev = evtimer_new(s->base, server_grace_cb, s);
@@ -155,7 +290,7 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	struct server	*s = arg;
 
 	log_info("shutdown grace over sessions=%llu", (unsigned long long)s->stats.sessions_active);
-	smtp_session_shutdown_all(s, 1);
+	smtp_session_shutdown_all(&s->sessions, 1);
 	server_check_done(s);
 }
 
@@ -171,15 +306,16 @@ server_control_done(void *arg)
 static void
 server_check_done(struct server *s)
 {
-	if (s->shutting_down && TAILQ_EMPTY(&s->sessions) && s->control_stopped)
+	if (s->shutting_down && smtp_sessions_empty(&s->sessions) && s->control_stopped)
 		event_base_loopbreak(s->base);
 }
 
-void
-server_session_closed(struct server *s)
+/* A session ended (the sessions' closed callback): resume accepting. */
+static void
+server_session_closed(void *arg)
 {
-	if (s->stats.sessions_active > 0)
-		s->stats.sessions_active--;
+	struct server	*s = arg;
+
 	if (s->shutting_down) {
 		server_check_done(s);
 		return;
@@ -191,12 +327,9 @@ server_session_closed(struct server *s)
 void
 server_free(struct server *s)
 {
-	struct smtp_session	*sess;
-
 	if (s == NULL)
 		return;
-	while ((sess = TAILQ_FIRST(&s->sessions)) != NULL)
-		smtp_session_free(sess, "server freed");
+	smtp_sessions_free_all(&s->sessions, "server freed");
 	if (s->control != NULL)
 		control_free(s->control);
 	listener_free(s->listener);
@@ -207,125 +340,4 @@ server_free(struct server *s)
 	if (s->shutdown_ev != NULL)
 		event_free(s->shutdown_ev);
 	free(s);
-}
-
-/* A handler's reply must look like an SMTP reply: 4xx/5xx then text. */
-static void
-server_handler_reply(const char *r, char *reply, size_t replylen)
-{
-	size_t	 n = strcspn(r, "\r\n");
-
-	if (n >= 3 && (r[0] == '4' || r[0] == '5') && r[1] >= '0' && r[1] <= '9' &&
-	    r[2] >= '0' && r[2] <= '9' && (r[3] == ' ' || n == 3))
-		snprintf(reply, replylen, "%.*s", (int)n, r);
-	else
-		snprintf(reply, replylen, "550 5.7.1 %.*s", (int)n, r);
-}
-
-int
-server_deliver(struct server *s, struct message *msg, char *reply, size_t replylen,
-    int *disconnect, unsigned *delay_ms)
-{
-	struct rules_action	 act;
-	const char		*subjects[64] = { NULL }, **subj = subjects, *hr;
-	char			 from[LOG_SANITIZE_MAX];
-	uint64_t		 id;
-	size_t			 i;
-	int			 fired;
-
-	*disconnect = 0;
-	*delay_ms = 0;
-	if (msg->nrcpts > sizeof(subjects) / sizeof(subjects[0]))
-		subj = xreallocarray(NULL, msg->nrcpts, sizeof(*subj));
-	for (i = 0; i < msg->nrcpts; i++)
-		subj[i] = msg->rcpts[i].addr;
-	fired = rules_eval(s->rules, RULES_STAGE_DATA, subj, msg->nrcpts, &act);
-	if (subj != subjects)
-		free(subj);
-	if (fired) {
-		*delay_ms = act.delay_ms;
-		*disconnect = act.disconnect;
-		if (act.code != 0) {
-			snprintf(reply, replylen, "%s", act.reply);
-			s->stats.messages_rejected++;
-			log_info("message rejected session=%016llx rule=%s reply=%.3s",
-			    (unsigned long long)msg->session_id, act.rule_id, act.reply);
-			message_free(msg);
-			return -1;
-		}
-	}
-	if (s->handler != NULL && (hr = s->handler(s->handler_arg, msg)) != NULL) {
-		server_handler_reply(hr, reply, replylen);
-		s->stats.messages_rejected++;
-		log_info("message rejected session=%016llx handler=1 reply=%.3s",
-		    (unsigned long long)msg->session_id, reply);
-		message_free(msg);
-		return -1;
-	}
-
-	msg = message_pack(msg);		/* one allocation per stored message */
-	id = store_put(s->store, msg);		/* msg stays valid until we return to the loop */
-	s->stats.messages_received++;
-	s->stats.bytes_received += msg->size;
-	waiters_kick(s->waiters);
-	snprintf(reply, replylen, "250 2.0.0 Ok: queued as %llu", (unsigned long long)id);
-	if (log_enabled(LOG_LEVEL_INFO))
-		log_info("message stored session=%016llx id=%llu from=<%s> rcpts=%zu size=%zu",
-		    (unsigned long long)msg->session_id, (unsigned long long)id,
-		    log_sanitize(from, sizeof(from), msg->mail_from, strlen(msg->mail_from)),
-		    msg->nrcpts, msg->size);
-	if (s->cfg->print)
-		server_print(msg);
-	return 0;
-}
-
-/*
- * smtpd.DebuggingServer's format: the envelope, then the message with an
- * X-Peer header inserted at the end of the header block (display only: the
- * stored bytes are untouched).
- */
-static void
-server_print(const struct message *m)
-{
-	const char	*p = m->data, *end = m->data + m->size, *nl;
-	char		 peerip[128];
-	size_t		 i, j, n;
-	int		 inheaders = 1;
-
-	snprintf(peerip, sizeof(peerip), "%s", m->peer);
-	if (peerip[0] == '[') {
-		memmove(peerip, peerip + 1, strlen(peerip));
-		*strchrnul(peerip, ']') = '\0';
-	} else if (strchr(peerip, ':') == strrchr(peerip, ':'))
-		*strchrnul(peerip, ':') = '\0';
-	printf("---------- MESSAGE FOLLOWS ----------\n");
-	printf("mail from: <%s>", m->mail_from);
-	for (j = 0; j < m->nmail_params; j++)
-		printf(" %s%s%s", m->mail_params[j].name, *m->mail_params[j].value ? "=" : "",
-		    m->mail_params[j].value);
-	printf("\n");
-	for (i = 0; i < m->nrcpts; i++) {
-		printf("rcpt to: <%s>", m->rcpts[i].addr);
-		for (j = 0; j < m->rcpts[i].nparams; j++)
-			printf(" %s%s%s", m->rcpts[i].params[j].name,
-			    *m->rcpts[i].params[j].value ? "=" : "", m->rcpts[i].params[j].value);
-		printf("\n");
-	}
-	while (p < end) {
-		nl = memchr(p, '\n', end - p);
-		n = (nl ? nl : end) - p;
-		if (n > 0 && p[n - 1] == '\r')
-			n--;
-		if (inheaders && n == 0) {
-			printf("X-Peer: %s\n", peerip);
-			inheaders = 0;
-		}
-		fwrite(p, 1, n, stdout);
-		fputc('\n', stdout);
-		p = nl ? nl + 1 : end;
-	}
-	if (inheaders)
-		printf("X-Peer: %s\n", peerip);
-	printf("------------ END MESSAGE ------------\n");
-	fflush(stdout);
 }

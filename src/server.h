@@ -1,83 +1,62 @@
 /*
- * server - one sink instance: the state the loop thread owns, wired together.
- * Used by main.c (the daemon) and by sink.c (the embedding API), so both run
- * exactly the same code.
+ * server - one sink instance: the state the loop thread owns, wired
+ * together. Used by main.c (the daemon) and by sink.c (the embedding API),
+ * so both run exactly the same code. It is the only module that knows all
+ * the others; they know nothing of it (struct server is opaque): the
+ * listener calls back on accept, the sessions call back when one closes,
+ * the control API asks "serving?" through a callback.
  *
  * Lifecycle: server_new() -> server_start() -> event loop ->
  * server_shutdown() (asynchronous: stop accepting, let transactions in flight
  * finish within cfg->shutdown_grace, 421 to the rest, stop gRPC; then
  * event_base_loopbreak()) -> server_free() after the loop returned.
+ * Everything here runs on the loop thread.
  */
 #ifndef SMTPSINK_SERVER_H
 #define SMTPSINK_SERVER_H
 #include <stddef.h>
-#include <stdint.h>
-#include <sys/queue.h>
 
-#include "stats.h"
+#include "deliver.h"
 
 struct config;
 struct event_base;
-struct event;
-struct message;
+struct inbox;
+struct rules;
+struct server;
+struct smtp_sessions;
+struct stats;
 struct store;
 struct waiters;
-struct rules;
-struct listener;
-struct control;
-struct inbox;
-struct smtp_session;
 
+/* cfg must outlive the server. Never fails (out of memory aborts). */
+struct server	*server_new(const struct config *cfg, struct event_base *);
 /*
- * Called on the loop thread for each complete message, before it is stored
- * (smtpd's process_message). Return NULL to accept, or a reply such as
- * "550 5.7.1 no thanks" to reject; the string is copied at once.
- */
-typedef const char *server_handler_fn(void *arg, const struct message *msg);
-
-TAILQ_HEAD(smtp_session_list, smtp_session);
-
-struct server {
-	const struct config	*cfg;
-	struct event_base	*base;
-	struct store		*store;
-	struct waiters		*waiters;
-	struct rules		*rules;
-	struct listener		*listener;
-	struct control		*control;	/* NULL when gRPC is off */
-	struct inbox		*inbox;
-	struct stats		 stats;
-	struct smtp_session_list sessions;
-	uint64_t		 next_session_id;
-	server_handler_fn	*handler;
-	void			*handler_arg;
-	int			 shutting_down;
-	int			 control_stopped;	/* control API drained */
-	struct event		*shutdown_ev;	/* grace timer */
-	char			 smtp_ext_line[256];	/* "PIPELINING 8BITMIME ..." for info */
-};
-
-struct server	*server_new(const struct config *, struct event_base *);
-/*
- * Binds the SMTP listeners and the control API, then writes the ready file.
- * 0 on success; -1 with a reason in err.
+ * Binds the SMTP listeners and, when with_control and cfg->grpc_listen is
+ * set, the control API; then writes the ready file. 0 on success; -1 with a
+ * one-line reason in err (nothing is left listening; call server_free()).
  */
 int		 server_start(struct server *, int with_control, char *err, size_t errlen);
 /* Starts a graceful shutdown; the loop breaks when it is complete. Idempotent. */
 void		 server_shutdown(struct server *);
+int		 server_is_stopping(const struct server *);
 void		 server_free(struct server *);
-/*
- * End of data: the complete message, from an SMTP session. Runs the DATA
- * rules and the handler, stores it and kicks the waiters.
- * Takes ownership of msg on all paths. Returns 0 when stored, with
- * "250 2.0.0 Ok: queued as <id>" in reply; -1 when rejected, with the reply
- * line (no CRLF) in reply and *disconnect set if the rule asks for it.
- */
-int		 server_deliver(struct server *, struct message *msg, char *reply,
-		    size_t replylen, int *disconnect, unsigned *delay_ms);
-/* Session bookkeeping for the listener's max_sessions pause */
-void		 server_session_closed(struct server *);
+/* The embedding program's handler for each complete message (NULL: none) */
+void		 server_set_handler(struct server *, deliver_handler_fn *, void *arg);
+
+/* Bound SMTP addresses ("127.0.0.1:40123"), i < server_smtp_count() */
+size_t		 server_smtp_count(const struct server *);
+const char	*server_smtp_addr(const struct server *, size_t i);
+/* Bound gRPC address, or NULL when the control API is off */
+const char	*server_grpc_addr(const struct server *);
 /* The JSON written to --ready-file: {"smtp":"...","grpc":"..."} (malloc'd) */
-char		*server_ready_json(struct server *);
+char		*server_ready_json(const struct server *);
+
+/* Parts, borrowed for the server's lifetime (sink.c, tests) */
+struct store	*server_store(struct server *);
+struct waiters	*server_waiters(struct server *);
+struct rules	*server_rules(struct server *);
+struct inbox	*server_inbox(struct server *);
+struct stats	*server_stats(struct server *);
+struct smtp_sessions *server_sessions(struct server *);
 
 #endif

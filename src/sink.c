@@ -36,14 +36,13 @@
 #include "smtpsink/sink.h"
 
 #include "config.h"
-#include "control.h"
 #include "inbox.h"
-#include "listener.h"
 #include "log.h"
 #include "match.h"
 #include "message.h"
 #include "mime.h"
 #include "server.h"
+#include "stats.h"
 #include "store.h"
 #include "waiters.h"
 #include "xmalloc.h"
@@ -98,6 +97,7 @@ struct smtpsink {
 	char			 start_err[256];
 	int			 stopping;	/* no new calls */
 	int			 loop_done;	/* loop ended, server about to go */
+	int			 self_free;	/* stopped from the handler: the loop thread frees */
 	unsigned		 active;	/* callers inside the API */
 	struct sink_call_list	 calls;		/* posted, not completed */
 
@@ -114,15 +114,16 @@ struct smtpsink {
 };
 
 static pthread_once_t	sink_once = PTHREAD_ONCE_INIT;
+static int		sink_once_rc;	/* evthread_use_pthreads() result */
 static pthread_mutex_t	sink_start_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void	 sink_call_complete(struct sink_call *, int rc);
+static void	 sink_free(struct smtpsink *);
 
 static void
 sink_global_init(void)
 {
-	if (evthread_use_pthreads() == -1)
-		fatalx("evthread_use_pthreads failed");
+	sink_once_rc = evthread_use_pthreads();
 }
 
 void
@@ -239,7 +240,7 @@ sink_collect(struct sink_call *call, struct store *st, const struct filter *f, s
 /* --- the handler, on the loop thread ------------------------------------ */
 
 /*
- * server_handler_fn adapter: a borrowed view of msg for the user's handler.
+ * deliver_handler_fn adapter: a borrowed view of msg for the user's handler.
  * mime_view_get() only fills msg's parse cache, which is loop-thread state.
  */
 static const char *
@@ -288,7 +289,7 @@ sink_wait_done(void *arg, enum waiters_status status, size_t matched)
 		return;
 	}
 	if (call->want_msgs)
-		sink_collect(call, s->store, &call->filter, 0);
+		sink_collect(call, server_store(s), &call->filter, 0);
 	sink_call_complete(call, status == WAITERS_OK ? 0 : 1);
 }
 
@@ -300,38 +301,38 @@ sink_call_run(struct sink_call *call)
 
 	switch (call->op) {
 	case SINK_OP_LIST:
-		sink_collect(call, s->store, &call->filter, call->limit);
+		sink_collect(call, server_store(s), &call->filter, call->limit);
 		sink_call_complete(call, 0);
 		break;
 	case SINK_OP_GET:
-		if ((m = store_get(s->store, call->id)) != NULL) {
+		if ((m = store_get(server_store(s), call->id)) != NULL) {
 			call->msg = xmalloc(sizeof(*call->msg));
 			sink_message_copy(call->msg, m);
 		}
 		sink_call_complete(call, 0);
 		break;
 	case SINK_OP_WAIT:
-		if (s->shutting_down) {
+		if (server_is_stopping(s)) {
 			sink_call_complete(call, -1);
 			break;
 		}
-		call->waiter = waiters_wait(s->waiters, &call->filter, call->limit,
+		call->waiter = waiters_wait(server_waiters(s), &call->filter, call->limit,
 		    call->timeout_ms, sink_wait_done, call);
 		if (call->waiter == NULL)
 			sink_call_complete(call, -1);
 		break;
 	case SINK_OP_CLEAR:
-		call->deleted = (long)store_delete(s->store, &call->filter);
+		call->deleted = (long)store_delete(server_store(s), &call->filter);
 		sink_call_complete(call, 0);
 		break;
 	case SINK_OP_STATS:
-		call->stats.messages_received = s->stats.messages_received;
-		call->stats.messages_rejected = s->stats.messages_rejected;
-		call->stats.messages_evicted = store_evicted(s->store);
-		call->stats.sessions_total = s->stats.sessions_total;
-		call->stats.stored_messages = store_count(s->store);
-		call->stats.stored_bytes = store_bytes(s->store);
-		call->stats.last_id = store_last_id(s->store);
+		call->stats.messages_received = server_stats(s)->messages_received;
+		call->stats.messages_rejected = server_stats(s)->messages_rejected;
+		call->stats.messages_evicted = store_evicted(server_store(s));
+		call->stats.sessions_total = server_stats(s)->sessions_total;
+		call->stats.stored_messages = store_count(server_store(s));
+		call->stats.stored_bytes = store_bytes(server_store(s));
+		call->stats.last_id = store_last_id(server_store(s));
 		sink_call_complete(call, 0);
 		break;
 	case SINK_OP_STOP:
@@ -417,7 +418,7 @@ sink_call(struct smtpsink *sink, struct sink_call *call)
 		return -1;
 	}
 	TAILQ_INSERT_TAIL(&sink->calls, call, entry);
-	inbox_post(sink->server->inbox, sink_inbox_cb, call, 1);
+	inbox_post(server_inbox(sink->server), sink_inbox_cb, call, 1);
 	while (!call->done)
 		pthread_cond_wait(&sink->cond, &sink->lock);
 	pthread_mutex_unlock(&sink->lock);
@@ -498,17 +499,15 @@ sink_thread(void *arg)
 		sink_report_start(sink, -1);
 		return NULL;
 	}
-	if (sink->handler != NULL) {
-		sink->server->handler = sink_handler;
-		sink->server->handler_arg = sink;
-	}
-	a = listener_addr(sink->server->listener, 0);
+	if (sink->handler != NULL)
+		server_set_handler(sink->server, sink_handler, sink);
+	a = server_smtp_addr(sink->server, 0);
 	snprintf(sink->smtp_addr, sizeof(sink->smtp_addr), "%s", a);
 	if ((colon = strrchr(a, ':')) != NULL)
 		sink->smtp_port = atoi(colon + 1);
-	if (sink->server->control != NULL)
+	if (server_grpc_addr(sink->server) != NULL)
 		snprintf(sink->grpc_addr, sizeof(sink->grpc_addr), "%s",
-		    control_address(sink->server->control));
+		    server_grpc_addr(sink->server));
 	else
 		sink->has_grpc = 0;
 	sink_report_start(sink, 0);
@@ -534,6 +533,13 @@ sink_thread(void *arg)
 	sink->server = NULL;
 	event_base_free(sink->base);
 	sink->base = NULL;
+	if (sink->self_free) {
+		pthread_mutex_lock(&sink->lock);
+		while (sink->active > 0)
+			pthread_cond_wait(&sink->cond, &sink->lock);
+		pthread_mutex_unlock(&sink->lock);
+		sink_free(sink);
+	}
 	return NULL;
 }
 
@@ -565,6 +571,10 @@ smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen)
 		opt = &defaults;
 	}
 	pthread_once(&sink_once, sink_global_init);
+	if (sink_once_rc == -1) {
+		snprintf(err, errlen, "libevent: evthread_use_pthreads failed");
+		return NULL;
+	}
 	log_init(LOG_FORMAT_TEXT, (enum log_level)opt->log_level);
 
 	sink = xcalloc(1, sizeof(*sink));
@@ -610,23 +620,37 @@ smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen)
 	return sink;
 }
 
+static void
+sink_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpsink	*sink = arg;
+
+	server_shutdown(sink->server);
+}
+
 void
 smtpsink_stop(struct smtpsink *sink)
 {
 	struct sink_call	call;
+	struct timeval		tv = { 0, 0 };
 
 	if (sink == NULL)
 		return;
 	pthread_mutex_lock(&sink->lock);
 	sink->stopping = 1;
 	pthread_mutex_unlock(&sink->lock);
-	if (!sink_on_loop(sink)) {
-		memset(&call, 0, sizeof(call));
-		call.op = SINK_OP_STOP;
-		(void)sink_call(sink, &call);
-		pthread_join(sink->thread, NULL);
-	} else
-		fatalx("smtpsink_stop called from the sink's own handler");
+	if (sink_on_loop(sink)) {
+		/* From the handler: stop asynchronously; the loop thread frees */
+		sink->self_free = 1;
+		pthread_detach(sink->thread);
+		/* After the handler returned, so its message gets its reply first */
+		event_base_once(sink->base, -1, EV_TIMEOUT, sink_stop_cb, sink, &tv);
+		return;
+	}
+	memset(&call, 0, sizeof(call));
+	call.op = SINK_OP_STOP;
+	(void)sink_call(sink, &call);
+	pthread_join(sink->thread, NULL);
 	pthread_mutex_lock(&sink->lock);
 	while (sink->active > 0)
 		pthread_cond_wait(&sink->cond, &sink->lock);

@@ -32,15 +32,13 @@
  * starts a lingering close (shut the write side, discard input for up to
  * SMTP_LINGER_SECS) so that an error reply is not destroyed by a RST.
  * Only the event callback (errors, lingering done), the write callback, the
- * timer, smtp_session_shutdown_all() (force) and server_free() call
+ * timer, smtp_session_shutdown_all() (force) and smtp_sessions_free_all() call
  * smtp_session_free(); no code runs on a freed session. A transaction not
  * completed at close is dropped: nothing partial reaches the store.
  *
  * Memory: an idle session is this struct, the bufferevent and one timer; no
  * transaction, no buffered input. A transaction (struct smtp_tx) exists from
  * MAIL to the end of data, and its body moves into the message.
- *
- * EXPN is answered "502 5.5.1" (a sink has no lists to expand); VRFY "252".
  */
 #include <sys/types.h>
 #include <sys/socket.h>
@@ -61,96 +59,17 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
-#include "buf.h"
-#include "config.h"
+#include "deliver.h"
 #include "log.h"
-#include "message.h"
-#include "rules.h"
-#include "server.h"
-#include "smtp_proto.h"
-#include "smtp_session.h"
+#include "smtp_session_internal.h"
+#include "stats.h"
 #include "xmalloc.h"
 
 #define SMTP_OUTPUT_HIGH	(64 * 1024)
 #define SMTP_OUTPUT_LOW		(32 * 1024)
 #define SMTP_INPUT_SLACK	(64 * 1024)	/* input kept beyond the line limit */
-#define SMTP_REPLY_MAX		1024
 #define SMTP_LINGER_SECS	2	/* lingering close: read and discard this long */
-#define SMTP_LINGER_STOP_MS	100	/* ... while the server is stopping (docker stop) */
-
-/* Session flags */
-#define SF_EHLO		0x0001	/* greeted with EHLO: ESMTP */
-#define SF_DELAY	0x0002	/* a rule delay is pending; replies held */
-#define SF_BACKPRESSURE	0x0004	/* output too large: input paused */
-#define SF_CLOSING	0x0008	/* free once the output is flushed */
-#define SF_EOF		0x0010	/* the client closed its side */
-#define SF_BDAT_SKIP	0x0020	/* current BDAT chunk is discarded */
-#define SF_BDAT_LAST	0x0040	/* current BDAT chunk is the last */
-#define SF_LINGER	0x0080	/* output done, write side shut, draining input */
-#define SF_NOLINGER	0x0100	/* close at once after the output (QUIT) */
-#define SF_INPUT_FULL	0x0200	/* reading paused: enough input is waiting */
-
-struct smtp_tx {
-	char			*mail_from;
-	struct esmtp_param	*mail_params;
-	size_t			 nmail_params;
-	struct message_rcpt	*rcpts;
-	size_t			 nrcpts;
-	size_t			 rcpts_cap;
-	struct buf		 body;
-	struct smtp_proto_data	 scan;
-	enum message_body_type	 body_type;
-	int			 smtputf8;
-	int			 bdat;		/* BDAT used: DATA and RCPT refused */
-};
-
-struct smtp_session {
-	TAILQ_ENTRY(smtp_session) entry;
-	struct server		*server;
-	struct bufferevent	*bev;
-	struct event		*timer_ev;	/* idle, deadline and linger: lazily re-armed */
-	struct event		*delay_ev;	/* created on the first delay */
-	struct evbuffer		*delayed;	/* replies held during a delay */
-	struct smtp_tx		*tx;		/* NULL between transactions */
-	char			*helo;
-	const char		*close_reason;
-	uint64_t		 id;
-	uint64_t		 bdat_left;	/* octets of the BDAT chunk still to read */
-	uint64_t		 active_ms;	/* last read or write progress */
-	uint64_t		 deadline_ms;	/* absolute session deadline, 0 = none */
-	unsigned		 errors;
-	unsigned		 messages;	/* accepted in this session */
-	unsigned		 flags;		/* SF_* */
-	enum smtp_state		 state;
-	enum smtp_state		 bdat_ret;	/* state after a skipped BDAT chunk */
-	char			 peer[INET6_ADDRSTRLEN + 10];	/* "ip:port", "[v6]:port" */
-};
-
-/* What check() parsed, for the rules and for proceed() */
-struct smtp_cmd_ctx {
-	char			*args;
-	const char		*subject;	/* rules match subject; NULL: no rules */
-	char			*addr;
-	struct smtp_proto_param	 params[SMTP_PROTO_PARAMS_MAX];
-	size_t			 nparams;
-	enum message_body_type	 body_type;
-	int			 smtputf8;
-	uint64_t		 bdat_size;
-	int			 bdat_last;
-};
-
-struct smtp_cmd {
-	const char	*verb;
-	unsigned	 states;	/* bit per enum smtp_state where allowed */
-	unsigned	 ext;		/* EXT_* bit the command needs, 0 = none */
-	enum rules_stage stage;
-	const char	*badseq;	/* text of the 503 when the state is wrong */
-	int		(*check)(struct smtp_session *, struct smtp_cmd_ctx *);
-	void		(*proceed)(struct smtp_session *, struct smtp_cmd_ctx *);
-};
-
-#define ST(x)		(1u << SMTP_STATE_##x)
-#define ST_CMD		(ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT))
+#define SMTP_LINGER_STOP_MS	100	/* ... while the sink is stopping (docker stop) */
 
 static void	smtp_read_cb(struct bufferevent *, void *);
 static void	smtp_write_cb(struct bufferevent *, void *);
@@ -160,45 +79,6 @@ static void	smtp_delay_cb(evutil_socket_t, short, void *);
 static void	smtp_session_process(struct smtp_session *);
 static void	smtp_session_linger(struct smtp_session *);
 static uint64_t	smtp_now_ms(struct smtp_session *);
-
-static int	smtp_check_helo(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_helo(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_ehlo(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_mail(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_mail(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_data(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_data(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_noargs(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_rset(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_noop(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_quit(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_expn(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_help(struct smtp_session *, struct smtp_cmd_ctx *);
-
-static const struct smtp_cmd smtp_cmds[] = {
-	{ "EHLO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_ehlo },
-	{ "HELO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_helo },
-	{ "MAIL", ST_CMD, 0, RULES_STAGE_MAIL_FROM, "", smtp_check_mail, smtp_proceed_mail },
-	{ "RCPT", ST(MAIL) | ST(RCPT), 0, RULES_STAGE_RCPT_TO, "Error: need MAIL command",
-	  smtp_check_rcpt, smtp_proceed_rcpt },
-	{ "DATA", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_data, smtp_proceed_data },
-	{ "BDAT", ST_CMD | ST(REJECTED), EXT_CHUNKING, RULES_STAGE_NONE, "",
-	  smtp_check_bdat, smtp_proceed_bdat },
-	{ "RSET", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_noargs, smtp_proceed_rset },
-	{ "NOOP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_noop },
-	{ "QUIT", ST_CMD | ST(REJECTED), 0, RULES_STAGE_NONE, "", smtp_check_noargs,
-	  smtp_proceed_quit },
-	{ "VRFY", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_vrfy, smtp_proceed_vrfy },
-	{ "EXPN", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_expn },
-	{ "HELP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_help },
-};
-#define SMTP_NCMDS	(sizeof(smtp_cmds) / sizeof(smtp_cmds[0]))
 
 static const char *const smtp_state_names[] = {
 	"init", "helo", "mail", "rcpt", "data", "bdat", "rejected", "quit",
@@ -212,7 +92,7 @@ smtp_strstate(enum smtp_state st)
 	return smtp_state_names[st];
 }
 
-static void
+void
 smtp_session_set_state(struct smtp_session *s, enum smtp_state st)
 {
 	if (s->state == st)
@@ -221,12 +101,6 @@ smtp_session_set_state(struct smtp_session *s, enum smtp_state st)
 		log_debug("smtp state session=%016" PRIx64 " from=%s to=%s", s->id,
 		    smtp_strstate(s->state), smtp_strstate(st));
 	s->state = st;
-}
-
-static int
-smtp_session_ext(const struct smtp_session *s, unsigned bit)
-{
-	return (s->server->cfg->extensions & bit) != 0;
 }
 
 /* ----- transactions ----- */
@@ -243,7 +117,7 @@ smtp_params_free(struct esmtp_param *p, size_t n)
 	free(p);
 }
 
-static struct esmtp_param *
+struct esmtp_param *
 smtp_params_copy(const struct smtp_proto_param *in, size_t n)
 {
 	struct esmtp_param	*p;
@@ -259,7 +133,7 @@ smtp_params_copy(const struct smtp_proto_param *in, size_t n)
 	return p;
 }
 
-static void
+void
 smtp_tx_free(struct smtp_tx *tx)
 {
 	size_t	 i;
@@ -277,7 +151,7 @@ smtp_tx_free(struct smtp_tx *tx)
 	free(tx);
 }
 
-static void
+void
 smtp_session_tx_end(struct smtp_session *s)
 {
 	smtp_tx_free(s->tx);
@@ -287,7 +161,7 @@ smtp_session_tx_end(struct smtp_session *s)
 
 /* ----- output ----- */
 
-static void
+void
 smtp_session_write(struct smtp_session *s, const char *p, size_t n)
 {
 	if (s->flags & SF_DELAY)
@@ -296,7 +170,7 @@ smtp_session_write(struct smtp_session *s, const char *p, size_t n)
 		evbuffer_add(bufferevent_get_output(s->bev), p, n);
 }
 
-static void
+void
 smtp_session_reply(struct smtp_session *s, unsigned code, const char *enh, const char *text)
 {
 	char	 r[SMTP_REPLY_MAX];
@@ -307,8 +181,7 @@ smtp_session_reply(struct smtp_session *s, unsigned code, const char *enh, const
 	smtp_session_write(s, r, n);
 }
 
-/* A whole reply line from a rule or server_deliver(): "550 5.7.1 text" */
-static void
+void
 smtp_session_reply_line(struct smtp_session *s, const char *line)
 {
 	char	 r[SMTP_REPLY_MAX];
@@ -323,7 +196,7 @@ smtp_session_reply_line(struct smtp_session *s, const char *line)
  * Marks the session for closing: input stops, the output is flushed and the
  * write callback frees the session. Never frees here.
  */
-static void
+void
 smtp_session_close(struct smtp_session *s, const char *reason)
 {
 	if (s->flags & SF_CLOSING)
@@ -339,15 +212,15 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 }
 
 /* A client error: counted; past cfg->error_max the session is closed. */
-static void
+void
 smtp_session_error(struct smtp_session *s, unsigned code, const char *enh, const char *text)
 {
 	char	 host[128];
 
 	smtp_session_reply(s, code, enh, text);
-	if (++s->errors >= s->server->cfg->error_max) {
-		s->server->stats.limit_breaches++;
-		snprintf(host, sizeof(host), "%s Error: too many errors", s->server->cfg->hostname);
+	if (++s->errors >= s->owner->cfg->error_max) {
+		s->owner->stats->limit_breaches++;
+		snprintf(host, sizeof(host), "%s Error: too many errors", s->owner->cfg->hostname);
 		smtp_session_reply(s, 421, "4.7.0", host);
 		log_info("smtp limit session=%016" PRIx64 " limit=errors errors=%u", s->id, s->errors);
 		smtp_session_close(s, "too many errors");
@@ -355,7 +228,7 @@ smtp_session_error(struct smtp_session *s, unsigned code, const char *enh, const
 }
 
 /* Holds replies and input processing for ms milliseconds. */
-static void
+void
 smtp_session_delay(struct smtp_session *s, unsigned ms)
 {
 	struct timeval	 tv;
@@ -405,7 +278,7 @@ smtp_delay_cb(evutil_socket_t fd, short what, void *arg)
  * instead (the caller must not proceed). *disconnect tells the caller to
  * close once its reply is out.
  */
-static int
+int
 smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *subject,
     int *disconnect)
 {
@@ -413,7 +286,7 @@ smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *s
 	char			 subj[LOG_SANITIZE_MAX];
 
 	*disconnect = 0;
-	if (!rules_eval(s->server->rules, stage, &subject, 1, &act))
+	if (!rules_eval(s->owner->rules, stage, &subject, 1, &act))
 		return 0;
 	log_info("smtp rule session=%016" PRIx64 " rule=%s stage=%s subject=%s code=%u delay_ms=%u disconnect=%d",
 	    s->id, act.rule_id, rules_stage_str(stage),
@@ -425,597 +298,8 @@ smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *s
 		return 0;
 	smtp_session_reply_line(s, act.reply);
 	if (stage == RULES_STAGE_RCPT_TO)
-		s->server->stats.rcpts_rejected++;
+		s->owner->stats->rcpts_rejected++;
 	return 1;
-}
-
-/* ----- commands ----- */
-
-static int
-smtp_check_noargs(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	if (*c->args != '\0') {
-		smtp_session_error(s, 501, "5.5.4", "Syntax error: no arguments allowed");
-		return 0;
-	}
-	return 1;
-}
-
-static int
-smtp_check_helo(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	if (*c->args == '\0') {
-		smtp_session_error(s, 501, "5.5.4", "Syntax: EHLO hostname");
-		return 0;
-	}
-	c->subject = c->args;
-	return 1;
-}
-
-static void
-smtp_session_set_helo(struct smtp_session *s, const char *name, int ehlo)
-{
-	smtp_tx_free(s->tx);
-	s->tx = NULL;
-	free(s->helo);
-	s->helo = xstrdup(name);
-	if (ehlo)
-		s->flags |= SF_EHLO;
-	else
-		s->flags &= ~SF_EHLO;
-	smtp_session_set_state(s, SMTP_STATE_HELO);
-}
-
-static void
-smtp_proceed_helo(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_session_set_helo(s, c->args, 0);
-	smtp_session_reply(s, 250, NULL, s->server->cfg->hostname);
-}
-
-/*
- * Appends the EHLO keywords of the enabled extensions to dst, each as
- * prefix + keyword + suffix (no snprintf: EHLO runs once per session).
- * Returns the length.
- */
-static size_t
-smtp_session_ext_format(const struct config *cfg, char *dst, size_t dstsz,
-    const char *prefix, const char *suffix, int last_space)
-{
-	unsigned	 bit;
-	size_t		 o = 0, pl = strlen(prefix), sl = strlen(suffix), kl;
-	const char	*kw;
-	char		 num[32], *np;
-	size_t		 v;
-
-	for (bit = 1; bit <= EXT_ALL; bit <<= 1) {
-		if (!(cfg->extensions & bit) || (kw = config_ext_name(bit)) == NULL)
-			continue;
-		kl = strlen(kw);
-		np = num + sizeof(num);
-		if (bit == EXT_SIZE) {
-			v = cfg->message_size_max;
-			do {
-				*--np = '0' + v % 10;
-				v /= 10;
-			} while (v > 0);
-			*--np = ' ';
-		}
-		if (o + pl + kl + (num + sizeof(num) - np) + sl + 1 > dstsz)
-			break;
-		memcpy(dst + o, prefix, pl);
-		o += pl;
-		memcpy(dst + o, kw, kl);
-		o += kl;
-		memcpy(dst + o, np, num + sizeof(num) - np);
-		o += num + sizeof(num) - np;
-		memcpy(dst + o, suffix, sl);
-		o += sl;
-	}
-	if (last_space && o > 0)
-		o--;			/* no trailing separator */
-	dst[o] = '\0';
-	return o;
-}
-
-static void
-smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	const struct config	*cfg = s->server->cfg;
-	char			 r[SMTP_REPLY_MAX];
-	size_t			 n, hl = strlen(cfg->hostname);
-
-	smtp_session_set_helo(s, c->args, 1);
-	if (hl > 200)
-		hl = 200;
-	memcpy(r, "250-", 4);
-	memcpy(r + 4, cfg->hostname, hl);
-	memcpy(r + 4 + hl, "\r\n", 2);
-	n = 6 + hl;
-	n += smtp_session_ext_format(cfg, r + n, sizeof(r) - n, "250-", "\r\n", 0);
-	if (n == 6 + hl) {
-		r[3] = ' ';		/* no extensions: a single line */
-	} else {
-		/* the last line is "250 KEYWORD" */
-		char *last = r + n - 2;
-		while (last > r && !(last[-1] == '\n' && last[0] == '2'))
-			last--;
-		last[3] = ' ';
-	}
-	smtp_session_write(s, r, n);
-}
-
-void
-smtp_session_ext_line(const struct server *srv, char *dst, size_t dstsz)
-{
-	if (dstsz == 0)
-		return;
-	smtp_session_ext_format(srv->cfg, dst, dstsz, "", " ", 1);
-}
-
-static int
-smtp_param_is_digits(const char *v, size_t maxlen)
-{
-	size_t	 n = 0;
-
-	if (v == NULL || *v == '\0')
-		return 0;
-	for (; *v != '\0'; v++, n++)
-		if (!isdigit((unsigned char)*v) || n >= maxlen)
-			return 0;
-	return 1;
-}
-
-/* Parses and checks the parameters; replies and returns 0 on error. */
-static int
-smtp_session_params(struct smtp_session *s, struct smtp_cmd_ctx *c, char *params)
-{
-	size_t	 i, j;
-	int	 rc;
-
-	rc = smtp_proto_parse_params(params, c->params, SMTP_PROTO_PARAMS_MAX, &c->nparams);
-	if (rc == -2) {
-		smtp_session_error(s, 501, "5.5.4", "Syntax error: too many parameters");
-		return 0;
-	}
-	if (rc == -1) {
-		smtp_session_error(s, 501, "5.5.4", "Syntax error in parameters");
-		return 0;
-	}
-	for (i = 0; i < c->nparams; i++)
-		for (j = 0; j < i; j++)
-			if (strcmp(c->params[i].keyword, c->params[j].keyword) == 0) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error: duplicate parameter");
-				return 0;
-			}
-	return 1;
-}
-
-static void
-smtp_session_unsupported(struct smtp_session *s, const char *kw)
-{
-	char	 text[128], safe[LOG_SANITIZE_MAX];
-
-	snprintf(text, sizeof(text), "Unsupported option: %.40s",
-	    log_sanitize(safe, sizeof(safe), kw, strlen(kw)));
-	smtp_session_error(s, 555, "5.5.4", text);
-}
-
-static int
-smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	const struct config	*cfg = s->server->cfg;
-	char			*params;
-	unsigned		 flags;
-	size_t			 i;
-
-	if (s->state == SMTP_STATE_INIT) {
-		smtp_session_error(s, 503, "5.5.1", "Error: send HELO/EHLO first");
-		return 0;
-	}
-	if (s->state != SMTP_STATE_HELO) {
-		smtp_session_error(s, 503, "5.5.1", "Error: nested MAIL command");
-		return 0;
-	}
-	if (smtp_proto_parse_mailrcpt(c->args, "FROM:", &c->addr, &params, &flags) == -1) {
-		smtp_session_error(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
-		return 0;
-	}
-	if (!smtp_session_params(s, c, params))
-		return 0;
-	c->body_type = MSG_BODY_7BIT;
-	c->smtputf8 = 0;
-	for (i = 0; i < c->nparams; i++) {
-		const char *k = c->params[i].keyword, *v = c->params[i].value;
-
-		if (strcmp(k, "SIZE") == 0 && (cfg->extensions & EXT_SIZE)) {
-			if (!smtp_param_is_digits(v, 20)) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in SIZE");
-				return 0;
-			}
-			if (strlen(v) > 19 || strtoull(v, NULL, 10) > cfg->message_size_max) {
-				s->server->stats.limit_breaches++;
-				smtp_session_reply(s, 552, "5.3.4",
-				    "Message size exceeds fixed maximum message size");
-				return 0;
-			}
-		} else if (strcmp(k, "BODY") == 0 &&
-		    (cfg->extensions & (EXT_8BITMIME | EXT_BINARYMIME))) {
-			if (v != NULL && strcasecmp(v, "7BIT") == 0)
-				c->body_type = MSG_BODY_7BIT;
-			else if (v != NULL && strcasecmp(v, "8BITMIME") == 0 &&
-			    (cfg->extensions & EXT_8BITMIME))
-				c->body_type = MSG_BODY_8BITMIME;
-			else if (v != NULL && strcasecmp(v, "BINARYMIME") == 0 &&
-			    (cfg->extensions & EXT_BINARYMIME))
-				c->body_type = MSG_BODY_BINARYMIME;
-			else if (v != NULL && (strcasecmp(v, "8BITMIME") == 0 ||
-			    strcasecmp(v, "BINARYMIME") == 0)) {
-				smtp_session_unsupported(s, "BODY");
-				return 0;
-			} else {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in BODY");
-				return 0;
-			}
-		} else if (strcmp(k, "SMTPUTF8") == 0 && (cfg->extensions & EXT_SMTPUTF8)) {
-			if (v != NULL) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in SMTPUTF8");
-				return 0;
-			}
-			c->smtputf8 = 1;
-		} else if (strcmp(k, "RET") == 0 && (cfg->extensions & EXT_DSN)) {
-			if (v == NULL || (strcasecmp(v, "FULL") != 0 && strcasecmp(v, "HDRS") != 0)) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in RET");
-				return 0;
-			}
-		} else if (strcmp(k, "ENVID") == 0 && (cfg->extensions & EXT_DSN)) {
-			if (v == NULL || strlen(v) > 100) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in ENVID");
-				return 0;
-			}
-		} else {
-			smtp_session_unsupported(s, k);
-			return 0;
-		}
-	}
-	if ((flags & SMTP_PROTO_PATH_8BIT) && !c->smtputf8) {
-		smtp_session_reply(s, 553, "5.6.7",
-		    "Must declare SMTPUTF8 to send non-ASCII addresses");
-		return 0;
-	}
-	c->subject = c->addr;
-	return 1;
-}
-
-static void
-smtp_proceed_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	struct smtp_tx	*tx;
-
-	tx = xcalloc(1, sizeof(*tx));
-	tx->mail_from = xstrdup(c->addr);
-	tx->mail_params = smtp_params_copy(c->params, c->nparams);
-	tx->nmail_params = c->nparams;
-	tx->body_type = c->body_type;
-	tx->smtputf8 = c->smtputf8;
-	buf_init(&tx->body, s->server->cfg->message_size_max);
-	s->tx = tx;
-	smtp_session_set_state(s, SMTP_STATE_MAIL);
-	smtp_session_reply(s, 250, "2.1.0", "Ok");
-}
-
-static int
-smtp_check_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	const struct config	*cfg = s->server->cfg;
-	char			*params;
-	unsigned		 flags;
-	size_t			 i;
-
-	if (s->tx->bdat) {
-		smtp_session_error(s, 503, "5.5.1", "Error: BDAT transfer in progress");
-		return 0;
-	}
-	if (smtp_proto_parse_mailrcpt(c->args, "TO:", &c->addr, &params, &flags) == -1 ||
-	    (flags & SMTP_PROTO_PATH_NULL)) {
-		smtp_session_error(s, 501, "5.5.4", "Syntax: RCPT TO:<address>");
-		return 0;
-	}
-	if (!smtp_session_params(s, c, params))
-		return 0;
-	for (i = 0; i < c->nparams; i++) {
-		const char *k = c->params[i].keyword, *v = c->params[i].value;
-
-		if (strcmp(k, "NOTIFY") == 0 && (cfg->extensions & EXT_DSN)) {
-			char tmp[64], *tok, *save;
-			int never = 0, other = 0, bad = (v == NULL || strlen(v) >= sizeof(tmp));
-
-			if (!bad) {
-				snprintf(tmp, sizeof(tmp), "%s", v);
-				for (tok = strtok_r(tmp, ",", &save); tok != NULL;
-				    tok = strtok_r(NULL, ",", &save)) {
-					if (strcasecmp(tok, "NEVER") == 0)
-						never++;
-					else if (strcasecmp(tok, "SUCCESS") == 0 ||
-					    strcasecmp(tok, "FAILURE") == 0 ||
-					    strcasecmp(tok, "DELAY") == 0)
-						other++;
-					else
-						bad = 1;
-				}
-				if ((never && other) || never > 1 || (!never && !other))
-					bad = 1;
-			}
-			if (bad) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in NOTIFY");
-				return 0;
-			}
-		} else if (strcmp(k, "ORCPT") == 0 && (cfg->extensions & EXT_DSN)) {
-			if (v == NULL || strchr(v, ';') == NULL || *v == ';') {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error in ORCPT");
-				return 0;
-			}
-		} else {
-			smtp_session_unsupported(s, k);
-			return 0;
-		}
-	}
-	if ((flags & SMTP_PROTO_PATH_8BIT) && !s->tx->smtputf8) {
-		smtp_session_reply(s, 553, "5.6.7",
-		    "Must declare SMTPUTF8 to send non-ASCII addresses");
-		s->server->stats.rcpts_rejected++;
-		return 0;
-	}
-	if (s->tx->nrcpts >= cfg->rcpt_max) {
-		s->server->stats.limit_breaches++;
-		s->server->stats.rcpts_rejected++;
-		smtp_session_reply(s, 452, "4.5.3", "Error: too many recipients");
-		return 0;
-	}
-	c->subject = c->addr;
-	return 1;
-}
-
-static void
-smtp_proceed_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	struct smtp_tx		*tx = s->tx;
-	struct message_rcpt	*r;
-
-	if (tx->nrcpts == tx->rcpts_cap) {
-		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 2;
-		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap, sizeof(*tx->rcpts));
-	}
-	r = &tx->rcpts[tx->nrcpts++];
-	r->addr = xstrdup(c->addr);
-	r->params = smtp_params_copy(c->params, c->nparams);
-	r->nparams = c->nparams;
-	smtp_session_set_state(s, SMTP_STATE_RCPT);
-	smtp_session_reply(s, 250, "2.1.5", "Ok");
-}
-
-static int
-smtp_check_data(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	if (*c->args != '\0') {
-		smtp_session_error(s, 501, "5.5.4", "Syntax: DATA");
-		return 0;
-	}
-	if (s->tx == NULL) {
-		smtp_session_error(s, 503, "5.5.1", "Error: need RCPT command");
-		return 0;
-	}
-	if (s->tx->bdat) {
-		smtp_session_error(s, 503, "5.5.1", "Error: DATA after BDAT");
-		return 0;
-	}
-	if (s->tx->body_type == MSG_BODY_BINARYMIME) {
-		smtp_session_error(s, 503, "5.5.1", "Error: BODY=BINARYMIME requires BDAT");
-		return 0;
-	}
-	if (s->tx->nrcpts == 0) {
-		smtp_session_error(s, 554, "5.5.1", "Error: no valid recipients");
-		return 0;
-	}
-	return 1;
-}
-
-static unsigned
-smtp_tx_scan_flags(const struct smtp_tx *tx)
-{
-	unsigned	 f = 0;
-
-	if (tx->smtputf8)
-		f |= SMTP_PROTO_DATA_UTF8;
-	if (tx->body_type != MSG_BODY_7BIT)
-		f |= SMTP_PROTO_DATA_8BIT;
-	return f;
-}
-
-static void
-smtp_proceed_data(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_proto_data_init(&s->tx->scan, SMTP_PROTO_DATA_DOTS | smtp_tx_scan_flags(s->tx),
-	    s->server->cfg->data_line_max);
-	smtp_session_set_state(s, SMTP_STATE_DATA);
-	smtp_session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
-}
-
-/* "BDAT n [LAST]"; the chunk is skipped when the command is refused */
-static int
-smtp_check_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	char		*p = c->args, *end;
-	const char	*why = NULL;
-
-	if (!isdigit((unsigned char)*p))
-		goto syntax;
-	errno = 0;
-	c->bdat_size = strtoull(p, &end, 10);
-	if (errno != 0 || end - p > 20)
-		goto syntax;
-	p = end;
-	c->bdat_last = 0;
-	if (*p == ' ') {
-		while (*p == ' ')
-			p++;
-		if (strcasecmp(p, "LAST") != 0)
-			goto syntax;
-		c->bdat_last = 1;
-	} else if (*p != '\0')
-		goto syntax;
-
-	if (s->state == SMTP_STATE_REJECTED)
-		why = "Error: session rejected";
-	else if (s->tx == NULL)
-		why = "Error: need MAIL command";
-	else if (s->tx->nrcpts == 0)
-		why = "Error: need RCPT command";
-	if (why != NULL) {
-		/* Skip the chunk so the stream stays in sync */
-		s->bdat_left = c->bdat_size;
-		s->bdat_ret = s->state;
-		s->flags |= SF_BDAT_SKIP;
-		s->flags &= ~SF_BDAT_LAST;
-		smtp_session_set_state(s, SMTP_STATE_BDAT);
-		smtp_session_error(s, 503, "5.5.1", why);
-		return 0;
-	}
-	return 1;
- syntax:
-	smtp_session_error(s, 501, "5.5.4", "Syntax: BDAT count [LAST]");
-	return 0;
-}
-
-static void
-smtp_proceed_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	struct smtp_tx	*tx = s->tx;
-
-	if (!tx->bdat) {
-		tx->bdat = 1;
-		smtp_proto_data_init(&tx->scan, smtp_tx_scan_flags(tx), 0);
-	}
-	s->bdat_left = c->bdat_size;
-	s->flags &= ~(SF_BDAT_SKIP | SF_BDAT_LAST);
-	if (c->bdat_last)
-		s->flags |= SF_BDAT_LAST;
-	smtp_session_set_state(s, SMTP_STATE_BDAT);
-}
-
-static void
-smtp_proceed_rset(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_session_tx_end(s);
-	smtp_session_reply(s, 250, "2.0.0", "Ok");
-}
-
-static void
-smtp_proceed_noop(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_session_reply(s, 250, "2.0.0", "Ok");
-}
-
-static void
-smtp_proceed_quit(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_session_reply(s, 221, "2.0.0", "Bye");
-	s->flags |= SF_NOLINGER;
-	smtp_session_close(s, "quit");
-}
-
-static int
-smtp_check_vrfy(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	if (*c->args == '\0') {
-		smtp_session_error(s, 501, "5.5.4", "Syntax: VRFY address");
-		return 0;
-	}
-	return 1;
-}
-
-static void
-smtp_proceed_vrfy(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_session_reply(s, 252, "2.5.2",
-	    "Cannot VRFY user, but will accept message and attempt delivery");
-}
-
-static void
-smtp_proceed_expn(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	smtp_session_reply(s, 502, "5.5.1", "Error: EXPN not supported");
-}
-
-static void
-smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
-{
-	char	 text[160];
-
-	snprintf(text, sizeof(text), "Commands: EHLO HELO MAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
-	    smtp_session_ext(s, EXT_CHUNKING) ? "BDAT " : "");
-	smtp_session_reply(s, 214, "2.0.0", text);
-}
-
-static const struct smtp_cmd *
-smtp_cmd_lookup(const struct smtp_session *s, const char *verb)
-{
-	size_t	 i;
-
-	if (strlen(verb) != 4)
-		return NULL;
-	for (i = 0; i < SMTP_NCMDS; i++)
-		if (strcasecmp(verb, smtp_cmds[i].verb) == 0) {
-			if (smtp_cmds[i].ext != 0 && !smtp_session_ext(s, smtp_cmds[i].ext))
-				return NULL;
-			return &smtp_cmds[i];
-		}
-	return NULL;
-}
-
-static void
-smtp_session_command(struct smtp_session *s, char *line, int more)
-{
-	const struct smtp_cmd	*cmd;
-	struct smtp_cmd_ctx	 c;
-	char			*verb, safe[LOG_SANITIZE_MAX];
-	int			 disconnect = 0;
-
-	smtp_proto_split(line, &verb, &c.args);
-	c.subject = NULL;
-	if (log_enabled(LOG_LEVEL_DEBUG))
-		log_debug("smtp command session=%016" PRIx64 " state=%s verb=%s", s->id,
-		    smtp_strstate(s->state), log_sanitize(safe, sizeof(safe), verb, strlen(verb)));
-	if ((cmd = smtp_cmd_lookup(s, verb)) == NULL) {
-		smtp_session_error(s, 500, "5.5.1", "Error: command not recognized");
-		return;
-	}
-	/*
-	 * Without PIPELINING a client must wait for each reply (RFC 2920);
-	 * one that does not is told so and cut off, as Exim and Postfix do.
-	 * BDAT is followed by its chunk, which is not a command.
-	 */
-	if (more && !smtp_session_ext(s, EXT_PIPELINING) && strcmp(cmd->verb, "BDAT") != 0) {
-		s->server->stats.limit_breaches++;
-		log_info("smtp pipelining session=%016" PRIx64 " verb=%s advertised=0", s->id,
-		    cmd->verb);
-		smtp_session_reply(s, 554, "5.5.0",
-		    "Error: SMTP protocol synchronization (PIPELINING not offered)");
-		smtp_session_close(s, "improper pipelining");
-		return;
-	}
-	if (!(cmd->states & (1u << s->state))) {
-		smtp_session_error(s, 503, "5.5.1", s->state == SMTP_STATE_REJECTED ?
-		    "Error: session rejected" : cmd->badseq);
-		return;
-	}
-	if (cmd->check != NULL && !cmd->check(s, &c))
-		return;
-	if (cmd->stage == RULES_STAGE_NONE || c.subject == NULL ||
-	    !smtp_session_rules(s, cmd->stage, c.subject, &disconnect))
-		cmd->proceed(s, &c);
-	if (disconnect)
-		smtp_session_close(s, "rule disconnect");
 }
 
 /* ----- message end ----- */
@@ -1030,7 +314,7 @@ smtp_session_deliver(struct smtp_session *s)
 	int		 disconnect;
 
 	if (tx->scan.status & SMTP_PROTO_DATA_SIZE) {
-		s->server->stats.limit_breaches++;
+		s->owner->stats->limit_breaches++;
 		log_info("smtp limit session=%016" PRIx64 " limit=size size=%zu", s->id,
 		    tx->scan.total);
 		smtp_session_tx_end(s);
@@ -1063,7 +347,7 @@ smtp_session_deliver(struct smtp_session *s)
 	m->smtputf8 = tx->smtputf8;
 	smtp_session_tx_end(s);
 
-	if (server_deliver(s->server, m, reply, sizeof(reply), &disconnect, &delay_ms) == 0)
+	if (deliver_message(s->owner->deliver, m, reply, sizeof(reply), &disconnect, &delay_ms) == 0)
 		s->messages++;
 	smtp_session_delay(s, delay_ms);
 	smtp_session_reply_line(s, reply);
@@ -1097,7 +381,7 @@ smtp_session_data(struct smtp_session *s, struct evbuffer *in)
 		}
 		evbuffer_drain(in, consumed);
 		if (tx->scan.status & SMTP_PROTO_DATA_LINE) {
-			s->server->stats.limit_breaches++;
+			s->owner->stats->limit_breaches++;
 			log_info("smtp limit session=%016" PRIx64 " limit=data_line", s->id);
 			smtp_session_tx_end(s);
 			smtp_session_reply(s, 500, "5.5.2", "Error: line too long");
@@ -1154,7 +438,7 @@ smtp_session_bdat(struct smtp_session *s, struct evbuffer *in)
 		return 1;
 	}
 	if (tx->scan.status & SMTP_PROTO_DATA_SIZE) {
-		s->server->stats.limit_breaches++;
+		s->owner->stats->limit_breaches++;
 		log_info("smtp limit session=%016" PRIx64 " limit=size size=%zu", s->id,
 		    tx->scan.total);
 		smtp_session_tx_end(s);
@@ -1181,7 +465,7 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 {
 	struct evbuffer_iovec	 v;
 	struct evbuffer_ptr	 ptr;
-	size_t			 avail, len, total, max = s->server->cfg->smtp_line_max, eol;
+	size_t			 avail, len, total, max = s->owner->cfg->smtp_line_max, eol;
 	const char		*nl;
 	char			*line;
 
@@ -1221,12 +505,12 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	if (memchr(line, '\0', len) != NULL)
 		smtp_session_error(s, 500, "5.5.2", "Error: NUL in command");
 	else
-		smtp_session_command(s, line, avail > total);
+		smtp_cmd_run(s, line, avail > total);
 	evbuffer_drain(in, total);
 	return 1;
 
  toolong:
-	s->server->stats.limit_breaches++;
+	s->owner->stats->limit_breaches++;
 	log_info("smtp limit session=%016" PRIx64 " limit=line", s->id);
 	smtp_session_reply(s, 500, "5.5.2", "Error: line too long");
 	smtp_session_close(s, "line too long");
@@ -1244,7 +528,7 @@ smtp_session_input_limit(struct smtp_session *s)
 {
 	size_t	 len = evbuffer_get_length(bufferevent_get_input(s->bev));
 
-	if (len >= s->server->cfg->smtp_line_max + SMTP_INPUT_SLACK) {
+	if (len >= s->owner->cfg->smtp_line_max + SMTP_INPUT_SLACK) {
 		if (!(s->flags & SF_INPUT_FULL)) {
 			s->flags |= SF_INPUT_FULL;
 			bufferevent_disable(s->bev, EV_READ);
@@ -1261,8 +545,8 @@ smtp_session_process(struct smtp_session *s)
 {
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 	struct evbuffer	*out = bufferevent_get_output(s->bev);
-	struct server	*srv = s->server;
-	unsigned	 n = 0, max = srv->cfg->cmds_per_wakeup ? srv->cfg->cmds_per_wakeup : 1;
+	const struct config	*cfg = s->owner->cfg;
+	unsigned	 n = 0, max = cfg->cmds_per_wakeup ? cfg->cmds_per_wakeup : 1;
 	int		 r;
 
 	while (!(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
@@ -1282,7 +566,7 @@ smtp_session_process(struct smtp_session *s)
 		if (!r)
 			break;
 		n++;
-		if (srv->shutting_down && s->tx == NULL && !(s->flags & SF_CLOSING) &&
+		if (s->owner->stopping && s->tx == NULL && !(s->flags & SF_CLOSING) &&
 		    s->state != SMTP_STATE_BDAT) {
 			smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
 			smtp_session_close(s, "shutdown");
@@ -1334,7 +618,7 @@ smtp_session_linger(struct smtp_session *s)
 	struct evbuffer	*in = bufferevent_get_input(s->bev);
 
 	/* Stopping: an idle client (a connection pool) must not hold up the exit */
-	if (s->server->shutting_down) {
+	if (s->owner->stopping) {
 		tv.tv_sec = 0;
 		tv.tv_usec = SMTP_LINGER_STOP_MS * 1000;
 	}
@@ -1411,7 +695,7 @@ smtp_now_ms(struct smtp_session *s)
 static void
 smtp_session_timer_arm(struct smtp_session *s, uint64_t now)
 {
-	const struct config	*cfg = s->server->cfg;
+	const struct config	*cfg = s->owner->cfg;
 	uint64_t		 at = 0, idle_at;
 	struct timeval		 tv;
 
@@ -1433,7 +717,7 @@ static void
 smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session	*s = arg;
-	const struct config	*cfg = s->server->cfg;
+	const struct config	*cfg = s->owner->cfg;
 	uint64_t		 now = smtp_now_ms(s);
 	const char		*why = NULL;
 	char			 text[128];
@@ -1476,6 +760,29 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ----- life cycle ----- */
 
+void
+smtp_sessions_init(struct smtp_sessions *ss)
+{
+	TAILQ_INIT(&ss->list);
+	ss->next_id = 1;
+	ss->stopping = 0;
+}
+
+void
+smtp_sessions_free_all(struct smtp_sessions *ss, const char *reason)
+{
+	struct smtp_session	*s;
+
+	while ((s = TAILQ_FIRST(&ss->list)) != NULL)
+		smtp_session_free(s, reason);
+}
+
+int
+smtp_sessions_empty(const struct smtp_sessions *ss)
+{
+	return TAILQ_EMPTY(&ss->list);
+}
+
 static void
 smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char *ip,
     size_t iplen)
@@ -1501,10 +808,10 @@ smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char
 }
 
 struct smtp_session *
-smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *sa,
+smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sockaddr *sa,
     socklen_t salen)
 {
-	const struct config	*cfg = srv->cfg;
+	const struct config	*cfg = ss->cfg;
 	struct smtp_session	*s;
 	struct bufferevent	*bev;
 	char			 ip[INET6_ADDRSTRLEN], text[256];
@@ -1514,23 +821,23 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 	evutil_make_socket_nonblocking(fd);
 	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+	if ((bev = bufferevent_socket_new(ss->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("smtp bufferevent_socket_new failed");
 		evutil_closesocket(fd);
 		return NULL;
 	}
 	s = xcalloc(1, sizeof(*s));
-	s->server = srv;
+	s->owner = ss;
 	s->bev = bev;
-	s->id = srv->next_session_id++;
+	s->id = ss->next_id++;
 	s->state = SMTP_STATE_INIT;
 	smtp_session_format_peer(s, sa, ip, sizeof(ip));
-	srv->stats.sessions_total++;
-	srv->stats.sessions_active++;
-	TAILQ_INSERT_TAIL(&srv->sessions, s, entry);
+	ss->stats->sessions_total++;
+	ss->stats->sessions_active++;
+	TAILQ_INSERT_TAIL(&ss->list, s, entry);
 
 	bufferevent_setcb(bev, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
-	s->timer_ev = evtimer_new(srv->base, smtp_timer_cb, s);
+	s->timer_ev = evtimer_new(ss->base, smtp_timer_cb, s);
 	s->active_ms = smtp_now_ms(s);
 	if (cfg->session_deadline > 0)
 		s->deadline_ms = s->active_ms + (uint64_t)cfg->session_deadline * 1000;
@@ -1539,7 +846,7 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
 
-	if (srv->shutting_down) {
+	if (ss->stopping) {
 		smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
 		smtp_session_close(s, "shutdown");
 		return s;
@@ -1559,12 +866,14 @@ smtp_session_new(struct server *srv, evutil_socket_t fd, const struct sockaddr *
 void
 smtp_session_free(struct smtp_session *s, const char *reason)
 {
-	struct server	*srv;
+	struct smtp_sessions	*ss;
 
 	if (s == NULL)
 		return;
-	srv = s->server;
-	TAILQ_REMOVE(&srv->sessions, s, entry);
+	ss = s->owner;
+	TAILQ_REMOVE(&ss->list, s, entry);
+	if (ss->stats->sessions_active > 0)
+		ss->stats->sessions_active--;
 	/* One line per session (connect is at debug): keeps new-connection loads cheap */
 	log_info("smtp session session=%016" PRIx64 " peer=%s messages=%u reason=\"%s\" state=%s",
 	    s->id, s->peer, s->messages, reason ? reason : "", smtp_strstate(s->state));
@@ -1577,18 +886,20 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 	bufferevent_free(s->bev);
 	free(s->helo);
 	free(s);
-	server_session_closed(srv);
+	if (ss->closed != NULL)
+		ss->closed(ss->closed_arg);
 }
 
 void
-smtp_session_shutdown_all(struct server *srv, int force)
+smtp_session_shutdown_all(struct smtp_sessions *ss, int force)
 {
 	struct smtp_session	*s, *next;
 	struct evbuffer		*out;
 	struct evbuffer_iovec	 v[4];
 	int			 i, nv;
 
-	for (s = TAILQ_FIRST(&srv->sessions); s != NULL; s = next) {
+	ss->stopping = 1;
+	for (s = TAILQ_FIRST(&ss->list); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, entry);
 		if (force) {
 			/* Best effort: whatever is pending plus the 421, then close */

@@ -7,7 +7,7 @@
  * max_bytes, the oldest messages are evicted first (and counted). Pointers
  * returned are borrowed: valid until control returns to the loop; keep the
  * id across async boundaries and look it up again.
- * The store does not notify anybody: the caller (server_deliver) kicks the
+ * The store does not notify anybody: the caller (deliver_message) kicks the
  * waiters after a put, so waiters never run inside store_put's call stack.
  */
 #ifndef SMTPSINK_STORE_H

@@ -159,8 +159,10 @@ struct smtpsink	*smtpsink_start(const struct smtpsink_options *opt, char *err, s
 /*
  * Graceful stop: stops accepting, lets transactions in flight finish (at
  * most 5 s), ends pending smtpsink_wait() calls (they return -1), joins the
- * loop thread and frees everything. stop(NULL) is a no-op. Must not be called
- * from the handler; no other call on this sink may start after it.
+ * loop thread and frees everything. stop(NULL) is a no-op. No other call on
+ * this sink may start after it. Called from the handler, it only starts the
+ * stop and returns at once (the handler's message is still answered); the
+ * loop thread frees the sink when the stop is complete.
  */
 void		 smtpsink_stop(struct smtpsink *sink);
 

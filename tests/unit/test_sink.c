@@ -542,6 +542,65 @@ test_sink_grpc_option(void **state)
 	smtpsink_stop(sink);
 }
 
+/* The handler may stop its own sink: its message is answered, then the sink goes. */
+static struct smtpsink	*self_stop_sink;
+
+static const char *
+self_stop_handler(const struct smtpsink_message *msg, void *arg)
+{
+	smtpsink_stop(self_stop_sink);
+	return NULL;
+}
+
+static void
+test_sink_stop_from_handler(void **state)
+{
+	struct smtpsink_options	 opt;
+	struct client		 c;
+	const char		*r = "x@selfstop.test";
+	char			 err[256];
+	int			 port, i, refused = 0;
+
+	smtpsink_options_init(&opt);
+	opt.handler = self_stop_handler;
+	self_stop_sink = smtpsink_start(&opt, err, sizeof(err));
+	assert_non_null(self_stop_sink);
+	port = smtpsink_smtp_port(self_stop_sink);
+	assert_int_equal(send_mail(port, "a@x", &r, 1, "a\r\n", NULL, 0), 250);
+	/* The loop thread stops and frees the sink (LSan checks the freeing) */
+	for (i = 0; i < 500 && !refused; i++) {
+		if (client_open(&c, port) == -1)
+			refused = 1;
+		else {
+			close(c.fd);
+			usleep(10 * 1000);
+		}
+	}
+	assert_true(refused);
+}
+
+/* A port in use is an error for the caller, never the end of the process. */
+static void
+test_sink_port_in_use(void **state)
+{
+	struct smtpsink_options	 opt;
+	struct smtpsink		*s1;
+	char			 err[256] = "";
+
+	s1 = smtpsink_start(NULL, err, sizeof(err));
+	assert_non_null(s1);
+	smtpsink_options_init(&opt);
+	opt.smtp_listen = smtpsink_smtp_address(s1);
+	assert_null(smtpsink_start(&opt, err, sizeof(err)));
+	assert_non_null(strstr(err, "in use"));
+	opt.smtp_listen = NULL;
+	opt.grpc_listen = "256.0.0.1:1";
+	err[0] = '\0';
+	assert_null(smtpsink_start(&opt, err, sizeof(err)));
+	assert_non_null(strstr(err, "gRPC"));
+	smtpsink_stop(s1);
+}
+
 static void
 test_sink_start_error(void **state)
 {
@@ -568,6 +627,8 @@ main(void)
 	};
 	const struct CMUnitTest own[] = {
 		cmocka_unit_test(test_sink_stop_ends_waits),
+		cmocka_unit_test(test_sink_stop_from_handler),
+		cmocka_unit_test(test_sink_port_in_use),
 		cmocka_unit_test(test_sink_two_sinks_and_limits),
 		cmocka_unit_test(test_sink_grpc_option),
 		cmocka_unit_test(test_sink_start_error),

@@ -32,6 +32,7 @@
 #include "rules.h"
 #include "server.h"
 #include "smtp_session.h"
+#include "stats.h"
 #include "store.h"
 
 struct h {
@@ -84,7 +85,7 @@ h_connect(struct h *h)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(4242);
 	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	assert_non_null(smtp_session_new(h->srv, sv[0], (struct sockaddr *)&sin, sizeof(sin)));
+	assert_non_null(smtp_session_new(server_sessions(h->srv), sv[0], (struct sockaddr *)&sin, sizeof(sin)));
 	h->fd = sv[1];
 	fcntl(h->fd, F_SETFL, O_NONBLOCK);
 	h->inlen = 0;
@@ -256,7 +257,7 @@ queued_id(const char *reply)
 static struct message *
 want_stored(struct h *h, const char *reply, const void *body, size_t len)
 {
-	struct message	*m = store_get(h->srv->store, queued_id(reply));
+	struct message	*m = store_get(server_store(h->srv), queued_id(reply));
 
 	assert_non_null(m);
 	if (m->size != len || memcmp(m->data, body, len) != 0)
@@ -343,8 +344,8 @@ test_smtp_session_transaction_and_envelope(void **state)
 	h_sends(h, "QUIT\r\n");
 	want_reply(h, "221 2.0.0");
 	want_closed(h);
-	assert_int_equal(h->srv->stats.sessions_active, 0);
-	assert_int_equal(h->srv->stats.sessions_total, 1);
+	assert_int_equal(server_stats(h->srv)->sessions_active, 0);
+	assert_int_equal(server_stats(h->srv)->sessions_total, 1);
 	h_free(h);
 }
 
@@ -373,7 +374,7 @@ test_smtp_session_data_split_every_byte(void **state)
 		m = want_stored(h, h_reply(h), want, strlen(want));
 		assert_int_equal(m->anomalies, MSG_ANOM_BARE_CR | MSG_ANOM_BARE_LF);
 	}
-	assert_int_equal(store_count(h->srv->store), n + 1);
+	assert_int_equal(store_count(server_store(h->srv)), n + 1);
 	h_free(h);
 }
 
@@ -419,14 +420,14 @@ test_smtp_session_no_smuggling(void **state)
 		h_sends(h, attempts[i]);
 		want_silence(h, 5);		/* still in DATA: no reply at all */
 		h_sends(h, "\r\n.\r\n");
-		m = store_get(h->srv->store, queued_id(h_reply(h)));
+		m = store_get(server_store(h->srv), queued_id(h_reply(h)));
 		assert_non_null(m);
 		assert_non_null(strstr(m->data, "MAIL FROM:<evil@x>"));
 		assert_true(m->anomalies & (MSG_ANOM_BARE_LF | MSG_ANOM_BARE_CR));
 		h_sends(h, "NOOP\r\n");
 		want_reply(h, "250 2.0.0 Ok");
 	}
-	assert_int_equal(store_count(h->srv->store), 5);
+	assert_int_equal(store_count(server_store(h->srv)), 5);
 	h_free(h);
 }
 
@@ -494,15 +495,15 @@ test_smtp_session_disconnect_mid_data_stores_nothing(void **state)
 	h_sends(h, "Subject: half\r\n\r\nbody\r\n");
 	h_disconnect(h);
 	h_pump(h);
-	assert_int_equal(store_count(h->srv->store), 0);
-	assert_int_equal(h->srv->stats.sessions_active, 0);
+	assert_int_equal(store_count(server_store(h->srv)), 0);
+	assert_int_equal(server_stats(h->srv)->sessions_active, 0);
 
 	h_greet(h);
 	h_envelope(h);
 	h_sends(h, "BDAT 100 LAST\r\nonly part");
 	h_disconnect(h);
-	assert_int_equal(store_count(h->srv->store), 0);
-	assert_int_equal(h->srv->stats.sessions_active, 0);
+	assert_int_equal(store_count(server_store(h->srv)), 0);
+	assert_int_equal(server_stats(h->srv)->sessions_active, 0);
 	h_free(h);
 }
 
@@ -581,7 +582,7 @@ test_smtp_session_limits(void **state)
 	want_reply(h, "552 5.3.4");
 	h_sends(h, "NOOP\r\n");
 	want_reply(h, "250");
-	assert_int_equal(store_count(h->srv->store), 0);
+	assert_int_equal(store_count(server_store(h->srv)), 0);
 
 	/* Data line: 500 5.5.2 and close, nothing stored */
 	h_sends(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
@@ -592,7 +593,7 @@ test_smtp_session_limits(void **state)
 	h_send(h, line, 120);
 	want_reply(h, "500 5.5.2");
 	want_closed(h);
-	assert_int_equal(store_count(h->srv->store), 0);
+	assert_int_equal(store_count(server_store(h->srv)), 0);
 
 	/* Errors: the third one gets 421 4.7.0 and the session closes */
 	h_greet(h);
@@ -604,7 +605,7 @@ test_smtp_session_limits(void **state)
 	want_reply(h, "501 5.5.4");
 	want_reply(h, "421 4.7.0");
 	want_closed(h);
-	assert_true(h->srv->stats.limit_breaches >= 4);
+	assert_true(server_stats(h->srv)->limit_breaches >= 4);
 	h_free(h);
 }
 
@@ -753,7 +754,7 @@ test_smtp_session_commands(void **state)
 	want_reply(h, "354");
 	h_sends(h, "Subject: \xc3\xa9\r\n\r\nx\r\n.\r\n");
 	{
-		struct message *m = store_get(h->srv->store, queued_id(h_reply(h)));
+		struct message *m = store_get(server_store(h->srv), queued_id(h_reply(h)));
 		assert_non_null(m);
 		assert_int_equal(m->smtputf8, 1);
 		assert_int_equal(m->anomalies, 0);
@@ -821,7 +822,7 @@ test_smtp_session_rules(void **state)
 	double		 t0;
 
 	/* CONNECT refusal: greeting replaced, only QUIT works */
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_CONNECT, "127.0.0.*", 554,
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_CONNECT, "127.0.0.*", 554,
 	    0, 0), err, sizeof(err)));
 	h_connect(h);
 	want_reply(h, "554 5.3.2 ruled");
@@ -830,31 +831,31 @@ test_smtp_session_rules(void **state)
 	h_sends(h, "QUIT\r\n");
 	want_reply(h, "221");
 	want_closed(h);
-	rules_delete(h->srv->rules, NULL);
+	rules_delete(server_rules(h->srv), NULL);
 
 	/* RCPT: one recipient refused, the others accepted; rules change live */
 	h_greet(h);
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_RCPT_TO, "*@blocked.example",
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_RCPT_TO, "*@blocked.example",
 	    550, 0, 0), err, sizeof(err)));
 	h_sends(h, "MAIL FROM:<a@b>\r\nRCPT TO:<x@blocked.example>\r\nRCPT TO:<ok@fine.example>\r\n");
 	want_reply(h, "250 2.1.0");
 	want_reply(h, "550 5.1.1 ruled");
 	want_reply(h, "250 2.1.5");
-	rules_delete(h->srv->rules, NULL);
+	rules_delete(server_rules(h->srv), NULL);
 	h_sends(h, "RCPT TO:<x@blocked.example>\r\n");
 	want_reply(h, "250 2.1.5");
 
-	/* DATA rule (inside server_deliver) rejects, nothing stored */
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_DATA, "", 451, 0, 0),
+	/* DATA rule (inside deliver_message) rejects, nothing stored */
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_DATA, "", 451, 0, 0),
 	    err, sizeof(err)));
 	h_sends(h, "DATA\r\nA: b\r\n\r\n.\r\n");
 	want_reply(h, "354");
 	want_reply(h, "451 4.7.1 ruled");
-	assert_int_equal(store_count(h->srv->store), 0);
-	rules_delete(h->srv->rules, NULL);
+	assert_int_equal(store_count(server_store(h->srv)), 0);
+	rules_delete(server_rules(h->srv), NULL);
 
 	/* MAIL delay: the normal reply comes later, pipelined input waits */
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_MAIL_FROM, "slow@*", 0,
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_MAIL_FROM, "slow@*", 0,
 	    600, 0), err, sizeof(err)));
 	t0 = now_ms();
 	h_sends(h, "MAIL FROM:<slow@x>\r\nNOOP\r\n");
@@ -862,28 +863,28 @@ test_smtp_session_rules(void **state)
 	want_reply(h, "250 2.1.0");
 	want_reply(h, "250 2.0.0");
 	assert_true(now_ms() - t0 >= 590);
-	rules_delete(h->srv->rules, NULL);
+	rules_delete(server_rules(h->srv), NULL);
 
 	/* HELO: refusal plus disconnect */
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_HELO, "bad.*", 421, 0, 1),
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_HELO, "bad.*", 421, 0, 1),
 	    err, sizeof(err)));
 	h_sends(h, "EHLO bad.example\r\nNOOP\r\n");
 	want_reply(h, "421 4.7.1 ruled");
 	want_closed(h);
 
 	/* The client leaves during a delay: no crash, session freed */
-	rules_delete(h->srv->rules, NULL);
-	assert_non_null(rules_add(h->srv->rules, rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 1000, 0),
+	rules_delete(server_rules(h->srv), NULL);
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 1000, 0),
 	    err, sizeof(err)));
 	h_connect(h);
 	want_silence(h, 20);
 	h_disconnect(h);
 	t0 = now_ms();
-	while (h->srv->stats.sessions_active > 0 && now_ms() - t0 < 2000) {
+	while (server_stats(h->srv)->sessions_active > 0 && now_ms() - t0 < 2000) {
 		event_base_loop(h->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
 		usleep(1000);
 	}
-	assert_int_equal(h->srv->stats.sessions_active, 0);
+	assert_int_equal(server_stats(h->srv)->sessions_active, 0);
 	h_free(h);
 }
 
@@ -905,8 +906,7 @@ test_smtp_session_shutdown(void **state)
 	h_connect(&idle);
 	want_reply(&idle, "220");
 
-	h->srv->shutting_down = 1;
-	smtp_session_shutdown_all(h->srv, 0);
+	smtp_session_shutdown_all(server_sessions(h->srv), 0);
 	want_reply(&idle, "421 4.3.2");
 	want_closed(&idle);
 	close(idle.fd);
@@ -918,19 +918,18 @@ test_smtp_session_shutdown(void **state)
 	want_closed(h);
 
 	/* Forced: a session stuck in DATA is closed, nothing partial stored */
-	h->srv->shutting_down = 0;
+	server_sessions(h->srv)->stopping = 0;
 	h_greet(h);
 	h_envelope(h);
 	h_sends(h, "DATA\r\nA: b\r\n\r\nstuck");
 	want_reply(h, "354");
-	h->srv->shutting_down = 1;
-	smtp_session_shutdown_all(h->srv, 0);
+	smtp_session_shutdown_all(server_sessions(h->srv), 0);
 	want_silence(h, 5);
-	smtp_session_shutdown_all(h->srv, 1);
+	smtp_session_shutdown_all(server_sessions(h->srv), 1);
 	want_reply(h, "421 4.3.2");
 	want_closed(h);
-	assert_int_equal(store_count(h->srv->store), 1);
-	assert_int_equal(h->srv->stats.sessions_active, 0);
+	assert_int_equal(store_count(server_store(h->srv)), 1);
+	assert_int_equal(server_stats(h->srv)->sessions_active, 0);
 	h_free(h);
 }
 
@@ -969,7 +968,7 @@ test_smtp_session_timeouts(void **state)
 	}
 	want_reply(h, "421 4.4.2");
 	want_closed(h);
-	assert_int_equal(store_count(h->srv->store), 0);
+	assert_int_equal(store_count(server_store(h->srv)), 0);
 	h_free(h);
 }
 
@@ -979,7 +978,7 @@ test_smtp_session_ext_line(void **state)
 	struct h	*h = h_new_cfg(NULL);
 	char		 line[256];
 
-	smtp_session_ext_line(h->srv, line, sizeof(line));
+	smtp_session_ext_line(&h->cfg, line, sizeof(line));
 	assert_string_equal(line, "PIPELINING 8BITMIME SMTPUTF8 SIZE 33554432 ENHANCEDSTATUSCODES "
 	    "CHUNKING BINARYMIME DSN");
 	h_free(h);

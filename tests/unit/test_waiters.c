@@ -87,7 +87,7 @@ msg(const char *rcpt)
 	return m;
 }
 
-/* What server_deliver does: put, then kick. */
+/* What deliver_message does: put, then kick. */
 static uint64_t
 deliver(struct fixture *fx, const char *rcpt)
 {
