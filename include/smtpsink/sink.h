@@ -22,9 +22,15 @@
  *	smtpsink_messages_free(msgs, n);
  *	smtpsink_stop(sink);
  *
- * Link with the static library (CMake target smtpsink::smtpsink, file
- * libsmtpsink.a) and its dependencies: libevent_core, libevent_pthreads,
- * gmime-3.0, grpc, libprotobuf-c, pthread.
+ * Link with the static libraries: CMake target smtpsink::smtpsink
+ * (find_package(smtpsink) or add_subdirectory), or
+ * `pkg-config --cflags --libs smtpsink` (libsmtpsink.a, libsmtpsink_pb.a and
+ * their dependencies libevent_core, libevent_pthreads, gmime-3.0, grpc,
+ * libprotobuf-c, pthread).
+ *
+ * Failures come back to the caller (NULL or -1, with a reason where there is
+ * an err argument); no function ends the process, except that running out
+ * of memory aborts, as in GLib.
  *
  * Threads. Every function here is thread-safe and may be called from any
  * thread except where noted. Each call is handed to the sink's loop thread
