@@ -221,17 +221,6 @@ mime_eword_parse(const char *p, const char *end, struct mime_eword *w)
 	return 1;
 }
 
-static int
-mime_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	c = g_ascii_toupper(c);
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Appends the payload bytes of w to out */
 static void
 mime_eword_bytes(const struct mime_eword *w, struct mime_str *out)
@@ -255,8 +244,8 @@ mime_eword_bytes(const struct mime_eword *w, struct mime_str *out)
 		if (c == '_')
 			c = ' ';
 		else if (c == '=' && i + 2 < w->textlen &&
-		    (hi = mime_hexval(w->text[i + 1])) >= 0 &&
-		    (lo = mime_hexval(w->text[i + 2])) >= 0) {
+		    (hi = g_ascii_xdigit_value(w->text[i + 1])) >= 0 &&
+		    (lo = g_ascii_xdigit_value(w->text[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}

@@ -44,45 +44,25 @@ mime_str_reserve(struct mime_str *s, size_t more)
 /*
  * Appends p[0..len) to s as valid UTF-8: NUL bytes and invalid or truncated
  * sequences each become U+FFFD. Returns the number of replacements.
+ * g_utf8_validate_len() stops at the first byte that does not start a valid
+ * character (a NUL included, and a sequence cut by the end), so replacing
+ * that one byte and going on replaces each bad byte on its own.
  */
 size_t
 mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 {
-	static const char	 repl[] = "\xEF\xBF\xBD";
-	const char		*end = p + len;
-	size_t			 nrepl = 0, run;
-	gunichar		 c;
+	const char	*end = p + len, *bad;
+	size_t		 nrepl = 0;
 
 	mime_str_reserve(s, len);
-	while (p < end) {
-		/* ASCII run */
-		for (run = 0; p + run < end && (unsigned char)p[run] < 0x80 &&
-		    p[run] != '\0'; run++)
-			;
-		if (run > 0) {
-			mime_str_add(s, p, run);
-			p += run;
-			continue;
-		}
-		if (*p == '\0') {
-			mime_str_add(s, repl, 3);
-			nrepl++;
-			p++;
-			continue;
-		}
-		c = g_utf8_get_char_validated(p, end - p);
-		if (c == (gunichar)-1 || c == (gunichar)-2) {
-			mime_str_add(s, repl, 3);
-			nrepl++;
-			p++;
-			continue;
-		}
-		run = g_utf8_skip[*(const unsigned char *)p];
-		mime_str_add(s, p, run);
-		p += run;
+	/* every iteration consumes at least the bad byte */
+	while (!g_utf8_validate_len(p, end - p, &bad)) {
+		mime_str_add(s, p, bad - p);
+		mime_str_add(s, "\xEF\xBF\xBD", 3);
+		nrepl++;
+		p = bad + 1;
 	}
-	mime_str_reserve(s, 0);
-	s->p[s->len] = '\0';
+	mime_str_add(s, p, end - p);
 	return nrepl;
 }
 
