@@ -441,8 +441,10 @@ mime_view_parse(const char *data, size_t size)
 const struct mime_view *
 mime_view_get(struct message *m)
 {
-	if (m->mime == NULL)
+	if (m->mime == NULL) {
 		m->mime = mime_view_parse(m->data, m->size);
+		m->mime_free = mime_view_free;
+	}
 	return m->mime;
 }
 

@@ -1354,6 +1354,8 @@ test_mime_view_cached(void **state)
 	assert_null(m->mime);
 	v1 = mime_view_get(m);
 	assert_ptr_equal(m->mime, v1);
+	/* message_free() (in fixture_message_free) frees it with this */
+	assert_true(m->mime_free == mime_view_free);
 	v2 = mime_view_get(m);
 	assert_ptr_equal(v1, v2);
 	assert_int_equal(mime_view_footprint(v1), v1->footprint);
