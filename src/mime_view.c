@@ -278,7 +278,7 @@ mime_addr_list(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 
 	if ((n = mime_addr_simple(raw, ctx)) >= 0)
 		return n;
-	/* see mime_2047_runs() for why */
+	/* see mime_2047_runs() (mime_hdr.c) for why */
 	if (!mime_2047_runs(raw->p, raw->len, &norm)) {
 		norm.len = 0;
 		mime_str_add(&norm, raw->p, raw->len);

@@ -1,5 +1,5 @@
 /*
- * test_mime - the parsed view (mime.c): decoded headers and addresses,
+ * test_mime - the parsed view (src/mime*.c): decoded headers and addresses,
  * bodies, attachments, limits and malformed input, on the fixtures in
  * tests/fixtures and on generated messages.
  */
