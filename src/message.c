@@ -2,17 +2,16 @@
  * message - one captured message: envelope kept apart from the raw bytes.
  *
  * This file only allocates, frees and describes messages; building one from
- * an SMTP transaction is smtp_session's job, parsing MIME is mime.c's.
+ * an SMTP transaction is smtp_session's job, parsing MIME the mime module's.
  * message_free() releases everything the message owns, including the cached
- * MIME view, so whoever holds a message (a session, then the store) needs
- * exactly one call.
+ * MIME view (through m->mime_free, so this file needs no mime.h), so whoever
+ * holds a message (a session, then the store) needs exactly one call.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "message.h"
-#include "mime.h"
 #include "xmalloc.h"
 
 struct message *
@@ -49,7 +48,7 @@ message_free(struct message *m)
 		if (m->packed & MSG_PACKED_OWN_DATA)
 			free(m->data);
 		if (m->mime != NULL)
-			mime_view_free(m->mime);
+			m->mime_free(m->mime);
 		free(m);
 		return;
 	}
@@ -67,7 +66,7 @@ message_free(struct message *m)
 	free(m->data);
 	free(m->auth_user);
 	if (m->mime != NULL)
-		mime_view_free(m->mime);
+		m->mime_free(m->mime);
 	free(m);
 }
 
@@ -224,6 +223,7 @@ message_pack(struct message *m)
 	*pm = *m;
 	pm->packed = MSG_PACKED | (inline_data || m->data == NULL ? 0 : MSG_PACKED_OWN_DATA);
 	pm->mime = NULL;
+	pm->mime_free = NULL;
 	pm->rcpts = m->nrcpts > 0 ? (struct message_rcpt *)(pm + 1) : NULL;
 	params = (struct esmtp_param *)((char *)(pm + 1) + m->nrcpts * sizeof(*m->rcpts));
 	pk.p = (char *)pm + head;

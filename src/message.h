@@ -3,7 +3,9 @@
  *
  * The raw data is exactly what the client sent after dot-unstuffing (or the
  * concatenated BDAT chunks): CRLF kept, 8-bit kept, nothing added. The parsed
- * MIME view is derived from it lazily (mime.h) and cached in `mime`.
+ * MIME view is derived from it lazily (mime.h) and cached in `mime`; the
+ * dependency is one-way: mime knows messages, message does not include
+ * mime.h and frees the view through the `mime_free` that mime set with it.
  * A message belongs to whoever holds it; once given to store_put() the store
  * owns it and frees it with message_free().
  */
@@ -63,6 +65,8 @@ struct message {
 	char			*auth_user;	/* NULL if none */
 
 	struct mime_view	*mime;		/* lazily parsed, owned; see mime.h */
+	void			(*mime_free)(struct mime_view *);
+						/* frees mime; set with it */
 	int			 packed;	/* MSG_PACKED_*: see message_pack() */
 
 	/* store linkage, owned by store.c */

@@ -75,8 +75,8 @@ struct mime_body {
 /*
  * Cached on m->mime; never NULL (an unparsable message gives empty fields).
  * The view is ONE allocation (struct, arrays and strings): its size, for the
- * store's byte accounting, is mime_view_footprint(). message_free() must
- * free m->mime with mime_view_free().
+ * store's byte accounting, is mime_view_footprint(). It also sets
+ * m->mime_free to mime_view_free, which message_free() calls.
  */
 const struct mime_view	*mime_view_get(struct message *m);
 /* The same view, not cached: the caller frees it with mime_view_free(). */

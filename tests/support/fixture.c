@@ -9,7 +9,6 @@
 
 #include "fixture.h"
 #include "message.h"
-#include "mime.h"
 #include "xmalloc.h"
 
 char *
@@ -87,9 +86,5 @@ fixture_message_load(const char *name, const char *mail_from,
 void
 fixture_message_free(struct message *m)
 {
-	if (m == NULL)
-		return;
-	mime_view_free(m->mime);
-	m->mime = NULL;
 	message_free(m);
 }

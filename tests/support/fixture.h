@@ -29,8 +29,8 @@ struct message	*fixture_message_new(const char *data, size_t len,
 struct message	*fixture_message_load(const char *name,
 		    const char *mail_from, const char *const *rcpts);
 /*
- * Frees the cached MIME view (if any) and the message; NULL is a no-op.
- * Safe whether or not message_free() itself frees the view.
+ * Frees the message and its cached MIME view (message_free() does both);
+ * NULL is a no-op.
  */
 void		 fixture_message_free(struct message *);
 

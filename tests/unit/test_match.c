@@ -213,7 +213,8 @@ test_match_filter_envelope(void **state)
 	message_free(m);
 }
 
-/* Until mime.c is real (stub returns NULL), the header/body tests are skipped. */
+/* Without a MIME view (mime_view_get(), mime_view.c) the header/body tests
+ * are skipped. */
 static int
 mime_available(void)
 {

@@ -111,6 +111,48 @@ test_message_footprint(void **state)
 	message_free(m);
 }
 
+/*
+ * The cached MIME view is opaque here: message_free() frees it with the
+ * function set next to it (mime_view_get() sets mime_view_free), packed or
+ * not, and message.c needs no mime.h for that.
+ */
+static struct mime_view	*freed_view;
+static int		 nfreed;
+
+static void
+count_view_free(struct mime_view *v)
+{
+	freed_view = v;
+	nfreed++;
+}
+
+static void
+test_message_free_frees_cached_view(void **state)
+{
+	static char		 fake[16];
+	struct mime_view	*v = (struct mime_view *)(void *)fake;
+	struct message		*m;
+
+	nfreed = 0;
+	m = full_message();
+	m->mime = v;
+	m->mime_free = count_view_free;
+	message_free(m);
+	assert_int_equal(nfreed, 1);
+	assert_ptr_equal(freed_view, v);
+
+	m = message_pack(full_message());
+	assert_null(m->mime);
+	assert_null(m->mime_free);
+	m->mime = v;
+	m->mime_free = count_view_free;
+	message_free(m);
+	assert_int_equal(nfreed, 2);
+
+	message_free(message_new());		/* no view: nothing called */
+	assert_int_equal(nfreed, 2);
+}
+
 static void
 test_message_pack_keeps_every_field(void **state)
 {
@@ -205,6 +247,7 @@ main(void)
 		cmocka_unit_test(test_message_anomaly_str),
 		cmocka_unit_test(test_message_body_type_str),
 		cmocka_unit_test(test_message_footprint),
+		cmocka_unit_test(test_message_free_frees_cached_view),
 		cmocka_unit_test(test_message_pack_keeps_every_field),
 		cmocka_unit_test(test_message_pack_binary_data_and_no_rcpts),
 		cmocka_unit_test(test_message_pack_large_data_is_moved_not_copied),

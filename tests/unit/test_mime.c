@@ -1,5 +1,5 @@
 /*
- * test_mime - the parsed view (mime.c): decoded headers and addresses,
+ * test_mime - the parsed view (src/mime*.c): decoded headers and addresses,
  * bodies, attachments, limits and malformed input, on the fixtures in
  * tests/fixtures and on generated messages.
  */
@@ -198,6 +198,9 @@ static const struct {
 	    "Re: na\xc3\xafve and \xc3\xa9t\xc3\xa9 done" },
 	{ "adjacent words join", "Subject: =?UTF-8?Q?ab?= =?UTF-8?Q?cd?=\r\n",
 	    "abcd" },
+	{ "Q hex any case", "Subject: =?ISO-8859-1?Q?=e9=Fc_x=3D=3f_=2a?=\r\n",
+	    "\xc3\xa9\xc3\xbc x=? *" },
+	{ "Q bad hex kept", "Subject: =?UTF-8?Q?a=G1b=4?=\r\n", "a=G1b=4" },
 	{ "padded B words", "Subject: =?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=\r\n",
 	    "\xc3\xa9\xc3\xa9" },
 	{ "padded B words (JavaMail)", "Subject: =?UTF-8?B?SGk=?= "
@@ -1270,6 +1273,74 @@ test_mime_routing(void **state)
 	}
 }
 
+/* ---- UTF-8 cleaning (mime_text.c) ---- */
+
+/*
+ * Table: bytes in, UTF-8 out. Each byte that does not start a valid
+ * character (NUL, stray continuation, overlong form, surrogate, beyond
+ * U+10FFFF, 5- and 6-byte forms, a sequence cut short) becomes one U+FFFD.
+ */
+static const struct {
+	const char	*name;
+	const char	*in;
+	size_t		 len;
+	const char	*want;
+	size_t		 nrepl;
+} utf8_cases[] = {
+#define R	"\xEF\xBF\xBD"
+	{ "empty", "", 0, "", 0 },
+	{ "ascii", "abc", 3, "abc", 0 },
+	{ "nul", "a\0b", 3, "a" R "b", 1 },
+	{ "two bytes", "\xC3\xA9", 2, "\xC3\xA9", 0 },
+	{ "four bytes", "\xF0\x9F\x98\x80", 4, "\xF0\x9F\x98\x80", 0 },
+	{ "noncharacter kept", "\xEF\xBF\xBE", 3, "\xEF\xBF\xBE", 0 },
+	{ "cut at the end", "x\xC3\xA9\xC3", 4, "x\xC3\xA9" R, 1 },
+	{ "cut 3-byte", "\xE2\x82", 2, R R, 2 },
+	{ "cut 3-byte, then ascii", "\xE2\x82x", 3, R R "x", 2 },
+	{ "cut 4-byte", "\xF0\x9F\x98", 3, R R R, 3 },
+	{ "cut by a nul", "\xC3\0", 2, R R, 2 },
+	{ "nul between", "\xE2\x82\xAC\0\xE2\x82\xAC", 7,
+	    "\xE2\x82\xAC" R "\xE2\x82\xAC", 1 },
+	{ "stray continuation", "\x80" "abc", 4, R "abc", 1 },
+	{ "overlong 2", "\xC0\xAF", 2, R R, 2 },
+	{ "overlong 3", "\xE0\x80\xAF", 3, R R R, 3 },
+	{ "surrogate", "\xED\xA0\x80", 3, R R R, 3 },
+	{ "beyond U+10FFFF", "\xF4\x90\x80\x80", 4, R R R R, 4 },
+	{ "5-byte form", "\xF8\x88\x80\x80\x80", 5, R R R R R, 5 },
+	{ "FE FF", "\xFE\xFF", 2, R R, 2 },
+#undef R
+};
+
+static void
+test_mime_utf8_table(void **state)
+{
+	struct mime_str	 s;
+	size_t		 i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(utf8_cases) / sizeof(*utf8_cases); i++) {
+		/* appends after what is there */
+		memset(&s, 0, sizeof(s));
+		mime_str_add(&s, "<", 1);
+		n = mime_str_add_utf8(&s, utf8_cases[i].in, utf8_cases[i].len);
+		mime_str_add(&s, ">", 1);
+		if (n != utf8_cases[i].nrepl)
+			fail_msg("%s: %zu replacements, want %zu",
+			    utf8_cases[i].name, n, utf8_cases[i].nrepl);
+		if (s.len != strlen(utf8_cases[i].want) + 2 ||
+		    memcmp(s.p + 1, utf8_cases[i].want, s.len - 2) != 0)
+			fail_msg("%s: got \"%s\"", utf8_cases[i].name, s.p);
+		assert_int_equal(s.p[s.len], '\0');
+		free(s.p);
+	}
+	/* nothing appended still gives a string */
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(mime_str_add_utf8(&s, "", 0), 0);
+	assert_non_null(s.p);
+	assert_string_equal(s.p, "");
+	free(s.p);
+}
+
 /* ---- caching and memory ---- */
 
 static void
@@ -1283,6 +1354,8 @@ test_mime_view_cached(void **state)
 	assert_null(m->mime);
 	v1 = mime_view_get(m);
 	assert_ptr_equal(m->mime, v1);
+	/* message_free() (in fixture_message_free) frees it with this */
+	assert_true(m->mime_free == mime_view_free);
 	v2 = mime_view_get(m);
 	assert_ptr_equal(v1, v2);
 	assert_int_equal(mime_view_footprint(v1), v1->footprint);
@@ -1342,6 +1415,7 @@ main(void)
 		cmocka_unit_test(test_mime_paths_agree),
 		cmocka_unit_test(test_mime_paths_agree_damaged),
 		cmocka_unit_test(test_mime_routing),
+		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),
 	};
 
