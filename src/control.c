@@ -117,6 +117,9 @@ control_address(const struct control *ctl)
 	return ctl->addr;
 }
 
+/* Set while binding: gRPC's error blobs then go to debug (control_new reports). */
+static volatile int	control_binding;
+
 /* gRPC's own log lines (any thread) as one line each through log.c. */
 static void
 control_grpc_log(gpr_log_func_args *a)
@@ -133,7 +136,8 @@ control_grpc_log(gpr_log_func_args *a)
 			msg[i] = '\'';
 	}
 	file = file != NULL ? file + 1 : (a->file != NULL ? a->file : "?");
-	switch (a->severity) {
+	switch (control_binding && a->severity == GPR_LOG_SEVERITY_ERROR ?
+	    GPR_LOG_SEVERITY_DEBUG : a->severity) {
 	case GPR_LOG_SEVERITY_ERROR:
 		log_warnx("grpc error src=%s:%d msg=\"%s\"", file, a->line, msg);
 		break;
@@ -531,6 +535,24 @@ control_format_addr(char *dst, size_t dstsz, const char *addr, int port)
 }
 
 /*
+ * gRPC takes "host:99999" and binds port 99999 % 65536: check the range
+ * first. unix: paths and forms without a port are left to gRPC.
+ */
+static int
+control_port_ok(const char *addr)
+{
+	const char	*colon, *p;
+
+	if (strncmp(addr, "unix:", 5) == 0 || (colon = strrchr(addr, ':')) == NULL ||
+	    (strchr(addr, ']') != NULL && colon < strchr(addr, ']')))
+		return 1;
+	p = colon + 1;
+	if (*p == '\0' || strspn(p, "0123456789") != strlen(p) || strlen(p) > 5)
+		return 0;
+	return strtoul(p, NULL, 10) <= 65535;
+}
+
+/*
  * gRPC unlinks and re-binds a unix socket path even when another live server
  * listens there (a silent takeover): refuse if something accepts on it.
  */
@@ -592,6 +614,11 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 		    CONTROL_METHODS_MAX);
 		return NULL;
 	}
+	if (!control_port_ok(addr)) {
+		snprintf(err, errlen, "gRPC: bad listen address \"%s\" (want host:port with port "
+		    "0-65535, or unix:/path)", addr);
+		return NULL;
+	}
 	if (control_unix_in_use(addr)) {
 		snprintf(err, errlen, "gRPC: cannot listen on %s (another server is listening there)",
 		    addr);
@@ -637,7 +664,9 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 	}
 	grpc_server_register_completion_queue(ctl->gs, ctl->cq, NULL);
 	creds = grpc_insecure_server_credentials_create();
+	control_binding = 1;	/* a failure is reported as one clear line below */
 	port = grpc_server_add_http2_port(ctl->gs, addr, creds);
+	control_binding = 0;
 	grpc_server_credentials_release(creds);
 	if (port == 0) {
 		snprintf(err, errlen, "gRPC: cannot listen on %s (address in use or not a valid "

@@ -80,8 +80,9 @@ listener_split(const char *spec, char *host, size_t hostsz, char *port, size_t p
 			return -1;	/* bare IPv6 needs brackets */
 		snprintf(host, hostsz, "%.*s", (int)(colon - spec), spec);
 	}
-	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1))
-		return -1;
+	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
+	    strlen(colon + 1) > 5 || strtoul(colon + 1, NULL, 10) > 65535)
+		return -1;	/* no silent wrap: 99999 is not 34463 */
 	snprintf(port, portsz, "%s", colon + 1);
 	return 0;
 }
@@ -113,7 +114,7 @@ listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, ch
 	int			 rc;
 
 	if (listener_split(spec, host, sizeof(host), port, sizeof(port)) == -1) {
-		snprintf(err, errlen, "bad listen address \"%s\" (want host:port or [v6]:port)", spec);
+		snprintf(err, errlen, "bad listen address \"%s\" (want host:port or [v6]:port, port 0-65535)", spec);
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));

@@ -185,7 +185,8 @@ server_write_ready_file(const struct server *s, const char *path, char *err, siz
 
 	xasprintf(&tmp, "%s.tmp.%ld", path, (long)getpid());
 	if ((fp = fopen(tmp, "w")) == NULL) {
-		snprintf(err, errlen, "ready file %s: %s", tmp, strerror(errno));
+		/* Name the file asked for; the temporary name means nothing to the user */
+		snprintf(err, errlen, "ready file %s: %s", path, strerror(errno));
 		rc = -1;
 	} else {
 		fprintf(fp, "%s\n", json);

@@ -53,6 +53,32 @@ def test_port_in_use_is_a_clear_startup_error(sink):
     assert sink.smtp_addr.encode() in r.stderr or b"in use" in r.stderr.lower()
 
 
+def test_issue_8_ports_out_of_range_are_refused_not_wrapped():
+    # 99999 used to listen on 34463, 70000 on 4464
+    r = run("--smtp-listen", "127.0.0.1:99999", "--grpc-listen", "off")
+    assert r.returncode == 1
+    assert b"127.0.0.1:99999" in r.stderr and b"0-65535" in r.stderr
+    r = run("--smtp-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:70000")
+    assert r.returncode == 1
+    assert b"127.0.0.1:70000" in r.stderr and b"0-65535" in r.stderr
+
+
+def test_issue_8_grpc_port_in_use_is_one_clear_line(sink):
+    r = run("--smtp-listen", "127.0.0.1:0", "--grpc-listen", sink.grpc_addr)
+    assert r.returncode == 1
+    err = r.stderr.decode()
+    assert "cannot listen on %s" % sink.grpc_addr in err
+    assert "UNKNOWN" not in err and "grpc_status" not in err, err   # no gRPC error blob
+
+
+def test_issue_8_unwritable_ready_file_is_named(tmp_path):
+    path = tmp_path / "missing-dir" / "ready.json"
+    r = run("--smtp-listen", "127.0.0.1:0", "--grpc-listen", "off", "--ready-file", str(path))
+    assert r.returncode == 1
+    assert ("ready file %s:" % path).encode() in r.stderr
+    assert b".tmp." not in r.stderr
+
+
 def test_ready_file_and_readiness_line(sink):
     host, port = sink.smtp_host, sink.smtp_port
     assert host == "127.0.0.1" and port > 0
