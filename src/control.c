@@ -99,6 +99,24 @@ control_serving(const struct control *ctl)
 	return !ctl->shutting_down && ctl->env.serving(ctl->env.serving_arg);
 }
 
+int
+control_stopping(const struct control *ctl)
+{
+	return ctl->shutting_down;
+}
+
+void
+control_serving_changed(struct control *ctl)
+{
+	struct control_call	*c, *next;
+
+	for (c = TAILQ_FIRST(&ctl->calls); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if (c->on_serving != NULL)
+			c->on_serving(c);
+	}
+}
+
 size_t
 control_live_calls(const struct control *ctl)
 {

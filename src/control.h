@@ -66,6 +66,11 @@ const char	*control_address(const struct control *);
  */
 void		 control_shutdown(struct control *, void (*done)(void *), void *arg);
 /*
+ * The owner's "serving?" answer changed (its shutdown began): calls that
+ * follow it (health Watch) are told at once, before control_shutdown().
+ */
+void		 control_serving_changed(struct control *);
+/*
  * Joins the CQ thread, destroys server and CQ, grpc_shutdown(). If the
  * shutdown was not run through the loop (startup error, embedding), it is
  * done here first, running the event loop until drained. NULL is a no-op.

@@ -71,6 +71,7 @@ struct control_call {
 	void				(*on_sent)(struct control_call *, int ok);
 	void				(*on_close)(struct control_call *);
 	void				(*on_shutdown)(struct control_call *);
+	void				(*on_serving)(struct control_call *);	/* health changed */
 	struct waiter			*waiter;
 	struct filter			 filter;	/* owned copy (match_filter_copy) */
 	uint64_t			 cursor;	/* watch: last id examined */
@@ -80,8 +81,10 @@ struct control_call {
 };
 
 const struct control_env *control_env(const struct control *);
-/* 1 while serving; 0 once the shutdown began (health NOT_SERVING). */
+/* 1 while serving; 0 once the owner's shutdown began (health NOT_SERVING). */
 int		 control_serving(const struct control *);
+/* 1 once control_shutdown() ran: parked calls end, no new calls. */
+int		 control_stopping(const struct control *);
 size_t		 control_live_calls(const struct control *);
 size_t		 control_max_message(const struct control *);
 

@@ -496,9 +496,11 @@ rpc_health_check(struct control_call *c, const ProtobufCMessage *pm)
 }
 
 /*
- * Health/Watch: the current status, then NOT_SERVING when the shutdown
- * begins, then the stream ends with UNAVAILABLE. c->health holds the last
- * status sent; the unknown-service answer (SERVICE_UNKNOWN) stays open too.
+ * Health/Watch: the current status, then NOT_SERVING as soon as the
+ * shutdown begins (SIGTERM: while SMTP drains, the rest of the API still
+ * answers), then the stream ends with UNAVAILABLE when the control API
+ * stops. c->health holds the last status sent; the unknown-service answer
+ * (SERVICE_UNKNOWN) stays open too.
  */
 static void
 rpc_health_watch_sent(struct control_call *c, int ok)
@@ -513,11 +515,13 @@ rpc_health_watch_sent(struct control_call *c, int ok)
 			c->health = resp.status;
 		return;
 	}
-	control_fail(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+	if (control_stopping(c->ctl))
+		control_fail(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
 }
 
+/* on_serving and on_shutdown: act now unless a send is in flight (then on_sent will) */
 static void
-rpc_health_watch_shutdown(struct control_call *c)
+rpc_health_watch_update(struct control_call *c)
 {
 	if (!c->sending)
 		rpc_health_watch_sent(c, 1);
@@ -532,7 +536,8 @@ rpc_health_watch(struct control_call *c, const ProtobufCMessage *pm)
 	resp.status = rpc_health_status(c, req->service);
 	c->health = resp.status;
 	c->on_sent = rpc_health_watch_sent;
-	c->on_shutdown = rpc_health_watch_shutdown;
+	c->on_shutdown = rpc_health_watch_update;
+	c->on_serving = rpc_health_watch_update;
 	control_send(c, &resp.base);
 }
 

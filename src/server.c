@@ -3,11 +3,15 @@
  * rules, stats, SMTP listeners, the control API. main.c and sink.c both run
  * it, so the daemon and the embedded library behave the same.
  *
- * Shutdown (ARCHITECTURE.md §3.4): stop accepting; idle sessions get 421 at
- * once, sessions with a transaction in flight may finish it within
- * cfg->shutdown_grace and are then closed with 421 (nothing partial stored);
- * parked waits end; the control API drains. The loop breaks once no session
- * is left and the control API reported done.
+ * Shutdown (ARCHITECTURE.md §3.4), in two phases:
+ *   1. SMTP drains: health says NOT_SERVING; idle sessions and new
+ *      clients get 421 4.3.2 at once, sessions with a transaction in flight
+ *      may finish it within cfg->shutdown_grace (then 421, nothing partial
+ *      stored). The control API keeps answering meanwhile, so every message
+ *      that got its 250 can still be read, and parked waits can still be
+ *      satisfied by the messages in flight.
+ *   2. Once no session is left: parked waits end (UNAVAILABLE) and the
+ *      control API drains. The loop breaks when it reported done.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -46,6 +50,7 @@ struct server {
 	struct deliver		 deliver;	/* end of data */
 	struct smtp_sessions	 sessions;
 	int			 shutting_down;
+	int			 control_stopping;	/* SMTP drained: control API stopping */
 	int			 control_stopped;	/* control API drained */
 	struct event		*shutdown_ev;	/* grace timer */
 	char			 smtp_ext_line[SMTP_EXT_LINE_MAX];	/* for GetServerInfo */
@@ -269,12 +274,9 @@ server_shutdown(struct server *s)
 	s->shutting_down = 1;
 	log_info("shutdown sessions=%llu grace=%us",
 	    (unsigned long long)s->stats.sessions_active, s->cfg->shutdown_grace);
-	if (s->listener != NULL)
-		listener_pause(s->listener);
-	waiters_shutdown(s->waiters);
-	s->control_stopped = s->control == NULL;
+	/* Accepting goes on while SMTP drains: a new client gets 421 4.3.2 at once */
 	if (s->control != NULL)
-		control_shutdown(s->control, server_control_done, s);
+		control_serving_changed(s->control);	/* health: NOT_SERVING now */
 	smtp_session_shutdown_all(&s->sessions, 0);
 	if (!smtp_sessions_empty(&s->sessions)) {
 		tv.tv_sec = s->cfg->shutdown_grace;
@@ -291,6 +293,7 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	struct server	*s = arg;
 
 	log_info("shutdown grace over sessions=%llu", (unsigned long long)s->stats.sessions_active);
+	listener_pause(s->listener);
 	smtp_session_shutdown_all(&s->sessions, 1);
 	server_check_done(s);
 }
@@ -304,10 +307,24 @@ server_control_done(void *arg)
 	server_check_done(s);
 }
 
+/* Moves the shutdown on: SMTP drained -> stop the control API -> break. */
 static void
 server_check_done(struct server *s)
 {
-	if (s->shutting_down && smtp_sessions_empty(&s->sessions) && s->control_stopped)
+	if (!s->shutting_down || !smtp_sessions_empty(&s->sessions))
+		return;
+	if (!s->control_stopping) {
+		s->control_stopping = 1;
+		listener_pause(s->listener);
+		if (s->shutdown_ev != NULL)
+			evtimer_del(s->shutdown_ev);
+		waiters_shutdown(s->waiters);
+		if (s->control != NULL)
+			control_shutdown(s->control, server_control_done, s);
+		else
+			s->control_stopped = 1;
+	}
+	if (s->control_stopped)
 		event_base_loopbreak(s->base);
 }
 

@@ -2,6 +2,7 @@
 SERVING while up, NOT_SERVING when the shutdown starts, parked waits and
 streams ended with UNAVAILABLE, a stalled stream cancelled, exit 0."""
 import signal
+import socket
 import threading
 import time
 
@@ -9,7 +10,7 @@ import grpc
 import pytest
 
 import health_pb2
-from grpc_util import Client, RawSMTP, pb, rpc_error, send, unique
+from grpc_util import Client, RawSMTP, pb, queued_id, rpc_error, send, unique
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
@@ -53,6 +54,64 @@ def test_watch_reports_not_serving_on_shutdown(sink_factory):
         s.proc.wait(timeout=10)          # already signalled: don't signal twice
         rc, _ = s.stop()
         assert rc == 0, s.stderr()
+
+
+def test_issue_8_sigterm_keeps_the_control_api_until_smtp_drained(sink_factory):
+    """After SIGTERM: health NOT_SERVING at once, new clients 421 4.3.2,
+    transactions in flight finish, and every message that got its 250 stays
+    readable (and satisfies parked waits) until the SMTP side has drained."""
+    s = sink_factory("--shutdown-grace", "20")
+    c = Client(s)
+    tag = unique()
+    try:
+        health = c.health.Watch(health_pb2.HealthCheckRequest(service=""), timeout=30)
+        assert next(health).status == SERVING
+        smtp = []
+        for who in ("a", "b"):
+            r = RawSMTP(s)
+            r.cmd("EHLO %s.test" % who)
+            assert r.cmd("MAIL FROM:<%s@x.test>" % who)[0] == 250
+            assert r.cmd("RCPT TO:<%s-%s@y.test>" % (tag, who))[0] == 250
+            assert r.cmd("DATA")[0] == 354
+            r.sock.sendall(b"Subject: in flight\r\n\r\nfirst half\r\n")
+            smtp.append(r)
+        wait = c.sink.WaitForMessages.future(
+            pb.WaitForMessagesRequest(filter=pb.Filter(rcpt_to=tag + "-a@y.test")), timeout=30)
+        c.wait_until(lambda i: i.counters.waiters == 1)
+        t0 = time.monotonic()
+        s.proc.send_signal(signal.SIGTERM)
+        assert next(health).status == NOT_SERVING
+        assert time.monotonic() - t0 < 2
+        assert len(c.list(rcpt_to=tag + "-*").messages) == 0   # still answering
+        late = RawSMTP.__new__(RawSMTP)                          # a new client
+        late.sock = socket.create_connection((s.smtp_host, s.smtp_port), timeout=10)
+        late.buf = b""
+        code, text = late.reply()
+        assert code == 421 and text[0].startswith("4.3.2"), (code, text)
+        late.close()
+
+        smtp[0].sock.sendall(b"second half\r\n.\r\n")
+        code, text = smtp[0].reply()
+        assert code == 250, text
+        mid = queued_id(text[0])
+        got = wait.result(timeout=10)                            # satisfied, not UNAVAILABLE
+        assert [m.id for m in got.messages] == [mid]
+        m = c.sink.GetMessage(pb.GetMessageRequest(id=mid, include_raw=True), timeout=10)
+        assert m.raw.endswith(b"second half\r\n")
+        assert s.proc.poll() is None                              # b is still in flight
+
+        smtp[1].sock.sendall(b"second half\r\n.\r\n")
+        assert smtp[1].reply()[0] == 250
+        assert smtp[1].reply()[0] == 421                          # then closed: drained
+        e = rpc_error(lambda: next(health))
+        assert e.code() == grpc.StatusCode.UNAVAILABLE
+        s.proc.wait(timeout=10)
+        rc, _ = s.stop()
+        assert rc == 0, s.stderr()
+        for r in smtp:
+            r.close()
+    finally:
+        c.close()
 
 
 def test_shutdown_ends_parked_calls(sink_factory):
