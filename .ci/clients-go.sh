@@ -2,27 +2,24 @@
 # clients-go.sh - CI stage for clients/go: installs what is missing (protoc,
 # a Go toolchain >= 1.26 fetched from the Go module proxy as the module
 # golang.org/toolchain when none is installed, protoc-gen-go and
-# protoc-gen-go-grpc), generates the stubs with `go generate` and runs
-# the testcontainers-go tests against the image $SMTPSINK_IMAGE (default
-# smtpsink:latest, built by .ci/docker-image.sh). Idempotent; GOPATH and the
-# Go build cache are reused between runs. Containers are labelled
-# dev.smtpsink.test=clients-go and removed at the end. Exits non-zero on
+# protoc-gen-go-grpc), builds the smtpsink image (layer-cached), generates
+# the stubs with `go generate` and runs the testcontainers-go tests against
+# the image. Idempotent; GOPATH and the Go build cache are reused between
+# runs. Removes the containers this run labelled (lib.sh). Exits non-zero on
 # failure.
+# Env: SMTPSINK_IMAGE (default smtpsink:latest), SMTPSINK_SKIP_IMAGE_BUILD=1.
 # Debian packages it may install: protobuf-compiler libprotobuf-dev curl
 # ca-certificates unzip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=lib.sh
 . "$ROOT/.ci/lib.sh"
-IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
-LABEL=dev.smtpsink.test=clients-go
 GO_TOOLCHAIN=go1.26.8                   # fallback toolchain when no Go >= 1.21 is installed
 PROTOC_GEN_GO=v1.36.12                  # google.golang.org/protobuf
 PROTOC_GEN_GO_GRPC=v1.6.2               # google.golang.org/grpc/cmd/protoc-gen-go-grpc
 
-log() { echo "clients-go: $*"; }
-
-ci_own_label "$LABEL"
+ci_begin
 
 # --- tools ----------------------------------------------------------------------
 need_apt=()
@@ -31,11 +28,7 @@ command -v protoc >/dev/null || need_apt+=(protobuf-compiler)
 [ -f /usr/include/google/protobuf/duration.proto ] || need_apt+=(libprotobuf-dev)
 command -v curl >/dev/null || need_apt+=(curl ca-certificates)
 command -v unzip >/dev/null || need_apt+=(unzip)
-if [ ${#need_apt[@]} -gt 0 ]; then
-	log "installing ${need_apt[*]}"
-	$SUDO apt-get update -q
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need_apt[@]}"
-fi
+[ ${#need_apt[@]} -eq 0 ] || ci_apt_install "${need_apt[@]}"
 
 # Any Go >= 1.21 will do: with GOTOOLCHAIN=auto it switches to the version
 # go.mod asks for (downloaded through the module proxy).
@@ -55,7 +48,7 @@ if [ -z "$GO" ]; then
 	arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 	dest=$HOME/.cache/smtpsink-ci/$GO_TOOLCHAIN
 	url=https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-$GO_TOOLCHAIN.linux-$arch.zip
-	log "no Go >= 1.21 found; fetching $GO_TOOLCHAIN from the Go module proxy"
+	ci_log "no Go >= 1.21 found; fetching $GO_TOOLCHAIN from the Go module proxy"
 	rm -rf "$dest" && mkdir -p "$dest"
 	curl -fsSL -o "$dest/toolchain.zip" "$url"
 	unzip -q "$dest/toolchain.zip" -d "$dest/unpacked"
@@ -64,31 +57,27 @@ if [ -z "$GO" ]; then
 	chmod +x "$dest/go/bin/"* "$dest/go/pkg/tool/"*/* 2>/dev/null || true
 	GO=$dest/go/bin/go
 fi
-export PATH="$(dirname "$GO"):$("$GO" env GOPATH)/bin:$PATH"
+GOPATH_BIN=$("$GO" env GOPATH)/bin
+PATH=$(dirname "$GO"):$GOPATH_BIN:$PATH
 export GOTOOLCHAIN=${GOTOOLCHAIN:-auto} GOFLAGS=${GOFLAGS:--buildvcs=false}
-log "using $(go version)"
+ci_log "using $(go version)"
 
 plugin_version() { "$1" --version 2>/dev/null | awk '{print $NF}'; }
 if [ "$(plugin_version protoc-gen-go)" != "$PROTOC_GEN_GO" ]; then
-	log "installing protoc-gen-go $PROTOC_GEN_GO"
+	ci_log "installing protoc-gen-go $PROTOC_GEN_GO"
 	go install "google.golang.org/protobuf/cmd/protoc-gen-go@$PROTOC_GEN_GO"
 fi
 if [ "$(plugin_version protoc-gen-go-grpc)" != "${PROTOC_GEN_GO_GRPC#v}" ]; then
-	log "installing protoc-gen-go-grpc $PROTOC_GEN_GO_GRPC"
+	ci_log "installing protoc-gen-go-grpc $PROTOC_GEN_GO_GRPC"
 	go install "google.golang.org/grpc/cmd/protoc-gen-go-grpc@$PROTOC_GEN_GO_GRPC"
 fi
 
 # --- build and test -------------------------------------------------------------
-if ! docker image inspect "$IMAGE" >/dev/null 2>&1; then
-	log "image $IMAGE not found; build it first (.ci/docker-image.sh)"
-	exit 1
-fi
+ci_image
 
 cd "$ROOT/clients/go"
 go generate ./...
 # (go test runs the standard vet checks itself)
-export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
-export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-localhost}
-export SMTPSINK_IMAGE=$IMAGE
+ci_testcontainers_env
 go test -count=1 -timeout 5m -v ./...
-log "passed"
+ci_log "passed"

@@ -5,18 +5,15 @@
 # (node:test + nodemailer) against the image. Installs Node.js 20 from Debian
 # (nodejs + npm) when npm is missing, and Node 20 from the npm registry when
 # the node on PATH is older than 20.18. Idempotent; removes the
-# containers it labelled; exits non-zero on failure.
+# containers this run labelled (lib.sh); exits non-zero on failure.
 # Env: SMTPSINK_IMAGE (default smtpsink:latest), SMTPSINK_SKIP_IMAGE_BUILD=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# shellcheck source=lib.sh
 . "$ROOT/.ci/lib.sh"
-IMAGE=${SMTPSINK_IMAGE:-smtpsink:latest}
-LABEL=dev.smtpsink.module=node
 
-ci_own_label "$LABEL"
-
-docker info >/dev/null 2>&1 || { echo "clients-node: no Docker engine answers" >&2; exit 1; }
+ci_begin
 
 node_ok() {  # node >= 20.18 on PATH
   node -e 'const [a, b] = process.versions.node.split(".").map(Number);
@@ -25,10 +22,7 @@ node_ok() {  # node >= 20.18 on PATH
 # testcontainers 11 (undici 7) needs Node >= 20.18; Debian 12 ships 18. Then
 # take Node 20 from the npm registry (node-linux-<arch>, the binary package
 # behind npm's "node" package) into clients/node/.node (ignored by git).
-if ! command -v npm >/dev/null 2>&1; then
-  $SUDO apt-get update -q
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends nodejs npm
-fi
+command -v npm >/dev/null 2>&1 || ci_apt_install nodejs npm
 if ! node_ok; then
   case "$(uname -m)" in x86_64) narch=x64 ;; aarch64) narch=arm64 ;; *) narch=$(uname -m) ;; esac
   NODE_DIR=$ROOT/clients/node/.node
@@ -37,12 +31,9 @@ if ! node_ok; then
   fi
   export PATH=$NODE_DIR/node_modules/node-linux-$narch/bin:$PATH
 fi
-echo "clients-node: node $(node --version), npm $(npm --version)"
+ci_log "node $(node --version), npm $(npm --version)"
 
-if [ "${SMTPSINK_SKIP_IMAGE_BUILD:-0}" != 1 ]; then
-  echo "clients-node: docker build -t $IMAGE (cached layers)"
-  DOCKER_BUILDKIT=0 docker build -q -t "$IMAGE" "$ROOT" >/dev/null
-fi
+ci_image
 
 cd "$ROOT/clients/node"
 # npm ci from the lock file; ~/.npm caches the tarballs between runs
@@ -53,7 +44,5 @@ if [ "$(cat node_modules/.smtpsink-lock-sum 2>/dev/null)" != "$lock_sum" ]; then
 fi
 npm run build --silent
 
-export SMTPSINK_IMAGE=$IMAGE
-export TESTCONTAINERS_RYUK_DISABLED=true
-export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-localhost}
+ci_testcontainers_env
 node --test --test-concurrency=1 --test-reporter=spec test/

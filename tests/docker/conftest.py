@@ -2,7 +2,7 @@
 
 The image under test is $SMTPSINK_IMAGE (default smtpsink:latest); it must
 already be built (.ci/docker-image.sh builds it). Every container started
-here carries the label dev.smtpsink.test=docker and is removed afterwards.
+here carries the labels of runlabels.py and is removed afterwards.
 """
 import json
 import os
@@ -11,8 +11,9 @@ import time
 
 import pytest
 
+from runlabels import LABEL_ARGS
+
 IMAGE = os.environ.get("SMTPSINK_IMAGE", "smtpsink:latest")
-LABEL = "dev.smtpsink.test=docker"
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -65,7 +66,7 @@ def run_sink():
     started = []
 
     def run(*args, cmd=(), ready=True):
-        cid = docker("run", "-d", "--label", LABEL, "-p", "127.0.0.1::1025", "-p", "127.0.0.1::50051",
+        cid = docker("run", "-d", *LABEL_ARGS, "-p", "127.0.0.1::1025", "-p", "127.0.0.1::50051",
                      *args, IMAGE, *cmd).stdout.strip()
         started.append(cid)
         if ready:

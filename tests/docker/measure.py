@@ -11,9 +11,10 @@ import sys
 import time
 import uuid
 
+from runlabels import LABEL_ARGS
+
 IMAGE = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("SMTPSINK_IMAGE", "smtpsink:latest")
 RUNS = int(sys.argv[2]) if len(sys.argv) > 2 else 10
-LABEL = "dev.smtpsink.test=docker"
 
 
 def docker(*args):
@@ -32,7 +33,7 @@ run_ms, exec_ms, stop_ms, mem_mib = [], [], [], []
 for i in range(RUNS):
     name = f"smtpsink-measure-{uuid.uuid4().hex[:8]}"
     t0 = time.monotonic()
-    p = subprocess.Popen(["docker", "run", "--rm", "--name", name, "--label", LABEL, IMAGE],
+    p = subprocess.Popen(["docker", "run", "--rm", "--name", name, *LABEL_ARGS, IMAGE],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = p.stdout.readline()

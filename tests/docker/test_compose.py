@@ -1,7 +1,9 @@
 """Compose smoke test: deploy/docker-compose.yml comes up, smtpsink turns
 healthy, the example app (started only then: depends_on service_healthy)
 sends its mail, the mail is listed with smtpsinkctl in the container, and
-the published ports work from the host; then everything is torn down."""
+the published ports work from the host; then everything is torn down.
+The project name and the labels on its containers and network come from
+runlabels.py (one project per CI run)."""
 import json
 import os
 import shutil
@@ -12,8 +14,8 @@ import uuid
 import pytest
 
 from conftest import IMAGE, ROOT, docker, inspect
+from runlabels import COMPOSE_PROJECT, LABELS
 
-PROJECT = "smtpsink-smoke"  # fixed: a crashed run's leftovers are removed by the next run
 FILE = os.path.join(ROOT, "deploy", "docker-compose.yml")
 
 
@@ -26,8 +28,12 @@ def compose_cmd():
 
 
 @pytest.fixture
-def compose():
-    base = compose_cmd() + ["-p", PROJECT, "-f", FILE]
+def compose(tmp_path):
+    # the labels go on in an override file (JSON is YAML), deploy/ stays as users see it
+    labels = tmp_path / "labels.yml"
+    labels.write_text(json.dumps({"services": {"smtpsink": {"labels": LABELS}, "app": {"labels": LABELS}},
+                                  "networks": {"default": {"labels": LABELS}}}))
+    base = compose_cmd() + ["-p", COMPOSE_PROJECT, "-f", FILE, "-f", str(labels)]
     env = dict(os.environ, SMTPSINK_IMAGE=IMAGE, MAIL_TO=f"user-{uuid.uuid4().hex[:8]}@example.test")
 
     def run(*args, check=True, timeout=300):

@@ -4,7 +4,7 @@ import json
 import smtplib
 import time
 
-from conftest import IMAGE, docker, inspect
+from conftest import IMAGE, LABEL_ARGS, docker, inspect
 
 SIZE_BUDGET = 35 * 1000 * 1000  # bytes, as `docker image ls` counts MB
 
@@ -26,7 +26,7 @@ def test_image_metadata():
 
 
 def test_runs_as_non_root_with_a_shell_for_port_checks():
-    out = docker("run", "--rm", "--label", "dev.smtpsink.test=docker", "--entrypoint", "/bin/sh", IMAGE,
+    out = docker("run", "--rm", *LABEL_ARGS, "--entrypoint", "/bin/sh", IMAGE,
                  "-c", "id -u; id -g; for c in cat awk grep nc; do command -v $c || echo missing-$c; done"
                  ).stdout.split()
     assert out[:2] == ["10001", "10001"]

@@ -6,7 +6,7 @@ import re
 
 import yaml
 
-from conftest import IMAGE, ROOT, docker
+from conftest import IMAGE, LABEL_ARGS, ROOT, docker
 
 DEPLOY = os.path.join(ROOT, "deploy")
 
@@ -17,7 +17,7 @@ def load(*path):
 
 
 def known_env():
-    help_text = docker("run", "--rm", "--label", "dev.smtpsink.test=docker", IMAGE, "--help").stdout
+    help_text = docker("run", "--rm", *LABEL_ARGS, IMAGE, "--help").stdout
     names = set(re.findall(r"env (SMTPSINK_[A-Z0-9_]+)", help_text))
     assert "SMTPSINK_SMTP_LISTEN" in names
     return names

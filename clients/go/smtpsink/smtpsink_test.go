@@ -36,9 +36,21 @@ import (
 	"github.com/smtpsink/smtpsink/clients/go/smtpsink"
 )
 
-// TestLabel marks the containers these tests start, so CI can remove
-// leftovers of a crashed run.
-const TestLabel = "dev.smtpsink.test"
+// TestLabel marks the containers these tests start; RunLabel, with the value
+// of $SMTPSINK_CI_RUN (set by .ci/lib.sh), names the CI run whose cleanup
+// removes them, also after a crash, and leaves other runs' containers alone.
+const (
+	TestLabel = "dev.smtpsink.test"
+	RunLabel  = "dev.smtpsink.run"
+)
+
+func testLabels() map[string]string {
+	l := map[string]string{TestLabel: "clients-go"}
+	if run := os.Getenv("SMTPSINK_CI_RUN"); run != "" {
+		l[RunLabel] = run
+	}
+	return l
+}
 
 var (
 	sinkCtr *smtpsink.Container
@@ -53,7 +65,7 @@ func TestMain(m *testing.M) {
 	}
 	ctx := context.Background()
 	ctr, err := smtpsink.Run(ctx, image,
-		testcontainers.WithLabels(map[string]string{TestLabel: "clients-go"}),
+		testcontainers.WithLabels(testLabels()),
 		testcontainers.WithEnv(map[string]string{"SMTPSINK_MAX_MESSAGE_SIZE": "10M"}))
 	if err != nil {
 		log.Printf("start smtpsink container from %s: %v", image, err)
@@ -391,7 +403,7 @@ func TestGRPCHealthWaitStrategyAlone(t *testing.T) {
 		image = smtpsink.DefaultImage
 	}
 	ctr, err := smtpsink.Run(ctx, image,
-		testcontainers.WithLabels(map[string]string{TestLabel: "clients-go"}),
+		testcontainers.WithLabels(testLabels()),
 		testcontainers.WithWaitStrategy(smtpsink.ForGRPCHealth(smtpsink.GRPCPort).WithStartupTimeout(30*time.Second)))
 	testcontainers.CleanupContainer(t, ctr)
 	if err != nil {

@@ -35,8 +35,15 @@ function barrier(n) {
   return () => { if (++arrived === n) release(); return all; };
 }
 
+// dev.smtpsink.run=$SMTPSINK_CI_RUN when .ci/lib.sh runs the tests: the
+// label by which that CI run removes its containers (and only its own)
+function runLabels() {
+  const run = process.env.SMTPSINK_CI_RUN;
+  return run ? { 'dev.smtpsink.run': run } : {};
+}
+
 before(async () => {
-  sink = await new SmtpSinkContainer().start();
+  sink = await new SmtpSinkContainer().withLabels(runLabels()).start();
 });
 
 after(async () => {

@@ -9,6 +9,7 @@ import uuid
 from email.message import EmailMessage
 
 import pytest
+from conftest import run_labels
 
 from smtpsink import SmtpSinkTimeout, make_filter
 
@@ -158,10 +159,11 @@ def test_module_start_labels_and_teardown():
     import docker
     from smtpsink import SmtpSinkContainer
 
-    with SmtpSinkContainer() as own:
+    with SmtpSinkContainer(labels=run_labels()) as own:
         cid = own.get_container_id()
         c = docker.from_env().containers.get(cid)
         assert c.labels["dev.smtpsink.module"] == "python"
+        assert run_labels().items() <= c.labels.items()  # the caller's labels are kept
         assert own.client().health()
         assert own.client().server_info().counters.stored_messages == 0
     with pytest.raises(docker.errors.NotFound):

@@ -19,7 +19,7 @@ class GrpcHealthWaitStrategyTest {
   void healthStrategyAloneMeansSmtpAndGrpcAnswer() throws Exception {
     try (SmtpSinkContainer sink =
         new SmtpSinkContainer(SmtpSinkContainerTest.image())
-            .withLabel(SmtpSinkContainerTest.TEST_LABEL, "clients-java")
+            .withLabels(SmtpSinkContainerTest.testLabels())
             .waitingFor(
                 new GrpcHealthWaitStrategy(SmtpSinkContainer.GRPC_PORT)
                     .withStartupTimeout(Duration.ofSeconds(30)))) {

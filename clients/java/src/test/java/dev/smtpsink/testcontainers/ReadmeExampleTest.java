@@ -19,7 +19,7 @@ class ReadmeExampleTest {
   @Container
   static SmtpSinkContainer sink =
       new SmtpSinkContainer(SmtpSinkContainerTest.image())
-          .withLabel(SmtpSinkContainerTest.TEST_LABEL, "clients-java");
+          .withLabels(SmtpSinkContainerTest.testLabels());
 
   @Test
   void sendsWelcomeMail() throws Exception {

@@ -27,7 +27,9 @@ import jakarta.mail.internet.MimeMultipart;
 import jakarta.mail.util.ByteArrayDataSource;
 import java.io.ByteArrayOutputStream;
 import java.time.Duration;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CyclicBarrier;
@@ -50,17 +52,29 @@ import org.testcontainers.junit.jupiter.Testcontainers;
 @Testcontainers
 class SmtpSinkContainerTest {
 
-  /** Label on the containers these tests start, so CI can remove leftovers of a crashed run. */
-  static final String TEST_LABEL = "dev.smtpsink.test";
-
   @Container
   static final SmtpSinkContainer SINK =
       new SmtpSinkContainer(image())
-          .withLabel(TEST_LABEL, "clients-java")
+          .withLabels(testLabels())
           .withEnv("SMTPSINK_MAX_MESSAGE_SIZE", "10M");
 
   private static final long RUN_ID = System.currentTimeMillis();
   private static final AtomicLong SEQ = new AtomicLong();
+
+  /**
+   * Labels on the containers these tests start: dev.smtpsink.test names the suite, and
+   * dev.smtpsink.run=$SMTPSINK_CI_RUN (set by .ci/lib.sh) the CI run whose cleanup removes them,
+   * also after a crash, and leaves other runs' containers alone.
+   */
+  static Map<String, String> testLabels() {
+    Map<String, String> labels = new HashMap<>();
+    labels.put("dev.smtpsink.test", "clients-java");
+    String run = System.getenv("SMTPSINK_CI_RUN");
+    if (run != null && !run.isEmpty()) {
+      labels.put("dev.smtpsink.run", run);
+    }
+    return labels;
+  }
 
   static String image() {
     String img = System.getProperty("smtpsink.image");
