@@ -2,9 +2,10 @@
 # bootstrap.sh - the README's quick start. On a fresh Debian 12 / Ubuntu 22.04+
 # machine it installs whatever is missing, builds, and then:
 #   run   starts smtpsink with its defaults (SMTP 127.0.0.1:1025, gRPC 127.0.0.1:50051)
-#   test  runs the whole test suite: unit + integration (gcc, -Werror), the same
-#         under ASan+UBSan, the Docker image and the four client modules
-#         (the last two only when a Docker engine answers, or CI=true).
+#   test  runs the whole test suite: shellcheck over every shell script,
+#         unit + integration (gcc, -Werror), the same under ASan+UBSan, the
+#         Docker image and the four client modules (the last two only when a
+#         Docker engine answers, or CI=true).
 # Extra arguments after `run` go to smtpsink.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libevent-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
 if [ "$mode" != run ]; then
-  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf swaks curl valgrind)
+  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf swaks curl valgrind shellcheck)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -48,6 +49,17 @@ fi
 export CTEST_OUTPUT_ON_FAILURE=1
 status=0
 step() { echo; echo "=== $*"; }
+
+step "lint: shellcheck (settings in .shellcheckrc)"
+# every shell script: *.sh and .ci/run (git's list, untracked ones included;
+# find outside a git checkout)
+if git -C "$ROOT" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  mapfile -t scripts < <(git -C "$ROOT" ls-files --cached --others --exclude-standard -- '*.sh' .ci/run)
+else
+  mapfile -t scripts < <(find . \( -name '*.sh' -o -path ./.ci/run \) -not -path '*/node_modules/*' \
+                           -not -path '*/.venv/*' -not -path './build*' | sort)
+fi
+if shellcheck "${scripts[@]}"; then echo "shellcheck: ${#scripts[@]} scripts clean"; else status=1; fi
 
 step "gcc build (-Werror): unit + integration tests"
 build "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPICKY_DEVELOPER=ON

@@ -39,4 +39,4 @@ step grpc $PY "$ROOT/bench/grpc_latency.py" --smtpsink "$BUILD/smtpsink" --pygen
 # 4. Mailpit as an extra SMTP peer (one repetition; its 256 KiB run alone takes minutes)
 step mailpit $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode throughput --reps 1 --slow-reps 1 \
     --sinks smtp-sink,mailpit,smtpsink --out "$OUT/mailpit.json"
-echo done
+echo "done"
