@@ -23,16 +23,19 @@
  * state is live every lower state is dropped, since whatever they could
  * reach passes through that state, which stays live from then on (the
  * greedy-leftmost argument for globs); only the words from it up are updated.
+ * A glob of at most 64 elements (the usual one) runs a one-word loop.
  *
  * match_glob() serves filters: one pattern against many messages, with no
  * place to keep a compiled form. It first runs the classic scan with one
  * backtrack point for the last '*' (enough for globs: a later '*' makes
  * earlier ones irrelevant), which takes a few steps per text byte for
- * ordinary patterns, within a budget of MATCH_SCAN_PER_BYTE units per text
- * and pattern byte. A pattern that would make it rescan ("*" + "a"*997 + "b"
- * against lines of 'a': pattern x text steps) runs out of budget and is
- * compiled and matched by the NFA instead. So match_glob() is linear in the
- * text too, and a common filter costs what it did (ListMessages over 100k).
+ * ordinary patterns, within a budget of MATCH_SCAN_PER_BYTE units per byte
+ * of the pattern and of the text reached so far (checked on backtracks,
+ * which are what repeat work). A pattern that would make it rescan
+ * ("*" + "a"*997 + "b" against lines of 'a': pattern x text steps) runs out
+ * of budget and is compiled and matched by the NFA instead. So match_glob()
+ * is linear in the text too, and a common filter costs about what it did
+ * (ListMessages over 100k; the budget's bookkeeping adds some 10-25 %).
  *
  * match_message() checks the cheap envelope fields first and touches the MIME
  * view only when a subject/header/body field is given, so envelope-only
@@ -47,7 +50,7 @@
 #include "mime.h"
 #include "xmalloc.h"
 
-#define MATCH_SCAN_PER_BYTE	8	/* scan budget per text + pattern byte */
+#define MATCH_SCAN_PER_BYTE	4	/* scan budget per text + pattern byte */
 
 enum match_kind {
 	MATCH_LIT,
@@ -132,8 +135,9 @@ match_set(const unsigned char *p, int c, int *hit, int *bad, unsigned char *name
 		    (match_lower(c) >= lo && match_lower(c) <= hi) ||
 		    (match_upper(c) >= lo && match_upper(c) <= hi))
 			in = 1;
-		for (x = lo; named != NULL && x <= hi; x++)
-			named[x] = named[match_pair(x)] = 1;
+		if (named != NULL)
+			for (x = lo; x <= hi; x++)
+				named[x] = named[match_pair(x)] = 1;
 	}
 	*hit = in != neg;
 	return p + 1;
@@ -175,12 +179,13 @@ match_elem(const unsigned char *p, int c, enum match_kind *kind, int *hit,
 
 /*
  * The single-backtrack scan. Returns 1 or 0, or -1 once it has spent more
- * than budget units (pattern bytes examined, backtracks).
+ * than MATCH_SCAN_PER_BYTE units (pattern bytes examined, backtracks) per
+ * byte of the pattern (plen) and of the text it has reached so far.
  */
 static int
-match_scan(const unsigned char *p, const unsigned char *s, uint64_t budget)
+match_scan(const unsigned char *p, const unsigned char *str, size_t plen)
 {
-	const unsigned char	*star_p = NULL, *star_s = NULL, *next;
+	const unsigned char	*s = str, *far = str, *star_p = NULL, *star_s = NULL, *next;
 	enum match_kind		 kind;
 	uint64_t		 used = 0;
 	int			 hit, rc;
@@ -190,10 +195,6 @@ match_scan(const unsigned char *p, const unsigned char *s, uint64_t budget)
 			while (*p == '*')
 				p++;
 			rc = *p == '\0';
-			break;
-		}
-		if (used > budget) {
-			rc = -1;
 			break;
 		}
 		if (*p == '*') {
@@ -208,21 +209,31 @@ match_scan(const unsigned char *p, const unsigned char *s, uint64_t budget)
 			star_s = s;
 			continue;
 		}
-		if (*p != '\0') {
+		if (*p == '?' || *p == '[' || *p == '\\') {
 			next = match_elem(p, *s, &kind, &hit, NULL);
 			used += (uint64_t)(next - p);
-			if (hit) {
-				p = next;
-				s++;
-				continue;
-			}
+		} else {
+			/* A literal (or the pattern's end: NUL matches no text byte) */
+			next = p + 1;
+			hit = match_lower(*p) == match_lower(*s);
+			used++;
+		}
+		if (hit) {
+			p = next;
+			s++;
+			continue;
 		}
 		if (star_p == NULL) {
 			rc = 0;
 			break;
 		}
-		/* Let the last '*' swallow one more byte and retry */
-		used++;
+		/* Let the last '*' swallow one more byte and retry, within budget */
+		if (s > far)
+			far = s;
+		if (++used > MATCH_SCAN_PER_BYTE * ((uint64_t)(far - str) + plen + 1)) {
+			rc = -1;
+			break;
+		}
 		p = star_p;
 		s = ++star_s;
 	}
@@ -323,6 +334,28 @@ match_compile(const unsigned char *pat)
 	return g;
 }
 
+/* match_glob_exec() for at most 64 elements: one state word, nothing to drop. */
+static int
+match_exec1(const struct match_glob *g, const unsigned char *s)
+{
+	const unsigned char	*s0 = s;
+	const uint64_t		*rows = g->w + 1;
+	uint64_t		 d = 0, loops = g->w[0], last = (uint64_t)1 << (g->nelem - 1);
+	uint64_t		 start = 1, lead = (uint64_t)g->lead_star;
+	int			 rc = -1;
+
+	for (; *s != '\0' && rc == -1; s++) {
+		d = ((d << 1 | start) & rows[g->cls[*s]]) | (d & loops);
+		start &= lead;
+		if (d == 0 && start == 0)
+			rc = 0;
+		else if (g->trail_star && (d & last) != 0)
+			rc = 1;
+	}
+	match_steps += (uint64_t)(s - s0);
+	return rc != -1 ? rc : (d & last) != 0;
+}
+
 int
 match_glob_exec(const struct match_glob *g, const char *str)
 {
@@ -335,6 +368,8 @@ match_glob_exec(const struct match_glob *g, const char *str)
 
 	if (g->nelem == 0)
 		return g->stars || *s == '\0';
+	if (nw == 1)
+		return match_exec1(g, s);
 	last_w = (g->nelem - 1) / 64;
 	last_b = (g->nelem - 1) % 64;
 	memset(d, 0, nw * sizeof(d[0]));
@@ -351,9 +386,9 @@ match_glob_exec(const struct match_glob *g, const char *str)
 			if (d[w] != 0) {
 				hi = w;
 				live = 1;
+				if ((d[w] & loops[w]) != 0)
+					star_w = w;
 			}
-			if ((d[w] & loops[w]) != 0)
-				star_w = w;
 		}
 		steps += top - lo + 1;
 		start &= g->lead_star;
@@ -407,15 +442,13 @@ int
 match_glob(const char *pattern, const char *str)
 {
 	struct match_glob	*g;
-	size_t			 plen, n;
+	size_t			 plen;
 	int			 rc;
 
 	plen = strnlen(pattern, MATCH_PATTERN_MAX + 1);
 	if (plen > MATCH_PATTERN_MAX)
 		return 0;
-	n = strlen(str);
-	rc = match_scan((const unsigned char *)pattern, (const unsigned char *)str,
-	    (uint64_t)MATCH_SCAN_PER_BYTE * (n + plen + 1));
+	rc = match_scan((const unsigned char *)pattern, (const unsigned char *)str, plen);
 	if (rc != -1)
 		return rc;
 	g = match_compile((const unsigned char *)pattern);
