@@ -4,9 +4,13 @@
  * adds and deletes, the SMTP session evaluates.
  *
  * The list is kept in creation order; ids are "1", "2", ... and never reused.
- * Validation happens once, in rules_add(), so rules_eval() only globs and
- * counts. Every string a rule carries is bounded and free of CR, LF and other
- * control bytes, because it ends up in an SMTP reply line.
+ * Each rule also sits on its stage's list (same order), which rules_eval()
+ * walks, so a command never looks at another stage's rules. Validation and
+ * glob compilation happen once, in rules_add(), so rules_eval() only runs
+ * compiled globs (match_glob_exec(): linear in the subject) and counts.
+ * Compiled globs are at most about 30 KiB each; RULES_GLOB_BYTES_MAX bounds
+ * their sum. Every string a rule carries is bounded and free of CR, LF and
+ * other control bytes, because it ends up in an SMTP reply line.
  *
  * Default enhanced status codes (RFC 3463), used when enhanced is "":
  *	CONNECT		4.3.2 / 5.3.2	system not accepting network messages
@@ -24,11 +28,43 @@
 #include "rules.h"
 #include "xmalloc.h"
 
-struct rules {
-	struct rule	*head, **tailp;
-	size_t		 count;
-	uint64_t	 next_id;
+_Static_assert(RULES_MATCH_MAX <= MATCH_PATTERN_MAX, "a rule's glob must compile");
+
+/* A rule and what rules.c keeps beside it; rules_first() hands out &node->rule. */
+struct rules_node {
+	struct rule		 rule;		/* first: a struct rule * is a node */
+	struct match_glob	*glob;		/* NULL: the rule always matches */
+	struct rules_node	*stage_next;
 };
+
+struct rules {
+	struct rule		 *head, **tailp;
+	struct rules_node	 *stage_head[RULES_STAGE_DATA + 1];
+	struct rules_node	**stage_tailp[RULES_STAGE_DATA + 1];
+	size_t			  count;
+	size_t			  glob_bytes;	/* sum of match_glob_size() */
+	uint64_t		  next_id;
+};
+
+/* Rebuilds the per-stage lists from the creation-order list. */
+static void
+rules_index(struct rules *rs)
+{
+	struct rule		*r;
+	struct rules_node	*nd;
+	int			 st;
+
+	for (st = 0; st <= RULES_STAGE_DATA; st++) {
+		rs->stage_head[st] = NULL;
+		rs->stage_tailp[st] = &rs->stage_head[st];
+	}
+	for (r = rs->head; r != NULL; r = r->next) {
+		nd = (struct rules_node *)r;
+		nd->stage_next = NULL;
+		*rs->stage_tailp[r->stage] = nd;
+		rs->stage_tailp[r->stage] = &nd->stage_next;
+	}
+}
 
 struct rules *
 rules_new(void)
@@ -37,15 +73,22 @@ rules_new(void)
 
 	rs->tailp = &rs->head;
 	rs->next_id = 1;
+	rules_index(rs);
 	return rs;
 }
 
 static void
-rules_rule_free(struct rule *r)
+rules_rule_free(struct rules *rs, struct rule *r)
 {
+	struct rules_node	*nd = (struct rules_node *)r;
+
+	if (nd->glob != NULL) {
+		rs->glob_bytes -= match_glob_size(nd->glob);
+		match_glob_free(nd->glob);
+	}
 	free(r->match);
 	free(r->message);
-	free(r);
+	free(nd);
 }
 
 void
@@ -127,10 +170,12 @@ rules_text_ok(const char *s)
 const struct rule *
 rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 {
-	struct rule	*r;
-	char		 gerr[128];
-	const char	*match = t->match != NULL ? t->match : "";
-	const char	*msg = t->message != NULL ? t->message : "";
+	struct rules_node	*nd;
+	struct rule		*r;
+	struct match_glob	*glob = NULL;
+	char			 gerr[128];
+	const char		*match = t->match != NULL ? t->match : "";
+	const char		*msg = t->message != NULL ? t->message : "";
 
 	if (t->stage < RULES_STAGE_CONNECT || t->stage > RULES_STAGE_DATA) {
 		snprintf(err, errlen, "stage must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA");
@@ -183,8 +228,22 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 		snprintf(err, errlen, "delay_ms %u: at most %d", t->delay_ms, RULES_DELAY_MAX);
 		return NULL;
 	}
+	/* Last, as it allocates; the glob passed the check above, so it compiles */
+	if (*match != '\0') {
+		glob = match_glob_compile(match, gerr, sizeof(gerr));
+		if (rs->glob_bytes + match_glob_size(glob) > RULES_GLOB_BYTES_MAX) {
+			match_glob_free(glob);
+			snprintf(err, errlen, "match: the rules' compiled globs would take more "
+			    "than %u MiB (delete rules first)", RULES_GLOB_BYTES_MAX >> 20);
+			return NULL;
+		}
+	}
 
-	r = xcalloc(1, sizeof(*r));
+	nd = xcalloc(1, sizeof(*nd));
+	nd->glob = glob;
+	if (glob != NULL)
+		rs->glob_bytes += match_glob_size(glob);
+	r = &nd->rule;
 	snprintf(r->id, sizeof(r->id), "%llu", (unsigned long long)rs->next_id++);
 	r->stage = t->stage;
 	r->match = xstrdup(match);
@@ -205,6 +264,8 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 	r->next = NULL;
 	*rs->tailp = r;
 	rs->tailp = &r->next;
+	*rs->stage_tailp[r->stage] = nd;
+	rs->stage_tailp[r->stage] = &nd->stage_next;
 	rs->count++;
 	return r;
 }
@@ -218,7 +279,7 @@ rules_delete(struct rules *rs, const char *id)
 	for (rp = &rs->head; (r = *rp) != NULL;) {
 		if (id == NULL || *id == '\0' || strcmp(r->id, id) == 0) {
 			*rp = r->next;
-			rules_rule_free(r);
+			rules_rule_free(rs, r);
 			n++;
 		} else
 			rp = &r->next;
@@ -228,6 +289,8 @@ rules_delete(struct rules *rs, const char *id)
 		;
 	rs->tailp = rp;
 	rs->count -= n;
+	if (n > 0)
+		rules_index(rs);
 	return n;
 }
 
@@ -244,14 +307,14 @@ rules_count(const struct rules *rs)
 }
 
 static int
-rules_matches(const struct rule *r, const char *const *subjects, size_t n)
+rules_matches(const struct rules_node *nd, const char *const *subjects, size_t n)
 {
 	size_t	 i;
 
-	if (r->match == NULL || r->match[0] == '\0')
+	if (nd->glob == NULL)
 		return 1;
 	for (i = 0; i < n; i++)
-		if (subjects[i] != NULL && match_glob(r->match, subjects[i]))
+		if (subjects[i] != NULL && match_glob_exec(nd->glob, subjects[i]))
 			return 1;
 	return 0;
 }
@@ -260,12 +323,16 @@ int
 rules_eval(struct rules *rs, enum rules_stage st, const char *const *subjects, size_t n,
     struct rules_action *out)
 {
-	struct rule	*r;
+	struct rules_node	*nd;
+	struct rule		*r;
 
-	for (r = rs->head; r != NULL; r = r->next) {
-		if (r->stage != st || (r->times != 0 && r->hits >= r->times))
+	if (st < RULES_STAGE_CONNECT || st > RULES_STAGE_DATA)
+		return 0;
+	for (nd = rs->stage_head[st]; nd != NULL; nd = nd->stage_next) {
+		r = &nd->rule;
+		if (r->times != 0 && r->hits >= r->times)
 			continue;
-		if (!rules_matches(r, subjects, n))
+		if (!rules_matches(nd, subjects, n))
 			continue;
 		r->hits++;
 		memset(out, 0, sizeof(*out));

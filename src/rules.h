@@ -8,6 +8,14 @@
  * rules_eval() copies the action out, so no pointer into the rule list
  * survives the call (rules can be deleted at any time by the control API).
  * Knows nothing about sockets.
+ *
+ * Work per command: rules_add() compiles the glob once; rules_eval() looks
+ * only at the stage's rules and runs each compiled glob once per subject,
+ * in time linear in the subject. So one evaluation costs at most
+ * RULES_MAX x (total subject bytes) x MATCH_WORDS_MAX (16) 64-bit word
+ * updates plus a constant per rule, whatever the globs: for one 256-byte
+ * RCPT_TO address under 10,000 rules, 41 M word updates. DATA has one subject
+ * per recipient, so its bound grows with the recipient count.
  */
 #ifndef SMTPSINK_RULES_H
 #define SMTPSINK_RULES_H
@@ -26,7 +34,8 @@ enum rules_stage {
 #define RULES_ID_MAX	24
 #define RULES_TEXT_MAX	512
 #define RULES_MAX		10000	/* rules at once */
-#define RULES_MATCH_MAX		1024	/* bytes of a match glob */
+#define RULES_MATCH_MAX		1024	/* bytes of a match glob (MATCH_PATTERN_MAX) */
+#define RULES_GLOB_BYTES_MAX	(64u << 20)	/* all rules' compiled globs */
 #define RULES_MESSAGE_MAX	400	/* bytes of reply text */
 #define RULES_DELAY_MAX		600000	/* ms */
 
@@ -57,9 +66,10 @@ void		 rules_free(struct rules *);
 /*
  * Validates tmpl (stage, glob, code 400-599 or 0 with delay/disconnect,
  * enhanced code class matching code, message without control bytes, the
- * *_MAX bounds) and appends a copy with a new id ("1", "2", ...; tmpl->id
- * and tmpl->hits are ignored). enhanced "" takes the stage's default
- * (table in rules.c), message "" becomes "rejected by rule <id>".
+ * *_MAX bounds, RULES_GLOB_BYTES_MAX), compiles its glob and appends a copy
+ * with a new id ("1", "2", ...; tmpl->id and tmpl->hits are ignored).
+ * enhanced "" takes the stage's default (table in rules.c), message ""
+ * becomes "rejected by rule <id>".
  * Returns the stored rule (borrowed) or NULL with the reason in err.
  */
 const struct rule *rules_add(struct rules *, const struct rule *tmpl, char *err, size_t errlen);

@@ -1,5 +1,7 @@
 /*
  * test_match - globs, pattern checks, filters on envelope / headers / body.
+ * The glob matcher is held to a recursive reference on random patterns, and
+ * its cost on adversarial ones is bounded in counted steps (no clocks).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +12,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "globs.h"
 #include "match.h"
 #include "message.h"
 #include "mime.h"
@@ -101,6 +104,338 @@ test_match_glob_pathological(void **state)
 	free(s);
 }
 
+/*
+ * The reference: the obvious recursive matcher, written from the rules in
+ * match.h rather than from match.c, memoised on (pattern, text) offsets so
+ * that long patterns with many stars stay polynomial.
+ */
+struct ref {
+	const char	*pat, *str;
+	size_t		 slen;
+	unsigned char	*memo;		/* 0 unknown, 1 no, 2 yes */
+};
+
+static int
+ref_fold(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/*
+ * The set whose text starts after '[' at p: *in tells whether c is in it.
+ * Returns its length up to and including ']', or 0 when it is not closed.
+ */
+static size_t
+ref_set(const char *p, int c, int *in)
+{
+	size_t	 i = 0, nrange = 0;
+	int	 b[2], k, hit = 0, neg = p[0] == '!' || p[0] == '^';
+	int	 v[3] = { c, ref_fold(c), c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c };
+
+	i += (size_t)neg;
+	while (p[i] != ']' || nrange == 0) {
+		for (k = 0; k < 2; k++) {
+			if (p[i] == '\\')
+				i++;
+			if (p[i] == '\0')
+				return 0;
+			b[k] = (unsigned char)p[i++];
+			if (k == 0 && !(p[i] == '-' && p[i + 1] != ']' && p[i + 1] != '\0')) {
+				b[1] = b[0];
+				break;
+			}
+			if (k == 0)
+				i++;	/* the '-' */
+		}
+		for (k = 0; k < 3; k++)
+			hit |= v[k] >= b[0] && v[k] <= b[1];
+		nrange++;
+	}
+	*in = hit != neg;
+	return i + 1;
+}
+
+static int
+ref_at(struct ref *r, size_t pi, size_t si)
+{
+	const char	*p = r->pat + pi, *s = r->str + si;
+	unsigned char	*m = &r->memo[pi * (r->slen + 1) + si];
+	size_t		 len;
+	int		 c = (unsigned char)*s, in;
+
+	if (*m != 0)
+		return *m == 2;
+	if (*p == '\0')
+		in = *s == '\0';
+	else if (*p == '*')
+		in = ref_at(r, pi + 1, si) || (*s != '\0' && ref_at(r, pi, si + 1));
+	else if (*s == '\0')
+		in = 0;
+	else if (*p == '?')
+		in = ref_at(r, pi + 1, si + 1);
+	else if (*p == '[' && (len = ref_set(p + 1, c, &in)) != 0)
+		in = in && ref_at(r, pi + 1 + len, si + 1);
+	else if (*p == '\\' && p[1] != '\0')
+		in = ref_fold((unsigned char)p[1]) == ref_fold(c) && ref_at(r, pi + 2, si + 1);
+	else
+		in = ref_fold((unsigned char)*p) == ref_fold(c) && ref_at(r, pi + 1, si + 1);
+	*m = in ? 2 : 1;
+	return in;
+}
+
+static int
+ref_glob(const char *pat, const char *str)
+{
+	struct ref	 r = { pat, str, strlen(str), NULL };
+	int		 in;
+
+	r.memo = xcalloc((strlen(pat) + 1) * (r.slen + 1), 1);
+	in = ref_at(&r, 0, 0);
+	free(r.memo);
+	return in;
+}
+
+static uint64_t	 rnd_state = 0x9e3779b97f4a7c15ull;
+
+static unsigned
+rnd(unsigned n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (unsigned)(rnd_state % n);
+}
+
+static void
+rnd_fill(char *dst, size_t n, const char *alphabet)
+{
+	size_t	 i, k = strlen(alphabet);
+
+	for (i = 0; i < n; i++)
+		dst[i] = alphabet[rnd((unsigned)k)];
+	dst[n] = '\0';
+}
+
+/* match_glob() and, for a valid pattern, the compiled glob agree with ref_glob(). */
+static void
+check_against_ref(const char *pat, const char *str)
+{
+	struct match_glob	*g;
+	char			 err[128];
+	int			 want = ref_glob(pat, str), got;
+
+	if ((got = match_glob(pat, str)) != want)
+		fail_msg("match_glob(\"%s\", \"%s\"): got %d, reference %d", pat, str, got, want);
+	if ((g = match_glob_compile(pat, err, sizeof(err))) == NULL) {
+		assert_int_equal(match_glob_check(pat, err, sizeof(err)), -1);
+		return;
+	}
+	if ((got = match_glob_exec(g, str)) != want)
+		fail_msg("match_glob_exec(\"%s\", \"%s\"): got %d, reference %d", pat, str, got,
+		    want);
+	match_glob_free(g);
+}
+
+/* Random short patterns over the metacharacters and texts over what they name. */
+static void
+test_match_glob_random(void **state)
+{
+	char	 pat[16], str[24];
+	int	 i;
+
+	for (i = 0; i < 200000; i++) {
+		rnd_fill(pat, rnd(sizeof(pat)), "aAb*?[]!^-\\z*");
+		rnd_fill(str, rnd(i % 8 == 0 ? sizeof(str) : 10), "aAbB-][*?\\z");
+		check_against_ref(pat, str);
+	}
+}
+
+/*
+ * Longer patterns (more than one 64-bit state word, many stars) against
+ * texts built to match them or nearly.
+ */
+static void
+test_match_glob_random_long(void **state)
+{
+	char	 pat[301], str[700];
+	size_t	 i, j, k, plen;
+	int	 n;
+
+	for (n = 0; n < 3000; n++) {
+		plen = 1 + rnd(sizeof(pat) - 1);
+		for (i = 0; i < plen; i++) {
+			j = rnd(100);
+			pat[i] = j < 8 ? '*' : j < 12 ? '?' : j < 96 ? 'a' : "bB[]"[j - 96];
+		}
+		pat[plen] = '\0';
+		for (i = k = 0; i < plen && k + 5 < sizeof(str); i++) {
+			if (pat[i] == '*')
+				for (j = rnd(4); j > 0; j--)
+					str[k++] = 'A';
+			else
+				str[k++] = pat[i] == '?' ? 'x' : pat[i];
+		}
+		str[k] = '\0';
+		if (k > 0 && rnd(2))
+			str[rnd((unsigned)k)] = "ab"[rnd(2)];	/* a near miss, or not */
+		check_against_ref(pat, str);
+	}
+}
+
+/*
+ * A prefix that makes match_glob()'s backtracking scan give up (40 steps
+ * at each of the first 260 text offsets), so these cases are answered by
+ * the automaton, malformed tails ("[a", "x\\") included.
+ */
+static void
+test_match_glob_random_automaton(void **state)
+{
+	char		 tail[12], rest[12], pat[64], str[400];
+	uint64_t	 before;
+	int		 i, got;
+
+	for (i = 0; i < 3000; i++) {
+		rnd_fill(tail, rnd(sizeof(tail)), "aAb*?[]!^-\\z");
+		rnd_fill(rest, rnd(sizeof(rest)), "aAbB-][*?\\z");
+		snprintf(pat, sizeof(pat), "*%040db%s", 0, tail);
+		memset(pat + 1, 'a', 40);
+		memset(str, 'a', 300);
+		snprintf(str + 300, sizeof(str) - 300, "b%s", rest);
+		before = match_glob_steps();
+		got = match_glob(pat, str);
+		/* the scan would have spent 260 x 40: it gave up early */
+		assert_true(match_glob_steps() - before < 260 * 40);
+		assert_int_equal(got, ref_glob(pat, str));
+		check_against_ref(pat, str);
+	}
+}
+
+/*
+ * The hardening issue's case: "*" + "a"*997 + "b" against two 998-byte lines
+ * of 'a' cost pattern x text steps (about 2 M) with one backtrack point.
+ * Now it is a few dozen units per text byte, counted, not timed.
+ */
+static void
+test_match_glob_adversarial_steps(void **state)
+{
+	const char		*tails[] = { "b", "b*", "?" };
+	struct match_glob	*g;
+	char			*text, *pat, *line, err[128];
+	uint64_t		 before, used;
+	size_t			 i, n, plen;
+
+	line = globs_repeat("", 'a', 998, "\r\n");
+	xasprintf(&text, "%s%s", line, line);
+	n = strlen(text);
+	for (i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
+		pat = globs_repeat("*", 'a', 997, tails[i]);
+		plen = strlen(pat);
+		before = match_glob_steps();
+		assert_int_equal(match_glob(pat, text), ref_glob(pat, text));
+		used = match_glob_steps() - before;
+		if (used > 32 * (n + plen) + 4096)
+			fail_msg("%s: %llu steps for %zu text bytes", tails[i],
+			    (unsigned long long)used, n);
+
+		g = match_glob_compile(pat, err, sizeof(err));
+		assert_non_null(g);
+		before = match_glob_steps();
+		assert_int_equal(match_glob_exec(g, text), ref_glob(pat, text));
+		used = match_glob_steps() - before;
+		if (used > (uint64_t)n * MATCH_WORDS_MAX)
+			fail_msg("%s compiled: %llu steps for %zu text bytes", tails[i],
+			    (unsigned long long)used, n);
+		match_glob_free(g);
+		free(pat);
+	}
+	free(line);
+	free(text);
+}
+
+/*
+ * Many short segments: once a star's state is live the states below it are
+ * dropped, so only a word or two of the 8 is updated per byte.
+ */
+static void
+test_match_glob_many_stars_steps(void **state)
+{
+	struct match_glob	*g;
+	char			*text, pat[1024], err[128];
+	uint64_t		 before;
+	size_t			 i, n = 100000;
+	int			 want;
+
+	for (i = 0; i < 500; i++)
+		memcpy(pat + 2 * i, "*a", 2);
+	snprintf(pat + 1000, sizeof(pat) - 1000, "*b");
+	text = globs_repeat("", 'a', n, "");
+	g = match_glob_compile(pat, err, sizeof(err));
+	assert_non_null(g);
+	for (want = 0; want <= 1; want++) {
+		text[n - 1] = want ? 'b' : 'a';
+		before = match_glob_steps();
+		assert_int_equal(match_glob_exec(g, text), want);
+		assert_true(match_glob_steps() - before <= 2 * n);
+		assert_int_equal(match_glob(pat, text), want);
+	}
+	match_glob_free(g);
+	free(text);
+}
+
+/* Pattern length: the bound, what a longer pattern gets, what compiled globs hold. */
+static void
+test_match_glob_bounds(void **state)
+{
+	struct match_glob	*g;
+	char			*pat, err[128];
+	uint64_t		 before;
+
+	pat = globs_repeat("", 'x', MATCH_PATTERN_MAX, "");
+	assert_int_equal(match_glob_check(pat, err, sizeof(err)), 0);
+	assert_true(match_glob(pat, pat));
+	free(pat);
+
+	/* One byte over: refused, and match_glob() matches nothing without reading it */
+	pat = globs_repeat("*", 'x', MATCH_PATTERN_MAX, "");
+	assert_int_equal(match_glob_check(pat, err, sizeof(err)), -1);
+	assert_string_equal(err, "pattern longer than 1024 bytes");
+	err[0] = '\0';
+	assert_null(match_glob_compile(pat, err, sizeof(err)));
+	assert_string_equal(err, "pattern longer than 1024 bytes");
+	assert_false(match_glob(pat, "xxx"));
+	free(pat);
+	pat = globs_repeat("*", 'a', 1024 * 1024, "b");
+	before = match_glob_steps();
+	assert_false(match_glob(pat, "aaaab"));
+	assert_int_equal(match_glob_steps(), before);
+	free(pat);
+
+	/* The largest compiled glob: every byte a class of its own, 1020 elements */
+	pat = globs_widest(MATCH_PATTERN_MAX);
+	g = match_glob_compile(pat, err, sizeof(err));
+	assert_non_null(g);
+	assert_true(match_glob_size(g) <= 30 * 1024);
+	assert_true(match_glob_exec(g, pat + 0) == 0);	/* the escapes are not literal text */
+	match_glob_free(g);
+	free(pat);
+
+	g = match_glob_compile("*@example.com", err, sizeof(err));
+	assert_true(match_glob_size(g) <= 512);
+	assert_true(match_glob_exec(g, "Bob@EXAMPLE.com"));
+	assert_false(match_glob_exec(g, "bob@example.co"));
+	match_glob_free(g);
+	assert_null(match_glob_compile("[a", err, sizeof(err)));
+	assert_string_equal(err, "unclosed '[' in pattern");
+	g = match_glob_compile("", err, sizeof(err));
+	assert_true(match_glob_exec(g, ""));
+	assert_false(match_glob_exec(g, "a"));
+	match_glob_free(g);
+	g = match_glob_compile("**", err, sizeof(err));
+	assert_true(match_glob_exec(g, ""));
+	assert_true(match_glob_exec(g, "a"));
+	match_glob_free(g);
+}
+
 static void
 test_match_glob_check(void **state)
 {
@@ -153,6 +488,12 @@ test_match_filter_check(void **state)
 	assert_string_equal(err, "body: trailing '\\' in pattern");
 	f.body = "";
 	assert_int_equal(match_filter_check(&f, err, sizeof(err)), 0);
+	f.subject = xmalloc(MATCH_PATTERN_MAX + 2);
+	memset(f.subject, '*', MATCH_PATTERN_MAX + 1);
+	f.subject[MATCH_PATTERN_MAX + 1] = '\0';
+	assert_int_equal(match_filter_check(&f, err, sizeof(err)), -1);
+	assert_string_equal(err, "subject: pattern longer than 1024 bytes");
+	free(f.subject);
 }
 
 static struct message *
@@ -323,6 +664,12 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match_glob_table),
 		cmocka_unit_test(test_match_glob_pathological),
+		cmocka_unit_test(test_match_glob_random),
+		cmocka_unit_test(test_match_glob_random_long),
+		cmocka_unit_test(test_match_glob_random_automaton),
+		cmocka_unit_test(test_match_glob_adversarial_steps),
+		cmocka_unit_test(test_match_glob_many_stars_steps),
+		cmocka_unit_test(test_match_glob_bounds),
 		cmocka_unit_test(test_match_glob_check),
 		cmocka_unit_test(test_match_filter_check),
 		cmocka_unit_test(test_match_filter_envelope),

@@ -1,15 +1,19 @@
 /*
  * test_rules - validation, ids, order, times/hits and the action copied out
- * by rules_eval().
+ * by rules_eval(); per-stage lists, the work bound (counted steps) and the
+ * limits on count, glob length and compiled size.
  */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
 
+#include "globs.h"
+#include "match.h"
 #include "rules.h"
 
 static struct rule
@@ -249,6 +253,137 @@ test_delay_only(void **state)
 	rules_free(rs);
 }
 
+/* Each stage keeps creation order through adds and deletes of other stages. */
+static void
+test_stage_lists(void **state)
+{
+	struct rules		*rs = rules_new();
+	struct rule		 t;
+	struct rules_action	 a;
+	const char		*subj[] = { "x@y.test" };
+	const char		*ids[] = { "1", "2", "3", "4", "5", "6" };
+	size_t			 i;
+
+	for (i = 0; i < 6; i++) {
+		t = tmpl(i % 2 ? RULES_STAGE_DATA : RULES_STAGE_RCPT_TO, "*@y.test", 550);
+		add_ok(rs, &t);
+	}
+	assert_int_equal(rules_eval(rs, RULES_STAGE_RCPT_TO, subj, 1, &a), 1);
+	assert_string_equal(a.rule_id, "1");
+	assert_int_equal(rules_eval(rs, RULES_STAGE_DATA, subj, 1, &a), 1);
+	assert_string_equal(a.rule_id, "2");
+	assert_int_equal(rules_delete(rs, "1"), 1);
+	assert_int_equal(rules_delete(rs, "2"), 1);
+	assert_int_equal(rules_eval(rs, RULES_STAGE_RCPT_TO, subj, 1, &a), 1);
+	assert_string_equal(a.rule_id, "3");
+	assert_int_equal(rules_eval(rs, RULES_STAGE_DATA, subj, 1, &a), 1);
+	assert_string_equal(a.rule_id, "4");
+	assert_int_equal(rules_delete(rs, "5"), 1);
+	t = tmpl(RULES_STAGE_RCPT_TO, "", 451);
+	add_ok(rs, &t);			/* "7" goes after "3" */
+	assert_int_equal(rules_delete(rs, "3"), 1);
+	assert_int_equal(rules_eval(rs, RULES_STAGE_RCPT_TO, subj, 1, &a), 1);
+	assert_string_equal(a.rule_id, "7");
+	assert_int_equal(rules_eval(rs, RULES_STAGE_HELO, subj, 1, &a), 0);
+	assert_int_equal(rules_eval(rs, RULES_STAGE_NONE, subj, 1, &a), 0);
+	assert_int_equal(rules_delete(rs, NULL), 3);
+	for (i = 0; i < 6; i++)
+		assert_int_equal(rules_delete(rs, ids[i]), 0);
+	assert_int_equal(rules_eval(rs, RULES_STAGE_DATA, subj, 1, &a), 0);
+	rules_free(rs);
+}
+
+/*
+ * The hardening issue's rules case: long globs that the old matcher took
+ * glob x subject steps for. Evaluating a command runs each compiled glob of
+ * its stage once per subject, so the work is bounded by rules x subject
+ * bytes x MATCH_WORDS_MAX; other stages' rules cost nothing.
+ */
+static void
+test_eval_work_bound(void **state)
+{
+	struct rules		*rs = rules_new();
+	struct rule		 t;
+	struct rules_action	 a;
+	char			*glob, *subject;
+	const char		*subj[1];
+	uint64_t		 before, used;
+	size_t			 i, nrules = 200, len = 1100;
+
+	glob = globs_repeat("*", 'a', RULES_MATCH_MAX - 3, "b*");	/* 1024 bytes */
+	subject = globs_repeat("", 'a', len, "");
+	subj[0] = subject;
+	for (i = 0; i < nrules; i++) {
+		t = tmpl(i % 2 ? RULES_STAGE_DATA : RULES_STAGE_RCPT_TO, glob, 550);
+		add_ok(rs, &t);
+	}
+	before = match_glob_steps();
+	assert_int_equal(rules_eval(rs, RULES_STAGE_RCPT_TO, subj, 1, &a), 0);
+	used = match_glob_steps() - before;
+	if (used > nrules / 2 * len * MATCH_WORDS_MAX)
+		fail_msg("%llu steps for %zu rules", (unsigned long long)used, nrules / 2);
+	assert_true(used >= nrules / 2 * len);	/* every RCPT_TO rule ran */
+	before = match_glob_steps();
+	assert_int_equal(rules_eval(rs, RULES_STAGE_HELO, subj, 1, &a), 0);
+	assert_int_equal(match_glob_steps(), before);
+	subject[len - 1] = 'b';
+	assert_int_equal(rules_eval(rs, RULES_STAGE_RCPT_TO, subj, 1, &a), 1);
+	assert_string_equal(a.rule_id, "1");
+	free(subject);
+	free(glob);
+	rules_free(rs);
+}
+
+static void
+test_limits(void **state)
+{
+	struct rules		*rs = rules_new();
+	struct rule		 t;
+	char			*glob, id[16];
+	size_t			 i, n;
+
+	/* The count */
+	t = tmpl(RULES_STAGE_CONNECT, "", 421);
+	for (i = 0; i < RULES_MAX; i++)
+		add_ok(rs, &t);
+	add_bad(rs, &t, "too many rules");
+	assert_int_equal(rules_delete(rs, NULL), RULES_MAX);
+
+	/* The glob length */
+	glob = globs_repeat("", '?', RULES_MATCH_MAX + 1, "");
+	t = tmpl(RULES_STAGE_RCPT_TO, glob, 550);
+	add_bad(rs, &t, "longer than 1024");
+	free(glob);
+
+	/*
+	 * The compiled size: globs that name every byte take about 30 KiB each,
+	 * so a few thousand of them reach RULES_GLOB_BYTES_MAX.
+	 */
+	glob = globs_widest(RULES_MATCH_MAX);
+	t = tmpl(RULES_STAGE_RCPT_TO, glob, 550);
+	for (n = 0; n < RULES_MAX; n++) {
+		char	 err[256] = "";
+
+		if (rules_add(rs, &t, err, sizeof(err)) == NULL) {
+			if (strstr(err, "MiB") == NULL)
+				fail_msg("error \"%s\"", err);
+			break;
+		}
+	}
+	assert_true(n > RULES_GLOB_BYTES_MAX / (32 * 1024));
+	assert_true(n < RULES_MAX);
+	add_bad(rs, &t, "MiB");
+	snprintf(id, sizeof(id), "%zu", RULES_MAX + 1 + n / 2);
+	assert_int_equal(rules_delete(rs, id), 1);	/* room for one again */
+	add_ok(rs, &t);
+	add_bad(rs, &t, "MiB");
+	assert_int_equal(rules_delete(rs, NULL), n);
+	for (i = 0; i < n; i++)
+		add_ok(rs, &t);
+	free(glob);
+	rules_free(rs);
+}
+
 int
 main(void)
 {
@@ -259,6 +394,9 @@ main(void)
 		cmocka_unit_test(test_eval_match_and_stage),
 		cmocka_unit_test(test_times_and_hits),
 		cmocka_unit_test(test_delay_only),
+		cmocka_unit_test(test_stage_lists),
+		cmocka_unit_test(test_eval_work_bound),
+		cmocka_unit_test(test_limits),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
