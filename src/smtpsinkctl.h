@@ -82,7 +82,6 @@ const char	*ctl_status_name(int code);
  * names, google.protobuf.Timestamp as RFC 3339 UTC, Duration as "1.5s".
  */
 void		 ctl_json_message(FILE *, const ProtobufCMessage *m);
-void		 ctl_json_string(FILE *, const char *s, size_t len);
 void		 ctl_base64(FILE *, const uint8_t *p, size_t len);
 
 /*
