@@ -23,7 +23,7 @@ enum config_type {
 	CT_SIZE,	/* size_t, bytes, K/M/G suffixes (binary) */
 	CT_COUNT,	/* size_t */
 	CT_UINT,	/* unsigned */
-	CT_SECONDS,	/* unsigned seconds; s/m/h suffixes */
+	CT_SECONDS,	/* unsigned seconds; a duration (config_parse_duration_ms) */
 	CT_FLAG,	/* int, set by the bare flag; env 1/true/yes/on */
 	CT_NOEXT,	/* clears an EXT_* bit */
 	CT_LOGFMT,
@@ -202,29 +202,40 @@ config_parse_size(const char *s, unsigned long long max, unsigned long long *out
 	return 0;
 }
 
-/* Parses "30", "30s", "5m", "1h" into seconds. */
-static int
-config_parse_seconds(const char *s, unsigned *out)
+int
+config_parse_duration_ms(const char *s, int64_t *out)
 {
-	char			*end;
-	unsigned long long	 v, mul = 1;
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 },
+		{ "h", 3600 * 1000 },
+	};
+	const char	*p = s;
+	uint64_t	 ip = 0, frac = 0, den = 1, unit = 0, ms;
+	size_t		 i, digits = 0;
 
-	if (!isdigit((unsigned char)*s))
+	for (; isdigit((unsigned char)*p); p++, digits++)
+		if ((ip = ip * 10 + (*p - '0')) > CONFIG_DURATION_MAX_MS)
+			return -1;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			if (den < 1000000000) {		/* finer digits cannot matter */
+				frac = frac * 10 + (*p - '0');
+				den *= 10;
+			}
+	if (digits == 0)
 		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(p, units[i].unit) == 0)
+			unit = units[i].ms;
+	if (unit == 0 || ip > CONFIG_DURATION_MAX_MS / unit)
 		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 's': end++; break;
-	case 'm': mul = 60; end++; break;
-	case 'h': mul = 3600; end++; break;
-	default: return -1;
-	}
-	if (*end != '\0' || v * mul > 365ULL * 86400)
+	ms = ip * unit + (frac * unit + den / 2) / den;	/* half up */
+	if (ms > CONFIG_DURATION_MAX_MS)
 		return -1;
-	*out = (unsigned)(v * mul);
+	*out = (int64_t)ms;
 	return 0;
 }
 
@@ -265,7 +276,7 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 {
 	char			*p = (char *)cfg + o->off, *copy, *tok, *save;
 	unsigned long long	 ull;
-	unsigned		 u;
+	int64_t			 ms;
 	int			 b;
 
 	switch (o->type) {
@@ -313,9 +324,14 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 		*(unsigned *)p = (unsigned)ull;
 		return 0;
 	case CT_SECONDS:
-		if (config_parse_seconds(val, &u) == -1)
+		if (config_parse_duration_ms(val, &ms) == -1)
 			goto bad;
-		*(unsigned *)p = u;
+		if (ms % 1000 != 0) {
+			fprintf(stderr, "smtpsink: %s: bad value \"%s\" (whole seconds only)\n",
+			    origin, val);
+			return -1;
+		}
+		*(unsigned *)p = (unsigned)(ms / 1000);
 		return 0;
 	case CT_FLAG:
 		if (config_parse_bool(val, &b) == -1)

@@ -25,6 +25,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "smtpsink/v1/smtpsink.pb-c.h"
+#include "config.h"
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
@@ -290,38 +291,6 @@ parse_u64(const char *s, uint64_t max, uint64_t *v)
 	return 0;
 }
 
-/*
- * "250ms", "1.5s", "2m", "1h", plain seconds ("30", "0.5") into
- * milliseconds; -1 if s is not a duration (or is beyond a year).
- */
-static int64_t
-parse_duration(const char *s)
-{
-	double	 v, mult;
-	char	*end;
-
-	if ((*s < '0' || *s > '9') && *s != '.')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60 * 1000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600 * 1000;
-	else
-		return -1;
-	v *= mult;
-	if (v < 0 || v > 366.0 * 24 * 3600 * 1000)
-		return -1;
-	return (int64_t)(v + 0.5);
-}
-
 /* "mail-from", "MAIL_FROM", "mail" ... into a stage; 0 if unknown. */
 static int
 parse_stage(const char *s)
@@ -448,7 +417,7 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			c->addr = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if ((c->timeout_ms = parse_duration(optarg)) < 0)
+			if (config_parse_duration_ms(optarg, &c->timeout_ms) == -1)
 				return usage_error(cname, "bad --timeout \"%s\" "
 				    "(examples: 500ms, 10s, 2m)", optarg);
 			break;
