@@ -40,7 +40,6 @@
 #define DEF_MIME_MAX_DEPTH	32
 #define DEF_MIME_MAX_PARTS	1024
 #define DEF_WAITERS_MAX		1024
-#define DEF_WATCH_QUEUE_MAX	256
 #define DEF_WAIT_MAX		3600	/* seconds a WaitForMessages may park */
 #define DEF_GRPC_MAX_MESSAGE	(64u * 1024 * 1024)
 
@@ -68,7 +67,6 @@ struct config {
 	unsigned	 mime_max_depth;
 	unsigned	 mime_max_parts;
 	unsigned	 waiters_max;
-	unsigned	 watch_queue_max;
 	unsigned	 wait_max;
 	size_t		 grpc_max_message;
 

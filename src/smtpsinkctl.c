@@ -29,11 +29,15 @@
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
-#define CTL_DEFAULT_ADDR	"127.0.0.1:50051"
+#define CTL_DEFAULT_ADDR	DEF_GRPC_LISTEN		/* the daemon's default */
 #define CTL_ENV_ADDR		"SMTPSINK_GRPC_ADDR"
-#define CTL_TIMEOUT_MS		10000	/* unary calls */
-#define CTL_HEALTH_TIMEOUT_MS	5000
-#define CTL_WAIT_TIMEOUT_MS	30000
+/* Default deadlines in seconds: the usage text shows these very macros. */
+#define CTL_TIMEOUT_S		10	/* unary calls */
+#define CTL_HEALTH_TIMEOUT_S	5
+#define CTL_WAIT_TIMEOUT_S	30
+#define CTL_WAIT_COUNT		1	/* wait: messages to wait for */
+#define CTL_STR_(x)		#x
+#define CTL_STR(x)		CTL_STR_(x)
 #define CTL_WAIT_SLACK_MS	5000	/* RPC deadline beyond the wait timeout */
 
 #define SVC	"/smtpsink.v1.Sink/"
@@ -147,10 +151,12 @@ static const struct cmd cmds[] = {
 	{ "wait", cmd_wait, FILTER_OPTS "count,raw,", 0, 0,
 "usage: smtpsinkctl wait [filter flags] [--count N] [--timeout DUR] [--raw]\n"
 "\n"
-"Waits until at least N (default 1) stored messages match the filter, then\n"
+"Waits until at least N (default " CTL_STR(CTL_WAIT_COUNT) ") stored "
+    "messages match the filter, then\n"
 "prints all of them like 'list' and exits 0. Messages already stored count;\n"
 "use --after-id to wait for newer ones only. The server wakes the call as a\n"
-"message is stored (no polling). --timeout (default 30s) bounds the wait;\n"
+"message is stored (no polling). --timeout (default "
+    CTL_STR(CTL_WAIT_TIMEOUT_S) "s) bounds the wait;\n"
 "on expiry it prints how many matched and exits 3.\n"
 "\n" FILTER_USAGE },
 	{ "watch", cmd_watch, FILTER_OPTS "count,raw,", 0, 0,
@@ -205,7 +211,8 @@ static const struct cmd cmds[] = {
 "\n"
 "Standard gRPC health check (grpc.health.v1.Health/Check). Exits 0 if the\n"
 "server is SERVING, 4 otherwise (not serving, unreachable, no answer within\n"
-"--timeout, default 5s). Prints nothing on success unless --verbose or\n"
+"--timeout, default " CTL_STR(CTL_HEALTH_TIMEOUT_S) "s). Prints nothing on "
+    "success unless --verbose or\n"
 "--json, so it fits a Docker HEALTHCHECK:\n"
 "  HEALTHCHECK CMD [\"smtpsinkctl\", \"health\"]\n" },
 };
@@ -235,8 +242,10 @@ static const char main_usage[] =
 "                    " CTL_DEFAULT_ADDR "; unix:/path also works)\n"
 "  --json, -j        one JSON object per result (uint64 as numbers,\n"
 "                    bytes as base64, times as RFC 3339 UTC)\n"
-"  --timeout DUR     RPC deadline (default 10s; health 5s; wait: how long\n"
-"                    to wait, default 30s; watch: none); DUR is 500ms, 10s,\n"
+"  --timeout DUR     RPC deadline (default " CTL_STR(CTL_TIMEOUT_S) "s; health "
+    CTL_STR(CTL_HEALTH_TIMEOUT_S) "s; wait: how long\n"
+"                    to wait, default " CTL_STR(CTL_WAIT_TIMEOUT_S) "s; "
+    "watch: none); DUR is 500ms, 10s,\n"
 "                    2m, 1h or plain seconds\n"
 "  --verbose, -v     more output (and gRPC's own log lines)\n"
 "  --help, -h        this text; COMMAND --help for one command\n"
@@ -734,7 +743,7 @@ cmd_list(struct ctl *c, int argc, char **argv)
 	req.include_raw = c->raw;
 	if ((rc = unary(c, SVC "ListMessages", &req.base,
 	    &smtpsink__v1__list_messages_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	print_messages(c, (Smtpsink__V1__ListMessagesResponse *)resp);
 	protobuf_c_message_free_unpacked(resp, NULL);
@@ -878,7 +887,7 @@ cmd_get(struct ctl *c, int argc, char **argv)
 	req.include_attachments = c->attachments;
 	if ((rc = unary(c, SVC "GetMessage", &req.base,
 	    &smtpsink__v1__message__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	m = (Smtpsink__V1__Message *)resp;
 	if (c->json) {
@@ -904,11 +913,11 @@ cmd_wait(struct ctl *c, int argc, char **argv)
 	int64_t					 ms;
 	int					 rc;
 
-	ms = call_timeout(c, CTL_WAIT_TIMEOUT_MS);
+	ms = call_timeout(c, CTL_WAIT_TIMEOUT_S * 1000);
 	dur.seconds = ms / 1000;
 	dur.nanos = (ms % 1000) * 1000000;
 	req.filter = &c->filter;
-	req.count = c->have_count ? c->count : 1;
+	req.count = c->have_count ? c->count : CTL_WAIT_COUNT;
 	req.timeout = &dur;
 	req.include_raw = c->raw;
 	if (ctl_rpc_call(c->conn, SVC "WaitForMessages", &req.base,
@@ -1004,7 +1013,7 @@ cmd_clear(struct ctl *c, int argc, char **argv)
 	req.filter = &c->filter;
 	if ((rc = unary(c, SVC "Clear", &req.base,
 	    &smtpsink__v1__clear_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	r = (Smtpsink__V1__ClearResponse *)resp;
 	if (c->json) {
@@ -1068,7 +1077,7 @@ cmd_rules_add(struct ctl *c, int argc, char **argv)
 		    "--delay-ms for a delay only)");
 	if ((rc = unary(c, SVC "SetRejectRule", &c->rule.base,
 	    &smtpsink__v1__reject_rule__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	r = (Smtpsink__V1__RejectRule *)resp;
 	if (c->json) {
@@ -1091,7 +1100,7 @@ cmd_rules_list(struct ctl *c, int argc, char **argv)
 
 	if ((rc = unary(c, SVC "ListRejectRules", &req.base,
 	    &smtpsink__v1__list_reject_rules_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	r = (Smtpsink__V1__ListRejectRulesResponse *)resp;
 	if (c->json) {
@@ -1119,7 +1128,7 @@ cmd_rules_delete(struct ctl *c, int argc, char **argv)
 	}
 	if ((rc = unary(c, SVC "DeleteRejectRule", &req.base,
 	    &smtpsink__v1__delete_reject_rule_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	r = (Smtpsink__V1__DeleteRejectRuleResponse *)resp;
 	if (c->json) {
@@ -1144,7 +1153,7 @@ cmd_info(struct ctl *c, int argc, char **argv)
 
 	if ((rc = unary(c, SVC "GetServerInfo", &req.base,
 	    &smtpsink__v1__server_info__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	    call_timeout(c, CTL_TIMEOUT_S * 1000))) != 0)
 		return rc;
 	si = (Smtpsink__V1__ServerInfo *)resp;
 	if (c->json) {
@@ -1201,7 +1210,7 @@ cmd_health(struct ctl *c, int argc, char **argv)
 		req.service = (char *)c->service;
 	if (ctl_rpc_call(c->conn, "/grpc.health.v1.Health/Check", &req.base,
 	    &grpc__health__v1__health_check_response__descriptor, &resp, NULL,
-	    NULL, call_timeout(c, CTL_HEALTH_TIMEOUT_MS), &st) != 0) {
+	    NULL, call_timeout(c, CTL_HEALTH_TIMEOUT_S * 1000), &st) != 0) {
 		rc = rpc_failed(c, &st);
 		ctl_status_clear(&st);
 		return rc == CTL_EXIT_INTERRUPTED ? rc : CTL_EXIT_UNAVAILABLE;

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 
 #define ARGC(a)	((int)(sizeof(a) / sizeof((a)[0])) - 1)
 
@@ -163,6 +164,66 @@ test_config_duration_flags(void **state)
 	config_free(&cfg);
 }
 
+/*
+ * Every default --help shows is read back from config_defaults(): fed to
+ * the flags, the shown values give the defaults again.
+ */
+static void
+test_config_usage_defaults(void **state)
+{
+	struct config	 def, cfg;
+	char		*text, *line, *save, *argv[128], flag[64], *p, *q;
+	char		 vals[64][160];
+	size_t		 len, nv = 0;
+	int		 argc = 1;
+	FILE		*f;
+
+	assert_non_null(f = open_memstream(&text, &len));
+	config_usage(f);
+	fclose(f);
+	argv[0] = "smtpsink";
+	flag[0] = '\0';
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, " --%63s VALUE", flag) == 1 && strstr(line, " VALUE ") != NULL)
+			continue;
+		if ((p = strstr(line, " (default ")) != NULL && flag[0] != '\0' &&
+		    strstr(line, " env SMTPSINK_") != NULL) {
+			p += strlen(" (default ");
+			assert_non_null(q = strrchr(p, ')'));
+			assert_true(nv < 64 && argc + 2 < 128);
+			assert_true(snprintf(vals[nv], sizeof(vals[nv]), "--%s=%.*s", flag,
+			    (int)(q - p), p) < (int)sizeof(vals[nv]));
+			argv[argc++] = vals[nv++];
+		}
+		flag[0] = '\0';
+	}
+	argv[argc] = NULL;
+	assert_true(argc > 20);		/* the valued options were found */
+
+	config_defaults(&def);
+	config_defaults(&cfg);
+	/* start from other values, so the flags must set each one */
+	cfg.message_size_max = cfg.store_max_bytes = cfg.grpc_max_message = 1;
+	cfg.idle_timeout = cfg.wait_max = cfg.session_deadline = 1;
+	cfg.log_level = LOG_LEVEL_DEBUG;
+	assert_int_equal(config_parse(&cfg, argc, argv), 0);
+	assert_string_equal(cfg.smtp_listen[0], def.smtp_listen[0]);
+	assert_string_equal(cfg.grpc_listen, def.grpc_listen);
+	assert_string_equal(cfg.hostname, def.hostname);
+	assert_int_equal(cfg.message_size_max, DEF_MESSAGE_SIZE_MAX);
+	assert_int_equal(cfg.store_max_bytes, DEF_STORE_MAX_BYTES);
+	assert_int_equal(cfg.grpc_max_message, DEF_GRPC_MAX_MESSAGE);
+	assert_int_equal(cfg.data_line_max, DEF_DATA_LINE_MAX);
+	assert_int_equal(cfg.idle_timeout, DEF_IDLE_TIMEOUT);
+	assert_int_equal(cfg.session_deadline, DEF_SESSION_DEADLINE);
+	assert_int_equal(cfg.wait_max, DEF_WAIT_MAX);
+	assert_int_equal(cfg.log_level, def.log_level);
+	assert_int_equal(cfg.log_format, def.log_format);
+	config_free(&cfg);
+	config_free(&def);
+	free(text);
+}
+
 static void
 test_config_ext_names(void **state)
 {
@@ -181,6 +242,7 @@ main(void)
 		cmocka_unit_test(test_config_bad_values),
 		cmocka_unit_test(test_config_duration),
 		cmocka_unit_test(test_config_duration_flags),
+		cmocka_unit_test(test_config_usage_defaults),
 		cmocka_unit_test(test_config_ext_names),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
