@@ -1,9 +1,10 @@
 /*
- * smtpsinkctl_out - output helpers of the command-line client: a generic
- * protobuf-c to JSON writer driven by the message descriptors (so every
- * message of the contract, present and future fields alike, is printed the
- * same way), base64, and sanitised text for humans (mail content is hostile:
- * no terminal escapes reach the screen).
+ * smtpsinkctl_json - the --json output: one generic protobuf-c to JSON
+ * writer driven by the message descriptors, so every message of the
+ * contract, present and future fields alike, is printed the same way
+ * (proto field names, every field, uint64 as numbers, bytes as base64,
+ * enums by name, Timestamp as RFC 3339 UTC, Duration as "1.5s"). Strings
+ * are escaped by json.c.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -13,7 +14,7 @@
 #include "json.h"
 #include "smtpsinkctl.h"
 
-void
+static void
 ctl_base64(FILE *f, const uint8_t *p, size_t len)
 {
 	static const char	 tab[] =
@@ -264,52 +265,4 @@ json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
 		fputs("null", f);
 		break;
 	}
-}
-
-size_t
-ctl_text_width(const char *s)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i = 0, n, w = 0;
-
-	while (i < len) {
-		n = json_utf8_len(p + i, len - i);
-		i += n == 0 ? 1 : n;
-		w++;
-	}
-	return w;
-}
-
-size_t
-ctl_put_text(FILE *f, const char *s, size_t width, size_t pad, int keep_nl)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i = 0, n, w = 0, limit;
-	int			 cut;
-
-	cut = width > 0 && ctl_text_width(s) > width;
-	limit = cut ? (width > 3 ? width - 3 : 0) : (size_t)-1;
-	while (i < len && w < limit) {
-		if (keep_nl && p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;	/* CRLF shows as a newline */
-			continue;
-		}
-		n = json_utf8_len(p + i, len - i);
-		if (n == 0 || (p[i] < 0x20 && !(keep_nl &&
-		    (p[i] == '\n' || p[i] == '\t'))) || p[i] == 0x7f) {
-			putc('?', f);
-			i += n == 0 ? 1 : n;
-		} else {
-			fwrite(p + i, 1, n, f);
-			i += n;
-		}
-		w++;
-	}
-	if (cut) {
-		fputs(width > 3 ? "..." : "", f);
-		w += width > 3 ? 3 : 0;
-	}
-	for (; w < pad; w++)
-		putc(' ', f);
-	return w;
 }
