@@ -23,7 +23,7 @@ enum config_type {
 	CT_SIZE,	/* size_t, bytes, K/M/G suffixes (binary) */
 	CT_COUNT,	/* size_t */
 	CT_UINT,	/* unsigned */
-	CT_SECONDS,	/* unsigned seconds; s/m/h suffixes */
+	CT_SECONDS,	/* unsigned seconds; a duration (config_parse_duration_ms) */
 	CT_FLAG,	/* int, set by the bare flag; env 1/true/yes/on */
 	CT_NOEXT,	/* clears an EXT_* bit */
 	CT_LOGFMT,
@@ -35,72 +35,74 @@ struct config_opt {
 	enum config_type	 type;
 	size_t			 off;
 	unsigned		 bit;		/* CT_NOEXT */
-	const char		*def;		/* default as shown */
-	const char		*help;
+	const char		*help;		/* the default is shown from config_defaults() */
 };
 
 #define OFF(f)	offsetof(struct config, f)
-#define STR_(x)	#x
-#define STR(x)	STR_(x)
 
 static const struct config_opt config_opts[] = {
-	{ "smtp-listen", CT_LISTEN, OFF(smtp_listen), 0, DEF_SMTP_LISTEN,
+	{ "smtp-listen", CT_LISTEN, OFF(smtp_listen), 0,
 	  "SMTP listen address host:port (repeatable; [v6]:port; port 0 = any free port)" },
-	{ "grpc-listen", CT_STR, OFF(grpc_listen), 0, DEF_GRPC_LISTEN,
+	{ "grpc-listen", CT_STR, OFF(grpc_listen), 0,
 	  "gRPC control API listen address; \"off\" disables it" },
-	{ "hostname", CT_STR, OFF(hostname), 0, DEF_HOSTNAME,
+	{ "hostname", CT_STR, OFF(hostname), 0,
 	  "name in the greeting and the EHLO reply" },
-	{ "ready-file", CT_STR, OFF(ready_file), 0, "",
+	{ "ready-file", CT_STR, OFF(ready_file), 0,
 	  "write {\"smtp\":\"addr\",\"grpc\":\"addr\"} here once listening" },
-	{ "max-message-size", CT_SIZE, OFF(message_size_max), 0, "32M",
+	{ "max-message-size", CT_SIZE, OFF(message_size_max), 0,
 	  "largest message accepted (advertised in SIZE); 552 5.3.4 beyond" },
-	{ "max-messages", CT_COUNT, OFF(store_max_messages), 0, STR(DEF_STORE_MAX_MESSAGES),
+	{ "max-messages", CT_COUNT, OFF(store_max_messages), 0,
 	  "messages kept in the store; the oldest are evicted first" },
-	{ "max-bytes", CT_SIZE, OFF(store_max_bytes), 0, "256M",
+	{ "max-bytes", CT_SIZE, OFF(store_max_bytes), 0,
 	  "bytes kept in the store; the oldest are evicted first" },
-	{ "max-sessions", CT_UINT, OFF(max_sessions), 0, STR(DEF_MAX_SESSIONS),
+	{ "max-sessions", CT_UINT, OFF(max_sessions), 0,
 	  "concurrent SMTP sessions; accepting pauses at the limit" },
-	{ "max-recipients", CT_COUNT, OFF(rcpt_max), 0, STR(DEF_RCPT_MAX),
+	{ "max-recipients", CT_COUNT, OFF(rcpt_max), 0,
 	  "recipients per message; 452 4.5.3 beyond" },
-	{ "max-errors", CT_UINT, OFF(error_max), 0, STR(DEF_ERROR_MAX),
+	{ "max-errors", CT_UINT, OFF(error_max), 0,
 	  "errors per session before 421 4.7.0 and close" },
-	{ "max-line-length", CT_SIZE, OFF(smtp_line_max), 0, STR(DEF_SMTP_LINE_MAX),
+	{ "max-line-length", CT_SIZE, OFF(smtp_line_max), 0,
 	  "command line length incl. CRLF; 500 5.5.2 and close beyond" },
-	{ "max-data-line-length", CT_SIZE, OFF(data_line_max), 0, STR(DEF_DATA_LINE_MAX),
+	{ "max-data-line-length", CT_SIZE, OFF(data_line_max), 0,
 	  "message line length incl. CRLF; 500 5.5.2 and close beyond" },
-	{ "idle-timeout", CT_SECONDS, OFF(idle_timeout), 0, STR(DEF_IDLE_TIMEOUT) "s",
+	{ "idle-timeout", CT_SECONDS, OFF(idle_timeout), 0,
 	  "close an idle session with 421 4.4.2" },
-	{ "session-deadline", CT_SECONDS, OFF(session_deadline), 0, STR(DEF_SESSION_DEADLINE) "s",
+	{ "session-deadline", CT_SECONDS, OFF(session_deadline), 0,
 	  "absolute session lifetime; 421 4.4.2 after it" },
-	{ "shutdown-grace", CT_SECONDS, OFF(shutdown_grace), 0, STR(DEF_SHUTDOWN_GRACE) "s",
+	{ "shutdown-grace", CT_SECONDS, OFF(shutdown_grace), 0,
 	  "on SIGTERM, time left to transactions in flight" },
-	{ "cmds-per-wakeup", CT_UINT, OFF(cmds_per_wakeup), 0, STR(DEF_CMDS_PER_WAKEUP),
+	{ "cmds-per-wakeup", CT_UINT, OFF(cmds_per_wakeup), 0,
 	  "pipelined commands handled per read before yielding" },
-	{ "mime-max-depth", CT_UINT, OFF(mime_max_depth), 0, STR(DEF_MIME_MAX_DEPTH),
+	{ "mime-max-depth", CT_UINT, OFF(mime_max_depth), 0,
 	  "MIME nesting parsed before flagging" },
-	{ "mime-max-parts", CT_UINT, OFF(mime_max_parts), 0, STR(DEF_MIME_MAX_PARTS),
+	{ "mime-max-parts", CT_UINT, OFF(mime_max_parts), 0,
 	  "MIME parts parsed before flagging" },
-	{ "max-waiters", CT_UINT, OFF(waiters_max), 0, STR(DEF_WAITERS_MAX),
+	{ "max-waiters", CT_UINT, OFF(waiters_max), 0,
 	  "parked WaitForMessages/WatchMessages calls; RESOURCE_EXHAUSTED beyond" },
-	{ "max-wait", CT_SECONDS, OFF(wait_max), 0, STR(DEF_WAIT_MAX) "s",
+	{ "max-wait", CT_SECONDS, OFF(wait_max), 0,
 	  "longest a WaitForMessages call may park" },
-	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0, "64M",
+	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0,
 	  "largest gRPC message sent or received" },
-	{ "no-pipelining", CT_NOEXT, 0, EXT_PIPELINING, "", "do not advertise PIPELINING" },
-	{ "no-8bitmime", CT_NOEXT, 0, EXT_8BITMIME, "", "do not advertise 8BITMIME" },
-	{ "no-smtputf8", CT_NOEXT, 0, EXT_SMTPUTF8, "", "do not advertise SMTPUTF8" },
-	{ "no-size", CT_NOEXT, 0, EXT_SIZE, "", "do not advertise SIZE" },
-	{ "no-enhancedstatuscodes", CT_NOEXT, 0, EXT_ENHANCEDSTATUSCODES, "",
+	{ "no-pipelining", CT_NOEXT, 0, EXT_PIPELINING, "do not advertise PIPELINING" },
+	{ "no-8bitmime", CT_NOEXT, 0, EXT_8BITMIME, "do not advertise 8BITMIME" },
+	{ "no-smtputf8", CT_NOEXT, 0, EXT_SMTPUTF8, "do not advertise SMTPUTF8" },
+	{ "no-size", CT_NOEXT, 0, EXT_SIZE, "do not advertise SIZE" },
+	{ "no-enhancedstatuscodes", CT_NOEXT, 0, EXT_ENHANCEDSTATUSCODES,
 	  "do not advertise ENHANCEDSTATUSCODES (replies carry no x.y.z)" },
-	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "", "do not advertise CHUNKING (BDAT)" },
-	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "", "do not advertise BINARYMIME" },
-	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "", "do not advertise DSN" },
-	{ "print", CT_FLAG, OFF(print), 0, "off",
+	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "do not advertise CHUNKING (BDAT)" },
+	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "do not advertise BINARYMIME" },
+	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "do not advertise DSN" },
+	{ "print", CT_FLAG, OFF(print), 0,
 	  "print each captured message to stdout (smtpd's DebuggingServer)" },
-	{ "log-format", CT_LOGFMT, OFF(log_format), 0, "text", "text (key=value) or json" },
-	{ "log-level", CT_LOGLEVEL, OFF(log_level), 0, "info", "error, warn, info or debug" },
+	{ "log-format", CT_LOGFMT, OFF(log_format), 0, "text (key=value) or json" },
+	{ "log-level", CT_LOGLEVEL, OFF(log_level), 0, "error, warn, info or debug" },
 };
 #define NOPTS	(sizeof(config_opts) / sizeof(config_opts[0]))
+
+/* Indexed by enum log_format and enum log_level: parsed and shown. */
+static const char *const log_format_names[] = { "text", "json" };
+static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
+#define NAMES(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *const ext_names[] = {
 	"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "ENHANCEDSTATUSCODES",
@@ -143,7 +145,6 @@ config_defaults(struct config *cfg)
 	cfg->mime_max_depth = DEF_MIME_MAX_DEPTH;
 	cfg->mime_max_parts = DEF_MIME_MAX_PARTS;
 	cfg->waiters_max = DEF_WAITERS_MAX;
-	cfg->watch_queue_max = DEF_WATCH_QUEUE_MAX;
 	cfg->wait_max = DEF_WAIT_MAX;
 	cfg->grpc_max_message = DEF_GRPC_MAX_MESSAGE;
 	cfg->print = 0;
@@ -202,29 +203,40 @@ config_parse_size(const char *s, unsigned long long max, unsigned long long *out
 	return 0;
 }
 
-/* Parses "30", "30s", "5m", "1h" into seconds. */
-static int
-config_parse_seconds(const char *s, unsigned *out)
+int
+config_parse_duration_ms(const char *s, int64_t *out)
 {
-	char			*end;
-	unsigned long long	 v, mul = 1;
+	static const struct {
+		const char	*unit;
+		uint64_t	 ms;
+	} units[] = {
+		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 },
+		{ "h", 3600 * 1000 },
+	};
+	const char	*p = s;
+	uint64_t	 ip = 0, frac = 0, den = 1, unit = 0, ms;
+	size_t		 i, digits = 0;
 
-	if (!isdigit((unsigned char)*s))
+	for (; isdigit((unsigned char)*p); p++, digits++)
+		if ((ip = ip * 10 + (*p - '0')) > CONFIG_DURATION_MAX_MS)
+			return -1;
+	if (*p == '.')
+		for (p++; isdigit((unsigned char)*p); p++, digits++)
+			if (den < 1000000000) {		/* finer digits cannot matter */
+				frac = frac * 10 + (*p - '0');
+				den *= 10;
+			}
+	if (digits == 0)
 		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0)
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (strcmp(p, units[i].unit) == 0)
+			unit = units[i].ms;
+	if (unit == 0 || ip > CONFIG_DURATION_MAX_MS / unit)
 		return -1;
-	switch (*end) {
-	case '\0': break;
-	case 's': end++; break;
-	case 'm': mul = 60; end++; break;
-	case 'h': mul = 3600; end++; break;
-	default: return -1;
-	}
-	if (*end != '\0' || v * mul > 365ULL * 86400)
+	ms = ip * unit + (frac * unit + den / 2) / den;	/* half up */
+	if (ms > CONFIG_DURATION_MAX_MS)
 		return -1;
-	*out = (unsigned)(v * mul);
+	*out = (int64_t)ms;
 	return 0;
 }
 
@@ -240,6 +252,18 @@ config_parse_bool(const char *s, int *out)
 	else
 		return -1;
 	return 0;
+}
+
+/* Index of val in names (case-insensitive), -1 if absent. */
+static int
+config_name_index(const char *const *names, size_t n, const char *val)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (strcasecmp(val, names[i]) == 0)
+			return (int)i;
+	return -1;
 }
 
 static int
@@ -265,7 +289,7 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 {
 	char			*p = (char *)cfg + o->off, *copy, *tok, *save;
 	unsigned long long	 ull;
-	unsigned		 u;
+	int64_t			 ms;
 	int			 b;
 
 	switch (o->type) {
@@ -313,9 +337,14 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 		*(unsigned *)p = (unsigned)ull;
 		return 0;
 	case CT_SECONDS:
-		if (config_parse_seconds(val, &u) == -1)
+		if (config_parse_duration_ms(val, &ms) == -1)
 			goto bad;
-		*(unsigned *)p = u;
+		if (ms % 1000 != 0) {
+			fprintf(stderr, "smtpsink: %s: bad value \"%s\" (whole seconds only)\n",
+			    origin, val);
+			return -1;
+		}
+		*(unsigned *)p = (unsigned)(ms / 1000);
 		return 0;
 	case CT_FLAG:
 		if (config_parse_bool(val, &b) == -1)
@@ -331,24 +360,14 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 			cfg->extensions |= o->bit;
 		return 0;
 	case CT_LOGFMT:
-		if (!strcasecmp(val, "text"))
-			*(int *)p = LOG_FORMAT_TEXT;
-		else if (!strcasecmp(val, "json"))
-			*(int *)p = LOG_FORMAT_JSON;
-		else
+		if ((b = config_name_index(log_format_names, NAMES(log_format_names), val)) == -1)
 			goto bad;
+		*(int *)p = b;
 		return 0;
 	case CT_LOGLEVEL:
-		if (!strcasecmp(val, "error"))
-			*(int *)p = LOG_LEVEL_ERROR;
-		else if (!strcasecmp(val, "warn"))
-			*(int *)p = LOG_LEVEL_WARN;
-		else if (!strcasecmp(val, "info"))
-			*(int *)p = LOG_LEVEL_INFO;
-		else if (!strcasecmp(val, "debug"))
-			*(int *)p = LOG_LEVEL_DEBUG;
-		else
+		if ((b = config_name_index(log_level_names, NAMES(log_level_names), val)) == -1)
 			goto bad;
+		*(int *)p = b;
 		return 0;
 	}
 bad:
@@ -435,12 +454,67 @@ config_parse(struct config *cfg, int argc, char **argv)
 	return config_validate(cfg);
 }
 
+/*
+ * The default of o as --help and the README show it, read from d (filled by
+ * config_defaults(), so each default is written once, as its DEF_ macro).
+ * Sizes that are whole MiB or GiB take the suffix; "" means no default.
+ */
+static const char *
+config_show(const struct config *d, const struct config_opt *o, char *buf, size_t len)
+{
+	const char	*p = (const char *)d + o->off;
+	size_t		 z, i, n;
+
+	buf[0] = '\0';
+	switch (o->type) {
+	case CT_STR:
+		snprintf(buf, len, "%s", *(char *const *)p != NULL ? *(char *const *)p : "");
+		break;
+	case CT_LISTEN:
+		for (i = n = 0; i < d->smtp_listen_n && n < len; i++)
+			n += snprintf(buf + n, len - n, "%s%s", i ? "," : "", d->smtp_listen[i]);
+		break;
+	case CT_SIZE:
+		memcpy(&z, p, sizeof(z));
+		if (z != 0 && z % (1024 * 1024 * 1024) == 0)
+			snprintf(buf, len, "%zuG", z / (1024 * 1024 * 1024));
+		else if (z != 0 && z % (1024 * 1024) == 0)
+			snprintf(buf, len, "%zuM", z / (1024 * 1024));
+		else
+			snprintf(buf, len, "%zu", z);
+		break;
+	case CT_COUNT:
+		snprintf(buf, len, "%zu", *(const size_t *)p);
+		break;
+	case CT_UINT:
+		snprintf(buf, len, "%u", *(const unsigned *)p);
+		break;
+	case CT_SECONDS:
+		snprintf(buf, len, "%us", *(const unsigned *)p);
+		break;
+	case CT_FLAG:
+		snprintf(buf, len, "%s", *(const int *)p ? "on" : "off");
+		break;
+	case CT_NOEXT:
+		break;
+	case CT_LOGFMT:
+		snprintf(buf, len, "%s", log_format_names[*(const int *)p]);
+		break;
+	case CT_LOGLEVEL:
+		snprintf(buf, len, "%s", log_level_names[*(const int *)p]);
+		break;
+	}
+	return buf;
+}
+
 void
 config_usage(FILE *fp)
 {
-	char	 env[64], flag[64];
-	size_t	 i;
+	struct config	 d;
+	char		 env[64], flag[64], def[256];
+	size_t		 i;
 
+	config_defaults(&d);
 	fprintf(fp, "usage: smtpsink [options]\n\n"
 	    "An SMTP sink for tests: captures every message in memory and serves it\n"
 	    "over a gRPC control API. Every option can also be set with the\n"
@@ -450,9 +524,11 @@ config_usage(FILE *fp)
 		config_env_name(o, env, sizeof(env));
 		snprintf(flag, sizeof(flag), "--%s%s", o->name,
 		    o->type == CT_FLAG || o->type == CT_NOEXT ? "" : " VALUE");
+		config_show(&d, o, def, sizeof(def));
 		fprintf(fp, "  %-30s %s\n  %-30s env %s%s%s%s\n", flag, o->help, "", env,
-		    *o->def ? " (default " : "", o->def, *o->def ? ")" : "");
+		    *def ? " (default " : "", def, *def ? ")" : "");
 	}
+	config_free(&d);
 	fprintf(fp, "  %-30s %s\n  %-30s %s\n", "--help, -h", "this text", "--version, -V",
 	    "print the version");
 }
@@ -460,17 +536,21 @@ config_usage(FILE *fp)
 void
 config_markdown(FILE *fp)
 {
-	char	 env[64];
-	size_t	 i;
+	struct config	 d;
+	char		 env[64], def[256];
+	size_t		 i;
 
+	config_defaults(&d);
 	fprintf(fp, "| Flag | Environment | Default | Meaning |\n|---|---|---|---|\n");
 	for (i = 0; i < NOPTS; i++) {
 		const struct config_opt *o = &config_opts[i];
 		config_env_name(o, env, sizeof(env));
+		config_show(&d, o, def, sizeof(def));
 		fprintf(fp, "| `--%s%s` | `%s` | %s%s%s | %s |\n", o->name,
 		    o->type == CT_FLAG || o->type == CT_NOEXT ? "" : " VALUE", env,
-		    *o->def ? "`" : "", o->def, *o->def ? "`" : "", o->help);
+		    *def ? "`" : "", def, *def ? "`" : "", o->help);
 	}
+	config_free(&d);
 }
 
 void

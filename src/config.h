@@ -6,6 +6,7 @@
 #ifndef SMTPSINK_CONFIG_H
 #define SMTPSINK_CONFIG_H
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define CONFIG_LISTEN_MAX	16
@@ -39,7 +40,6 @@
 #define DEF_MIME_MAX_DEPTH	32
 #define DEF_MIME_MAX_PARTS	1024
 #define DEF_WAITERS_MAX		1024
-#define DEF_WATCH_QUEUE_MAX	256
 #define DEF_WAIT_MAX		3600	/* seconds a WaitForMessages may park */
 #define DEF_GRPC_MAX_MESSAGE	(64u * 1024 * 1024)
 
@@ -67,7 +67,6 @@ struct config {
 	unsigned	 mime_max_depth;
 	unsigned	 mime_max_parts;
 	unsigned	 waiters_max;
-	unsigned	 watch_queue_max;
 	unsigned	 wait_max;
 	size_t		 grpc_max_message;
 
@@ -88,6 +87,15 @@ void	config_log(const struct config *);
 void	config_usage(FILE *);
 /* Writes the configuration table (flag, env, default, meaning) as Markdown. */
 void	config_markdown(FILE *);
+/*
+ * The one duration grammar of the daemon's flags and smtpsinkctl: a decimal
+ * number ("30", "1.5", ".5") and an optional unit, ms, s, m or h; a bare
+ * number is seconds. Stores milliseconds (rounded half up) in *ms and
+ * returns 0; -1 for anything else or beyond CONFIG_DURATION_MAX_MS. Flags
+ * kept in whole seconds also refuse a value with a fraction of a second.
+ */
+#define CONFIG_DURATION_MAX_MS	(366ULL * 24 * 3600 * 1000)
+int	config_parse_duration_ms(const char *s, int64_t *ms);
 /* "PIPELINING" etc. for a single EXT_* bit; NULL for unknown */
 const char *config_ext_name(unsigned);
 

@@ -57,21 +57,6 @@ rpc_filter(struct control_call *c, struct filter *f, const Smtpsink__V1__Filter 
 	return 0;
 }
 
-/* First message with id > after that matches f; *examined = last id looked at. */
-static struct message *
-rpc_next_match(struct store *st, const struct filter *f, uint64_t after, uint64_t *examined)
-{
-	struct message	*m;
-
-	for (m = store_after(st, after); m != NULL; m = store_next(st, m)) {
-		if (examined != NULL)
-			*examined = m->id;
-		if (match_message(f, m))
-			return m;
-	}
-	return NULL;
-}
-
 /*
  * Every stored message matching f (in id order, at most limit if > 0) as a
  * ListMessagesResponse, replied on c.
@@ -87,8 +72,8 @@ rpc_reply_list(struct control_call *c, const struct filter *f, size_t limit, uns
 	size_t				 n = 0, cap = 0, matched = 0;
 
 	control_pb_arena_init(&arena);
-	for (m = rpc_next_match(s->store, f, f->after_id, NULL); m != NULL;
-	    m = rpc_next_match(s->store, f, m->id, NULL)) {
+	for (m = store_next_match(s->store, f, f->after_id); m != NULL;
+	    m = store_next_match(s->store, f, m->id)) {
 		matched++;
 		if (limit != 0 && n >= limit)
 			continue;
@@ -245,7 +230,7 @@ rpc_watch_pump(struct control_call *c)
 
 	if (c->sending || c->closed || c->status_sent)
 		return;
-	m = rpc_next_match(s->store, &c->filter, c->cursor, &examined);
+	m = store_scan_match(s->store, &c->filter, c->cursor, &examined);
 	if (m == NULL) {
 		/* Nothing matched up to here; never look at those again. */
 		if (examined > c->cursor)

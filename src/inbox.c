@@ -1,6 +1,8 @@
 /*
  * inbox - hands work from other threads (gRPC's CQ thread, an embedding
- * program) to the loop thread. The only lock in the program. The poster
+ * program) to the loop thread. Its lock is one of few (the others: the
+ * embedding API's call list and start in sink.c, GMime's setup in mime.c)
+ * and is held only to link an item or swap the FIFO. The poster
  * activates the event only when the FIFO was empty; the loop swaps the whole
  * FIFO out under the lock and runs it unlocked.
  */

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "log.h"
 
 static enum log_format	log_fmt = LOG_FORMAT_TEXT;
@@ -38,21 +39,46 @@ log_enabled(enum log_level lvl)
 	return lvl <= log_lvl;
 }
 
-static void
-log_json_string(char *dst, size_t dstsz, size_t *off, const char *s, size_t n)
-{
-	size_t	 i;
+/*
+ * JSON lines are built in a buffer of dstsz bytes whose last LOG_JSON_TAIL
+ * are kept for the closing "}" and NUL: a member is written only if its key
+ * and punctuation fit, and its value is cut (at a whole escape) to what
+ * fits, so even a cut line is one valid JSON object.
+ */
+#define LOG_JSON_TAIL	2
 
-	for (i = 0; i < n && *off + 8 < dstsz; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			*off += snprintf(dst + *off, dstsz - *off, "\\%c", c);
-		else if (c < 0x20)
-			*off += snprintf(dst + *off, dstsz - *off, "\\u%04x", c);
-		else
-			dst[(*off)++] = (char)c;
-	}
-	dst[*off] = '\0';
+/* Appends literal s if it fits before lim; -1 if not. */
+static int
+log_json_lit(char *dst, size_t lim, size_t *off, const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (*off + n > lim)
+		return -1;
+	memcpy(dst + *off, s, n);
+	*off += n;
+	return 0;
+}
+
+/*
+ * Appends ,"key":"value" (with its leading comma unless first). Returns -1,
+ * having written nothing, when not even the key and an empty value fit.
+ */
+static int
+log_json_member(char *dst, size_t lim, size_t *off, int first, const char *k,
+    size_t klen, const char *v, size_t vlen)
+{
+	size_t	need = (first ? 1 : 2) + json_escaped_len(k, klen) + 4;
+
+	if (*off + need > lim)
+		return -1;
+	log_json_lit(dst, lim, off, first ? "\"" : ",\"");
+	json_escape(dst, lim + 1, off, k, klen);
+	log_json_lit(dst, lim, off, "\":\"");
+	/* The value may be cut; its closing quote always fits. */
+	json_escape(dst, lim, off, v, vlen);
+	log_json_lit(dst, lim, off, "\"");
+	return 0;
 }
 
 /*
@@ -65,7 +91,7 @@ static void
 log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char *msg)
 {
 	const char	*p = msg, *end, *eq, *ev_end = msg;
-	size_t		 off = 0;
+	size_t		 off = 0, lim = dstsz - LOG_JSON_TAIL;
 
 	while (*p != '\0') {			/* find the end of the event words */
 		end = strchrnul(p, ' ');
@@ -74,38 +100,37 @@ log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char
 		ev_end = end;
 		p = *end ? end + 1 : end;
 	}
-	off += snprintf(dst, dstsz, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"", ts, lvl);
-	log_json_string(dst, dstsz, &off, msg, ev_end - msg);
-	off += snprintf(dst + off, dstsz - off, "\"");
-	while (*p != '\0' && off + 16 < dstsz) {
+	log_json_lit(dst, lim, &off, "{");
+	if (log_json_member(dst, lim, &off, 1, "time", 4, ts, strlen(ts)) == -1 ||
+	    log_json_member(dst, lim, &off, 0, "level", 5, lvl, strlen(lvl)) == -1 ||
+	    log_json_member(dst, lim, &off, 0, "event", 5, msg, ev_end - msg) == -1)
+		p = "";
+	while (*p != '\0') {
 		while (*p == ' ')
 			p++;
 		if (*p == '\0')
 			break;
 		end = strchrnul(p, ' ');
 		eq = memchr(p, '=', end - p);
-		off += snprintf(dst + off, dstsz - off, ",\"");
 		if (eq == NULL) {		/* free text to the end of the line */
 			end = p + strlen(p);
-			log_json_string(dst, dstsz, &off, "msg", 3);
-			off += snprintf(dst + off, dstsz - off, "\":\"");
-			log_json_string(dst, dstsz, &off, p, end - p);
+			if (log_json_member(dst, lim, &off, 0, "msg", 3, p, end - p) == -1)
+				break;
+		} else if (eq[1] == '"' && (end = strchr(eq + 2, '"')) != NULL) {
+			if (log_json_member(dst, lim, &off, 0, p, eq - p, eq + 2,
+			    end - eq - 2) == -1)
+				break;
+			end++;
 		} else {
-			log_json_string(dst, dstsz, &off, p, eq - p);
-			off += snprintf(dst + off, dstsz - off, "\":\"");
-			if (eq[1] == '"' && (end = strchr(eq + 2, '"')) != NULL) {
-				log_json_string(dst, dstsz, &off, eq + 2, end - eq - 2);
-				end++;
-			} else {
-				end = strchrnul(eq, ' ');
-				log_json_string(dst, dstsz, &off, eq + 1, end - eq - 1);
-			}
+			end = strchrnul(eq, ' ');
+			if (log_json_member(dst, lim, &off, 0, p, eq - p, eq + 1,
+			    end - eq - 1) == -1)
+				break;
 		}
-		off += snprintf(dst + off, dstsz - off, "\"");
 		p = end;
 	}
-	if (off + 2 < dstsz)
-		snprintf(dst + off, dstsz - off, "}");
+	dst[off++] = '}';
+	dst[off] = '\0';
 }
 
 static void

@@ -26,6 +26,7 @@
 #include "control_rpc.h"
 #include "deliver.h"
 #include "inbox.h"
+#include "json.h"
 #include "listener.h"
 #include "log.h"
 #include "mime.h"
@@ -164,18 +165,22 @@ server_grpc_addr(const struct server *s)
 char *
 server_ready_json(const struct server *s)
 {
-	char	*out, *list = xstrdup(""), *tmp;
+	char	*out, *list = xstrdup(""), *tmp, *q, *smtp, *grpc;
 	size_t	 i, n = s->listener ? listener_count(s->listener) : 0;
 
 	for (i = 0; i < n; i++) {
-		xasprintf(&tmp, "%s%s\"%s\"", list, i ? "," : "", listener_addr(s->listener, i));
+		q = json_quote(listener_addr(s->listener, i));
+		xasprintf(&tmp, "%s%s%s", list, i ? "," : "", q);
+		free(q);
 		free(list);
 		list = tmp;
 	}
-	xasprintf(&out, "{\"smtp\":\"%s\",\"smtp_addresses\":[%s]%s%s%s}",
-	    n ? listener_addr(s->listener, 0) : "", list,
-	    s->control ? ",\"grpc\":\"" : "", s->control ? control_address(s->control) : "",
-	    s->control ? "\"" : "");
+	smtp = json_quote(n ? listener_addr(s->listener, 0) : "");
+	grpc = s->control ? json_quote(control_address(s->control)) : xstrdup("");
+	xasprintf(&out, "{\"smtp\":%s,\"smtp_addresses\":[%s]%s%s}", smtp, list,
+	    s->control ? ",\"grpc\":" : "", grpc);
+	free(smtp);
+	free(grpc);
 	free(list);
 	return out;
 }

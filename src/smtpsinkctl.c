@@ -2,40 +2,53 @@
  * smtpsinkctl - command-line client of the smtpsink control API
  * (proto/smtpsink/v1/smtpsink.proto) on gRPC's C core.
  *
- * This file holds the option parsing, the command table and the commands;
- * smtpsinkctl_rpc.c runs the calls, smtpsinkctl_out.c formats JSON and text.
- * Every command is one RPC (plus nothing): it builds its request on the stack
- * from borrowed argv strings, runs it, prints the result (a table or text for
- * humans, one JSON object with --json) and maps the gRPC status to an exit
- * status (CTL_EXIT_* in smtpsinkctl.h, listed in the usage text).
+ * This file holds the option parsing and the command table. A command is
+ * a row: which options and operands it takes, its usage text, and, for
+ * the unary calls (all but watch), the method, request and response
+ * types, default deadline, a fill function that puts the command line
+ * into the request and the printer for people (smtpsinkctl_text.c); with
+ * --json every response goes through the one JSON printer
+ * (smtpsinkctl_json.c). run_unary() does the rest for every row the same
+ * way: the request is built on the stack from borrowed argv strings, the
+ * call runs through ctl_client.c, and the gRPC status becomes an exit
+ * status (CTL_EXIT_* in smtpsinkctl.h, listed in the usage text). watch
+ * streams and has a function of its own.
  */
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include <grpc/grpc.h>
+#include <grpc/support/log.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "smtpsink/v1/smtpsink.pb-c.h"
+#include "config.h"
+#include "ctl_client.h"
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
-#define CTL_DEFAULT_ADDR	"127.0.0.1:50051"
+#define CTL_DEFAULT_ADDR	DEF_GRPC_LISTEN		/* the daemon's default */
 #define CTL_ENV_ADDR		"SMTPSINK_GRPC_ADDR"
-#define CTL_TIMEOUT_MS		10000	/* unary calls */
-#define CTL_HEALTH_TIMEOUT_MS	5000
-#define CTL_WAIT_TIMEOUT_MS	30000
+/* Default deadlines in seconds: the usage text shows these very macros. */
+#define CTL_TIMEOUT_S		10	/* unary calls */
+#define CTL_HEALTH_TIMEOUT_S	5
+#define CTL_WAIT_TIMEOUT_S	30
+#define CTL_WAIT_COUNT		1	/* wait: messages to wait for */
+#define CTL_STR_(x)		#x
+#define CTL_STR(x)		CTL_STR_(x)
 #define CTL_WAIT_SLACK_MS	5000	/* RPC deadline beyond the wait timeout */
 
 #define SVC	"/smtpsink.v1.Sink/"
+
+/* Set by the signal handler; a call in progress cancels itself (ctl_client). */
+static volatile sig_atomic_t	ctl_interrupted;
+static int			ctl_verbose;	/* gRPC's log lines go through */
 
 enum opt_id {
 	OPT_HELP = 'h', OPT_JSON = 'j', OPT_VERBOSE = 'v', OPT_VERSION = 'V',
@@ -91,27 +104,56 @@ struct ctl {
 	Smtpsink__V1__RejectRule	 rule;
 	int				 have_stage, have_code, have_delay;
 	const char			*service;
-	struct ctl_conn			*conn;
+	struct ctl_client		*client;
+};
+
+/*
+ * The request of one unary call, on the stack; strings borrowed from argv.
+ * Requests without fields (GetServerInfo, ListRejectRules) are just base.
+ */
+struct ctl_req {
+	union {
+		ProtobufCMessage			base;
+		Smtpsink__V1__ListMessagesRequest	list;
+		Smtpsink__V1__GetMessageRequest		get;
+		Smtpsink__V1__WaitForMessagesRequest	wait;
+		Smtpsink__V1__ClearRequest		clear;
+		Smtpsink__V1__RejectRule		rule;
+		Smtpsink__V1__DeleteRejectRuleRequest	rules_delete;
+		Grpc__Health__V1__HealthCheckRequest	health;
+	} u;				/* initialised from cmd->req */
+	Google__Protobuf__Duration	timeout;	/* wait's u.wait.timeout */
+	int64_t				deadline_ms;	/* of the call; -1: none */
 };
 
 struct cmd {
 	const char	*name;
-	int		 (*run)(struct ctl *, int, char **);
 	const char	*opts;		/* allowed options, besides the global ones */
 	int		 min_args, max_args;
 	const char	*usage;
+	/* A unary call: */
+	const char				*method;
+	const ProtobufCMessageDescriptor	*req, *resp;
+	int64_t					 timeout_s;	/* default deadline */
+	/* Puts operands and options into r: 0 or an exit status. NULL: none. */
+	int		(*fill)(struct ctl *, int argc, char **argv, struct ctl_req *r);
+	ctl_print_fn	 print;		/* for people; --json has one for all */
+	/* Exit status from the response, after printing; NULL: 0. */
+	int		(*verdict)(const ProtobufCMessage *);
+	int		 fail_exit;	/* exit status of a failed call; 0: by status */
+	/* Or a command of its own: */
+	int		(*run)(struct ctl *, int, char **);
 };
 
-static int	cmd_list(struct ctl *, int, char **);
-static int	cmd_get(struct ctl *, int, char **);
-static int	cmd_wait(struct ctl *, int, char **);
+static int	fill_list(struct ctl *, int, char **, struct ctl_req *);
+static int	fill_get(struct ctl *, int, char **, struct ctl_req *);
+static int	fill_wait(struct ctl *, int, char **, struct ctl_req *);
+static int	fill_clear(struct ctl *, int, char **, struct ctl_req *);
+static int	fill_rules_add(struct ctl *, int, char **, struct ctl_req *);
+static int	fill_rules_delete(struct ctl *, int, char **, struct ctl_req *);
+static int	fill_health(struct ctl *, int, char **, struct ctl_req *);
+static int	health_verdict(const ProtobufCMessage *);
 static int	cmd_watch(struct ctl *, int, char **);
-static int	cmd_clear(struct ctl *, int, char **);
-static int	cmd_rules_add(struct ctl *, int, char **);
-static int	cmd_rules_list(struct ctl *, int, char **);
-static int	cmd_rules_delete(struct ctl *, int, char **);
-static int	cmd_info(struct ctl *, int, char **);
-static int	cmd_health(struct ctl *, int, char **);
 
 #define FILTER_OPTS	"from,to,subject,header,body,after-id,"
 #define FILTER_USAGE \
@@ -125,7 +167,14 @@ static int	cmd_health(struct ctl *, int, char **);
 "  --after-id N         only messages with id > N\n"
 
 static const struct cmd cmds[] = {
-	{ "list", cmd_list, FILTER_OPTS "limit,raw,", 0, 0,
+	{ .name = "list", .opts = FILTER_OPTS "limit,raw,",
+	  .min_args = 0, .max_args = 0,
+	  .method = SVC "ListMessages",
+	  .req = &smtpsink__v1__list_messages_request__descriptor,
+	  .resp = &smtpsink__v1__list_messages_response__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_list,
+	  .print = ctl_text_messages,
+	  .usage =
 "usage: smtpsinkctl list [filter flags] [--limit N] [--raw]\n"
 "\n"
 "Lists the stored messages matching the filter, oldest first, as a table\n"
@@ -135,7 +184,14 @@ static const struct cmd cmds[] = {
 "{\"messages\":[...],\"last_id\":N,\"matched\":N} and --raw adds each\n"
 "message's bytes, base64-encoded, as \"raw\".\n"
 "\n" FILTER_USAGE },
-	{ "get", cmd_get, "raw,attachments,", 1, 1,
+	{ .name = "get", .opts = "raw,attachments,",
+	  .min_args = 1, .max_args = 1,
+	  .method = SVC "GetMessage",
+	  .req = &smtpsink__v1__get_message_request__descriptor,
+	  .resp = &smtpsink__v1__message__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_get,
+	  .print = ctl_text_message,
+	  .usage =
 "usage: smtpsinkctl get ID [--raw] [--attachments]\n"
 "\n"
 "Shows one message: envelope, headers, text body, attachments.\n"
@@ -143,16 +199,28 @@ static const struct cmd cmds[] = {
 "                 (with --json: base64 in \"raw\")\n"
 "  --attachments  fetch attachment contents (base64 in --json output)\n"
 "Exits 1 with NOT_FOUND if the message was never stored or is gone.\n" },
-	{ "wait", cmd_wait, FILTER_OPTS "count,raw,", 0, 0,
+	{ .name = "wait", .opts = FILTER_OPTS "count,raw,",
+	  .min_args = 0, .max_args = 0,
+	  .method = SVC "WaitForMessages",
+	  .req = &smtpsink__v1__wait_for_messages_request__descriptor,
+	  .resp = &smtpsink__v1__list_messages_response__descriptor,
+	  .timeout_s = CTL_WAIT_TIMEOUT_S, .fill = fill_wait,
+	  .print = ctl_text_messages,
+	  .usage =
 "usage: smtpsinkctl wait [filter flags] [--count N] [--timeout DUR] [--raw]\n"
 "\n"
-"Waits until at least N (default 1) stored messages match the filter, then\n"
+"Waits until at least N (default " CTL_STR(CTL_WAIT_COUNT) ") stored "
+    "messages match the filter, then\n"
 "prints all of them like 'list' and exits 0. Messages already stored count;\n"
 "use --after-id to wait for newer ones only. The server wakes the call as a\n"
-"message is stored (no polling). --timeout (default 30s) bounds the wait;\n"
+"message is stored (no polling). --timeout (default "
+    CTL_STR(CTL_WAIT_TIMEOUT_S) "s) bounds the wait;\n"
 "on expiry it prints how many matched and exits 3.\n"
 "\n" FILTER_USAGE },
-	{ "watch", cmd_watch, FILTER_OPTS "count,raw,", 0, 0,
+	{ .name = "watch", .opts = FILTER_OPTS "count,raw,",
+	  .min_args = 0, .max_args = 0,
+	  .run = cmd_watch,
+	  .usage =
 "usage: smtpsinkctl watch [filter flags] [--after-id N] [--count N]\n"
 "                         [--timeout DUR]\n"
 "\n"
@@ -163,14 +231,28 @@ static const struct cmd cmds[] = {
 "  --raw          print each message raw, as an mbox entry (see list)\n"
 "  --timeout DUR  stop after DUR (exit 0; exit 3 if --count was not reached)\n"
 "\n" FILTER_USAGE },
-	{ "clear", cmd_clear, FILTER_OPTS, 0, 0,
+	{ .name = "clear", .opts = FILTER_OPTS,
+	  .min_args = 0, .max_args = 0,
+	  .method = SVC "Clear",
+	  .req = &smtpsink__v1__clear_request__descriptor,
+	  .resp = &smtpsink__v1__clear_response__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_clear,
+	  .print = ctl_text_cleared,
+	  .usage =
 "usage: smtpsinkctl clear [filter flags]\n"
 "\n"
 "Deletes the stored messages matching the filter (no filter: all) and\n"
 "prints how many were deleted.\n"
 "\n" FILTER_USAGE },
-	{ "rules add", cmd_rules_add,
-	  "stage,match,code,enhanced,message,times,delay-ms,disconnect,", 0, 0,
+	{ .name = "rules add",
+	  .opts = "stage,match,code,enhanced,message,times,delay-ms,disconnect,",
+	  .min_args = 0, .max_args = 0,
+	  .method = SVC "SetRejectRule",
+	  .req = &smtpsink__v1__reject_rule__descriptor,
+	  .resp = &smtpsink__v1__reject_rule__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_rules_add,
+	  .print = ctl_text_rule,
+	  .usage =
 "usage: smtpsinkctl rules add --stage STAGE [--match GLOB] --code N\n"
 "                             [--enhanced X.Y.Z] [--message TEXT] [--times N]\n"
 "                             [--delay-ms N] [--disconnect]\n"
@@ -186,25 +268,55 @@ static const struct cmd cmds[] = {
 "  --times N        fire at most N times (default 0 = until deleted)\n"
 "  --delay-ms N     send the reply N ms late\n"
 "  --disconnect     close the connection after the reply\n" },
-	{ "rules list", cmd_rules_list, "", 0, 0,
+	{ .name = "rules list", .opts = "",
+	  .min_args = 0, .max_args = 0,
+	  .method = SVC "ListRejectRules",
+	  .req = &smtpsink__v1__list_reject_rules_request__descriptor,
+	  .resp = &smtpsink__v1__list_reject_rules_response__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S,
+	  .print = ctl_text_rules,
+	  .usage =
 "usage: smtpsinkctl rules list\n"
 "\n"
 "Lists the reject rules in creation order with their hit counts.\n" },
-	{ "rules delete", cmd_rules_delete, "", 0, 1,
+	{ .name = "rules delete", .opts = "",
+	  .min_args = 0, .max_args = 1,
+	  .method = SVC "DeleteRejectRule",
+	  .req = &smtpsink__v1__delete_reject_rule_request__descriptor,
+	  .resp = &smtpsink__v1__delete_reject_rule_response__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_rules_delete,
+	  .print = ctl_text_rules_deleted,
+	  .usage =
 "usage: smtpsinkctl rules delete [ID]\n"
 "\n"
 "Deletes the rule ID, or every rule when no ID is given.\n" },
-	{ "info", cmd_info, "", 0, 0,
+	{ .name = "info", .opts = "",
+	  .min_args = 0, .max_args = 0,
+	  .method = SVC "GetServerInfo",
+	  .req = &smtpsink__v1__get_server_info_request__descriptor,
+	  .resp = &smtpsink__v1__server_info__descriptor,
+	  .timeout_s = CTL_TIMEOUT_S,
+	  .print = ctl_text_server_info,
+	  .usage =
 "usage: smtpsinkctl info\n"
 "\n"
 "Shows the server's version, addresses, advertised SMTP extensions and\n"
 "counters.\n" },
-	{ "health", cmd_health, "service,", 0, 0,
+	{ .name = "health", .opts = "service,",
+	  .min_args = 0, .max_args = 0,
+	  .method = "/grpc.health.v1.Health/Check",
+	  .req = &grpc__health__v1__health_check_request__descriptor,
+	  .resp = &grpc__health__v1__health_check_response__descriptor,
+	  .timeout_s = CTL_HEALTH_TIMEOUT_S, .fill = fill_health,
+	  .print = ctl_text_health,
+	  .verdict = health_verdict, .fail_exit = CTL_EXIT_UNAVAILABLE,
+	  .usage =
 "usage: smtpsinkctl health [--service NAME] [--verbose]\n"
 "\n"
 "Standard gRPC health check (grpc.health.v1.Health/Check). Exits 0 if the\n"
 "server is SERVING, 4 otherwise (not serving, unreachable, no answer within\n"
-"--timeout, default 5s). Prints nothing on success unless --verbose or\n"
+"--timeout, default " CTL_STR(CTL_HEALTH_TIMEOUT_S) "s). Prints nothing on "
+    "success unless --verbose or\n"
 "--json, so it fits a Docker HEALTHCHECK:\n"
 "  HEALTHCHECK CMD [\"smtpsinkctl\", \"health\"]\n" },
 };
@@ -234,8 +346,10 @@ static const char main_usage[] =
 "                    " CTL_DEFAULT_ADDR "; unix:/path also works)\n"
 "  --json, -j        one JSON object per result (uint64 as numbers,\n"
 "                    bytes as base64, times as RFC 3339 UTC)\n"
-"  --timeout DUR     RPC deadline (default 10s; health 5s; wait: how long\n"
-"                    to wait, default 30s; watch: none); DUR is 500ms, 10s,\n"
+"  --timeout DUR     RPC deadline (default " CTL_STR(CTL_TIMEOUT_S) "s; health "
+    CTL_STR(CTL_HEALTH_TIMEOUT_S) "s; wait: how long\n"
+"                    to wait, default " CTL_STR(CTL_WAIT_TIMEOUT_S) "s; "
+    "watch: none); DUR is 500ms, 10s,\n"
 "                    2m, 1h or plain seconds\n"
 "  --verbose, -v     more output (and gRPC's own log lines)\n"
 "  --help, -h        this text; COMMAND --help for one command\n"
@@ -290,38 +404,6 @@ parse_u64(const char *s, uint64_t max, uint64_t *v)
 	return 0;
 }
 
-/*
- * "250ms", "1.5s", "2m", "1h", plain seconds ("30", "0.5") into
- * milliseconds; -1 if s is not a duration (or is beyond a year).
- */
-static int64_t
-parse_duration(const char *s)
-{
-	double	 v, mult;
-	char	*end;
-
-	if ((*s < '0' || *s > '9') && *s != '.')
-		return -1;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s)
-		return -1;
-	if (*end == '\0' || strcmp(end, "s") == 0)
-		mult = 1000;
-	else if (strcmp(end, "ms") == 0)
-		mult = 1;
-	else if (strcmp(end, "m") == 0)
-		mult = 60 * 1000;
-	else if (strcmp(end, "h") == 0)
-		mult = 3600 * 1000;
-	else
-		return -1;
-	v *= mult;
-	if (v < 0 || v > 366.0 * 24 * 3600 * 1000)
-		return -1;
-	return (int64_t)(v + 0.5);
-}
-
 /* "mail-from", "MAIL_FROM", "mail" ... into a stage; 0 if unknown. */
 static int
 parse_stage(const char *s)
@@ -351,16 +433,6 @@ parse_stage(const char *s)
 		if (strcasecmp(buf, stages[i].name) == 0)
 			return stages[i].stage;
 	return 0;
-}
-
-static const char *
-stage_name(int stage)
-{
-	const ProtobufCEnumValue	*ev;
-
-	ev = protobuf_c_enum_descriptor_get_value(&smtpsink__v1__stage__descriptor,
-	    stage);
-	return ev != NULL ? ev->name : "?";
 }
 
 /* 1 if the long option id is in the comma-terminated list allowed. */
@@ -448,7 +520,7 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			c->addr = optarg;
 			break;
 		case OPT_TIMEOUT:
-			if ((c->timeout_ms = parse_duration(optarg)) < 0)
+			if (config_parse_duration_ms(optarg, &c->timeout_ms) == -1)
 				return usage_error(cname, "bad --timeout \"%s\" "
 				    "(examples: 500ms, 10s, 2m)", optarg);
 			break;
@@ -557,14 +629,14 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
  * cancelled because of a signal is "interrupted".
  */
 static int
-rpc_failed(const struct ctl *c, const struct ctl_status *st)
+rpc_failed(const struct ctl *c, const struct ctl_client_status *st)
 {
 	if (st->interrupted) {
 		fputs("smtpsinkctl: interrupted\n", stderr);
 		return CTL_EXIT_INTERRUPTED;
 	}
 	/* The details may quote what the client sent: no raw controls. */
-	fprintf(stderr, "smtpsinkctl: %s: ", ctl_status_name(st->code));
+	fprintf(stderr, "smtpsinkctl: %s: ", ctl_client_status_name(st->code));
 	ctl_put_text(stderr, st->details != NULL && *st->details != '\0' ?
 	    st->details : "(no details)", 0, 0, 0);
 	if (st->code == GRPC_STATUS_UNAVAILABLE && st->details != NULL &&
@@ -600,359 +672,133 @@ call_timeout(const struct ctl *c, int64_t def)
 	return c->timeout_ms >= 0 ? c->timeout_ms : def;
 }
 
-/* Runs a unary call; 0 with *resp set, or the exit status after reporting. */
+/*
+ * Runs the unary call of cmd: builds the request, calls, prints the
+ * response (JSON, or cmd->print) and returns the exit status; a failed call
+ * is reported on stderr.
+ */
 static int
-unary(struct ctl *c, const char *method, const ProtobufCMessage *req,
-    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **resp,
-    int64_t timeout_ms)
+run_unary(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 {
-	struct ctl_status	st;
-	int			rc = 0;
-
-	if (ctl_rpc_call(c->conn, method, req, desc, resp, NULL, NULL,
-	    timeout_ms, &st) != 0)
-		rc = rpc_failed(c, &st);
-	ctl_status_clear(&st);
-	return rc;
-}
-
-static void
-put_time(FILE *f, const Google__Protobuf__Timestamp *t, size_t pad)
-{
-	char	buf[64];
-
-	ctl_put_text(f, t == NULL ? "-" : ctl_format_time(buf, sizeof(buf),
-	    t->seconds, t->nanos, 0), 0, pad, 0);
-}
-
-/* rcpt_to joined by ", " (malloc'd). */
-static char *
-join(char **v, size_t n, const char *sep)
-{
-	char	*s, *p;
-	size_t	 len = 1, i;
-
-	for (i = 0; i < n; i++)
-		len += strlen(v[i]) + strlen(sep);
-	s = p = xmalloc(len);
-	*p = '\0';
-	for (i = 0; i < n; i++)
-		p += sprintf(p, "%s%s", i > 0 ? sep : "", v[i]);
-	return s;
-}
-
-static const char *
-sender(const Smtpsink__V1__Message *m)
-{
-	return *m->mail_from == '\0' ? "<>" : m->mail_from;
-}
-
-#define W_FROM		32
-#define W_TO		32
-#define W_SUBJECT	50
-
-/* The aligned table of list and wait. */
-static void
-print_table(const Smtpsink__V1__ListMessagesResponse *r)
-{
-	const Smtpsink__V1__Message	*m;
-	char				 buf[32], **to;
-	size_t				 i, w_id = 2, w_from = 4, w_to = 2;
-	size_t				 w_subj = 7, w_size = 4, w;
-
-	if (r->n_messages == 0) {
-		printf("no messages (last id %" PRIu64 ")\n", r->last_id);
-		return;
-	}
-	to = xcalloc(r->n_messages, sizeof(*to));
-	for (i = 0; i < r->n_messages; i++) {
-		m = r->messages[i];
-		to[i] = join(m->rcpt_to, m->n_rcpt_to, ",");
-		if ((w = snprintf(buf, sizeof(buf), "%" PRIu64, m->id)) > w_id)
-			w_id = w;
-		if ((w = snprintf(buf, sizeof(buf), "%" PRIu64, m->size)) >
-		    w_size)
-			w_size = w;
-		if ((w = ctl_text_width(sender(m))) > w_from)
-			w_from = w > W_FROM ? W_FROM : w;
-		if ((w = ctl_text_width(to[i])) > w_to)
-			w_to = w > W_TO ? W_TO : w;
-		if ((w = ctl_text_width(m->subject)) > w_subj)
-			w_subj = w > W_SUBJECT ? W_SUBJECT : w;
-	}
-	printf("%*s  %-20s  ", (int)w_id, "ID", "RECEIVED");
-	ctl_put_text(stdout, "FROM", 0, w_from + 2, 0);
-	ctl_put_text(stdout, "TO", 0, w_to + 2, 0);
-	ctl_put_text(stdout, "SUBJECT", 0, w_subj + 2, 0);
-	printf("%*s\n", (int)w_size, "SIZE");
-	for (i = 0; i < r->n_messages; i++) {
-		m = r->messages[i];
-		printf("%*" PRIu64 "  ", (int)w_id, m->id);
-		put_time(stdout, m->received_at, 20 + 2);
-		ctl_put_text(stdout, sender(m), w_from, w_from + 2, 0);
-		ctl_put_text(stdout, to[i], w_to, w_to + 2, 0);
-		ctl_put_text(stdout, m->subject, w_subj, w_subj + 2, 0);
-		printf("%*" PRIu64 "\n", (int)w_size, m->size);
-		free(to[i]);
-	}
-	free(to);
-	if (r->matched > r->n_messages)
-		printf("(%zu of %" PRIu64 " matching messages shown; "
-		    "last id %" PRIu64 ")\n", r->n_messages, r->matched,
-		    r->last_id);
-}
-
-/* One raw message as an mboxrd entry: "From " line, ">From " quoting. */
-static void
-print_mbox_entry(const Smtpsink__V1__Message *m)
-{
-	const uint8_t	*p, *end, *nl;
-	char		 buf[64];
-	struct tm	 tm;
-	time_t		 t;
-	size_t		 n, q;
-
-	t = m->received_at != NULL ? (time_t)m->received_at->seconds : 0;
-	if (gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm) == 0)
-		snprintf(buf, sizeof(buf), "Thu Jan  1 00:00:00 1970");
-	fputs("From ", stdout);
-	ctl_put_text(stdout, *m->mail_from == '\0' ? "MAILER-DAEMON" :
-	    m->mail_from, 0, 0, 0);
-	printf(" %s\n", buf);
-	p = m->raw.data;
-	end = p + m->raw.len;
-	while (p < end) {
-		nl = memchr(p, '\n', end - p);
-		n = nl != NULL ? (size_t)(nl - p) + 1 : (size_t)(end - p);
-		for (q = 0; q < n && p[q] == '>'; q++)
-			;
-		if (n - q >= 5 && memcmp(p + q, "From ", 5) == 0)
-			putchar('>');
-		fwrite(p, 1, n, stdout);
-		p += n;
-	}
-	if (m->raw.len > 0 && m->raw.data[m->raw.len - 1] != '\n')
-		putchar('\n');
-	putchar('\n');
-}
-
-static void
-print_messages(const struct ctl *c, const Smtpsink__V1__ListMessagesResponse *r)
-{
-	size_t	i;
-
-	if (c->json) {
-		ctl_json_message(stdout, &r->base);
-		putchar('\n');
-	} else if (c->raw) {
-		for (i = 0; i < r->n_messages; i++)
-			print_mbox_entry(r->messages[i]);
-	} else
-		print_table(r);
-}
-
-static int
-cmd_list(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__ListMessagesRequest	 req =
-	    SMTPSINK__V1__LIST_MESSAGES_REQUEST__INIT;
-	ProtobufCMessage			*resp;
-	int					 rc;
-
-	req.filter = &c->filter;
-	req.limit = c->limit;
-	req.include_raw = c->raw;
-	if ((rc = unary(c, SVC "ListMessages", &req.base,
-	    &smtpsink__v1__list_messages_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
-		return rc;
-	print_messages(c, (Smtpsink__V1__ListMessagesResponse *)resp);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
-}
-
-static void
-print_field(const char *label, const char *value)
-{
-	if (value == NULL || *value == '\0')
-		return;
-	printf("%-13s", label);
-	ctl_put_text(stdout, value, 0, 0, 0);
-	putchar('\n');
-}
-
-static void
-print_list_field(const char *label, char **v, size_t n)
-{
-	char	*s;
-
-	if (n == 0)
-		return;
-	s = join(v, n, ", ");
-	print_field(label, s);
-	free(s);
-}
-
-static void
-print_params(Smtpsink__V1__Param **p, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++) {
-		putchar(' ');
-		ctl_put_text(stdout, p[i]->name, 0, 0, 0);
-		if (*p[i]->value != '\0') {
-			putchar('=');
-			ctl_put_text(stdout, p[i]->value, 0, 0, 0);
-		}
-	}
-}
-
-static void
-print_message(const Smtpsink__V1__Message *m)
-{
-	const Smtpsink__V1__Attachment	*a;
-	char				 buf[64];
-	size_t				 i;
-
-	printf("%-13s%" PRIu64 "\n", "ID:", m->id);
-	if (m->received_at != NULL)
-		print_field("Received:", ctl_format_time(buf, sizeof(buf),
-		    m->received_at->seconds, m->received_at->nanos, 1));
-	print_field("Peer:", m->peer);
-	print_field("HELO:", m->helo);
-	if (m->session_id != 0)
-		printf("%-13s%" PRIu64 "\n", "Session:", m->session_id);
-	printf("%-13s<", "Mail from:");
-	ctl_put_text(stdout, m->mail_from, 0, 0, 0);
-	putchar('>');
-	print_params(m->mail_params, m->n_mail_params);
-	putchar('\n');
-	for (i = 0; i < m->n_rcpt_to; i++) {
-		printf("%-13s<", i == 0 ? "Rcpt to:" : "");
-		ctl_put_text(stdout, m->rcpt_to[i], 0, 0, 0);
-		putchar('>');
-		if (i < m->n_rcpt_params)
-			print_params(m->rcpt_params[i]->params,
-			    m->rcpt_params[i]->n_params);
-		putchar('\n');
-	}
-	printf("%-13s%" PRIu64 " bytes\n", "Size:", m->size);
-	print_field("Body type:", m->body_type);
-	if (m->smtputf8 || m->eight_bit || m->tls || *m->auth_user != '\0') {
-		printf("%-13s%s%s%s", "Flags:", m->smtputf8 ? "smtputf8 " : "",
-		    m->eight_bit ? "8bit " : "", m->tls ? "tls " : "");
-		if (*m->auth_user != '\0') {
-			fputs("auth=", stdout);
-			ctl_put_text(stdout, m->auth_user, 0, 0, 0);
-		}
-		putchar('\n');
-	}
-	print_list_field("Anomalies:", m->anomalies, m->n_anomalies);
-	print_field("Subject:", m->subject);
-	print_field("From:", m->from);
-	print_list_field("To:", m->to, m->n_to);
-	print_list_field("Cc:", m->cc, m->n_cc);
-	print_list_field("Reply-To:", m->reply_to, m->n_reply_to);
-	if (m->n_attachments > 0) {
-		printf("Attachments:\n");
-		for (i = 0; i < m->n_attachments; i++) {
-			a = m->attachments[i];
-			fputs("  ", stdout);
-			ctl_put_text(stdout, *a->filename != '\0' ?
-			    a->filename : "(no name)", 0, 0, 0);
-			fputs("  ", stdout);
-			ctl_put_text(stdout, a->content_type, 0, 0, 0);
-			printf("  %" PRIu64 " bytes", a->size);
-			if (*a->content_id != '\0') {
-				fputs("  cid:", stdout);
-				ctl_put_text(stdout, a->content_id, 0, 0, 0);
-			}
-			putchar('\n');
-		}
-	}
-	if (m->n_headers > 0) {
-		printf("Headers:\n");
-		for (i = 0; i < m->n_headers; i++) {
-			fputs("  ", stdout);
-			ctl_put_text(stdout, m->headers[i]->name, 0, 0, 0);
-			fputs(": ", stdout);
-			ctl_put_text(stdout, m->headers[i]->value, 0, 0, 0);
-			putchar('\n');
-		}
-	}
-	if (*m->text_body != '\0') {
-		putchar('\n');
-		ctl_put_text(stdout, m->text_body, 0, 0, 1);
-		if (m->text_body[strlen(m->text_body) - 1] != '\n')
-			putchar('\n');
-	} else if (*m->html_body != '\0')
-		printf("\n[HTML body only, %zu bytes; use --json or --raw]\n",
-		    strlen(m->html_body));
-}
-
-static int
-cmd_get(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__GetMessageRequest	 req =
-	    SMTPSINK__V1__GET_MESSAGE_REQUEST__INIT;
-	Smtpsink__V1__Message		*m;
+	struct ctl_req			 r;
+	struct ctl_client_status	 st;
 	ProtobufCMessage		*resp;
-	uint64_t			 id;
 	int				 rc;
 
-	if (parse_u64(argv[0], UINT64_MAX, &id) == -1)
-		return usage_error("get", "bad message id \"%s\"", argv[0]);
-	req.id = id;
-	req.include_raw = c->raw;
-	req.include_attachments = c->attachments;
-	if ((rc = unary(c, SVC "GetMessage", &req.base,
-	    &smtpsink__v1__message__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
+	if (cmd->req->sizeof_message > sizeof(r.u))
+		abort();	/* a row whose request is not in union ctl_req */
+	memset(&r, 0, sizeof(r));
+	protobuf_c_message_init(cmd->req, &r.u);
+	r.deadline_ms = call_timeout(c, cmd->timeout_s * 1000);
+	if (cmd->fill != NULL && (rc = cmd->fill(c, argc, argv, &r)) != 0)
 		return rc;
-	m = (Smtpsink__V1__Message *)resp;
+	if (ctl_client_unary(c->client, cmd->method, &r.u.base, cmd->resp,
+	    &resp, r.deadline_ms, &st) != 0) {
+		rc = rpc_failed(c, &st);
+		ctl_client_status_clear(&st);
+		if (cmd->fail_exit != 0 && rc != CTL_EXIT_INTERRUPTED)
+			rc = cmd->fail_exit;
+		return rc;
+	}
+	ctl_client_status_clear(&st);
 	if (c->json) {
 		ctl_json_message(stdout, resp);
 		putchar('\n');
-	} else if (c->raw)
-		fwrite(m->raw.data, 1, m->raw.len, stdout);
-	else
-		print_message(m);
+	} else
+		cmd->print(resp, (c->raw ? CTL_PRINT_RAW : 0) |
+		    (c->verbose ? CTL_PRINT_VERBOSE : 0));
+	rc = cmd->verdict != NULL ? cmd->verdict(resp) : CTL_EXIT_OK;
 	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
+	return finish_output(rc);
 }
 
 static int
-cmd_wait(struct ctl *c, int argc, char **argv)
+fill_list(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 {
-	Smtpsink__V1__WaitForMessagesRequest	 req =
-	    SMTPSINK__V1__WAIT_FOR_MESSAGES_REQUEST__INIT;
-	Google__Protobuf__Duration		 dur =
-	    GOOGLE__PROTOBUF__DURATION__INIT;
-	struct ctl_status			 st;
-	ProtobufCMessage			*resp;
-	int64_t					 ms;
-	int					 rc;
+	r->u.list.filter = &c->filter;
+	r->u.list.limit = c->limit;
+	r->u.list.include_raw = c->raw;
+	return 0;
+}
 
-	ms = call_timeout(c, CTL_WAIT_TIMEOUT_MS);
-	dur.seconds = ms / 1000;
-	dur.nanos = (ms % 1000) * 1000000;
-	req.filter = &c->filter;
-	req.count = c->have_count ? c->count : 1;
-	req.timeout = &dur;
-	req.include_raw = c->raw;
-	if (ctl_rpc_call(c->conn, SVC "WaitForMessages", &req.base,
-	    &smtpsink__v1__list_messages_response__descriptor, &resp, NULL,
-	    NULL, ms + CTL_WAIT_SLACK_MS, &st) != 0) {
-		rc = rpc_failed(c, &st);
-		ctl_status_clear(&st);
-		return rc;
+static int
+fill_get(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	uint64_t	id;
+
+	if (parse_u64(argv[0], UINT64_MAX, &id) == -1)
+		return usage_error("get", "bad message id \"%s\"", argv[0]);
+	r->u.get.id = id;
+	r->u.get.include_raw = c->raw;
+	r->u.get.include_attachments = c->attachments;
+	return 0;
+}
+
+/* The wait is the request's timeout; the call's deadline leaves some slack. */
+static int
+fill_wait(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	google__protobuf__duration__init(&r->timeout);
+	r->timeout.seconds = r->deadline_ms / 1000;
+	r->timeout.nanos = (r->deadline_ms % 1000) * 1000000;
+	r->u.wait.filter = &c->filter;
+	r->u.wait.count = c->have_count ? c->count : CTL_WAIT_COUNT;
+	r->u.wait.timeout = &r->timeout;
+	r->u.wait.include_raw = c->raw;
+	r->deadline_ms += CTL_WAIT_SLACK_MS;
+	return 0;
+}
+
+static int
+fill_clear(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	r->u.clear.filter = &c->filter;
+	return 0;
+}
+
+/* The rule was built by the options. */
+static int
+fill_rules_add(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	if (!c->have_stage)
+		return usage_error("rules add", "--stage is required");
+	if (!c->have_code && !c->have_delay)
+		return usage_error("rules add", "--code is required (or "
+		    "--delay-ms for a delay only)");
+	r->u.rule = c->rule;
+	return 0;
+}
+
+static int
+fill_rules_delete(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	if (argc > 0) {
+		if (*argv[0] == '\0')
+			return usage_error("rules delete", "empty rule id");
+		r->u.rules_delete.id = argv[0];
 	}
-	ctl_status_clear(&st);
-	print_messages(c, (Smtpsink__V1__ListMessagesResponse *)resp);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
+	return 0;
+}
+
+static int
+fill_health(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	if (c->service != NULL)
+		r->u.health.service = (char *)c->service;
+	return 0;
+}
+
+/* 0 if SERVING; else says the status on stderr and exits 4. */
+static int
+health_verdict(const ProtobufCMessage *pm)
+{
+	const Grpc__Health__V1__HealthCheckResponse	*r =
+	    (const Grpc__Health__V1__HealthCheckResponse *)pm;
+
+	if (r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+		return CTL_EXIT_OK;
+	fprintf(stderr, "smtpsinkctl: health: %s\n", ctl_health_name(r->status));
+	return CTL_EXIT_UNAVAILABLE;
 }
 
 struct watch_state {
@@ -961,32 +807,17 @@ struct watch_state {
 	int			 write_error;
 };
 
-/* One line per message: id time from to size subject (or one JSON object). */
+/* One line per message (or one JSON object, or an mbox entry). */
 static int
-watch_cb(const ProtobufCMessage *pm, void *arg)
+watch_cb(const ProtobufCMessage *m, void *arg)
 {
-	struct watch_state		*ws = arg;
-	const Smtpsink__V1__Message	*m = (const Smtpsink__V1__Message *)pm;
-	char				*to;
+	struct watch_state	*ws = arg;
 
-	if (ws->c->json)
-		ctl_json_message(stdout, pm);
-	else if (ws->c->raw)
-		print_mbox_entry(m);
-	else {
-		to = join(m->rcpt_to, m->n_rcpt_to, ",");
-		printf("%" PRIu64 "  ", m->id);
-		put_time(stdout, m->received_at, 0);
-		fputs("  ", stdout);
-		ctl_put_text(stdout, sender(m), 0, 0, 0);
-		fputs("  ", stdout);
-		ctl_put_text(stdout, to, 0, 0, 0);
-		printf("  %" PRIu64 "  ", m->size);
-		ctl_put_text(stdout, m->subject, 0, 0, 0);
-		free(to);
-	}
-	if (ws->c->json || !ws->c->raw)
+	if (ws->c->json) {
+		ctl_json_message(stdout, m);
 		putchar('\n');
+	} else
+		ctl_text_message_line(m, ws->c->raw ? CTL_PRINT_RAW : 0);
 	if (fflush(stdout) == EOF) {
 		ws->write_error = 1;
 		return 1;
@@ -1001,7 +832,7 @@ cmd_watch(struct ctl *c, int argc, char **argv)
 	Smtpsink__V1__WatchMessagesRequest	req =
 	    SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
 	struct watch_state			ws;
-	struct ctl_status			st;
+	struct ctl_client_status		st;
 	int					rc = 0;
 
 	memset(&ws, 0, sizeof(ws));
@@ -1009,9 +840,9 @@ cmd_watch(struct ctl *c, int argc, char **argv)
 	req.filter = &c->filter;
 	req.after_id = c->filter.after_id;
 	req.include_raw = c->raw;
-	ctl_rpc_call(c->conn, SVC "WatchMessages", &req.base,
-	    &smtpsink__v1__message__descriptor, NULL, watch_cb, &ws,
-	    c->timeout_ms, &st);
+	ctl_client_stream(c->client, SVC "WatchMessages", &req.base,
+	    &smtpsink__v1__message__descriptor, watch_cb, &ws, c->timeout_ms,
+	    &st);
 	if (ws.write_error)
 		rc = finish_output(CTL_EXIT_RPC);
 	else if (st.interrupted || st.stopped)
@@ -1020,240 +851,16 @@ cmd_watch(struct ctl *c, int argc, char **argv)
 		rc = 0;
 	else if (st.code != 0)
 		rc = rpc_failed(c, &st);
-	ctl_status_clear(&st);
+	ctl_client_status_clear(&st);
 	return rc != 0 ? rc : finish_output(0);
 }
 
-static int
-cmd_clear(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__ClearRequest	 req = SMTPSINK__V1__CLEAR_REQUEST__INIT;
-	Smtpsink__V1__ClearResponse	*r;
-	ProtobufCMessage		*resp;
-	int				 rc;
-
-	req.filter = &c->filter;
-	if ((rc = unary(c, SVC "Clear", &req.base,
-	    &smtpsink__v1__clear_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
-		return rc;
-	r = (Smtpsink__V1__ClearResponse *)resp;
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else
-		printf("deleted %" PRIu64 " message%s\n", r->deleted,
-		    r->deleted == 1 ? "" : "s");
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
-}
-
+/* gRPC's own log lines, with --verbose only. */
 static void
-print_rules(Smtpsink__V1__RejectRule **rules, size_t n)
+ctl_grpc_log(gpr_log_func_args *a)
 {
-	const Smtpsink__V1__RejectRule	*r;
-	size_t				 i, w_id = 2, w_match = 5, w;
-
-	if (n == 0) {
-		printf("no rules\n");
-		return;
-	}
-	for (i = 0; i < n; i++) {
-		if ((w = ctl_text_width(rules[i]->id)) > w_id)
-			w_id = w > 24 ? 24 : w;
-		if ((w = ctl_text_width(rules[i]->match)) > w_match)
-			w_match = w > 32 ? 32 : w;
-	}
-	ctl_put_text(stdout, "ID", 0, w_id + 2, 0);
-	printf("%-9s  ", "STAGE");
-	ctl_put_text(stdout, "MATCH", 0, w_match + 2, 0);
-	printf("CODE  ENHANCED  TIMES  DELAY_MS  DISC  HITS  MESSAGE\n");
-	for (i = 0; i < n; i++) {
-		r = rules[i];
-		ctl_put_text(stdout, r->id, w_id, w_id + 2, 0);
-		printf("%-9s  ", stage_name(r->stage));
-		ctl_put_text(stdout, *r->match != '\0' ? r->match : "*",
-		    w_match, w_match + 2, 0);
-		printf("%4" PRIu32 "  ", r->code);
-		ctl_put_text(stdout, *r->enhanced_code != '\0' ?
-		    r->enhanced_code : "-", 8, 10, 0);
-		printf("%5" PRIu32 "  %8" PRIu32 "  %-4s  %4" PRIu64 "  ",
-		    r->times, r->delay_ms, r->disconnect ? "yes" : "no",
-		    r->hits);
-		ctl_put_text(stdout, r->message, 0, 0, 0);
-		putchar('\n');
-	}
-}
-
-static int
-cmd_rules_add(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__RejectRule	*r;
-	ProtobufCMessage		*resp;
-	int				 rc;
-
-	if (!c->have_stage)
-		return usage_error("rules add", "--stage is required");
-	if (!c->have_code && !c->have_delay)
-		return usage_error("rules add", "--code is required (or "
-		    "--delay-ms for a delay only)");
-	if ((rc = unary(c, SVC "SetRejectRule", &c->rule.base,
-	    &smtpsink__v1__reject_rule__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
-		return rc;
-	r = (Smtpsink__V1__RejectRule *)resp;
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else
-		print_rules(&r, 1);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
-}
-
-static int
-cmd_rules_list(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__ListRejectRulesRequest	 req =
-	    SMTPSINK__V1__LIST_REJECT_RULES_REQUEST__INIT;
-	Smtpsink__V1__ListRejectRulesResponse	*r;
-	ProtobufCMessage			*resp;
-	int					 rc;
-
-	if ((rc = unary(c, SVC "ListRejectRules", &req.base,
-	    &smtpsink__v1__list_reject_rules_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
-		return rc;
-	r = (Smtpsink__V1__ListRejectRulesResponse *)resp;
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else
-		print_rules(r->rules, r->n_rules);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
-}
-
-static int
-cmd_rules_delete(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__DeleteRejectRuleRequest	 req =
-	    SMTPSINK__V1__DELETE_REJECT_RULE_REQUEST__INIT;
-	Smtpsink__V1__DeleteRejectRuleResponse	*r;
-	ProtobufCMessage			*resp;
-	int					 rc;
-
-	if (argc > 0) {
-		if (*argv[0] == '\0')
-			return usage_error("rules delete", "empty rule id");
-		req.id = argv[0];
-	}
-	if ((rc = unary(c, SVC "DeleteRejectRule", &req.base,
-	    &smtpsink__v1__delete_reject_rule_response__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
-		return rc;
-	r = (Smtpsink__V1__DeleteRejectRuleResponse *)resp;
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else
-		printf("deleted %" PRIu64 " rule%s\n", r->deleted,
-		    r->deleted == 1 ? "" : "s");
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
-}
-
-static int
-cmd_info(struct ctl *c, int argc, char **argv)
-{
-	Smtpsink__V1__GetServerInfoRequest	 req =
-	    SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
-	Smtpsink__V1__ServerInfo		*si;
-	const Smtpsink__V1__Counters		*k;
-	ProtobufCMessage			*resp;
-	int					 rc;
-
-	if ((rc = unary(c, SVC "GetServerInfo", &req.base,
-	    &smtpsink__v1__server_info__descriptor, &resp,
-	    call_timeout(c, CTL_TIMEOUT_MS))) != 0)
-		return rc;
-	si = (Smtpsink__V1__ServerInfo *)resp;
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else {
-		print_field("version:", si->version);
-		print_list_field("smtp:", si->smtp_addresses,
-		    si->n_smtp_addresses);
-		print_field("grpc:", si->grpc_address);
-		if (si->max_message_size != 0)
-			printf("%-13s%" PRIu64 " bytes (SMTP)\n", "max size:",
-			    si->max_message_size);
-		if (si->grpc_max_message_size != 0)
-			printf("%-13s%" PRIu64 " bytes (gRPC)\n", "",
-			    si->grpc_max_message_size);
-		print_list_field("extensions:", si->extensions,
-		    si->n_extensions);
-		if ((k = si->counters) != NULL) {
-			printf("%-13s%" PRIu64 " total, %" PRIu64 " active\n",
-			    "sessions:", k->sessions_total, k->sessions_active);
-			printf("%-13s%" PRIu64 " received, %" PRIu64
-			    " rejected, %" PRIu64 " evicted, %" PRIu64
-			    " recipients rejected\n", "messages:",
-			    k->messages_received, k->messages_rejected,
-			    k->messages_evicted, k->rcpts_rejected);
-			printf("%-13s%" PRIu64 " messages, %" PRIu64 " bytes\n",
-			    "stored:", k->stored_messages, k->stored_bytes);
-			printf("%-13s%" PRIu64 " bytes\n", "received:",
-			    k->bytes_received);
-			printf("%-13s%" PRIu64 "\n", "last id:", k->last_id);
-			printf("%-13s%" PRIu64 " in progress, %" PRIu64
-			    " waiting\n", "grpc calls:", k->grpc_calls,
-			    k->waiters);
-		}
-	}
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(0);
-}
-
-static int
-cmd_health(struct ctl *c, int argc, char **argv)
-{
-	Grpc__Health__V1__HealthCheckRequest	 req =
-	    GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	Grpc__Health__V1__HealthCheckResponse	*r;
-	const ProtobufCEnumValue		*ev;
-	struct ctl_status			 st;
-	ProtobufCMessage			*resp;
-	const char				*name;
-	int					 rc;
-
-	if (c->service != NULL)
-		req.service = (char *)c->service;
-	if (ctl_rpc_call(c->conn, "/grpc.health.v1.Health/Check", &req.base,
-	    &grpc__health__v1__health_check_response__descriptor, &resp, NULL,
-	    NULL, call_timeout(c, CTL_HEALTH_TIMEOUT_MS), &st) != 0) {
-		rc = rpc_failed(c, &st);
-		ctl_status_clear(&st);
-		return rc == CTL_EXIT_INTERRUPTED ? rc : CTL_EXIT_UNAVAILABLE;
-	}
-	ctl_status_clear(&st);
-	r = (Grpc__Health__V1__HealthCheckResponse *)resp;
-	ev = protobuf_c_enum_descriptor_get_value(
-	    &grpc__health__v1__health_check_response__serving_status__descriptor,
-	    r->status);
-	name = ev != NULL ? ev->name : "UNKNOWN";
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else if (c->verbose)
-		printf("%s\n", name);
-	rc = r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING ?
-	    CTL_EXIT_OK : CTL_EXIT_UNAVAILABLE;
-	if (rc != CTL_EXIT_OK)
-		fprintf(stderr, "smtpsinkctl: health: %s\n", name);
-	protobuf_c_message_free_unpacked(resp, NULL);
-	return finish_output(rc);
+	if (ctl_verbose)
+		fprintf(stderr, "smtpsinkctl: grpc: %s\n", a->message);
 }
 
 static void
@@ -1348,9 +955,17 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	c.conn = ctl_conn_new(c.addr, c.verbose);
-	rc = cmd->run(&c, nargs, argv + optind);
-	ctl_conn_free(c.conn);
+	ctl_verbose = c.verbose;
+	gpr_set_log_function(ctl_grpc_log);
+	if (!c.verbose)
+		gpr_set_log_verbosity(GPR_LOG_SEVERITY_ERROR);
+	c.client = ctl_client_new(c.addr, "smtpsinkctl/" SMTPSINK_VERSION,
+	    &ctl_interrupted);
+	if (cmd->run != NULL)
+		rc = cmd->run(&c, nargs, argv + optind);
+	else
+		rc = run_unary(&c, cmd, nargs, argv + optind);
+	ctl_client_free(c.client);
 out:
 	free(c.header_name);
 	return rc;

@@ -205,16 +205,26 @@ store_after(struct store *st, uint64_t after_id)
 }
 
 struct message *
-store_next_match(struct store *st, const struct filter *f, uint64_t after_id)
+store_scan_match(struct store *st, const struct filter *f, uint64_t after_id,
+    uint64_t *examined)
 {
 	struct message	*m;
 
 	if (f != NULL && f->after_id > after_id)
 		after_id = f->after_id;
-	for (m = store_after(st, after_id); m != NULL; m = m->st_next)
+	for (m = store_after(st, after_id); m != NULL; m = m->st_next) {
+		if (examined != NULL)
+			*examined = m->id;
 		if (f == NULL || match_message(f, m))
 			return m;
+	}
 	return NULL;
+}
+
+struct message *
+store_next_match(struct store *st, const struct filter *f, uint64_t after_id)
+{
+	return store_scan_match(st, f, after_id, NULL);
 }
 
 size_t

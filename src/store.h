@@ -39,8 +39,18 @@ struct message	*store_next(struct store *, struct message *m);
  * nearer end of the list.
  */
 struct message	*store_after(struct store *, uint64_t after_id);
-/* First message with id > after_id that matches f (f may be NULL) */
+/*
+ * First message with id > after_id (and > f->after_id) that matches f (f
+ * may be NULL), or NULL.
+ */
 struct message	*store_next_match(struct store *, const struct filter *f, uint64_t after_id);
+/*
+ * store_next_match() for a cursor: also stores in *examined (unless NULL)
+ * the id of the last message looked at, matching or not, and leaves it
+ * alone when none was; so a cursor never looks at a non-match twice.
+ */
+struct message	*store_scan_match(struct store *, const struct filter *f, uint64_t after_id,
+		    uint64_t *examined);
 /* Number of stored messages matching f (NULL = all) with id > f->after_id */
 size_t		 store_count_match(struct store *, const struct filter *f);
 /* Deletes the messages matching f (NULL or empty filter: all); returns how many */

@@ -90,6 +90,13 @@ def test_ready_file_and_readiness_line(sink):
         assert "grpc=%s" % sink.grpc_addr in line
 
 
+def test_ready_file_escapes_the_addresses(sink_factory, tmp_path):
+    # a quote or a backslash in the gRPC socket path made the file invalid JSON
+    path = "unix:%s" % (tmp_path / 'g"rpc\\.sock')
+    s = sink_factory("--grpc-listen", path)       # Sink json.load()s the file
+    assert s.ready["grpc"] == path
+
+
 def test_two_listeners_ipv4_and_ipv6(sink_factory):
     s = sink_factory("--smtp-listen", "127.0.0.1:0", "--smtp-listen", "[::1]:0", grpc=False)
     addrs = s.ready["smtp_addresses"]

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "log.h"
 
 #define ARGC(a)	((int)(sizeof(a) / sizeof((a)[0])) - 1)
 
@@ -93,6 +94,9 @@ test_config_bad_values(void **state)
 		{ "--log-format", "xml" },
 		{ "--max-line-length", "100" },		/* below RFC 5321's 512 */
 		{ "--max-recipients", "0" },
+		{ "--idle-timeout", "500ms" },		/* kept in whole seconds */
+		{ "--max-wait", "1.5" },
+		{ "--session-deadline", "8785h" },	/* beyond 366 days */
 	};
 	struct config	 cfg;
 	size_t		 i;
@@ -115,6 +119,111 @@ test_config_bad_values(void **state)
 	stderr = saved;
 }
 
+/* The one duration grammar (daemon flags and smtpsinkctl --timeout). */
+static void
+test_config_duration(void **state)
+{
+	static const struct { const char *in; int64_t want; } cases[] = {
+		{ "30", 30000 }, { "30s", 30000 }, { "0", 0 }, { "0s", 0 },
+		{ "500ms", 500 }, { "1.5s", 1500 }, { "1.5", 1500 }, { ".5", 500 },
+		{ "5.", 5000 }, { "2m", 120000 }, { "1.5m", 90000 }, { "1h", 3600000 },
+		{ "1.5ms", 2 }, { "0.0004", 0 }, { "0.0005", 1 }, { "007", 7000 },
+		{ "0.1234567891239s", 123 }, { "8784h", 8784LL * 3600000 },
+		{ "31622400", 31622400000LL }, { "31622400000ms", 31622400000LL },
+		{ "", -1 }, { ".", -1 }, { "s", -1 }, { "ms", -1 }, { "-1", -1 },
+		{ "+1", -1 }, { " 1", -1 }, { "1 ", -1 }, { "1 s", -1 }, { "1x", -1 },
+		{ "1S", -1 }, { "1e3", -1 }, { "0x10", -1 }, { "1.2.3", -1 },
+		{ "1d", -1 }, { "8785h", -1 }, { "31622400001ms", -1 },
+		{ "99999999999999999999", -1 }, { "soon", -1 },
+	};
+	int64_t	 ms;
+	size_t	 i;
+	int	 rc;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		ms = -42;
+		rc = config_parse_duration_ms(cases[i].in, &ms);
+		if (cases[i].want == -1 ? rc != -1 || ms != -42 : rc != 0 || ms != cases[i].want)
+			fail_msg("\"%s\": got rc %d ms %lld, want %lld", cases[i].in, rc,
+			    (long long)ms, (long long)cases[i].want);
+	}
+}
+
+static void
+test_config_duration_flags(void **state)
+{
+	struct config	 cfg;
+	char		*argv[] = { "smtpsink", "--idle-timeout", "1.5m", "--max-wait", "2000ms",
+			    "--shutdown-grace", "7", "--session-deadline", "1h", NULL };
+
+	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
+	assert_int_equal(cfg.idle_timeout, 90);
+	assert_int_equal(cfg.wait_max, 2);
+	assert_int_equal(cfg.shutdown_grace, 7);
+	assert_int_equal(cfg.session_deadline, 3600);
+	config_free(&cfg);
+}
+
+/*
+ * Every default --help shows is read back from config_defaults(): fed to
+ * the flags, the shown values give the defaults again.
+ */
+static void
+test_config_usage_defaults(void **state)
+{
+	struct config	 def, cfg;
+	char		*text, *line, *save, *argv[128], flag[64], *p, *q;
+	char		 vals[64][160];
+	size_t		 len, nv = 0;
+	int		 argc = 1;
+	FILE		*f;
+
+	assert_non_null(f = open_memstream(&text, &len));
+	config_usage(f);
+	fclose(f);
+	argv[0] = "smtpsink";
+	flag[0] = '\0';
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, " --%63s VALUE", flag) == 1 && strstr(line, " VALUE ") != NULL)
+			continue;
+		if ((p = strstr(line, " (default ")) != NULL && flag[0] != '\0' &&
+		    strstr(line, " env SMTPSINK_") != NULL) {
+			p += strlen(" (default ");
+			assert_non_null(q = strrchr(p, ')'));
+			assert_true(nv < 64 && argc + 2 < 128);
+			assert_true(snprintf(vals[nv], sizeof(vals[nv]), "--%s=%.*s", flag,
+			    (int)(q - p), p) < (int)sizeof(vals[nv]));
+			argv[argc++] = vals[nv++];
+		}
+		flag[0] = '\0';
+	}
+	argv[argc] = NULL;
+	assert_true(argc > 20);		/* the valued options were found */
+
+	config_defaults(&def);
+	config_defaults(&cfg);
+	/* start from other values, so the flags must set each one */
+	cfg.message_size_max = cfg.store_max_bytes = cfg.grpc_max_message = 1;
+	cfg.idle_timeout = cfg.wait_max = cfg.session_deadline = 1;
+	cfg.log_level = LOG_LEVEL_DEBUG;
+	assert_int_equal(config_parse(&cfg, argc, argv), 0);
+	assert_string_equal(cfg.smtp_listen[0], def.smtp_listen[0]);
+	assert_string_equal(cfg.grpc_listen, def.grpc_listen);
+	assert_string_equal(cfg.hostname, def.hostname);
+	assert_int_equal(cfg.message_size_max, DEF_MESSAGE_SIZE_MAX);
+	assert_int_equal(cfg.store_max_bytes, DEF_STORE_MAX_BYTES);
+	assert_int_equal(cfg.grpc_max_message, DEF_GRPC_MAX_MESSAGE);
+	assert_int_equal(cfg.data_line_max, DEF_DATA_LINE_MAX);
+	assert_int_equal(cfg.idle_timeout, DEF_IDLE_TIMEOUT);
+	assert_int_equal(cfg.session_deadline, DEF_SESSION_DEADLINE);
+	assert_int_equal(cfg.wait_max, DEF_WAIT_MAX);
+	assert_int_equal(cfg.log_level, def.log_level);
+	assert_int_equal(cfg.log_format, def.log_format);
+	config_free(&cfg);
+	config_free(&def);
+	free(text);
+}
+
 static void
 test_config_ext_names(void **state)
 {
@@ -131,6 +240,9 @@ main(void)
 		cmocka_unit_test(test_config_flags),
 		cmocka_unit_test(test_config_env_and_precedence),
 		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_duration),
+		cmocka_unit_test(test_config_duration_flags),
+		cmocka_unit_test(test_config_usage_defaults),
 		cmocka_unit_test(test_config_ext_names),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -1,10 +1,12 @@
 /*
  * test_control - the control API handlers in-process: an embedded sink
- * (smtpsink_start with gRPC on 127.0.0.1:0) driven by a gRPC C-core client
- * in the test thread, mail sent over a real SMTP socket. Covers the
+ * (smtpsink_start with gRPC on 127.0.0.1:0) driven from the test thread by
+ * ctl_client (smtpsinkctl's client on gRPC's C core), mail sent over a
+ * real SMTP socket. Covers the
  * dispatcher (unpack, unknown method, status details) and each handler's
  * contract; the Python suites cover the same against the daemon.
  */
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,146 +20,58 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include <grpc/byte_buffer.h>
-#include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
-#include <grpc/grpc_security.h>
-#include <grpc/slice.h>
-#include <grpc/support/time.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "smtpsink/v1/smtpsink.pb-c.h"
 #include "smtpsink/sink.h"
-#include "pbgrpc.h"
+#include "ctl_client.h"
 
 static struct smtpsink		*sink;
-static grpc_channel		*chan;
-static grpc_completion_queue	*cq;
+static struct ctl_client	*client;
 
-/* --- a minimal gRPC core client --------------------------------------------- */
+/* --- calls through ctl_client ------------------------------------------------ */
 
-struct ccall {
-	grpc_call		*call;
-	grpc_metadata_array	 md_init, md_trail;
-	grpc_byte_buffer	*send, *recv;
-	grpc_status_code	 status;
-	grpc_slice		 details;
-	int			 got_md;
-	char			 tag_start, tag_recv, tag_status;
-	char			 text[512];
-};
-
+/* Next message of the response stream, or NULL at its end; it must parse. */
 static ProtobufCMessage *
-unpack(const ProtobufCMessageDescriptor *d, grpc_byte_buffer *bb)
+crecv(struct ctl_client_call *cc, const ProtobufCMessageDescriptor *d)
 {
-	ProtobufCMessage	*m = pbgrpc_unpack(d, bb);
-
-	assert_non_null(m);
-	return m;
-}
-
-static void
-pluck(void *tag)
-{
-	grpc_event	 ev;
-
-	ev = grpc_completion_queue_pluck(cq, tag, gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-	    gpr_time_from_seconds(20, GPR_TIMESPAN)), NULL);
-	assert_int_equal(ev.type, GRPC_OP_COMPLETE);
-}
-
-/* Starts a call: request sent, half-closed, status op armed. raw: bytes instead of a proto. */
-static void
-cstart(struct ccall *cc, const char *method, const ProtobufCMessage *req, int timeout_ms)
-{
-	grpc_op		 ops[3];
-	gpr_timespec	 dl;
-	grpc_slice	 m = grpc_slice_from_static_string(method);
-
-	memset(cc, 0, sizeof(*cc));
-	grpc_metadata_array_init(&cc->md_init);
-	grpc_metadata_array_init(&cc->md_trail);
-	dl = timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME) :
-	    gpr_time_add(gpr_now(GPR_CLOCK_REALTIME), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
-	cc->call = grpc_channel_create_call(chan, NULL, GRPC_PROPAGATE_DEFAULTS, cq, m, NULL, dl,
-	    NULL);
-	assert_non_null(cc->call);
-	cc->send = pbgrpc_pack(req, protobuf_c_message_get_packed_size(req));
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-	ops[1].op = GRPC_OP_SEND_MESSAGE;
-	ops[1].data.send_message.send_message = cc->send;
-	ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-	assert_int_equal(grpc_call_start_batch(cc->call, ops, 3, &cc->tag_start, NULL), GRPC_CALL_OK);
-	pluck(&cc->tag_start);
-	memset(ops, 0, sizeof(ops));
-	ops[0].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-	ops[0].data.recv_status_on_client.trailing_metadata = &cc->md_trail;
-	ops[0].data.recv_status_on_client.status = &cc->status;
-	ops[0].data.recv_status_on_client.status_details = &cc->details;
-	assert_int_equal(grpc_call_start_batch(cc->call, ops, 1, &cc->tag_status, NULL), GRPC_CALL_OK);
-}
-
-/* Next message of the response stream, or NULL at its end. */
-static ProtobufCMessage *
-crecv(struct ccall *cc, const ProtobufCMessageDescriptor *d)
-{
-	grpc_op			 ops[2];
-	size_t			 n = 0;
 	ProtobufCMessage	*m;
 
-	memset(ops, 0, sizeof(ops));
-	if (!cc->got_md) {
-		ops[n].op = GRPC_OP_RECV_INITIAL_METADATA;
-		ops[n++].data.recv_initial_metadata.recv_initial_metadata = &cc->md_init;
-		cc->got_md = 1;
-	}
-	ops[n].op = GRPC_OP_RECV_MESSAGE;
-	ops[n++].data.recv_message.recv_message = &cc->recv;
-	assert_int_equal(grpc_call_start_batch(cc->call, ops, n, &cc->tag_recv, NULL), GRPC_CALL_OK);
-	pluck(&cc->tag_recv);
-	if (cc->recv == NULL)
-		return NULL;
-	m = unpack(d, cc->recv);
-	grpc_byte_buffer_destroy(cc->recv);
-	cc->recv = NULL;
+	assert_int_not_equal(ctl_client_call_recv(cc, d, &m), -1);
 	return m;
 }
 
-/* Waits for the status, frees the call; the details are copied to cc->text. */
-static grpc_status_code
-cend(struct ccall *cc)
+/* Waits for the status and frees the call. */
+static int
+cend(struct ctl_client_call *cc)
 {
-	pluck(&cc->tag_status);
-	snprintf(cc->text, sizeof(cc->text), "%.*s", (int)GRPC_SLICE_LENGTH(cc->details),
-	    (const char *)GRPC_SLICE_START_PTR(cc->details));
-	grpc_slice_unref(cc->details);
-	grpc_metadata_array_destroy(&cc->md_init);
-	grpc_metadata_array_destroy(&cc->md_trail);
-	grpc_byte_buffer_destroy(cc->send);
-	grpc_call_unref(cc->call);
-	return cc->status;
+	struct ctl_client_status	 st;
+	int				 code;
+
+	code = ctl_client_call_end(cc, &st);
+	ctl_client_status_clear(&st);
+	return code;
 }
 
 /* One unary call; *resp (may be NULL) gets the answer when status is OK. */
-static grpc_status_code
+static int
 unary(const char *method, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *d,
     ProtobufCMessage **resp, char *text, size_t textlen)
 {
-	struct ccall		 cc;
-	ProtobufCMessage	*m;
-	grpc_status_code	 st;
+	struct ctl_client_status	 st;
+	ProtobufCMessage		*m;
+	int				 code;
 
-	cstart(&cc, method, req, 10000);
-	m = crecv(&cc, d);
-	st = cend(&cc);
+	code = ctl_client_unary(client, method, req, d, &m, 10000, &st);
 	if (text != NULL)
-		snprintf(text, textlen, "%s", cc.text);
+		snprintf(text, textlen, "%s", st.details != NULL ? st.details : "");
 	if (resp != NULL)
 		*resp = m;
 	else if (m != NULL)
 		protobuf_c_message_free_unpacked(m, NULL);
-	return st;
+	ctl_client_status_clear(&st);
+	return code;
 }
 
 /* --- SMTP ---------------------------------------------------------------------- */
@@ -319,7 +233,7 @@ test_wait(void **state)
 	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
 	Google__Protobuf__Duration		 d = GOOGLE__PROTOBUF__DURATION__INIT;
 	Smtpsink__V1__ListMessagesResponse	*lr;
-	struct ccall				 cc;
+	struct ctl_client_call			*cc;
 	char					 text[512];
 	uint64_t				 id;
 
@@ -336,12 +250,12 @@ test_wait(void **state)
 	/* parked, then satisfied by mail */
 	req.count = 1;
 	req.timeout = NULL;
-	cstart(&cc, "/smtpsink.v1.Sink/WaitForMessages", &req.base, 20000);
+	cc = ctl_client_call_start(client, "/smtpsink.v1.Sink/WaitForMessages", &req.base, 20000);
 	usleep(100 * 1000);
 	id = smtp_send("x@wait.test", "w");
-	lr = (Smtpsink__V1__ListMessagesResponse *)crecv(&cc,
+	lr = (Smtpsink__V1__ListMessagesResponse *)crecv(cc,
 	    &smtpsink__v1__list_messages_response__descriptor);
-	assert_int_equal(cend(&cc), GRPC_STATUS_OK);
+	assert_int_equal(cend(cc), GRPC_STATUS_OK);
 	assert_non_null(lr);
 	assert_int_equal(lr->n_messages, 1);
 	assert_int_equal(lr->messages[0]->id, id);
@@ -349,11 +263,11 @@ test_wait(void **state)
 
 	/* a cancelled wait is freed */
 	f.rcpt_to = "nobody@wait.test";
-	cstart(&cc, "/smtpsink.v1.Sink/WaitForMessages", &req.base, 20000);
+	cc = ctl_client_call_start(client, "/smtpsink.v1.Sink/WaitForMessages", &req.base, 20000);
 	usleep(100 * 1000);
-	grpc_call_cancel(cc.call, NULL);
-	assert_null(crecv(&cc, &smtpsink__v1__list_messages_response__descriptor));
-	assert_int_equal(cend(&cc), GRPC_STATUS_CANCELLED);
+	ctl_client_call_cancel(cc);
+	assert_null(crecv(cc, &smtpsink__v1__list_messages_response__descriptor));
+	assert_int_equal(cend(cc), GRPC_STATUS_CANCELLED);
 }
 
 static void
@@ -362,29 +276,29 @@ test_watch(void **state)
 	Smtpsink__V1__WatchMessagesRequest	 req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
 	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
 	Smtpsink__V1__Message			*m;
-	struct ccall				 cc;
+	struct ctl_client_call			*cc;
 	uint64_t				 a, b, c;
 
 	a = smtp_send("a@watch.test", "1");
 	b = smtp_send("b@watch.test", "2");
 	f.rcpt_to = "*@watch.test";
 	req.filter = &f;
-	cstart(&cc, "/smtpsink.v1.Sink/WatchMessages", &req.base, 20000);
-	m = (Smtpsink__V1__Message *)crecv(&cc, &smtpsink__v1__message__descriptor);
+	cc = ctl_client_call_start(client, "/smtpsink.v1.Sink/WatchMessages", &req.base, 20000);
+	m = (Smtpsink__V1__Message *)crecv(cc, &smtpsink__v1__message__descriptor);
 	assert_non_null(m);
 	assert_int_equal(m->id, a);
 	protobuf_c_message_free_unpacked(&m->base, NULL);
-	m = (Smtpsink__V1__Message *)crecv(&cc, &smtpsink__v1__message__descriptor);
+	m = (Smtpsink__V1__Message *)crecv(cc, &smtpsink__v1__message__descriptor);
 	assert_int_equal(m->id, b);
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 	smtp_send("other@elsewhere.test", "x");
 	c = smtp_send("c@watch.test", "3");
-	m = (Smtpsink__V1__Message *)crecv(&cc, &smtpsink__v1__message__descriptor);
+	m = (Smtpsink__V1__Message *)crecv(cc, &smtpsink__v1__message__descriptor);
 	assert_int_equal(m->id, c);
 	protobuf_c_message_free_unpacked(&m->base, NULL);
-	grpc_call_cancel(cc.call, NULL);
-	assert_null(crecv(&cc, &smtpsink__v1__message__descriptor));
-	assert_int_equal(cend(&cc), GRPC_STATUS_CANCELLED);
+	ctl_client_call_cancel(cc);
+	assert_null(crecv(cc, &smtpsink__v1__message__descriptor));
+	assert_int_equal(cend(cc), GRPC_STATUS_CANCELLED);
 }
 
 static void
@@ -449,11 +363,117 @@ test_health_and_unknown(void **state)
 	    &smtpsink__v1__server_info__descriptor, NULL, NULL, 0), GRPC_STATUS_UNIMPLEMENTED);
 }
 
+/* --- ctl_client's own contract ---------------------------------------------- */
+
+/* A response that does not parse as the expected type is INTERNAL, no message. */
+static void
+test_client_bad_response(void **state)
+{
+	Smtpsink__V1__GetServerInfoRequest	 req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
+	struct ctl_client_status		 st;
+	ProtobufCMessage			*m = &req.base;	/* must be reset */
+
+	/* ServerInfo's field 1 is a string, Message's a varint */
+	assert_int_equal(ctl_client_unary(client, "/smtpsink.v1.Sink/GetServerInfo", &req.base,
+	    &smtpsink__v1__message__descriptor, &m, 10000, &st), GRPC_STATUS_INTERNAL);
+	assert_null(m);
+	assert_string_equal(st.details, "cannot parse the server's response");
+	assert_false(st.interrupted || st.stopped || st.deadline);
+	ctl_client_status_clear(&st);
+}
+
+struct stop_after {
+	int	 seen, want;
+};
+
+static int
+stop_after_cb(const ProtobufCMessage *m, void *arg)
+{
+	struct stop_after	*sa = arg;
+
+	return ++sa->seen >= sa->want;
+}
+
+/* A stream the callback stops is cancelled and counts as OK. */
+static void
+test_client_stream_stop(void **state)
+{
+	Smtpsink__V1__WatchMessagesRequest	 req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
+	struct ctl_client_status		 st;
+	struct stop_after			 sa = { 0, 2 };
+
+	smtp_send("a@stop.test", "1");
+	smtp_send("b@stop.test", "2");
+	smtp_send("c@stop.test", "3");
+	f.rcpt_to = "*@stop.test";
+	req.filter = &f;
+	assert_int_equal(ctl_client_stream(client, "/smtpsink.v1.Sink/WatchMessages", &req.base,
+	    &smtpsink__v1__message__descriptor, stop_after_cb, &sa, 20000, &st), GRPC_STATUS_OK);
+	assert_int_equal(sa.seen, 2);
+	assert_true(st.stopped);
+	assert_false(st.interrupted || st.deadline);
+	ctl_client_status_clear(&st);
+
+	/* the call's own deadline ends a stream that never stops */
+	sa.seen = 0;
+	sa.want = 100;
+	assert_int_equal(ctl_client_stream(client, "/smtpsink.v1.Sink/WatchMessages", &req.base,
+	    &smtpsink__v1__message__descriptor, stop_after_cb, &sa, 300, &st),
+	    GRPC_STATUS_DEADLINE_EXCEEDED);
+	assert_int_equal(sa.seen, 3);
+	assert_true(st.deadline);
+	assert_false(st.stopped || st.interrupted);
+	ctl_client_status_clear(&st);
+}
+
+/* The interrupt flag cancels a parked call within a poll interval. */
+static void
+test_client_interrupt(void **state)
+{
+	Smtpsink__V1__WaitForMessagesRequest	 req = SMTPSINK__V1__WAIT_FOR_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
+	volatile sig_atomic_t			 flag = 1;
+	struct ctl_client			*cl;
+	struct ctl_client_status		 st;
+	ProtobufCMessage			*m;
+
+	cl = ctl_client_new(smtpsink_grpc_address(sink), "test_control", &flag);
+	f.rcpt_to = "nobody@interrupt.test";
+	req.filter = &f;
+	assert_int_equal(ctl_client_unary(cl, "/smtpsink.v1.Sink/WaitForMessages", &req.base,
+	    &smtpsink__v1__list_messages_response__descriptor, &m, 20000, &st),
+	    GRPC_STATUS_CANCELLED);
+	assert_null(m);
+	assert_true(st.interrupted);
+	ctl_client_status_clear(&st);
+	ctl_client_free(cl);
+}
+
+/* Nobody listening: UNAVAILABLE from the call, not a failure to connect. */
+static void
+test_client_unreachable(void **state)
+{
+	Smtpsink__V1__GetServerInfoRequest	 req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
+	struct ctl_client			*cl;
+	struct ctl_client_status		 st;
+	ProtobufCMessage			*m;
+
+	cl = ctl_client_new("127.0.0.1:1", "test_control", NULL);
+	assert_int_equal(ctl_client_unary(cl, "/smtpsink.v1.Sink/GetServerInfo", &req.base,
+	    &smtpsink__v1__server_info__descriptor, &m, 10000, &st), GRPC_STATUS_UNAVAILABLE);
+	assert_null(m);
+	assert_non_null(st.details);
+	ctl_client_status_clear(&st);
+	ctl_client_free(cl);
+	assert_string_equal(ctl_client_status_name(GRPC_STATUS_UNAVAILABLE), "UNAVAILABLE");
+	assert_string_equal(ctl_client_status_name(99), "STATUS_99");
+}
+
 static int
 setup(void **state)
 {
 	struct smtpsink_options	 opt;
-	grpc_channel_credentials *creds;
 	char			 err[256];
 
 	grpc_init();
@@ -463,22 +483,14 @@ setup(void **state)
 		fprintf(stderr, "smtpsink_start: %s\n", err);
 		return -1;
 	}
-	creds = grpc_insecure_credentials_create();
-	chan = grpc_channel_create(smtpsink_grpc_address(sink), creds, NULL);
-	grpc_channel_credentials_release(creds);
-	cq = grpc_completion_queue_create_for_pluck(NULL);
+	client = ctl_client_new(smtpsink_grpc_address(sink), "test_control", NULL);
 	return 0;
 }
 
 static int
 teardown(void **state)
 {
-	grpc_channel_destroy(chan);
-	grpc_completion_queue_shutdown(cq);
-	while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME),
-	    NULL).type != GRPC_QUEUE_SHUTDOWN)
-		;
-	grpc_completion_queue_destroy(cq);
+	ctl_client_free(client);
 	smtpsink_stop(sink);
 	grpc_shutdown();
 	return 0;
@@ -494,6 +506,10 @@ main(void)
 		cmocka_unit_test(test_watch),
 		cmocka_unit_test(test_rules),
 		cmocka_unit_test(test_health_and_unknown),
+		cmocka_unit_test(test_client_bad_response),
+		cmocka_unit_test(test_client_stream_stop),
+		cmocka_unit_test(test_client_interrupt),
+		cmocka_unit_test(test_client_unreachable),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

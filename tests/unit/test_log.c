@@ -1,9 +1,15 @@
-/* test_log - log_sanitize escapes client bytes and bounds them. */
+/*
+ * test_log - log_sanitize escapes client bytes and bounds them; JSON lines
+ * escape through json.c and stay one valid object even when cut.
+ */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "log.h"
@@ -43,12 +49,90 @@ test_log_sanitize_truncates(void **state)
 	assert_true(strlen(out) < sizeof(out));
 }
 
+/* Runs one log_info("%s", msg) in JSON mode; returns the line (malloc'd, no newline). */
+static char *
+log_json_line(const char *msg)
+{
+	char	 path[] = "/tmp/test_log.XXXXXX", *line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+	FILE	*f;
+	int	 fd, saved;
+
+	assert_true((fd = mkstemp(path)) >= 0);
+	unlink(path);
+	fflush(stderr);
+	saved = dup(2);
+	dup2(fd, 2);
+	log_init(LOG_FORMAT_JSON, LOG_LEVEL_INFO);
+	log_info("%s", msg);
+	log_init(LOG_FORMAT_TEXT, LOG_LEVEL_INFO);
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	lseek(fd, 0, SEEK_SET);
+	assert_non_null(f = fdopen(fd, "r"));
+	assert_true((n = getline(&line, &cap, f)) > 0);
+	assert_int_equal(line[n - 1], '\n');
+	line[n - 1] = '\0';
+	fclose(f);
+	return line;
+}
+
+static void
+test_log_json_escapes(void **state)
+{
+	static const struct { const char *name, *msg, *want; } cases[] = {
+		{ "plain", "smtp connect id=7 peer=1.2.3.4",
+		  "\"event\":\"smtp connect\",\"id\":\"7\",\"peer\":\"1.2.3.4\"}" },
+		{ "quoted value", "ev k=\"a b\\c\" n=1",
+		  "\"event\":\"ev\",\"k\":\"a b\\\\c\",\"n\":\"1\"}" },
+		{ "controls", "ev k=\"a\x01\tb\"", "\"event\":\"ev\",\"k\":\"a\\u0001\\tb\"}" },
+		{ "invalid utf-8", "ev k=caf\xe9", "\"event\":\"ev\",\"k\":\"caf\\ufffd\"}" },
+		{ "free text", "ev k=v then words", "\"event\":\"ev\",\"k\":\"v\",\"msg\":\"then words\"}" },
+	};
+	char	*line, *p;
+	size_t	 i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		line = log_json_line(cases[i].msg);
+		if (strncmp(line, "{\"time\":\"", 9) != 0 ||
+		    (p = strstr(line, "\"level\":\"info\",")) == NULL ||
+		    strcmp(p + strlen("\"level\":\"info\","), cases[i].want) != 0)
+			fail_msg("%s: got %s, want ...%s", cases[i].name, line, cases[i].want);
+		free(line);
+	}
+}
+
+/* A line whose escapes overflow the buffer is cut at a whole escape and closed. */
+static void
+test_log_json_cut(void **state)
+{
+	char	 msg[2000], *line;
+	size_t	 len, i;
+
+	memcpy(msg, "ev k=", 5);
+	memset(msg + 5, '\x01', sizeof(msg) - 6);	/* 6 bytes each once escaped */
+	msg[sizeof(msg) - 1] = '\0';
+	line = log_json_line(msg);
+	len = strlen(line);
+	assert_true(len < 4096);
+	assert_string_equal(line + len - 2, "\"}");
+	/* only whole \u0001 escapes before the closing quote */
+	i = strstr(line, "\"k\":\"") - line + 5;
+	assert_int_equal((len - 2 - i) % 6, 0);
+	assert_memory_equal(line + len - 8, "\\u0001", 6);
+	free(line);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_sanitize_table),
 		cmocka_unit_test(test_log_sanitize_truncates),
+		cmocka_unit_test(test_log_json_escapes),
+		cmocka_unit_test(test_log_json_cut),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

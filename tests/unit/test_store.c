@@ -198,6 +198,22 @@ test_store_filters(void **state)
 	assert_int_equal(store_count_match(st, NULL), 4);
 	assert_int_equal(store_next_match(st, NULL, 2)->id, 3);
 
+	/* a cursor: examined is the last id looked at, match or not */
+	f.after_id = 0;
+	f.rcpt_to = "t1-*";
+	gen = 99;
+	m = store_scan_match(st, &f, 1, &gen);
+	assert_int_equal(m->id, 4);
+	assert_int_equal(gen, 4);
+	f.rcpt_to = "nobody";
+	gen = 0;
+	assert_null(store_scan_match(st, &f, 1, &gen));
+	assert_int_equal(gen, 4);				/* 2..4 looked at */
+	gen = 7;
+	assert_null(store_scan_match(st, &f, 4, &gen));
+	assert_int_equal(gen, 7);				/* none looked at */
+	assert_null(store_scan_match(st, &f, 0, NULL));
+
 	memset(&f, 0, sizeof(f));
 	f.mail_from = "ALICE@*";
 	gen = store_generation(st);

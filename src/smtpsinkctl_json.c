@@ -1,101 +1,20 @@
 /*
- * smtpsinkctl_out - output helpers of the command-line client: a generic
- * protobuf-c to JSON writer driven by the message descriptors (so every
- * message of the contract, present and future fields alike, is printed the
- * same way), base64, and sanitised text for humans (mail content is hostile:
- * no terminal escapes reach the screen).
+ * smtpsinkctl_json - the --json output: one generic protobuf-c to JSON
+ * writer driven by the message descriptors, so every message of the
+ * contract, present and future fields alike, is printed the same way
+ * (proto field names, every field, uint64 as numbers, bytes as base64,
+ * enums by name, Timestamp as RFC 3339 UTC, Duration as "1.5s"). Strings
+ * are escaped by json.c.
  */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "json.h"
 #include "smtpsinkctl.h"
 
-/* Length of the valid UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t
-utf8_len(const unsigned char *p, size_t n)
-{
-	size_t		len, i;
-	uint32_t	cp;
-
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
-		len = 2;
-		cp = p[0] & 0x1f;
-	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		len = 3;
-		cp = p[0] & 0x0f;
-	} else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		len = 4;
-		cp = p[0] & 0x07;
-	} else
-		return 0;
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((p[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (p[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates, beyond U+10FFFF */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
-void
-ctl_json_string(FILE *f, const char *s, size_t len)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 i = 0, n;
-
-	putc('"', f);
-	while (i < len) {
-		switch (p[i]) {
-		case '"':
-			fputs("\\\"", f);
-			break;
-		case '\\':
-			fputs("\\\\", f);
-			break;
-		case '\n':
-			fputs("\\n", f);
-			break;
-		case '\r':
-			fputs("\\r", f);
-			break;
-		case '\t':
-			fputs("\\t", f);
-			break;
-		case '\b':
-			fputs("\\b", f);
-			break;
-		case '\f':
-			fputs("\\f", f);
-			break;
-		default:
-			if (p[i] < 0x20 || p[i] == 0x7f) {
-				fprintf(f, "\\u%04x", p[i]);
-				break;
-			}
-			if ((n = utf8_len(p + i, len - i)) == 0) {
-				/* Not UTF-8: JSON text must be. */
-				fputs("\\ufffd", f);
-				break;
-			}
-			fwrite(p + i, 1, n, f);
-			i += n;
-			continue;
-		}
-		i++;
-	}
-	putc('"', f);
-}
-
-void
+static void
 ctl_base64(FILE *f, const uint8_t *p, size_t len)
 {
 	static const char	 tab[] =
@@ -212,7 +131,7 @@ ctl_json_message(FILE *f, const ProtobufCMessage *m)
 		fd = &d->fields[i];
 		if (i > 0)
 			putc(',', f);
-		ctl_json_string(f, fd->name, strlen(fd->name));
+		json_put_string(f, fd->name, strlen(fd->name));
 		putc(':', f);
 		if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
 			memcpy(&n, base + fd->quantifier_offset, sizeof(n));
@@ -319,7 +238,7 @@ json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
 		memcpy(&i32, p, sizeof(i32));
 		ev = protobuf_c_enum_descriptor_get_value(fd->descriptor, i32);
 		if (ev != NULL)
-			ctl_json_string(f, ev->name, strlen(ev->name));
+			json_put_string(f, ev->name, strlen(ev->name));
 		else
 			fprintf(f, "%" PRId32, i32);
 		break;
@@ -327,7 +246,7 @@ json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
 		memcpy(&s, p, sizeof(s));
 		if (s == NULL)
 			s = "";
-		ctl_json_string(f, s, strlen(s));
+		json_put_string(f, s, strlen(s));
 		break;
 	case PROTOBUF_C_TYPE_BYTES:
 		memcpy(&bin, p, sizeof(bin));
@@ -346,52 +265,4 @@ json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
 		fputs("null", f);
 		break;
 	}
-}
-
-size_t
-ctl_text_width(const char *s)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i = 0, n, w = 0;
-
-	while (i < len) {
-		n = utf8_len(p + i, len - i);
-		i += n == 0 ? 1 : n;
-		w++;
-	}
-	return w;
-}
-
-size_t
-ctl_put_text(FILE *f, const char *s, size_t width, size_t pad, int keep_nl)
-{
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i = 0, n, w = 0, limit;
-	int			 cut;
-
-	cut = width > 0 && ctl_text_width(s) > width;
-	limit = cut ? (width > 3 ? width - 3 : 0) : (size_t)-1;
-	while (i < len && w < limit) {
-		if (keep_nl && p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;	/* CRLF shows as a newline */
-			continue;
-		}
-		n = utf8_len(p + i, len - i);
-		if (n == 0 || (p[i] < 0x20 && !(keep_nl &&
-		    (p[i] == '\n' || p[i] == '\t'))) || p[i] == 0x7f) {
-			putc('?', f);
-			i += n == 0 ? 1 : n;
-		} else {
-			fwrite(p + i, 1, n, f);
-			i += n;
-		}
-		w++;
-	}
-	if (cut) {
-		fputs(width > 3 ? "..." : "", f);
-		w += width > 3 ? 3 : 0;
-	}
-	for (; w < pad; w++)
-		putc(' ', f);
-	return w;
 }
