@@ -23,11 +23,12 @@ enum config_type {
 	CT_SIZE,	/* size_t, bytes, K/M/G suffixes (binary) */
 	CT_COUNT,	/* size_t */
 	CT_UINT,	/* unsigned */
-	CT_SECONDS,	/* unsigned seconds; a duration (config_parse_duration_ms) */
+	CT_DURATION,	/* uint64_t milliseconds; config_parse_duration_ms() */
 	CT_FLAG,	/* int, set by the bare flag; env 1/true/yes/on */
 	CT_NOEXT,	/* clears an EXT_* bit */
 	CT_LOGFMT,
 	CT_LOGLEVEL,
+	CT_ONFULL,
 };
 
 struct config_opt {
@@ -65,11 +66,13 @@ static const struct config_opt config_opts[] = {
 	  "command line length incl. CRLF; 500 5.5.2 and close beyond" },
 	{ "max-data-line-length", CT_SIZE, OFF(data_line_max), 0,
 	  "message line length incl. CRLF; 500 5.5.2 and close beyond" },
-	{ "idle-timeout", CT_SECONDS, OFF(idle_timeout), 0,
-	  "close an idle session with 421 4.4.2" },
-	{ "session-deadline", CT_SECONDS, OFF(session_deadline), 0,
-	  "absolute session lifetime; 421 4.4.2 after it" },
-	{ "shutdown-grace", CT_SECONDS, OFF(shutdown_grace), 0,
+	{ "idle-timeout", CT_DURATION, OFF(idle_timeout_ms), 0,
+	  "close an idle session with 421 4.4.2 (0: never)" },
+	{ "session-deadline", CT_DURATION, OFF(session_deadline_ms), 0,
+	  "absolute session lifetime; 421 4.4.2 after it (0: none)" },
+	{ "stress-idle-timeout", CT_DURATION, OFF(stress_idle_timeout_ms), 0,
+	  "idle timeout while more than 80 % of --max-sessions are in use (Postfix's stress)" },
+	{ "shutdown-grace", CT_DURATION, OFF(shutdown_grace_ms), 0,
 	  "on SIGTERM, time left to transactions in flight" },
 	{ "cmds-per-wakeup", CT_UINT, OFF(cmds_per_wakeup), 0,
 	  "pipelined commands handled per read before yielding" },
@@ -79,7 +82,7 @@ static const struct config_opt config_opts[] = {
 	  "MIME parts parsed before flagging" },
 	{ "max-waiters", CT_UINT, OFF(waiters_max), 0,
 	  "parked WaitForMessages/WatchMessages calls; RESOURCE_EXHAUSTED beyond" },
-	{ "max-wait", CT_SECONDS, OFF(wait_max), 0,
+	{ "max-wait", CT_DURATION, OFF(wait_max_ms), 0,
 	  "longest a WaitForMessages call may park" },
 	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0,
 	  "largest gRPC message sent or received" },
@@ -92,6 +95,8 @@ static const struct config_opt config_opts[] = {
 	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "do not advertise CHUNKING (BDAT)" },
 	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "do not advertise BINARYMIME" },
 	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "do not advertise DSN" },
+	{ "on-full", CT_ONFULL, OFF(on_full), 0,
+	  "store full: evict the oldest, or reject new mail with 452 4.3.1" },
 	{ "print", CT_FLAG, OFF(print), 0,
 	  "print each captured message to stdout (smtpd's DebuggingServer)" },
 	{ "log-format", CT_LOGFMT, OFF(log_format), 0, "text (key=value) or json" },
@@ -102,6 +107,31 @@ static const struct config_opt config_opts[] = {
 /* Indexed by enum log_format and enum log_level: parsed and shown. */
 static const char *const log_format_names[] = { "text", "json" };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
+static const char *const on_full_names[] = { "evict", "reject" };	/* enum config_on_full */
+
+/*
+ * Upper bounds: beyond them a value makes no sense and arithmetic on it
+ * could overflow. Options not listed take any value their type holds.
+ */
+static const struct {
+	const char		*name;
+	unsigned long long	 max;
+	const char		*shown;
+} config_limits[] = {
+	{ "max-message-size", 4ULL << 30, "4G" },
+	{ "max-bytes", 1ULL << 40, "1024G" },
+	{ "max-messages", 100000000, "100000000" },
+	{ "max-sessions", 1000000, "1000000" },
+	{ "max-recipients", 100000, "100000" },
+	{ "max-errors", 1000000, "1000000" },
+	{ "max-line-length", 1ULL << 20, "1M" },
+	{ "max-data-line-length", 64ULL << 20, "64M" },
+	{ "cmds-per-wakeup", 65536, "65536" },
+	{ "mime-max-depth", 1000, "1000" },
+	{ "mime-max-parts", 1000000, "1000000" },
+	{ "max-waiters", 1000000, "1000000" },
+	{ "grpc-max-message-size", 2ULL << 30, "2G" },
+};
 #define NAMES(a)	(sizeof(a) / sizeof((a)[0]))
 
 static const char *const ext_names[] = {
@@ -134,9 +164,10 @@ config_defaults(struct config *cfg)
 	cfg->message_size_max = DEF_MESSAGE_SIZE_MAX;
 	cfg->rcpt_max = DEF_RCPT_MAX;
 	cfg->error_max = DEF_ERROR_MAX;
-	cfg->idle_timeout = DEF_IDLE_TIMEOUT;
-	cfg->session_deadline = DEF_SESSION_DEADLINE;
-	cfg->shutdown_grace = DEF_SHUTDOWN_GRACE;
+	cfg->idle_timeout_ms = DEF_IDLE_TIMEOUT_MS;
+	cfg->session_deadline_ms = DEF_SESSION_DEADLINE_MS;
+	cfg->stress_idle_timeout_ms = DEF_STRESS_IDLE_TIMEOUT_MS;
+	cfg->shutdown_grace_ms = DEF_SHUTDOWN_GRACE_MS;
 	cfg->max_sessions = DEF_MAX_SESSIONS;
 	cfg->cmds_per_wakeup = DEF_CMDS_PER_WAKEUP;
 	cfg->extensions = EXT_ALL;
@@ -145,7 +176,8 @@ config_defaults(struct config *cfg)
 	cfg->mime_max_depth = DEF_MIME_MAX_DEPTH;
 	cfg->mime_max_parts = DEF_MIME_MAX_PARTS;
 	cfg->waiters_max = DEF_WAITERS_MAX;
-	cfg->wait_max = DEF_WAIT_MAX;
+	cfg->wait_max_ms = DEF_WAIT_MAX_MS;
+	cfg->on_full = CONFIG_ON_FULL_EVICT;
 	cfg->grpc_max_message = DEF_GRPC_MAX_MESSAGE;
 	cfg->print = 0;
 	cfg->log_format = LOG_FORMAT_TEXT;
@@ -279,6 +311,29 @@ config_listen_check(const char *a)
 	return colon != NULL && colon != a && colon[1] != '\0' ? 0 : -1;
 }
 
+/* 1 (and a message naming the option) when v is over the option's limit */
+static int
+config_over_limit(const struct config_opt *o, unsigned long long v, const char *origin,
+    const char *val)
+{
+	unsigned long long	 max = o->type == CT_UINT ? 0xffffffffULL : SIZE_MAX / 2;
+	const char		*shown = NULL;
+	size_t			 i;
+
+	for (i = 0; i < NAMES(config_limits); i++)
+		if (strcmp(o->name, config_limits[i].name) == 0) {
+			max = config_limits[i].max;
+			shown = config_limits[i].shown;
+		}
+	if (v <= max)
+		return 0;
+	if (shown != NULL)
+		fprintf(stderr, "smtpsink: %s: \"%s\" is over the maximum %s\n", origin, val, shown);
+	else
+		fprintf(stderr, "smtpsink: %s: \"%s\" is over the maximum %llu\n", origin, val, max);
+	return 1;
+}
+
 /*
  * Applies one value. from_env: the option's variable; first_listen tracks
  * whether a repeatable list is being replaced by its first new value.
@@ -327,24 +382,25 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 		return 0;
 	case CT_SIZE:
 	case CT_COUNT:
-		if (config_parse_size(val, SIZE_MAX / 2, &ull) == -1)
-			goto bad;
-		*(size_t *)p = (size_t)ull;
-		return 0;
 	case CT_UINT:
-		if (config_parse_size(val, 0xffffffffULL, &ull) == -1)
+		if (config_parse_size(val, ~0ULL, &ull) == -1)
 			goto bad;
-		*(unsigned *)p = (unsigned)ull;
+		if (config_over_limit(o, ull, origin, val))
+			return -1;
+		if (o->type == CT_UINT)
+			*(unsigned *)p = (unsigned)ull;
+		else
+			*(size_t *)p = (size_t)ull;
 		return 0;
-	case CT_SECONDS:
+	case CT_DURATION:
 		if (config_parse_duration_ms(val, &ms) == -1)
 			goto bad;
-		if (ms % 1000 != 0) {
-			fprintf(stderr, "smtpsink: %s: bad value \"%s\" (whole seconds only)\n",
-			    origin, val);
-			return -1;
-		}
-		*(unsigned *)p = (unsigned)(ms / 1000);
+		*(uint64_t *)p = (uint64_t)ms;
+		return 0;
+	case CT_ONFULL:
+		if ((b = config_name_index(on_full_names, NAMES(on_full_names), val)) == -1)
+			goto bad;
+		*(int *)p = b;
 		return 0;
 	case CT_FLAG:
 		if (config_parse_bool(val, &b) == -1)
@@ -378,6 +434,19 @@ bad:
 static int
 config_validate(struct config *cfg)
 {
+	const struct {
+		const char	*flag;
+		int		 zero;
+	} nonzero[] = {
+		{ "--max-message-size", cfg->message_size_max == 0 },
+		{ "--max-recipients", cfg->rcpt_max == 0 },
+		{ "--max-sessions", cfg->max_sessions == 0 },
+		{ "--max-messages", cfg->store_max_messages == 0 },
+		{ "--max-bytes", cfg->store_max_bytes == 0 },
+		{ "--cmds-per-wakeup", cfg->cmds_per_wakeup == 0 },
+	};
+	size_t	 i;
+
 	if (cfg->smtp_line_max < 512) {
 		fprintf(stderr, "smtpsink: --max-line-length must be at least 512 (RFC 5321)\n");
 		return -1;
@@ -386,11 +455,11 @@ config_validate(struct config *cfg)
 		fprintf(stderr, "smtpsink: --max-data-line-length must be at least 1000 (RFC 5321)\n");
 		return -1;
 	}
-	if (cfg->message_size_max == 0 || cfg->rcpt_max == 0 || cfg->max_sessions == 0 ||
-	    cfg->store_max_messages == 0 || cfg->store_max_bytes == 0 || cfg->cmds_per_wakeup == 0) {
-		fprintf(stderr, "smtpsink: limits must be greater than 0\n");
-		return -1;
-	}
+	for (i = 0; i < sizeof(nonzero) / sizeof(nonzero[0]); i++)
+		if (nonzero[i].zero) {
+			fprintf(stderr, "smtpsink: %s must be greater than 0\n", nonzero[i].flag);
+			return -1;
+		}
 	if (cfg->error_max == 0)
 		cfg->error_max = 1;
 	return 0;
@@ -459,6 +528,23 @@ config_parse(struct config *cfg, int argc, char **argv)
  * config_defaults(), so each default is written once, as its DEF_ macro).
  * Sizes that are whole MiB or GiB take the suffix; "" means no default.
  */
+/* A duration as the largest whole unit: "5m", "90s", "250ms", "0" */
+static const char *
+config_show_ms(uint64_t ms, char *buf, size_t len)
+{
+	if (ms == 0)
+		snprintf(buf, len, "0");
+	else if (ms % 3600000 == 0)
+		snprintf(buf, len, "%lluh", (unsigned long long)(ms / 3600000));
+	else if (ms % 60000 == 0)
+		snprintf(buf, len, "%llum", (unsigned long long)(ms / 60000));
+	else if (ms % 1000 == 0)
+		snprintf(buf, len, "%llus", (unsigned long long)(ms / 1000));
+	else
+		snprintf(buf, len, "%llums", (unsigned long long)ms);
+	return buf;
+}
+
 static const char *
 config_show(const struct config *d, const struct config_opt *o, char *buf, size_t len)
 {
@@ -489,8 +575,11 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 	case CT_UINT:
 		snprintf(buf, len, "%u", *(const unsigned *)p);
 		break;
-	case CT_SECONDS:
-		snprintf(buf, len, "%us", *(const unsigned *)p);
+	case CT_DURATION:
+		config_show_ms(*(const uint64_t *)p, buf, len);
+		break;
+	case CT_ONFULL:
+		snprintf(buf, len, "%s", on_full_names[*(const int *)p]);
 		break;
 	case CT_FLAG:
 		snprintf(buf, len, "%s", *(const int *)p ? "on" : "off");
@@ -556,7 +645,7 @@ config_markdown(FILE *fp)
 void
 config_log(const struct config *cfg)
 {
-	char	 exts[256] = "";
+	char	 exts[256] = "", idle[32], deadline[32];
 	size_t	 i, n = 0;
 
 	for (i = 0; i < 8; i++)
@@ -564,8 +653,11 @@ config_log(const struct config *cfg)
 			n += snprintf(exts + n, sizeof(exts) - n, "%s%s", n ? "," : "",
 			    config_ext_name(1u << i));
 	log_info("config smtp_listen=%s%s grpc_listen=%s max_message_size=%zu max_messages=%zu "
-	    "max_bytes=%zu max_sessions=%u idle_timeout=%u session_deadline=%u extensions=%s",
+	    "max_bytes=%zu max_sessions=%u idle_timeout=%s session_deadline=%s on_full=%s "
+	    "extensions=%s",
 	    cfg->smtp_listen[0], cfg->smtp_listen_n > 1 ? ",..." : "", cfg->grpc_listen,
 	    cfg->message_size_max, cfg->store_max_messages, cfg->store_max_bytes,
-	    cfg->max_sessions, cfg->idle_timeout, cfg->session_deadline, n ? exts : "none");
+	    cfg->max_sessions, config_show_ms(cfg->idle_timeout_ms, idle, sizeof(idle)),
+	    config_show_ms(cfg->session_deadline_ms, deadline, sizeof(deadline)),
+	    on_full_names[cfg->on_full], n ? exts : "none");
 }

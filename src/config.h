@@ -30,18 +30,25 @@
 #define DEF_MESSAGE_SIZE_MAX	(32u * 1024 * 1024)
 #define DEF_RCPT_MAX		1000
 #define DEF_ERROR_MAX		20
-#define DEF_IDLE_TIMEOUT	300	/* seconds */
-#define DEF_SESSION_DEADLINE	600	/* seconds */
-#define DEF_SHUTDOWN_GRACE	5	/* seconds */
-#define DEF_MAX_SESSIONS	1024
+#define DEF_IDLE_TIMEOUT_MS	(300 * 1000)
+#define DEF_SESSION_DEADLINE_MS	(600 * 1000)
+#define DEF_STRESS_IDLE_TIMEOUT_MS (5 * 1000)	/* idle timeout above 80 % of max_sessions */
+#define DEF_SHUTDOWN_GRACE_MS	(5 * 1000)
+#define DEF_MAX_SESSIONS	10000	/* lowered at start if descriptors are short */
 #define DEF_CMDS_PER_WAKEUP	16
 #define DEF_STORE_MAX_MESSAGES	10000
 #define DEF_STORE_MAX_BYTES	(256u * 1024 * 1024)
 #define DEF_MIME_MAX_DEPTH	32
 #define DEF_MIME_MAX_PARTS	1024
 #define DEF_WAITERS_MAX		1024
-#define DEF_WAIT_MAX		3600	/* seconds a WaitForMessages may park */
+#define DEF_WAIT_MAX_MS		(3600 * 1000)	/* longest a WaitForMessages may park */
 #define DEF_GRPC_MAX_MESSAGE	(64u * 1024 * 1024)
+
+/* What a full store does with a new message (--on-full) */
+enum config_on_full {
+	CONFIG_ON_FULL_EVICT,	/* evict the oldest messages (default) */
+	CONFIG_ON_FULL_REJECT,	/* refuse with 452 4.3.1, keep what is stored */
+};
 
 struct config {
 	char		*smtp_listen[CONFIG_LISTEN_MAX];
@@ -55,9 +62,10 @@ struct config {
 	size_t		 message_size_max;
 	size_t		 rcpt_max;
 	unsigned	 error_max;
-	unsigned	 idle_timeout;
-	unsigned	 session_deadline;
-	unsigned	 shutdown_grace;
+	uint64_t	 idle_timeout_ms;	/* 0: none */
+	uint64_t	 session_deadline_ms;	/* 0: none */
+	uint64_t	 stress_idle_timeout_ms;	/* under stress; 0: no stress rule */
+	uint64_t	 shutdown_grace_ms;
 	unsigned	 max_sessions;
 	unsigned	 cmds_per_wakeup;
 	unsigned	 extensions;		/* EXT_* bits advertised */
@@ -67,9 +75,10 @@ struct config {
 	unsigned	 mime_max_depth;
 	unsigned	 mime_max_parts;
 	unsigned	 waiters_max;
-	unsigned	 wait_max;
+	uint64_t	 wait_max_ms;
 	size_t		 grpc_max_message;
 
+	int		 on_full;		/* enum config_on_full */
 	int		 print;			/* DebuggingServer-style dump to stdout */
 	int		 log_format;		/* enum log_format */
 	int		 log_level;		/* enum log_level */

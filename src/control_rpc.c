@@ -191,7 +191,7 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 		}
 		ms = req->timeout->seconds * 1000 + req->timeout->nanos / 1000000;
 	}
-	cap = (long long)s->cfg->wait_max * 1000;
+	cap = (long long)s->cfg->wait_max_ms;
 	if (ms < 0 || ms > cap)
 		ms = cap;
 	/*

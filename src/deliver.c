@@ -32,6 +32,12 @@ deliver_handler_reply(const char *r, char *reply, size_t replylen)
 }
 
 int
+deliver_is_full(const struct deliver *d)
+{
+	return d->cfg->on_full == CONFIG_ON_FULL_REJECT && !store_has_room(d->store, 0);
+}
+
+int
 deliver_message(struct deliver *d, struct message *msg, char *reply, size_t replylen,
     int *disconnect, unsigned *delay_ms)
 {
@@ -73,6 +79,15 @@ deliver_message(struct deliver *d, struct message *msg, char *reply, size_t repl
 	}
 
 	msg = message_pack(msg);		/* one allocation per stored message */
+	if (d->cfg->on_full == CONFIG_ON_FULL_REJECT &&
+	    !store_has_room(d->store, message_footprint(msg))) {
+		snprintf(reply, replylen, "452 4.3.1 Insufficient system storage");
+		d->stats->messages_rejected++;
+		log_info("message rejected session=%016llx store=full reply=452",
+		    (unsigned long long)msg->session_id);
+		message_free(msg);
+		return -1;
+	}
 	id = store_put(d->store, msg);		/* msg stays valid until we return to the loop */
 	d->stats->messages_received++;
 	d->stats->bytes_received += msg->size;

@@ -40,10 +40,17 @@ struct deliver {
 /*
  * Takes ownership of msg on all paths. Returns 0 when stored, with
  * "250 2.0.0 Ok: queued as <id>" in reply; -1 when rejected, with the reply
- * line (no CRLF) in reply. *disconnect and *delay_ms are what a DATA rule
+ * line (no CRLF) in reply (452 4.3.1 when --on-full reject and the message
+ * does not fit). *disconnect and *delay_ms are what a DATA rule
  * asked for (0 when none fired), for the session to carry out.
  */
 int	deliver_message(struct deliver *, struct message *msg, char *reply, size_t replylen,
 	    int *disconnect, unsigned *delay_ms);
+
+/*
+ * 1 when --on-full reject is set and the store has no room left (no more
+ * messages, or no more bytes): MAIL gets 452 4.3.1 instead of a 250.
+ */
+int	deliver_is_full(const struct deliver *);
 
 #endif

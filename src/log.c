@@ -186,6 +186,7 @@ LOG_FN(log_info, LOG_LEVEL_INFO, 0)
 LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
 LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
 LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_errorx, LOG_LEVEL_ERROR, 0)
 
 void
 fatal(const char *fmt, ...)

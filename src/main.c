@@ -2,6 +2,8 @@
  * smtpsink - wiring only: configuration, logging, the event base, the
  * server, signals, the loop, and the shutdown order.
  */
+#include <sys/resource.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +18,8 @@
 #include "server.h"
 #include "stats.h"
 
+#define MAIN_FD_RESERVE	64	/* descriptors besides sessions: listeners, gRPC, log */
+
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
@@ -27,6 +31,40 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 	}
 	log_info("signal sig=%d stopping=1", (int)sig);
 	server_shutdown(s);
+}
+
+/*
+ * Each SMTP session is one descriptor: raise the soft limit toward the
+ * hard one (Debian's default soft limit is 1024), and if it still cannot
+ * hold max_sessions plus what the rest needs, lower the default
+ * max_sessions to fit (accepting then pauses at the limit instead of
+ * failing with EMFILE). A --max-sessions given explicitly is kept.
+ */
+static void
+main_fd_limit(struct config *cfg)
+{
+	struct rlimit	 rl;
+	rlim_t		 want = (rlim_t)cfg->max_sessions + MAIN_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	if (cfg->max_sessions != DEF_MAX_SESSIONS) {
+		/* Asked for: kept; past the limit accept() backs off on EMFILE */
+		log_warnx("max_sessions=%u exceeds the descriptor limit %llu", cfg->max_sessions,
+		    (unsigned long long)rl.rlim_cur);
+		return;
+	}
+	cfg->max_sessions = rl.rlim_cur > 2 * MAIN_FD_RESERVE ?
+	    (unsigned)(rl.rlim_cur - MAIN_FD_RESERVE) : (unsigned)(rl.rlim_cur / 2);
+	log_warnx("max_sessions lowered to %u: descriptor limit %llu", cfg->max_sessions,
+	    (unsigned long long)rl.rlim_cur);
 }
 
 int
@@ -48,6 +86,7 @@ main(int argc, char **argv)
 		return rc > 0 ? 0 : 2;
 	}
 	log_init(cfg.log_format, cfg.log_level);
+	main_fd_limit(&cfg);
 	config_log(&cfg);
 
 	if (evthread_use_pthreads() == -1)
@@ -61,7 +100,7 @@ main(int argc, char **argv)
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
 	if (server_start(s, 1, err, sizeof(err)) == -1) {
-		log_warnx("startup failed reason=\"%s\"", err);
+		log_errorx("startup failed reason=\"%s\"", err);
 		fprintf(stderr, "smtpsink: %s\n", err);
 		event_free(sigterm);
 		event_free(sigint);

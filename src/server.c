@@ -6,7 +6,7 @@
  * Shutdown (ARCHITECTURE.md §3.4), in two phases:
  *   1. SMTP drains: health says NOT_SERVING; idle sessions and new
  *      clients get 421 4.3.2 at once, sessions with a transaction in flight
- *      may finish it within cfg->shutdown_grace (then 421, nothing partial
+ *      may finish it within cfg->shutdown_grace_ms (then 421, nothing partial
  *      stored). The control API keeps answering meanwhile, so every message
  *      that got its 250 can still be read, and parked waits can still be
  *      satisfied by the messages in flight.
@@ -277,15 +277,16 @@ server_shutdown(struct server *s)
 	if (s->shutting_down)
 		return;
 	s->shutting_down = 1;
-	log_info("shutdown sessions=%llu grace=%us",
-	    (unsigned long long)s->stats.sessions_active, s->cfg->shutdown_grace);
+	log_info("shutdown sessions=%llu grace_ms=%llu",
+	    (unsigned long long)s->stats.sessions_active,
+	    (unsigned long long)s->cfg->shutdown_grace_ms);
 	/* Accepting goes on while SMTP drains: a new client gets 421 4.3.2 at once */
 	if (s->control != NULL)
 		control_serving_changed(s->control);	/* health: NOT_SERVING now */
 	smtp_session_shutdown_all(&s->sessions, 0);
 	if (!smtp_sessions_empty(&s->sessions)) {
-		tv.tv_sec = s->cfg->shutdown_grace;
-		tv.tv_usec = 0;
+		tv.tv_sec = s->cfg->shutdown_grace_ms / 1000;
+		tv.tv_usec = (s->cfg->shutdown_grace_ms % 1000) * 1000;
 		s->shutdown_ev = evtimer_new(s->base, server_grace_cb, s);
 		evtimer_add(s->shutdown_ev, &tv);
 	}

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deliver.h"
 #include "log.h"
 #include "smtp_session_internal.h"
 #include "stats.h"
@@ -324,6 +325,10 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	if ((flags & SMTP_PROTO_PATH_8BIT) && !c->smtputf8) {
 		smtp_session_reply(s, 553, "5.6.7",
 		    "Must declare SMTPUTF8 to send non-ASCII addresses");
+		return 0;
+	}
+	if (deliver_is_full(s->owner->deliver)) {
+		smtp_session_reply(s, 452, "4.3.1", "Insufficient system storage");
 		return 0;
 	}
 	c->subject = c->addr;

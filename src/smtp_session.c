@@ -692,17 +692,30 @@ smtp_now_ms(struct smtp_session *s)
  * time: the timer is re-armed when it fires, not on every read and write,
  * which keeps the event heap out of the per-command path.
  */
+/*
+ * The idle limit in force: --idle-timeout, or the shorter
+ * --stress-idle-timeout while the sessions are under stress (Postfix's
+ * stress-adaptive behaviour: idle clients give their slots back quickly).
+ */
+static uint64_t
+smtp_session_idle_ms(const struct smtp_session *s)
+{
+	const struct config	*cfg = s->owner->cfg;
+	uint64_t		 idle = cfg->idle_timeout_ms, st = cfg->stress_idle_timeout_ms;
+
+	if (s->owner->stressed && st > 0 && (idle == 0 || st < idle))
+		return st;
+	return idle;
+}
+
 static void
 smtp_session_timer_arm(struct smtp_session *s, uint64_t now)
 {
-	const struct config	*cfg = s->owner->cfg;
-	uint64_t		 at = 0, idle_at;
+	uint64_t		 at = 0, idle = smtp_session_idle_ms(s);
 	struct timeval		 tv;
 
-	if (cfg->idle_timeout > 0) {
-		idle_at = s->active_ms + (uint64_t)cfg->idle_timeout * 1000;
-		at = idle_at;
-	}
+	if (idle > 0)
+		at = s->active_ms + idle;
 	if (s->deadline_ms != 0 && (at == 0 || s->deadline_ms < at))
 		at = s->deadline_ms;
 	if (at == 0)
@@ -718,7 +731,7 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtp_session	*s = arg;
 	const struct config	*cfg = s->owner->cfg;
-	uint64_t		 now = smtp_now_ms(s);
+	uint64_t		 now = smtp_now_ms(s), idle = smtp_session_idle_ms(s);
 	const char		*why = NULL;
 	char			 text[128];
 
@@ -728,7 +741,7 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (s->deadline_ms != 0 && now >= s->deadline_ms)
 		why = "session deadline";
-	else if (cfg->idle_timeout > 0 && now - s->active_ms >= (uint64_t)cfg->idle_timeout * 1000) {
+	else if (idle > 0 && now - s->active_ms >= idle) {
 		if (s->flags & SF_DELAY)
 			s->active_ms = now;	/* we are the ones waiting */
 		else
@@ -753,12 +766,39 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 	/* One more idle period for the 421 to leave, then free regardless */
 	s->active_ms = now;
 	s->deadline_ms = 0;
-	if (cfg->idle_timeout == 0)
+	if (idle == 0)
 		s->deadline_ms = now + 1000 * SMTP_LINGER_SECS;
 	smtp_session_timer_arm(s, now);
 }
 
 /* ----- life cycle ----- */
+
+/*
+ * Stress (Postfix's smtpd stress): on above 80 % of max_sessions, off below
+ * 70 % (no flapping at the edge). Turning it on re-arms every session's
+ * timer so idle ones get the short limit now, not at their old expiry.
+ */
+static void
+smtp_sessions_stress_update(struct smtp_sessions *ss)
+{
+	uint64_t		 active = ss->stats->sessions_active, max = ss->cfg->max_sessions;
+	struct smtp_session	*s;
+	int			 on;
+
+	if (max == 0 || ss->cfg->stress_idle_timeout_ms == 0)
+		return;
+	on = ss->stressed ? active * 10 >= max * 7 : active * 10 > max * 8;
+	if (on == ss->stressed)
+		return;
+	ss->stressed = on;
+	log_info("smtp stress=%s sessions=%llu max_sessions=%llu", on ? "on" : "off",
+	    (unsigned long long)active, (unsigned long long)max);
+	if (!on)
+		return;		/* the longer limit applies when each timer fires */
+	TAILQ_FOREACH(s, &ss->list, entry)
+		if (!(s->flags & SF_LINGER))
+			smtp_session_timer_arm(s, smtp_now_ms(s));
+}
 
 void
 smtp_sessions_init(struct smtp_sessions *ss)
@@ -766,6 +806,7 @@ smtp_sessions_init(struct smtp_sessions *ss)
 	TAILQ_INIT(&ss->list);
 	ss->next_id = 1;
 	ss->stopping = 0;
+	ss->stressed = 0;
 }
 
 void
@@ -839,9 +880,10 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 	bufferevent_setcb(bev, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
 	s->timer_ev = evtimer_new(ss->base, smtp_timer_cb, s);
 	s->active_ms = smtp_now_ms(s);
-	if (cfg->session_deadline > 0)
-		s->deadline_ms = s->active_ms + (uint64_t)cfg->session_deadline * 1000;
+	if (cfg->session_deadline_ms > 0)
+		s->deadline_ms = s->active_ms + cfg->session_deadline_ms;
 	smtp_session_timer_arm(s, s->active_ms);
+	smtp_sessions_stress_update(ss);	/* after the timer exists: it may re-arm all */
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
@@ -874,6 +916,7 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 	TAILQ_REMOVE(&ss->list, s, entry);
 	if (ss->stats->sessions_active > 0)
 		ss->stats->sessions_active--;
+	smtp_sessions_stress_update(ss);
 	/* One line per session (connect is at debug): keeps new-connection loads cheap */
 	log_info("smtp session session=%016" PRIx64 " peer=%s messages=%u reason=\"%s\" state=%s",
 	    s->id, s->peer, s->messages, reason ? reason : "", smtp_strstate(s->state));

@@ -60,6 +60,7 @@ struct smtp_sessions {
 	struct smtp_session_list list;
 	uint64_t		 next_id;
 	int			 stopping;	/* smtp_session_shutdown_all() was called */
+	int			 stressed;	/* > 80 % of max_sessions: short idle limit */
 };
 
 void		 smtp_sessions_init(struct smtp_sessions *);

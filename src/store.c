@@ -319,3 +319,13 @@ store_generation(const struct store *st)
 {
 	return st->generation;
 }
+
+int
+store_has_room(const struct store *st, size_t footprint)
+{
+	if (st->count == 0)
+		return 1;
+	if (st->max_messages != 0 && st->count >= st->max_messages)
+		return 0;
+	return st->max_bytes == 0 || st->bytes + footprint <= st->max_bytes;
+}

@@ -57,6 +57,12 @@ size_t		 store_count_match(struct store *, const struct filter *f);
 size_t		 store_delete(struct store *, const struct filter *f);
 int		 store_delete_id(struct store *, uint64_t id);	/* 1 if deleted */
 
+/*
+ * 1 if a message of footprint bytes can be put without evicting anything
+ * (an empty store always has room: a message larger than max_bytes is
+ * stored alone).
+ */
+int		 store_has_room(const struct store *, size_t footprint);
 uint64_t	 store_last_id(const struct store *);	/* highest id assigned so far */
 size_t		 store_count(const struct store *);
 size_t		 store_bytes(const struct store *);	/* sum of message_footprint() */

@@ -2,6 +2,7 @@
 readiness line, logs, --print, signals."""
 import json
 import os
+import resource
 import signal
 import smtplib
 import subprocess
@@ -197,3 +198,49 @@ def test_idle_client_that_never_closes_does_not_hold_up_the_exit(sink_factory):
     idle.settimeout(2)
     assert idle.recv(512).startswith(b"421 4.3.2")
     idle.close()
+
+
+def _soft_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                return int(line.split()[3])
+    raise AssertionError("no open files limit")
+
+
+def test_issue_8_descriptor_limit_is_raised_for_max_sessions():
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    want = 10000 + 64                       # default --max-sessions + reserve
+    if hard != resource.RLIM_INFINITY and hard < want:
+        import pytest
+        pytest.skip("hard descriptor limit %d is below %d" % (hard, want))
+
+    def low_soft():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
+    p = subprocess.Popen([SMTPSINK_BIN, "--smtp-listen", "127.0.0.1:0", "--grpc-listen", "off"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=low_soft)
+    try:
+        assert p.stdout.readline().startswith(b"smtpsink ready ")
+        assert _soft_limit(p.pid) >= want
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.communicate(timeout=10)
+
+
+def test_issue_8_max_sessions_lowered_to_fit_the_descriptors():
+    def tight():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (300, 300))
+    p = subprocess.Popen([SMTPSINK_BIN, "--smtp-listen", "127.0.0.1:0", "--grpc-listen", "off"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=tight)
+    assert p.stdout.readline().startswith(b"smtpsink ready ")
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=10)
+    assert p.returncode == 0
+    assert b"max_sessions lowered to 236: descriptor limit 300" in err
+
+
+def test_issue_8_startup_failure_is_logged_as_an_error():
+    r = run("--smtp-listen", "127.0.0.1:99999", "--grpc-listen", "off")
+    assert r.returncode == 1
+    lines = [x for x in r.stderr.decode().splitlines() if "startup failed" in x]
+    assert lines and " error startup failed " in lines[0], lines

@@ -33,7 +33,10 @@ test_config_defaults(void **state)
 	assert_int_equal(cfg.message_size_max, 32u * 1024 * 1024);
 	assert_int_equal(cfg.store_max_messages, 10000);
 	assert_int_equal(cfg.extensions, EXT_ALL);
-	assert_int_equal(cfg.idle_timeout, 300);
+	assert_int_equal(cfg.idle_timeout_ms, 300000);
+	assert_int_equal(cfg.max_sessions, 10000);
+	assert_int_equal(cfg.stress_idle_timeout_ms, 5000);
+	assert_int_equal(cfg.on_full, CONFIG_ON_FULL_EVICT);
 	config_free(&cfg);
 }
 
@@ -52,7 +55,7 @@ test_config_flags(void **state)
 	assert_string_equal(cfg.smtp_listen[1], "[::1]:2525");
 	assert_int_equal(cfg.message_size_max, 10u * 1024 * 1024);
 	assert_int_equal(cfg.store_max_bytes, 64 * 1024);
-	assert_int_equal(cfg.idle_timeout, 120);
+	assert_int_equal(cfg.idle_timeout_ms, 120000);
 	assert_int_equal(cfg.extensions, EXT_ALL & ~(EXT_CHUNKING | EXT_DSN));
 	assert_int_equal(cfg.print, 1);
 	assert_int_equal(cfg.log_format, 1);
@@ -94,8 +97,11 @@ test_config_bad_values(void **state)
 		{ "--log-format", "xml" },
 		{ "--max-line-length", "100" },		/* below RFC 5321's 512 */
 		{ "--max-recipients", "0" },
-		{ "--idle-timeout", "500ms" },		/* kept in whole seconds */
-		{ "--max-wait", "1.5" },
+		{ "--idle-timeout", "5x" },		/* no such unit */
+		{ "--max-message-size", "99999999G" },	/* over the maximum (issue 8) */
+		{ "--max-bytes", "0" },
+		{ "--on-full", "drop" },
+		{ "--max-wait", "1.5x" },
 		{ "--session-deadline", "8785h" },	/* beyond 366 days */
 	};
 	struct config	 cfg;
@@ -117,6 +123,36 @@ test_config_bad_values(void **state)
 	}
 	fclose(stderr);
 	stderr = saved;
+}
+
+/* Issue 8: the message names the flag (was "limits must be greater than 0"). */
+static void
+test_config_errors_name_the_flag(void **state)
+{
+	static const struct { const char *flag, *value, *want; } cases[] = {
+		{ "--max-message-size", "0", "--max-message-size must be greater than 0" },
+		{ "--max-sessions", "0", "--max-sessions must be greater than 0" },
+		{ "--max-message-size", "99999999G",
+		  "--max-message-size: \"99999999G\" is over the maximum 4G" },
+		{ "--grpc-max-message-size", "3G", "is over the maximum 2G" },
+	};
+	struct config	 cfg;
+	size_t		 i, len;
+	char		*text;
+	FILE		*saved = stderr;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = { "smtpsink", (char *)cases[i].flag, (char *)cases[i].value, NULL };
+		assert_non_null(stderr = open_memstream(&text, &len));
+		assert_int_equal(parse(&cfg, ARGC(argv), argv), -1);
+		fclose(stderr);
+		stderr = saved;
+		if (strstr(text, cases[i].want) == NULL)
+			fail_msg("%s %s: got \"%s\", want \"%s\"", cases[i].flag, cases[i].value,
+			    text, cases[i].want);
+		free(text);
+		config_free(&cfg);
+	}
 }
 
 /* The one duration grammar (daemon flags and smtpsinkctl --timeout). */
@@ -154,13 +190,16 @@ test_config_duration_flags(void **state)
 {
 	struct config	 cfg;
 	char		*argv[] = { "smtpsink", "--idle-timeout", "1.5m", "--max-wait", "2000ms",
-			    "--shutdown-grace", "7", "--session-deadline", "1h", NULL };
+			    "--shutdown-grace", "7", "--session-deadline", "1h",
+			    "--stress-idle-timeout", "250ms", "--on-full", "reject", NULL };
 
 	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
-	assert_int_equal(cfg.idle_timeout, 90);
-	assert_int_equal(cfg.wait_max, 2);
-	assert_int_equal(cfg.shutdown_grace, 7);
-	assert_int_equal(cfg.session_deadline, 3600);
+	assert_int_equal(cfg.idle_timeout_ms, 90000);
+	assert_int_equal(cfg.wait_max_ms, 2000);
+	assert_int_equal(cfg.shutdown_grace_ms, 7000);
+	assert_int_equal(cfg.session_deadline_ms, 3600000);
+	assert_int_equal(cfg.stress_idle_timeout_ms, 250);	/* sub-second works now */
+	assert_int_equal(cfg.on_full, CONFIG_ON_FULL_REJECT);
 	config_free(&cfg);
 }
 
@@ -204,7 +243,10 @@ test_config_usage_defaults(void **state)
 	config_defaults(&cfg);
 	/* start from other values, so the flags must set each one */
 	cfg.message_size_max = cfg.store_max_bytes = cfg.grpc_max_message = 1;
-	cfg.idle_timeout = cfg.wait_max = cfg.session_deadline = 1;
+	cfg.idle_timeout_ms = cfg.wait_max_ms = cfg.session_deadline_ms = 1;
+	cfg.stress_idle_timeout_ms = cfg.shutdown_grace_ms = 1;
+	cfg.max_sessions = 1;
+	cfg.on_full = CONFIG_ON_FULL_REJECT;
 	cfg.log_level = LOG_LEVEL_DEBUG;
 	assert_int_equal(config_parse(&cfg, argc, argv), 0);
 	assert_string_equal(cfg.smtp_listen[0], def.smtp_listen[0]);
@@ -214,14 +256,46 @@ test_config_usage_defaults(void **state)
 	assert_int_equal(cfg.store_max_bytes, DEF_STORE_MAX_BYTES);
 	assert_int_equal(cfg.grpc_max_message, DEF_GRPC_MAX_MESSAGE);
 	assert_int_equal(cfg.data_line_max, DEF_DATA_LINE_MAX);
-	assert_int_equal(cfg.idle_timeout, DEF_IDLE_TIMEOUT);
-	assert_int_equal(cfg.session_deadline, DEF_SESSION_DEADLINE);
-	assert_int_equal(cfg.wait_max, DEF_WAIT_MAX);
+	assert_int_equal(cfg.idle_timeout_ms, DEF_IDLE_TIMEOUT_MS);
+	assert_int_equal(cfg.session_deadline_ms, DEF_SESSION_DEADLINE_MS);
+	assert_int_equal(cfg.wait_max_ms, DEF_WAIT_MAX_MS);
+	assert_int_equal(cfg.stress_idle_timeout_ms, DEF_STRESS_IDLE_TIMEOUT_MS);
+	assert_int_equal(cfg.shutdown_grace_ms, DEF_SHUTDOWN_GRACE_MS);
+	assert_int_equal(cfg.max_sessions, DEF_MAX_SESSIONS);
+	assert_int_equal(cfg.on_full, CONFIG_ON_FULL_EVICT);
 	assert_int_equal(cfg.log_level, def.log_level);
 	assert_int_equal(cfg.log_format, def.log_format);
 	config_free(&cfg);
 	config_free(&def);
 	free(text);
+}
+
+/*
+ * README's configuration table is config_markdown()'s output, byte for byte.
+ * On a difference the table is written to config_table.md in the current
+ * directory, to paste into README.md.
+ */
+static void
+test_config_readme_table(void **state)
+{
+	char	*table, *readme = NULL, *at;
+	size_t	 tlen, rlen = 0;
+	FILE	*f;
+
+	assert_non_null(f = open_memstream(&table, &tlen));
+	config_markdown(f);
+	fclose(f);
+	assert_non_null(f = fopen(FIXTURES_DIR "/../../README.md", "r"));
+	assert_int_equal(getdelim(&readme, &rlen, '\0', f) > 0, 1);
+	fclose(f);
+	if ((at = strstr(readme, table)) == NULL) {
+		assert_non_null(f = fopen("config_table.md", "w"));
+		fputs(table, f);
+		fclose(f);
+		fail_msg("README.md's configuration table is out of date: see config_table.md");
+	}
+	free(readme);
+	free(table);
 }
 
 static void
@@ -240,10 +314,12 @@ main(void)
 		cmocka_unit_test(test_config_flags),
 		cmocka_unit_test(test_config_env_and_precedence),
 		cmocka_unit_test(test_config_bad_values),
+		cmocka_unit_test(test_config_errors_name_the_flag),
 		cmocka_unit_test(test_config_duration),
 		cmocka_unit_test(test_config_duration_flags),
 		cmocka_unit_test(test_config_usage_defaults),
 		cmocka_unit_test(test_config_ext_names),
+		cmocka_unit_test(test_config_readme_table),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

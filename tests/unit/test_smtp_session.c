@@ -133,6 +133,16 @@ h_free(struct h *h)
 	free(h);
 }
 
+/* A second client of h's server, not connected yet (h_connect). */
+static void
+h_peer(struct h *peer, const struct h *h)
+{
+	memset(peer, 0, sizeof(*peer));
+	peer->fd = -1;
+	peer->srv = h->srv;
+	peer->base = h->base;
+}
+
 static void
 h_send(struct h *h, const void *p, size_t n)
 {
@@ -863,13 +873,13 @@ test_smtp_session_rules(void **state)
 
 	/* MAIL delay: the normal reply comes later, pipelined input waits */
 	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_MAIL_FROM, "slow@*", 0,
-	    200, 0), err, sizeof(err)));
+	    100, 0), err, sizeof(err)));
 	t0 = now_ms();
 	h_sends(h, "MAIL FROM:<slow@x>\r\nNOOP\r\n");
 	want_silence(h, 50);
 	want_reply(h, "250 2.1.0");
 	want_reply(h, "250 2.0.0");
-	assert_true(now_ms() - t0 >= 190);
+	assert_true(now_ms() - t0 >= 90);
 	rules_delete(server_rules(h->srv), NULL);
 
 	/* HELO: refusal plus disconnect */
@@ -881,7 +891,7 @@ test_smtp_session_rules(void **state)
 
 	/* The client leaves during a delay: no crash, session freed */
 	rules_delete(server_rules(h->srv), NULL);
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 150, 0),
+	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 80, 0),
 	    err, sizeof(err)));
 	h_connect(h);
 	want_silence(h, 20);
@@ -903,10 +913,7 @@ test_smtp_session_shutdown(void **state)
 	struct h	 idle;
 	char		*r;
 
-	memset(&idle, 0, sizeof(idle));
-	idle.fd = -1;
-	idle.srv = h->srv;
-	idle.base = h->base;
+	h_peer(&idle, h);
 	h_greet(h);
 	h_envelope(h);
 	h_sends(h, "DATA\r\nA: b\r\n\r\npart");
@@ -944,8 +951,8 @@ test_smtp_session_shutdown(void **state)
 static void
 tweak_timeouts(struct config *c)
 {
-	c->idle_timeout = 1;
-	c->session_deadline = 2;
+	c->idle_timeout_ms = 60;
+	c->session_deadline_ms = 150;
 }
 
 static void
@@ -958,10 +965,10 @@ test_smtp_session_timeouts(void **state)
 
 	h_greet(h);
 	t0 = now_ms();
-	r = h_reply(h);		/* waits up to 3 s */
+	r = h_reply(h);
 	if (strncmp(r, "421 4.4.2", 9) != 0)
 		fail_msg("idle: got \"%s\"", r);
-	assert_true(now_ms() - t0 >= 900);
+	assert_true(now_ms() - t0 >= 55);
 	want_closed(h);
 
 	/* A slow drip defeats the idle timer, not the deadline */
@@ -969,14 +976,114 @@ test_smtp_session_timeouts(void **state)
 	h_envelope(h);
 	h_sends(h, "DATA\r\n");
 	want_reply(h, "354");
-	for (i = 0; i < 40 && h_reply_len(h) == 0 && !h->eof; i++) {
-		h_sends(h, "x");
-		usleep(100 * 1000);
+	for (i = 0; i < 60 && h_reply_len(h) == 0 && !h->eof; i++) {
+		h_sends(h, "x");		/* every 10 ms: never 60 ms idle */
+		usleep(10 * 1000);
 		h_pump(h);
 	}
 	want_reply(h, "421 4.4.2");
 	want_closed(h);
 	assert_int_equal(store_count(server_store(h->srv)), 0);
+	h_free(h);
+}
+
+static void
+tweak_stress(struct config *c)
+{
+	c->max_sessions = 5;
+	c->idle_timeout_ms = 60 * 1000;
+	c->stress_idle_timeout_ms = 50;
+}
+
+/*
+ * Issue 8: above 80 % of max_sessions the idle limit drops to
+ * stress_idle_timeout (Postfix's stress), for the sessions already idle too;
+ * below 70 % the normal limit is back.
+ */
+static void
+test_smtp_session_stress_timeout(void **state)
+{
+	struct h	*h = h_new_cfg(tweak_stress);
+	struct h	 more[4];
+	double		 t0;
+	char		*r;
+	int		 i;
+
+	for (i = 0; i < 4; i++) {
+		h_peer(&more[i], h);
+		h_connect(&more[i]);
+		want_reply(&more[i], "220");
+	}
+	assert_int_equal(server_sessions(h->srv)->stressed, 0);	/* 4 of 5: 80 % */
+	want_silence(&more[0], 60);				/* the 60 s limit holds */
+	t0 = now_ms();
+	h_greet(h);						/* 5 of 5: stress */
+	assert_int_equal(server_sessions(h->srv)->stressed, 1);
+	for (i = 0; i < 4; i++) {
+		r = h_reply(&more[i]);
+		if (strncmp(r, "421 4.4.2", 9) != 0)
+			fail_msg("session %d: got \"%s\"", i, r);
+		want_closed(&more[i]);
+		close(more[i].fd);
+	}
+	assert_true(now_ms() - t0 < 2000);
+	/* 1 of 5 left: the stress is over, the normal limit is back */
+	h_pump(h);
+	assert_int_equal(server_sessions(h->srv)->stressed, 0);
+	want_silence(h, 60);
+	h_free(h);
+}
+
+static void
+tweak_on_full_reject(struct config *c)
+{
+	c->on_full = CONFIG_ON_FULL_REJECT;
+	c->store_max_messages = 2;
+}
+
+/*
+ * Issue 8: --on-full reject keeps what is stored and refuses new mail with
+ * 452 4.3.1: at MAIL when the store is already full, at the end of data when
+ * another session filled it meanwhile. Nothing is evicted.
+ */
+static void
+test_smtp_session_on_full_reject(void **state)
+{
+	struct h	*h = h_new_cfg(tweak_on_full_reject);
+	struct h	 other;
+	char		*r;
+
+	h_peer(&other, h);
+	h_greet(h);
+	h_envelope(h);
+	h_sends(h, "DATA\r\nm: 1\r\n\r\n.\r\n");
+	want_reply(h, "354");
+	want_reply(h, "250 2.0.0 Ok: queued as 1");
+	/* Two transactions in flight for the last free place */
+	h_greet(&other);
+	h_envelope(&other);
+	h_envelope(h);
+	h_sends(&other, "DATA\r\nm: 2\r\n\r\n.\r\n");
+	want_reply(&other, "354");
+	want_reply(&other, "250 2.0.0 Ok: queued as 2");
+	h_sends(h, "DATA\r\nm: 3\r\n\r\n.\r\n");
+	want_reply(h, "354");
+	want_reply(h, "452 4.3.1 Insufficient system storage");
+	/* Full: refused at MAIL, before any data is sent */
+	h_sends(h, "MAIL FROM:<a@b.example>\r\n");
+	want_reply(h, "452 4.3.1 Insufficient system storage");
+	assert_int_equal(store_count(server_store(h->srv)), 2);
+	assert_int_equal(store_evicted(server_store(h->srv)), 0);
+	assert_non_null(store_get(server_store(h->srv), 1));
+	/* Room again after a delete */
+	assert_int_equal(store_delete_id(server_store(h->srv), 1), 1);
+	h_envelope(h);
+	h_sends(h, "DATA\r\nm: 4\r\n\r\n.\r\n");
+	want_reply(h, "354");
+	r = h_reply(h);
+	if (strncmp(r, "250 2.0.0 Ok: queued as 3", 26) != 0)	/* a refused message takes no id */
+		fail_msg("after delete: got \"%s\"", r);
+	close(other.fd);
 	h_free(h);
 }
 
@@ -1011,6 +1118,8 @@ main(void)
 		cmocka_unit_test(test_smtp_session_rules),
 		cmocka_unit_test(test_smtp_session_shutdown),
 		cmocka_unit_test(test_smtp_session_timeouts),
+		cmocka_unit_test(test_smtp_session_stress_timeout),
+		cmocka_unit_test(test_smtp_session_on_full_reject),
 		cmocka_unit_test(test_smtp_session_ext_line),
 	};
 
