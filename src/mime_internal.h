@@ -60,7 +60,8 @@ mime_str_add(struct mime_str *s, const void *p, size_t len)
 
 /*
  * Appends p[0..len) to s as valid UTF-8: NUL bytes and invalid or truncated
- * sequences each become U+FFFD. Returns the number of replacements.
+ * sequences each become U+FFFD. Returns the number of replacements. p may
+ * be NULL when len is 0.
  */
 size_t	mime_str_add_utf8(struct mime_str *s, const char *p, size_t len);
 /* 1 if p[0..len) is UTF-8 apart from NUL bytes */
