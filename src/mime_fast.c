@@ -552,9 +552,10 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	} else if (fn != NULL)
 		mime_str_add_8bit(&s, fn, strlen(fn));
 	a->filename = s.p;
-	if (have_ct)
+	if (have_ct) {
 		xasprintf(&a->content_type, "%s/%s", ct.type, ct.subtype);
-	else
+		a->content_type = mime_ctype_string(a->content_type);
+	} else
 		a->content_type = xstrdup("text/plain");
 	memset(&s, 0, sizeof(s));
 	mime_str_reserve(&s, 0);

@@ -204,6 +204,7 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 	g_free(mt);
 	for (mt = a->content_type; *mt != '\0'; mt++)
 		*mt = g_ascii_tolower(*mt);
+	a->content_type = mime_ctype_string(a->content_type);
 
 	cid = g_mime_object_get_content_id(obj);
 	memset(&s, 0, sizeof(s));

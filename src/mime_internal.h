@@ -64,6 +64,13 @@ mime_str_add(struct mime_str *s, const void *p, size_t len)
  * be NULL when len is 0.
  */
 size_t	mime_str_add_utf8(struct mime_str *s, const char *p, size_t len);
+/*
+ * Takes a malloc'd "type/subtype" and returns it, or (s freed) a new
+ * "application/octet-stream" when it has a byte outside printable ASCII: a
+ * media type is an ASCII token (RFC 2045), and GMime and the fast paths
+ * read other bytes differently (GMime decodes them as a legacy charset).
+ */
+char	*mime_ctype_string(char *s);
 /* 1 if p[0..len) is UTF-8 apart from NUL bytes */
 int	mime_is_utf8(const char *p, size_t len);
 /*

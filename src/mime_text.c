@@ -69,6 +69,19 @@ mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 	return nrepl;
 }
 
+char *
+mime_ctype_string(char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e) {
+			free(s);
+			return xstrdup("application/octet-stream");
+		}
+	return s;
+}
+
 /* Length of the 7-bit prefix of p[0..len), 8 bytes at a time */
 static size_t
 mime_ascii_prefix(const char *p, size_t len)

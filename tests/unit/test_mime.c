@@ -1256,6 +1256,34 @@ test_mime_unconvertible_both_routes(void **state)
 	agree_one("shift_jis cut", multi, sizeof(multi) - 1);
 }
 
+/*
+ * Issue 8 (fuzz_mime): an attachment's content type with bytes that are not
+ * UTF-8 was handed out as is by the fast paths (not UTF-8) and decoded as
+ * Latin-1 by GMime; such a type now reads application/octet-stream on both.
+ */
+static void
+test_mime_content_type_utf8(void **state)
+{
+	static const char raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
+	    "--r\r\nContent-Type: tex\xff\x89t/HTML\r\n\r\n<p>\r\n--r\r\n"
+	    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--r--\r\n";
+	struct mime_body	*b;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+		assert_body_sane(b, 0);
+		assert_int_equal(b->natts, 2);
+		assert_string_equal(b->atts[0].content_type, "application/octet-stream");
+		assert_string_equal(b->atts[1].content_type, "image/gif");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("content type not UTF-8", raw, sizeof(raw) - 1);
+}
+
 /* The common shapes take the fast paths, the others GMime's parser */
 static void
 test_mime_routing(void **state)
@@ -1433,6 +1461,7 @@ main(void)
 		cmocka_unit_test(test_mime_paths_agree_damaged),
 		cmocka_unit_test(test_mime_issue_8_null_offsets),
 		cmocka_unit_test(test_mime_unconvertible_both_routes),
+		cmocka_unit_test(test_mime_content_type_utf8),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),
