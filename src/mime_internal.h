@@ -173,8 +173,11 @@ char	*mime_param_2047_raw(const char *p, const char *param);
  */
 int	mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
 	    const char *name, struct mime_str *out);
-/* 1 if a header the fast routes read appears more than once */
-int	mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc);
+/*
+ * 1 if a header the fast routes read appears more than once or holds a NUL
+ * (GMime stops at it): such a message takes GMime's route.
+ */
+int	mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc);
 
 /* mime_fast.c and mime_gmime.c: one body parse */
 

@@ -1284,6 +1284,25 @@ test_mime_content_type_utf8(void **state)
 	agree_one("content type not UTF-8", raw, sizeof(raw) - 1);
 }
 
+/*
+ * Issue 8 (fuzz_mime): a NUL inside Content-Type. GMime reads the value up
+ * to the NUL (no charset here), the fast path read past it; such headers
+ * now take GMime's route, so both give the same text.
+ */
+static void
+test_mime_nul_in_content_type(void **state)
+{
+	static const char raw[] = "Content-Type: text/plain\t\0\0; charset=windows-1252"
+	    "\r\n\r\na\x81z\r\n";
+	static const char multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\0; charset=windows-1252\r\n\r\na\x81z\r\n"
+	    "--b--\r\n";
+
+	(void)state;
+	agree_one("NUL in Content-Type", raw, sizeof(raw) - 1);
+	agree_one("NUL in a part's Content-Type", multi, sizeof(multi) - 1);
+}
+
 /* The common shapes take the fast paths, the others GMime's parser */
 static void
 test_mime_routing(void **state)
@@ -1462,6 +1481,7 @@ main(void)
 		cmocka_unit_test(test_mime_issue_8_null_offsets),
 		cmocka_unit_test(test_mime_unconvertible_both_routes),
 		cmocka_unit_test(test_mime_content_type_utf8),
+		cmocka_unit_test(test_mime_nul_in_content_type),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),
