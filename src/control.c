@@ -81,11 +81,19 @@ struct control {
 	struct control_call_list calls;		/* posted requests and live calls */
 	size_t			 ncalls;
 	size_t			 nactive;	/* client calls among them */
+
+	/* Test hook only (control_test_new): batches go here, not to gRPC */
+	control_test_observe_fn	*test_observe;
+	void			*test_arg;
+	struct control_op	**test_ops;	/* tags in flight, in order */
+	size_t			 test_nops, test_cap;
 };
 
 static void	control_request(struct control *, size_t);
 static void	control_call_free(struct control_call *);
 static void	control_maybe_cq_shutdown(struct control *);
+static void	control_test_batch(struct control_call *, const grpc_op *, size_t,
+		    struct control_op *);
 
 const struct control_env *
 control_env(const struct control *ctl)
@@ -245,6 +253,11 @@ control_batch(struct control_call *c, const grpc_op *ops, size_t n, struct contr
 {
 	grpc_call_error	 e;
 
+	if (c->ctl->test_observe != NULL) {
+		control_test_batch(c, ops, n, op);
+		c->pending++;
+		return 0;
+	}
 	if (c->ctl->cq_down || c->call == NULL)
 		return -1;
 	e = grpc_call_start_batch(c->call, ops, n, op, NULL);
@@ -434,21 +447,20 @@ control_closed(struct control_call *c, int ok)
 	}
 }
 
+/*
+ * A client call arrived (its request was reposted already): arms
+ * RECV_CLOSE_ON_SERVER, unpacks the request and runs the handler.
+ */
 static void
-control_new_call(struct control_call *c, int ok)
+control_call_begin(struct control_call *c)
 {
 	struct control		*ctl = c->ctl;
 	grpc_op			 op;
 	ProtobufCMessage	*req;
 	char			 path[128];
 
-	if (!ok)			/* server shutting down: c->call is NULL */
-		return;
 	c->started = 1;
 	ctl->nactive++;
-	if (!ctl->shutting_down)
-		control_request(ctl, c->midx);
-
 	control_op_init(&op, GRPC_OP_RECV_CLOSE_ON_SERVER);
 	op.data.recv_close_on_server.cancelled = &c->cancelled;
 	if (control_batch(c, &op, 1, &c->op_close) == -1)
@@ -480,12 +492,21 @@ control_new_call(struct control_call *c, int ok)
 	protobuf_c_message_free_unpacked(req, NULL);
 }
 
-/* Posts one request for method midx (or the unregistered-method catch-all). */
 static void
-control_request(struct control *ctl, size_t midx)
+control_new_call(struct control_call *c, int ok)
+{
+	if (!ok)			/* server shutting down: c->call is NULL */
+		return;
+	if (!c->ctl->shutting_down)
+		control_request(c->ctl, c->midx);
+	control_call_begin(c);
+}
+
+/* A call of method midx (or CONTROL_GENERIC), linked, with its tags set up. */
+static struct control_call *
+control_call_new(struct control *ctl, size_t midx)
 {
 	struct control_call	*c = xcalloc(1, sizeof(*c));
-	grpc_call_error		 e;
 
 	c->ctl = ctl;
 	c->midx = midx;
@@ -494,17 +515,29 @@ control_request(struct control *ctl, size_t midx)
 	c->op_close.done = control_closed;
 	c->op_new.call = c->op_send.call = c->op_close.call = c;
 	grpc_metadata_array_init(&c->md);
-	if (midx == CONTROL_GENERIC) {
+	if (midx == CONTROL_GENERIC)
 		grpc_call_details_init(&c->details);
+	else
+		c->method = &ctl->env.methods[midx];
+	TAILQ_INSERT_TAIL(&ctl->calls, c, entry);
+	ctl->ncalls++;
+	return c;
+}
+
+/* Posts one request for method midx (or the unregistered-method catch-all). */
+static void
+control_request(struct control *ctl, size_t midx)
+{
+	struct control_call	*c = control_call_new(ctl, midx);
+	grpc_call_error		 e;
+
+	if (midx == CONTROL_GENERIC) {
 		e = grpc_server_request_call(ctl->gs, &c->call, &c->details, &c->md, ctl->cq,
 		    ctl->cq, &c->op_new);
 	} else {
-		c->method = &ctl->env.methods[midx];
 		e = grpc_server_request_registered_call(ctl->gs, ctl->handles[midx], &c->call,
 		    &c->deadline, &c->md, &c->payload, ctl->cq, ctl->cq, &c->op_new);
 	}
-	TAILQ_INSERT_TAIL(&ctl->calls, c, entry);
-	ctl->ncalls++;
 	if (e != GRPC_CALL_OK) {
 		log_warnx("grpc request failed error=\"%s\"", grpc_call_error_to_string(e));
 		control_call_free(c);
@@ -518,6 +551,8 @@ control_call_free(struct control_call *c)
 {
 	struct control	*ctl = c->ctl;
 
+	if (ctl->test_observe != NULL)
+		ctl->test_observe(ctl->test_arg, c, NULL, 0);
 	TAILQ_REMOVE(&ctl->calls, c, entry);
 	ctl->ncalls--;
 	if (c->started)
@@ -719,11 +754,25 @@ control_grace_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-void
-control_shutdown(struct control *ctl, void (*done)(void *), void *arg)
+/* Tells each call that the server is stopping (parked calls answer UNAVAILABLE). */
+static void
+control_shutdown_calls(struct control *ctl)
 {
 	struct control_call	*c, *next;
 	void			(*fn)(struct control_call *);
+
+	for (c = TAILQ_FIRST(&ctl->calls); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		if ((fn = c->on_shutdown) != NULL) {
+			c->on_shutdown = NULL;
+			fn(c);
+		}
+	}
+}
+
+void
+control_shutdown(struct control *ctl, void (*done)(void *), void *arg)
+{
 	struct timeval		 tv = { 0, CONTROL_GRACE_MS * 1000 };
 
 	ctl->done = done;
@@ -735,13 +784,7 @@ control_shutdown(struct control *ctl, void (*done)(void *), void *arg)
 	}
 	ctl->shutting_down = 1;
 	log_info("grpc shutdown calls=%zu", ctl->nactive);
-	for (c = TAILQ_FIRST(&ctl->calls); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, entry);
-		if ((fn = c->on_shutdown) != NULL) {
-			c->on_shutdown = NULL;
-			fn(c);
-		}
-	}
+	control_shutdown_calls(ctl);
 	grpc_server_shutdown_and_notify(ctl->gs, ctl->cq, &ctl->op_shutdown);
 	ctl->grace_ev = evtimer_new(ctl->base, control_grace_cb, ctl);
 	evtimer_add(ctl->grace_ev, &tv);
@@ -769,4 +812,131 @@ control_free(struct control *ctl)
 		event_free(ctl->grace_ev);
 	free(ctl);
 	grpc_shutdown();
+}
+
+/* ----- test hook (tests/fuzz/fuzz_control.c; see control_call.h) ----- */
+
+/* Test mode's control_batch(): shows the batch, queues its tag. */
+static void
+control_test_batch(struct control_call *c, const grpc_op *ops, size_t n, struct control_op *op)
+{
+	struct control	*ctl = c->ctl;
+	size_t		 i;
+
+	for (i = 0; i < ctl->test_nops; i++)
+		if (ctl->test_ops[i] == op)
+			fatalx("control test: a tag was handed over twice (method=%s)",
+			    c->method != NULL ? c->method->path : "?");
+	ctl->test_observe(ctl->test_arg, c, ops, n);
+	if (ctl->test_nops == ctl->test_cap) {
+		ctl->test_cap = ctl->test_cap ? ctl->test_cap * 2 : 16;
+		ctl->test_ops = xreallocarray(ctl->test_ops, ctl->test_cap, sizeof(*ctl->test_ops));
+	}
+	ctl->test_ops[ctl->test_nops++] = op;
+}
+
+struct control *
+control_test_new(const struct control_env *env, size_t max_message,
+    control_test_observe_fn *observe, void *arg)
+{
+	struct control	*ctl = xcalloc(1, sizeof(*ctl));
+
+	ctl->env = *env;
+	ctl->base = env->base;
+	ctl->inbox = env->inbox;
+	ctl->max_message = max_message;
+	TAILQ_INIT(&ctl->calls);
+	ctl->test_observe = observe;
+	ctl->test_arg = arg;
+	return ctl;
+}
+
+struct control_call *
+control_test_call(struct control *ctl, size_t midx, const void *req, size_t len,
+    long long deadline_ms)
+{
+	struct control_call	*c;
+	grpc_slice		 s;
+
+	c = control_call_new(ctl, midx < ctl->env.nmethods ? midx : CONTROL_GENERIC);
+	if (c->method == NULL) {
+		grpc_slice_unref(c->details.method);
+		c->details.method = grpc_slice_from_copied_buffer(req != NULL ? req : "",
+		    req != NULL ? len : 0);
+	} else if (req != NULL) {
+		s = grpc_slice_from_copied_buffer(req, len);
+		c->payload = grpc_raw_byte_buffer_create(&s, 1);
+		grpc_slice_unref(s);
+	}
+	c->deadline = deadline_ms < 0 ? gpr_inf_future(GPR_CLOCK_MONOTONIC) :
+	    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+	    gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
+	c->details.deadline = c->deadline;
+	control_call_begin(c);
+	return c;
+}
+
+/*
+ * Completes the next tag in flight: a send as ok, the close only once its
+ * call sent its status and nothing else of it is in flight (or cancel).
+ * Returns 0 when no tag could complete.
+ */
+static int
+control_test_next(struct control *ctl, int cancel)
+{
+	struct control_op	*op;
+	struct control_call	*c;
+	size_t			 i, j;
+
+	for (i = 0; i < ctl->test_nops; i++) {
+		op = ctl->test_ops[i];
+		c = op->call;
+		if (op == &c->op_close && !cancel) {
+			if (!c->status_sent || c->sending)
+				continue;
+			for (j = 0; j < ctl->test_nops; j++)
+				if (j != i && ctl->test_ops[j]->call == c)
+					break;
+			if (j < ctl->test_nops)
+				continue;
+		}
+		if (op == &c->op_close && cancel && !c->status_sent)
+			c->cancelled = 1;
+		memmove(&ctl->test_ops[i], &ctl->test_ops[i + 1],
+		    (ctl->test_nops - i - 1) * sizeof(*ctl->test_ops));
+		ctl->test_nops--;
+		control_dispatch(op, !cancel || op == &c->op_close);
+		return 1;
+	}
+	return 0;
+}
+
+size_t
+control_test_step(struct control *ctl, size_t max)
+{
+	size_t	 n = 0;
+
+	while (n < max && control_test_next(ctl, 0))
+		n++;
+	return n;
+}
+
+void
+control_test_shutdown(struct control *ctl)
+{
+	ctl->shutting_down = 1;
+	control_shutdown_calls(ctl);
+}
+
+void
+control_test_free(struct control *ctl)
+{
+	if (ctl == NULL)
+		return;
+	while (control_test_next(ctl, 0) || control_test_next(ctl, 1))
+		;
+	if (ctl->ncalls != 0)
+		fatalx("control test: %zu calls left", ctl->ncalls);
+	free(ctl->test_ops);
+	free(ctl);
 }

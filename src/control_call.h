@@ -103,4 +103,36 @@ int		 control_send(struct control_call *, const ProtobufCMessage *msg);
 /* Milliseconds left until the call's deadline; -1 for none. */
 long long	 control_remaining_ms(const struct control_call *);
 
+/*
+ * Test hook (tests/fuzz/fuzz_control.c): a struct control with no gRPC
+ * server, completion queue or thread. control_test_call() runs a method's
+ * handler the way a call from a client would (request unpacked, status
+ * INVALID_ARGUMENT when it is not a valid message, UNIMPLEMENTED for an
+ * unknown method), and every batch a call starts is shown to observe(ops,
+ * nops) and its tag queued instead of going to gRPC; observe(call, NULL, 0)
+ * tells that a call is being freed. Nothing here is used by the sink.
+ */
+typedef void	 control_test_observe_fn(void *arg, const struct control_call *,
+		    const grpc_op *ops, size_t nops);
+/* env as for control_new() (methods, store, ...); never fails. */
+struct control	*control_test_new(const struct control_env *, size_t max_message,
+		    control_test_observe_fn *, void *arg);
+/*
+ * A call of env->methods[midx], or of an unregistered method named req when
+ * midx >= nmethods; req[0..len) is the request message's bytes, NULL for a
+ * call without one; deadline_ms < 0: no deadline. The call belongs to ctl.
+ */
+struct control_call *control_test_call(struct control *, size_t midx, const void *req,
+		    size_t len, long long deadline_ms);
+/*
+ * Completes up to max tags in flight, in order, as gRPC would with ok=1: a
+ * send at once, a call's RECV_CLOSE_ON_SERVER once its status went out.
+ * Returns how many completed (0: every call left is parked or streaming).
+ */
+size_t		 control_test_step(struct control *, size_t max);
+/* What control_shutdown() does to the calls (parked ones answer UNAVAILABLE). */
+void		 control_test_shutdown(struct control *);
+/* Completes what can, cancels the calls left (client gone), frees them and ctl. */
+void		 control_test_free(struct control *);
+
 #endif

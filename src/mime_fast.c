@@ -240,7 +240,7 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 	size_t			 blen = size - sc->body, dlen;
 	int			 html = 0, ok = 0, have_ct = 0;
 
-	if (mime_hdr_has_dups(data, sc))
+	if (mime_hdr_needs_gmime(data, sc))
 		goto out;
 	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
 	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
@@ -472,7 +472,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (sc.capped || (sc.flags & MIME_FLAG_MALFORMED))
 		goto out;
 	/* a part without the empty line: GMime's warnings decide */
-	if ((depth > 0 && !sc.blank) || mime_hdr_has_dups(base, &sc))
+	if ((depth > 0 && !sc.blank) || mime_hdr_needs_gmime(base, &sc))
 		goto out;
 	if (mime_hdr_find(base, &sc, "Content-Type", &v)) {
 		if (mime_ctype_parse(v.p, &ct) < 0)
@@ -552,9 +552,10 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	} else if (fn != NULL)
 		mime_str_add_8bit(&s, fn, strlen(fn));
 	a->filename = s.p;
-	if (have_ct)
+	if (have_ct) {
 		xasprintf(&a->content_type, "%s/%s", ct.type, ct.subtype);
-	else
+		a->content_type = mime_ctype_string(a->content_type);
+	} else
 		a->content_type = xstrdup("text/plain");
 	memset(&s, 0, sizeof(s));
 	mime_str_reserve(&s, 0);

@@ -73,38 +73,28 @@ mime_part_decode(GMimePart *part, GMimeStream *out)
 
 /*
  * Decoded text of a text part as UTF-8, in a malloc'd string: transfer
- * decoding, then the declared charset through GMime's charset filter (which
- * skips what it cannot convert); without a usable charset, UTF-8 is kept and
- * anything else goes through the fallback charsets.
+ * decoding, then the declared charset through mime_charset_to_utf8(), as the
+ * fast paths do (unconvertible bytes become U+FFFD; GMime's charset filter
+ * would drop them); without a charset, UTF-8 is kept and anything else goes
+ * through the fallback charsets.
  */
 static char *
 mime_part_text(GMimePart *part)
 {
-	GMimeStream	*mem, *filtered;
-	GMimeFilter	*filter = NULL;
+	GMimeStream	*mem;
 	GByteArray	*arr;
 	struct mime_str	 s = { 0 };
 	const char	*charset;
 
 	mem = g_mime_stream_mem_new();
+	mime_part_decode(part, mem);
+	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
 	charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
 	    "charset");
-	if (charset != NULL && g_ascii_strcasecmp(charset, "utf-8") != 0 &&
-	    g_ascii_strcasecmp(charset, "us-ascii") != 0)
-		filter = g_mime_filter_charset_new(charset, "UTF-8");
-	if (filter != NULL) {
-		filtered = g_mime_stream_filter_new(mem);
-		g_mime_stream_filter_add(GMIME_STREAM_FILTER(filtered), filter);
-		g_object_unref(filter);
-		mime_part_decode(part, filtered);
-		g_mime_stream_flush(filtered);
-		g_object_unref(filtered);
-	} else
-		mime_part_decode(part, mem);
-	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	mime_str_reserve(&s, 0);
-	if (filter != NULL)
-		mime_str_add_utf8(&s, (const char *)arr->data, arr->len);
+	mime_str_reserve(&s, arr->len);
+	if (charset != NULL && *charset != '\0')
+		mime_charset_to_utf8(charset, strlen(charset),
+		    (const char *)arr->data, arr->len, &s);
 	else
 		mime_str_add_8bit(&s, (const char *)arr->data, arr->len);
 	g_object_unref(mem);
@@ -214,6 +204,7 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 	g_free(mt);
 	for (mt = a->content_type; *mt != '\0'; mt++)
 		*mt = g_ascii_tolower(*mt);
+	a->content_type = mime_ctype_string(a->content_type);
 
 	cid = g_mime_object_get_content_id(obj);
 	memset(&s, 0, sizeof(s));

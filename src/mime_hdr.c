@@ -458,9 +458,12 @@ mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
 	return n;
 }
 
-/* 1 if a header the fast paths read appears more than once */
+/*
+ * 1 if a header the fast paths read appears more than once, or holds a NUL
+ * (GMime reads its value as a C string, up to the NUL): GMime's call then.
+ */
 int
-mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc)
+mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc)
 {
 	static const char	*names[] = { "Content-Type",
 	    "Content-Transfer-Encoding", "Content-Disposition", "Content-ID" };
@@ -476,7 +479,8 @@ mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc)
 		for (k = 0; k < 4; k++)
 			if (strlen(names[k]) == len &&
 			    g_ascii_strncasecmp(name, names[k], len) == 0 &&
-			    seen[k]++ > 0)
+			    (seen[k]++ > 0 || memchr(data + sc->spans[i].value, '\0',
+			    sc->spans[i].end - sc->spans[i].value) != NULL))
 				return 1;
 	}
 	return 0;

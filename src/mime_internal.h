@@ -60,9 +60,17 @@ mime_str_add(struct mime_str *s, const void *p, size_t len)
 
 /*
  * Appends p[0..len) to s as valid UTF-8: NUL bytes and invalid or truncated
- * sequences each become U+FFFD. Returns the number of replacements.
+ * sequences each become U+FFFD. Returns the number of replacements. p may
+ * be NULL when len is 0.
  */
 size_t	mime_str_add_utf8(struct mime_str *s, const char *p, size_t len);
+/*
+ * Takes a malloc'd "type/subtype" and returns it, or (s freed) a new
+ * "application/octet-stream" when it has a byte outside printable ASCII: a
+ * media type is an ASCII token (RFC 2045), and GMime and the fast paths
+ * read other bytes differently (GMime decodes them as a legacy charset).
+ */
+char	*mime_ctype_string(char *s);
 /* 1 if p[0..len) is UTF-8 apart from NUL bytes */
 int	mime_is_utf8(const char *p, size_t len);
 /*
@@ -165,8 +173,11 @@ char	*mime_param_2047_raw(const char *p, const char *param);
  */
 int	mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
 	    const char *name, struct mime_str *out);
-/* 1 if a header the fast routes read appears more than once */
-int	mime_hdr_has_dups(const char *data, const struct mime_hdr_scan *sc);
+/*
+ * 1 if a header the fast routes read appears more than once or holds a NUL
+ * (GMime stops at it): such a message takes GMime's route.
+ */
+int	mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc);
 
 /* mime_fast.c and mime_gmime.c: one body parse */
 

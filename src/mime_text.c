@@ -43,18 +43,21 @@ mime_str_reserve(struct mime_str *s, size_t more)
 
 /*
  * Appends p[0..len) to s as valid UTF-8: NUL bytes and invalid or truncated
- * sequences each become U+FFFD. Returns the number of replacements.
- * g_utf8_validate_len() stops at the first byte that does not start a valid
+ * sequences each become U+FFFD. Returns the number of replacements. p may be
+ * NULL when len is 0. g_utf8_validate_len() stops at the first byte that does not start a valid
  * character (a NUL included, and a sequence cut by the end), so replacing
  * that one byte and going on replaces each bad byte on its own.
  */
 size_t
 mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 {
-	const char	*end = p + len, *bad;
+	const char	*end, *bad;
 	size_t		 nrepl = 0;
 
 	mime_str_reserve(s, len);
+	if (len == 0)		/* p may be NULL (an empty GByteArray) */
+		return 0;
+	end = p + len;
 	/* every iteration consumes at least the bad byte */
 	while (!g_utf8_validate_len(p, end - p, &bad)) {
 		mime_str_add(s, p, bad - p);
@@ -64,6 +67,19 @@ mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 	}
 	mime_str_add(s, p, end - p);
 	return nrepl;
+}
+
+char *
+mime_ctype_string(char *s)
+{
+	const unsigned char	*p;
+
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p < 0x21 || *p > 0x7e) {
+			free(s);
+			return xstrdup("application/octet-stream");
+		}
+	return s;
 }
 
 /* Length of the 7-bit prefix of p[0..len), 8 bytes at a time */
@@ -213,7 +229,6 @@ mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
 		in++;
 		inleft--;
 	}
-	o = out->p + out->len;
 	mime_str_reserve(out, 16);
 	o = out->p + out->len;
 	oleft = out->cap - out->len - 1;

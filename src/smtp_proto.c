@@ -364,7 +364,8 @@ smtp_proto_data_init(struct smtp_proto_data *d, unsigned flags, size_t line_max)
 {
 	memset(d, 0, sizeof(*d));
 	d->flags = flags;
-	d->state = SD_BOL;
+	/* Only DATA unstuffs dots: BDAT octets, the first one included, are data */
+	d->state = (flags & SMTP_PROTO_DATA_DOTS) ? SD_BOL : SD_MID;
 	d->in_header = 1;
 	d->line_max = line_max;
 }

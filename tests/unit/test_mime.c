@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "fixture.h"
+#include "mime_check.h"
 #include "message.h"
 #include "mime.h"
 #include "mime_internal.h"
@@ -22,54 +23,23 @@
 
 /* ---- helpers ---- */
 
-static void
-assert_utf8(const char *what, const char *s)
-{
-	if (s == NULL)
-		fail_msg("%s: NULL string", what);
-	if (!g_utf8_validate(s, -1, NULL))
-		fail_msg("%s: not valid UTF-8: \"%s\"", what, s);
-}
-
-/* Every string of a view is valid UTF-8 and never NULL */
+/* Every string of a view is valid UTF-8 and never NULL (mime_check.h) */
 static void
 assert_view_sane(const struct mime_view *v)
 {
-	size_t	 i;
+	char	 err[1024];
 
-	assert_non_null(v);
-	assert_utf8("subject", v->subject);
-	assert_utf8("from", v->from);
-	for (i = 0; i < v->nto; i++)
-		assert_utf8("to", v->to[i]);
-	for (i = 0; i < v->ncc; i++)
-		assert_utf8("cc", v->cc[i]);
-	for (i = 0; i < v->nreply_to; i++)
-		assert_utf8("reply_to", v->reply_to[i]);
-	for (i = 0; i < v->nheaders; i++) {
-		assert_utf8("header name", v->headers[i].name);
-		assert_utf8("header value", v->headers[i].value);
-	}
-	assert_true(v->footprint >= sizeof(*v));
+	if (mime_check_view(v, err, sizeof(err)) == -1)
+		fail_msg("view: %s", err);
 }
 
 static void
 assert_body_sane(const struct mime_body *b, int with_content)
 {
-	size_t	 i;
+	char	 err[1024];
 
-	assert_non_null(b);
-	assert_utf8("text", b->text);
-	assert_utf8("html", b->html);
-	for (i = 0; i < b->natts; i++) {
-		assert_utf8("filename", b->atts[i].filename);
-		assert_utf8("content_type", b->atts[i].content_type);
-		assert_utf8("content_id", b->atts[i].content_id);
-		if (with_content)
-			assert_non_null(b->atts[i].content);
-		else
-			assert_null(b->atts[i].content);
-	}
+	if (mime_check_body(b, with_content, err, sizeof(err)) == -1)
+		fail_msg("body: %s", err);
 }
 
 static void
@@ -1088,37 +1058,10 @@ static void
 assert_bodies_equal(const char *what, const struct mime_body *a,
     const struct mime_body *b)
 {
-	size_t	 i;
+	char	 err[2048];
 
-	if (strcmp(a->text, b->text) != 0)
-		fail_msg("%s: text: fast \"%s\", gmime \"%s\"", what, a->text,
-		    b->text);
-	if (strcmp(a->html, b->html) != 0)
-		fail_msg("%s: html: fast \"%s\", gmime \"%s\"", what, a->html,
-		    b->html);
-	if (a->natts != b->natts)
-		fail_msg("%s: fast %zu attachments, gmime %zu", what, a->natts,
-		    b->natts);
-	for (i = 0; i < a->natts; i++) {
-		const struct mime_attachment *x = &a->atts[i], *y = &b->atts[i];
-
-		if (strcmp(x->filename, y->filename) != 0 ||
-		    strcmp(x->content_type, y->content_type) != 0 ||
-		    strcmp(x->content_id, y->content_id) != 0 ||
-		    x->size != y->size)
-			fail_msg("%s: att %zu: fast %s \"%s\" <%s> %zu, gmime "
-			    "%s \"%s\" <%s> %zu", what, i, x->content_type,
-			    x->filename, x->content_id, x->size,
-			    y->content_type, y->filename, y->content_id,
-			    y->size);
-		if ((x->content == NULL) != (y->content == NULL) ||
-		    (x->content != NULL && memcmp(x->content, y->content,
-		    x->size) != 0))
-			fail_msg("%s: att %zu: contents differ", what, i);
-	}
-	if (a->flags != b->flags)
-		fail_msg("%s: flags: fast %#x, gmime %#x", what, a->flags,
-		    b->flags);
+	if (mime_check_same(a, b, err, sizeof(err)) == -1)
+		fail_msg("%s: %s", what, err);
 }
 
 static void
@@ -1237,6 +1180,127 @@ test_mime_paths_agree_damaged(void **state)
 	}
 #undef RND
 	assert_int_equal(done, 150);
+}
+
+/*
+ * Issue 8 (clang's UBSan, "applying zero offset to null pointer"): an empty
+ * text part decoded through a charset filter handed a NULL buffer to
+ * mime_str_add_utf8(), and an encoded word with an empty text in a charset
+ * iconv accepts left mime_charset_to_utf8() doing arithmetic on a NULL
+ * string. Both inputs are also in tests/fuzz/regressions/fuzz_mime/.
+ */
+static void
+test_mime_issue_8_null_offsets(void **state)
+{
+	static const char utf7[] = "Content-Type:\nContent-Type:text/html;charset=utf7";
+	static const char cc[] = "Cc:=?\0?q?\?=";
+	struct mime_view	*v;
+	struct mime_body	*b;
+	struct mime_str		 s = { 0 };
+
+	(void)state;
+	assert_int_equal(mime_str_add_utf8(&s, NULL, 0), 0);
+	assert_non_null(s.p);
+	assert_string_equal(s.p, "");
+	free(s.p);
+	memset(&s, 0, sizeof(s));
+	mime_charset_to_utf8("utf7", 4, NULL, 0, &s);
+	assert_non_null(s.p);
+	assert_string_equal(s.p, "");
+	free(s.p);
+
+	agree_one("utf7 html", utf7, sizeof(utf7) - 1);
+	b = mime_body_parse_raw(utf7, sizeof(utf7) - 1, 1);
+	assert_body_sane(b, 1);
+	assert_string_equal(b->html, "");
+	assert_string_equal(b->text, "");
+	mime_body_free(b);
+
+	v = mime_view_parse(cc, sizeof(cc) - 1);
+	assert_view_sane(v);
+	assert_int_equal(v->ncc, 1);
+	assert_string_equal(v->cc[0], "=?\xef\xbf\xbd?q?\?=");
+	mime_view_free(v);
+	agree_one("cc empty charset", cc, sizeof(cc) - 1);
+}
+
+/*
+ * Issue 8 (fuzz_mime): bytes a declared charset cannot convert became
+ * U+FFFD on the fast paths but were dropped by GMime's charset filter on
+ * the GMime route; both now convert through mime_charset_to_utf8().
+ */
+static void
+test_mime_unconvertible_both_routes(void **state)
+{
+	static const char single[] = "Content-Type: text/plain; charset=windows-1252\r\n\r\n"
+	    "a\x81z\r\n";
+	static const char multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\na\x82\r\n"
+	    "--b\r\nContent-Type: image/gif\r\n\r\nGIF89a\r\n--b--\r\n";
+	struct mime_body	*b;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(single, sizeof(single) - 1, 0);
+		assert_string_equal(b->text, "a\xef\xbf\xbdz\r\n");
+		mime_body_free(b);
+		b = mime_body_parse_raw(multi, sizeof(multi) - 1, 0);
+		assert_string_equal(b->text, "a\xef\xbf\xbd");
+		assert_int_equal(b->natts, 1);
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("windows-1252 0x81", single, sizeof(single) - 1);
+	agree_one("shift_jis cut", multi, sizeof(multi) - 1);
+}
+
+/*
+ * Issue 8 (fuzz_mime): an attachment's content type with bytes that are not
+ * UTF-8 was handed out as is by the fast paths (not UTF-8) and decoded as
+ * Latin-1 by GMime; such a type now reads application/octet-stream on both.
+ */
+static void
+test_mime_content_type_utf8(void **state)
+{
+	static const char raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
+	    "--r\r\nContent-Type: tex\xff\x89t/HTML\r\n\r\n<p>\r\n--r\r\n"
+	    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--r--\r\n";
+	struct mime_body	*b;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+		assert_body_sane(b, 0);
+		assert_int_equal(b->natts, 2);
+		assert_string_equal(b->atts[0].content_type, "application/octet-stream");
+		assert_string_equal(b->atts[1].content_type, "image/gif");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("content type not UTF-8", raw, sizeof(raw) - 1);
+}
+
+/*
+ * Issue 8 (fuzz_mime): a NUL inside Content-Type. GMime reads the value up
+ * to the NUL (no charset here), the fast path read past it; such headers
+ * now take GMime's route, so both give the same text.
+ */
+static void
+test_mime_nul_in_content_type(void **state)
+{
+	static const char raw[] = "Content-Type: text/plain\t\0\0; charset=windows-1252"
+	    "\r\n\r\na\x81z\r\n";
+	static const char multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+	    "--b\r\nContent-Type: text/plain\0; charset=windows-1252\r\n\r\na\x81z\r\n"
+	    "--b--\r\n";
+
+	(void)state;
+	agree_one("NUL in Content-Type", raw, sizeof(raw) - 1);
+	agree_one("NUL in a part's Content-Type", multi, sizeof(multi) - 1);
 }
 
 /* The common shapes take the fast paths, the others GMime's parser */
@@ -1414,6 +1478,10 @@ main(void)
 		cmocka_unit_test(test_mime_fuzz_smoke),
 		cmocka_unit_test(test_mime_paths_agree),
 		cmocka_unit_test(test_mime_paths_agree_damaged),
+		cmocka_unit_test(test_mime_issue_8_null_offsets),
+		cmocka_unit_test(test_mime_unconvertible_both_routes),
+		cmocka_unit_test(test_mime_content_type_utf8),
+		cmocka_unit_test(test_mime_nul_in_content_type),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),

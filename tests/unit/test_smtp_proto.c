@@ -369,6 +369,11 @@ static const struct data_case data_cases[] = {
 	  "A: b\r\n\r\n..x\r\n.\r\nmore", 0, 0, 0, 0 },
 	{ "bdat trailing CR", "A: b\r\n\r\nx\r", 0, 0, 0, 0, "A: b\r\n\r\nx\r", 0, 0, 0,
 	  MSG_ANOM_BARE_CR },
+	/* issue 8 (fuzz_data_scan): BDAT data starting with a dot lost the dot */
+	{ "bdat keeps a leading dot", ".x\r\n.\r\n", 0, 0, 0, 0, ".x\r\n.\r\n", 0, 0, 0,
+	  MSG_ANOM_NO_HEADER_END },
+	{ "bdat leading dot CRLF", ".\r\n", 0, 0, 0, 0, ".\r\n", 0, 0, 0,
+	  MSG_ANOM_NO_HEADER_END },
 };
 
 static void

@@ -479,6 +479,12 @@ test_smtp_session_bdat(void **state)
 	m = want_stored(h, h_reply(h), "abcdef", 6);
 	assert_true(m->anomalies & MSG_ANOM_NO_HEADER_END);
 
+	/* issue 8 (fuzz_data_scan): a chunk starting with a dot keeps it */
+	h_sends(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5 LAST\r\n.x\r\n.");
+	want_reply(h, "250 2.1.0");
+	want_reply(h, "250 2.1.5");
+	want_stored(h, h_reply(h), ".x\r\n.", 5);
+
 	/* Refused BDAT: the chunk is skipped, the stream stays in sync */
 	h_sends(h, "BDAT 12 LAST\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
 	want_reply(h, "503 5.5.1");
