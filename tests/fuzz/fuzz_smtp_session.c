@@ -258,9 +258,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memset(&h, 0, sizeof(h));
 	config_defaults(&h.cfg);
-	h.cfg.idle_timeout = 86400;
-	h.cfg.session_deadline = 86400;
-	h.cfg.shutdown_grace = 86400;
+	h.cfg.idle_timeout_ms = 86400 * 1000ULL;
+	h.cfg.session_deadline_ms = 86400 * 1000ULL;
+	h.cfg.shutdown_grace_ms = 86400 * 1000ULL;
 	h.cfg.extensions &= ~ext_off;
 	if (flags & F_SMALL) {
 		h.cfg.smtp_line_max = 128;
