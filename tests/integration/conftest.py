@@ -27,7 +27,7 @@ def _split(addr):
 class Sink:
     """A running smtpsink process."""
 
-    def __init__(self, args=(), env=None, grpc=True, timeout=10.0):
+    def __init__(self, args=(), env=None, grpc=True, timeout=10.0, preexec_fn=None):
         self.dir = tempfile.TemporaryDirectory(prefix="smtpsink-test-")
         self.ready_file = os.path.join(self.dir.name, "ready.json")
         argv = [SMTPSINK_BIN, "--ready-file", self.ready_file]
@@ -40,7 +40,8 @@ class Sink:
         self._stderr = open(self.stderr_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, env=full_env)
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=self._stderr, env=full_env,
+                                     preexec_fn=preexec_fn)
         deadline = time.monotonic() + timeout
         while not os.path.exists(self.ready_file):
             if self.proc.poll() is not None:
