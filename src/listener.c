@@ -42,6 +42,13 @@ struct listener {
 };
 
 #define LISTENER_BACKOFF_MS	100
+/*
+ * libevent's default (-1) is 128: in a burst of connects the accept queue
+ * overflows and the kernel drops handshakes it already completed (SYN
+ * cookies), so those clients wait for a 220 forever. The kernel caps this
+ * at net.core.somaxconn.
+ */
+#define LISTENER_BACKLOG	4096
 
 static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
 		    struct sockaddr *, int, void *);
@@ -126,7 +133,7 @@ listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, ch
 		return -1;
 	}
 	ls->lev = evconnlistener_new_bind(l->base, listener_accept_cb, l,
-	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+	    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, LISTENER_BACKLOG,
 	    res->ai_addr, (int)res->ai_addrlen);
 	freeaddrinfo(res);
 	if (ls->lev == NULL) {

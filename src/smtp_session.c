@@ -67,6 +67,7 @@
 
 #define SMTP_OUTPUT_HIGH	(64 * 1024)
 #define SMTP_OUTPUT_LOW		(32 * 1024)
+#define SMTP_SNDBUF		(64 * 1024)	/* SO_SNDBUF of accepted sockets */
 #define SMTP_INPUT_SLACK	(64 * 1024)	/* input kept beyond the line limit */
 #define SMTP_LINGER_SECS	2	/* lingering close: read and discard this long */
 #define SMTP_LINGER_STOP_MS	100	/* ... while the sink is stopping (docker stop) */
@@ -858,10 +859,18 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 	char			 ip[INET6_ADDRSTRLEN], text[256];
 	int			 disconnect = 0;
 	int			 one = 1;
+	int			 sndbuf = SMTP_SNDBUF;
 
 	evutil_make_socket_nonblocking(fd);
 	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/*
+	 * Bound what the kernel queues for a client that does not read: left
+	 * to autotuning it grows to megabytes per socket, and the session goes
+	 * on reading and answering long after SMTP_OUTPUT_HIGH should have
+	 * stopped it. Replies are small; this does not slow a reading client.
+	 */
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
 	if ((bev = bufferevent_socket_new(ss->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
 		log_warnx("smtp bufferevent_socket_new failed");
 		evutil_closesocket(fd);

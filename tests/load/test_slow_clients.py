@@ -6,7 +6,8 @@ stays under 200 ms (ci, generous), nothing from the stuck clients is
 stored, and all sessions close. Figures: the normal client's latency
 percentiles, bytes a mute client got in before blocking, the sink's RSS.
 A second test wants the replies queued for a never-reading client bounded
-(xfail: the kernel's send buffer is left to autotuning, see the test)."""
+(regression: the kernel's send buffer was left to autotuning, megabytes per
+client; now SO_SNDBUF is 64 KiB)."""
 import os
 import socket
 import threading
@@ -66,7 +67,8 @@ def stuff(mutes, deadline):
 
 def test_slow_and_mute_clients_do_not_hold_up_a_normal_client(sink_factory):
     raise_nofile(DRIP + MUTE + 256)
-    s = start_sink(sink_factory, "--max-sessions", str(DRIP + MUTE + 16))
+    s = start_sink(sink_factory, "--max-sessions", str(DRIP + MUTE + 16),
+                   "--stress-idle-timeout", "0")  # hold them all: no stress rule here
     c = grpc_util.Client(s)
     rss0 = rss_kib(s.proc.pid)
     drips = [connect(s) for _ in range(DRIP)]
@@ -125,13 +127,10 @@ def replies_queued(port):
     return out
 
 
-@pytest.mark.xfail(strict=True, reason="bug: replies to a never-reading client are capped at 64 KiB "
-                   "in user space only; the kernel send buffer of an accepted SMTP socket is left to "
-                   "autotuning (up to net.ipv4.tcp_wmem max, 4 MiB), so the sink goes on reading and "
-                   "answering until megabytes per client are queued (setting SO_SNDBUF bounds it)")
 def test_a_never_reading_client_stops_being_read(sink_factory):
     raise_nofile(MUTE + 256)
-    s = start_sink(sink_factory, "--max-sessions", str(MUTE + 16))
+    s = start_sink(sink_factory, "--max-sessions", str(MUTE + 16),
+                   "--stress-idle-timeout", "0")  # hold them all: no stress rule here
     mutes = [connect(s, sndbuf=256 * 1024) for _ in range(MUTE)]
     t0 = time.monotonic()
     stuff(mutes, t0 + 60)
