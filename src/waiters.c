@@ -43,7 +43,7 @@ struct waiter {
 	enum waiter_kind	 kind;
 
 	/* WAITER_WAIT */
-	struct filter		 filter;
+	struct match_query	*q;
 	size_t			 count;		/* wanted, >= 1 */
 	uint64_t		 cursor;	/* last id examined */
 	uint64_t		 generation;	/* store generation of ids[] */
@@ -108,7 +108,7 @@ waiters_destroy(struct waiter *w)
 	w->ws->n--;
 	if (w->timer != NULL)
 		event_free(w->timer);
-	match_filter_free(&w->filter);
+	match_query_free(w->q);
 	free(w->ids);
 	free(w);
 }
@@ -132,7 +132,7 @@ waiters_update(struct waiters *ws, struct waiter *w)
 		return;
 	for (m = store_after(ws->store, w->cursor); m != NULL; m = store_next(ws->store, m)) {
 		w->cursor = m->id;
-		if (!match_message(&w->filter, m))
+		if (!match_query_message(w->q, m, NULL))
 			continue;
 		if (w->nids == w->capids) {
 			w->capids = w->capids ? w->capids * 2 : 4;
@@ -156,9 +156,9 @@ waiters_wait(struct waiters *ws, const struct filter *f, size_t count, int timeo
 	w = xcalloc(1, sizeof(*w));
 	w->ws = ws;
 	w->kind = WAITER_WAIT;
-	match_filter_copy(&w->filter, f);
+	w->q = match_query_new(f);
 	w->count = count > 0 ? count : 1;
-	w->cursor = w->filter.after_id;
+	w->cursor = match_query_after_id(w->q);
 	w->generation = store_generation(ws->store);
 	w->done = done;
 	w->arg = arg;
