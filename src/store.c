@@ -272,7 +272,7 @@ store_body(struct store *st, struct message *m, int64_t *budget)
 		return m->st_body;
 	}
 	b = mime_body_parse(m, 0);
-	*budget -= (int64_t)m->size + STORE_COST_CACHED;
+	*budget -= 2 * (int64_t)m->size + STORE_COST_CACHED;	/* a pass to decode, one to check UTF-8 */
 	bytes = mime_body_footprint(b);
 	while (!TAILQ_EMPTY(&st->lru) && st->cache_bytes + bytes > st->cache_max)
 		store_uncache(st, TAILQ_FIRST(&st->lru));

@@ -5,19 +5,21 @@
  * The pass. waiters_kick() arms pass_ev, a timer of zero timeout: it fires
  * on the next loop iteration, after the I/O that is ready, and a pass that
  * leaves work re-arms it, so between two passes every ready SMTP session is
- * served. A pass spends at most `budget` work units (WAITERS_BUDGET, about
- * 4 ms; the units are match.h's: automaton words, bytes decoded or packed,
- * a fixed cost per message looked at), give or take one indivisible step
- * (a message's MIME view or bodies, bounded by --max-message-size):
+ * served. A pass spends at most `budget` work units (WAITERS_BUDGET, 2-3 ms
+ * on the machine of bench/RESULTS.md; the units are match.h's: automaton
+ * words and text bytes, bytes decoded or packed, a fixed cost per message
+ * looked at), give or take one indivisible step (decoding a message's
+ * bodies, about 2.5 ms per MiB, bounded by --max-message-size):
  *  1. Live: every parked wait looks at the messages stored since it last
  *     looked (its `live` scan), in rotation, within half the budget when
  *     other work is queued. This is the hot path of intake: one match per
  *     new message per wait, whatever the wait's count.
  *  2. Satisfied and expired waits are finished (callbacks), watchers are
  *     told about new messages, idle follows with new messages are queued.
- *  3. Jobs, in rotation, each for a turn of budget/8 at most (ended at a
- *     message boundary): a wait's backlog (the messages stored before it
- *     parked) and recount, a follow's next match, a scan's next slice.
+ *  3. Jobs, in rounds, each for a turn of budget/8 at most (ended at a
+ *     message boundary) until the budget is spent: a wait's backlog (the
+ *     messages stored before it parked) and recheck, a follow's next match,
+ *     a scan's next slice.
  * Everything held across passes is an id (scan cursors; see store.h), so
  * messages may come and go between slices.
  *
@@ -81,7 +83,7 @@ struct waiter {
 	int			 busy;		/* in its each(): cancel defers the free */
 	int			 cancelled;
 	unsigned		 pass;		/* the last pass that looked at it (live) */
-	unsigned		 jpass;		/* the last pass that gave it a turn */
+	unsigned		 rotation;	/* the last round of turns it had one in */
 	struct match_query	*q;
 	struct store_scan	 scan;		/* WAIT: the backlog; FOLLOW, SCAN: all */
 	void			*arg;
@@ -121,6 +123,7 @@ struct waiters {
 	struct event		*pass_ev;
 	int64_t			 budget;	/* units per pass */
 	unsigned		 pass;
+	unsigned		 rotation;	/* rounds of turns */
 	struct waiter_list	 parked;	/* waits not yet satisfied */
 	struct waiter_list	 ready;		/* waits done, callbacks pending */
 	struct waiter_list	 watching;
@@ -722,7 +725,7 @@ waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 	struct waiters	*ws = arg;
 	struct waiter	*w;
 	int64_t		 budget = ws->budget, turn = ws->budget / 8 > 0 ? ws->budget / 8 : 1;
-	int64_t		 live = TAILQ_EMPTY(&ws->jobs) ? budget : budget / 2;
+	int64_t		 live = TAILQ_EMPTY(&ws->jobs) ? budget : budget / 2, round;
 	int		 more;
 
 	ws->pass++;
@@ -730,9 +733,17 @@ waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 	more = waiters_live(ws, &live, turn);
 	budget += live;
 	waiters_notify(ws);
-	/* Step 3: one turn each, in rotation, as far as the budget goes */
-	while (budget > 0 && (w = TAILQ_FIRST(&ws->jobs)) != NULL && w->jpass != ws->pass) {
-		w->jpass = ws->pass;
+	/* Step 3: turns in rotation, as far as the budget goes */
+	ws->rotation++;
+	round = budget;
+	while (budget > 0 && (w = TAILQ_FIRST(&ws->jobs)) != NULL) {
+		if (w->rotation == ws->rotation) {
+			if (budget == round)
+				break;		/* a whole round did nothing */
+			ws->rotation++;
+			round = budget;
+		}
+		w->rotation = ws->rotation;
 		waiters_dequeue(w);
 		waiters_turn(ws, w, &budget, turn);
 	}

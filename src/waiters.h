@@ -52,7 +52,7 @@ struct waiters_scan_spec {
 	void			*arg;
 };
 
-#define WAITERS_BUDGET		(4 << 20)	/* work units per pass: a few ms */
+#define WAITERS_BUDGET		(2 << 20)	/* work units per pass: 2-3 ms here */
 
 struct waiters	*waiters_new(struct event_base *, struct store *, unsigned max);
 /*
