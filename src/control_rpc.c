@@ -176,15 +176,9 @@ rpc_list_done(void *arg, void *state, enum waiters_status st, size_t matched)
 	Smtpsink__V1__ListMessagesResponse resp = SMTPSINK__V1__LIST_MESSAGES_RESPONSE__INIT;
 	uint8_t			 last_id[10], nmatched[10];
 	uint64_t		 last = store_last_id(rpc_env(c)->store);
+	size_t			 i;
 
 	c->waiter = NULL;
-	if (l->bytes > l->max) {
-		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-		    "response of %zu bytes exceeds the max message size %zu "
-		    "(use a limit, a narrower filter, or --grpc-max-message-size)", l->bytes, l->max);
-		rpc_list_free(l);
-		return;
-	}
 	/* messages, last_id, matched: in field order, as packing the whole would */
 	if (l->n + 2 > l->cap)
 		l->f = xreallocarray(l->f, l->n + 2, sizeof(*l->f));
@@ -194,7 +188,15 @@ rpc_list_done(void *arg, void *state, enum waiters_status st, size_t matched)
 		rpc_varint_field(&l->f[resp.base.n_unknown_fields++], 2, last, last_id);
 	if (matched != 0)
 		rpc_varint_field(&l->f[resp.base.n_unknown_fields++], 3, matched, nmatched);
-	control_reply(c, &resp.base);
+	if (l->bytes > l->max) {
+		/* the messages were dropped on the way: what control_reply() would say */
+		for (i = l->n; i < resp.base.n_unknown_fields; i++)
+			l->bytes += 1 + l->f[i].len;
+		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		    "response of %zu bytes exceeds the max message size %zu "
+		    "(use a limit, a narrower filter, or --grpc-max-message-size)", l->bytes, l->max);
+	} else
+		control_reply(c, &resp.base);
 	rpc_list_free(l);
 }
 
