@@ -179,15 +179,18 @@ control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct me
 /* Returns the body's MIME_FLAG_* */
 static unsigned
 control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
-    const struct message *m, int with_content)
+    const struct message *m, const struct mime_body *b, int with_content)
 {
-	struct mime_body	*b = mime_body_parse(m, with_content);
+	struct mime_body	*own;
 	Smtpsink__V1__Attachment *at;
 	size_t			 i;
 
-	if (b == NULL)
-		return 0;
-	control_pb_adopt(a, b, control_pb_body_free);
+	if (b == NULL) {
+		if ((own = mime_body_parse(m, with_content)) == NULL)
+			return 0;
+		control_pb_adopt(a, own, control_pb_body_free);
+		b = own;
+	}
 	pm->text_body = control_pb_str(b->text);
 	pm->html_body = control_pb_str(b->html);
 	if (b->natts == 0)
@@ -213,6 +216,13 @@ control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 Smtpsink__V1__Message *
 control_pb_message(struct control_pb_arena *a, struct message *m, unsigned flags)
 {
+	return control_pb_message_body(a, m, NULL, flags);
+}
+
+Smtpsink__V1__Message *
+control_pb_message_body(struct control_pb_arena *a, struct message *m,
+    const struct mime_body *body, unsigned flags)
+{
 	Smtpsink__V1__Message	*pm = control_pb_alloc(a, 1, sizeof(*pm));
 	unsigned		 mime_flags;
 
@@ -220,7 +230,8 @@ control_pb_message(struct control_pb_arena *a, struct message *m, unsigned flags
 	control_pb_envelope(a, pm, m);
 	mime_flags = control_pb_view(a, pm, m);
 	if (!(flags & CONTROL_PB_NO_BODY))
-		mime_flags |= control_pb_body(a, pm, m, (flags & CONTROL_PB_ATT_CONTENT) != 0);
+		mime_flags |= control_pb_body(a, pm, m, body,
+		    (flags & CONTROL_PB_ATT_CONTENT) != 0);
 	control_pb_anomalies(a, pm, m->anomalies, mime_flags);
 	if (flags & CONTROL_PB_RAW) {
 		pm->raw.data = (uint8_t *)m->data;

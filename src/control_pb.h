@@ -16,6 +16,7 @@
 #include "smtpsink/v1/smtpsink.pb-c.h"
 
 struct message;
+struct mime_body;
 struct filter;
 struct rule;
 
@@ -49,6 +50,13 @@ void	 control_pb_adopt(struct control_pb_arena *, void *ptr, void (*free_fn)(voi
  */
 Smtpsink__V1__Message	*control_pb_message(struct control_pb_arena *, struct message *m,
 			    unsigned flags);
+/*
+ * The same with m's bodies already parsed (mime_body_parse(m, 0), e.g. the
+ * store's cache; borrowed like m; NULL: parsed here). Not with
+ * CONTROL_PB_ATT_CONTENT, which needs the contents a body parsed with 0 lacks.
+ */
+Smtpsink__V1__Message	*control_pb_message_body(struct control_pb_arena *,
+			    struct message *m, const struct mime_body *body, unsigned flags);
 
 /* Request filter (may be NULL = empty) to struct filter; borrows strings. */
 void	 control_pb_filter(struct filter *dst, const Smtpsink__V1__Filter *src);

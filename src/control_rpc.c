@@ -5,12 +5,25 @@
  * protos borrowing from the store, packed by control_reply()/control_send()
  * before the handler returns (control_pb.h).
  *
+ * No handler does work whose size the client chooses on its own stack: a
+ * listing, a clear or a watch's replay is a waiters scan or follow (the
+ * filter compiled once), worked through in slices between which the loop
+ * serves SMTP; the call answers when it ends (c->waiter is the scan, which
+ * control.c cancels if the call goes away first).
+ *
+ * ListMessages: the scan packs each match as it reaches it (the message is
+ * read then: one deleted after that is still listed, one deleted before is
+ * not; ids stored after the call began are not looked at) into a ready-made
+ * repeated field (an unknown field of tag 1 holding the packed Message), so
+ * nothing borrowed from the store is kept between slices; the reply is those
+ * fields, then last_id and matched, the same bytes as packing the message
+ * whole. Past the gRPC size limit it only adds up sizes, to refuse with them.
  * WaitForMessages parks on waiters_wait(): the store kicks the waiters after
- * each put (a deferred event), never a poll. WatchMessages is a pull stream:
- * a cursor (last id examined), one message in flight, the next one pulled
- * when the previous send completed; when caught up it sleeps until the
- * waiters' watch callback says new messages were stored. So replay and live
- * share one path: no gap, no duplicate.
+ * each put (a deferred pass), never a poll; when satisfied, it lists as
+ * ListMessages does. WatchMessages is a waiters follow: one message in
+ * flight, the next one asked for when the previous send completed; replay
+ * and live share one path: no gap, no duplicate. Clear deletes as its scan
+ * reaches each match.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,39 +70,160 @@ rpc_filter(struct control_call *c, struct filter *f, const Smtpsink__V1__Filter 
 	return 0;
 }
 
+/* --- ListMessages (and WaitForMessages' answer) --------------------------- */
+
+/* A listing being built: the scan's state (see the file header). */
+struct rpc_list {
+	ProtobufCMessageUnknownField	*f;	/* tag 1, length-prefixed Message */
+	size_t				 n, cap;
+	size_t				 kept;	/* matches within limit */
+	size_t				 limit;	/* 0: all */
+	size_t				 bytes;	/* the response's so far */
+	size_t				 max;	/* the gRPC message size limit */
+	unsigned			 pbflags;
+	struct store			*store;
+};
+
+static void
+rpc_list_drop(struct rpc_list *l)
+{
+	size_t	 i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->f[i].data);
+	free(l->f);
+	l->f = NULL;
+	l->n = l->cap = 0;
+}
+
+static void
+rpc_list_free(void *state)
+{
+	struct rpc_list	*l = state;
+
+	rpc_list_drop(l);
+	free(l);
+}
+
+/* Protobuf's base-128 varint of v into out (10 bytes at most); its length */
+static size_t
+rpc_varint(uint8_t *out, uint64_t v)
+{
+	size_t	 n = 0;
+
+	for (; v >= 0x80; v >>= 7)
+		out[n++] = (uint8_t)(v | 0x80);
+	out[n++] = (uint8_t)v;
+	return n;
+}
+
+/* An unknown field of tag tag holding a varint, in buf (10 bytes) */
+static void
+rpc_varint_field(ProtobufCMessageUnknownField *f, uint32_t tag, uint64_t v, uint8_t *buf)
+{
+	f->tag = tag;
+	f->wire_type = PROTOBUF_C_WIRE_TYPE_VARINT;
+	f->len = rpc_varint(buf, v);
+	f->data = buf;
+}
+
+static int
+rpc_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
+{
+	struct rpc_list		*l = state;
+	struct control_pb_arena	 arena;
+	const struct mime_body	*body = NULL;
+	Smtpsink__V1__Message	*pm;
+	uint8_t			 pre[10], *data;
+	size_t			 size, plen;
+	int64_t			 spent = 0;
+
+	if (l->limit != 0 && l->kept == l->limit)
+		return 0;			/* counted, not listed */
+	l->kept++;
+	if (!(l->pbflags & CONTROL_PB_NO_BODY))
+		body = store_body(l->store, m, &spent);
+	control_pb_arena_init(&arena);
+	pm = control_pb_message_body(&arena, m, body, l->pbflags);
+	size = protobuf_c_message_get_packed_size(&pm->base);
+	plen = rpc_varint(pre, size);
+	l->bytes += 1 + plen + size;		/* tag 1, length, message */
+	if (l->bytes <= l->max) {
+		if (l->n == l->cap) {
+			l->cap = l->cap ? l->cap * 2 : 16;
+			l->f = xreallocarray(l->f, l->cap, sizeof(*l->f));
+		}
+		data = xmalloc(plen + size);
+		memcpy(data, pre, plen);
+		protobuf_c_message_pack(&pm->base, data + plen);
+		l->f[l->n].tag = 1;
+		l->f[l->n].wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED;
+		l->f[l->n].len = plen + size;
+		l->f[l->n].data = data;
+		l->n++;
+	} else if (l->n > 0)
+		rpc_list_drop(l);		/* it will be refused: keep sizes only */
+	control_pb_arena_release(&arena);
+	*cost += size + (uint64_t)-spent;
+	return 0;
+}
+
+static void
+rpc_list_done(void *arg, void *state, enum waiters_status st, size_t matched)
+{
+	struct control_call	*c = arg;
+	struct rpc_list		*l = state;
+	Smtpsink__V1__ListMessagesResponse resp = SMTPSINK__V1__LIST_MESSAGES_RESPONSE__INIT;
+	uint8_t			 last_id[10], nmatched[10];
+	uint64_t		 last = store_last_id(rpc_env(c)->store);
+	size_t			 i;
+
+	c->waiter = NULL;
+	/* messages, last_id, matched: in field order, as packing the whole would */
+	if (l->n + 2 > l->cap)
+		l->f = xreallocarray(l->f, l->n + 2, sizeof(*l->f));
+	resp.base.unknown_fields = l->f;
+	resp.base.n_unknown_fields = (unsigned)l->n;
+	if (last != 0)
+		rpc_varint_field(&l->f[resp.base.n_unknown_fields++], 2, last, last_id);
+	if (matched != 0)
+		rpc_varint_field(&l->f[resp.base.n_unknown_fields++], 3, matched, nmatched);
+	if (l->bytes > l->max) {
+		/* the messages were dropped on the way: what control_reply() would say */
+		for (i = l->n; i < resp.base.n_unknown_fields; i++)
+			l->bytes += 1 + l->f[i].len;
+		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		    "response of %zu bytes exceeds the max message size %zu "
+		    "(use a limit, a narrower filter, or --grpc-max-message-size)", l->bytes, l->max);
+	} else
+		control_reply(c, &resp.base);
+	rpc_list_free(l);
+}
+
 /*
- * Every stored message matching f (in id order, at most limit if > 0) as a
- * ListMessagesResponse, replied on c.
+ * Every message stored now that matches f (borrowed: compiled here), in id
+ * order, at most limit if > 0, as a ListMessagesResponse replied on c once
+ * the scan is done.
  */
 static void
-rpc_reply_list(struct control_call *c, const struct filter *f, size_t limit, unsigned pbflags)
+rpc_list_start(struct control_call *c, const struct filter *f, size_t limit, unsigned pbflags)
 {
 	const struct control_env *s = rpc_env(c);
-	Smtpsink__V1__ListMessagesResponse resp = SMTPSINK__V1__LIST_MESSAGES_RESPONSE__INIT;
-	struct control_pb_arena		 arena;
-	Smtpsink__V1__Message		**v = NULL;
-	struct message			*m;
-	size_t				 n = 0, cap = 0, matched = 0;
+	struct rpc_list		*l = xcalloc(1, sizeof(*l));
+	struct waiters_scan_spec spec;
 
-	control_pb_arena_init(&arena);
-	for (m = store_next_match(s->store, f, f->after_id); m != NULL;
-	    m = store_next_match(s->store, f, m->id)) {
-		matched++;
-		if (limit != 0 && n >= limit)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 16;
-			v = xreallocarray(v, cap, sizeof(*v));
-		}
-		v[n++] = control_pb_message(&arena, m, pbflags);
-	}
-	resp.n_messages = n;
-	resp.messages = v;
-	resp.last_id = store_last_id(s->store);
-	resp.matched = matched;
-	control_reply(c, &resp.base);
-	free(v);
-	control_pb_arena_release(&arena);
+	l->limit = limit;
+	l->pbflags = pbflags;
+	l->max = control_max_message(c->ctl);
+	l->store = s->store;
+	memset(&spec, 0, sizeof(spec));
+	spec.filter = f;
+	spec.each = rpc_list_each;
+	spec.done = rpc_list_done;
+	spec.state = l;
+	spec.state_free = rpc_list_free;
+	spec.arg = c;
+	c->waiter = waiters_scan(s->waiters, &spec);
 }
 
 static void
@@ -100,7 +234,7 @@ rpc_list_messages(struct control_call *c, const ProtobufCMessage *pm)
 
 	if (rpc_filter(c, &f, req->filter) == -1)
 		return;
-	rpc_reply_list(c, &f, req->limit, req->include_raw ? CONTROL_PB_RAW : 0);
+	rpc_list_start(c, &f, req->limit, req->include_raw ? CONTROL_PB_RAW : 0);
 }
 
 static void
@@ -109,7 +243,9 @@ rpc_get_message(struct control_call *c, const ProtobufCMessage *pm)
 	const Smtpsink__V1__GetMessageRequest	*req = (const void *)pm;
 	struct message				*m;
 	struct control_pb_arena			 arena;
+	const struct mime_body			*body = NULL;
 	unsigned				 flags = 0;
+	int64_t					 spent = 0;
 
 	if (req->id == 0) {
 		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "id: must be > 0");
@@ -125,8 +261,10 @@ rpc_get_message(struct control_call *c, const ProtobufCMessage *pm)
 		flags |= CONTROL_PB_RAW;
 	if (req->include_attachments)
 		flags |= CONTROL_PB_ATT_CONTENT;
+	else
+		body = store_body(rpc_env(c)->store, m, &spent);
 	control_pb_arena_init(&arena);
-	control_reply(c, &control_pb_message(&arena, m, flags)->base);
+	control_reply(c, &control_pb_message_body(&arena, m, body, flags)->base);
 	control_pb_arena_release(&arena);
 }
 
@@ -142,7 +280,7 @@ rpc_wait_done(void *arg, enum waiters_status st, size_t matched)
 	c->on_shutdown = NULL;
 	switch (st) {
 	case WAITERS_OK:
-		rpc_reply_list(c, &c->filter, 0, c->pbflags);
+		rpc_list_start(c, &c->filter, 0, c->pbflags);
 		break;
 	case WAITERS_TIMEOUT:
 		control_fail(c, GRPC_STATUS_DEADLINE_EXCEEDED,
@@ -219,41 +357,32 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 
 /* --- WatchMessages -------------------------------------------------------- */
 
-/* Sends the next matching message after the cursor, if any and none in flight. */
-static void
-rpc_watch_pump(struct control_call *c)
+/* The follow's next match: sent; the next is asked for once the send completed. */
+static int
+rpc_watch_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	const struct control_env *s = rpc_env(c);
-	struct message		*m;
+	struct control_call	*c = arg;
 	struct control_pb_arena	 arena;
-	uint64_t		 examined = c->cursor;
+	const struct mime_body	*body;
+	Smtpsink__V1__Message	*pm;
+	int64_t			 spent = 0;
 
 	if (c->sending || c->closed || c->status_sent)
-		return;
-	m = store_scan_match(s->store, &c->filter, c->cursor, &examined);
-	if (m == NULL) {
-		/* Nothing matched up to here; never look at those again. */
-		if (examined > c->cursor)
-			c->cursor = examined;
-		return;
-	}
+		return 0;
+	body = store_body(rpc_env(c)->store, m, &spent);
 	control_pb_arena_init(&arena);
-	if (control_send(c, &control_pb_message(&arena, m, c->pbflags)->base) == 0)
-		c->cursor = m->id;
+	pm = control_pb_message_body(&arena, m, body, c->pbflags);
+	*cost += protobuf_c_message_get_packed_size(&pm->base) + (uint64_t)-spent;
+	control_send(c, &pm->base);	/* -1: the stream is over; nothing is asked again */
 	control_pb_arena_release(&arena);
-}
-
-static void
-rpc_watch_kick(void *arg)
-{
-	rpc_watch_pump(arg);
+	return 0;
 }
 
 static void
 rpc_watch_sent(struct control_call *c, int ok)
 {
-	if (ok)
-		rpc_watch_pump(c);
+	if (ok && c->waiter != NULL)
+		waiters_follow_next(c->waiter);
 }
 
 static void
@@ -281,11 +410,8 @@ rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 
 	if (rpc_filter(c, &f, req->filter) == -1)
 		return;
-	match_filter_copy(&c->filter, &f);
-	c->cursor = req->after_id > f.after_id ? req->after_id : f.after_id;
-	c->filter.after_id = 0;
 	c->pbflags = req->include_raw ? CONTROL_PB_RAW : 0;
-	c->waiter = waiters_watch(s->waiters, rpc_watch_kick, c);
+	c->waiter = waiters_follow(s->waiters, &f, req->after_id, rpc_watch_each, c);
 	if (c->waiter == NULL) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
 		    "too many parked waits and watches (max %u, --max-waiters)", s->cfg->waiters_max);
@@ -296,26 +422,51 @@ rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 	c->on_shutdown = rpc_watch_shutdown;
 	/* Headers first, so clients know the stream is established; then replay. */
 	if (control_send(c, NULL) == -1)
-		rpc_watch_pump(c);
+		waiters_follow_next(c->waiter);
 }
 
 /* --- Clear and rules ------------------------------------------------------ */
+
+/* Clear: each match is deleted as the scan reaches it */
+static int
+rpc_clear_each(void *arg, void *state, struct message *m, uint64_t *cost)
+{
+	struct control_call	*c = arg;
+
+	*cost += m->size / 64;		/* freeing it */
+	store_delete_id(rpc_env(c)->store, m->id);
+	return 0;
+}
+
+static void
+rpc_clear_done(void *arg, void *state, enum waiters_status st, size_t matched)
+{
+	struct control_call		*c = arg;
+	Smtpsink__V1__ClearResponse	 resp = SMTPSINK__V1__CLEAR_RESPONSE__INIT;
+
+	c->waiter = NULL;
+	resp.deleted = matched;
+	if (resp.deleted > 0)
+		waiters_kick(rpc_env(c)->waiters);
+	log_info("grpc clear deleted=%llu", (unsigned long long)resp.deleted);
+	control_reply(c, &resp.base);
+}
 
 static void
 rpc_clear(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__ClearRequest	*req = (const void *)pm;
-	Smtpsink__V1__ClearResponse		 resp = SMTPSINK__V1__CLEAR_RESPONSE__INIT;
-	const struct control_env		*s = rpc_env(c);
+	struct waiters_scan_spec		 spec;
 	struct filter				 f;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
 		return;
-	resp.deleted = store_delete(s->store, match_filter_is_empty(&f) ? NULL : &f);
-	if (resp.deleted > 0)
-		waiters_kick(s->waiters);
-	log_info("grpc clear deleted=%llu", (unsigned long long)resp.deleted);
-	control_reply(c, &resp.base);
+	memset(&spec, 0, sizeof(spec));
+	spec.filter = &f;
+	spec.each = rpc_clear_each;
+	spec.done = rpc_clear_done;
+	spec.arg = c;
+	c->waiter = waiters_scan(rpc_env(c)->waiters, &spec);
 }
 
 static void

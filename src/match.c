@@ -25,8 +25,13 @@
  * greedy-leftmost argument for globs); only the words from it up are updated.
  * A glob of at most 64 elements (the usual one) runs a one-word loop.
  *
- * match_glob() serves filters: one pattern against many messages, with no
- * place to keep a compiled form. It first runs the classic scan with one
+ * The automaton's whole state is (text offset, the live words, lo/hi,
+ * state 0 live): struct match_exec. So a match can stop after any byte and
+ * go on later (match_glob_run() takes a limit of units), which is what
+ * slices a 1024-byte glob over a 32 MiB body.
+ *
+ * match_glob() serves one-off checks: a pattern with no place to keep a
+ * compiled form. It first runs the classic scan with one
  * backtrack point for the last '*' (enough for globs: a later '*' makes
  * earlier ones irrelevant), which takes a few steps per text byte for
  * ordinary patterns, within a budget of MATCH_SCAN_PER_BYTE units per byte
@@ -37,9 +42,21 @@
  * is linear in the text too, and a common filter costs about what it did
  * (ListMessages over 100k; the budget's bookkeeping adds some 10-25 %).
  *
- * match_message() checks the cheap envelope fields first and touches the MIME
- * view only when a subject/header/body field is given, so envelope-only
- * filters never parse MIME (ListMessages over 100k messages).
+ * Filters (match_query). A filter used on many messages is compiled once:
+ * one NFA per given field. match_query_run() tests the fields in a fixed
+ * order, cheap envelope first (so envelope-only filters never parse MIME),
+ * then subject, headers, body, and keeps its place in a match_run: the
+ * stage, the recipient or header index, the exec of the glob in progress.
+ * Between items and stages it stops once the budget is spent; inside a glob
+ * match_glob_run() does. Every call spends at least MATCH_RUN_MIN units on
+ * the glob it resumes, so a run always gets somewhere. The indivisible
+ * steps are parsing the MIME view (once per message, cached on it) and
+ * getting the bodies (the caller's source: the store's cache), both bounded
+ * by the message's size and charged by it. Header fields past the view's
+ * listed ones are decoded one at a time (mime_view_more()) and the one in
+ * progress is kept in the run, so a header of 200,000 fields is gone through
+ * in slices and never costs more memory than one field.
+ * match_message() is a query compiled for one call.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -334,17 +351,30 @@ match_compile(const unsigned char *pat)
 	return g;
 }
 
-/* match_glob_exec() for at most 64 elements: one state word, nothing to drop. */
-static int
-match_exec1(const struct match_glob *g, const unsigned char *s)
+/* An idle exec, ready for a text */
+static void
+match_exec_init(struct match_exec *e)
 {
-	const unsigned char	*s0 = s;
+	memset(e, 0, sizeof(*e));
+	e->active = 1;
+	e->start = 1;
+}
+
+/*
+ * match_glob_run() for at most 64 elements: one state word, nothing to
+ * drop. At most limit bytes (a unit each).
+ */
+static int
+match_exec1(const struct match_glob *g, struct match_exec *e, const unsigned char *str,
+    uint64_t limit, uint64_t *used)
+{
+	const unsigned char	*s = str + e->pos, *s0 = s;
 	const uint64_t		*rows = g->w + 1;
-	uint64_t		 d = 0, loops = g->w[0], last = (uint64_t)1 << (g->nelem - 1);
-	uint64_t		 start = 1, lead = (uint64_t)g->lead_star;
+	uint64_t		 d = e->d[0], loops = g->w[0], last = (uint64_t)1 << (g->nelem - 1);
+	uint64_t		 start = (uint64_t)e->start, lead = (uint64_t)g->lead_star;
 	int			 rc = -1;
 
-	for (; *s != '\0' && rc == -1; s++) {
+	for (; *s != '\0' && rc == -1 && (uint64_t)(s - s0) < limit; s++) {
 		d = ((d << 1 | start) & rows[g->cls[*s]]) | (d & loops);
 		start &= lead;
 		if (d == 0 && start == 0)
@@ -352,28 +382,28 @@ match_exec1(const struct match_glob *g, const unsigned char *s)
 		else if (g->trail_star && (d & last) != 0)
 			rc = 1;
 	}
-	match_steps += (uint64_t)(s - s0);
-	return rc != -1 ? rc : (d & last) != 0;
+	*used = (uint64_t)(s - s0);
+	e->pos = (size_t)(s - str);
+	e->d[0] = d;
+	e->start = (int)start;
+	if (rc != -1)
+		return rc;
+	return *s == '\0' ? (d & last) != 0 : -1;
 }
 
-int
-match_glob_exec(const struct match_glob *g, const char *str)
+/* match_glob_run() for more than 64 elements; about limit word updates. */
+static int
+match_execn(const struct match_glob *g, struct match_exec *e, const unsigned char *str,
+    uint64_t limit, uint64_t *used)
 {
-	const unsigned char	*s = (const unsigned char *)str;
+	const unsigned char	*s = str + e->pos;
 	const uint64_t		*loops = g->w, *row;
-	uint64_t		 d[MATCH_WORDS_MAX], old, carry, steps = 0;
-	size_t			 nw = g->nwords, lo = 0, hi = 0, top, w, star_w;
-	size_t			 last_w, last_b;
-	int			 start = 1, live, rc = -1;	/* start: state 0 is live */
+	uint64_t		*d = e->d, old, carry, steps = 0;
+	size_t			 nw = g->nwords, lo = e->lo, hi = e->hi, top, w, star_w;
+	size_t			 last_w = (g->nelem - 1) / 64, last_b = (g->nelem - 1) % 64;
+	int			 start = e->start, live, rc = -1;	/* start: state 0 is live */
 
-	if (g->nelem == 0)
-		return g->stars || *s == '\0';
-	if (nw == 1)
-		return match_exec1(g, s);
-	last_w = (g->nelem - 1) / 64;
-	last_b = (g->nelem - 1) % 64;
-	memset(d, 0, nw * sizeof(d[0]));
-	for (; *s != '\0' && rc == -1; s++) {
+	for (; *s != '\0' && rc == -1 && steps < limit; s++) {
 		row = g->w + nw + (size_t)g->cls[*s] * nw;
 		top = hi + 1 < nw ? hi + 1 : hi;
 		carry = (uint64_t)start;	/* lo > 0 implies !start */
@@ -408,8 +438,52 @@ match_glob_exec(const struct match_glob *g, const char *str)
 		if (!live)
 			hi = lo;
 	}
-	match_steps += steps;	/* once: a thread-local may cost a call */
-	return rc != -1 ? rc : (int)(d[last_w] >> last_b & 1);
+	*used = steps;
+	e->pos = (size_t)(s - str);
+	e->lo = lo;
+	e->hi = hi;
+	e->start = start;
+	if (rc != -1)
+		return rc;
+	return *s == '\0' ? (int)(d[last_w] >> last_b & 1) : -1;
+}
+
+/*
+ * Runs g over str from where e stands, spending about limit units: *used
+ * gets the state words updated (what match_glob_steps() counts) plus the
+ * text bytes read, which is closer to the time taken when few states are
+ * live. 1 or 0 once decided (e goes idle), -1 if the limit came first.
+ */
+static int
+match_glob_run(const struct match_glob *g, struct match_exec *e, const char *str,
+    uint64_t limit, uint64_t *used)
+{
+	const unsigned char	*s = (const unsigned char *)str;
+	size_t			 pos = e->pos;
+	int			 rc;
+
+	*used = 0;
+	if (g->nelem == 0)
+		rc = g->stars || *s == '\0';
+	else if (g->nwords == 1)
+		rc = match_exec1(g, e, s, limit / 2 + 1, used);
+	else
+		rc = match_execn(g, e, s, limit / 2 + 1, used);
+	match_steps += *used;	/* once: a thread-local may cost a call */
+	*used += e->pos - pos;
+	if (rc != -1)
+		e->active = 0;
+	return rc;
+}
+
+int
+match_glob_exec(const struct match_glob *g, const char *str)
+{
+	struct match_exec	 e;
+	uint64_t		 used;
+
+	match_exec_init(&e);
+	return match_glob_run(g, &e, str, UINT64_MAX, &used);
 }
 
 struct match_glob *
@@ -503,30 +577,48 @@ match_given(const char *s)
 	return s != NULL && *s != '\0';
 }
 
+/* The glob fields of a filter, in the order a query tests them */
+enum match_field {
+	MATCH_F_MAIL_FROM,
+	MATCH_F_RCPT_TO,
+	MATCH_F_SUBJECT,
+	MATCH_F_HEADER_NAME,
+	MATCH_F_HEADER_VALUE,
+	MATCH_F_BODY,
+	MATCH_NFIELDS
+};
+
+static const struct {
+	const char	*name;
+	size_t		 off;
+} match_fields[MATCH_NFIELDS] = {
+	{ "mail_from", offsetof(struct filter, mail_from) },
+	{ "rcpt_to", offsetof(struct filter, rcpt_to) },
+	{ "subject", offsetof(struct filter, subject) },
+	{ "header_name", offsetof(struct filter, header_name) },
+	{ "header_value", offsetof(struct filter, header_value) },
+	{ "body", offsetof(struct filter, body) },
+};
+
+static const char *
+match_field(const struct filter *f, int i)
+{
+	return *(char *const *)((const char *)f + match_fields[i].off);
+}
+
 int
 match_filter_check(const struct filter *f, char *err, size_t errlen)
 {
-	static const struct {
-		const char	*name;
-		size_t		 off;
-	} fields[] = {
-		{ "mail_from", offsetof(struct filter, mail_from) },
-		{ "rcpt_to", offsetof(struct filter, rcpt_to) },
-		{ "subject", offsetof(struct filter, subject) },
-		{ "header_name", offsetof(struct filter, header_name) },
-		{ "header_value", offsetof(struct filter, header_value) },
-		{ "body", offsetof(struct filter, body) },
-	};
 	char		 why[128];
 	const char	*pat;
-	size_t		 i;
+	int		 i;
 
 	if (f == NULL)
 		return 0;
-	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		pat = *(char *const *)((const char *)f + fields[i].off);
+	for (i = 0; i < MATCH_NFIELDS; i++) {
+		pat = match_field(f, i);
 		if (match_given(pat) && match_glob_check(pat, why, sizeof(why)) == -1) {
-			snprintf(err, errlen, "%s: %s", fields[i].name, why);
+			snprintf(err, errlen, "%s: %s", match_fields[i].name, why);
 			return -1;
 		}
 	}
@@ -536,76 +628,380 @@ match_filter_check(const struct filter *f, char *err, size_t errlen)
 int
 match_filter_is_empty(const struct filter *f)
 {
-	return f == NULL || (!match_given(f->mail_from) && !match_given(f->rcpt_to) &&
-	    !match_given(f->subject) && !match_given(f->header_name) &&
-	    !match_given(f->header_value) && !match_given(f->body) && f->after_id == 0);
+	int	 i;
+
+	if (f == NULL)
+		return 1;
+	for (i = 0; i < MATCH_NFIELDS; i++)
+		if (match_given(match_field(f, i)))
+			return 0;
+	return f->after_id == 0;
 }
 
+/* ---- compiled filters, evaluated in slices ----------------------------- */
+
+/*
+ * Where a match_run stands: the fields are tested in this order, cheap
+ * envelope first, so envelope-only filters never parse MIME.
+ */
+enum match_stage {
+	MATCH_ST_FROM,
+	MATCH_ST_RCPT,
+	MATCH_ST_SUBJECT,
+	MATCH_ST_HEADERS,	/* the fields the view lists */
+	MATCH_ST_MORE,		/* the ones after them, decoded one at a time */
+	MATCH_ST_TEXT,
+	MATCH_ST_HTML,
+};
+
+#define MATCH_COST_ITEM		8	/* a recipient or header looked at */
+#define MATCH_COST_FIELD	64	/* an unlisted header field decoded (+ its bytes) */
+
+struct match_query {
+	struct match_glob	*g[MATCH_NFIELDS];	/* NULL: not given */
+	uint64_t		 after_id;
+	int			 never;		/* a glob over MATCH_PATTERN_MAX */
+	size_t			 size;
+};
+
+struct match_query *
+match_query_new(const struct filter *f)
+{
+	struct match_query	*q = xcalloc(1, sizeof(*q));
+	const char		*pat;
+	int			 i;
+
+	q->size = sizeof(*q);
+	if (f == NULL)
+		return q;
+	q->after_id = f->after_id;
+	for (i = 0; i < MATCH_NFIELDS; i++) {
+		pat = match_field(f, i);
+		if (!match_given(pat))
+			continue;
+		/* match_glob(): a pattern over the bound matches nothing */
+		if (strnlen(pat, MATCH_PATTERN_MAX + 1) > MATCH_PATTERN_MAX) {
+			q->never = 1;
+			continue;
+		}
+		q->g[i] = match_compile((const unsigned char *)pat);
+		q->size += q->g[i]->size;
+	}
+	return q;
+}
+
+void
+match_query_free(struct match_query *q)
+{
+	int	 i;
+
+	if (q == NULL)
+		return;
+	for (i = 0; i < MATCH_NFIELDS; i++)
+		match_glob_free(q->g[i]);
+	free(q);
+}
+
+int
+match_query_is_empty(const struct match_query *q)
+{
+	int	 i;
+
+	for (i = 0; i < MATCH_NFIELDS; i++)
+		if (q->g[i] != NULL)
+			return 0;
+	return !q->never && q->after_id == 0;
+}
+
+uint64_t
+match_query_after_id(const struct match_query *q)
+{
+	return q->after_id;
+}
+
+size_t
+match_query_size(const struct match_query *q)
+{
+	return q->size;
+}
+
+void
+match_run_clear(struct match_run *r)
+{
+	free(r->name);
+	free(r->value);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * One glob over one text, from where r->exec stands: 1 / 0, or -1 when
+ * *budget ran out (at least MATCH_RUN_MIN units are spent first).
+ */
 static int
-match_headers(const struct filter *f, struct message *m)
+match_run_glob(const struct match_glob *g, struct match_run *r, const char *text,
+    int64_t *budget)
+{
+	uint64_t	 used, limit = *budget > MATCH_RUN_MIN ? (uint64_t)*budget : MATCH_RUN_MIN;
+	int		 rc;
+
+	if (!r->exec.active)
+		match_exec_init(&r->exec);
+	rc = match_glob_run(g, &r->exec, text, limit, &used);
+	*budget -= (int64_t)used;
+	return rc;
+}
+
+/* The header summary; parsing it (once per message) is charged by its size */
+static const struct mime_view *
+match_view(struct message *m, int64_t *budget)
 {
 	const struct mime_view	*v;
-	size_t			 i;
 
+	if (m->mime != NULL)
+		return m->mime;
 	v = mime_view_get(m);
-	if (match_given(f->subject) &&
-	    !match_glob(f->subject, v != NULL && v->subject != NULL ? v->subject : ""))
-		return 0;
-	if (!match_given(f->header_name) && !match_given(f->header_value))
-		return 1;
-	if (v == NULL)
-		return 0;
-	for (i = 0; i < v->nheaders; i++) {
-		if (match_given(f->header_name) && !match_glob(f->header_name, v->headers[i].name))
-			continue;
-		if (match_given(f->header_value) &&
-		    !match_glob(f->header_value, v->headers[i].value))
-			continue;
-		return 1;
+	if (v != NULL)
+		*budget -= (int64_t)(mime_view_footprint(v) + v->header_end);
+	return v;
+}
+
+/*
+ * One header against header_name and header_value (the ones given), from
+ * r->part: 1 both match, 0 not, -1 budget out.
+ */
+static int
+match_run_header(const struct match_query *q, struct match_run *r, const char *name,
+    const char *value, int64_t *budget)
+{
+	int	 rc;
+
+	if (r->part == 0 && q->g[MATCH_F_HEADER_NAME] != NULL) {
+		rc = match_run_glob(q->g[MATCH_F_HEADER_NAME], r, name, budget);
+		if (rc != 1)
+			return rc;
+	}
+	r->part = 1;
+	rc = 1;
+	if (q->g[MATCH_F_HEADER_VALUE] != NULL &&
+	    (rc = match_run_glob(q->g[MATCH_F_HEADER_VALUE], r, value, budget)) == -1)
+		return -1;
+	r->part = 0;
+	return rc;
+}
+
+/* The listed headers from r->i: 1 one matches, 0 none does, -1 budget out */
+static int
+match_run_listed(const struct match_query *q, struct match_run *r, const struct mime_view *v,
+    int64_t *budget)
+{
+	int	 rc;
+
+	for (; r->i < v->nheaders; r->i++) {
+		*budget -= MATCH_COST_ITEM;
+		rc = match_run_header(q, r, v->headers[r->i].name, v->headers[r->i].value, budget);
+		if (rc != 0)
+			return rc;
+		if (*budget <= 0 && r->i + 1 < v->nheaders) {
+			r->i++;
+			return -1;
+		}
 	}
 	return 0;
 }
 
+/* The unlisted fields from offset r->i, one decoded at a time: as above */
 static int
-match_body(const struct filter *f, const struct message *m)
+match_run_more(const struct match_query *q, struct match_run *r, struct message *m,
+    const struct mime_view *v, int64_t *budget)
 {
-	struct mime_body	*b;
-	int			 hit;
+	size_t	 off;
+	int	 rc;
 
-	b = mime_body_parse(m, 0);
-	if (b == NULL)
-		return match_glob(f->body, "");
-	hit = match_glob(f->body, b->text != NULL ? b->text : "") ||
-	    (b->html != NULL && *b->html != '\0' && match_glob(f->body, b->html));
-	mime_body_free(b);
-	return hit;
+	for (;;) {
+		if (r->name == NULL) {
+			off = r->i;
+			if (!mime_view_more(m, v, &off, &r->name, &r->value))
+				return 0;
+			*budget -= (int64_t)(off - r->i) + MATCH_COST_FIELD;
+			r->next = off;
+		}
+		if ((rc = match_run_header(q, r, r->name, r->value, budget)) == -1)
+			return -1;
+		free(r->name);
+		free(r->value);
+		r->name = r->value = NULL;
+		if (rc == 1)
+			return 1;
+		r->i = r->next;
+		if (*budget <= 0)
+			return -1;
+	}
+}
+
+/* Decoded bodies: the caller's source (a cache), else parsed now into *own */
+static const struct mime_body *
+match_bodies_get(const struct match_bodies *src, struct message *m, struct mime_body **own,
+    int64_t *budget)
+{
+	if (src != NULL && src->get != NULL)
+		return src->get(src->arg, m, budget);
+	*own = mime_body_parse(m, 0);
+	*budget -= 2 * (int64_t)m->size;
+	return *own;
+}
+
+/* The body stages: 1 the text or the HTML matches, 0 neither, -1 budget out */
+static int
+match_run_body(const struct match_query *q, struct match_run *r, struct message *m,
+    const struct match_bodies *src, int64_t *budget)
+{
+	const struct mime_body	*b;
+	struct mime_body	*own = NULL;
+	const char		*text;
+	int			 rc;
+
+	b = match_bodies_get(src, m, &own, budget);
+	for (;;) {
+		if (r->stage == MATCH_ST_TEXT)
+			text = b != NULL && b->text != NULL ? b->text : "";
+		else if (b == NULL || b->html == NULL || *b->html == '\0') {
+			rc = 0;
+			break;
+		} else
+			text = b->html;
+		rc = match_run_glob(q->g[MATCH_F_BODY], r, text, budget);
+		if (rc != 0 || r->stage == MATCH_ST_HTML)
+			break;
+		r->stage = MATCH_ST_HTML;
+	}
+	mime_body_free(own);
+	return rc;
+}
+
+/* The end of one evaluation: r rewound for the next message */
+static int
+match_run_end(struct match_run *r, int rc)
+{
+	match_run_clear(r);
+	return rc;
+}
+
+int
+match_query_run(const struct match_query *q, struct match_run *r, struct message *m,
+    const struct match_bodies *src, int64_t *budget)
+{
+	const struct mime_view	*v;
+	const struct match_glob	*g;
+	int			 rc, fresh;
+
+	if (q->never || (q->after_id != 0 && m->id <= q->after_id))
+		return match_run_end(r, 0);
+	for (fresh = 1;; fresh = 0) {
+		/* between stages too, once this call made some progress */
+		if (!fresh && *budget <= 0)
+			return -1;
+		switch (r->stage) {
+		case MATCH_ST_FROM:
+			g = q->g[MATCH_F_MAIL_FROM];
+			if (g != NULL && (rc = match_run_glob(g, r, m->mail_from != NULL ?
+			    m->mail_from : "", budget)) != 1)
+				return rc == -1 ? -1 : match_run_end(r, 0);
+			r->stage = MATCH_ST_RCPT;
+			break;
+		case MATCH_ST_RCPT:
+			if ((g = q->g[MATCH_F_RCPT_TO]) != NULL) {
+				for (; r->i < m->nrcpts; r->i++) {
+					*budget -= MATCH_COST_ITEM;
+					if ((rc = match_run_glob(g, r, m->rcpts[r->i].addr,
+					    budget)) == -1)
+						return -1;
+					if (rc == 1)
+						break;
+					if (*budget <= 0 && r->i + 1 < m->nrcpts) {
+						r->i++;
+						return -1;
+					}
+				}
+				if (r->i == m->nrcpts)
+					return match_run_end(r, 0);
+			}
+			r->stage = MATCH_ST_SUBJECT;
+			r->i = 0;
+			break;
+		case MATCH_ST_SUBJECT:
+			if ((g = q->g[MATCH_F_SUBJECT]) != NULL) {
+				v = match_view(m, budget);
+				rc = match_run_glob(g, r, v != NULL && v->subject != NULL ?
+				    v->subject : "", budget);
+				if (rc != 1)
+					return rc == -1 ? -1 : match_run_end(r, 0);
+			}
+			r->stage = MATCH_ST_HEADERS;
+			break;
+		case MATCH_ST_HEADERS:
+		case MATCH_ST_MORE:
+			if (q->g[MATCH_F_HEADER_NAME] == NULL && q->g[MATCH_F_HEADER_VALUE] == NULL) {
+				r->stage = MATCH_ST_TEXT;
+				break;
+			}
+			if ((v = match_view(m, budget)) == NULL)
+				return match_run_end(r, 0);
+			if (r->stage == MATCH_ST_HEADERS) {
+				if ((rc = match_run_listed(q, r, v, budget)) == -1)
+					return -1;
+				if (rc == 0 && v->more == 0)
+					return match_run_end(r, 0);
+				if (rc == 0) {
+					r->stage = MATCH_ST_MORE;
+					r->i = v->more;
+					r->part = 0;
+					if (*budget <= 0)
+						return -1;
+				}
+			}
+			if (r->stage == MATCH_ST_MORE) {
+				if ((rc = match_run_more(q, r, m, v, budget)) == -1)
+					return -1;
+				if (rc == 0)
+					return match_run_end(r, 0);
+			}
+			r->stage = MATCH_ST_TEXT;
+			r->i = 0;
+			r->part = 0;
+			break;
+		case MATCH_ST_TEXT:
+		case MATCH_ST_HTML:
+			if (q->g[MATCH_F_BODY] == NULL)
+				return match_run_end(r, 1);
+			if ((rc = match_run_body(q, r, m, src, budget)) == -1)
+				return -1;
+			return match_run_end(r, rc);
+		default:
+			return match_run_end(r, 0);
+		}
+	}
+}
+
+int
+match_query_message(const struct match_query *q, struct message *m,
+    const struct match_bodies *src)
+{
+	struct match_run	 r;
+	int64_t			 budget = INT64_MAX;
+
+	memset(&r, 0, sizeof(r));
+	return match_query_run(q, &r, m, src, &budget);
 }
 
 int
 match_message(const struct filter *f, struct message *m)
 {
-	size_t	i;
+	struct match_query	*q = match_query_new(f);
+	int			 rc;
 
-	if (f == NULL)
-		return 1;
-	if (m->id <= f->after_id && f->after_id != 0)
-		return 0;
-	if (match_given(f->mail_from) &&
-	    !match_glob(f->mail_from, m->mail_from != NULL ? m->mail_from : ""))
-		return 0;
-	if (match_given(f->rcpt_to)) {
-		for (i = 0; i < m->nrcpts; i++)
-			if (match_glob(f->rcpt_to, m->rcpts[i].addr))
-				break;
-		if (i == m->nrcpts)
-			return 0;
-	}
-	if ((match_given(f->subject) || match_given(f->header_name) ||
-	    match_given(f->header_value)) && !match_headers(f, m))
-		return 0;
-	if (match_given(f->body) && !match_body(f, m))
-		return 0;
-	return 1;
+	rc = match_query_message(q, m, NULL);
+	match_query_free(q);
+	return rc;
 }
 
 static char *

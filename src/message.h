@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/queue.h>
 
 /* Anomalies: recorded, never repaired */
 #define MSG_ANOM_BARE_LF	0x0001	/* LF not preceded by CR */
@@ -43,6 +44,7 @@ struct message_rcpt {
 	size_t			 nparams;
 };
 
+struct mime_body;
 struct mime_view;
 
 struct message {
@@ -73,6 +75,9 @@ struct message {
 	struct message		*st_prev, *st_next;
 	struct message		*st_hnext;
 	size_t			 st_footprint;	/* message_footprint() at put */
+	struct mime_body	*st_body;	/* decoded bodies the store caches */
+	size_t			 st_body_bytes;
+	TAILQ_ENTRY(message)	 st_lru;	/* while cached: oldest use first */
 };
 
 struct message	*message_new(void);

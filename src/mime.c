@@ -157,6 +157,30 @@ mime_body_free(struct mime_body *b)
 	free(b);
 }
 
+static size_t
+mime_strsize(const char *s)
+{
+	return s != NULL ? strlen(s) + 1 : 0;
+}
+
+size_t
+mime_body_footprint(const struct mime_body *b)
+{
+	size_t	 n, i;
+
+	if (b == NULL)
+		return 0;
+	n = sizeof(*b) + mime_strsize(b->text) + mime_strsize(b->html) +
+	    b->natts * sizeof(*b->atts);
+	for (i = 0; i < b->natts; i++) {
+		n += mime_strsize(b->atts[i].filename) + mime_strsize(b->atts[i].content_type) +
+		    mime_strsize(b->atts[i].content_id);
+		if (b->atts[i].content != NULL)
+			n += b->atts[i].size + 1;
+	}
+	return n;
+}
+
 void
 mime_body_free_contents(struct mime_body *b)
 {

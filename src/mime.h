@@ -32,7 +32,12 @@ void	mime_shutdown(void);
 #define MIME_FLAG_MAX_PARTS	0x04	/* also: GMime saw only a prefix */
 #define MIME_FLAG_MAX_HEADERS	0x08	/* view lists the first ones only */
 
-/* Top-level header fields a view lists (and looks at for Subject, ...) */
+/*
+ * Top-level header fields a view lists (and takes To, Cc, Reply-To from).
+ * Subject and From are taken from the first such field wherever it is in
+ * the header; the fields after the listed ones are read with
+ * mime_view_more(), one at a time, so a view's size does not grow with them.
+ */
 #define MIME_VIEW_MAX_HEADERS	1024
 
 struct mime_header {
@@ -53,6 +58,9 @@ struct mime_view {
 	size_t			 nheaders;
 	unsigned		 flags;		/* MIME_FLAG_* */
 	size_t			 footprint;	/* bytes allocated for the view */
+	size_t			 more;		/* raw offset of the first field
+						   not listed; 0: all are */
+	size_t			 header_end;	/* raw offset where the fields end */
 };
 
 struct mime_attachment {
@@ -85,6 +93,14 @@ struct mime_view	*mime_view_parse(const char *data, size_t size);
 void			 mime_view_free(struct mime_view *);
 size_t			 mime_view_footprint(const struct mime_view *);
 /*
+ * The top-level fields m's view v does not list, one at a time: decodes the
+ * field at raw offset *off (start with v->more) as a view would list it,
+ * sets *name and *value to malloc'd strings (the caller frees them) and
+ * moves *off past it; 0 (nothing set) when the header fields ended.
+ */
+int			 mime_view_more(const struct message *m, const struct mime_view *v,
+			    size_t *off, char **name, char **value);
+/*
  * Bodies and attachments, computed on each call (not cached). Never NULL:
  * text and html are "" when absent. Caller frees with mime_body_free().
  * with_content: fill attachment bytes. A message/rfc822 attachment's
@@ -95,5 +111,7 @@ struct mime_body	*mime_body_parse_raw(const char *data, size_t size,
 			    int with_content);
 /* mime_body_free(NULL) is a no-op */
 void			 mime_body_free(struct mime_body *);
+/* Bytes b holds (struct, bodies, attachment strings and contents) */
+size_t			 mime_body_footprint(const struct mime_body *b);
 
 #endif

@@ -70,6 +70,7 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 	while (off < size) {
 		len = mime_line_len(data + off, size - off);
 		if (mime_line_is_empty(data + off, len)) {
+			sc->fields_end = off;
 			off += len;
 			sc->blank = 1;
 			break;
@@ -88,12 +89,15 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 			/* Not a header: the body starts here */
 			sc->no_separator = 1;
 			sc->flags |= MIME_FLAG_MALFORMED;
+			sc->fields_end = off;
 			break;
 		}
 		if (memchr(data + off, '\0', len) != NULL)
 			sc->flags |= MIME_FLAG_MALFORMED;
 		if (sc->n == MIME_VIEW_MAX_HEADERS) {
 			/* keep looking for the body, list no more */
+			if (!sc->capped)
+				sc->more = off;
 			sc->flags |= MIME_FLAG_MAX_HEADERS;
 			sc->capped = 1;
 			off += len;
@@ -111,7 +115,29 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 		sc->n++;
 		off += len;
 	}
+	if (!sc->blank && !sc->no_separator)
+		sc->fields_end = off;
 	sc->body = off;
+}
+
+int
+mime_hdr_next(const char *data, size_t end, size_t *off, struct mime_hdr_span *sp)
+{
+	size_t	 o = *off, len, colon = 0;
+
+	if (o >= end)
+		return 0;
+	len = mime_line_len(data + o, end - o);
+	sp->name = o;
+	sp->namelen = mime_field_name_len(data + o, len, &colon);
+	sp->value = o + colon + 1;
+	if (sp->namelen == 0)		/* not what mime_hdr_scan() saw: no value */
+		sp->value = o + len;
+	for (o += len; o < end && mime_is_wsp(data[o]); o += len)
+		len = mime_line_len(data + o, end - o);
+	sp->end = o;
+	*off = o;
+	return 1;
 }
 
 /*

@@ -102,6 +102,8 @@ struct mime_hdr_scan {
 	size_t			 n;
 	size_t			 cap;
 	size_t			 body;		/* offset where the body starts */
+	size_t			 more;		/* first field not in spans (capped) */
+	size_t			 fields_end;	/* offset where the fields end */
 	int			 no_separator;	/* ended at a non-header line */
 	int			 capped;	/* MIME_VIEW_MAX_HEADERS reached */
 	int			 blank;		/* ended at an empty line */
@@ -129,8 +131,18 @@ mime_line_len(const char *p, size_t left)
  * *colon is the offset of the ':'.
  */
 size_t	mime_field_name_len(const char *p, size_t len, size_t *colon);
-/* Splits the top-level header block of data[0..size) into sc's spans. */
+/*
+ * Splits the top-level header block of data[0..size) into sc's spans: the
+ * first MIME_VIEW_MAX_HEADERS fields; past them (capped) it only finds
+ * where the fields end, and sc->more is where the first unlisted one starts.
+ */
 void	mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc);
+/*
+ * The field that starts at *off, a field line of a header block that ends
+ * at end (sc->fields_end): its span in sp, and *off moved past its
+ * continuation lines. 0 when *off >= end.
+ */
+int	mime_hdr_next(const char *data, size_t end, size_t *off, struct mime_hdr_span *sp);
 /* Unfolds data[from..to) into s (replaced, not appended), trimmed. */
 void	mime_unfold(const char *data, size_t from, size_t to,
 	    struct mime_str *s);

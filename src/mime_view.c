@@ -9,6 +9,12 @@
  * to GMime's address parser. The result is packed into ONE allocation
  * (struct, arrays, strings; mime_view_pack): a cached view costs about the
  * header's size and is freed with one free().
+ *
+ * A header of more than MIME_VIEW_MAX_HEADERS fields (hostile: 200,000 of
+ * them) costs no more: the view lists the first ones, takes a first Subject
+ * or From from wherever it is, and remembers where the unlisted fields
+ * start (more); mime_view_more() decodes those one at a time, on demand,
+ * for header filters (match.c), which go through them in slices.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -348,94 +354,138 @@ mime_view_pack(struct mime_view_build *b, unsigned flags)
 	return v;
 }
 
+/* Scratch strings while a view is built */
+struct mime_view_tmp {
+	struct mime_str	 raw, tmp, join;
+};
+
+/*
+ * One top-level field into the view: listed (in headers[], and To, Cc,
+ * Reply-To taken from it) or not (then only a first Subject or From is).
+ */
+static void
+mime_view_field(struct mime_view_build *b, const char *data, const struct mime_hdr_span *sp,
+    struct mime_view_tmp *t, int listed)
+{
+	const char		*hname = data + sp->name;
+	struct mime_addr_ctx	 ctx;
+	enum mime_addr_kind	 kind;
+	size_t			 name = 0, value, n;
+	int			 subject, from;
+
+#define NAME_IS(s)	(sp->namelen == sizeof(s) - 1 && \
+			    strncasecmp(hname, s, sizeof(s) - 1) == 0)
+	subject = NAME_IS("Subject");
+	from = NAME_IS("From");
+	if (!listed && !(subject && b->subject == SIZE_MAX) && !(from && b->from == SIZE_MAX))
+		return;
+	/* the name is printable ASCII by construction */
+	if (listed)
+		name = mime_pool_add(b, hname, sp->namelen);
+	mime_unfold(data, sp->value, sp->end, &t->raw);
+	value = b->pool.len;
+	mime_decode_text(&t->raw, &b->pool);
+	mime_str_add(&b->pool, "", 1);
+	if (listed) {
+		if (b->nhdr == b->caphdr) {
+			b->caphdr = b->caphdr ? b->caphdr * 2 : 16;
+			b->hdr = xreallocarray(b->hdr, b->caphdr, 2 * sizeof(size_t));
+		}
+		b->hdr[2 * b->nhdr] = name;
+		b->hdr[2 * b->nhdr + 1] = value;
+		b->nhdr++;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.b = b;
+	ctx.tmp = &t->tmp;
+	if (subject) {
+		if (b->subject == SIZE_MAX)
+			b->subject = value;
+		return;
+	}
+	if (from) {
+		if (b->from != SIZE_MAX)
+			return;
+		t->join.len = 0;
+		ctx.join = &t->join;
+		n = mime_addr_list(&t->raw, &ctx);
+		b->from = n > 0 ? mime_pool_add(b, t->join.p, t->join.len) : value;
+		return;
+	}
+	if (NAME_IS("To"))
+		kind = MIME_ADDR_TO;
+	else if (NAME_IS("Cc"))
+		kind = MIME_ADDR_CC;
+	else if (NAME_IS("Reply-To"))
+		kind = MIME_ADDR_REPLY_TO;
+	else
+		return;
+#undef NAME_IS
+	ctx.kind = kind;
+	n = mime_addr_list(&t->raw, &ctx);
+	/* Unparsable but looks like an address: keep the text */
+	if (n == 0 && strchr(b->pool.p + value, '@') != NULL)
+		mime_build_addr(b, kind, value);
+}
+
 struct mime_view *
 mime_view_parse(const char *data, size_t size)
 {
 	struct mime_hdr_scan	 sc;
+	struct mime_hdr_span	 sp;
 	struct mime_view_build	 b;
-	struct mime_str		 raw = { 0 }, tmp = { 0 }, join = { 0 };
-	struct mime_addr_ctx	 ctx;
+	struct mime_view_tmp	 t;
 	struct mime_view	*v;
-	size_t			 i, name, value, n;
+	size_t			 i, off;
 	int			 k;
-	enum mime_addr_kind	 kind;
 
 	mime_ensure_init();
 	if (data == NULL)
 		size = 0;
 	mime_hdr_scan(data, size, &sc);
 	memset(&b, 0, sizeof(b));
+	memset(&t, 0, sizeof(t));
 	b.subject = b.from = SIZE_MAX;
-	mime_str_reserve(&b.pool, sc.body + 64);
+	mime_str_reserve(&b.pool, (sc.capped ? sc.more : sc.body) + 64);
 
-	for (i = 0; i < sc.n; i++) {
-		const struct mime_hdr_span *sp = &sc.spans[i];
-		const char *hname = data + sp->name;
-
-		/* the name is printable ASCII by construction */
-		name = mime_pool_add(&b, hname, sp->namelen);
-		mime_unfold(data, sp->value, sp->end, &raw);
-		value = b.pool.len;
-		mime_decode_text(&raw, &b.pool);
-		mime_str_add(&b.pool, "", 1);
-		if (b.nhdr == b.caphdr) {
-			b.caphdr = b.caphdr ? b.caphdr * 2 : 16;
-			b.hdr = xreallocarray(b.hdr, b.caphdr,
-			    2 * sizeof(size_t));
-		}
-		b.hdr[2 * b.nhdr] = name;
-		b.hdr[2 * b.nhdr + 1] = value;
-		b.nhdr++;
-
-#define NAME_IS(s)	(sp->namelen == sizeof(s) - 1 && \
-			    strncasecmp(hname, s, sizeof(s) - 1) == 0)
-		if (NAME_IS("Subject")) {
-			if (b.subject == SIZE_MAX)
-				b.subject = value;
-			continue;
-		}
-		if (NAME_IS("From")) {
-			if (b.from != SIZE_MAX)
-				continue;
-			memset(&ctx, 0, sizeof(ctx));
-			ctx.b = &b;
-			ctx.tmp = &tmp;
-			join.len = 0;
-			ctx.join = &join;
-			n = mime_addr_list(&raw, &ctx);
-			b.from = n > 0 ? mime_pool_add(&b, join.p, join.len) :
-			    value;
-			continue;
-		}
-		if (NAME_IS("To"))
-			kind = MIME_ADDR_TO;
-		else if (NAME_IS("Cc"))
-			kind = MIME_ADDR_CC;
-		else if (NAME_IS("Reply-To"))
-			kind = MIME_ADDR_REPLY_TO;
-		else
-			continue;
-#undef NAME_IS
-		memset(&ctx, 0, sizeof(ctx));
-		ctx.b = &b;
-		ctx.kind = kind;
-		ctx.tmp = &tmp;
-		n = mime_addr_list(&raw, &ctx);
-		/* Unparsable but looks like an address: keep the text */
-		if (n == 0 && strchr(b.pool.p + value, '@') != NULL)
-			mime_build_addr(&b, kind, value);
-	}
+	for (i = 0; i < sc.n; i++)
+		mime_view_field(&b, data, &sc.spans[i], &t, 1);
+	/* A Subject or From after the listed fields still counts: look for them */
+	for (off = sc.more; sc.capped && (b.subject == SIZE_MAX || b.from == SIZE_MAX) &&
+	    mime_hdr_next(data, sc.fields_end, &off, &sp);)
+		mime_view_field(&b, data, &sp, &t, 0);
 
 	v = mime_view_pack(&b, sc.flags | b.flags);
+	v->more = sc.capped ? sc.more : 0;
+	v->header_end = sc.fields_end;
 	free(sc.spans);
-	free(raw.p);
-	free(tmp.p);
-	free(join.p);
+	free(t.raw.p);
+	free(t.tmp.p);
+	free(t.join.p);
 	free(b.pool.p);
 	free(b.hdr);
 	for (k = 0; k < MIME_ADDR_NKINDS; k++)
 		free(b.addr[k]);
 	return v;
+}
+
+int
+mime_view_more(const struct message *m, const struct mime_view *v, size_t *off, char **name,
+    char **value)
+{
+	struct mime_hdr_span	 sp;
+	struct mime_str		 raw = { 0 }, out = { 0 };
+
+	if (v->more == 0 || *off < v->more || v->header_end > m->size ||
+	    !mime_hdr_next(m->data, v->header_end, off, &sp))
+		return 0;
+	*name = xstrndup(m->data + sp.name, sp.namelen);
+	mime_unfold(m->data, sp.value, sp.end, &raw);
+	mime_decode_text(&raw, &out);
+	mime_str_add(&out, "", 0);
+	*value = out.p;
+	free(raw.p);
+	return 1;
 }
 
 const struct mime_view *

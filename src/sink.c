@@ -11,6 +11,9 @@
  * setting call->done under sink->lock and broadcasting sink->cond. Waits stay
  * parked in the waiters module and complete from its callback, so a blocked
  * smtpsink_wait() costs no CPU and is woken as the message is stored.
+ * Listings and clears are waiters scans too (call->waiter), done in slices
+ * between which the loop serves SMTP, and complete from their done callback;
+ * from the loop thread itself (the handler) they run to their end at once.
  *
  * Lifetime rules that keep this safe:
  *  - A caller posts only while holding sink->lock and seeing !loop_done, and
@@ -81,8 +84,9 @@ struct sink_call {
 	struct smtpsink_message	*msg;		/* GET */
 	long			 deleted;
 	struct smtpsink_stats	 stats;
+	int			 rc_done;	/* rc once its listing is done */
 
-	struct waiter		*waiter;	/* WAIT while parked */
+	struct waiter		*waiter;	/* WAIT while parked; LIST, CLEAR: the scan */
 };
 
 TAILQ_HEAD(sink_call_list, sink_call);
@@ -118,6 +122,7 @@ static int		sink_once_rc;	/* evthread_use_pthreads() result */
 static pthread_mutex_t	sink_start_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void	 sink_call_complete(struct sink_call *, int rc);
+static int	 sink_on_loop(const struct smtpsink *);
 static void	 sink_free(struct smtpsink *);
 
 static void
@@ -217,24 +222,101 @@ smtpsink_messages_free(struct smtpsink_message *msgs, size_t n)
 	free(msgs);
 }
 
-/* Copies up to limit (0: all) messages matching f into call->msgs. */
-static void
-sink_collect(struct sink_call *call, struct store *st, const struct filter *f, size_t limit)
-{
-	struct message	*m;
-	size_t		 cap = 0;
+/* The copies a listing collects: its scan's state */
+struct sink_list {
+	struct smtpsink_message	*msgs;
+	size_t			 n, cap;
+	size_t			 limit;		/* 0: all */
+};
 
-	call->msgs = NULL;
-	call->nmsgs = 0;
-	for (m = store_next_match(st, f, 0); m != NULL; m = store_next_match(st, f, m->id)) {
-		if (limit != 0 && call->nmsgs == limit)
-			break;
-		if (call->nmsgs == cap) {
-			cap = cap ? cap * 2 : 16;
-			call->msgs = xreallocarray(call->msgs, cap, sizeof(*call->msgs));
-		}
-		sink_message_copy(&call->msgs[call->nmsgs++], m);
+static int
+sink_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
+{
+	struct sink_list	*l = state;
+
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 16;
+		l->msgs = xreallocarray(l->msgs, l->cap, sizeof(*l->msgs));
 	}
+	sink_message_copy(&l->msgs[l->n++], m);
+	*cost += m->size;
+	return l->limit != 0 && l->n == l->limit;
+}
+
+static void
+sink_list_free(void *state)
+{
+	struct sink_list	*l = state;
+
+	smtpsink_messages_free(l->msgs, l->n);
+	free(l);
+}
+
+static void
+sink_list_done(void *arg, void *state, enum waiters_status status, size_t matched)
+{
+	struct sink_call	*call = arg;
+	struct sink_list	*l = state;
+
+	call->waiter = NULL;
+	call->msgs = l->msgs;
+	call->nmsgs = l->n;
+	free(l);
+	sink_call_complete(call, call->rc_done);
+}
+
+/*
+ * Runs fn over what matches call->filter (stored now, in id order) as a
+ * waiters scan, in slices; done completes the call. On the loop thread (a
+ * call from the handler) it runs to its end at once.
+ */
+static void
+sink_scan(struct sink_call *call, waiters_each_fn *each, waiters_scan_fn *done, void *state,
+    void (*state_free)(void *))
+{
+	struct waiters_scan_spec spec;
+
+	memset(&spec, 0, sizeof(spec));
+	spec.filter = &call->filter;
+	spec.each = each;
+	spec.done = done;
+	spec.state = state;
+	spec.state_free = state_free;
+	spec.arg = call;
+	call->waiter = waiters_scan(server_waiters(call->sink->server), &spec);
+	if (sink_on_loop(call->sink))
+		waiters_scan_finish(call->waiter);
+}
+
+/* Copies up to limit (0: all) messages matching call->filter, then completes with rc. */
+static void
+sink_collect(struct sink_call *call, size_t limit, int rc)
+{
+	struct sink_list	*l = xcalloc(1, sizeof(*l));
+
+	l->limit = limit;
+	call->rc_done = rc;
+	sink_scan(call, sink_list_each, sink_list_done, l, sink_list_free);
+}
+
+static int
+sink_clear_each(void *arg, void *state, struct message *m, uint64_t *cost)
+{
+	struct sink_call	*call = arg;
+
+	*cost += m->size / 64;
+	store_delete_id(server_store(call->sink->server), m->id);
+	return 0;
+}
+
+static void
+sink_clear_done(void *arg, void *state, enum waiters_status status, size_t matched)
+{
+	struct sink_call	*call = arg;
+
+	call->waiter = NULL;
+	call->deleted = (long)matched;
+	sink_call_complete(call, 0);
 }
 
 /* --- the handler, on the loop thread ------------------------------------ */
@@ -281,7 +363,6 @@ static void
 sink_wait_done(void *arg, enum waiters_status status, size_t matched)
 {
 	struct sink_call	*call = arg;
-	struct server		*s = call->sink->server;
 
 	call->waiter = NULL;
 	if (status == WAITERS_SHUTDOWN) {
@@ -289,8 +370,9 @@ sink_wait_done(void *arg, enum waiters_status status, size_t matched)
 		return;
 	}
 	if (call->want_msgs)
-		sink_collect(call, server_store(s), &call->filter, 0);
-	sink_call_complete(call, status == WAITERS_OK ? 0 : 1);
+		sink_collect(call, 0, status == WAITERS_OK ? 0 : 1);
+	else
+		sink_call_complete(call, status == WAITERS_OK ? 0 : 1);
 }
 
 static void
@@ -301,8 +383,7 @@ sink_call_run(struct sink_call *call)
 
 	switch (call->op) {
 	case SINK_OP_LIST:
-		sink_collect(call, server_store(s), &call->filter, call->limit);
-		sink_call_complete(call, 0);
+		sink_collect(call, call->limit, 0);
 		break;
 	case SINK_OP_GET:
 		if ((m = store_get(server_store(s), call->id)) != NULL) {
@@ -322,8 +403,7 @@ sink_call_run(struct sink_call *call)
 			sink_call_complete(call, -1);
 		break;
 	case SINK_OP_CLEAR:
-		call->deleted = (long)store_delete(server_store(s), &call->filter);
-		sink_call_complete(call, 0);
+		sink_scan(call, sink_clear_each, sink_clear_done, NULL, NULL);
 		break;
 	case SINK_OP_STATS:
 		call->stats.messages_received = server_stats(s)->messages_received;
@@ -514,7 +594,7 @@ sink_thread(void *arg)
 
 	event_base_loop(sink->base, EVLOOP_NO_EXIT_ON_EMPTY);
 
-	/* Fail what never ran; cancel waits that are still parked */
+	/* Fail what never ran; cancel waits and scans still going */
 	pthread_mutex_lock(&sink->lock);
 	sink->loop_done = 1;
 	while ((call = TAILQ_FIRST(&sink->calls)) != NULL) {

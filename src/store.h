@@ -9,13 +9,21 @@
  * id across async boundaries and look it up again.
  * The store does not notify anybody: the caller (deliver_message) kicks the
  * waiters after a put, so waiters never run inside store_put's call stack.
+ *
+ * Scans (struct store_scan) walk the messages by id with a compiled filter
+ * in slices of bounded work, holding ids, not pointers, between slices.
+ * Bodies decoded for body filters (and listings) are cached on the
+ * message, in a cache of bounded size (store_body()).
  */
 #ifndef SMTPSINK_STORE_H
 #define SMTPSINK_STORE_H
 #include <stddef.h>
 #include <stdint.h>
 
+#include "match.h"
+
 struct message;
+struct mime_body;
 struct filter;
 struct store;
 
@@ -69,5 +77,63 @@ size_t		 store_bytes(const struct store *);	/* sum of message_footprint() */
 uint64_t	 store_evicted(const struct store *);
 /* Bumped by every delete/evict, so waiters know counts may have dropped */
 uint64_t	 store_generation(const struct store *);
+/*
+ * Bumped by every delete of a message that was not the oldest stored: a
+ * gap among the stored ids. Deleting or evicting the oldest is not one, so
+ * a set of ids stays right after evictions by dropping those below
+ * store_first()'s.
+ */
+uint64_t	 store_gaps(const struct store *);
+
+/*
+ * m's bodies decoded (mime_body_parse(m, 0): text, HTML, attachment
+ * metadata), from the cache or parsed now and cached; m must be stored.
+ * Borrowed: valid until the next store_body(), put or delete. The work done
+ * (bytes parsed) is taken from *budget. The cache keeps bodies up to a
+ * quarter of max_bytes (64 MiB without one), dropping the least recently
+ * used; a body larger than that is kept alone. It never evicts a message.
+ */
+const struct mime_body *store_body(struct store *, struct message *m, int64_t *budget);
+size_t		 store_cache_bytes(const struct store *);	/* bodies cached */
+/* Test hook: the cache's size bound in bytes */
+void		 store_set_cache_max(struct store *, size_t);
+
+/*
+ * A scan: the stored messages with after_id < id <= ceiling (and past the
+ * query's after_id), in id order, each evaluated against a compiled filter
+ * in slices of bounded work. Between calls it holds ids only, so messages
+ * may be stored, deleted or evicted in between: a message deleted before
+ * the scan reaches it is not seen, one stored after it started is seen only
+ * with a ceiling of STORE_SCAN_NEWEST. Owned by the caller; the query is
+ * borrowed (NULL: every message matches) and must outlive the scan.
+ */
+struct store_scan {
+	const struct match_query *q;
+	uint64_t		 cursor;	/* ids <= cursor are done */
+	uint64_t		 ceiling;	/* last id to look at */
+	uint64_t		 current;	/* id the run is part-way through; 0: none */
+	struct match_run	 run;
+};
+
+#define STORE_SCAN_NEWEST	UINT64_MAX	/* ceiling: follow the newest message */
+
+enum store_scan_rc {
+	STORE_SCAN_END,		/* nothing left up to the ceiling (for now) */
+	STORE_SCAN_MATCH,	/* *match matched; the cursor is its id */
+	STORE_SCAN_MISS,	/* one message looked at, no match */
+	STORE_SCAN_PAUSE,	/* *budget ran out part-way through a message */
+};
+
+void		 store_scan_init(struct store_scan *, const struct match_query *q,
+		    uint64_t after_id, uint64_t ceiling);
+/* Frees what the scan holds (not the query) */
+void		 store_scan_clear(struct store_scan *);
+/*
+ * Looks at the next message past the cursor (or goes on with the one a
+ * PAUSE left), taking its cost from *budget (work units: see match.h).
+ * At the END the cursor moves up to min(ceiling, store_last_id()) (never down).
+ */
+enum store_scan_rc store_scan_step(struct store *, struct store_scan *, int64_t *budget,
+		    struct message **match);
 
 #endif

@@ -658,6 +658,267 @@ test_match_filter_copy(void **state)
 	match_filter_free(NULL);
 }
 
+/* ---- compiled filters, evaluated in slices ---- */
+
+/* The filter semantics spelled out with match_glob(), as the oracle */
+static int
+ref_filter(const struct filter *f, struct message *m)
+{
+	const struct mime_view	*v;
+	struct mime_body	*b;
+	char			*name, *value;
+	size_t			 i, off;
+	int			 hit = 0;
+
+#define GIVEN(s)	((s) != NULL && *(s) != '\0')
+	if (f->after_id != 0 && m->id <= f->after_id)
+		return 0;
+	if (GIVEN(f->mail_from) && !match_glob(f->mail_from, m->mail_from))
+		return 0;
+	if (GIVEN(f->rcpt_to)) {
+		for (i = 0; i < m->nrcpts && !match_glob(f->rcpt_to, m->rcpts[i].addr); i++)
+			;
+		if (i == m->nrcpts)
+			return 0;
+	}
+	v = mime_view_get(m);
+	if (GIVEN(f->subject) && !match_glob(f->subject, v->subject))
+		return 0;
+	if (GIVEN(f->header_name) || GIVEN(f->header_value)) {
+		for (i = 0; i < v->nheaders && !hit; i++)
+			hit = (!GIVEN(f->header_name) || match_glob(f->header_name, v->headers[i].name)) &&
+			    (!GIVEN(f->header_value) || match_glob(f->header_value, v->headers[i].value));
+		for (off = v->more; !hit && mime_view_more(m, v, &off, &name, &value);) {
+			hit = (!GIVEN(f->header_name) || match_glob(f->header_name, name)) &&
+			    (!GIVEN(f->header_value) || match_glob(f->header_value, value));
+			free(name);
+			free(value);
+		}
+		if (!hit)
+			return 0;
+	}
+	if (GIVEN(f->body)) {
+		b = mime_body_parse(m, 0);
+		hit = match_glob(f->body, b->text) || (*b->html != '\0' && match_glob(f->body, b->html));
+		mime_body_free(b);
+		return hit;
+	}
+#undef GIVEN
+	return 1;
+}
+
+/* A body source that parses once per message, as the store's cache does */
+struct one_body {
+	struct message		*m;
+	struct mime_body	*b;
+};
+
+static const struct mime_body *
+one_body_get(void *arg, struct message *m, int64_t *budget)
+{
+	struct one_body	*ob = arg;
+
+	if (ob->m != m) {
+		mime_body_free(ob->b);
+		ob->b = mime_body_parse(m, 0);
+		ob->m = m;
+		*budget -= (int64_t)m->size;
+	}
+	return ob->b;
+}
+
+/*
+ * Runs q on m with `budget` units per call until it decides; returns the
+ * answer, the number of calls in *calls, and checks no call but the first
+ * (which may parse MIME) spends much more than it was given.
+ */
+static int
+run_sliced(const struct match_query *q, struct message *m, int64_t budget, size_t *calls)
+{
+	struct match_run	 r;
+	struct one_body		 ob = { NULL, NULL };
+	struct match_bodies	 src = { one_body_get, &ob };
+	int64_t			 left, allowed = budget > MATCH_RUN_MIN ? budget : MATCH_RUN_MIN;
+	int			 rc;
+
+	memset(&r, 0, sizeof(r));
+	*calls = 0;
+	do {
+		left = budget;
+		rc = match_query_run(q, &r, m, &src, &left);
+		if (++*calls > 1 && rc == -1 && budget - left > allowed + 1024)
+			fail_msg("a slice of %lld units spent %lld", (long long)budget,
+			    (long long)(budget - left));
+		if (*calls > 10000000)
+			fail_msg("no progress");
+	} while (rc == -1);
+	mime_body_free(ob.b);
+	return rc;
+}
+
+static struct message *
+big_msg(size_t nheaders, size_t body_bytes)
+{
+	const char	*r[] = { "one@a.test", "two@b.test" };
+	char		*data, *p;
+	size_t		 i, cap = nheaders * 32 + body_bytes + 512;
+	struct message	*m;
+
+	p = data = xmalloc(cap);
+	p += sprintf(p, "From: A <a@b>\r\nSubject: first\r\n");
+	for (i = 0; i < nheaders; i++)
+		p += sprintf(p, "X-F%zu: v%zu\r\n", i, i);
+	p += sprintf(p, "Subject: =?UTF-8?Q?late?=\r\nX-Late: needle\r\nX-Other: run-9\r\n\r\n");
+	for (i = 0; i < body_bytes; i++)
+		*p++ = (i % 1000 == 999) ? '\n' : 'a';	/* lines as long as SMTP allows */
+	*p = '\0';
+	m = msg("Sender@Example.com", r, 2, data);
+	free(data);
+	return m;
+}
+
+static void
+test_match_query_vs_reference(void **state)
+{
+	struct message	*msgs[3];
+	char		*nasty = globs_repeat("*", 'a', 1022, "b");
+	const struct filter filters[] = {
+		{ 0 },
+		{ .mail_from = "sender@*" },
+		{ .mail_from = "nobody@*" },
+		{ .rcpt_to = "two@*" },
+		{ .rcpt_to = "three@*" },
+		{ .subject = "first" },
+		{ .subject = "late" },
+		{ .header_name = "x-late", .header_value = "needle" },
+		{ .header_name = "x-late", .header_value = "run-9" },	/* not the same header */
+		{ .header_value = "run-9" },
+		{ .header_name = "x-f1500" },
+		{ .header_name = "x-missing" },
+		{ .body = "*aaa*" },
+		{ .body = nasty },
+		{ .body = "*needle*" },
+		{ .rcpt_to = "*@b.test", .header_name = "x-late", .body = "a*" },
+		{ .after_id = 1 },
+	};
+	size_t	 i, j, calls;
+	int	 want;
+
+	if (!mime_available())
+		skip();
+	msgs[0] = big_msg(10, 100);
+	msgs[1] = big_msg(2000, 64 * 1024);	/* fields past the 1,024 listed */
+	msgs[2] = msg("x@y", (const char *[]){ "two@b.test" }, 1, "");
+	for (i = 0; i < 3; i++)
+		msgs[i]->id = i + 1;
+	for (i = 0; i < sizeof(filters) / sizeof(filters[0]); i++) {
+		struct match_query *q = match_query_new(&filters[i]);
+
+		for (j = 0; j < 3; j++) {
+			want = ref_filter(&filters[i], msgs[j]);
+			if (match_query_message(q, msgs[j], NULL) != want)
+				fail_msg("filter %zu, message %zu: want %d", i, j, want);
+			if (match_message(&filters[i], msgs[j]) != want)
+				fail_msg("match_message: filter %zu, message %zu", i, j);
+			if (run_sliced(q, msgs[j], 1, &calls) != want ||
+			    run_sliced(q, msgs[j], 5000, &calls) != want)
+				fail_msg("sliced: filter %zu, message %zu", i, j);
+		}
+		assert_int_equal(match_query_is_empty(q), i == 0);
+		match_query_free(q);
+	}
+	for (i = 0; i < 3; i++)
+		message_free(msgs[i]);
+	free(nasty);
+}
+
+/*
+ * The stall the hardening issue measured: a 1024-byte glob over a 1 MiB
+ * body. Sliced at 256 Ki units a call, it takes many calls, each bounded,
+ * and the answer is the unsliced one; so does a header filter over 200,000
+ * fields (the unlisted ones decoded one at a time).
+ */
+static void
+test_match_query_sliced_bounds(void **state)
+{
+	struct message		*m;
+	struct match_query	*q;
+	struct filter		 f = { 0 };
+	char			*nasty = globs_repeat("*", 'a', 1022, "b");
+	size_t			 calls;
+
+	if (!mime_available())
+		skip();
+	m = big_msg(10, 1024 * 1024);
+	f.body = nasty;
+	q = match_query_new(&f);
+	assert_int_equal(run_sliced(q, m, 256 * 1024, &calls), 0);
+	assert_true(calls >= 16);
+	assert_int_equal(run_sliced(q, m, INT64_MAX, &calls), 0);
+	assert_int_equal(calls, 1);
+	match_query_free(q);
+	f.body = "*a";
+	q = match_query_new(&f);
+	assert_int_equal(run_sliced(q, m, 4096, &calls), 1);
+	assert_true(calls > 100);
+	match_query_free(q);
+	message_free(m);
+
+	m = big_msg(200000, 10);
+	memset(&f, 0, sizeof(f));
+	f.header_name = "x-late";
+	f.header_value = "need*";
+	q = match_query_new(&f);
+	assert_int_equal(run_sliced(q, m, 64 * 1024, &calls), 1);
+	assert_true(calls > 20);
+	match_query_free(q);
+	f.header_value = "run-9";
+	q = match_query_new(&f);
+	assert_int_equal(run_sliced(q, m, 64 * 1024, &calls), 0);
+	match_query_free(q);
+	memset(&f, 0, sizeof(f));
+	f.subject = "late";
+	q = match_query_new(&f);
+	assert_int_equal(match_query_message(q, m, NULL), 0);	/* the first Subject counts */
+	match_query_free(q);
+	message_free(m);
+	free(nasty);
+}
+
+static void
+test_match_query_bounds(void **state)
+{
+	struct match_query	*q;
+	struct filter		 f = { 0 };
+	struct message		*m = msg("a@b", (const char *[]){ "x@y" }, 1, "Subject: s\r\n\r\nb\r\n");
+	char			*pat;
+
+	q = match_query_new(NULL);
+	assert_true(match_query_is_empty(q));
+	assert_true(match_query_message(q, m, NULL));
+	assert_true(match_query_size(q) < 256);
+	match_query_free(q);
+	match_query_free(NULL);
+
+	/* what match_glob() does with a pattern over the bound: nothing matches */
+	pat = globs_repeat("*", 'x', MATCH_PATTERN_MAX, "");
+	f.mail_from = pat;
+	q = match_query_new(&f);
+	assert_false(match_query_is_empty(q));
+	assert_false(match_query_message(q, m, NULL));
+	match_query_free(q);
+	free(pat);
+
+	/* the largest compiled form, once per field */
+	pat = globs_widest(MATCH_PATTERN_MAX);
+	f.mail_from = f.rcpt_to = f.subject = f.header_name = f.header_value = f.body = pat;
+	q = match_query_new(&f);
+	assert_true(match_query_size(q) <= 6 * 30 * 1024 + 256);
+	match_query_free(q);
+	free(pat);
+	message_free(m);
+}
+
 int
 main(void)
 {
@@ -676,6 +937,9 @@ main(void)
 		cmocka_unit_test(test_match_filter_headers_no_mime),
 		cmocka_unit_test(test_match_filter_headers),
 		cmocka_unit_test(test_match_filter_copy),
+		cmocka_unit_test(test_match_query_vs_reference),
+		cmocka_unit_test(test_match_query_sliced_bounds),
+		cmocka_unit_test(test_match_query_bounds),
 	};
 
 	mime_init(32, 1024);

@@ -780,6 +780,64 @@ test_mime_gmime_budget(void **state)
 	g_string_free(g, TRUE);
 }
 
+/*
+ * Hardening issue, item 8: with 200,000 header fields a view lists the
+ * first 1,024, yet a Subject after them is the view's subject and every
+ * later field can still be read, one at a time, while the view stays small.
+ */
+static void
+test_mime_headers_past_listed(void **state)
+{
+	GString		*g = g_string_new(NULL);
+	struct message	*m = message_new();
+	const struct mime_view *v;
+	char		*name, *value;
+	size_t		 off, n = 0, i, late = 0;
+
+	for (i = 0; i < 200000; i++)
+		g_string_append_printf(g, "X-F%zu: v%zu\r\n", i, i);
+	g_string_append(g, "Subject: =?UTF-8?Q?late_s=C3=BCbject?=\r\n"
+	    "X-Late: needle\r\n  folded\r\n"
+	    "From: Late <late@example.com>\r\n"
+	    "\r\nbody\r\n");
+	m->size = g->len;
+	m->data = g_string_free(g, FALSE);
+	v = mime_view_get(m);
+	assert_int_equal(v->nheaders, MIME_VIEW_MAX_HEADERS);
+	assert_true(v->flags & MIME_FLAG_MAX_HEADERS);
+	assert_str("subject", v->subject, "late s\xc3\xbc" "bject");
+	assert_str("from", v->from, "Late <late@example.com>");
+	assert_true(v->footprint < 64 * 1024);
+	assert_true(v->more > 0 && v->header_end > v->more);
+	assert_int_equal(strncmp(m->data + v->more, "X-F1024:", 8), 0);
+	for (off = v->more; mime_view_more(m, v, &off, &name, &value); n++) {
+		if (strcmp(name, "X-Late") == 0) {
+			assert_str("X-Late", value, "needle  folded");	/* as listed ones unfold */
+			late++;
+		}
+		if (n == 0) {
+			assert_str("first unlisted", name, "X-F1024");
+			assert_str("its value", value, "v1024");
+		}
+		free(name);
+		free(value);
+	}
+	assert_int_equal(late, 1);
+	assert_int_equal(n, 200000 + 3 - MIME_VIEW_MAX_HEADERS);
+	assert_int_equal(off, v->header_end);
+	message_free(m);
+
+	/* Within the limit there is nothing more */
+	m = message_new();
+	m->data = xstrdup("Subject: s\r\nX: y\r\n\r\nbody\r\n");
+	m->size = strlen(m->data);
+	v = mime_view_get(m);
+	assert_int_equal(v->more, 0);
+	off = v->more;
+	assert_false(mime_view_more(m, v, &off, &name, &value));
+	message_free(m);
+}
+
 /* ---- malformed and odd input ---- */
 
 static void
@@ -1485,6 +1543,7 @@ main(void)
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),
+		cmocka_unit_test(test_mime_headers_past_listed),
 	};
 
 	return cmocka_run_group_tests_name("mime", tests, setup, teardown);

@@ -579,6 +579,58 @@ test_sink_stop_from_handler(void **state)
 	assert_true(refused);
 }
 
+/*
+ * The handler runs on the loop thread: a listing or a clear it asks for is
+ * a scan that runs to its end there and then (no slices to wait for).
+ */
+static struct smtpsink	*inline_sink;
+static size_t		 inline_listed;
+static long		 inline_cleared = -2;
+
+static const char *
+inline_handler(const struct smtpsink_message *msg, void *arg)
+{
+	struct smtpsink_filter	 old = { .rcpt_to = "old@*" };
+	struct smtpsink_message	*msgs;
+	size_t			 n;
+
+	if (strcmp(msg->rcpt_to[0], "new@inline.test") != 0)
+		return NULL;
+	if (smtpsink_list(inline_sink, NULL, 0, &msgs, &n) == 0) {
+		inline_listed = n;
+		smtpsink_messages_free(msgs, n);
+	}
+	inline_cleared = smtpsink_clear(inline_sink, &old);
+	return NULL;
+}
+
+static void
+test_sink_list_from_handler(void **state)
+{
+	struct smtpsink_options	 opt;
+	struct smtpsink_message	*msgs;
+	const char		*old = "old@inline.test", *new = "new@inline.test";
+	char			 err[256];
+	size_t			 n;
+	int			 port;
+
+	smtpsink_options_init(&opt);
+	opt.handler = inline_handler;
+	inline_sink = smtpsink_start(&opt, err, sizeof(err));
+	assert_non_null(inline_sink);
+	port = smtpsink_smtp_port(inline_sink);
+	assert_int_equal(send_mail(port, "a@x", &old, 1, "a\r\n", NULL, 0), 250);
+	assert_int_equal(send_mail(port, "a@x", &old, 1, "b\r\n", NULL, 0), 250);
+	assert_int_equal(send_mail(port, "a@x", &new, 1, "c\r\n", NULL, 0), 250);
+	assert_int_equal(inline_listed, 2);	/* before the new one is stored */
+	assert_int_equal(inline_cleared, 2);
+	assert_int_equal(smtpsink_list(inline_sink, NULL, 0, &msgs, &n), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(msgs[0].rcpt_to[0], new);
+	smtpsink_messages_free(msgs, n);
+	smtpsink_stop(inline_sink);
+}
+
 /* A port in use is an error for the caller, never the end of the process. */
 static void
 test_sink_port_in_use(void **state)
@@ -628,6 +680,7 @@ main(void)
 	const struct CMUnitTest own[] = {
 		cmocka_unit_test(test_sink_stop_ends_waits),
 		cmocka_unit_test(test_sink_stop_from_handler),
+		cmocka_unit_test(test_sink_list_from_handler),
 		cmocka_unit_test(test_sink_port_in_use),
 		cmocka_unit_test(test_sink_two_sinks_and_limits),
 		cmocka_unit_test(test_sink_grpc_option),

@@ -12,6 +12,7 @@
 
 #include "match.h"
 #include "message.h"
+#include "mime.h"
 #include "store.h"
 #include "xmalloc.h"
 
@@ -265,6 +266,160 @@ test_store_many(void **state)
 	store_free(NULL);
 }
 
+/* A message whose body is `body` (a text/plain message) */
+static struct message *
+msg_body(const char *rcpt, const char *body)
+{
+	struct message	*m = msg("a@x", rcpt, 0);
+
+	free(m->data);
+	xasprintf(&m->data, "Subject: t\r\n\r\n%s\r\n", body);
+	m->size = strlen(m->data);
+	return m;
+}
+
+/*
+ * A scan in slices of a tiny budget, with messages stored, deleted and
+ * evicted between the slices: it sees the ids up to its ceiling that are
+ * still stored when it reaches them, each once, in id order.
+ */
+static void
+test_store_scan_slices(void **state)
+{
+	struct store		*st = store_new(8, 0);
+	struct filter		 f = { .rcpt_to = "t1-*", .body = "*needle*" };
+	struct match_query	*q = match_query_new(&f);
+	struct store_scan	 sc;
+	struct message		*m;
+	enum store_scan_rc	 rc;
+	uint64_t		 seen[16];
+	size_t			 nseen = 0, steps = 0, pauses = 0;
+	int64_t			 budget;
+
+	store_put(st, msg_body("t1-a@x", "a needle"));		/* 1 */
+	store_put(st, msg_body("t2-a@x", "a needle"));		/* 2: rcpt differs */
+	store_put(st, msg_body("t1-b@x", "no"));		/* 3: body differs */
+	store_put(st, msg_body("t1-c@x", "needle here"));	/* 4: deleted before reached */
+	store_put(st, msg_body("t1-d@x", "needle"));		/* 5 */
+	store_put(st, msg_body("t1-e@x", "the needle"));	/* 6 */
+	store_scan_init(&sc, q, 0, store_last_id(st));
+	for (;;) {
+		budget = 40;		/* less than one message: it pauses part-way */
+		rc = store_scan_step(st, &sc, &budget, &m);
+		steps++;
+		if (rc == STORE_SCAN_END)
+			break;
+		if (rc == STORE_SCAN_PAUSE)
+			pauses++;
+		if (rc == STORE_SCAN_MATCH) {
+			assert_true(nseen < 16);
+			seen[nseen++] = m->id;
+		}
+		if (steps == 2) {
+			assert_int_equal(store_delete_id(st, 4), 1);
+			store_put(st, msg_body("t1-f@x", "needle"));	/* 7: past the ceiling */
+		}
+		if (sc.current == 5 && store_get(st, 6) != NULL) {
+			/* 5 is part-way: delete it under the scan */
+			assert_int_equal(store_delete_id(st, 5), 1);
+			assert_int_equal(store_delete_id(st, 6), 1);
+			store_put(st, msg_body("t1-g@x", "needle"));	/* 8 */
+		}
+		assert_true(steps < 1000);
+	}
+	assert_true(pauses > 3);
+	assert_int_equal(nseen, 1);
+	assert_int_equal(seen[0], 1);
+	assert_int_equal(sc.cursor, 6);
+	store_scan_clear(&sc);
+
+	/* Following the newest: 7 and 8 too; the cursor ends at the last id */
+	store_scan_init(&sc, q, 1, STORE_SCAN_NEWEST);
+	for (nseen = 0; (rc = store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, &m)) !=
+	    STORE_SCAN_END;)
+		if (rc == STORE_SCAN_MATCH)
+			seen[nseen++] = m->id;
+	assert_int_equal(nseen, 2);
+	assert_int_equal(seen[0], 7);
+	assert_int_equal(seen[1], 8);
+	assert_int_equal(sc.cursor, store_last_id(st));
+	store_delete_id(st, 8);
+	assert_int_equal(store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, &m), STORE_SCAN_END);
+	assert_int_equal(sc.cursor, 8);
+	store_scan_clear(&sc);
+	match_query_free(q);
+	store_free(st);
+}
+
+/* Deleting the oldest is no gap; deleting any other is. */
+static void
+test_store_gaps(void **state)
+{
+	struct store	*st = store_new(3, 0);
+	uint64_t	 gaps;
+	int		 i;
+
+	for (i = 0; i < 5; i++)
+		store_put(st, msg("a@x", "b@y", 1));		/* 1, 2 evicted */
+	gaps = store_gaps(st);
+	assert_int_equal(gaps, 0);
+	assert_int_equal(store_delete_id(st, 3), 1);		/* the oldest */
+	assert_int_equal(store_gaps(st), gaps);
+	assert_int_equal(store_delete_id(st, 5), 1);		/* not the oldest */
+	assert_int_equal(store_gaps(st), gaps + 1);
+	store_free(st);
+}
+
+/* Bodies are decoded once, kept within the bound, dropped with their message. */
+static void
+test_store_body_cache(void **state)
+{
+	struct store		*st = store_new(0, 0);
+	struct message		*m1, *m2, *m3;
+	const struct mime_body	*b;
+	char			*big = xmalloc(100001);
+	int64_t			 budget = 0, cost;
+	size_t			 fp1, fp2, fp3;
+
+	memset(big, 'z', 100000);
+	big[100000] = '\0';
+	store_put(st, m1 = msg_body("a@x", "one"));
+	store_put(st, m2 = msg_body("b@x", big));
+	store_put(st, m3 = msg_body("c@x", "three"));
+	assert_int_equal(store_cache_bytes(st), 0);
+	b = store_body(st, m1, &budget);
+	assert_string_equal(b->text, "one\r\n");
+	cost = -budget;
+	assert_true(cost >= (int64_t)m1->size);
+	assert_true(store_cache_bytes(st) > 0);
+	budget = 0;
+	assert_ptr_equal(store_body(st, m1, &budget), b);	/* cached: no parse */
+	assert_true(-budget < cost);
+	/* a bound below the big body: it is kept alone, the others dropped */
+	store_set_cache_max(st, 50000);
+	store_body(st, m3, &budget);
+	b = store_body(st, m2, &budget);
+	assert_int_equal(strlen(b->text), 100002);
+	assert_true(store_cache_bytes(st) > 100000 && store_cache_bytes(st) < 101000);
+	/* least recently used first */
+	store_set_cache_max(st, 1 << 20);
+	fp1 = mime_body_footprint(store_body(st, m1, &budget));
+	fp3 = mime_body_footprint(store_body(st, m3, &budget));
+	fp2 = mime_body_footprint(store_body(st, m2, &budget));
+	assert_int_equal(store_cache_bytes(st), fp1 + fp2 + fp3);
+	store_set_cache_max(st, fp2 + fp3);
+	assert_int_equal(store_cache_bytes(st), fp2 + fp3);
+	/* a delete drops its body */
+	assert_int_equal(store_delete_id(st, m2->id), 1);
+	assert_int_equal(store_cache_bytes(st), fp3);
+	assert_int_equal(store_delete(st, NULL), 2);
+	assert_int_equal(store_cache_bytes(st), 0);
+	store_put(st, m1 = msg_body("a@x", "one"));
+	store_body(st, m1, &budget);
+	store_free(st);		/* frees the cached body too (ASan) */
+	free(big);
+}
+
 int
 main(void)
 {
@@ -276,6 +431,9 @@ main(void)
 		cmocka_unit_test(test_store_evict_by_bytes),
 		cmocka_unit_test(test_store_filters),
 		cmocka_unit_test(test_store_many),
+		cmocka_unit_test(test_store_scan_slices),
+		cmocka_unit_test(test_store_gaps),
+		cmocka_unit_test(test_store_body_cache),
 	};
 
 	return cmocka_run_group_tests_name("store", tests, NULL, NULL);

@@ -415,6 +415,319 @@ test_waiters_watch(void **state)
 	assert_int_equal(waiters_count(fx->ws), 0);
 }
 
+/* ---- slices ---- */
+
+/*
+ * One pass of the waiters (EVLOOP_NONBLOCK, run_once(), goes on while a
+ * zero-timeout timer is due, so through every pass). 1 if nothing was
+ * pending. Only for tests without a wait timer pending, which would block.
+ */
+static int
+run_pass(struct fixture *fx)
+{
+	return event_base_loop(fx->base, EVLOOP_ONCE);
+}
+
+/* Passes until nothing is pending; returns how many it took. */
+static int
+run_idle(struct fixture *fx)
+{
+	int	n = 0;
+
+	while (run_pass(fx) == 0 && n < 1000000)
+		n++;
+	return n;
+}
+
+struct scan_result {
+	int			 calls;
+	enum waiters_status	 status;
+	size_t			 matched;
+	uint64_t		 ids[64];
+	size_t			 nids;
+	size_t			 stop_at;	/* each() ends the scan at that many */
+	struct fixture		*fx;
+	int			 freed;
+};
+
+static int
+scan_each(void *arg, void *state, struct message *m, uint64_t *cost)
+{
+	struct scan_result	*r = arg;
+
+	assert_ptr_equal(state, r);
+	if (r->nids < 64)
+		r->ids[r->nids] = m->id;
+	r->nids++;
+	*cost += 10;
+	return r->stop_at != 0 && r->nids == r->stop_at;
+}
+
+static void
+scan_done(void *arg, void *state, enum waiters_status status, size_t matched)
+{
+	struct scan_result	*r = arg;
+
+	assert_ptr_equal(state, r);
+	r->calls++;
+	r->status = status;
+	r->matched = matched;
+}
+
+static void
+scan_state_free(void *state)
+{
+	((struct scan_result *)state)->freed++;
+}
+
+static struct waiter *
+start_scan(struct fixture *fx, const struct filter *f, struct scan_result *r)
+{
+	struct waiters_scan_spec spec = {
+		.filter = f, .each = scan_each, .done = scan_done, .state = r,
+		.state_free = scan_state_free, .arg = r,
+	};
+
+	return waiters_scan(fx->ws, &spec);
+}
+
+/*
+ * A tiny budget: a scan over a few messages takes many passes, while
+ * messages are stored (past its end: not seen) and deleted (before it
+ * reaches them: not seen; after: already seen) between them.
+ */
+static void
+test_waiters_scan_slices(void **state)
+{
+	struct fixture		*fx = *state;
+	struct scan_result	 r = { 0 };
+	struct filter		 f = { .rcpt_to = "a*" };
+	int			 i, passes = 0;
+
+	for (i = 0; i < 20; i++)
+		deliver(fx, i % 2 == 0 ? "a@x" : "b@x");	/* 1..20: odd ids match */
+	run_idle(fx);
+	waiters_set_budget(fx->ws, 100);
+	assert_non_null(start_scan(fx, &f, &r));
+	assert_int_equal(waiters_count(fx->ws), 0);	/* scans are not waiters */
+	while (r.calls == 0) {
+		assert_int_equal(run_pass(fx), 0);
+		passes++;
+		if (passes == 2) {
+			assert_true(r.nids > 0 && r.nids < 5);
+			assert_int_equal(store_delete_id(fx->store, 1), 1);	/* seen */
+			assert_int_equal(store_delete_id(fx->store, 15), 1);	/* not yet */
+			deliver(fx, "a@x");					/* 21: past it */
+		}
+	}
+	assert_true(passes >= 5);
+	assert_int_equal(r.status, WAITERS_OK);
+	assert_int_equal(r.nids, 9);
+	assert_int_equal(r.matched, 9);
+	for (i = 0; i < 9; i++)
+		assert_int_equal(r.ids[i], i < 7 ? 2 * i + 1 : 2 * i + 3);
+	assert_int_equal(r.freed, 0);
+
+	/* each() may end it early; a cancelled one frees its state */
+	memset(&r, 0, sizeof(r));
+	r.stop_at = 2;
+	start_scan(fx, &f, &r);
+	run_idle(fx);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.nids, 2);
+	memset(&r, 0, sizeof(r));
+	waiters_cancel(start_scan(fx, &f, &r));
+	run_idle(fx);
+	assert_int_equal(r.calls, 0);
+	assert_int_equal(r.freed, 1);
+	/* finished inline, in the caller's stack */
+	memset(&r, 0, sizeof(r));
+	waiters_scan_finish(start_scan(fx, &f, &r));
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.matched, 9);		/* 3..13, 17, 19, 21 */
+	/* shutdown runs scans to their end */
+	memset(&r, 0, sizeof(r));
+	start_scan(fx, NULL, &r);
+	waiters_shutdown(fx->ws);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.matched, 19);
+}
+
+/*
+ * While a long scan goes on in small slices, a new message still reaches a
+ * parked wait in the next pass: new messages come first.
+ */
+static void
+test_waiters_live_first(void **state)
+{
+	struct fixture		*fx = *state;
+	struct scan_result	 sr = { 0 };
+	struct result		 r = { 0 };
+	struct filter		 f = { .rcpt_to = "wanted@*" };
+	int			 i;
+
+	for (i = 0; i < 2000; i++)
+		store_put(fx->store, msg("other@x"));
+	waiters_set_budget(fx->ws, 2000);
+	start_scan(fx, NULL, &sr);
+	sr.stop_at = 0;
+	assert_non_null(waiters_wait(fx->ws, &f, 1, -1, done_cb, &r));
+	for (i = 0; i < 3; i++)
+		run_pass(fx);
+	assert_int_equal(r.calls, 0);
+	deliver(fx, "wanted@x");
+	run_pass(fx);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, WAITERS_OK);
+	assert_int_equal(sr.calls, 0);		/* still going */
+	waiters_set_budget(fx->ws, WAITERS_BUDGET);
+	run_idle(fx);
+	assert_int_equal(sr.calls, 1);
+	assert_int_equal(sr.matched, 2000);	/* the last id when it started */
+}
+
+/*
+ * Hardening issue: waits with count = 2^31 on a full store (every put
+ * evicts) hold a bit per stored id, not a list of every match, and count
+ * exactly; deletes in the middle are rechecked in slices.
+ */
+static void
+test_waiters_huge_count(void **state)
+{
+	struct fixture	*fx = *state;
+	struct store	*small = store_new(1000, 0);
+	struct waiters	*ws = waiters_new(fx->base, small, 300);
+	struct result	*r = xcalloc(200, sizeof(*r));
+	int		 i;
+
+	for (i = 0; i < 200; i++)
+		assert_non_null(waiters_wait(ws, NULL, (size_t)1 << 31, -1, done_cb, &r[i]));
+	for (i = 0; i < 20000; i++) {
+		store_put(small, msg("a@x"));
+		waiters_kick(ws);
+		if (i % 100 == 99)
+			run_pass(fx);
+	}
+	run_idle(fx);
+	/* 1,000 ids stored: about 16 words each, whatever the count */
+	assert_true(waiters_ids_bytes(ws) <= 200 * 64 * sizeof(uint64_t));
+	/* gaps: deleted in the middle, rechecked a few ids a pass */
+	waiters_set_budget(ws, 64);
+	for (i = 0; i < 10; i++)
+		assert_int_equal(store_delete_id(small, 19500 + (uint64_t)i), 1);
+	waiters_kick(ws);
+	assert_true(run_idle(fx) > 100);
+	waiters_shutdown(ws);
+	for (i = 0; i < 200; i++) {
+		assert_int_equal(r[i].calls, 1);
+		assert_int_equal(r[i].status, WAITERS_SHUTDOWN);
+		assert_int_equal(r[i].matched, 990);
+	}
+	waiters_free(ws);
+	store_free(small);
+	free(r);
+}
+
+/* A gap made while a wait counts in slices: it fires only once rechecked. */
+static void
+test_waiters_gap_recheck(void **state)
+{
+	struct fixture	*fx = *state;
+	struct result	 r = { 0 };
+	struct filter	 f = { .rcpt_to = "a@*" };
+	int		 i;
+
+	for (i = 0; i < 10; i++)
+		deliver(fx, "a@x");
+	run_idle(fx);
+	waiters_set_budget(fx->ws, 150);
+	waiters_wait(fx->ws, &f, 12, -1, done_cb, &r);
+	run_idle(fx);
+	assert_int_equal(r.calls, 0);
+	for (i = 3; i <= 5; i++)
+		assert_int_equal(store_delete_id(fx->store, (uint64_t)i), 1);
+	for (i = 0; i < 4; i++)
+		deliver(fx, "a@x");		/* 7 + 4 = 11 */
+	run_idle(fx);
+	assert_int_equal(r.calls, 0);
+	deliver(fx, "a@x");
+	run_idle(fx);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.matched, 12);
+}
+
+/* A timeout while the backlog is still being looked at: matched is exact. */
+static void
+test_waiters_timeout_backlog(void **state)
+{
+	struct fixture	*fx = *state;
+	struct result	 r = { .fx = fx };
+	struct filter	 f = { .rcpt_to = "a@*" };
+	int		 i;
+
+	for (i = 0; i < 3000; i++)
+		store_put(fx->store, msg(i % 10 == 0 ? "a@x" : "b@x"));
+	waiters_set_budget(fx->ws, 100);
+	waiters_wait(fx->ws, &f, 1000000, 1, timeout_cb, &r);
+	event_base_dispatch(fx->base);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.status, WAITERS_TIMEOUT);
+	assert_int_equal(r.matched, 300);
+}
+
+struct follow_state {
+	uint64_t	 ids[16];
+	size_t		 n;
+	struct waiter	*self;
+	int		 cancel_at;	/* cancels itself in each() at that many */
+};
+
+static int
+follow_each(void *arg, void *state, struct message *m, uint64_t *cost)
+{
+	struct follow_state	*fs = arg;
+
+	assert_null(state);
+	fs->ids[fs->n++] = m->id;
+	if (fs->cancel_at != 0 && (int)fs->n == fs->cancel_at)
+		waiters_cancel(fs->self);
+	return 0;
+}
+
+static void
+test_waiters_follow(void **state)
+{
+	struct fixture		*fx = *state;
+	struct follow_state	 a = { 0 }, b = { .cancel_at = 1 };
+	struct filter		 f = { .rcpt_to = "a*" };
+
+	deliver(fx, "a@x");		/* 1 */
+	deliver(fx, "a@x");		/* 2 */
+	deliver(fx, "b@x");		/* 3 */
+	a.self = waiters_follow(fx->ws, &f, 1, follow_each, &a);
+	b.self = waiters_follow(fx->ws, &f, 0, follow_each, &b);
+	assert_int_equal(waiters_count(fx->ws), 2);
+	run_idle(fx);
+	assert_int_equal(a.n, 0);		/* waits for the first ask */
+	waiters_follow_next(a.self);
+	waiters_follow_next(b.self);
+	run_idle(fx);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.ids[0], 2);
+	assert_int_equal(b.n, 1);		/* cancelled itself in each() */
+	assert_int_equal(waiters_count(fx->ws), 1);
+	waiters_follow_next(a.self);
+	run_idle(fx);
+	assert_int_equal(a.n, 1);		/* caught up */
+	deliver(fx, "b@x");
+	deliver(fx, "a@x");			/* 5 */
+	run_idle(fx);
+	assert_int_equal(a.n, 2);
+	assert_int_equal(a.ids[1], 5);
+	waiters_cancel(a.self);
+	assert_int_equal(waiters_count(fx->ws), 0);
+}
+
 int
 main(void)
 {
@@ -430,6 +743,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_waiters_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiters_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiters_watch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_scan_slices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_live_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_huge_count, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_gap_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_timeout_backlog, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_follow, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("waiters", tests, NULL, NULL);
