@@ -48,6 +48,10 @@ struct message	*store_next(struct store *, struct message *m);
  */
 struct message	*store_after(struct store *, uint64_t after_id);
 /*
+ * The next four compile f for the call and run to their end without a
+ * budget: for one-off use (and tests); what a client asks for goes through
+ * a store_scan in slices (waiters_scan()).
+ *
  * First message with id > after_id (and > f->after_id) that matches f (f
  * may be NULL), or NULL.
  */
