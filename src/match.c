@@ -351,13 +351,14 @@ match_compile(const unsigned char *pat)
 	return g;
 }
 
-/* An idle exec, ready for a text */
+/* e ready for a text with g (only g's state words are cleared) */
 static void
-match_exec_init(struct match_exec *e)
+match_exec_init(const struct match_glob *g, struct match_exec *e)
 {
-	memset(e, 0, sizeof(*e));
 	e->active = 1;
 	e->start = 1;
+	e->pos = e->lo = e->hi = 0;
+	memset(e->d, 0, (g->nwords > 0 ? g->nwords : 1) * sizeof(e->d[0]));
 }
 
 /*
@@ -482,7 +483,7 @@ match_glob_exec(const struct match_glob *g, const char *str)
 	struct match_exec	 e;
 	uint64_t		 used;
 
-	match_exec_init(&e);
+	match_exec_init(g, &e);
 	return match_glob_run(g, &e, str, UINT64_MAX, &used);
 }
 
@@ -728,9 +729,15 @@ match_query_size(const struct match_query *q)
 void
 match_run_clear(struct match_run *r)
 {
-	free(r->name);
-	free(r->value);
-	memset(r, 0, sizeof(*r));
+	if (r->name != NULL || r->value != NULL) {
+		free(r->name);
+		free(r->value);
+		r->name = r->value = NULL;
+	}
+	/* the automaton's words are cleared when a glob starts */
+	r->stage = r->part = 0;
+	r->i = r->next = 0;
+	r->exec.active = 0;
 }
 
 /*
@@ -745,7 +752,7 @@ match_run_glob(const struct match_glob *g, struct match_run *r, const char *text
 	int		 rc;
 
 	if (!r->exec.active)
-		match_exec_init(&r->exec);
+		match_exec_init(g, &r->exec);
 	rc = match_glob_run(g, &r->exec, text, limit, &used);
 	*budget -= (int64_t)used;
 	return rc;

@@ -325,7 +325,8 @@ store_scan_clear(struct store_scan *sc)
 }
 
 enum store_scan_rc
-store_scan_step(struct store *st, struct store_scan *sc, int64_t *budget, struct message **match)
+store_scan_step(struct store *st, struct store_scan *sc, int64_t *budget, int64_t floor,
+    struct message **match)
 {
 	struct match_bodies	 bodies = { store_body_get, st };
 	struct message		*m = NULL;
@@ -337,27 +338,34 @@ store_scan_step(struct store *st, struct store_scan *sc, int64_t *budget, struct
 		sc->cursor = sc->current;
 		store_scan_clear(sc);
 	}
-	if (m == NULL) {
+	if (m == NULL)
 		m = store_after(st, sc->cursor);
-		if (m == NULL || m->id > sc->ceiling) {
-			/* what was deleted up to there is passed too */
-			top = st->last_id < sc->ceiling ? st->last_id : sc->ceiling;
-			if (top > sc->cursor)
-				sc->cursor = top;
-			return STORE_SCAN_END;
+	for (;;) {
+		if (sc->current == 0) {
+			if (m == NULL || m->id > sc->ceiling) {
+				/* what was deleted up to there is passed too */
+				top = st->last_id < sc->ceiling ? st->last_id : sc->ceiling;
+				if (top > sc->cursor)
+					sc->cursor = top;
+				return STORE_SCAN_END;
+			}
+			*budget -= STORE_COST_MESSAGE;
+			sc->current = m->id;
 		}
-		*budget -= STORE_COST_MESSAGE;
-		sc->current = m->id;
+		rc = sc->q != NULL ? match_query_run(sc->q, &sc->run, m, &bodies, budget) : 1;
+		if (rc == -1)
+			return STORE_SCAN_PAUSE;
+		sc->cursor = sc->examined = m->id;
+		sc->current = 0;
+		if (rc == 1) {
+			*match = m;
+			return STORE_SCAN_MATCH;
+		}
+		if (*budget <= floor)
+			return STORE_SCAN_MISS;
+		/* nothing ran that could change the list since store_after() */
+		m = m->st_next;
 	}
-	rc = sc->q != NULL ? match_query_run(sc->q, &sc->run, m, &bodies, budget) : 1;
-	if (rc == -1)
-		return STORE_SCAN_PAUSE;
-	sc->cursor = m->id;
-	sc->current = 0;
-	if (rc == 0)
-		return STORE_SCAN_MISS;
-	*match = m;
-	return STORE_SCAN_MATCH;
 }
 
 /*
@@ -370,16 +378,13 @@ store_find(struct store *st, const struct match_query *q, uint64_t after_id,
 {
 	struct store_scan	 sc;
 	struct message		*m = NULL;
-	int64_t			 budget;
+	int64_t			 budget = INT64_MAX;
 	enum store_scan_rc	 rc;
 
 	store_scan_init(&sc, q, after_id, STORE_SCAN_NEWEST);
-	do {
-		budget = INT64_MAX;
-		rc = store_scan_step(st, &sc, &budget, &m);
-		if (rc != STORE_SCAN_END && examined != NULL)
-			*examined = sc.cursor;
-	} while (rc == STORE_SCAN_MISS);
+	rc = store_scan_step(st, &sc, &budget, INT64_MIN, &m);
+	if (sc.examined != 0 && examined != NULL)
+		*examined = sc.examined;
 	store_scan_clear(&sc);
 	return rc == STORE_SCAN_MATCH ? m : NULL;
 }

@@ -48,6 +48,10 @@ struct message	*store_next(struct store *, struct message *m);
  */
 struct message	*store_after(struct store *, uint64_t after_id);
 /*
+ * The next four compile f for the call and run to their end without a
+ * budget: for one-off use (and tests); what a client asks for goes through
+ * a store_scan in slices (waiters_scan()).
+ *
  * First message with id > after_id (and > f->after_id) that matches f (f
  * may be NULL), or NULL.
  */
@@ -112,6 +116,7 @@ struct store_scan {
 	uint64_t		 cursor;	/* ids <= cursor are done */
 	uint64_t		 ceiling;	/* last id to look at */
 	uint64_t		 current;	/* id the run is part-way through; 0: none */
+	uint64_t		 examined;	/* last id looked at (0: none yet) */
 	struct match_run	 run;
 };
 
@@ -129,11 +134,14 @@ void		 store_scan_init(struct store_scan *, const struct match_query *q,
 /* Frees what the scan holds (not the query) */
 void		 store_scan_clear(struct store_scan *);
 /*
- * Looks at the next message past the cursor (or goes on with the one a
- * PAUSE left), taking its cost from *budget (work units: see match.h).
- * At the END the cursor moves up to min(ceiling, store_last_id()) (never down).
+ * Looks at the messages past the cursor (first going on with the one a
+ * PAUSE left), taking their cost from *budget (work units: see match.h),
+ * until one matches (MATCH), none is left (END), *budget is down to floor
+ * after a message (MISS; floor = *budget: one message) or runs out part-way
+ * through one (PAUSE). At the END the cursor moves up to min(ceiling,
+ * store_last_id()), never down.
  */
 enum store_scan_rc store_scan_step(struct store *, struct store_scan *, int64_t *budget,
-		    struct message **match);
+		    int64_t floor, struct message **match);
 
 #endif

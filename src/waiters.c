@@ -2,10 +2,14 @@
  * waiters - parked waits, watchers, follows and scans, worked through in
  * slices by one deferred pass.
  *
- * The pass. waiters_kick() arms pass_ev, a timer of zero timeout: it fires
- * on the next loop iteration, after the I/O that is ready, and a pass that
- * leaves work re-arms it, so between two passes every ready SMTP session is
- * served. A pass spends at most `budget` work units (WAITERS_BUDGET, 2-3 ms
+ * The pass. A pass that leaves work arms pass_ev, a timer of zero timeout:
+ * it fires on the next loop iteration, after the I/O that is ready, so
+ * between two passes every ready SMTP session is served. waiters_kick()
+ * (a message stored, a call parked) activates kick_ev instead, for a pass in
+ * this iteration (a wait is answered with no extra turn of the loop), but
+ * only when no pass is due already and not from within a pass: so a loop
+ * iteration runs one budget-bound pass that leaves work, besides passes
+ * that finished everything there was. A pass spends at most `budget` work units (WAITERS_BUDGET, 2-3 ms
  * on the machine of bench/RESULTS.md; the units are match.h's: automaton
  * words and text bytes, bytes decoded or packed, a fixed cost per message
  * looked at), give or take one indivisible step (decoding a message's
@@ -122,7 +126,9 @@ struct waiters {
 	struct store		*store;
 	unsigned		 max;		/* waits + watchers + follows; 0: unlimited */
 	size_t			 n;
-	struct event		*pass_ev;
+	struct event		*pass_ev;	/* zero-timeout timer: a pass next iteration */
+	struct event		*kick_ev;	/* activated: a pass this iteration */
+	int			 in_pass;
 	int64_t			 budget;	/* units per pass */
 	unsigned		 pass;
 	unsigned		 rotation;	/* rounds of turns */
@@ -272,8 +278,9 @@ waiters_new(struct event_base *base, struct store *st, unsigned max)
 	TAILQ_INIT(&ws->follows);
 	TAILQ_INIT(&ws->scans);
 	TAILQ_INIT(&ws->jobs);
-	if ((ws->pass_ev = evtimer_new(base, waiters_pass_cb, ws)) == NULL)
-		fatalx("waiters_new: evtimer_new failed");
+	if ((ws->pass_ev = evtimer_new(base, waiters_pass_cb, ws)) == NULL ||
+	    (ws->kick_ev = event_new(base, -1, 0, waiters_pass_cb, ws)) == NULL)
+		fatalx("waiters_new: event_new failed");
 	return ws;
 }
 
@@ -283,13 +290,26 @@ waiters_set_budget(struct waiters *ws, int64_t units)
 	ws->budget = units > 0 ? units : 1;
 }
 
-void
-waiters_kick(struct waiters *ws)
+/* The next pass in the next loop iteration, after the I/O that is ready */
+static void
+waiters_yield(struct waiters *ws)
 {
 	struct timeval	 now = { 0, 0 };
 
 	if (!evtimer_pending(ws->pass_ev, NULL))
 		evtimer_add(ws->pass_ev, &now);
+}
+
+void
+waiters_kick(struct waiters *ws)
+{
+	/*
+	 * Idle: a pass in this loop iteration, so a wait is answered as soon
+	 * as its message is stored. A pass already due next iteration (work
+	 * left), or this call from within a pass: nothing more.
+	 */
+	if (!ws->in_pass && !evtimer_pending(ws->pass_ev, NULL))
+		event_active(ws->kick_ev, EV_READ, 0);
 }
 
 static void
@@ -595,25 +615,24 @@ static enum waiters_rc
 waiters_run(struct waiters *ws, struct waiter *w, struct store_scan *sc, int64_t *budget,
     int64_t turn)
 {
-	int64_t		 start = *budget;
+	int64_t		 floor = *budget - turn > 0 ? *budget - turn : 0;
 	struct message	*m;
 	enum waiters_rc	 rc;
 
 	for (;;) {
-		switch (store_scan_step(ws->store, sc, budget, &m)) {
+		switch (store_scan_step(ws->store, sc, budget, floor, &m)) {
 		case STORE_SCAN_END:
 			return WAITERS_RUN_END;
 		case STORE_SCAN_PAUSE:
+		case STORE_SCAN_MISS:
 			return WAITERS_RUN_MORE;
 		case STORE_SCAN_MATCH:
 			if ((rc = waiters_matched(ws, w, m, budget)) != WAITERS_RUN_MORE)
 				return rc;
-			break;
-		case STORE_SCAN_MISS:
+			if (*budget <= floor)
+				return WAITERS_RUN_MORE;
 			break;
 		}
-		if (*budget <= 0 || start - *budget >= turn)
-			return WAITERS_RUN_MORE;
 	}
 }
 
@@ -731,6 +750,7 @@ waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 	int		 more;
 
 	ws->pass++;
+	ws->in_pass = 1;
 	budget -= live;
 	more = waiters_live(ws, &live, turn);
 	budget += live;
@@ -751,8 +771,9 @@ waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	while ((w = TAILQ_FIRST(&ws->ready)) != NULL)
 		waiters_finish(w, w->status);
+	ws->in_pass = 0;
 	if (more || !TAILQ_EMPTY(&ws->jobs))
-		waiters_kick(ws);
+		waiters_yield(ws);
 }
 
 void
@@ -804,6 +825,7 @@ waiters_free(struct waiters *ws)
 	while ((w = TAILQ_FIRST(&ws->scans)) != NULL)
 		waiters_destroy(w);
 	event_free(ws->pass_ev);
+	event_free(ws->kick_ev);
 	free(ws);
 }
 

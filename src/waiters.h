@@ -5,9 +5,10 @@
  * deferred event, so that it never stalls the loop that serves SMTP.
  *
  * Callbacks never run inside the caller's stack: waiters_kick() (called after
- * every store_put/delete) arms one zero-timeout timer, and the pass it runs
+ * every store_put/delete) activates one deferred event, and the pass it runs
  * does a budget's worth of work (waiters_set_budget()), then yields to the
- * loop and goes on in the next pass (Redis's beforeSleep, sliced). A
+ * loop (a zero-timeout timer) and goes on in the next pass (Redis's
+ * beforeSleep, sliced). A
  * satisfied or expired waiter is removed before its callback runs, so the
  * callback may free whatever owns it. Waits remember which stored messages
  * matched (a bitmap of ids): each new message is matched once per wait, and

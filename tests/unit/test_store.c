@@ -305,7 +305,7 @@ test_store_scan_slices(void **state)
 	store_scan_init(&sc, q, 0, store_last_id(st));
 	for (;;) {
 		budget = 40;		/* less than one message: it pauses part-way */
-		rc = store_scan_step(st, &sc, &budget, &m);
+		rc = store_scan_step(st, &sc, &budget, budget, &m);
 		steps++;
 		if (rc == STORE_SCAN_END)
 			break;
@@ -335,7 +335,7 @@ test_store_scan_slices(void **state)
 
 	/* Following the newest: 7 and 8 too; the cursor ends at the last id */
 	store_scan_init(&sc, q, 1, STORE_SCAN_NEWEST);
-	for (nseen = 0; (rc = store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, &m)) !=
+	for (nseen = 0; (rc = store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, INT64_MAX, &m)) !=
 	    STORE_SCAN_END;)
 		if (rc == STORE_SCAN_MATCH)
 			seen[nseen++] = m->id;
@@ -344,7 +344,7 @@ test_store_scan_slices(void **state)
 	assert_int_equal(seen[1], 8);
 	assert_int_equal(sc.cursor, store_last_id(st));
 	store_delete_id(st, 8);
-	assert_int_equal(store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, &m), STORE_SCAN_END);
+	assert_int_equal(store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, INT64_MAX, &m), STORE_SCAN_END);
 	assert_int_equal(sc.cursor, 8);
 	store_scan_clear(&sc);
 	match_query_free(q);
