@@ -1303,6 +1303,39 @@ test_mime_nul_in_content_type(void **state)
 	agree_one("NUL in a part's Content-Type", multi, sizeof(multi) - 1);
 }
 
+/*
+ * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
+ * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
+ * it short; it is U+FFFD like any NUL.
+ */
+static void
+test_mime_charset_nul(void **state)
+{
+	static const char latin1[] = "Content-Type: text/plain; charset=iso-8859-1\r\n"
+	    "\r\ncaf\xe9\0tail\r\n";
+	static const char utf16[] = "Content-Type: text/plain; charset=utf-16le\r\n"
+	    "\r\na\0b\0\0\0c\0";
+	static const char subject[] = "Subject: =?iso-8859-1?Q?a=00b?=\r\n\r\nx\r\n";
+	struct mime_body	*b;
+	struct mime_view	*v;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(latin1, sizeof(latin1) - 1, 0);
+		assert_string_equal(b->text, "caf\xc3\xa9\xef\xbf\xbdtail\r\n");
+		mime_body_free(b);
+		b = mime_body_parse_raw(utf16, sizeof(utf16) - 1, 0);
+		assert_string_equal(b->text, "ab\xef\xbf\xbd" "c");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	v = mime_view_parse(subject, sizeof(subject) - 1);
+	assert_string_equal(v->subject, "a\xef\xbf\xbd" "b");
+	mime_view_free(v);
+}
+
 /* The common shapes take the fast paths, the others GMime's parser */
 static void
 test_mime_routing(void **state)
@@ -1482,6 +1515,7 @@ main(void)
 		cmocka_unit_test(test_mime_unconvertible_both_routes),
 		cmocka_unit_test(test_mime_content_type_utf8),
 		cmocka_unit_test(test_mime_nul_in_content_type),
+		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),
