@@ -457,7 +457,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	GMimeContentDisposition		*cd = NULL;
 	GMimeContentEncoding		 enc = GMIME_CONTENT_ENCODING_DEFAULT;
 	const char			*base = f->data + start, *fn = NULL;
-	char				*mt, *dec, *fixed = NULL;
+	char				*mt, *dec, *fname = NULL;
 	size_t				 len;
 	int				 rc = -1, is_att = 0, have_ct = 0;
 
@@ -512,12 +512,12 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 			is_att = 1;
 		fn = g_mime_content_disposition_get_parameter(cd, "filename");
 		if (fn != NULL)
-			fixed = mime_param_2047_raw(v.p, "filename");
+			fname = mime_param_filename(fn, v.p, "filename");
 	}
 	if (fn == NULL && have_ct && ct.g != NULL) {
 		fn = g_mime_content_type_get_parameter(ct.g, "name");
 		if (fn != NULL && mime_hdr_find(base, &sc, "Content-Type", &v))
-			fixed = mime_param_2047_raw(v.p, "name");
+			fname = mime_param_filename(fn, v.p, "name");
 	}
 	if (fn != NULL && *fn != '\0')
 		is_att = 1;
@@ -546,18 +546,13 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	}
 	a = &ctx->body->atts[ctx->body->natts++];
 	memset(a, 0, sizeof(*a));
-	mime_str_reserve(&s, 0);
-	if (fixed != NULL && fn != NULL && *fn != '\0') {
-		mime_str_add(&s, fixed, strlen(fixed));
-	} else if (fn != NULL)
-		mime_str_add_8bit(&s, fn, strlen(fn));
-	a->filename = s.p;
+	a->filename = fname != NULL ? fname : xstrdup("");
+	fname = NULL;
 	if (have_ct) {
 		xasprintf(&a->content_type, "%s/%s", ct.type, ct.subtype);
 		a->content_type = mime_ctype_string(a->content_type);
 	} else
 		a->content_type = xstrdup("text/plain");
-	memset(&s, 0, sizeof(s));
 	mime_str_reserve(&s, 0);
 	if (mime_hdr_find(base, &sc, "Content-ID", &v) &&
 	    (mt = g_mime_utils_decode_message_id(v.p)) != NULL) {
@@ -578,7 +573,7 @@ out:
 		mime_ctype_clear(&ct);
 	if (cd != NULL)
 		g_object_unref(cd);
-	free(fixed);
+	free(fname);
 	free(v.p);
 	free(sc.spans);
 	return rc;

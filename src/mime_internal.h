@@ -162,11 +162,23 @@ mime_decode_text(const struct mime_str *raw, struct mime_str *out)
 }
 
 /*
- * The parameter param of the raw header value p (may be NULL), unquoted,
- * unfolded and RFC 2047-decoded, in a malloc'd string the caller frees;
- * NULL if absent or without encoded words.
+ * Our reading of parameter param of the raw header value p (may be NULL;
+ * folded or not), where it differs from GMime's: an RFC 2231 value
+ * (param*=, or param*N= / param*N*= sections) decoded, its octets in the
+ * declared charset, or a plain value with RFC 2047 words decoded. The
+ * first parameter of that name decides, as in GMime. Returns a malloc'd
+ * UTF-8 string the caller frees; NULL if param is absent or plain without
+ * encoded words.
  */
-char	*mime_param_2047_raw(const char *p, const char *param);
+char	*mime_param_raw(const char *p, const char *param);
+/*
+ * An attachment's filename, the same on both routes: fn is GMime's value of
+ * parameter param (NULL: none) of the raw header value raw. Returns
+ * mime_param_raw()'s reading when there is one (and fn is not empty), else
+ * fn as valid UTF-8; a malloc'd string the caller frees, "" without fn.
+ */
+char	*mime_param_filename(const char *fn, const char *raw,
+	    const char *param);
 /*
  * The header named name, unfolded into out: 1, or 0 if there is none, or
  * -1 if there are several.

@@ -1304,6 +1304,112 @@ test_mime_nul_in_content_type(void **state)
 }
 
 /*
+ * Issue 8 (fuzz_mime): RFC 2231 filenames. GMime's parser decodes a
+ * header's raw 8-bit bytes as text before it %-decodes an RFC 2231 value,
+ * so on the GMime route one value's octets were read in two charsets
+ * ("%E2%<B8>2%AC" in UTF-8: U+FFFD, then the Latin-1 reading of 0xB8 made
+ * UTF-8, then U+FFFD), while the fast route took them as one byte string.
+ * Both now read every octet, raw or %-escaped, in the declared charset
+ * through mime_charset_to_utf8(), as declared-charset text is read
+ * everywhere else: "utf-8" octets without a single UTF-8 sequence are read
+ * as legacy text, unconvertible bytes and NULs become U+FFFD (GMime dropped
+ * the former and stopped at the latter), sections are joined in number
+ * order, and the first parameter of the name decides, as in GMime.
+ */
+static const struct {
+	const char	*name;
+	const char	*disp;		/* Content-Disposition, or NULL */
+	const char	*ctype;		/* the part's Content-Type */
+	const char	*want;
+} rfc2231_cases[] = {
+	{ "fuzz_mime finding: bad escape, raw 8-bit, utf-8",
+	    "ATTACHMENT; filename*=utf-8''%E2%\xb8" "2%AC.txt",
+	    "application/octet-stream", "\xc3\xa2%\xc2\xb8" "2\xc2\xac.txt" },
+	{ "raw 8-bit octet in a Latin-1 value",
+	    "attachment; filename*=iso-8859-1''caf\xe9.txt",
+	    "application/octet-stream", "caf\xc3\xa9.txt" },
+	{ "raw 8-bit octet, name= of the Content-Type", NULL,
+	    "text/csv; name*=iso-8859-1''r\xe9sum\xe9.csv", "r\xc3\xa9sum\xc3\xa9.csv" },
+	{ "utf-8 with one bad octet", "attachment; filename*=UTF-8''caf%C3%A9%E2.txt",
+	    "application/octet-stream", "caf\xc3\xa9\xef\xbf\xbd.txt" },
+	{ "a NUL octet", "attachment; filename*=iso-8859-1''a%00b.txt",
+	    "application/octet-stream", "a\xef\xbf\xbd" "b.txt" },
+	{ "unconvertible octet", "attachment; filename*=shift_jis''a%82.txt",
+	    "application/octet-stream", "a\xef\xbf\xbd.txt" },
+	{ "no charset'lang'", "attachment; filename*=caf%E9.txt",
+	    "application/octet-stream", "caf\xc3\xa9.txt" },
+	{ "sections out of order, charset in section 0",
+	    "attachment; filename*1*=%AC.txt; filename*0*=utf-8''%E2%82",
+	    "application/octet-stream", "\xe2\x82\xac.txt" },
+	{ "sections, quoted and plain", "attachment;\r\n filename*0*=utf-8'en'a%20;"
+	    "\r\n filename*1=\"b; c\";\r\n filename*2=.txt",
+	    "application/octet-stream", "a b; c.txt" },
+	{ "the first parameter of the name decides (2231)",
+	    "attachment; filename*=utf-8''star.txt; filename=\"plain.txt\"",
+	    "application/octet-stream", "star.txt" },
+	{ "the first parameter of the name decides (plain)",
+	    "attachment; filename=\"plain.txt\"; filename*=utf-8''star.txt",
+	    "application/octet-stream", "plain.txt" },
+};
+
+static void
+test_mime_rfc2231_both_routes(void **state)
+{
+	struct mime_body	*b;
+	char			*raw;
+	size_t			 i;
+	int			 fast;
+
+	(void)state;
+	for (i = 0; i < sizeof(rfc2231_cases) / sizeof(*rfc2231_cases); i++) {
+		xasprintf(&raw, "Content-Type: multipart/mixed; boundary=Z\r\n\r\n"
+		    "--Z\r\nContent-Type: text/plain\r\n\r\nbody\r\n--Z\r\n"
+		    "Content-Type: %s\r\n%s%s%s\r\nx\r\n--Z--\r\n",
+		    rfc2231_cases[i].ctype,
+		    rfc2231_cases[i].disp != NULL ? "Content-Disposition: " : "",
+		    rfc2231_cases[i].disp != NULL ? rfc2231_cases[i].disp : "",
+		    rfc2231_cases[i].disp != NULL ? "\r\n" : "");
+		for (fast = 1; fast >= 0; fast--) {
+			mime_set_fast_paths(fast);
+			b = mime_body_parse_raw(raw, strlen(raw), 0);
+			assert_body_sane(b, 0);
+			if (b->natts != 1)
+				fail_msg("%s (%s): %zu attachments", rfc2231_cases[i].name,
+				    fast ? "fast" : "GMime", b->natts);
+			if (strcmp(b->atts[0].filename, rfc2231_cases[i].want) != 0)
+				fail_msg("%s (%s): got \"%s\", want \"%s\"",
+				    rfc2231_cases[i].name, fast ? "fast" : "GMime",
+				    b->atts[0].filename, rfc2231_cases[i].want);
+			mime_body_free(b);
+		}
+		mime_set_fast_paths(1);
+		agree_one(rfc2231_cases[i].name, raw, strlen(raw));
+		free(raw);
+	}
+}
+
+/*
+ * The GMime route reads the name from the header GMime's object uses (the
+ * last of two), not from the first: "plain.txt", not the first header's
+ * RFC 2047 name.
+ */
+static void
+test_mime_filename_last_header(void **state)
+{
+	static const char raw[] = "Content-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=\"=?UTF-8?B?SGk=?= "
+	    "=?UTF-8?B?IHRoZXJl?=.txt\"\r\nContent-Disposition: attachment; "
+	    "filename=plain.txt\r\n\r\nx\r\n";
+	struct mime_body	*b;
+
+	(void)state;
+	b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+	assert_int_equal(b->natts, 1);
+	assert_string_equal(b->atts[0].filename, "plain.txt");
+	mime_body_free(b);
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1515,6 +1621,8 @@ main(void)
 		cmocka_unit_test(test_mime_unconvertible_both_routes),
 		cmocka_unit_test(test_mime_content_type_utf8),
 		cmocka_unit_test(test_mime_nul_in_content_type),
+		cmocka_unit_test(test_mime_rfc2231_both_routes),
+		cmocka_unit_test(test_mime_filename_last_header),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
