@@ -450,14 +450,14 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 {
 	struct mime_body_ctx		*ctx = f->ctx;
 	struct mime_hdr_scan		 sc;
-	struct mime_str			 v = { 0 }, s = { 0 };
+	struct mime_str			 v = { 0 };
 	struct mime_fast_text		*slot = NULL;
 	struct mime_attachment		*a;
 	struct mime_ctype		 ct;
 	GMimeContentDisposition		*cd = NULL;
 	GMimeContentEncoding		 enc = GMIME_CONTENT_ENCODING_DEFAULT;
 	const char			*base = f->data + start, *fn = NULL;
-	char				*mt, *dec, *fname = NULL;
+	char				*dec, *fname = NULL;
 	size_t				 len;
 	int				 rc = -1, is_att = 0, have_ct = 0;
 
@@ -553,14 +553,8 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 		a->content_type = mime_ctype_string(a->content_type);
 	} else
 		a->content_type = xstrdup("text/plain");
-	mime_str_reserve(&s, 0);
-	if (mime_hdr_find(base, &sc, "Content-ID", &v) &&
-	    (mt = g_mime_utils_decode_message_id(v.p)) != NULL) {
-		/* GMime's reading of it, as g_mime_object_get_content_id() */
-		mime_str_add_utf8(&s, mt, strlen(mt));
-		g_free(mt);
-	}
-	a->content_id = s.p;
+	a->content_id = mime_content_id(mime_hdr_find(base, &sc, "Content-ID",
+	    &v) ? v.p : NULL);
 	dec = mime_fast_decode(f->data, start + sc.body, end, enc, &len);
 	a->size = len;
 	if (ctx->with_content)

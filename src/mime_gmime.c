@@ -224,8 +224,7 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 {
 	struct mime_body	*b = ctx->body;
 	struct mime_attachment	*a;
-	struct mime_str		 s = { 0 };
-	const char		*cid;
+	struct mime_str		 raw = { 0 };
 	char			*mt;
 	GMimeStream		*out;
 	GByteArray		*arr;
@@ -248,11 +247,10 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 		*mt = g_ascii_tolower(*mt);
 	a->content_type = mime_ctype_string(a->content_type);
 
-	cid = g_mime_object_get_content_id(obj);
-	mime_str_reserve(&s, 0);
-	if (cid != NULL)
-		mime_str_add_utf8(&s, cid, strlen(cid));
-	a->content_id = s.p;
+	/* from the raw header, as the fast route reads it (see above) */
+	a->content_id = mime_content_id(mime_object_header(obj, "Content-ID",
+	    &raw) ? raw.p : NULL);
+	free(raw.p);
 
 	if (ctx->with_content) {
 		out = g_mime_stream_mem_new();

@@ -663,6 +663,27 @@ mime_param_filename(const char *fn, const char *raw, const char *param)
 	return s.p;
 }
 
+/*
+ * The Content-ID of a part from its raw header value (NULL: none), the same
+ * on both routes: GMime's reading of the msg-id, without its <>, as
+ * g_mime_object_get_content_id() gives it, made valid UTF-8. A msg-id is
+ * ASCII (UTF-8 under RFC 6532) and names no charset, so other bytes have
+ * no reading and become U+FFFD. A malloc'd string, "" if there is none.
+ */
+char *
+mime_content_id(const char *raw)
+{
+	struct mime_str	 s = { 0 };
+	char		*id;
+
+	mime_str_reserve(&s, 0);
+	if (raw != NULL && (id = g_mime_utils_decode_message_id(raw)) != NULL) {
+		mime_str_add_utf8(&s, id, strlen(id));
+		g_free(id);
+	}
+	return s.p;
+}
+
 /* ---- single headers, for the fast routes ---- */
 
 /*

@@ -180,6 +180,13 @@ char	*mime_param_raw(const char *p, const char *param);
 char	*mime_param_filename(const char *fn, const char *raw,
 	    const char *param);
 /*
+ * A part's Content-ID from its raw header value (NULL: none), the same on
+ * both routes: GMime's reading of the msg-id, without <>, as valid UTF-8
+ * (bytes that are not UTF-8 become U+FFFD). A malloc'd string the caller
+ * frees, "" if there is none.
+ */
+char	*mime_content_id(const char *raw);
+/*
  * The header named name, unfolded into out: 1, or 0 if there is none, or
  * -1 if there are several.
  */

@@ -1410,6 +1410,36 @@ test_mime_filename_last_header(void **state)
 }
 
 /*
+ * Issue 8 (fuzz_mime): a Content-ID with 8-bit bytes. GMime's parser had
+ * decoded them as Latin-1 text on the GMime route, the fast route read the
+ * raw bytes; both now read the raw header value. A msg-id names no
+ * charset: UTF-8 stays, other bytes become U+FFFD.
+ */
+static void
+test_mime_content_id_8bit(void **state)
+{
+	static const char raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
+	    "--r\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:i@x\">\r\n--r\r\n"
+	    "Content-Type: image/gif\r\nContent-ID: <caf\xe9@x>\r\n\r\nGIF89a\r\n"
+	    "--r\r\nContent-Type: image/gif\r\nContent-ID: <caf\xc3\xa9\r\n @x>\r\n"
+	    "\r\nGIF89a\r\n--r--\r\n";
+	struct mime_body	*b;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+		assert_int_equal(b->natts, 2);
+		assert_string_equal(b->atts[0].content_id, "caf\xef\xbf\xbd@x");
+		assert_string_equal(b->atts[1].content_id, "caf\xc3\xa9@x");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("8-bit Content-ID", raw, sizeof(raw) - 1);
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1623,6 +1653,7 @@ main(void)
 		cmocka_unit_test(test_mime_nul_in_content_type),
 		cmocka_unit_test(test_mime_rfc2231_both_routes),
 		cmocka_unit_test(test_mime_filename_last_header),
+		cmocka_unit_test(test_mime_content_id_8bit),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
