@@ -484,8 +484,13 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (have_ct && mime_ctype_is(&ct, "message", "*"))
 		goto out;
 	if (have_ct && mime_ctype_is(&ct, "multipart", "*")) {
+		/*
+		 * GMime's parser decodes a header's 8-bit bytes as text, so it
+		 * looks for another boundary than the one in the raw bytes
+		 * (RFC 2046 boundaries are ASCII): its call
+		 */
 		if (mime_ctype_is(&ct, "multipart", "digest") ||
-		    ct.boundary[0] == '\0')
+		    ct.boundary[0] == '\0' || !mime_is_ascii(ct.boundary))
 			goto out;
 		if (depth >= ctx->max_depth) {
 			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;

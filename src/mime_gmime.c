@@ -102,16 +102,6 @@ mime_part_text(GMimePart *part)
 	return s.p;
 }
 
-/* 1 if s holds a byte outside ASCII */
-static int
-mime_has_8bit(const char *s)
-{
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s >= 0x80)
-			return 1;
-	return 0;
-}
-
 /*
  * The last header name of obj (the one whose parameters the object holds),
  * unfolded into out as mime_hdr_find() gives a header to the fast route:
@@ -157,7 +147,7 @@ mime_object_filename(GMimeObject *obj, int *named)
 
 	*named = 0;
 	if (mime_object_header(obj, "Content-Disposition", &raw)) {
-		if (!mime_has_8bit(raw.p))
+		if (mime_is_ascii(raw.p))
 			fn = g_mime_object_get_content_disposition_parameter(obj,
 			    "filename");
 		else if ((cd = g_mime_content_disposition_parse(NULL,
@@ -168,7 +158,7 @@ mime_object_filename(GMimeObject *obj, int *named)
 			name = mime_param_filename(fn, raw.p, "filename");
 	}
 	if (fn == NULL && mime_object_header(obj, "Content-Type", &raw)) {
-		if (!mime_has_8bit(raw.p))
+		if (mime_is_ascii(raw.p))
 			fn = g_mime_object_get_content_type_parameter(obj, "name");
 		else if ((ct = g_mime_content_type_parse(NULL, raw.p)) != NULL)
 			fn = g_mime_content_type_get_parameter(ct, "name");

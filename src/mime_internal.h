@@ -71,6 +71,15 @@ size_t	mime_str_add_utf8(struct mime_str *s, const char *p, size_t len);
  * read other bytes differently (GMime decodes them as a legacy charset).
  */
 char	*mime_ctype_string(char *s);
+/* 1 if the C string s has no byte outside ASCII */
+static inline int
+mime_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
 /* 1 if p[0..len) is UTF-8 apart from NUL bytes */
 int	mime_is_utf8(const char *p, size_t len);
 /*

@@ -1440,6 +1440,31 @@ test_mime_content_id_8bit(void **state)
 }
 
 /*
+ * A multipart boundary with 8-bit bytes (found with the Content-ID
+ * finding): GMime's parser decodes the header as text and looks for
+ * another boundary than the raw delimiter lines hold (no parts), the fast
+ * path found the parts. RFC 2046 boundaries are ASCII; such a message now
+ * takes GMime's route, so both give one answer.
+ */
+static void
+test_mime_boundary_8bit(void **state)
+{
+	static const char raw[] = "Content-Type: multipart/mixed; boundary=\"b\xe9\"\r\n"
+	    "\r\n--b\xe9\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\xe9\r\n"
+	    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--b\xe9--\r\n";
+	struct mime_body	*b;
+	unsigned long		 before;
+
+	(void)state;
+	before = mime_stat_gmime_parses();
+	b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+	assert_int_equal(mime_stat_gmime_parses() - before, 1);
+	assert_body_sane(b, 0);
+	mime_body_free(b);
+	agree_one("8-bit boundary", raw, sizeof(raw) - 1);
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1654,6 +1679,7 @@ main(void)
 		cmocka_unit_test(test_mime_rfc2231_both_routes),
 		cmocka_unit_test(test_mime_filename_last_header),
 		cmocka_unit_test(test_mime_content_id_8bit),
+		cmocka_unit_test(test_mime_boundary_8bit),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
