@@ -450,14 +450,14 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 {
 	struct mime_body_ctx		*ctx = f->ctx;
 	struct mime_hdr_scan		 sc;
-	struct mime_str			 v = { 0 }, s = { 0 };
+	struct mime_str			 v = { 0 };
 	struct mime_fast_text		*slot = NULL;
 	struct mime_attachment		*a;
 	struct mime_ctype		 ct;
 	GMimeContentDisposition		*cd = NULL;
 	GMimeContentEncoding		 enc = GMIME_CONTENT_ENCODING_DEFAULT;
 	const char			*base = f->data + start, *fn = NULL;
-	char				*mt, *dec, *fixed = NULL;
+	char				*dec, *fname = NULL;
 	size_t				 len;
 	int				 rc = -1, is_att = 0, have_ct = 0;
 
@@ -484,8 +484,13 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (have_ct && mime_ctype_is(&ct, "message", "*"))
 		goto out;
 	if (have_ct && mime_ctype_is(&ct, "multipart", "*")) {
+		/*
+		 * GMime's parser decodes a header's 8-bit bytes as text, so it
+		 * looks for another boundary than the one in the raw bytes
+		 * (RFC 2046 boundaries are ASCII): its call
+		 */
 		if (mime_ctype_is(&ct, "multipart", "digest") ||
-		    ct.boundary[0] == '\0')
+		    ct.boundary[0] == '\0' || !mime_is_ascii(ct.boundary))
 			goto out;
 		if (depth >= ctx->max_depth) {
 			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;
@@ -512,12 +517,12 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 			is_att = 1;
 		fn = g_mime_content_disposition_get_parameter(cd, "filename");
 		if (fn != NULL)
-			fixed = mime_param_2047_raw(v.p, "filename");
+			fname = mime_param_filename(fn, v.p, "filename");
 	}
 	if (fn == NULL && have_ct && ct.g != NULL) {
 		fn = g_mime_content_type_get_parameter(ct.g, "name");
 		if (fn != NULL && mime_hdr_find(base, &sc, "Content-Type", &v))
-			fixed = mime_param_2047_raw(v.p, "name");
+			fname = mime_param_filename(fn, v.p, "name");
 	}
 	if (fn != NULL && *fn != '\0')
 		is_att = 1;
@@ -546,26 +551,15 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	}
 	a = &ctx->body->atts[ctx->body->natts++];
 	memset(a, 0, sizeof(*a));
-	mime_str_reserve(&s, 0);
-	if (fixed != NULL && fn != NULL && *fn != '\0') {
-		mime_str_add(&s, fixed, strlen(fixed));
-	} else if (fn != NULL)
-		mime_str_add_8bit(&s, fn, strlen(fn));
-	a->filename = s.p;
+	a->filename = fname != NULL ? fname : xstrdup("");
+	fname = NULL;
 	if (have_ct) {
 		xasprintf(&a->content_type, "%s/%s", ct.type, ct.subtype);
 		a->content_type = mime_ctype_string(a->content_type);
 	} else
 		a->content_type = xstrdup("text/plain");
-	memset(&s, 0, sizeof(s));
-	mime_str_reserve(&s, 0);
-	if (mime_hdr_find(base, &sc, "Content-ID", &v) &&
-	    (mt = g_mime_utils_decode_message_id(v.p)) != NULL) {
-		/* GMime's reading of it, as g_mime_object_get_content_id() */
-		mime_str_add_utf8(&s, mt, strlen(mt));
-		g_free(mt);
-	}
-	a->content_id = s.p;
+	a->content_id = mime_content_id(mime_hdr_find(base, &sc, "Content-ID",
+	    &v) ? v.p : NULL);
 	dec = mime_fast_decode(f->data, start + sc.body, end, enc, &len);
 	a->size = len;
 	if (ctx->with_content)
@@ -578,7 +572,7 @@ out:
 		mime_ctype_clear(&ct);
 	if (cd != NULL)
 		g_object_unref(cd);
-	free(fixed);
+	free(fname);
 	free(v.p);
 	free(sc.spans);
 	return rc;

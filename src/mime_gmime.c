@@ -6,9 +6,10 @@
  *
  * GMime only sees a prefix bounded by max_parts (mime_gmime_cut). Its
  * parser warnings (missing boundary, ...) become MIME_FLAG_MALFORMED; its
- * nesting cap, MIME_FLAG_MAX_DEPTH. Names given with the adjacent-word bug
- * of GMime's RFC 2047 decoder are decoded again by mime_hdr.c. No GMime
- * object outlives mime_body_gmime().
+ * nesting cap, MIME_FLAG_MAX_DEPTH. Attachment names are read from the raw
+ * headers as the fast route reads them (mime_object_filename), RFC 2231
+ * and RFC 2047 values decoded by mime_hdr.c. No GMime object outlives
+ * mime_body_gmime().
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -101,48 +102,92 @@ mime_part_text(GMimePart *part)
 	return s.p;
 }
 
-/* Filename of any part: Content-Disposition filename, else Content-Type name */
-static const char *
-mime_object_filename(GMimeObject *obj)
+/*
+ * The last header name of obj (the one whose parameters the object holds),
+ * unfolded into out as mime_hdr_find() gives a header to the fast route:
+ * 1, or 0 if obj has none.
+ */
+static int
+mime_object_header(GMimeObject *obj, const char *name, struct mime_str *out)
 {
-	const char	*fn;
+	GMimeHeaderList	*list = g_mime_object_get_header_list(obj);
+	GMimeHeader	*h, *last = NULL;
+	const char	*raw;
+	int		 i, n;
 
-	if (GMIME_IS_PART(obj))
-		return g_mime_part_get_filename(GMIME_PART(obj));
-	fn = g_mime_object_get_content_disposition_parameter(obj, "filename");
-	if (fn == NULL)
-		fn = g_mime_object_get_content_type_parameter(obj, "name");
-	return fn;
+	n = list != NULL ? g_mime_header_list_get_count(list) : 0;
+	for (i = 0; i < n; i++) {
+		h = g_mime_header_list_get_header_at(list, i);
+		if (g_ascii_strcasecmp(g_mime_header_get_name(h), name) == 0)
+			last = h;
+	}
+	if (last == NULL || (raw = g_mime_header_get_raw_value(last)) == NULL)
+		return 0;
+	mime_unfold(raw, 0, strlen(raw), out);
+	return 1;
 }
 
 /*
- * mime_param_2047_raw() (mime_hdr.c) on the header hdr of obj: parameter
- * param decoded without GMime's adjacent-word bug, in a malloc'd string;
- * NULL if absent or without encoded words.
+ * The filename of obj as an attachment gets it (Content-Disposition's
+ * filename, else Content-Type's name, through mime_param_filename()), or
+ * NULL if it has none; *named: GMime's value is not empty, which makes a
+ * part an attachment. The object's own parameters were parsed after GMime
+ * decoded the header's raw 8-bit bytes as text, which the octets of an RFC
+ * 2231 value are not: a header with 8-bit bytes is parsed again from its
+ * raw value, as the fast route parses it (found by fuzz_mime).
  */
 static char *
-mime_param_2047(GMimeObject *obj, const char *hdr, const char *param)
+mime_object_filename(GMimeObject *obj, int *named)
 {
-	GMimeHeader	*h;
+	GMimeContentDisposition	*cd = NULL;
+	GMimeContentType	*ct = NULL;
+	struct mime_str		 raw = { 0 };
+	const char		*fn = NULL;
+	char			*name = NULL;
 
-	h = g_mime_header_list_get_header(g_mime_object_get_header_list(obj),
-	    hdr);
-	if (h == NULL)
-		return NULL;
-	return mime_param_2047_raw(g_mime_header_get_raw_value(h), param);
+	*named = 0;
+	if (mime_object_header(obj, "Content-Disposition", &raw)) {
+		if (mime_is_ascii(raw.p))
+			fn = g_mime_object_get_content_disposition_parameter(obj,
+			    "filename");
+		else if ((cd = g_mime_content_disposition_parse(NULL,
+		    raw.p)) != NULL)
+			fn = g_mime_content_disposition_get_parameter(cd,
+			    "filename");
+		if (fn != NULL)
+			name = mime_param_filename(fn, raw.p, "filename");
+	}
+	if (fn == NULL && mime_object_header(obj, "Content-Type", &raw)) {
+		if (mime_is_ascii(raw.p))
+			fn = g_mime_object_get_content_type_parameter(obj, "name");
+		else if ((ct = g_mime_content_type_parse(NULL, raw.p)) != NULL)
+			fn = g_mime_content_type_get_parameter(ct, "name");
+		if (fn != NULL)
+			name = mime_param_filename(fn, raw.p, "name");
+	}
+	*named = fn != NULL && *fn != '\0';
+	if (cd != NULL)
+		g_object_unref(cd);
+	if (ct != NULL)
+		g_object_unref(ct);
+	free(raw.p);
+	return name;
 }
 
 /* Disposition attachment, or a filename (even inline) */
 static int
 mime_object_is_attachment(GMimeObject *obj)
 {
-	const char	*disp, *fn;
+	const char	*disp;
+	char		*name;
+	int		 named;
 
 	disp = g_mime_object_get_disposition(obj);
 	if (disp != NULL && g_ascii_strcasecmp(disp, "attachment") == 0)
 		return 1;
-	fn = mime_object_filename(obj);
-	return fn != NULL && *fn != '\0';
+	name = mime_object_filename(obj, &named);
+	free(name);
+	return named;
 }
 
 /*
@@ -169,11 +214,11 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 {
 	struct mime_body	*b = ctx->body;
 	struct mime_attachment	*a;
-	struct mime_str		 s = { 0 };
-	const char		*fn = NULL, *cid;
-	char			*mt, *fixed;
+	struct mime_str		 raw = { 0 };
+	char			*mt;
 	GMimeStream		*out;
 	GByteArray		*arr;
+	int			 named;
 
 	if (b->natts == ctx->capatts) {
 		ctx->capatts = ctx->capatts ? ctx->capatts * 2 : 4;
@@ -182,22 +227,8 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 	a = &b->atts[b->natts++];
 	memset(a, 0, sizeof(*a));
 
-	fn = mime_object_filename(obj);
-	mime_str_reserve(&s, 0);
-	if (fn != NULL)
-		mime_str_add_8bit(&s, fn, strlen(fn));
-	a->filename = s.p;
-	if (fn == NULL || *fn == '\0')
-		fixed = NULL;
-	else if (g_mime_object_get_content_disposition_parameter(obj,
-	    "filename") != NULL)
-		fixed = mime_param_2047(obj, "Content-Disposition", "filename");
-	else
-		fixed = mime_param_2047(obj, "Content-Type", "name");
-	if (fixed != NULL) {
-		free(a->filename);
-		a->filename = fixed;
-	}
+	if ((a->filename = mime_object_filename(obj, &named)) == NULL)
+		a->filename = xstrdup("");
 
 	mt = g_mime_content_type_get_mime_type(ct);
 	a->content_type = xstrdup(mt != NULL ? mt : "application/octet-stream");
@@ -206,12 +237,10 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 		*mt = g_ascii_tolower(*mt);
 	a->content_type = mime_ctype_string(a->content_type);
 
-	cid = g_mime_object_get_content_id(obj);
-	memset(&s, 0, sizeof(s));
-	mime_str_reserve(&s, 0);
-	if (cid != NULL)
-		mime_str_add_utf8(&s, cid, strlen(cid));
-	a->content_id = s.p;
+	/* from the raw header, as the fast route reads it (see above) */
+	a->content_id = mime_content_id(mime_object_header(obj, "Content-ID",
+	    &raw) ? raw.p : NULL);
+	free(raw.p);
 
 	if (ctx->with_content) {
 		out = g_mime_stream_mem_new();

@@ -1,7 +1,8 @@
 /*
  * mime_hdr - header fields over the raw bytes, for the view and the fast
  * routes: the header block scan, unfolding, RFC 2047 encoded words (also
- * in name= and filename= parameters) and single-header lookups.
+ * in name= and filename= parameters), RFC 2231 parameter values and
+ * single-header lookups.
  *
  * The header block ends at the first empty line, or at the first line that
  * is neither a header field nor a continuation: that line starts the body
@@ -385,26 +386,45 @@ mime_decode_words(const char *p, size_t len, struct mime_str *out)
 	free(bytes.p);
 }
 
-/* ---- RFC 2047 in parameters ---- */
+/* ---- parameters: RFC 2047 and RFC 2231 values ----
+ *
+ * GMime's parameter parser says whether a part has a filename (filename=,
+ * else name=); the value itself is read again here from the raw header
+ * value, the same way on both routes:
+ *  - RFC 2047 words in a plain value (not standard, but common): GMime's
+ *    decoder loses adjacent padded words (see mime_2047_runs);
+ *  - RFC 2231 values (param*=charset'lang'%XX..., sections param*N= and
+ *    param*N*=): GMime keeps bytes that are not the declared UTF-8 as they
+ *    are, tries the process locale's charset when the declared one fails,
+ *    drops bytes iconv cannot convert and stops at a %00; and on the GMime
+ *    route its parser has decoded the raw 8-bit bytes of the header as text
+ *    (ISO-8859-1 to UTF-8) before the %-decoding, so the octets of one value
+ *    were read in two charsets (found by fuzz_mime). Here every octet of the
+ *    value, raw or %-escaped, is an octet of the declared charset, converted
+ *    by mime_charset_to_utf8() as declared-charset text is everywhere else.
+ */
+
+/* One parameter of a raw header value */
+struct mime_param {
+	const char	*name;		/* as written, with any '*' suffix */
+	size_t		 namelen;
+	const char	*value;		/* [value, vend): inside the quotes of a
+					   quoted value, escapes and folds in */
+	const char	*vend;
+	int		 quoted;
+};
 
 /*
- * The raw value of parameter param of a raw header value p (may be NULL),
- * unquoted and unfolded, RFC 2047-decoded by mime_decode_words(), in a
- * malloc'd string; NULL if absent or without encoded words. GMime decodes
- * name= and filename= with the adjacent-word bug described at
- * mime_2047_runs().
+ * The parameter after the next ';' at or after *pp in a raw header value:
+ * returns 1 with *mp filled and *pp moved past its value, or 0 when no
+ * parameter is left. A quoted value may hold ';'; an unquoted one ends at
+ * a blank or ';'. Every call moves *pp forward.
  */
-char *
-mime_param_2047_raw(const char *p, const char *param)
+static int
+mime_param_next(const char **pp, struct mime_param *mp)
 {
-	struct mime_str	 val = { 0 }, out = { 0 };
-	const char	*a;
-	size_t		 plen = strlen(param);
-	int		 q;
+	const char	*p = *pp, *a;
 
-	if (p == NULL || strstr(p, "=?") == NULL)
-		return NULL;
-	/* every iteration moves p forward, to the next ';' or the end */
 	while ((p = strchr(p, ';')) != NULL) {
 		p++;
 		while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
@@ -414,47 +434,280 @@ mime_param_2047_raw(const char *p, const char *param)
 			p++;
 		if (*p != '=')
 			continue;
-		while (p > a && (p[-1] == ' ' || p[-1] == '\t'))
-			p--;
-		if ((size_t)(p - a) != plen ||
-		    g_ascii_strncasecmp(a, param, plen) != 0) {
-			p = strchr(p, '=');
-			if ((q = p[1] == '"')) {
-				/* skip a quoted value that may hold ';' */
-				for (p += 2; *p != '\0' && *p != '"'; p++)
-					if (*p == '\\' && p[1] != '\0')
-						p++;
-			}
-			continue;
-		}
-		p = strchr(p, '=') + 1;
+		mp->name = a;
+		mp->namelen = p - a;
+		p++;
 		while (*p == ' ' || *p == '\t')
 			p++;
-		val.len = 0;
-		mime_str_reserve(&val, strlen(p));
-		if (*p == '"') {
-			for (p++; *p != '\0' && *p != '"'; p++) {
+		if ((mp->quoted = *p == '"')) {
+			mp->value = ++p;
+			for (; *p != '\0' && *p != '"'; p++)
 				if (*p == '\\' && p[1] != '\0')
 					p++;
-				else if (*p == '\r' || *p == '\n')
-					continue;
-				val.p[val.len++] = *p;
+		} else {
+			mp->value = p;
+			while (*p != '\0' && *p != ';' && *p != ' ' &&
+			    *p != '\t' && *p != '\r' && *p != '\n')
+				p++;
+		}
+		mp->vend = p;
+		*pp = p;
+		return 1;
+	}
+	return 0;
+}
+
+/* mp's value into out (replaced): unquoted, escapes removed, folds dropped */
+static void
+mime_param_value(const struct mime_param *mp, struct mime_str *out)
+{
+	const char	*p;
+
+	out->len = 0;
+	mime_str_reserve(out, mp->vend - mp->value);
+	for (p = mp->value; p < mp->vend; p++) {
+		if (mp->quoted && *p == '\\' && p + 1 < mp->vend)
+			p++;
+		else if (mp->quoted && (*p == '\r' || *p == '\n'))
+			continue;
+		out->p[out->len++] = *p;
+	}
+	out->p[out->len] = '\0';
+}
+
+enum mime_param_kind {
+	MIME_PARAM_OTHER,	/* not the parameter asked for */
+	MIME_PARAM_PLAIN,	/* param= */
+	MIME_PARAM_2231,	/* param*= */
+	MIME_PARAM_SECTION,	/* param*N= or param*N*= */
+};
+
+#define MIME_SECTION_MAX	1000000000UL	/* larger numbers saturate */
+
+/*
+ * What mp is to parameter param (plen bytes), read as GMime reads a name:
+ * blanks around '*' allowed, no digits meaning section 0. For a section,
+ * its number goes to *section and whether it is %-encoded (a '*' after the
+ * number) to *encoded.
+ */
+static enum mime_param_kind
+mime_param_kind(const struct mime_param *mp, const char *param, size_t plen,
+    unsigned long *section, int *encoded)
+{
+	const char	*n = mp->name, *end = mp->name + mp->namelen, *star;
+	size_t		 blen;
+
+	while (end > n && mime_is_wsp(end[-1]))
+		end--;
+	star = memchr(n, '*', end - n);
+	blen = (star != NULL ? star : end) - n;
+	while (blen > 0 && mime_is_wsp(n[blen - 1]))
+		blen--;
+	if (blen != plen || g_ascii_strncasecmp(n, param, plen) != 0)
+		return MIME_PARAM_OTHER;
+	if (star == NULL)
+		return MIME_PARAM_PLAIN;
+	for (n = star + 1; n < end && mime_is_wsp(*n); n++)
+		;
+	if (n == end)
+		return MIME_PARAM_2231;
+	for (*section = 0; n < end && g_ascii_isdigit(*n); n++) {
+		*section = *section * 10 + (unsigned long)(*n - '0');
+		if (*section > MIME_SECTION_MAX)
+			*section = MIME_SECTION_MAX;
+	}
+	while (n < end && mime_is_wsp(*n))
+		n++;
+	if ((*encoded = n < end && *n == '*'))
+		for (n++; n < end && mime_is_wsp(*n); n++)
+			;
+	return n == end ? MIME_PARAM_SECTION : MIME_PARAM_OTHER;
+}
+
+/* One piece of an RFC 2231 value: a section, or the whole param*= value */
+struct mime_section {
+	unsigned long		 number;
+	size_t			 order;		/* in the header */
+	int			 encoded;
+	struct mime_param	 mp;
+};
+
+static int
+mime_section_cmp(const void *a, const void *b)
+{
+	const struct mime_section	*x = a, *y = b;
+
+	if (x->number != y->number)
+		return x->number < y->number ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Appends p[0..len) to out %-decoded (a '%' without two hex digits stays) */
+static void
+mime_pct_decode(const char *p, size_t len, struct mime_str *out)
+{
+	size_t	 i;
+	int	 hi, lo;
+	char	 c;
+
+	mime_str_reserve(out, len);
+	for (i = 0; i < len; i++) {
+		c = p[i];
+		if (c == '%' && len - i > 2 &&
+		    (hi = g_ascii_xdigit_value(p[i + 1])) >= 0 &&
+		    (lo = g_ascii_xdigit_value(p[i + 2])) >= 0) {
+			c = (char)(hi << 4 | lo);
+			i += 2;
+		}
+		out->p[out->len++] = c;
+	}
+	out->p[out->len] = '\0';
+}
+
+/*
+ * The RFC 2231 value made of the pieces s[0..n), in order, as UTF-8
+ * appended to out: their bytes joined (%-decoded where encoded), converted
+ * from the charset of the first piece's charset'lang' prefix (only the
+ * first may have one) by mime_charset_to_utf8(), or read as text of
+ * unknown charset (mime_str_add_8bit()) without one.
+ */
+static void
+mime_2231_decode(const struct mime_section *s, size_t n, struct mime_str *out)
+{
+	struct mime_str	 val = { 0 }, cs = { 0 }, bytes = { 0 };
+	const char	*v, *q1, *q2;
+	size_t		 i, len;
+
+	mime_str_reserve(&bytes, 0);
+	for (i = 0; i < n; i++) {
+		mime_param_value(&s[i].mp, &val);
+		v = val.p;
+		len = val.len;
+		if (i == 0 && s[i].encoded &&
+		    (q1 = memchr(v, '\'', len)) != NULL &&
+		    (q2 = memchr(q1 + 1, '\'', len - (q1 + 1 - v))) != NULL) {
+			mime_str_add(&cs, v, q1 - v);
+			len -= q2 + 1 - v;
+			v = q2 + 1;
+		}
+		if (s[i].encoded)
+			mime_pct_decode(v, len, &bytes);
+		else
+			mime_str_add(&bytes, v, len);
+	}
+	if (cs.len > 0)
+		mime_charset_to_utf8(cs.p, cs.len, bytes.p, bytes.len, out);
+	else
+		mime_str_add_8bit(out, bytes.p, bytes.len);
+	free(val.p);
+	free(cs.p);
+	free(bytes.p);
+}
+
+/*
+ * Our reading of parameter param of the raw header value p (may be NULL;
+ * folded or not): the first parameter of that name decides, as in GMime.
+ * RFC 2231 (param*=, or param*N= and param*N*= sections: all sections of
+ * the value, in number order, a number given twice in header order) is
+ * decoded; a plain value with RFC 2047 words is decoded by
+ * mime_decode_words(). Returns a malloc'd UTF-8 string, or NULL if param
+ * is absent or a plain value without encoded words (GMime's reading
+ * stands). Linear in the value (n log n in the sections).
+ */
+char *
+mime_param_raw(const char *p, const char *param)
+{
+	struct mime_param	 mp;
+	struct mime_section	*s = NULL;
+	struct mime_str		 val = { 0 }, out = { 0 };
+	enum mime_param_kind	 kind = MIME_PARAM_OTHER, k;
+	size_t			 plen = strlen(param), n = 0, cap = 0, order;
+	unsigned long		 number = 0;
+	int			 encoded = 0;
+
+	if (p == NULL || (strstr(p, "=?") == NULL && strchr(p, '*') == NULL))
+		return NULL;
+	while (mime_param_next(&p, &mp) && (kind = mime_param_kind(&mp, param,
+	    plen, &number, &encoded)) == MIME_PARAM_OTHER)
+		;
+	switch (kind) {
+	case MIME_PARAM_PLAIN:
+		mime_param_value(&mp, &val);
+		if (mime_eword_find(val.p, val.p + val.len) == NULL)
+			break;
+		mime_str_reserve(&out, val.len);
+		mime_decode_words(val.p, val.len, &out);
+		break;
+	case MIME_PARAM_2231:
+	case MIME_PARAM_SECTION:
+		/* this piece, then every later section of param */
+		for (order = 0, k = kind; ; ) {
+			if (k == kind) {
+				if (n == cap) {
+					cap = cap ? cap * 2 : 4;
+					s = xreallocarray(s, cap, sizeof(*s));
+				}
+				s[n].number = kind == MIME_PARAM_2231 ? 0 : number;
+				s[n].order = order++;
+				s[n].encoded = kind == MIME_PARAM_2231 || encoded;
+				s[n++].mp = mp;
 			}
-		} else
-			for (; *p != '\0' && *p != ';' && *p != ' ' &&
-			    *p != '\t' && *p != '\r' && *p != '\n'; p++)
-				val.p[val.len++] = *p;
-		val.p[val.len] = '\0';
+			if (kind == MIME_PARAM_2231 || !mime_param_next(&p, &mp))
+				break;
+			k = mime_param_kind(&mp, param, plen, &number, &encoded);
+		}
+		qsort(s, n, sizeof(*s), mime_section_cmp);
+		mime_str_reserve(&out, 0);
+		mime_2231_decode(s, n, &out);
+		break;
+	default:
 		break;
 	}
-	if (val.p == NULL || mime_eword_find(val.p, val.p + val.len) == NULL) {
-		free(val.p);
-		return NULL;
-	}
-	mime_str_reserve(&out, val.len);
-	mime_decode_words(val.p, val.len, &out);
+	free(s);
 	free(val.p);
 	return out.p;
+}
+
+/*
+ * An attachment's filename as both routes give it: fn is GMime's value of
+ * parameter param (NULL: none), raw the raw header value it was read from.
+ * Returns mime_param_raw()'s reading of raw when there is one (and fn is
+ * not empty), else fn as valid UTF-8; a malloc'd string, "" without fn.
+ */
+char *
+mime_param_filename(const char *fn, const char *raw, const char *param)
+{
+	struct mime_str	 s = { 0 };
+	char		*ours;
+
+	if (fn != NULL && *fn != '\0' &&
+	    (ours = mime_param_raw(raw, param)) != NULL)
+		return ours;
+	mime_str_reserve(&s, 0);
+	if (fn != NULL)
+		mime_str_add_8bit(&s, fn, strlen(fn));
+	return s.p;
+}
+
+/*
+ * The Content-ID of a part from its raw header value (NULL: none), the same
+ * on both routes: GMime's reading of the msg-id, without its <>, as
+ * g_mime_object_get_content_id() gives it, made valid UTF-8. A msg-id is
+ * ASCII (UTF-8 under RFC 6532) and names no charset, so other bytes have
+ * no reading and become U+FFFD. A malloc'd string, "" if there is none.
+ */
+char *
+mime_content_id(const char *raw)
+{
+	struct mime_str	 s = { 0 };
+	char		*id;
+
+	mime_str_reserve(&s, 0);
+	if (raw != NULL && (id = g_mime_utils_decode_message_id(raw)) != NULL) {
+		mime_str_add_utf8(&s, id, strlen(id));
+		g_free(id);
+	}
+	return s.p;
 }
 
 /* ---- single headers, for the fast routes ---- */

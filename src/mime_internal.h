@@ -71,6 +71,15 @@ size_t	mime_str_add_utf8(struct mime_str *s, const char *p, size_t len);
  * read other bytes differently (GMime decodes them as a legacy charset).
  */
 char	*mime_ctype_string(char *s);
+/* 1 if the C string s has no byte outside ASCII */
+static inline int
+mime_is_ascii(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s >= 0x80)
+			return 0;
+	return 1;
+}
 /* 1 if p[0..len) is UTF-8 apart from NUL bytes */
 int	mime_is_utf8(const char *p, size_t len);
 /*
@@ -81,8 +90,8 @@ int	mime_is_utf8(const char *p, size_t len);
 void	mime_str_add_8bit(struct mime_str *s, const char *p, size_t len);
 /*
  * Bytes in charset cs[0..cslen) (not NUL-terminated; an RFC 2231 "*lang"
- * suffix is ignored) to UTF-8 appended to out; unconvertible bytes become
- * U+FFFD, an unknown charset goes through mime_str_add_8bit().
+ * suffix is ignored) to UTF-8 appended to out; unconvertible bytes and
+ * U+0000 become U+FFFD, an unknown charset goes through mime_str_add_8bit().
  */
 void	mime_charset_to_utf8(const char *cs, size_t cslen, const char *p,
 	    size_t len, struct mime_str *out);
@@ -174,11 +183,30 @@ mime_decode_text(const struct mime_str *raw, struct mime_str *out)
 }
 
 /*
- * The parameter param of the raw header value p (may be NULL), unquoted,
- * unfolded and RFC 2047-decoded, in a malloc'd string the caller frees;
- * NULL if absent or without encoded words.
+ * Our reading of parameter param of the raw header value p (may be NULL;
+ * folded or not), where it differs from GMime's: an RFC 2231 value
+ * (param*=, or param*N= / param*N*= sections) decoded, its octets in the
+ * declared charset, or a plain value with RFC 2047 words decoded. The
+ * first parameter of that name decides, as in GMime. Returns a malloc'd
+ * UTF-8 string the caller frees; NULL if param is absent or plain without
+ * encoded words.
  */
-char	*mime_param_2047_raw(const char *p, const char *param);
+char	*mime_param_raw(const char *p, const char *param);
+/*
+ * An attachment's filename, the same on both routes: fn is GMime's value of
+ * parameter param (NULL: none) of the raw header value raw. Returns
+ * mime_param_raw()'s reading when there is one (and fn is not empty), else
+ * fn as valid UTF-8; a malloc'd string the caller frees, "" without fn.
+ */
+char	*mime_param_filename(const char *fn, const char *raw,
+	    const char *param);
+/*
+ * A part's Content-ID from its raw header value (NULL: none), the same on
+ * both routes: GMime's reading of the msg-id, without <>, as valid UTF-8
+ * (bytes that are not UTF-8 become U+FFFD). A malloc'd string the caller
+ * frees, "" if there is none.
+ */
+char	*mime_content_id(const char *raw);
 /*
  * The header named name, unfolded into out: 1, or 0 if there is none, or
  * -1 if there are several.

@@ -185,7 +185,9 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
 /*
  * Converts bytes in charset (name not NUL-terminated; an RFC 2231 "*lang"
  * suffix is ignored) to UTF-8 appended to out. Unconvertible bytes become
- * U+FFFD; an unknown charset goes through the fallback charsets.
+ * U+FFFD; an unknown charset goes through the fallback charsets. A U+0000
+ * the charset decodes (a NUL byte in ISO-8859-1, two in UTF-16) becomes
+ * U+FFFD too: a NUL would cut the C string short.
  */
 void
 mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
@@ -194,8 +196,8 @@ mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
 	char		 name[64];
 	const char	*star;
 	iconv_t		 cd;
-	char		*in, *o;
-	size_t		 inleft, oleft, r, guard;
+	char		*in, *o, *conv;
+	size_t		 inleft, oleft, r, guard, start = out->len;
 
 	if ((star = memchr(cs, '*', cslen)) != NULL)
 		cslen = star - cs;
@@ -236,4 +238,13 @@ mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
 	out->len = o - out->p;
 	out->p[out->len] = '\0';
 	g_mime_iconv_close(cd);
+	if (memchr(out->p + start, '\0', out->len - start) != NULL) {
+		/* rare: iconv's output is UTF-8, so only the NULs are replaced */
+		conv = xmalloc(out->len - start);
+		memcpy(conv, out->p + start, out->len - start);
+		r = out->len - start;
+		out->len = start;
+		(void)mime_str_add_utf8(out, conv, r);
+		free(conv);
+	}
 }

@@ -20,11 +20,27 @@
  *
  * Work bound: the pattern (up to 1024 bytes, the longest a filter or rule
  * glob may be) is also matched against the text repeated to WORK_TEXT
- * bytes, a few variants of it, and that must take at most
- * FUZZ_GLOB_NS_PER_BYTE (default 2000) nanoseconds of this thread's CPU
- * time per text byte, plus 5 ms: linear in the text whatever the pattern.
- * The best of three runs counts, so one slow run (a page fault, a cold
- * cache) is not a finding. FUZZ_GLOB_NS_PER_BYTE=0 turns the bound off.
+ * bytes, and against its own bytes repeated (its literals), and each call
+ * must stay linear in the text whatever the pattern, in two ways:
+ *  - counted work: match_glob_steps() (match.h: pattern bytes the scan
+ *    examines, state words the automaton updates, table words the compiler
+ *    writes) may grow by at most work_steps_max(): twice what match.c's
+ *    header allows, linear in the text. No clock: it cannot fail by noise.
+ *  - work the counter does not see (a loop match.c does not count) shows
+ *    as CPU time per counted step. This thread's CPU time for the call may
+ *    be at most FUZZ_GLOB_TIME_FACTOR (default 8) times what as many steps
+ *    cost in the heaviest linear matching there is (REF: "*" and 1023 '?'
+ *    over WORK_TEXT bytes, every state word updated for every byte), plus
+ *    twice the costliest compile (REF_COMPILE, work that does not depend on
+ *    the text) and 1 ms. The references are timed in this process, so the
+ *    instrumentation (ASan, UBSan, coverage) and the machine's load weigh
+ *    on both sides alike; a legitimate pattern costs at most some 4.5 times
+ *    the reference per step (sets in the scan, gcc -O2) and uses under a
+ *    tenth of its allowance. The best of three runs counts (one within the
+ *    allowance ends it), and a call over its allowance is timed again,
+ *    references included, up to WORK_TIME_ROUNDS times before it is a
+ *    finding, so one slow moment is not one; a run WORK_TIME_FAR times over
+ *    is one at once. FUZZ_GLOB_TIME_FACTOR=0 turns this half off.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -227,7 +243,18 @@ ref_malformed(const char *pattern)
 	return g.malformed;
 }
 
-static long long	work_ns_per_byte = -1;
+#define WORK_SCAN_PER_BYTE	4	/* match.c's MATCH_SCAN_PER_BYTE */
+#define WORK_TIME_ROUNDS	3
+#define WORK_TIME_FAR		20	/* times the allowance: not noise */
+#define WORK_SLACK_NS		1000000LL
+
+/* The time check's calibration: see the header */
+static struct {
+	int		 done;
+	long long	 factor;	/* FUZZ_GLOB_TIME_FACTOR */
+	double		 ns_per_step;	/* REF's */
+	long long	 compile_ns;	/* REF_COMPILE's */
+} work_ref;
 
 static long long
 thread_ns(void)
@@ -238,47 +265,156 @@ thread_ns(void)
 	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/*
+ * The most steps one match_glob() of a pattern of plen bytes against
+ * WORK_TEXT bytes may take: twice what match.c's header allows. Its scan
+ * spends at most WORK_SCAN_PER_BYTE units per byte of text and pattern
+ * (checked at each backtrack; one more run of the pattern after the last
+ * check), the compiler passes over the pattern and the 256-byte class map
+ * and writes (1 + classes) x words table words, and the automaton updates
+ * at most MATCH_WORDS_MAX words per text byte.
+ */
+static uint64_t
+work_steps_max(size_t plen)
+{
+	uint64_t	 scan, compile, exec;
+
+	scan = WORK_SCAN_PER_BYTE * ((uint64_t)WORK_TEXT + plen + 1) + plen + 2;
+	compile = plen + 256 + 257 * (uint64_t)MATCH_WORDS_MAX;
+	exec = (uint64_t)MATCH_WORDS_MAX * WORK_TEXT;
+	return 2 * (scan + compile + exec);
+}
+
+static long long	work_allowance(uint64_t);
+
+/*
+ * Thread CPU time of match_glob(pattern, text), the best of three runs, or
+ * with bounded set of fewer: once one is within work_allowance(), or once
+ * one takes WORK_TIME_FAR times that (no noise does). Its steps go to
+ * *steps.
+ */
+static long long
+work_time(const char *pattern, const char *text, int bounded, uint64_t *steps)
+{
+	long long	 best = -1, t0, t, allowed;
+	uint64_t	 s0;
+	int		 run;
+
+	for (run = 0; run < 3; run++) {
+		s0 = match_glob_steps();
+		t0 = thread_ns();
+		(void)match_glob(pattern, text);
+		t = thread_ns() - t0;
+		*steps = match_glob_steps() - s0;
+		if (best == -1 || t < best)
+			best = t;
+		allowed = bounded ? work_allowance(*steps) : 0;
+		if (bounded && (best <= allowed || t > WORK_TIME_FAR * allowed))
+			break;
+	}
+	return best;
+}
+
+/* Best of three: thread CPU time of compiling and freeing pattern */
+static long long
+work_compile_time(const char *pattern)
+{
+	struct match_glob	*g;
+	long long		 best = -1, t0, t;
+	char			 err[256];
+	int			 run;
+
+	for (run = 0; run < 3; run++) {
+		t0 = thread_ns();
+		if ((g = match_glob_compile(pattern, err, sizeof(err))) == NULL)
+			fuzz_fail("glob work bound: reference pattern refused: %s", err);
+		match_glob_free(g);
+		t = thread_ns() - t0;
+		if (best == -1 || t < best)
+			best = t;
+	}
+	return best;
+}
+
+/* Times the references (again): see the header */
+static void
+work_calibrate(void)
+{
+	static char	 ref[MATCH_PATTERN_MAX + 1], text[WORK_TEXT + 1];
+	static char	 compile[MATCH_PATTERN_MAX + 1];
+	const char	*env;
+	uint64_t	 steps;
+	long long	 t;
+	size_t		 i;
+
+	if (!work_ref.done) {
+		env = getenv("FUZZ_GLOB_TIME_FACTOR");
+		work_ref.factor = env != NULL ? atoll(env) : 8;
+	}
+	work_ref.done = 1;
+	if (work_ref.factor <= 0)
+		return;
+	/* REF: the lead star keeps state 0 live, so no state is dropped */
+	ref[0] = '*';
+	memset(ref + 1, '?', MATCH_PATTERN_MAX - 1);
+	memset(text, 'a', WORK_TEXT);
+	t = work_time(ref, text, 0, &steps);
+	work_ref.ns_per_step = (double)t / (double)(steps > 0 ? steps : 1);
+	/* REF_COMPILE: a full range per 5 bytes, each named byte a class */
+	for (i = 0; i + 5 <= MATCH_PATTERN_MAX; i += 5)
+		memcpy(compile + i, "[\x01-\xff]", 5);
+	compile[i] = '\0';
+	work_ref.compile_ns = work_compile_time(compile);
+}
+
+static long long
+work_allowance(uint64_t steps)
+{
+	return (long long)(work_ref.factor * work_ref.ns_per_step *
+	    (double)steps) + 2 * work_ref.compile_ns + WORK_SLACK_NS;
+}
+
 /* The pattern against text repeated (and varied) to WORK_TEXT bytes. */
 static void
 work_bound(const char *pattern, const char *text)
 {
 	static char	 big[WORK_TEXT + 1];
-	size_t		 tl = strlen(text), i;
-	long long	 best = -1, t0, t, budget;
-	int		 run, variant;
+	size_t		 plen = strlen(pattern), sl, i;
+	uint64_t	 steps;
+	long long	 t, allowed;
+	int		 variant, round;
 
-	if (work_ns_per_byte == -1) {
-		const char *env = getenv("FUZZ_GLOB_NS_PER_BYTE");
-
-		work_ns_per_byte = env != NULL ? atoll(env) : 2000;
-	}
-	if (work_ns_per_byte <= 0)
-		return;
-	budget = work_ns_per_byte * WORK_TEXT + 5000000;
+	if (!work_ref.done)
+		work_calibrate();
 	for (variant = 0; variant < 2; variant++) {
 		/* 0: the text over and over; 1: the pattern's own bytes (its literals) */
 		const char *src = variant == 0 ? text : pattern;
-		size_t sl = variant == 0 ? tl : strlen(pattern);
 
-		if (sl == 0)
+		if ((sl = strlen(src)) == 0)
 			continue;
 		for (i = 0; i < WORK_TEXT; i++)
 			big[i] = src[i % sl];
 		big[WORK_TEXT] = '\0';
-		best = -1;
-		for (run = 0; run < 3; run++) {
-			t0 = thread_ns();
-			(void)match_glob(pattern, big);
-			t = thread_ns() - t0;
-			if (best == -1 || t < best)
-				best = t;
-			if (best <= budget)
-				break;
+		t = work_time(pattern, big, work_ref.factor > 0, &steps);
+		if (steps > work_steps_max(plen))
+			fuzz_fail("glob work bound: pattern of %zu bytes against %d "
+			    "text bytes took %llu steps (at most %llu)", plen,
+			    WORK_TEXT, (unsigned long long)steps,
+			    (unsigned long long)work_steps_max(plen));
+		if (work_ref.factor <= 0)
+			continue;
+		for (round = 1; (allowed = work_allowance(steps)) < t; round++) {
+			if (round == WORK_TIME_ROUNDS || t > WORK_TIME_FAR * allowed)
+				fuzz_fail("glob work bound: pattern of %zu bytes "
+				    "against %d text bytes took %lld ns for %llu "
+				    "steps (allowed %lld: %lld x %.2f ns per step of "
+				    "the reference + 2 x %lld ns + 1 ms), round %d",
+				    plen, WORK_TEXT, t, (unsigned long long)steps,
+				    allowed, work_ref.factor, work_ref.ns_per_step,
+				    work_ref.compile_ns, round);
+			work_calibrate();
+			t = work_time(pattern, big, 1, &steps);
 		}
-		if (best > budget)
-			fuzz_fail("glob work bound: pattern of %zu bytes against %d text "
-			    "bytes took %lld ns (budget %lld: FUZZ_GLOB_NS_PER_BYTE=%lld)",
-			    strlen(pattern), WORK_TEXT, best, budget, work_ns_per_byte);
 	}
 }
 

@@ -1361,6 +1361,200 @@ test_mime_nul_in_content_type(void **state)
 	agree_one("NUL in a part's Content-Type", multi, sizeof(multi) - 1);
 }
 
+/*
+ * Issue 8 (fuzz_mime): RFC 2231 filenames. GMime's parser decodes a
+ * header's raw 8-bit bytes as text before it %-decodes an RFC 2231 value,
+ * so on the GMime route one value's octets were read in two charsets
+ * ("%E2%<B8>2%AC" in UTF-8: U+FFFD, then the Latin-1 reading of 0xB8 made
+ * UTF-8, then U+FFFD), while the fast route took them as one byte string.
+ * Both now read every octet, raw or %-escaped, in the declared charset
+ * through mime_charset_to_utf8(), as declared-charset text is read
+ * everywhere else: "utf-8" octets without a single UTF-8 sequence are read
+ * as legacy text, unconvertible bytes and NULs become U+FFFD (GMime dropped
+ * the former and stopped at the latter), sections are joined in number
+ * order, and the first parameter of the name decides, as in GMime.
+ */
+static const struct {
+	const char	*name;
+	const char	*disp;		/* Content-Disposition, or NULL */
+	const char	*ctype;		/* the part's Content-Type */
+	const char	*want;
+} rfc2231_cases[] = {
+	{ "fuzz_mime finding: bad escape, raw 8-bit, utf-8",
+	    "ATTACHMENT; filename*=utf-8''%E2%\xb8" "2%AC.txt",
+	    "application/octet-stream", "\xc3\xa2%\xc2\xb8" "2\xc2\xac.txt" },
+	{ "raw 8-bit octet in a Latin-1 value",
+	    "attachment; filename*=iso-8859-1''caf\xe9.txt",
+	    "application/octet-stream", "caf\xc3\xa9.txt" },
+	{ "raw 8-bit octet, name= of the Content-Type", NULL,
+	    "text/csv; name*=iso-8859-1''r\xe9sum\xe9.csv", "r\xc3\xa9sum\xc3\xa9.csv" },
+	{ "utf-8 with one bad octet", "attachment; filename*=UTF-8''caf%C3%A9%E2.txt",
+	    "application/octet-stream", "caf\xc3\xa9\xef\xbf\xbd.txt" },
+	{ "a NUL octet", "attachment; filename*=iso-8859-1''a%00b.txt",
+	    "application/octet-stream", "a\xef\xbf\xbd" "b.txt" },
+	{ "unconvertible octet", "attachment; filename*=shift_jis''a%82.txt",
+	    "application/octet-stream", "a\xef\xbf\xbd.txt" },
+	{ "no charset'lang'", "attachment; filename*=caf%E9.txt",
+	    "application/octet-stream", "caf\xc3\xa9.txt" },
+	{ "sections out of order, charset in section 0",
+	    "attachment; filename*1*=%AC.txt; filename*0*=utf-8''%E2%82",
+	    "application/octet-stream", "\xe2\x82\xac.txt" },
+	{ "sections, quoted and plain", "attachment;\r\n filename*0*=utf-8'en'a%20;"
+	    "\r\n filename*1=\"b; c\";\r\n filename*2=.txt",
+	    "application/octet-stream", "a b; c.txt" },
+	{ "the first parameter of the name decides (2231)",
+	    "attachment; filename*=utf-8''star.txt; filename=\"plain.txt\"",
+	    "application/octet-stream", "star.txt" },
+	{ "the first parameter of the name decides (plain)",
+	    "attachment; filename=\"plain.txt\"; filename*=utf-8''star.txt",
+	    "application/octet-stream", "plain.txt" },
+};
+
+static void
+test_mime_rfc2231_both_routes(void **state)
+{
+	struct mime_body	*b;
+	char			*raw;
+	size_t			 i;
+	int			 fast;
+
+	(void)state;
+	for (i = 0; i < sizeof(rfc2231_cases) / sizeof(*rfc2231_cases); i++) {
+		xasprintf(&raw, "Content-Type: multipart/mixed; boundary=Z\r\n\r\n"
+		    "--Z\r\nContent-Type: text/plain\r\n\r\nbody\r\n--Z\r\n"
+		    "Content-Type: %s\r\n%s%s%s\r\nx\r\n--Z--\r\n",
+		    rfc2231_cases[i].ctype,
+		    rfc2231_cases[i].disp != NULL ? "Content-Disposition: " : "",
+		    rfc2231_cases[i].disp != NULL ? rfc2231_cases[i].disp : "",
+		    rfc2231_cases[i].disp != NULL ? "\r\n" : "");
+		for (fast = 1; fast >= 0; fast--) {
+			mime_set_fast_paths(fast);
+			b = mime_body_parse_raw(raw, strlen(raw), 0);
+			assert_body_sane(b, 0);
+			if (b->natts != 1)
+				fail_msg("%s (%s): %zu attachments", rfc2231_cases[i].name,
+				    fast ? "fast" : "GMime", b->natts);
+			if (strcmp(b->atts[0].filename, rfc2231_cases[i].want) != 0)
+				fail_msg("%s (%s): got \"%s\", want \"%s\"",
+				    rfc2231_cases[i].name, fast ? "fast" : "GMime",
+				    b->atts[0].filename, rfc2231_cases[i].want);
+			mime_body_free(b);
+		}
+		mime_set_fast_paths(1);
+		agree_one(rfc2231_cases[i].name, raw, strlen(raw));
+		free(raw);
+	}
+}
+
+/*
+ * The GMime route reads the name from the header GMime's object uses (the
+ * last of two), not from the first: "plain.txt", not the first header's
+ * RFC 2047 name.
+ */
+static void
+test_mime_filename_last_header(void **state)
+{
+	static const char raw[] = "Content-Type: application/octet-stream\r\n"
+	    "Content-Disposition: attachment; filename=\"=?UTF-8?B?SGk=?= "
+	    "=?UTF-8?B?IHRoZXJl?=.txt\"\r\nContent-Disposition: attachment; "
+	    "filename=plain.txt\r\n\r\nx\r\n";
+	struct mime_body	*b;
+
+	(void)state;
+	b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+	assert_int_equal(b->natts, 1);
+	assert_string_equal(b->atts[0].filename, "plain.txt");
+	mime_body_free(b);
+}
+
+/*
+ * Issue 8 (fuzz_mime): a Content-ID with 8-bit bytes. GMime's parser had
+ * decoded them as Latin-1 text on the GMime route, the fast route read the
+ * raw bytes; both now read the raw header value. A msg-id names no
+ * charset: UTF-8 stays, other bytes become U+FFFD.
+ */
+static void
+test_mime_content_id_8bit(void **state)
+{
+	static const char raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
+	    "--r\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:i@x\">\r\n--r\r\n"
+	    "Content-Type: image/gif\r\nContent-ID: <caf\xe9@x>\r\n\r\nGIF89a\r\n"
+	    "--r\r\nContent-Type: image/gif\r\nContent-ID: <caf\xc3\xa9\r\n @x>\r\n"
+	    "\r\nGIF89a\r\n--r--\r\n";
+	struct mime_body	*b;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+		assert_int_equal(b->natts, 2);
+		assert_string_equal(b->atts[0].content_id, "caf\xef\xbf\xbd@x");
+		assert_string_equal(b->atts[1].content_id, "caf\xc3\xa9@x");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("8-bit Content-ID", raw, sizeof(raw) - 1);
+}
+
+/*
+ * A multipart boundary with 8-bit bytes (found with the Content-ID
+ * finding): GMime's parser decodes the header as text and looks for
+ * another boundary than the raw delimiter lines hold (no parts), the fast
+ * path found the parts. RFC 2046 boundaries are ASCII; such a message now
+ * takes GMime's route, so both give one answer.
+ */
+static void
+test_mime_boundary_8bit(void **state)
+{
+	static const char raw[] = "Content-Type: multipart/mixed; boundary=\"b\xe9\"\r\n"
+	    "\r\n--b\xe9\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\xe9\r\n"
+	    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--b\xe9--\r\n";
+	struct mime_body	*b;
+	unsigned long		 before;
+
+	(void)state;
+	before = mime_stat_gmime_parses();
+	b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
+	assert_int_equal(mime_stat_gmime_parses() - before, 1);
+	assert_body_sane(b, 0);
+	mime_body_free(b);
+	agree_one("8-bit boundary", raw, sizeof(raw) - 1);
+}
+
+/*
+ * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
+ * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
+ * it short; it is U+FFFD like any NUL.
+ */
+static void
+test_mime_charset_nul(void **state)
+{
+	static const char latin1[] = "Content-Type: text/plain; charset=iso-8859-1\r\n"
+	    "\r\ncaf\xe9\0tail\r\n";
+	static const char utf16[] = "Content-Type: text/plain; charset=utf-16le\r\n"
+	    "\r\na\0b\0\0\0c\0";
+	static const char subject[] = "Subject: =?iso-8859-1?Q?a=00b?=\r\n\r\nx\r\n";
+	struct mime_body	*b;
+	struct mime_view	*v;
+	int			 fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(latin1, sizeof(latin1) - 1, 0);
+		assert_string_equal(b->text, "caf\xc3\xa9\xef\xbf\xbdtail\r\n");
+		mime_body_free(b);
+		b = mime_body_parse_raw(utf16, sizeof(utf16) - 1, 0);
+		assert_string_equal(b->text, "ab\xef\xbf\xbd" "c");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	v = mime_view_parse(subject, sizeof(subject) - 1);
+	assert_string_equal(v->subject, "a\xef\xbf\xbd" "b");
+	mime_view_free(v);
+}
+
 /* The common shapes take the fast paths, the others GMime's parser */
 static void
 test_mime_routing(void **state)
@@ -1540,6 +1734,11 @@ main(void)
 		cmocka_unit_test(test_mime_unconvertible_both_routes),
 		cmocka_unit_test(test_mime_content_type_utf8),
 		cmocka_unit_test(test_mime_nul_in_content_type),
+		cmocka_unit_test(test_mime_rfc2231_both_routes),
+		cmocka_unit_test(test_mime_filename_last_header),
+		cmocka_unit_test(test_mime_content_id_8bit),
+		cmocka_unit_test(test_mime_boundary_8bit),
+		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
 		cmocka_unit_test(test_mime_view_cached),
