@@ -20,7 +20,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libevent-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
 if [ "$mode" != run ]; then
-  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf swaks curl valgrind shellcheck)
+  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf swaks curl valgrind shellcheck
+         clang-format)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -60,6 +61,9 @@ else
                            -not -path '*/.venv/*' -not -path './build*' | sort)
 fi
 if shellcheck "${scripts[@]}"; then echo "shellcheck: ${#scripts[@]} scripts clean"; else status=1; fi
+
+step "lint: clang-format (settings in .clang-format, clang-format 14)"
+bash "$ROOT/.ci/format-check.sh" || status=1
 
 step "gcc build (-Werror): unit + integration tests"
 build "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPICKY_DEVELOPER=ON

@@ -6,8 +6,8 @@
 # findings (file:line: what would change) and the files that would change;
 # exits 1 if any would, 0 if none.
 # Installs Debian's clang-format (14 on Debian 12, what .clang-format is tuned
-# for) when missing; $CLANG_FORMAT picks another binary. Not run by
-# bootstrap.sh yet.
+# for) when missing; $CLANG_FORMAT picks another binary. bootstrap.sh runs
+# it in its lint step.
 # Usage: .ci/format-check.sh [FILE...]
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -18,12 +18,12 @@ buf_init(struct buf *b, size_t max)
 int
 buf_append(struct buf *b, const void *p, size_t n)
 {
-	size_t	 need, ncap;
-	char	*nd;
+	size_t need, ncap;
+	char  *nd;
 
 	if (n > b->max - b->len)
 		return -1;
-	need = b->len + n + 1;			/* + NUL */
+	need = b->len + n + 1; /* + NUL */
 	if (need > b->cap) {
 		ncap = b->cap ? b->cap : 256;
 		while (ncap < need)
@@ -58,7 +58,7 @@ buf_release(struct buf *b)
 char *
 buf_steal(struct buf *b, size_t *lenp)
 {
-	char	*p;
+	char *p;
 
 	if (b->data == NULL && buf_append(b, "", 0) == -1)
 		return NULL;

@@ -8,18 +8,18 @@
 #include <stddef.h>
 
 struct buf {
-	char	*data;
-	size_t	 len;
-	size_t	 cap;
-	size_t	 max;	/* len never exceeds max */
+	char  *data;
+	size_t len;
+	size_t cap;
+	size_t max; /* len never exceeds max */
 };
 
-void	 buf_init(struct buf *, size_t max);
+void  buf_init(struct buf *, size_t max);
 /* 0 on success, -1 if len + n would exceed max or memory is exhausted */
-int	 buf_append(struct buf *, const void *, size_t);
-void	 buf_reset(struct buf *);		/* len = 0, keeps memory */
-void	 buf_release(struct buf *);		/* frees memory */
+int   buf_append(struct buf *, const void *, size_t);
+void  buf_reset(struct buf *);	 /* len = 0, keeps memory */
+void  buf_release(struct buf *); /* frees memory */
 /* Hands the data (NUL-terminated, shrunk to fit) to the caller; buf is empty after. */
-char	*buf_steal(struct buf *, size_t *lenp);
+char *buf_steal(struct buf *, size_t *lenp);
 
 #endif

@@ -18,105 +18,102 @@
 #include "xmalloc.h"
 
 enum config_type {
-	CT_STR,		/* char * */
-	CT_LISTEN,	/* smtp_listen[]: repeatable; env is comma-separated */
-	CT_SIZE,	/* size_t, bytes, K/M/G suffixes (binary) */
-	CT_COUNT,	/* size_t */
-	CT_UINT,	/* unsigned */
-	CT_DURATION,	/* uint64_t milliseconds; config_parse_duration_ms() */
-	CT_FLAG,	/* int, set by the bare flag; env 1/true/yes/on */
-	CT_NOEXT,	/* clears an EXT_* bit */
+	CT_STR,	     /* char * */
+	CT_LISTEN,   /* smtp_listen[]: repeatable; env is comma-separated */
+	CT_SIZE,     /* size_t, bytes, K/M/G suffixes (binary) */
+	CT_COUNT,    /* size_t */
+	CT_UINT,     /* unsigned */
+	CT_DURATION, /* uint64_t milliseconds; config_parse_duration_ms() */
+	CT_FLAG,     /* int, set by the bare flag; env 1/true/yes/on */
+	CT_NOEXT,    /* clears an EXT_* bit */
 	CT_LOGFMT,
 	CT_LOGLEVEL,
 	CT_ONFULL,
 };
 
 struct config_opt {
-	const char		*name;		/* long flag without -- */
-	enum config_type	 type;
-	size_t			 off;
-	unsigned		 bit;		/* CT_NOEXT */
-	const char		*help;		/* the default is shown from config_defaults() */
+	const char	*name; /* long flag without -- */
+	enum config_type type;
+	size_t		 off;
+	unsigned	 bit;  /* CT_NOEXT */
+	const char	*help; /* the default is shown from config_defaults() */
 };
 
-#define OFF(f)	offsetof(struct config, f)
+#define OFF(f) offsetof(struct config, f)
 
 static const struct config_opt config_opts[] = {
 	{ "smtp-listen", CT_LISTEN, OFF(smtp_listen), 0,
-	  "SMTP listen address host:port (repeatable; [v6]:port; port 0 = any free port)" },
+	    "SMTP listen address host:port (repeatable; [v6]:port; port 0 = any free port)" },
 	{ "grpc-listen", CT_STR, OFF(grpc_listen), 0,
-	  "gRPC control API listen address; \"off\" disables it" },
-	{ "hostname", CT_STR, OFF(hostname), 0,
-	  "name in the greeting and the EHLO reply" },
+	    "gRPC control API listen address; \"off\" disables it" },
+	{ "hostname", CT_STR, OFF(hostname), 0, "name in the greeting and the EHLO reply" },
 	{ "ready-file", CT_STR, OFF(ready_file), 0,
-	  "write {\"smtp\":\"addr\",\"grpc\":\"addr\"} here once listening" },
+	    "write {\"smtp\":\"addr\",\"grpc\":\"addr\"} here once listening" },
 	{ "max-message-size", CT_SIZE, OFF(message_size_max), 0,
-	  "largest message accepted (advertised in SIZE); 552 5.3.4 beyond" },
+	    "largest message accepted (advertised in SIZE); 552 5.3.4 beyond" },
 	{ "max-messages", CT_COUNT, OFF(store_max_messages), 0,
-	  "messages kept in the store; the oldest are evicted first" },
+	    "messages kept in the store; the oldest are evicted first" },
 	{ "max-bytes", CT_SIZE, OFF(store_max_bytes), 0,
-	  "bytes kept in the store; the oldest are evicted first" },
+	    "bytes kept in the store; the oldest are evicted first" },
 	{ "max-sessions", CT_UINT, OFF(max_sessions), 0,
-	  "concurrent SMTP sessions; accepting pauses at the limit" },
+	    "concurrent SMTP sessions; accepting pauses at the limit" },
 	{ "max-recipients", CT_COUNT, OFF(rcpt_max), 0,
-	  "recipients per message; 452 4.5.3 beyond" },
+	    "recipients per message; 452 4.5.3 beyond" },
 	{ "max-errors", CT_UINT, OFF(error_max), 0,
-	  "errors per session before 421 4.7.0 and close" },
+	    "errors per session before 421 4.7.0 and close" },
 	{ "max-line-length", CT_SIZE, OFF(smtp_line_max), 0,
-	  "command line length incl. CRLF; 500 5.5.2 and close beyond" },
+	    "command line length incl. CRLF; 500 5.5.2 and close beyond" },
 	{ "max-data-line-length", CT_SIZE, OFF(data_line_max), 0,
-	  "message line length incl. CRLF; 500 5.5.2 and close beyond" },
+	    "message line length incl. CRLF; 500 5.5.2 and close beyond" },
 	{ "idle-timeout", CT_DURATION, OFF(idle_timeout_ms), 0,
-	  "close an idle session with 421 4.4.2 (0: never)" },
+	    "close an idle session with 421 4.4.2 (0: never)" },
 	{ "session-deadline", CT_DURATION, OFF(session_deadline_ms), 0,
-	  "absolute session lifetime; 421 4.4.2 after it (0: none)" },
+	    "absolute session lifetime; 421 4.4.2 after it (0: none)" },
 	{ "stress-idle-timeout", CT_DURATION, OFF(stress_idle_timeout_ms), 0,
-	  "idle timeout while more than 80 % of --max-sessions are in use (Postfix's stress)" },
+	    "idle timeout while more than 80 % of --max-sessions are in use (Postfix's stress)" },
 	{ "shutdown-grace", CT_DURATION, OFF(shutdown_grace_ms), 0,
-	  "on SIGTERM, time left to transactions in flight" },
+	    "on SIGTERM, time left to transactions in flight" },
 	{ "cmds-per-wakeup", CT_UINT, OFF(cmds_per_wakeup), 0,
-	  "pipelined commands handled per read before yielding" },
+	    "pipelined commands handled per read before yielding" },
 	{ "mime-max-depth", CT_UINT, OFF(mime_max_depth), 0,
-	  "MIME nesting parsed before flagging" },
-	{ "mime-max-parts", CT_UINT, OFF(mime_max_parts), 0,
-	  "MIME parts parsed before flagging" },
+	    "MIME nesting parsed before flagging" },
+	{ "mime-max-parts", CT_UINT, OFF(mime_max_parts), 0, "MIME parts parsed before flagging" },
 	{ "max-waiters", CT_UINT, OFF(waiters_max), 0,
-	  "parked WaitForMessages/WatchMessages calls; RESOURCE_EXHAUSTED beyond" },
-	{ "max-wait", CT_DURATION, OFF(wait_max_ms), 0,
-	  "longest a WaitForMessages call may park" },
+	    "parked WaitForMessages/WatchMessages calls; RESOURCE_EXHAUSTED beyond" },
+	{ "max-wait", CT_DURATION, OFF(wait_max_ms), 0, "longest a WaitForMessages call may park" },
 	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0,
-	  "largest gRPC message sent or received" },
+	    "largest gRPC message sent or received" },
 	{ "no-pipelining", CT_NOEXT, 0, EXT_PIPELINING, "do not advertise PIPELINING" },
 	{ "no-8bitmime", CT_NOEXT, 0, EXT_8BITMIME, "do not advertise 8BITMIME" },
 	{ "no-smtputf8", CT_NOEXT, 0, EXT_SMTPUTF8, "do not advertise SMTPUTF8" },
 	{ "no-size", CT_NOEXT, 0, EXT_SIZE, "do not advertise SIZE" },
 	{ "no-enhancedstatuscodes", CT_NOEXT, 0, EXT_ENHANCEDSTATUSCODES,
-	  "do not advertise ENHANCEDSTATUSCODES (replies carry no x.y.z)" },
+	    "do not advertise ENHANCEDSTATUSCODES (replies carry no x.y.z)" },
 	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "do not advertise CHUNKING (BDAT)" },
 	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "do not advertise BINARYMIME" },
 	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "do not advertise DSN" },
 	{ "on-full", CT_ONFULL, OFF(on_full), 0,
-	  "store full: evict the oldest, or reject new mail with 452 4.3.1" },
+	    "store full: evict the oldest, or reject new mail with 452 4.3.1" },
 	{ "print", CT_FLAG, OFF(print), 0,
-	  "print each captured message to stdout (smtpd's DebuggingServer)" },
+	    "print each captured message to stdout (smtpd's DebuggingServer)" },
 	{ "log-format", CT_LOGFMT, OFF(log_format), 0, "text (key=value) or json" },
 	{ "log-level", CT_LOGLEVEL, OFF(log_level), 0, "error, warn, info or debug" },
 };
-#define NOPTS	(sizeof(config_opts) / sizeof(config_opts[0]))
+#define NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 
 /* Indexed by enum log_format and enum log_level: parsed and shown. */
 static const char *const log_format_names[] = { "text", "json" };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
-static const char *const on_full_names[] = { "evict", "reject" };	/* enum config_on_full */
+static const char *const on_full_names[] = { "evict", "reject" }; /* enum config_on_full */
 
 /*
  * Upper bounds: beyond them a value makes no sense and arithmetic on it
  * could overflow. Options not listed take any value their type holds.
  */
 static const struct {
-	const char		*name;
-	unsigned long long	 max;
-	const char		*shown;
+	const char	  *name;
+	unsigned long long max;
+	const char	  *shown;
 } config_limits[] = {
 	{ "max-message-size", 4ULL << 30, "4G" },
 	{ "max-bytes", 1ULL << 40, "1024G" },
@@ -132,17 +129,23 @@ static const struct {
 	{ "max-waiters", 1000000, "1000000" },
 	{ "grpc-max-message-size", 2ULL << 30, "2G" },
 };
-#define NAMES(a)	(sizeof(a) / sizeof((a)[0]))
+#define NAMES(a) (sizeof(a) / sizeof((a)[0]))
 
 static const char *const ext_names[] = {
-	"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "ENHANCEDSTATUSCODES",
-	"CHUNKING", "BINARYMIME", "DSN",
+	"PIPELINING",
+	"8BITMIME",
+	"SMTPUTF8",
+	"SIZE",
+	"ENHANCEDSTATUSCODES",
+	"CHUNKING",
+	"BINARYMIME",
+	"DSN",
 };
 
 const char *
 config_ext_name(unsigned bit)
 {
-	unsigned	i;
+	unsigned i;
 
 	for (i = 0; i < sizeof(ext_names) / sizeof(ext_names[0]); i++)
 		if (bit == (1u << i))
@@ -187,7 +190,7 @@ config_defaults(struct config *cfg)
 void
 config_free(struct config *cfg)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < cfg->smtp_listen_n; i++)
 		free(cfg->smtp_listen[i]);
@@ -200,7 +203,7 @@ config_free(struct config *cfg)
 static void
 config_env_name(const struct config_opt *o, char *dst, size_t dstsz)
 {
-	size_t	i, n = snprintf(dst, dstsz, "SMTPSINK_");
+	size_t i, n = snprintf(dst, dstsz, "SMTPSINK_");
 
 	for (i = 0; o->name[i] != '\0' && n + 1 < dstsz; i++)
 		dst[n++] = o->name[i] == '-' ? '_' : toupper((unsigned char)o->name[i]);
@@ -211,8 +214,8 @@ config_env_name(const struct config_opt *o, char *dst, size_t dstsz)
 static int
 config_parse_size(const char *s, unsigned long long max, unsigned long long *out)
 {
-	char			*end;
-	unsigned long long	 v, mul = 1;
+	char		  *end;
+	unsigned long long v, mul = 1;
 
 	if (!isdigit((unsigned char)*s))
 		return -1;
@@ -221,14 +224,28 @@ config_parse_size(const char *s, unsigned long long max, unsigned long long *out
 	if (errno != 0)
 		return -1;
 	switch (toupper((unsigned char)*end)) {
-	case '\0': break;
-	case 'K': mul = 1024ULL; end++; break;
-	case 'M': mul = 1024ULL * 1024; end++; break;
-	case 'G': mul = 1024ULL * 1024 * 1024; end++; break;
-	default: return -1;
+	case '\0':
+		break;
+	case 'K':
+		mul = 1024ULL;
+		end++;
+		break;
+	case 'M':
+		mul = 1024ULL * 1024;
+		end++;
+		break;
+	case 'G':
+		mul = 1024ULL * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
 	}
 	if (toupper((unsigned char)*end) == 'B' || toupper((unsigned char)*end) == 'I')
-		end += (toupper((unsigned char)end[0]) == 'I' && toupper((unsigned char)end[1]) == 'B') ? 2 : 1;
+		end += (toupper((unsigned char)end[0]) == 'I' &&
+			   toupper((unsigned char)end[1]) == 'B') ?
+		    2 :
+		    1;
 	if (*end != '\0' || (v != 0 && mul > max / v) || v * mul > max)
 		return -1;
 	*out = v * mul;
@@ -239,22 +256,25 @@ int
 config_parse_duration_ms(const char *s, int64_t *out)
 {
 	static const struct {
-		const char	*unit;
-		uint64_t	 ms;
+		const char *unit;
+		uint64_t    ms;
 	} units[] = {
-		{ "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60 * 1000 },
+		{ "", 1000 },
+		{ "ms", 1 },
+		{ "s", 1000 },
+		{ "m", 60 * 1000 },
 		{ "h", 3600 * 1000 },
 	};
-	const char	*p = s;
-	uint64_t	 ip = 0, frac = 0, den = 1, unit = 0, ms;
-	size_t		 i, digits = 0;
+	const char *p = s;
+	uint64_t    ip = 0, frac = 0, den = 1, unit = 0, ms;
+	size_t	    i, digits = 0;
 
 	for (; isdigit((unsigned char)*p); p++, digits++)
 		if ((ip = ip * 10 + (*p - '0')) > CONFIG_DURATION_MAX_MS)
 			return -1;
 	if (*p == '.')
 		for (p++; isdigit((unsigned char)*p); p++, digits++)
-			if (den < 1000000000) {		/* finer digits cannot matter */
+			if (den < 1000000000) { /* finer digits cannot matter */
 				frac = frac * 10 + (*p - '0');
 				den *= 10;
 			}
@@ -265,7 +285,7 @@ config_parse_duration_ms(const char *s, int64_t *out)
 			unit = units[i].ms;
 	if (unit == 0 || ip > CONFIG_DURATION_MAX_MS / unit)
 		return -1;
-	ms = ip * unit + (frac * unit + den / 2) / den;	/* half up */
+	ms = ip * unit + (frac * unit + den / 2) / den; /* half up */
 	if (ms > CONFIG_DURATION_MAX_MS)
 		return -1;
 	*out = (int64_t)ms;
@@ -290,7 +310,7 @@ config_parse_bool(const char *s, int *out)
 static int
 config_name_index(const char *const *names, size_t n, const char *val)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (strcasecmp(val, names[i]) == 0)
@@ -301,7 +321,7 @@ config_name_index(const char *const *names, size_t n, const char *val)
 static int
 config_listen_check(const char *a)
 {
-	const char	*colon;
+	const char *colon;
 
 	if (*a == '[') {
 		colon = strstr(a, "]:");
@@ -316,9 +336,9 @@ static int
 config_over_limit(const struct config_opt *o, unsigned long long v, const char *origin,
     const char *val)
 {
-	unsigned long long	 max = o->type == CT_UINT ? 0xffffffffULL : SIZE_MAX / 2;
-	const char		*shown = NULL;
-	size_t			 i;
+	unsigned long long max = o->type == CT_UINT ? 0xffffffffULL : SIZE_MAX / 2;
+	const char	  *shown = NULL;
+	size_t		   i;
 
 	for (i = 0; i < NAMES(config_limits); i++)
 		if (strcmp(o->name, config_limits[i].name) == 0) {
@@ -328,9 +348,11 @@ config_over_limit(const struct config_opt *o, unsigned long long v, const char *
 	if (v <= max)
 		return 0;
 	if (shown != NULL)
-		fprintf(stderr, "smtpsink: %s: \"%s\" is over the maximum %s\n", origin, val, shown);
+		fprintf(stderr, "smtpsink: %s: \"%s\" is over the maximum %s\n", origin, val,
+		    shown);
 	else
-		fprintf(stderr, "smtpsink: %s: \"%s\" is over the maximum %llu\n", origin, val, max);
+		fprintf(stderr, "smtpsink: %s: \"%s\" is over the maximum %llu\n", origin, val,
+		    max);
 	return 1;
 }
 
@@ -339,13 +361,13 @@ config_over_limit(const struct config_opt *o, unsigned long long v, const char *
  * whether a repeatable list is being replaced by its first new value.
  */
 static int
-config_apply(struct config *cfg, const struct config_opt *o, const char *val,
-    const char *origin, int *first_listen)
+config_apply(struct config *cfg, const struct config_opt *o, const char *val, const char *origin,
+    int *first_listen)
 {
-	char			*p = (char *)cfg + o->off, *copy, *tok, *save;
-	unsigned long long	 ull;
-	int64_t			 ms;
-	int			 b;
+	char		  *p = (char *)cfg + o->off, *copy, *tok, *save;
+	unsigned long long ull;
+	int64_t		   ms;
+	int		   b;
 
 	switch (o->type) {
 	case CT_STR:
@@ -361,14 +383,18 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val,
 			*first_listen = 0;
 		}
 		copy = xstrdup(val);
-		for (tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+		     tok = strtok_r(NULL, ", ", &save)) {
 			if (config_listen_check(tok) == -1) {
-				fprintf(stderr, "smtpsink: %s: bad address \"%s\" (want host:port)\n", origin, tok);
+				fprintf(stderr,
+				    "smtpsink: %s: bad address \"%s\" (want host:port)\n", origin,
+				    tok);
 				free(copy);
 				return -1;
 			}
 			if (cfg->smtp_listen_n == CONFIG_LISTEN_MAX) {
-				fprintf(stderr, "smtpsink: %s: at most %d addresses\n", origin, CONFIG_LISTEN_MAX);
+				fprintf(stderr, "smtpsink: %s: at most %d addresses\n", origin,
+				    CONFIG_LISTEN_MAX);
 				free(copy);
 				return -1;
 			}
@@ -435,8 +461,8 @@ static int
 config_validate(struct config *cfg)
 {
 	const struct {
-		const char	*flag;
-		int		 zero;
+		const char *flag;
+		int	    zero;
 	} nonzero[] = {
 		{ "--max-message-size", cfg->message_size_max == 0 },
 		{ "--max-recipients", cfg->rcpt_max == 0 },
@@ -445,14 +471,15 @@ config_validate(struct config *cfg)
 		{ "--max-bytes", cfg->store_max_bytes == 0 },
 		{ "--cmds-per-wakeup", cfg->cmds_per_wakeup == 0 },
 	};
-	size_t	 i;
+	size_t i;
 
 	if (cfg->smtp_line_max < 512) {
 		fprintf(stderr, "smtpsink: --max-line-length must be at least 512 (RFC 5321)\n");
 		return -1;
 	}
 	if (cfg->data_line_max < 1000) {
-		fprintf(stderr, "smtpsink: --max-data-line-length must be at least 1000 (RFC 5321)\n");
+		fprintf(stderr,
+		    "smtpsink: --max-data-line-length must be at least 1000 (RFC 5321)\n");
 		return -1;
 	}
 	for (i = 0; i < sizeof(nonzero) / sizeof(nonzero[0]); i++)
@@ -468,11 +495,11 @@ config_validate(struct config *cfg)
 int
 config_parse(struct config *cfg, int argc, char **argv)
 {
-	struct option	 longopts[NOPTS + 3];
-	char		 env[64], origin[96];
-	const char	*v;
-	size_t		 i;
-	int		 ch, idx, first_listen = 1;
+	struct option longopts[NOPTS + 3];
+	char	      env[64], origin[96];
+	const char   *v;
+	size_t	      i;
+	int	      ch, idx, first_listen = 1;
 
 	for (i = 0; i < NOPTS; i++) {
 		config_env_name(&config_opts[i], env, sizeof(env));
@@ -487,7 +514,9 @@ config_parse(struct config *cfg, int argc, char **argv)
 	for (i = 0; i < NOPTS; i++) {
 		longopts[i].name = config_opts[i].name;
 		longopts[i].has_arg = config_opts[i].type == CT_FLAG ||
-		    config_opts[i].type == CT_NOEXT ? no_argument : required_argument;
+			config_opts[i].type == CT_NOEXT ?
+		    no_argument :
+		    required_argument;
 		longopts[i].flag = NULL;
 		longopts[i].val = 0;
 	}
@@ -501,7 +530,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case 0:
 			snprintf(origin, sizeof(origin), "--%s", config_opts[idx].name);
 			if (config_apply(cfg, &config_opts[idx], optarg ? optarg : "1", origin,
-			    &first_listen) == -1)
+				&first_listen) == -1)
 				return -1;
 			break;
 		case 'h':
@@ -548,8 +577,8 @@ config_show_ms(uint64_t ms, char *buf, size_t len)
 static const char *
 config_show(const struct config *d, const struct config_opt *o, char *buf, size_t len)
 {
-	const char	*p = (const char *)d + o->off;
-	size_t		 z, i, n;
+	const char *p = (const char *)d + o->off;
+	size_t	    z, i, n;
 
 	buf[0] = '\0';
 	switch (o->type) {
@@ -599,12 +628,13 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 void
 config_usage(FILE *fp)
 {
-	struct config	 d;
-	char		 env[64], flag[64], def[256];
-	size_t		 i;
+	struct config d;
+	char	      env[64], flag[64], def[256];
+	size_t	      i;
 
 	config_defaults(&d);
-	fprintf(fp, "usage: smtpsink [options]\n\n"
+	fprintf(fp,
+	    "usage: smtpsink [options]\n\n"
 	    "An SMTP sink for tests: captures every message in memory and serves it\n"
 	    "over a gRPC control API. Every option can also be set with the\n"
 	    "environment variable shown (flags win).\n\n");
@@ -625,9 +655,9 @@ config_usage(FILE *fp)
 void
 config_markdown(FILE *fp)
 {
-	struct config	 d;
-	char		 env[64], def[256];
-	size_t		 i;
+	struct config d;
+	char	      env[64], def[256];
+	size_t	      i;
 
 	config_defaults(&d);
 	fprintf(fp, "| Flag | Environment | Default | Meaning |\n|---|---|---|---|\n");
@@ -636,8 +666,8 @@ config_markdown(FILE *fp)
 		config_env_name(o, env, sizeof(env));
 		config_show(&d, o, def, sizeof(def));
 		fprintf(fp, "| `--%s%s` | `%s` | %s%s%s | %s |\n", o->name,
-		    o->type == CT_FLAG || o->type == CT_NOEXT ? "" : " VALUE", env,
-		    *def ? "`" : "", def, *def ? "`" : "", o->help);
+		    o->type == CT_FLAG || o->type == CT_NOEXT ? "" : " VALUE", env, *def ? "`" : "",
+		    def, *def ? "`" : "", o->help);
 	}
 	config_free(&d);
 }
@@ -645,19 +675,19 @@ config_markdown(FILE *fp)
 void
 config_log(const struct config *cfg)
 {
-	char	 exts[256] = "", idle[32], deadline[32];
-	size_t	 i, n = 0;
+	char   exts[256] = "", idle[32], deadline[32];
+	size_t i, n = 0;
 
 	for (i = 0; i < 8; i++)
 		if (cfg->extensions & (1u << i))
 			n += snprintf(exts + n, sizeof(exts) - n, "%s%s", n ? "," : "",
 			    config_ext_name(1u << i));
 	log_info("config smtp_listen=%s%s grpc_listen=%s max_message_size=%zu max_messages=%zu "
-	    "max_bytes=%zu max_sessions=%u idle_timeout=%s session_deadline=%s on_full=%s "
-	    "extensions=%s",
+		 "max_bytes=%zu max_sessions=%u idle_timeout=%s session_deadline=%s on_full=%s "
+		 "extensions=%s",
 	    cfg->smtp_listen[0], cfg->smtp_listen_n > 1 ? ",..." : "", cfg->grpc_listen,
-	    cfg->message_size_max, cfg->store_max_messages, cfg->store_max_bytes,
-	    cfg->max_sessions, config_show_ms(cfg->idle_timeout_ms, idle, sizeof(idle)),
+	    cfg->message_size_max, cfg->store_max_messages, cfg->store_max_bytes, cfg->max_sessions,
+	    config_show_ms(cfg->idle_timeout_ms, idle, sizeof(idle)),
 	    config_show_ms(cfg->session_deadline_ms, deadline, sizeof(deadline)),
 	    on_full_names[cfg->on_full], n ? exts : "none");
 }

@@ -53,47 +53,46 @@
 #include "waiters.h"
 #include "xmalloc.h"
 
-#define CONTROL_GENERIC		((size_t)-1)	/* midx of the unregistered-method request */
-#define CONTROL_GRACE_MS	200		/* before cancel_all_calls at shutdown */
-#define CONTROL_METHODS_MAX	16
+#define CONTROL_GENERIC	    ((size_t)-1) /* midx of the unregistered-method request */
+#define CONTROL_GRACE_MS    200		 /* before cancel_all_calls at shutdown */
+#define CONTROL_METHODS_MAX 16
 
 TAILQ_HEAD(control_call_list, control_call);
 
 struct control {
-	struct control_env	 env;
-	struct event_base	*base;
-	struct inbox		*inbox;
-	grpc_completion_queue	*cq;
-	grpc_server		*gs;
-	void			*handles[CONTROL_METHODS_MAX];
-	pthread_t		 thread;
-	int			 thread_started;
-	char			 addr[300];
-	size_t			 max_message;
-	int			 shutting_down;
-	int			 server_down;	/* shutdown tag came back */
-	int			 cq_down;	/* grpc_completion_queue_shutdown() called */
-	int			 drained;	/* GRPC_QUEUE_SHUTDOWN forwarded */
-	struct control_op	 op_shutdown;	/* call == NULL */
-	struct event		*grace_ev;
-	void			(*done)(void *);
+	struct control_env     env;
+	struct event_base     *base;
+	struct inbox	      *inbox;
+	grpc_completion_queue *cq;
+	grpc_server	      *gs;
+	void		      *handles[CONTROL_METHODS_MAX];
+	pthread_t	       thread;
+	int		       thread_started;
+	char		       addr[300];
+	size_t		       max_message;
+	int		       shutting_down;
+	int		       server_down; /* shutdown tag came back */
+	int		       cq_down;	    /* grpc_completion_queue_shutdown() called */
+	int		       drained;	    /* GRPC_QUEUE_SHUTDOWN forwarded */
+	struct control_op      op_shutdown; /* call == NULL */
+	struct event	      *grace_ev;
+	void (*done)(void *);
 	void			*done_arg;
-	struct control_call_list calls;		/* posted requests and live calls */
+	struct control_call_list calls; /* posted requests and live calls */
 	size_t			 ncalls;
-	size_t			 nactive;	/* client calls among them */
+	size_t			 nactive; /* client calls among them */
 
 	/* Test hook only (control_test_new): batches go here, not to gRPC */
-	control_test_observe_fn	*test_observe;
+	control_test_observe_fn *test_observe;
 	void			*test_arg;
-	struct control_op	**test_ops;	/* tags in flight, in order */
+	struct control_op      **test_ops; /* tags in flight, in order */
 	size_t			 test_nops, test_cap;
 };
 
-static void	control_request(struct control *, size_t);
-static void	control_call_free(struct control_call *);
-static void	control_maybe_cq_shutdown(struct control *);
-static void	control_test_batch(struct control_call *, const grpc_op *, size_t,
-		    struct control_op *);
+static void control_request(struct control *, size_t);
+static void control_call_free(struct control_call *);
+static void control_maybe_cq_shutdown(struct control *);
+static void control_test_batch(struct control_call *, const grpc_op *, size_t, struct control_op *);
 
 const struct control_env *
 control_env(const struct control *ctl)
@@ -116,7 +115,7 @@ control_stopping(const struct control *ctl)
 void
 control_serving_changed(struct control *ctl)
 {
-	struct control_call	*c, *next;
+	struct control_call *c, *next;
 
 	for (c = TAILQ_FIRST(&ctl->calls); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -144,15 +143,15 @@ control_address(const struct control *ctl)
 }
 
 /* Set while binding: gRPC's error blobs then go to debug (control_new reports). */
-static volatile int	control_binding;
+static volatile int control_binding;
 
 /* gRPC's own log lines (any thread) as one line each through log.c. */
 static void
 control_grpc_log(gpr_log_func_args *a)
 {
-	char		 msg[1024];
-	const char	*file = a->file != NULL ? strrchr(a->file, '/') : NULL;
-	size_t		 i;
+	char	    msg[1024];
+	const char *file = a->file != NULL ? strrchr(a->file, '/') : NULL;
+	size_t	    i;
 
 	snprintf(msg, sizeof(msg), "%s", a->message != NULL ? a->message : "");
 	for (i = 0; msg[i] != '\0'; i++) {
@@ -162,8 +161,8 @@ control_grpc_log(gpr_log_func_args *a)
 			msg[i] = '\'';
 	}
 	file = file != NULL ? file + 1 : (a->file != NULL ? a->file : "?");
-	switch (control_binding && a->severity == GPR_LOG_SEVERITY_ERROR ?
-	    GPR_LOG_SEVERITY_DEBUG : a->severity) {
+	switch (control_binding && a->severity == GPR_LOG_SEVERITY_ERROR ? GPR_LOG_SEVERITY_DEBUG :
+									   a->severity) {
 	case GPR_LOG_SEVERITY_ERROR:
 		log_warnx("grpc error src=%s:%d msg=\"%s\"", file, a->line, msg);
 		break;
@@ -177,14 +176,14 @@ control_grpc_log(gpr_log_func_args *a)
 }
 
 /* The CQ thread: forwards, nothing else. */
-static void	control_dispatch(void *, int);
-static void	control_drained(void *, int);
+static void control_dispatch(void *, int);
+static void control_drained(void *, int);
 
 static void *
 control_cq_thread(void *arg)
 {
-	struct control	*ctl = arg;
-	grpc_event	 ev;
+	struct control *ctl = arg;
+	grpc_event	ev;
 
 	for (;;) {
 		ev = grpc_completion_queue_next(ctl->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -209,12 +208,12 @@ control_server_down(struct control *ctl)
 static void
 control_dispatch(void *arg, int ok)
 {
-	struct control_op	*op = arg;
-	struct control_call	*c = op->call;
+	struct control_op   *op = arg;
+	struct control_call *c = op->call;
 
-	if (c == NULL) {		/* the server's shutdown tag */
-		control_server_down((struct control *)((char *)op -
-		    offsetof(struct control, op_shutdown)));
+	if (c == NULL) { /* the server's shutdown tag */
+		control_server_down(
+		    (struct control *)((char *)op - offsetof(struct control, op_shutdown)));
 		return;
 	}
 	c->pending--;
@@ -226,7 +225,7 @@ control_dispatch(void *arg, int ok)
 static void
 control_drained(void *arg, int ok)
 {
-	struct control	*ctl = arg;
+	struct control *ctl = arg;
 
 	ctl->drained = 1;
 	if (ctl->grace_ev != NULL) {
@@ -251,7 +250,7 @@ control_maybe_cq_shutdown(struct control *ctl)
 static int
 control_batch(struct control_call *c, const grpc_op *ops, size_t n, struct control_op *op)
 {
-	grpc_call_error	 e;
+	grpc_call_error e;
 
 	if (c->ctl->test_observe != NULL) {
 		control_test_batch(c, ops, n, op);
@@ -281,9 +280,9 @@ control_op_init(grpc_op *op, grpc_op_type type)
 static void
 control_send_status(struct control_call *c, grpc_status_code code, const char *msg)
 {
-	grpc_op		 ops[2];
-	grpc_slice	 details;
-	size_t		 n = 0;
+	grpc_op	   ops[2];
+	grpc_slice details;
+	size_t	   n = 0;
 
 	if (!c->md_sent)
 		control_op_init(&ops[n++], GRPC_OP_SEND_INITIAL_METADATA);
@@ -302,8 +301,8 @@ control_send_status(struct control_call *c, grpc_status_code code, const char *m
 void
 control_fail(struct control_call *c, grpc_status_code code, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	 msg[1024];
+	va_list ap;
+	char	msg[1024];
 
 	if (c->status_sent || c->defer_status || c->closed)
 		return;
@@ -325,8 +324,8 @@ control_fail(struct control_call *c, grpc_status_code code, const char *fmt, ...
 void
 control_reply(struct control_call *c, const ProtobufCMessage *m)
 {
-	grpc_op		 ops[3];
-	size_t		 n = 0, size;
+	grpc_op ops[3];
+	size_t	n = 0, size;
 
 	if (c->status_sent || c->closed || c->sending)
 		return;
@@ -334,7 +333,8 @@ control_reply(struct control_call *c, const ProtobufCMessage *m)
 	if (size > c->ctl->max_message) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
 		    "response of %zu bytes exceeds the max message size %zu "
-		    "(use a limit, a narrower filter, or --grpc-max-message-size)", size, c->ctl->max_message);
+		    "(use a limit, a narrower filter, or --grpc-max-message-size)",
+		    size, c->ctl->max_message);
 		return;
 	}
 	c->send_bb = pbgrpc_pack(m, size);
@@ -358,8 +358,8 @@ control_reply(struct control_call *c, const ProtobufCMessage *m)
 int
 control_send(struct control_call *c, const ProtobufCMessage *m)
 {
-	grpc_op		 ops[2];
-	size_t		 n = 0, size;
+	grpc_op ops[2];
+	size_t	n = 0, size;
 
 	if (c->status_sent || c->defer_status || c->closed || c->sending || c->ctl->cq_down)
 		return -1;
@@ -395,9 +395,9 @@ control_send(struct control_call *c, const ProtobufCMessage *m)
 long long
 control_remaining_ms(const struct control_call *c)
 {
-	gpr_timespec	 dl = c->method != NULL ? c->deadline : c->details.deadline;
-	gpr_timespec	 now;
-	long long	 ms;
+	gpr_timespec dl = c->method != NULL ? c->deadline : c->details.deadline;
+	gpr_timespec now;
+	long long    ms;
 
 	if (dl.tv_sec == INT64_MAX)
 		return -1;
@@ -411,7 +411,7 @@ control_remaining_ms(const struct control_call *c)
 static void
 control_sent(struct control_call *c, int ok)
 {
-	char	*msg;
+	char *msg;
 
 	c->sending = 0;
 	if (c->send_bb != NULL) {
@@ -435,12 +435,13 @@ control_sent(struct control_call *c, int ok)
 static void
 control_closed(struct control_call *c, int ok)
 {
-	void	(*fn)(struct control_call *);
+	void (*fn)(struct control_call *);
 
 	c->closed = 1;
 	c->on_shutdown = NULL;
 	if (c->cancelled && log_enabled(LOG_LEVEL_DEBUG))
-		log_debug("grpc call cancelled method=%s", c->method != NULL ? c->method->path : "?");
+		log_debug("grpc call cancelled method=%s",
+		    c->method != NULL ? c->method->path : "?");
 	if ((fn = c->on_close) != NULL) {
 		c->on_close = NULL;
 		fn(c);
@@ -454,17 +455,17 @@ control_closed(struct control_call *c, int ok)
 static void
 control_call_begin(struct control_call *c)
 {
-	struct control		*ctl = c->ctl;
-	grpc_op			 op;
-	ProtobufCMessage	*req;
-	char			 path[128];
+	struct control	 *ctl = c->ctl;
+	grpc_op		  op;
+	ProtobufCMessage *req;
+	char		  path[128];
 
 	c->started = 1;
 	ctl->nactive++;
 	control_op_init(&op, GRPC_OP_RECV_CLOSE_ON_SERVER);
 	op.data.recv_close_on_server.cancelled = &c->cancelled;
 	if (control_batch(c, &op, 1, &c->op_close) == -1)
-		return;			/* freed when pending drops to 0: unref cancels it */
+		return; /* freed when pending drops to 0: unref cancels it */
 
 	if (ctl->shutting_down) {
 		control_fail(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
@@ -495,7 +496,7 @@ control_call_begin(struct control_call *c)
 static void
 control_new_call(struct control_call *c, int ok)
 {
-	if (!ok)			/* server shutting down: c->call is NULL */
+	if (!ok) /* server shutting down: c->call is NULL */
 		return;
 	if (!c->ctl->shutting_down)
 		control_request(c->ctl, c->midx);
@@ -506,7 +507,7 @@ control_new_call(struct control_call *c, int ok)
 static struct control_call *
 control_call_new(struct control *ctl, size_t midx)
 {
-	struct control_call	*c = xcalloc(1, sizeof(*c));
+	struct control_call *c = xcalloc(1, sizeof(*c));
 
 	c->ctl = ctl;
 	c->midx = midx;
@@ -528,8 +529,8 @@ control_call_new(struct control *ctl, size_t midx)
 static void
 control_request(struct control *ctl, size_t midx)
 {
-	struct control_call	*c = control_call_new(ctl, midx);
-	grpc_call_error		 e;
+	struct control_call *c = control_call_new(ctl, midx);
+	grpc_call_error	     e;
 
 	if (midx == CONTROL_GENERIC) {
 		e = grpc_server_request_call(ctl->gs, &c->call, &c->details, &c->md, ctl->cq,
@@ -549,7 +550,7 @@ control_request(struct control *ctl, size_t midx)
 static void
 control_call_free(struct control_call *c)
 {
-	struct control	*ctl = c->ctl;
+	struct control *ctl = c->ctl;
 
 	if (ctl->test_observe != NULL)
 		ctl->test_observe(ctl->test_arg, c, NULL, 0);
@@ -578,7 +579,7 @@ control_call_free(struct control_call *c)
 static void
 control_format_addr(char *dst, size_t dstsz, const char *addr, int port)
 {
-	const char	*colon;
+	const char *colon;
 
 	if (strncmp(addr, "unix:", 5) == 0 || (colon = strrchr(addr, ':')) == NULL) {
 		snprintf(dst, dstsz, "%s", addr);
@@ -594,7 +595,7 @@ control_format_addr(char *dst, size_t dstsz, const char *addr, int port)
 static int
 control_port_ok(const char *addr)
 {
-	const char	*colon, *p;
+	const char *colon, *p;
 
 	if (strncmp(addr, "unix:", 5) == 0 || (colon = strrchr(addr, ':')) == NULL ||
 	    (strchr(addr, ']') != NULL && colon < strchr(addr, ']')))
@@ -612,8 +613,8 @@ control_port_ok(const char *addr)
 static int
 control_unix_in_use(const char *addr)
 {
-	struct sockaddr_un	 sun;
-	int			 fd, rc;
+	struct sockaddr_un sun;
+	int		   fd, rc;
 
 	if (strncmp(addr, "unix:", 5) != 0 || strlen(addr + 5) >= sizeof(sun.sun_path))
 		return 0;
@@ -644,8 +645,8 @@ control_abandon(struct control *ctl)
 {
 	grpc_server_destroy(ctl->gs);
 	grpc_completion_queue_shutdown(ctl->cq);
-	while (grpc_completion_queue_next(ctl->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-	    NULL).type != GRPC_QUEUE_SHUTDOWN)
+	while (grpc_completion_queue_next(ctl->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+	    GRPC_QUEUE_SHUTDOWN)
 		;
 	grpc_completion_queue_destroy(ctl->cq);
 	free(ctl);
@@ -655,12 +656,12 @@ control_abandon(struct control *ctl)
 struct control *
 control_new(const struct control_env *env, const char *addr, char *err, size_t errlen)
 {
-	struct control			*ctl;
-	grpc_arg			 args[8];
-	grpc_channel_args		 cargs;
-	grpc_server_credentials		*creds;
-	size_t				 i, maxmsg = env->cfg->grpc_max_message;
-	int				 port, n = 0, max = maxmsg > INT_MAX ? INT_MAX : (int)maxmsg;
+	struct control		*ctl;
+	grpc_arg		 args[8];
+	grpc_channel_args	 cargs;
+	grpc_server_credentials *creds;
+	size_t			 i, maxmsg = env->cfg->grpc_max_message;
+	int			 port, n = 0, max = maxmsg > INT_MAX ? INT_MAX : (int)maxmsg;
 
 	if (env->nmethods > CONTROL_METHODS_MAX) {
 		snprintf(err, errlen, "gRPC: %zu methods, at most %d", env->nmethods,
@@ -668,20 +669,22 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 		return NULL;
 	}
 	if (!control_port_ok(addr)) {
-		snprintf(err, errlen, "gRPC: bad listen address \"%s\" (want host:port with port "
-		    "0-65535, or unix:/path)", addr);
+		snprintf(err, errlen,
+		    "gRPC: bad listen address \"%s\" (want host:port with port "
+		    "0-65535, or unix:/path)",
+		    addr);
 		return NULL;
 	}
 	if (control_unix_in_use(addr)) {
-		snprintf(err, errlen, "gRPC: cannot listen on %s (another server is listening there)",
-		    addr);
+		snprintf(err, errlen,
+		    "gRPC: cannot listen on %s (another server is listening there)", addr);
 		return NULL;
 	}
 	gpr_set_log_function(control_grpc_log);
 	grpc_init();
 	if (getenv("GRPC_VERBOSITY") == NULL)
-		gpr_set_log_verbosity(log_enabled(LOG_LEVEL_DEBUG) ?
-		    GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
+		gpr_set_log_verbosity(
+		    log_enabled(LOG_LEVEL_DEBUG) ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
 
 	ctl = xcalloc(1, sizeof(*ctl));
 	ctl->env = *env;
@@ -697,7 +700,8 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 	/* A second instance on the same port must fail, not share it. */
 	control_set_int_arg(&args[n++], GRPC_ARG_ALLOW_REUSEPORT, 0);
 	/* Clients that ping often (keepalive_time_ms=1000) must not kill parked calls. */
-	control_set_int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 1000);
+	control_set_int_arg(&args[n++], GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+	    1000);
 	control_set_int_arg(&args[n++], GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
 	control_set_int_arg(&args[n++], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
 	/* Detect peers that vanished without a FIN while a wait is parked. */
@@ -710,20 +714,23 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 		ctl->handles[i] = grpc_server_register_method(ctl->gs, env->methods[i].path, NULL,
 		    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
 		if (ctl->handles[i] == NULL) {
-			snprintf(err, errlen, "gRPC: cannot register method %s", env->methods[i].path);
+			snprintf(err, errlen, "gRPC: cannot register method %s",
+			    env->methods[i].path);
 			control_abandon(ctl);
 			return NULL;
 		}
 	}
 	grpc_server_register_completion_queue(ctl->gs, ctl->cq, NULL);
 	creds = grpc_insecure_server_credentials_create();
-	control_binding = 1;	/* a failure is reported as one clear line below */
+	control_binding = 1; /* a failure is reported as one clear line below */
 	port = grpc_server_add_http2_port(ctl->gs, addr, creds);
 	control_binding = 0;
 	grpc_server_credentials_release(creds);
 	if (port == 0) {
-		snprintf(err, errlen, "gRPC: cannot listen on %s (address in use or not a valid "
-		    "host:port)", addr);
+		snprintf(err, errlen,
+		    "gRPC: cannot listen on %s (address in use or not a valid "
+		    "host:port)",
+		    addr);
 		control_abandon(ctl);
 		return NULL;
 	}
@@ -746,7 +753,7 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 static void
 control_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct control	*ctl = arg;
+	struct control *ctl = arg;
 
 	if (!ctl->server_down) {
 		log_info("grpc cancelling remaining calls=%zu", ctl->nactive);
@@ -758,8 +765,8 @@ control_grace_cb(evutil_socket_t fd, short what, void *arg)
 static void
 control_shutdown_calls(struct control *ctl)
 {
-	struct control_call	*c, *next;
-	void			(*fn)(struct control_call *);
+	struct control_call *c, *next;
+	void (*fn)(struct control_call *);
 
 	for (c = TAILQ_FIRST(&ctl->calls); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, entry);
@@ -773,7 +780,7 @@ control_shutdown_calls(struct control *ctl)
 void
 control_shutdown(struct control *ctl, void (*done)(void *), void *arg)
 {
-	struct timeval		 tv = { 0, CONTROL_GRACE_MS * 1000 };
+	struct timeval tv = { 0, CONTROL_GRACE_MS * 1000 };
 
 	ctl->done = done;
 	ctl->done_arg = arg;
@@ -802,7 +809,7 @@ control_free(struct control *ctl)
 		ctl->done = NULL;
 		while (!ctl->drained)
 			if (event_base_loop(ctl->base, EVLOOP_ONCE) == 1)
-				usleep(1000);	/* nothing pending yet: the CQ thread will post */
+				usleep(1000); /* nothing pending yet: the CQ thread will post */
 	}
 	if (ctl->thread_started)
 		pthread_join(ctl->thread, NULL);
@@ -820,8 +827,8 @@ control_free(struct control *ctl)
 static void
 control_test_batch(struct control_call *c, const grpc_op *ops, size_t n, struct control_op *op)
 {
-	struct control	*ctl = c->ctl;
-	size_t		 i;
+	struct control *ctl = c->ctl;
+	size_t		i;
 
 	for (i = 0; i < ctl->test_nops; i++)
 		if (ctl->test_ops[i] == op)
@@ -839,7 +846,7 @@ struct control *
 control_test_new(const struct control_env *env, size_t max_message,
     control_test_observe_fn *observe, void *arg)
 {
-	struct control	*ctl = xcalloc(1, sizeof(*ctl));
+	struct control *ctl = xcalloc(1, sizeof(*ctl));
 
 	ctl->env = *env;
 	ctl->base = env->base;
@@ -855,8 +862,8 @@ struct control_call *
 control_test_call(struct control *ctl, size_t midx, const void *req, size_t len,
     long long deadline_ms)
 {
-	struct control_call	*c;
-	grpc_slice		 s;
+	struct control_call *c;
+	grpc_slice	     s;
 
 	c = control_call_new(ctl, midx < ctl->env.nmethods ? midx : CONTROL_GENERIC);
 	if (c->method == NULL) {
@@ -869,8 +876,8 @@ control_test_call(struct control *ctl, size_t midx, const void *req, size_t len,
 		grpc_slice_unref(s);
 	}
 	c->deadline = deadline_ms < 0 ? gpr_inf_future(GPR_CLOCK_MONOTONIC) :
-	    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-	    gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
+					gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					    gpr_time_from_millis(deadline_ms, GPR_TIMESPAN));
 	c->details.deadline = c->deadline;
 	control_call_begin(c);
 	return c;
@@ -884,9 +891,9 @@ control_test_call(struct control *ctl, size_t midx, const void *req, size_t len,
 static int
 control_test_next(struct control *ctl, int cancel)
 {
-	struct control_op	*op;
-	struct control_call	*c;
-	size_t			 i, j;
+	struct control_op   *op;
+	struct control_call *c;
+	size_t		     i, j;
 
 	for (i = 0; i < ctl->test_nops; i++) {
 		op = ctl->test_ops[i];
@@ -914,7 +921,7 @@ control_test_next(struct control *ctl, int cancel)
 size_t
 control_test_step(struct control *ctl, size_t max)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	while (n < max && control_test_next(ctl, 0))
 		n++;

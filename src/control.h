@@ -33,19 +33,19 @@ struct waiters;
  * outliving the control API. Filled by the owner (server.c); copied.
  */
 struct control_env {
-	const struct config	*cfg;
-	struct event_base	*base;
-	struct inbox		*inbox;		/* CQ thread -> loop thread */
-	struct store		*store;
-	struct waiters		*waiters;
-	struct rules		*rules;
-	const struct stats	*stats;
-	const struct listener	*listener;	/* SMTP addresses, for GetServerInfo */
-	const char		*smtp_ext_line;	/* "PIPELINING SIZE 33554432 ..." */
-	int			(*serving)(void *arg);	/* health: is the SMTP side up? */
-	void			*serving_arg;
-	const struct control_method *methods;	/* registered methods (control_rpc.h) */
-	size_t			 nmethods;
+	const struct config   *cfg;
+	struct event_base     *base;
+	struct inbox	      *inbox; /* CQ thread -> loop thread */
+	struct store	      *store;
+	struct waiters	      *waiters;
+	struct rules	      *rules;
+	const struct stats    *stats;
+	const struct listener *listener;      /* SMTP addresses, for GetServerInfo */
+	const char	      *smtp_ext_line; /* "PIPELINING SIZE 33554432 ..." */
+	int (*serving)(void *arg);	      /* health: is the SMTP side up? */
+	void			    *serving_arg;
+	const struct control_method *methods; /* registered methods (control_rpc.h) */
+	size_t			     nmethods;
 };
 
 /*
@@ -54,27 +54,26 @@ struct control_env {
  * cannot be bound (in use, unresolvable); gRPC's details are logged.
  * Needs evthread_use_pthreads() before the event base was created.
  */
-struct control	*control_new(const struct control_env *, const char *addr, char *err,
-		    size_t errlen);
+struct control *control_new(const struct control_env *, const char *addr, char *err, size_t errlen);
 /* Bound address, "127.0.0.1:50051" (the real port when 0 was asked). */
-const char	*control_address(const struct control *);
+const char     *control_address(const struct control *);
 /*
  * Starts the graceful shutdown: health NOT_SERVING, parked waits and
  * streams get UNAVAILABLE, no new calls; calls still running after 200 ms
  * (stalled streams) are cancelled. done(arg) runs on the loop thread once
  * the completion queue is drained. Calling it again only replaces done.
  */
-void		 control_shutdown(struct control *, void (*done)(void *), void *arg);
+void		control_shutdown(struct control *, void (*done)(void *), void *arg);
 /*
  * The owner's "serving?" answer changed (its shutdown began): calls that
  * follow it (health Watch) are told at once, before control_shutdown().
  */
-void		 control_serving_changed(struct control *);
+void		control_serving_changed(struct control *);
 /*
  * Joins the CQ thread, destroys server and CQ, grpc_shutdown(). If the
  * shutdown was not run through the loop (startup error, embedding), it is
  * done here first, running the event loop until drained. NULL is a no-op.
  */
-void		 control_free(struct control *);
+void		control_free(struct control *);
 
 #endif

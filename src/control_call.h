@@ -29,79 +29,78 @@ struct waiter;
 
 /* A tag handed to gRPC: exactly one delivery per accepted op. */
 struct control_op {
-	void			(*done)(struct control_call *, int ok);
-	struct control_call	*call;
+	void (*done)(struct control_call *, int ok);
+	struct control_call *call;
 };
 
 enum control_kind { CONTROL_UNARY, CONTROL_SERVER_STREAM };
 
 struct control_method {
-	const char				*path;
-	enum control_kind			 kind;
-	const ProtobufCMessageDescriptor	*req;
+	const char			 *path;
+	enum control_kind		  kind;
+	const ProtobufCMessageDescriptor *req;
 	/* The request is borrowed: freed by the dispatcher after return. */
-	void					(*start)(struct control_call *,
-						    const ProtobufCMessage *req);
+	void (*start)(struct control_call *, const ProtobufCMessage *req);
 };
 
 struct control_call {
-	struct control			*ctl;
-	const struct control_method	*method;	/* NULL: unregistered method */
-	size_t				 midx;
-	grpc_call			*call;
-	gpr_timespec			 deadline;	/* GPR_CLOCK_MONOTONIC */
-	grpc_metadata_array		 md;
-	grpc_call_details		 details;	/* unregistered methods only */
-	grpc_byte_buffer		*payload;
-	grpc_byte_buffer		*send_bb;
-	int				 cancelled;	/* from RECV_CLOSE_ON_SERVER */
-	int				 closed;	/* RECV_CLOSE_ON_SERVER came back */
-	int				 pending;	/* ops handed to gRPC, not back yet */
-	int				 md_sent;
-	int				 status_sent;
-	int				 sending;	/* a send batch is in flight */
-	int				 started;	/* a client call (not a posted request) */
-	int				 defer_status;	/* status waits for the send in flight */
-	grpc_status_code		 defer_code;
-	char				*defer_msg;
-	struct control_op		 op_new, op_send, op_close;
-	TAILQ_ENTRY(control_call)	 entry;
+	struct control		    *ctl;
+	const struct control_method *method; /* NULL: unregistered method */
+	size_t			     midx;
+	grpc_call		    *call;
+	gpr_timespec		     deadline; /* GPR_CLOCK_MONOTONIC */
+	grpc_metadata_array	     md;
+	grpc_call_details	     details; /* unregistered methods only */
+	grpc_byte_buffer	    *payload;
+	grpc_byte_buffer	    *send_bb;
+	int			     cancelled; /* from RECV_CLOSE_ON_SERVER */
+	int			     closed;	/* RECV_CLOSE_ON_SERVER came back */
+	int			     pending;	/* ops handed to gRPC, not back yet */
+	int			     md_sent;
+	int			     status_sent;
+	int			     sending;	   /* a send batch is in flight */
+	int			     started;	   /* a client call (not a posted request) */
+	int			     defer_status; /* status waits for the send in flight */
+	grpc_status_code	     defer_code;
+	char			    *defer_msg;
+	struct control_op	     op_new, op_send, op_close;
+	TAILQ_ENTRY(control_call) entry;
 
 	/* Handler state (control_rpc.c) */
-	void				(*on_sent)(struct control_call *, int ok);
-	void				(*on_close)(struct control_call *);
-	void				(*on_shutdown)(struct control_call *);
-	void				(*on_serving)(struct control_call *);	/* health changed */
-	struct waiter			*waiter;
-	struct filter			 filter;	/* owned copy (match_filter_copy) */
-	uint64_t			 cursor;	/* watch: last id examined */
-	size_t				 count;		/* wait: how many must match */
-	unsigned			 pbflags;	/* CONTROL_PB_* */
-	int				 health;	/* health watch: last status sent */
+	void (*on_sent)(struct control_call *, int ok);
+	void (*on_close)(struct control_call *);
+	void (*on_shutdown)(struct control_call *);
+	void (*on_serving)(struct control_call *); /* health changed */
+	struct waiter *waiter;
+	struct filter  filter;	/* owned copy (match_filter_copy) */
+	uint64_t       cursor;	/* watch: last id examined */
+	size_t	       count;	/* wait: how many must match */
+	unsigned       pbflags; /* CONTROL_PB_* */
+	int	       health;	/* health watch: last status sent */
 };
 
 const struct control_env *control_env(const struct control *);
 /* 1 while serving; 0 once the owner's shutdown began (health NOT_SERVING). */
-int		 control_serving(const struct control *);
+int			  control_serving(const struct control *);
 /* 1 once control_shutdown() ran: parked calls end, no new calls. */
-int		 control_stopping(const struct control *);
-size_t		 control_live_calls(const struct control *);
-size_t		 control_max_message(const struct control *);
+int			  control_stopping(const struct control *);
+size_t			  control_live_calls(const struct control *);
+size_t			  control_max_message(const struct control *);
 
 /* Unary: {initial metadata, message, status OK}. RESOURCE_EXHAUSTED if too big. */
-void		 control_reply(struct control_call *, const ProtobufCMessage *);
+void control_reply(struct control_call *, const ProtobufCMessage *);
 /* Any call: {initial metadata if not sent, status code with details}. */
-void		 control_fail(struct control_call *, grpc_status_code, const char *, ...)
-		    __attribute__((format(printf, 3, 4)));
+void control_fail(struct control_call *, grpc_status_code, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
 /*
  * Streams: one message (with the initial metadata the first time; msg NULL
  * sends the metadata alone). on_sent(call, ok) runs when it completed.
  * Exactly one send may be in flight. -1 when nothing was started (call
  * closed, status sent, a send in flight, server draining).
  */
-int		 control_send(struct control_call *, const ProtobufCMessage *msg);
+int	  control_send(struct control_call *, const ProtobufCMessage *msg);
 /* Milliseconds left until the call's deadline; -1 for none. */
-long long	 control_remaining_ms(const struct control_call *);
+long long control_remaining_ms(const struct control_call *);
 
 /*
  * Test hook (tests/fuzz/fuzz_control.c): a struct control with no gRPC
@@ -112,27 +111,27 @@ long long	 control_remaining_ms(const struct control_call *);
  * nops) and its tag queued instead of going to gRPC; observe(call, NULL, 0)
  * tells that a call is being freed. Nothing here is used by the sink.
  */
-typedef void	 control_test_observe_fn(void *arg, const struct control_call *,
-		    const grpc_op *ops, size_t nops);
+typedef void	control_test_observe_fn(void *arg, const struct control_call *, const grpc_op *ops,
+       size_t nops);
 /* env as for control_new() (methods, store, ...); never fails. */
-struct control	*control_test_new(const struct control_env *, size_t max_message,
-		    control_test_observe_fn *, void *arg);
+struct control *control_test_new(const struct control_env *, size_t max_message,
+    control_test_observe_fn *, void				   *arg);
 /*
  * A call of env->methods[midx], or of an unregistered method named req when
  * midx >= nmethods; req[0..len) is the request message's bytes, NULL for a
  * call without one; deadline_ms < 0: no deadline. The call belongs to ctl.
  */
-struct control_call *control_test_call(struct control *, size_t midx, const void *req,
-		    size_t len, long long deadline_ms);
+struct control_call *control_test_call(struct control *, size_t midx, const void *req, size_t len,
+    long long deadline_ms);
 /*
  * Completes up to max tags in flight, in order, as gRPC would with ok=1: a
  * send at once, a call's RECV_CLOSE_ON_SERVER once its status went out.
  * Returns how many completed (0: every call left is parked or streaming).
  */
-size_t		 control_test_step(struct control *, size_t max);
+size_t		     control_test_step(struct control *, size_t max);
 /* What control_shutdown() does to the calls (parked ones answer UNAVAILABLE). */
-void		 control_test_shutdown(struct control *);
+void		     control_test_shutdown(struct control *);
 /* Completes what can, cancels the calls left (client gone), frees them and ctl. */
-void		 control_test_free(struct control *);
+void		     control_test_free(struct control *);
 
 #endif

@@ -35,7 +35,7 @@ control_pb_adopt(struct control_pb_arena *a, void *ptr, void (*free_fn)(void *))
 void *
 control_pb_alloc(struct control_pb_arena *a, size_t n, size_t size)
 {
-	void	*p = xcalloc(n ? n : 1, size);
+	void *p = xcalloc(n ? n : 1, size);
 
 	control_pb_adopt(a, p, free);
 	return p;
@@ -44,7 +44,7 @@ control_pb_alloc(struct control_pb_arena *a, size_t n, size_t size)
 void
 control_pb_arena_release(struct control_pb_arena *a)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = a->n; i > 0; i--)
 		a->blocks[i - 1].free_fn(a->blocks[i - 1].ptr);
@@ -68,8 +68,8 @@ control_pb_str(const char *s)
 static Smtpsink__V1__Param **
 control_pb_params(struct control_pb_arena *a, const struct esmtp_param *p, size_t n)
 {
-	Smtpsink__V1__Param	**pp, *v;
-	size_t			  i;
+	Smtpsink__V1__Param **pp, *v;
+	size_t		      i;
 
 	if (n == 0)
 		return NULL;
@@ -85,11 +85,10 @@ control_pb_params(struct control_pb_arena *a, const struct esmtp_param *p, size_
 }
 
 static void
-control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
-    const struct message *m)
+control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm, const struct message *m)
 {
-	Smtpsink__V1__RcptParams	*rp;
-	size_t				 i;
+	Smtpsink__V1__RcptParams *rp;
+	size_t			  i;
 
 	pm->id = m->id;
 	pm->session_id = m->session_id;
@@ -111,7 +110,8 @@ control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 			pm->rcpt_to[i] = control_pb_str(m->rcpts[i].addr);
 			smtpsink__v1__rcpt_params__init(&rp[i]);
 			rp[i].n_params = m->rcpts[i].nparams;
-			rp[i].params = control_pb_params(a, m->rcpts[i].params, m->rcpts[i].nparams);
+			rp[i].params = control_pb_params(a, m->rcpts[i].params,
+			    m->rcpts[i].nparams);
 			pm->rcpt_params[i] = &rp[i];
 		}
 	}
@@ -125,11 +125,11 @@ control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 
 /* anomalies as strings; mime_flags (MIME_FLAG_*) found while parsing add "mime" */
 static void
-control_pb_anomalies(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
-    unsigned anomalies, unsigned mime_flags)
+control_pb_anomalies(struct control_pb_arena *a, Smtpsink__V1__Message *pm, unsigned anomalies,
+    unsigned mime_flags)
 {
-	unsigned	 bit;
-	size_t		 n;
+	unsigned bit;
+	size_t	 n;
 
 	if (mime_flags != 0)
 		anomalies |= MSG_ANOM_MIME;
@@ -148,9 +148,9 @@ control_pb_anomalies(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
 static unsigned
 control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct message *m)
 {
-	const struct mime_view	*v = mime_view_get(m);
-	Smtpsink__V1__Header	*h;
-	size_t			 i;
+	const struct mime_view *v = mime_view_get(m);
+	Smtpsink__V1__Header   *h;
+	size_t			i;
 
 	if (v == NULL)
 		return 0;
@@ -178,12 +178,12 @@ control_pb_view(struct control_pb_arena *a, Smtpsink__V1__Message *pm, struct me
 
 /* Returns the body's MIME_FLAG_* */
 static unsigned
-control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm,
-    const struct message *m, const struct mime_body *b, int with_content)
+control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm, const struct message *m,
+    const struct mime_body *b, int with_content)
 {
-	struct mime_body	*own;
+	struct mime_body	 *own;
 	Smtpsink__V1__Attachment *at;
-	size_t			 i;
+	size_t			  i;
 
 	if (b == NULL) {
 		if ((own = mime_body_parse(m, with_content)) == NULL)
@@ -220,11 +220,11 @@ control_pb_message(struct control_pb_arena *a, struct message *m, unsigned flags
 }
 
 Smtpsink__V1__Message *
-control_pb_message_body(struct control_pb_arena *a, struct message *m,
-    const struct mime_body *body, unsigned flags)
+control_pb_message_body(struct control_pb_arena *a, struct message *m, const struct mime_body *body,
+    unsigned flags)
 {
-	Smtpsink__V1__Message	*pm = control_pb_alloc(a, 1, sizeof(*pm));
-	unsigned		 mime_flags;
+	Smtpsink__V1__Message *pm = control_pb_alloc(a, 1, sizeof(*pm));
+	unsigned	       mime_flags;
 
 	smtpsink__v1__message__init(pm);
 	control_pb_envelope(a, pm, m);
@@ -279,11 +279,12 @@ int
 control_pb_rule_from(struct rule *dst, const Smtpsink__V1__RejectRule *src, char *err,
     size_t errlen)
 {
-	const char	*enh = src->enhanced_code != NULL ? src->enhanced_code : "";
+	const char *enh = src->enhanced_code != NULL ? src->enhanced_code : "";
 
 	memset(dst, 0, sizeof(*dst));
 	if (src->stage < SMTPSINK__V1__STAGE__CONNECT || src->stage > SMTPSINK__V1__STAGE__DATA) {
-		snprintf(err, errlen, "stage %d: must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA",
+		snprintf(err, errlen,
+		    "stage %d: must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA",
 		    (int)src->stage);
 		return -1;
 	}

@@ -48,7 +48,7 @@
 #include "waiters.h"
 #include "xmalloc.h"
 
-#define SERVICE_NAME	"smtpsink.v1.Sink"
+#define SERVICE_NAME "smtpsink.v1.Sink"
 
 static const struct control_env *
 rpc_env(struct control_call *c)
@@ -60,7 +60,7 @@ rpc_env(struct control_call *c)
 static int
 rpc_filter(struct control_call *c, struct filter *f, const Smtpsink__V1__Filter *pf)
 {
-	char	 err[256];
+	char err[256];
 
 	control_pb_filter(f, pf);
 	if (match_filter_check(f, err, sizeof(err)) == -1) {
@@ -74,20 +74,20 @@ rpc_filter(struct control_call *c, struct filter *f, const Smtpsink__V1__Filter 
 
 /* A listing being built: the scan's state (see the file header). */
 struct rpc_list {
-	ProtobufCMessageUnknownField	*f;	/* tag 1, length-prefixed Message */
-	size_t				 n, cap;
-	size_t				 kept;	/* matches within limit */
-	size_t				 limit;	/* 0: all */
-	size_t				 bytes;	/* the response's so far */
-	size_t				 max;	/* the gRPC message size limit */
-	unsigned			 pbflags;
-	struct store			*store;
+	ProtobufCMessageUnknownField *f; /* tag 1, length-prefixed Message */
+	size_t			      n, cap;
+	size_t			      kept;  /* matches within limit */
+	size_t			      limit; /* 0: all */
+	size_t			      bytes; /* the response's so far */
+	size_t			      max;   /* the gRPC message size limit */
+	unsigned		      pbflags;
+	struct store		     *store;
 };
 
 static void
 rpc_list_drop(struct rpc_list *l)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < l->n; i++)
 		free(l->f[i].data);
@@ -99,7 +99,7 @@ rpc_list_drop(struct rpc_list *l)
 static void
 rpc_list_free(void *state)
 {
-	struct rpc_list	*l = state;
+	struct rpc_list *l = state;
 
 	rpc_list_drop(l);
 	free(l);
@@ -109,7 +109,7 @@ rpc_list_free(void *state)
 static size_t
 rpc_varint(uint8_t *out, uint64_t v)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	for (; v >= 0x80; v >>= 7)
 		out[n++] = (uint8_t)(v | 0x80);
@@ -130,16 +130,16 @@ rpc_varint_field(ProtobufCMessageUnknownField *f, uint32_t tag, uint64_t v, uint
 static int
 rpc_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct rpc_list		*l = state;
-	struct control_pb_arena	 arena;
-	const struct mime_body	*body = NULL;
-	Smtpsink__V1__Message	*pm;
-	uint8_t			 pre[10], *data;
-	size_t			 size, plen;
-	int64_t			 spent = 0;
+	struct rpc_list	       *l = state;
+	struct control_pb_arena arena;
+	const struct mime_body *body = NULL;
+	Smtpsink__V1__Message  *pm;
+	uint8_t			pre[10], *data;
+	size_t			size, plen;
+	int64_t			spent = 0;
 
 	if (l->limit != 0 && l->kept == l->limit)
-		return 0;			/* counted, not listed */
+		return 0; /* counted, not listed */
 	l->kept++;
 	if (!(l->pbflags & CONTROL_PB_NO_BODY))
 		body = store_body(l->store, m, &spent);
@@ -147,7 +147,7 @@ rpc_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
 	pm = control_pb_message_body(&arena, m, body, l->pbflags);
 	size = protobuf_c_message_get_packed_size(&pm->base);
 	plen = rpc_varint(pre, size);
-	l->bytes += 1 + plen + size;		/* tag 1, length, message */
+	l->bytes += 1 + plen + size; /* tag 1, length, message */
 	if (l->bytes <= l->max) {
 		if (l->n == l->cap) {
 			l->cap = l->cap ? l->cap * 2 : 16;
@@ -162,7 +162,7 @@ rpc_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
 		l->f[l->n].data = data;
 		l->n++;
 	} else if (l->n > 0)
-		rpc_list_drop(l);		/* it will be refused: keep sizes only */
+		rpc_list_drop(l); /* it will be refused: keep sizes only */
 	control_pb_arena_release(&arena);
 	*cost += size + (uint64_t)-spent;
 	return 0;
@@ -171,12 +171,12 @@ rpc_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
 static void
 rpc_list_done(void *arg, void *state, enum waiters_status st, size_t matched)
 {
-	struct control_call	*c = arg;
-	struct rpc_list		*l = state;
+	struct control_call		  *c = arg;
+	struct rpc_list			  *l = state;
 	Smtpsink__V1__ListMessagesResponse resp = SMTPSINK__V1__LIST_MESSAGES_RESPONSE__INIT;
-	uint8_t			 last_id[10], nmatched[10];
-	uint64_t		 last = store_last_id(rpc_env(c)->store);
-	size_t			 i;
+	uint8_t				   last_id[10], nmatched[10];
+	uint64_t			   last = store_last_id(rpc_env(c)->store);
+	size_t				   i;
 
 	c->waiter = NULL;
 	/* messages, last_id, matched: in field order, as packing the whole would */
@@ -194,7 +194,8 @@ rpc_list_done(void *arg, void *state, enum waiters_status st, size_t matched)
 			l->bytes += 1 + l->f[i].len;
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
 		    "response of %zu bytes exceeds the max message size %zu "
-		    "(use a limit, a narrower filter, or --grpc-max-message-size)", l->bytes, l->max);
+		    "(use a limit, a narrower filter, or --grpc-max-message-size)",
+		    l->bytes, l->max);
 	} else
 		control_reply(c, &resp.base);
 	rpc_list_free(l);
@@ -209,8 +210,8 @@ static void
 rpc_list_start(struct control_call *c, const struct filter *f, size_t limit, unsigned pbflags)
 {
 	const struct control_env *s = rpc_env(c);
-	struct rpc_list		*l = xcalloc(1, sizeof(*l));
-	struct waiters_scan_spec spec;
+	struct rpc_list		 *l = xcalloc(1, sizeof(*l));
+	struct waiters_scan_spec  spec;
 
 	l->limit = limit;
 	l->pbflags = pbflags;
@@ -229,7 +230,7 @@ rpc_list_start(struct control_call *c, const struct filter *f, size_t limit, uns
 static void
 rpc_list_messages(struct control_call *c, const ProtobufCMessage *pm)
 {
-	const Smtpsink__V1__ListMessagesRequest	*req = (const void *)pm;
+	const Smtpsink__V1__ListMessagesRequest *req = (const void *)pm;
 	struct filter				 f;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
@@ -240,12 +241,12 @@ rpc_list_messages(struct control_call *c, const ProtobufCMessage *pm)
 static void
 rpc_get_message(struct control_call *c, const ProtobufCMessage *pm)
 {
-	const Smtpsink__V1__GetMessageRequest	*req = (const void *)pm;
-	struct message				*m;
-	struct control_pb_arena			 arena;
-	const struct mime_body			*body = NULL;
-	unsigned				 flags = 0;
-	int64_t					 spent = 0;
+	const Smtpsink__V1__GetMessageRequest *req = (const void *)pm;
+	struct message			      *m;
+	struct control_pb_arena		       arena;
+	const struct mime_body		      *body = NULL;
+	unsigned			       flags = 0;
+	int64_t				       spent = 0;
 
 	if (req->id == 0) {
 		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "id: must be > 0");
@@ -273,7 +274,7 @@ rpc_get_message(struct control_call *c, const ProtobufCMessage *pm)
 static void
 rpc_wait_done(void *arg, enum waiters_status st, size_t matched)
 {
-	struct control_call	*c = arg;
+	struct control_call *c = arg;
 
 	c->waiter = NULL;
 	c->on_close = NULL;
@@ -313,10 +314,10 @@ static void
 rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__WaitForMessagesRequest *req = (const void *)pm;
-	const struct control_env		*s = rpc_env(c);
-	struct filter				 f;
-	long long				 ms = -1, rpc_ms, cap, margin;
-	size_t					 count = req->count ? req->count : 1;
+	const struct control_env		   *s = rpc_env(c);
+	struct filter				    f;
+	long long				    ms = -1, rpc_ms, cap, margin;
+	size_t					    count = req->count ? req->count : 1;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
 		return;
@@ -344,11 +345,12 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 	match_filter_copy(&c->filter, &f);
 	c->count = count;
 	c->pbflags = req->include_raw ? CONTROL_PB_RAW : 0;
-	c->waiter = waiters_wait(s->waiters, &c->filter, count, ms > 0x7fffffff ? 0x7fffffff :
-	    (int)ms, rpc_wait_done, c);
+	c->waiter = waiters_wait(s->waiters, &c->filter, count,
+	    ms > 0x7fffffff ? 0x7fffffff : (int)ms, rpc_wait_done, c);
 	if (c->waiter == NULL) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-		    "too many parked waits and watches (max %u, --max-waiters)", s->cfg->waiters_max);
+		    "too many parked waits and watches (max %u, --max-waiters)",
+		    s->cfg->waiters_max);
 		return;
 	}
 	c->on_close = rpc_wait_close;
@@ -361,11 +363,11 @@ rpc_wait_for_messages(struct control_call *c, const ProtobufCMessage *pm)
 static int
 rpc_watch_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct control_call	*c = arg;
-	struct control_pb_arena	 arena;
-	const struct mime_body	*body;
-	Smtpsink__V1__Message	*pm;
-	int64_t			 spent = 0;
+	struct control_call    *c = arg;
+	struct control_pb_arena arena;
+	const struct mime_body *body;
+	Smtpsink__V1__Message  *pm;
+	int64_t			spent = 0;
 
 	if (c->sending || c->closed || c->status_sent)
 		return 0;
@@ -373,7 +375,7 @@ rpc_watch_each(void *arg, void *state, struct message *m, uint64_t *cost)
 	control_pb_arena_init(&arena);
 	pm = control_pb_message_body(&arena, m, body, c->pbflags);
 	*cost += protobuf_c_message_get_packed_size(&pm->base) + (uint64_t)-spent;
-	control_send(c, &pm->base);	/* -1: the stream is over; nothing is asked again */
+	control_send(c, &pm->base); /* -1: the stream is over; nothing is asked again */
 	control_pb_arena_release(&arena);
 	return 0;
 }
@@ -405,8 +407,8 @@ static void
 rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__WatchMessagesRequest *req = (const void *)pm;
-	const struct control_env		*s = rpc_env(c);
-	struct filter				 f;
+	const struct control_env		 *s = rpc_env(c);
+	struct filter				  f;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
 		return;
@@ -414,7 +416,8 @@ rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 	c->waiter = waiters_follow(s->waiters, &f, req->after_id, rpc_watch_each, c);
 	if (c->waiter == NULL) {
 		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-		    "too many parked waits and watches (max %u, --max-waiters)", s->cfg->waiters_max);
+		    "too many parked waits and watches (max %u, --max-waiters)",
+		    s->cfg->waiters_max);
 		return;
 	}
 	c->on_sent = rpc_watch_sent;
@@ -431,9 +434,9 @@ rpc_watch_messages(struct control_call *c, const ProtobufCMessage *pm)
 static int
 rpc_clear_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct control_call	*c = arg;
+	struct control_call *c = arg;
 
-	*cost += m->size / 64;		/* freeing it */
+	*cost += m->size / 64; /* freeing it */
 	store_delete_id(rpc_env(c)->store, m->id);
 	return 0;
 }
@@ -441,8 +444,8 @@ rpc_clear_each(void *arg, void *state, struct message *m, uint64_t *cost)
 static void
 rpc_clear_done(void *arg, void *state, enum waiters_status st, size_t matched)
 {
-	struct control_call		*c = arg;
-	Smtpsink__V1__ClearResponse	 resp = SMTPSINK__V1__CLEAR_RESPONSE__INIT;
+	struct control_call	   *c = arg;
+	Smtpsink__V1__ClearResponse resp = SMTPSINK__V1__CLEAR_RESPONSE__INIT;
 
 	c->waiter = NULL;
 	resp.deleted = matched;
@@ -455,9 +458,9 @@ rpc_clear_done(void *arg, void *state, enum waiters_status st, size_t matched)
 static void
 rpc_clear(struct control_call *c, const ProtobufCMessage *pm)
 {
-	const Smtpsink__V1__ClearRequest	*req = (const void *)pm;
-	struct waiters_scan_spec		 spec;
-	struct filter				 f;
+	const Smtpsink__V1__ClearRequest *req = (const void *)pm;
+	struct waiters_scan_spec	  spec;
+	struct filter			  f;
 
 	if (rpc_filter(c, &f, req->filter) == -1)
 		return;
@@ -472,19 +475,20 @@ rpc_clear(struct control_call *c, const ProtobufCMessage *pm)
 static void
 rpc_set_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 {
-	const Smtpsink__V1__RejectRule	*req = (const void *)pm;
-	Smtpsink__V1__RejectRule	 resp;
-	const struct control_env	*s = rpc_env(c);
-	struct rule			 t;
-	const struct rule		*r;
-	char				 err[256];
+	const Smtpsink__V1__RejectRule *req = (const void *)pm;
+	Smtpsink__V1__RejectRule	resp;
+	const struct control_env       *s = rpc_env(c);
+	struct rule			t;
+	const struct rule	       *r;
+	char				err[256];
 
 	if (control_pb_rule_from(&t, req, err, sizeof(err)) == -1) {
 		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
 		return;
 	}
 	if (rules_count(s->rules) >= RULES_MAX) {
-		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many rules (max %d)", RULES_MAX);
+		control_fail(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "too many rules (max %d)",
+		    RULES_MAX);
 		return;
 	}
 	if ((r = rules_add(s->rules, &t, err, sizeof(err))) == NULL) {
@@ -500,11 +504,11 @@ rpc_set_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 static void
 rpc_list_reject_rules(struct control_call *c, const ProtobufCMessage *pm)
 {
-	Smtpsink__V1__ListRejectRulesResponse	 resp = SMTPSINK__V1__LIST_REJECT_RULES_RESPONSE__INIT;
-	const struct control_env		*s = rpc_env(c);
-	const struct rule			*r;
-	Smtpsink__V1__RejectRule		*v, **pv;
-	size_t					 n = rules_count(s->rules), i = 0;
+	Smtpsink__V1__ListRejectRulesResponse resp = SMTPSINK__V1__LIST_REJECT_RULES_RESPONSE__INIT;
+	const struct control_env	     *s = rpc_env(c);
+	const struct rule		     *r;
+	Smtpsink__V1__RejectRule	     *v, **pv;
+	size_t				      n = rules_count(s->rules), i = 0;
 
 	v = xcalloc(n ? n : 1, sizeof(*v));
 	pv = xcalloc(n ? n : 1, sizeof(*pv));
@@ -523,10 +527,11 @@ static void
 rpc_delete_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Smtpsink__V1__DeleteRejectRuleRequest *req = (const void *)pm;
-	Smtpsink__V1__DeleteRejectRuleResponse	 resp = SMTPSINK__V1__DELETE_REJECT_RULE_RESPONSE__INIT;
-	const struct control_env		*s = rpc_env(c);
-	const char				*id = req->id != NULL ? req->id : "";
-	char					 safe[LOG_SANITIZE_MAX];
+	Smtpsink__V1__DeleteRejectRuleResponse
+				  resp = SMTPSINK__V1__DELETE_REJECT_RULE_RESPONSE__INIT;
+	const struct control_env *s = rpc_env(c);
+	const char		 *id = req->id != NULL ? req->id : "";
+	char			  safe[LOG_SANITIZE_MAX];
 
 	resp.deleted = rules_delete(s->rules, id);
 	if (*id != '\0' && resp.deleted == 0) {
@@ -534,8 +539,9 @@ rpc_delete_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 		    log_sanitize(safe, sizeof(safe), id, strlen(id)));
 		return;
 	}
-	log_info("rule deleted id=%s deleted=%llu", *id ? log_sanitize(safe, sizeof(safe), id,
-	    strlen(id)) : "all", (unsigned long long)resp.deleted);
+	log_info("rule deleted id=%s deleted=%llu",
+	    *id ? log_sanitize(safe, sizeof(safe), id, strlen(id)) : "all",
+	    (unsigned long long)resp.deleted);
 	control_reply(c, &resp.base);
 }
 
@@ -548,14 +554,14 @@ rpc_delete_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 static size_t
 rpc_extensions(char *line, char **out, size_t max)
 {
-	char	*p = line, *w;
-	size_t	 n = 0;
+	char  *p = line, *w;
+	size_t n = 0;
 
 	while ((w = strsep(&p, " ")) != NULL) {
 		if (*w == '\0')
 			continue;
 		if (n > 0 && w[strspn(w, "0123456789")] == '\0') {
-			w[-1] = ' ';	/* rejoin with the keyword */
+			w[-1] = ' '; /* rejoin with the keyword */
 			continue;
 		}
 		if (n < max)
@@ -567,12 +573,12 @@ rpc_extensions(char *line, char **out, size_t max)
 static void
 rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 {
-	Smtpsink__V1__ServerInfo	 resp = SMTPSINK__V1__SERVER_INFO__INIT;
-	Smtpsink__V1__Counters		 cnt = SMTPSINK__V1__COUNTERS__INIT;
-	const struct control_env	*s = rpc_env(c);
-	char				 line[SMTP_EXT_LINE_MAX], *ext[64];
-	char				*addrs[CONFIG_LISTEN_MAX * 2];
-	size_t				 i, n = s->listener ? listener_count(s->listener) : 0;
+	Smtpsink__V1__ServerInfo  resp = SMTPSINK__V1__SERVER_INFO__INIT;
+	Smtpsink__V1__Counters	  cnt = SMTPSINK__V1__COUNTERS__INIT;
+	const struct control_env *s = rpc_env(c);
+	char			  line[SMTP_EXT_LINE_MAX], *ext[64];
+	char			 *addrs[CONFIG_LISTEN_MAX * 2];
+	size_t			  i, n = s->listener ? listener_count(s->listener) : 0;
 
 	resp.version = SMTPSINK_VERSION;
 	if (n > sizeof(addrs) / sizeof(addrs[0]))
@@ -619,11 +625,12 @@ static void
 rpc_health_check(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Grpc__Health__V1__HealthCheckRequest *req = (const void *)pm;
-	Grpc__Health__V1__HealthCheckResponse	 resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
-	char					 safe[LOG_SANITIZE_MAX];
+	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	char				      safe[LOG_SANITIZE_MAX];
 
 	resp.status = rpc_health_status(c, req->service);
-	if (resp.status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
+	if (resp.status ==
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVICE_UNKNOWN) {
 		control_fail(c, GRPC_STATUS_NOT_FOUND, "unknown service \"%s\"",
 		    log_sanitize(safe, sizeof(safe), req->service, strlen(req->service)));
 		return;
@@ -641,7 +648,7 @@ rpc_health_check(struct control_call *c, const ProtobufCMessage *pm)
 static void
 rpc_health_watch_sent(struct control_call *c, int ok)
 {
-	Grpc__Health__V1__HealthCheckResponse	 resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
 
 	if (!ok || control_serving(c->ctl))
 		return;
@@ -667,7 +674,7 @@ static void
 rpc_health_watch(struct control_call *c, const ProtobufCMessage *pm)
 {
 	const Grpc__Health__V1__HealthCheckRequest *req = (const void *)pm;
-	Grpc__Health__V1__HealthCheckResponse	 resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
+	Grpc__Health__V1__HealthCheckResponse resp = GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__INIT;
 
 	resp.status = rpc_health_status(c, req->service);
 	c->health = resp.status;
@@ -686,10 +693,10 @@ static const struct control_method rpc_methods[] = {
 	    &smtpsink__v1__wait_for_messages_request__descriptor, rpc_wait_for_messages },
 	{ "/smtpsink.v1.Sink/WatchMessages", CONTROL_SERVER_STREAM,
 	    &smtpsink__v1__watch_messages_request__descriptor, rpc_watch_messages },
-	{ "/smtpsink.v1.Sink/Clear", CONTROL_UNARY,
-	    &smtpsink__v1__clear_request__descriptor, rpc_clear },
-	{ "/smtpsink.v1.Sink/SetRejectRule", CONTROL_UNARY,
-	    &smtpsink__v1__reject_rule__descriptor, rpc_set_reject_rule },
+	{ "/smtpsink.v1.Sink/Clear", CONTROL_UNARY, &smtpsink__v1__clear_request__descriptor,
+	    rpc_clear },
+	{ "/smtpsink.v1.Sink/SetRejectRule", CONTROL_UNARY, &smtpsink__v1__reject_rule__descriptor,
+	    rpc_set_reject_rule },
 	{ "/smtpsink.v1.Sink/ListRejectRules", CONTROL_UNARY,
 	    &smtpsink__v1__list_reject_rules_request__descriptor, rpc_list_reject_rules },
 	{ "/smtpsink.v1.Sink/DeleteRejectRule", CONTROL_UNARY,

@@ -26,46 +26,58 @@
 #include "xmalloc.h"
 
 #define CTL_CLIENT_KEEPALIVE_MS		20000
-#define CTL_CLIENT_KEEPALIVE_TIMEOUT_MS	10000
+#define CTL_CLIENT_KEEPALIVE_TIMEOUT_MS 10000
 
 struct ctl_client {
-	grpc_channel			*channel;
-	const volatile sig_atomic_t	*interrupt;	/* may be NULL */
+	grpc_channel		    *channel;
+	const volatile sig_atomic_t *interrupt; /* may be NULL */
 };
 
 /* A batch's tag. */
 struct ctl_op {
-	int	pending;	/* started, event not delivered yet */
-	int	delivered;	/* its event came at least once */
+	int pending;   /* started, event not delivered yet */
+	int delivered; /* its event came at least once */
 };
 
 struct ctl_client_call {
-	struct ctl_client	*client;
-	grpc_completion_queue	*cq;
-	grpc_call		*call;
-	grpc_metadata_array	 md_initial, md_trailing;
-	grpc_byte_buffer	*send, *recv;
-	grpc_status_code	 code;
-	grpc_slice		 details;
-	struct ctl_op		 op_start, op_recv, op_status;
-	const char		*error;		/* our own failure: INTERNAL */
-	int			 cancelled;
-	int			 interrupted;
-	int			 bad;		/* a message did not parse */
+	struct ctl_client     *client;
+	grpc_completion_queue *cq;
+	grpc_call	      *call;
+	grpc_metadata_array    md_initial, md_trailing;
+	grpc_byte_buffer      *send, *recv;
+	grpc_status_code       code;
+	grpc_slice	       details;
+	struct ctl_op	       op_start, op_recv, op_status;
+	const char	      *error; /* our own failure: INTERNAL */
+	int		       cancelled;
+	int		       interrupted;
+	int		       bad; /* a message did not parse */
 };
 
 static const char *const status_names[] = {
-	"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-	"NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED",
-	"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-	"OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE",
-	"DATA_LOSS", "UNAUTHENTICATED",
+	"OK",
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
+	"UNAUTHENTICATED",
 };
 
 const char *
 ctl_client_status_name(int code)
 {
-	static char	buf[32];
+	static char buf[32];
 
 	if (code >= 0 && (size_t)code < sizeof(status_names) / sizeof(status_names[0]))
 		return status_names[code];
@@ -97,20 +109,17 @@ ctl_client_arg_int(grpc_arg *a, const char *key, int value)
 }
 
 struct ctl_client *
-ctl_client_new(const char *target, const char *user_agent,
-    const volatile sig_atomic_t *interrupt)
+ctl_client_new(const char *target, const char *user_agent, const volatile sig_atomic_t *interrupt)
 {
-	struct ctl_client		*cl;
-	grpc_channel_credentials	*creds;
-	grpc_arg			 args[7];
-	grpc_channel_args		 cargs;
+	struct ctl_client	 *cl;
+	grpc_channel_credentials *creds;
+	grpc_arg		  args[7];
+	grpc_channel_args	  cargs;
 
 	grpc_init();
 	memset(args, 0, sizeof(args));
-	ctl_client_arg_int(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-	    CTL_CLIENT_MAX_MESSAGE);
-	ctl_client_arg_int(&args[1], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH,
-	    CTL_CLIENT_MAX_MESSAGE);
+	ctl_client_arg_int(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, CTL_CLIENT_MAX_MESSAGE);
+	ctl_client_arg_int(&args[1], GRPC_ARG_MAX_SEND_MESSAGE_LENGTH, CTL_CLIENT_MAX_MESSAGE);
 	/* The sink is local or in a container: never go through http_proxy. */
 	ctl_client_arg_int(&args[2], GRPC_ARG_ENABLE_HTTP_PROXY, 0);
 	args[3].type = GRPC_ARG_STRING;
@@ -120,8 +129,7 @@ ctl_client_new(const char *target, const char *user_agent,
 	 * A watch or wait may idle for long: pings find a server that vanished
 	 * without a FIN. smtpsink permits pings every second, without strikes.
 	 */
-	ctl_client_arg_int(&args[4], GRPC_ARG_KEEPALIVE_TIME_MS,
-	    CTL_CLIENT_KEEPALIVE_MS);
+	ctl_client_arg_int(&args[4], GRPC_ARG_KEEPALIVE_TIME_MS, CTL_CLIENT_KEEPALIVE_MS);
 	ctl_client_arg_int(&args[5], GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
 	    CTL_CLIENT_KEEPALIVE_TIMEOUT_MS);
 	ctl_client_arg_int(&args[6], GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
@@ -148,8 +156,7 @@ ctl_client_free(struct ctl_client *cl)
 
 /* Starts a batch with tag op; 0 if gRPC took it (one event will come). */
 static int
-ctl_client_batch(struct ctl_client_call *cc, const grpc_op *ops, size_t n,
-    struct ctl_op *op)
+ctl_client_batch(struct ctl_client_call *cc, const grpc_op *ops, size_t n, struct ctl_op *op)
 {
 	if (grpc_call_start_batch(cc->call, ops, n, op, NULL) != GRPC_CALL_OK)
 		return -1;
@@ -166,10 +173,10 @@ ctl_client_batch(struct ctl_client_call *cc, const grpc_op *ops, size_t n,
 static int
 ctl_client_wait(struct ctl_client_call *cc, struct ctl_op *op)
 {
-	const volatile sig_atomic_t	*intr = cc->client->interrupt;
-	struct ctl_op			*done;
-	grpc_event			 ev;
-	gpr_timespec			 until;
+	const volatile sig_atomic_t *intr = cc->client->interrupt;
+	struct ctl_op		    *done;
+	grpc_event		     ev;
+	gpr_timespec		     until;
 
 	while (op->pending) {
 		if (intr != NULL && *intr && !cc->cancelled) {
@@ -177,8 +184,8 @@ ctl_client_wait(struct ctl_client_call *cc, struct ctl_op *op)
 			ctl_client_call_cancel(cc);
 		}
 		until = intr == NULL ? gpr_inf_future(GPR_CLOCK_REALTIME) :
-		    gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-		    gpr_time_from_millis(CTL_CLIENT_POLL_MS, GPR_TIMESPAN));
+				       gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+					   gpr_time_from_millis(CTL_CLIENT_POLL_MS, GPR_TIMESPAN));
 		ev = grpc_completion_queue_next(cc->cq, until, NULL);
 		if (ev.type == GRPC_QUEUE_TIMEOUT)
 			continue;
@@ -192,12 +199,12 @@ ctl_client_wait(struct ctl_client_call *cc, struct ctl_op *op)
 }
 
 struct ctl_client_call *
-ctl_client_call_start(struct ctl_client *cl, const char *method,
-    const ProtobufCMessage *req, int64_t timeout_ms)
+ctl_client_call_start(struct ctl_client *cl, const char *method, const ProtobufCMessage *req,
+    int64_t timeout_ms)
 {
-	struct ctl_client_call	*cc;
-	grpc_op			 ops[4], sop;
-	gpr_timespec		 deadline;
+	struct ctl_client_call *cc;
+	grpc_op			ops[4], sop;
+	gpr_timespec		deadline;
 
 	if (timeout_ms < 0)
 		deadline = gpr_inf_future(GPR_CLOCK_REALTIME);
@@ -209,9 +216,8 @@ ctl_client_call_start(struct ctl_client *cl, const char *method,
 	cc->code = GRPC_STATUS_UNKNOWN;
 	cc->details = grpc_empty_slice();
 	cc->cq = grpc_completion_queue_create_for_next(NULL);
-	cc->call = grpc_channel_create_call(cl->channel, NULL,
-	    GRPC_PROPAGATE_DEFAULTS, cc->cq, grpc_slice_from_static_string(method),
-	    NULL, deadline, NULL);
+	cc->call = grpc_channel_create_call(cl->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cc->cq,
+	    grpc_slice_from_static_string(method), NULL, deadline, NULL);
 	grpc_metadata_array_init(&cc->md_initial);
 	grpc_metadata_array_init(&cc->md_trailing);
 	cc->send = pbgrpc_pack(req, protobuf_c_message_get_packed_size(req));
@@ -240,20 +246,20 @@ ctl_client_call_start(struct ctl_client *cl, const char *method,
 }
 
 int
-ctl_client_call_recv(struct ctl_client_call *cc,
-    const ProtobufCMessageDescriptor *desc, ProtobufCMessage **m)
+ctl_client_call_recv(struct ctl_client_call *cc, const ProtobufCMessageDescriptor *desc,
+    ProtobufCMessage **m)
 {
-	grpc_op	op;
+	grpc_op op;
 
 	*m = NULL;
 	if (!cc->op_start.pending && !cc->op_start.delivered)
-		return 0;	/* the call never started */
+		return 0; /* the call never started */
 	memset(&op, 0, sizeof(op));
 	op.op = GRPC_OP_RECV_MESSAGE;
 	op.data.recv_message.recv_message = &cc->recv;
 	if (ctl_client_batch(cc, &op, 1, &cc->op_recv) == -1 ||
 	    ctl_client_wait(cc, &cc->op_recv) == -1 || cc->recv == NULL)
-		return 0;	/* end of stream, or the call failed */
+		return 0; /* end of stream, or the call failed */
 	*m = pbgrpc_unpack(desc, cc->recv);
 	grpc_byte_buffer_destroy(cc->recv);
 	cc->recv = NULL;
@@ -277,12 +283,11 @@ ctl_client_call_cancel(struct ctl_client_call *cc)
 int
 ctl_client_call_end(struct ctl_client_call *cc, struct ctl_client_status *st)
 {
-	grpc_event	 ev;
-	char		*d;
+	grpc_event ev;
+	char	  *d;
 
 	memset(st, 0, sizeof(*st));
-	if (ctl_client_wait(cc, &cc->op_start) == -1 ||
-	    ctl_client_wait(cc, &cc->op_recv) == -1 ||
+	if (ctl_client_wait(cc, &cc->op_start) == -1 || ctl_client_wait(cc, &cc->op_recv) == -1 ||
 	    ctl_client_wait(cc, &cc->op_status) == -1) {
 		if (cc->error == NULL)
 			cc->error = "call did not end";
@@ -312,8 +317,7 @@ ctl_client_call_end(struct ctl_client_call *cc, struct ctl_client_status *st)
 	grpc_call_unref(cc->call);
 	grpc_completion_queue_shutdown(cc->cq);
 	do {
-		ev = grpc_completion_queue_next(cc->cq,
-		    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+		ev = grpc_completion_queue_next(cc->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 	} while (ev.type != GRPC_QUEUE_SHUTDOWN);
 	grpc_completion_queue_destroy(cc->cq);
 	free(cc);
@@ -321,12 +325,12 @@ ctl_client_call_end(struct ctl_client_call *cc, struct ctl_client_status *st)
 }
 
 int
-ctl_client_unary(struct ctl_client *cl, const char *method,
-    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *resp_desc,
-    ProtobufCMessage **resp, int64_t timeout_ms, struct ctl_client_status *st)
+ctl_client_unary(struct ctl_client *cl, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int64_t timeout_ms,
+    struct ctl_client_status *st)
 {
-	struct ctl_client_call	*cc;
-	ProtobufCMessage	*m, *first = NULL;
+	struct ctl_client_call *cc;
+	ProtobufCMessage       *m, *first = NULL;
 
 	*resp = NULL;
 	cc = ctl_client_call_start(cl, method, req, timeout_ms);
@@ -338,8 +342,7 @@ ctl_client_unary(struct ctl_client *cl, const char *method,
 			protobuf_c_message_free_unpacked(m, NULL);
 	}
 	if (ctl_client_call_end(cc, st) == GRPC_STATUS_OK && first == NULL)
-		ctl_client_set_error(st, GRPC_STATUS_INTERNAL,
-		    "no response message");
+		ctl_client_set_error(st, GRPC_STATUS_INTERNAL, "no response message");
 	if (st->code == GRPC_STATUS_OK)
 		*resp = first;
 	else if (first != NULL)
@@ -348,14 +351,13 @@ ctl_client_unary(struct ctl_client *cl, const char *method,
 }
 
 int
-ctl_client_stream(struct ctl_client *cl, const char *method,
-    const ProtobufCMessage *req, const ProtobufCMessageDescriptor *msg_desc,
-    ctl_client_msg_fn fn, void *arg, int64_t timeout_ms,
+ctl_client_stream(struct ctl_client *cl, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *msg_desc, ctl_client_msg_fn fn, void *arg, int64_t timeout_ms,
     struct ctl_client_status *st)
 {
-	struct ctl_client_call	*cc;
-	ProtobufCMessage	*m;
-	int			 stop, stopped = 0;
+	struct ctl_client_call *cc;
+	ProtobufCMessage       *m;
+	int			stop, stopped = 0;
 
 	cc = ctl_client_call_start(cl, method, req, timeout_ms);
 	while (ctl_client_call_recv(cc, msg_desc, &m) == 1) {

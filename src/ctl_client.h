@@ -34,19 +34,19 @@
 #include <protobuf-c/protobuf-c.h>
 
 /* Largest message sent or received: raw messages of a long list add up. */
-#define CTL_CLIENT_MAX_MESSAGE	(256 * 1024 * 1024)
-#define CTL_CLIENT_POLL_MS	100
+#define CTL_CLIENT_MAX_MESSAGE (256 * 1024 * 1024)
+#define CTL_CLIENT_POLL_MS     100
 
 struct ctl_client;
 struct ctl_client_call;
 
 /* Outcome of one call; see ctl_client_status_clear. */
 struct ctl_client_status {
-	int	 code;		/* grpc_status_code */
-	char	*details;	/* malloc'd; NULL only after a stop */
-	int	 interrupted;	/* the interrupt flag cancelled the call */
-	int	 stopped;	/* ctl_client_stream: the callback stopped it */
-	int	 deadline;	/* the call's own deadline ended it */
+	int   code;	   /* grpc_status_code */
+	char *details;	   /* malloc'd; NULL only after a stop */
+	int   interrupted; /* the interrupt flag cancelled the call */
+	int   stopped;	   /* ctl_client_stream: the callback stopped it */
+	int   deadline;	   /* the call's own deadline ended it */
 };
 
 /*
@@ -55,47 +55,42 @@ struct ctl_client_status {
  * connection errors surface as UNAVAILABLE from the first call.
  * user_agent is the primary user agent string; interrupt may be NULL.
  */
-struct ctl_client	*ctl_client_new(const char *target, const char *user_agent,
-			    const volatile sig_atomic_t *interrupt);
+struct ctl_client *ctl_client_new(const char *target, const char *user_agent,
+    const volatile sig_atomic_t *interrupt);
 /* Destroys the channel and shuts gRPC down (grpc_shutdown). NULL: no-op. */
-void			 ctl_client_free(struct ctl_client *);
+void		   ctl_client_free(struct ctl_client *);
 
 /*
  * Starts method ("/pkg.Service/Method") with request req; timeout_ms < 0
  * means no deadline. Never fails: a call that cannot start ends with
  * INTERNAL in ctl_client_call_end().
  */
-struct ctl_client_call	*ctl_client_call_start(struct ctl_client *,
-			    const char *method, const ProtobufCMessage *req,
-			    int64_t timeout_ms);
+struct ctl_client_call *ctl_client_call_start(struct ctl_client *, const char *method,
+    const ProtobufCMessage *req, int64_t timeout_ms);
 /*
  * Reads the next response message into *m (unpacked with desc; the caller
  * frees it). Returns 1 with *m set, 0 at the end of the stream (or when
  * the call failed), -1 if the message did not parse: the call is then
  * cancelled and ends with INTERNAL. *m is NULL unless 1 is returned.
  */
-int			 ctl_client_call_recv(struct ctl_client_call *,
-			    const ProtobufCMessageDescriptor *desc,
-			    ProtobufCMessage **m);
+int  ctl_client_call_recv(struct ctl_client_call *, const ProtobufCMessageDescriptor *desc,
+     ProtobufCMessage **m);
 /* Cancels the call (CANCELLED, unless a status already came). */
-void			 ctl_client_call_cancel(struct ctl_client_call *);
+void ctl_client_call_cancel(struct ctl_client_call *);
 /*
  * Waits for the status and every batch started, fills st (clear it with
  * ctl_client_status_clear) and frees the call. Returns st->code.
  */
-int			 ctl_client_call_end(struct ctl_client_call *,
-			    struct ctl_client_status *st);
+int  ctl_client_call_end(struct ctl_client_call *, struct ctl_client_status *st);
 
 /*
  * A unary call: the single response goes to *resp (the caller frees it)
  * when the status is OK; a response missing or not parsing is INTERNAL.
  * Always fills st. Returns st->code (0 = OK).
  */
-int			 ctl_client_unary(struct ctl_client *, const char *method,
-			    const ProtobufCMessage *req,
-			    const ProtobufCMessageDescriptor *resp_desc,
-			    ProtobufCMessage **resp, int64_t timeout_ms,
-			    struct ctl_client_status *st);
+int ctl_client_unary(struct ctl_client *, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, int64_t timeout_ms,
+    struct ctl_client_status *st);
 /*
  * Called for each streamed message (freed after the call). Returns 0 to
  * go on, 1 to stop: the call is cancelled, st->stopped is set and the
@@ -103,14 +98,12 @@ int			 ctl_client_unary(struct ctl_client *, const char *method,
  */
 typedef int (*ctl_client_msg_fn)(const ProtobufCMessage *, void *);
 /* A server-streaming call: every message goes to fn. As ctl_client_unary. */
-int			 ctl_client_stream(struct ctl_client *, const char *method,
-			    const ProtobufCMessage *req,
-			    const ProtobufCMessageDescriptor *msg_desc,
-			    ctl_client_msg_fn fn, void *arg, int64_t timeout_ms,
-			    struct ctl_client_status *st);
+int ctl_client_stream(struct ctl_client *, const char *method, const ProtobufCMessage *req,
+    const ProtobufCMessageDescriptor *msg_desc, ctl_client_msg_fn fn, void *arg, int64_t timeout_ms,
+    struct ctl_client_status *st);
 
-void			 ctl_client_status_clear(struct ctl_client_status *);
+void	    ctl_client_status_clear(struct ctl_client_status *);
 /* "DEADLINE_EXCEEDED" for 4; "STATUS_<n>" for unknown codes (static buffer). */
-const char		*ctl_client_status_name(int code);
+const char *ctl_client_status_name(int code);
 
 #endif

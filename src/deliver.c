@@ -16,16 +16,16 @@
 #include "waiters.h"
 #include "xmalloc.h"
 
-static void	deliver_print(const struct message *);
+static void deliver_print(const struct message *);
 
 /* A handler's reply must look like an SMTP reply: 4xx/5xx then text. */
 static void
 deliver_handler_reply(const char *r, char *reply, size_t replylen)
 {
-	size_t	 n = strcspn(r, "\r\n");
+	size_t n = strcspn(r, "\r\n");
 
-	if (n >= 3 && (r[0] == '4' || r[0] == '5') && r[1] >= '0' && r[1] <= '9' &&
-	    r[2] >= '0' && r[2] <= '9' && (r[3] == ' ' || n == 3))
+	if (n >= 3 && (r[0] == '4' || r[0] == '5') && r[1] >= '0' && r[1] <= '9' && r[2] >= '0' &&
+	    r[2] <= '9' && (r[3] == ' ' || n == 3))
 		snprintf(reply, replylen, "%.*s", (int)n, r);
 	else
 		snprintf(reply, replylen, "550 5.7.1 %.*s", (int)n, r);
@@ -41,12 +41,12 @@ int
 deliver_message(struct deliver *d, struct message *msg, char *reply, size_t replylen,
     int *disconnect, unsigned *delay_ms)
 {
-	struct rules_action	 act;
-	const char		*subjects[64] = { NULL }, **subj = subjects, *hr;
-	char			 from[LOG_SANITIZE_MAX];
-	uint64_t		 id;
-	size_t			 i;
-	int			 fired;
+	struct rules_action act;
+	const char	   *subjects[64] = { NULL }, **subj = subjects, *hr;
+	char		    from[LOG_SANITIZE_MAX];
+	uint64_t	    id;
+	size_t		    i;
+	int		    fired;
 
 	*disconnect = 0;
 	*delay_ms = 0;
@@ -78,7 +78,7 @@ deliver_message(struct deliver *d, struct message *msg, char *reply, size_t repl
 		return -1;
 	}
 
-	msg = message_pack(msg);		/* one allocation per stored message */
+	msg = message_pack(msg); /* one allocation per stored message */
 	if (d->cfg->on_full == CONFIG_ON_FULL_REJECT &&
 	    !store_has_room(d->store, message_footprint(msg))) {
 		snprintf(reply, replylen, "452 4.3.1 Insufficient system storage");
@@ -88,7 +88,7 @@ deliver_message(struct deliver *d, struct message *msg, char *reply, size_t repl
 		message_free(msg);
 		return -1;
 	}
-	id = store_put(d->store, msg);		/* msg stays valid until we return to the loop */
+	id = store_put(d->store, msg); /* msg stays valid until we return to the loop */
 	d->stats->messages_received++;
 	d->stats->bytes_received += msg->size;
 	waiters_kick(d->waiters);
@@ -111,10 +111,10 @@ deliver_message(struct deliver *d, struct message *msg, char *reply, size_t repl
 static void
 deliver_print(const struct message *m)
 {
-	const char	*p = m->data, *end = m->data + m->size, *nl;
-	char		 peerip[128];
-	size_t		 i, j, n;
-	int		 inheaders = 1;
+	const char *p = m->data, *end = m->data + m->size, *nl;
+	char	    peerip[128];
+	size_t	    i, j, n;
+	int	    inheaders = 1;
 
 	snprintf(peerip, sizeof(peerip), "%s", m->peer);
 	if (peerip[0] == '[') {

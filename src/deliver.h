@@ -28,13 +28,13 @@ struct waiters;
 typedef const char *deliver_handler_fn(void *arg, const struct message *msg);
 
 struct deliver {
-	const struct config	*cfg;		/* print */
-	struct rules		*rules;		/* DATA stage */
-	struct store		*store;
-	struct waiters		*waiters;	/* kicked after each put */
-	struct stats		*stats;		/* messages_received/rejected, bytes */
-	deliver_handler_fn	*handler;	/* NULL: accept everything */
-	void			*handler_arg;
+	const struct config *cfg;   /* print */
+	struct rules	    *rules; /* DATA stage */
+	struct store	    *store;
+	struct waiters	    *waiters; /* kicked after each put */
+	struct stats	    *stats;   /* messages_received/rejected, bytes */
+	deliver_handler_fn  *handler; /* NULL: accept everything */
+	void		    *handler_arg;
 };
 
 /*
@@ -44,13 +44,13 @@ struct deliver {
  * does not fit). *disconnect and *delay_ms are what a DATA rule
  * asked for (0 when none fired), for the session to carry out.
  */
-int	deliver_message(struct deliver *, struct message *msg, char *reply, size_t replylen,
-	    int *disconnect, unsigned *delay_ms);
+int deliver_message(struct deliver *, struct message *msg, char *reply, size_t replylen,
+    int *disconnect, unsigned *delay_ms);
 
 /*
  * 1 when --on-full reject is set and the store has no room left (no more
  * messages, or no more bytes): MAIL gets 452 4.3.1 instead of a 250.
  */
-int	deliver_is_full(const struct deliver *);
+int deliver_is_full(const struct deliver *);
 
 #endif

@@ -16,24 +16,24 @@
 #include "xmalloc.h"
 
 struct inbox_item {
-	inbox_fn		*fn;
-	void			*arg;
-	int			 ok;
-	struct inbox_item	*next;
+	inbox_fn	  *fn;
+	void		  *arg;
+	int		   ok;
+	struct inbox_item *next;
 };
 
 struct inbox {
-	pthread_mutex_t		 lock;
-	struct inbox_item	*head, **tailp;
-	struct event		*ev;
+	pthread_mutex_t	   lock;
+	struct inbox_item *head, **tailp;
+	struct event	  *ev;
 };
 
-static void	inbox_cb(evutil_socket_t, short, void *);
+static void inbox_cb(evutil_socket_t, short, void *);
 
 struct inbox *
 inbox_new(struct event_base *base)
 {
-	struct inbox	*ib = xcalloc(1, sizeof(*ib));
+	struct inbox *ib = xcalloc(1, sizeof(*ib));
 
 	pthread_mutex_init(&ib->lock, NULL);
 	ib->tailp = &ib->head;
@@ -45,8 +45,8 @@ inbox_new(struct event_base *base)
 void
 inbox_post(struct inbox *ib, inbox_fn *fn, void *arg, int ok)
 {
-	struct inbox_item	*it = xmalloc(sizeof(*it));
-	int			 was_empty;
+	struct inbox_item *it = xmalloc(sizeof(*it));
+	int		   was_empty;
 
 	it->fn = fn;
 	it->arg = arg;
@@ -64,8 +64,8 @@ inbox_post(struct inbox *ib, inbox_fn *fn, void *arg, int ok)
 static void
 inbox_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct inbox		*ib = arg;
-	struct inbox_item	*it, *next;
+	struct inbox	  *ib = arg;
+	struct inbox_item *it, *next;
 
 	pthread_mutex_lock(&ib->lock);
 	it = ib->head;
@@ -82,7 +82,7 @@ inbox_cb(evutil_socket_t fd, short what, void *arg)
 void
 inbox_free(struct inbox *ib)
 {
-	struct inbox_item	*it, *next;
+	struct inbox_item *it, *next;
 
 	if (ib == NULL)
 		return;

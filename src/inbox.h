@@ -11,10 +11,10 @@ struct inbox;
 
 typedef void inbox_fn(void *arg, int ok);
 
-struct inbox	*inbox_new(struct event_base *);
+struct inbox *inbox_new(struct event_base *);
 /* Thread-safe. */
-void		 inbox_post(struct inbox *, inbox_fn *fn, void *arg, int ok);
+void	      inbox_post(struct inbox *, inbox_fn *fn, void *arg, int ok);
 /* Runs nothing that is still queued. Call from the loop thread after it stopped. */
-void		 inbox_free(struct inbox *);
+void	      inbox_free(struct inbox *);
 
 #endif

@@ -13,8 +13,8 @@
 size_t
 json_utf8_len(const unsigned char *p, size_t n)
 {
-	size_t		len, i;
-	uint32_t	cp;
+	size_t	 len, i;
+	uint32_t cp;
 
 	if (p[0] < 0x80)
 		return 1;
@@ -51,18 +51,32 @@ json_utf8_len(const unsigned char *p, size_t n)
 static size_t
 json_escape_unit(const unsigned char *p, size_t n, char *out, size_t *used)
 {
-	static const char	hex[] = "0123456789abcdef";
-	char			c;
+	static const char hex[] = "0123456789abcdef";
+	char		  c;
 
 	*used = 1;
 	switch (p[0]) {
-	case '"':	c = '"'; break;
-	case '\\':	c = '\\'; break;
-	case '\b':	c = 'b'; break;
-	case '\f':	c = 'f'; break;
-	case '\n':	c = 'n'; break;
-	case '\r':	c = 'r'; break;
-	case '\t':	c = 't'; break;
+	case '"':
+		c = '"';
+		break;
+	case '\\':
+		c = '\\';
+		break;
+	case '\b':
+		c = 'b';
+		break;
+	case '\f':
+		c = 'f';
+		break;
+	case '\n':
+		c = 'n';
+		break;
+	case '\r':
+		c = 'r';
+		break;
+	case '\t':
+		c = 't';
+		break;
 	default:
 		if (p[0] < 0x20 || p[0] == 0x7f) {
 			memcpy(out, "\\u00", 4);
@@ -86,10 +100,10 @@ json_escape_unit(const unsigned char *p, size_t n, char *out, size_t *used)
 size_t
 json_escape(char *dst, size_t dstsz, size_t *off, const char *s, size_t len)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	char			 esc[JSON_ESC_MAX];
-	const char		*src;
-	size_t			 i = 0, used, n;
+	const unsigned char *p = (const unsigned char *)s;
+	char		     esc[JSON_ESC_MAX];
+	const char	    *src;
+	size_t		     i = 0, used, n;
 
 	while (i < len) {
 		n = json_escape_unit(p + i, len - i, esc, &used);
@@ -110,9 +124,9 @@ json_escape(char *dst, size_t dstsz, size_t *off, const char *s, size_t len)
 size_t
 json_escaped_len(const char *s, size_t len)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	char			 esc[JSON_ESC_MAX];
-	size_t			 i = 0, used, n, total = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	char		     esc[JSON_ESC_MAX];
+	size_t		     i = 0, used, n, total = 0;
 
 	while (i < len) {
 		n = json_escape_unit(p + i, len - i, esc, &used);
@@ -125,9 +139,9 @@ json_escaped_len(const char *s, size_t len)
 void
 json_put_string(FILE *f, const char *s, size_t len)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	char			 esc[JSON_ESC_MAX];
-	size_t			 i = 0, run = 0, used, n;
+	const unsigned char *p = (const unsigned char *)s;
+	char		     esc[JSON_ESC_MAX];
+	size_t		     i = 0, run = 0, used, n;
 
 	putc('"', f);
 	while (i < len) {
@@ -147,8 +161,8 @@ json_put_string(FILE *f, const char *s, size_t len)
 char *
 json_quote(const char *s)
 {
-	size_t	 len = strlen(s), n = json_escaped_len(s, len), off = 1;
-	char	*q;
+	size_t len = strlen(s), n = json_escaped_len(s, len), off = 1;
+	char  *q;
 
 	/* As xmalloc would, without it: log.c, below xmalloc.c, uses json.c. */
 	if ((q = malloc(n + 3)) == NULL)

@@ -19,7 +19,7 @@
 #include <stdio.h>
 
 /* Longest escape of one input character: "\u00XX" or "\ufffd". */
-#define JSON_ESC_MAX	6
+#define JSON_ESC_MAX 6
 
 /*
  * Appends the escaped form of s[0..len) (without quotes) to dst at *off and
@@ -28,22 +28,21 @@
  * dstsz. Returns the number of input bytes consumed: len when everything
  * fitted, less when the output was cut.
  */
-size_t	 json_escape(char *dst, size_t dstsz, size_t *off, const char *s,
-	    size_t len);
+size_t json_escape(char *dst, size_t dstsz, size_t *off, const char *s, size_t len);
 /* Bytes json_escape() would append for s[0..len), the NUL not counted. */
-size_t	 json_escaped_len(const char *s, size_t len);
+size_t json_escaped_len(const char *s, size_t len);
 /* Writes s[0..len) to f as a quoted JSON string. */
-void	 json_put_string(FILE *f, const char *s, size_t len);
+void   json_put_string(FILE *f, const char *s, size_t len);
 /*
  * s as a quoted JSON string in a new NUL-terminated string (free() it).
  * Never returns NULL: it aborts when memory is exhausted, as xmalloc does.
  */
-char	*json_quote(const char *s);
+char  *json_quote(const char *s);
 /*
  * Length of the valid UTF-8 sequence at p (n > 0 bytes available), 0 if
  * p[0] does not start one. The text printers of smtpsinkctl count and
  * replace characters with the same rule.
  */
-size_t	 json_utf8_len(const unsigned char *p, size_t n);
+size_t json_utf8_len(const unsigned char *p, size_t n);
 
 #endif

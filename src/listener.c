@@ -26,40 +26,40 @@
 #include "xmalloc.h"
 
 struct listener_sock {
-	struct evconnlistener	*lev;
-	char			 addr[INET6_ADDRSTRLEN + 10];
+	struct evconnlistener *lev;
+	char		       addr[INET6_ADDRSTRLEN + 10];
 };
 
 struct listener {
-	struct event_base	*base;
-	listener_accept_fn	*accept_cb;
-	void			*accept_arg;
-	struct listener_sock	*socks;
-	size_t			 n;
-	int			 paused;	/* by the owner: max_sessions or shutdown */
-	int			 backoff;	/* accept() ran out of descriptors */
-	struct event		*backoff_ev;
+	struct event_base    *base;
+	listener_accept_fn   *accept_cb;
+	void		     *accept_arg;
+	struct listener_sock *socks;
+	size_t		      n;
+	int		      paused;  /* by the owner: max_sessions or shutdown */
+	int		      backoff; /* accept() ran out of descriptors */
+	struct event	     *backoff_ev;
 };
 
-#define LISTENER_BACKOFF_MS	100
+#define LISTENER_BACKOFF_MS 100
 /*
  * libevent's default (-1) is 128: in a burst of connects the accept queue
  * overflows and the kernel drops handshakes it already completed (SYN
  * cookies), so those clients wait for a 220 forever. The kernel caps this
  * at net.core.somaxconn.
  */
-#define LISTENER_BACKLOG	4096
+#define LISTENER_BACKLOG    4096
 
-static void	listener_accept_cb(struct evconnlistener *, evutil_socket_t,
-		    struct sockaddr *, int, void *);
-static void	listener_error_cb(struct evconnlistener *, void *);
-static void	listener_backoff_cb(evutil_socket_t, short, void *);
+static void listener_accept_cb(struct evconnlistener *, evutil_socket_t, struct sockaddr *, int,
+    void *);
+static void listener_error_cb(struct evconnlistener *, void *);
+static void listener_backoff_cb(evutil_socket_t, short, void *);
 
 /* Accepting is on when neither paused nor backing off. */
 static void
 listener_apply(struct listener *l)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < l->n; i++) {
 		if (l->paused || l->backoff)
@@ -73,7 +73,7 @@ listener_apply(struct listener *l)
 static int
 listener_split(const char *spec, char *host, size_t hostsz, char *port, size_t portsz)
 {
-	const char	*colon, *end;
+	const char *colon, *end;
 
 	if (*spec == '[') {
 		if ((end = strchr(spec, ']')) == NULL || end[1] != ':')
@@ -84,12 +84,12 @@ listener_split(const char *spec, char *host, size_t hostsz, char *port, size_t p
 		if ((colon = strrchr(spec, ':')) == NULL)
 			return -1;
 		if (memchr(spec, ':', colon - spec) != NULL)
-			return -1;	/* bare IPv6 needs brackets */
+			return -1; /* bare IPv6 needs brackets */
 		snprintf(host, hostsz, "%.*s", (int)(colon - spec), spec);
 	}
 	if (colon[1] == '\0' || strspn(colon + 1, "0123456789") != strlen(colon + 1) ||
 	    strlen(colon + 1) > 5 || strtoul(colon + 1, NULL, 10) > 65535)
-		return -1;	/* no silent wrap: 99999 is not 34463 */
+		return -1; /* no silent wrap: 99999 is not 34463 */
 	snprintf(port, portsz, "%s", colon + 1);
 	return 0;
 }
@@ -97,7 +97,7 @@ listener_split(const char *spec, char *host, size_t hostsz, char *port, size_t p
 static void
 listener_format(const struct sockaddr *sa, char *dst, size_t dstsz)
 {
-	char	 ip[INET6_ADDRSTRLEN];
+	char ip[INET6_ADDRSTRLEN];
 
 	if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
@@ -114,14 +114,15 @@ static int
 listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, char *err,
     size_t errlen)
 {
-	struct addrinfo		 hints, *res = NULL;
-	struct sockaddr_storage	 ss;
-	socklen_t		 sslen = sizeof(ss);
-	char			 host[256], port[16];
-	int			 rc;
+	struct addrinfo		hints, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t		sslen = sizeof(ss);
+	char			host[256], port[16];
+	int			rc;
 
 	if (listener_split(spec, host, sizeof(host), port, sizeof(port)) == -1) {
-		snprintf(err, errlen, "bad listen address \"%s\" (want host:port or [v6]:port, port 0-65535)", spec);
+		snprintf(err, errlen,
+		    "bad listen address \"%s\" (want host:port or [v6]:port, port 0-65535)", spec);
 		return -1;
 	}
 	memset(&hints, 0, sizeof(hints));
@@ -152,10 +153,10 @@ listener_bind(struct listener *l, struct listener_sock *ls, const char *spec, ch
 }
 
 struct listener *
-listener_new(struct event_base *base, char *const *addrs, size_t n,
-    listener_accept_fn *accept_cb, void *arg, char *err, size_t errlen)
+listener_new(struct event_base *base, char *const *addrs, size_t n, listener_accept_fn *accept_cb,
+    void *arg, char *err, size_t errlen)
 {
-	struct listener	*l;
+	struct listener *l;
 	size_t		 i;
 
 	if (n == 0) {
@@ -182,7 +183,7 @@ listener_new(struct event_base *base, char *const *addrs, size_t n,
 void
 listener_free(struct listener *l)
 {
-	size_t	 i;
+	size_t i;
 
 	if (l == NULL)
 		return;
@@ -228,10 +229,10 @@ listener_resume(struct listener *l)
 }
 
 static void
-listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-    int salen, void *arg)
+listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa, int salen,
+    void *arg)
 {
-	struct listener	*l = arg;
+	struct listener *l = arg;
 
 	l->accept_cb(l->accept_arg, fd, sa, (socklen_t)salen);
 }
@@ -243,12 +244,12 @@ listener_accept_cb(struct evconnlistener *lev, evutil_socket_t fd, struct sockad
 static void
 listener_error_cb(struct evconnlistener *lev, void *arg)
 {
-	struct listener	*l = arg;
+	struct listener *l = arg;
 	int		 err = EVUTIL_SOCKET_ERROR();
 	struct timeval	 tv = { 0, LISTENER_BACKOFF_MS * 1000 };
 
 	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM)
-		return;		/* ECONNABORTED and the like: nothing to do */
+		return; /* ECONNABORTED and the like: nothing to do */
 	if (!l->backoff)
 		log_warnx("smtp accept error=\"%s\" backoff_ms=%d",
 		    evutil_socket_error_to_string(err), LISTENER_BACKOFF_MS);
@@ -260,7 +261,7 @@ listener_error_cb(struct evconnlistener *lev, void *arg)
 static void
 listener_backoff_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct listener	*l = arg;
+	struct listener *l = arg;
 
 	l->backoff = 0;
 	listener_apply(l);

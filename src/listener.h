@@ -23,13 +23,13 @@ typedef void listener_accept_fn(void *arg, evutil_socket_t fd, const struct sock
  * Binds every address ("host:port", "[v6]:port", port 0 allowed) and starts
  * accepting. NULL + err on failure.
  */
-struct listener	*listener_new(struct event_base *, char *const *addrs, size_t n,
-		    listener_accept_fn *accept_cb, void *arg, char *err, size_t errlen);
+struct listener *listener_new(struct event_base *, char *const *addrs, size_t n,
+    listener_accept_fn *accept_cb, void *arg, char *err, size_t errlen);
 void		 listener_free(struct listener *);
 size_t		 listener_count(const struct listener *);
 /* Bound address i as "127.0.0.1:40123" or "[::1]:40123" */
 const char	*listener_addr(const struct listener *, size_t i);
-void		 listener_pause(struct listener *);	/* stop accepting */
-void		 listener_resume(struct listener *);	/* accept again (unless backing off) */
+void		 listener_pause(struct listener *);  /* stop accepting */
+void		 listener_resume(struct listener *); /* accept again (unless backing off) */
 
 #endif

@@ -14,17 +14,17 @@
 #include "json.h"
 #include "log.h"
 
-static enum log_format	log_fmt = LOG_FORMAT_TEXT;
-static enum log_level	log_lvl = LOG_LEVEL_INFO;
+static enum log_format log_fmt = LOG_FORMAT_TEXT;
+static enum log_level  log_lvl = LOG_LEVEL_INFO;
 
 /* the formatted second, cached per thread (gRPC's threads log too) */
-static __thread time_t	ts_sec = -1;
-static __thread char	ts_cache[32];
-static __thread size_t	ts_len;
+static __thread time_t ts_sec = -1;
+static __thread char   ts_cache[32];
+static __thread size_t ts_len;
 
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
 
-static void	log_vwrite(enum log_level, const char *, va_list, const char *);
+static void log_vwrite(enum log_level, const char *, va_list, const char *);
 
 void
 log_init(enum log_format fmt, enum log_level lvl)
@@ -45,13 +45,13 @@ log_enabled(enum log_level lvl)
  * and punctuation fit, and its value is cut (at a whole escape) to what
  * fits, so even a cut line is one valid JSON object.
  */
-#define LOG_JSON_TAIL	2
+#define LOG_JSON_TAIL 2
 
 /* Appends literal s if it fits before lim; -1 if not. */
 static int
 log_json_lit(char *dst, size_t lim, size_t *off, const char *s)
 {
-	size_t	n = strlen(s);
+	size_t n = strlen(s);
 
 	if (*off + n > lim)
 		return -1;
@@ -65,10 +65,10 @@ log_json_lit(char *dst, size_t lim, size_t *off, const char *s)
  * having written nothing, when not even the key and an empty value fit.
  */
 static int
-log_json_member(char *dst, size_t lim, size_t *off, int first, const char *k,
-    size_t klen, const char *v, size_t vlen)
+log_json_member(char *dst, size_t lim, size_t *off, int first, const char *k, size_t klen,
+    const char *v, size_t vlen)
 {
-	size_t	need = (first ? 1 : 2) + json_escaped_len(k, klen) + 4;
+	size_t need = (first ? 1 : 2) + json_escaped_len(k, klen) + 4;
 
 	if (*off + need > lim)
 		return -1;
@@ -90,10 +90,10 @@ log_json_member(char *dst, size_t lim, size_t *off, int first, const char *k,
 static void
 log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char *msg)
 {
-	const char	*p = msg, *end, *eq, *ev_end = msg;
-	size_t		 off = 0, lim = dstsz - LOG_JSON_TAIL;
+	const char *p = msg, *end, *eq, *ev_end = msg;
+	size_t	    off = 0, lim = dstsz - LOG_JSON_TAIL;
 
-	while (*p != '\0') {			/* find the end of the event words */
+	while (*p != '\0') { /* find the end of the event words */
 		end = strchrnul(p, ' ');
 		if (memchr(p, '=', end - p) != NULL)
 			break;
@@ -112,19 +112,19 @@ log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char
 			break;
 		end = strchrnul(p, ' ');
 		eq = memchr(p, '=', end - p);
-		if (eq == NULL) {		/* free text to the end of the line */
+		if (eq == NULL) { /* free text to the end of the line */
 			end = p + strlen(p);
 			if (log_json_member(dst, lim, &off, 0, "msg", 3, p, end - p) == -1)
 				break;
 		} else if (eq[1] == '"' && (end = strchr(eq + 2, '"')) != NULL) {
-			if (log_json_member(dst, lim, &off, 0, p, eq - p, eq + 2,
-			    end - eq - 2) == -1)
+			if (log_json_member(dst, lim, &off, 0, p, eq - p, eq + 2, end - eq - 2) ==
+			    -1)
 				break;
 			end++;
 		} else {
 			end = strchrnul(eq, ' ');
-			if (log_json_member(dst, lim, &off, 0, p, eq - p, eq + 1,
-			    end - eq - 1) == -1)
+			if (log_json_member(dst, lim, &off, 0, p, eq - p, eq + 1, end - eq - 1) ==
+			    -1)
 				break;
 		}
 		p = end;
@@ -136,10 +136,10 @@ log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char
 static void
 log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
 {
-	char		 msg[2048], line[4096], ts[40];
-	struct timespec	 now;
-	struct tm	 tm;
-	size_t		 n;
+	char		msg[2048], line[4096], ts[40];
+	struct timespec now;
+	struct tm	tm;
+	size_t		n;
 
 	if (!log_enabled(lvl))
 		return;
@@ -149,7 +149,7 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
 		snprintf(msg + n, sizeof(msg) - n, " error=\"%s\"", err);
 	}
 	clock_gettime(CLOCK_REALTIME, &now);
-	if (now.tv_sec != ts_sec) {	/* strftime once a second, per thread */
+	if (now.tv_sec != ts_sec) { /* strftime once a second, per thread */
 		gmtime_r(&now.tv_sec, &tm);
 		ts_len = strftime(ts_cache, sizeof(ts_cache), "%Y-%m-%dT%H:%M:%S", &tm);
 		ts_sec = now.tv_sec;
@@ -169,18 +169,17 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
 	fprintf(stderr, "%s\n", line);
 }
 
-#define LOG_FN(name, lvl, witherr)				\
-void								\
-name(const char *fmt, ...)					\
-{								\
-	va_list	 ap;						\
-	int	 saved = errno;					\
-								\
-	va_start(ap, fmt);					\
-	log_vwrite(lvl, fmt, ap, witherr ? strerror(saved) : NULL); \
-	va_end(ap);						\
-	errno = saved;						\
-}
+#define LOG_FN(name, lvl, witherr) \
+	void name(const char *fmt, ...) \
+	{ \
+		va_list ap; \
+		int	saved = errno; \
+\
+		va_start(ap, fmt); \
+		log_vwrite(lvl, fmt, ap, witherr ? strerror(saved) : NULL); \
+		va_end(ap); \
+		errno = saved; \
+	}
 
 LOG_FN(log_info, LOG_LEVEL_INFO, 0)
 LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
@@ -191,8 +190,8 @@ LOG_FN(log_errorx, LOG_LEVEL_ERROR, 0)
 void
 fatal(const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 saved = errno;
+	va_list ap;
+	int	saved = errno;
 
 	va_start(ap, fmt);
 	log_vwrite(LOG_LEVEL_ERROR, fmt, ap, strerror(saved));
@@ -203,7 +202,7 @@ fatal(const char *fmt, ...)
 void
 fatalx(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	log_vwrite(LOG_LEVEL_ERROR, fmt, ap, NULL);
@@ -215,7 +214,7 @@ char *
 log_sanitize(char *dst, size_t dstsz, const char *src, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
-	size_t		 i, o = 0, lim = len > 100 ? 100 : len;
+	size_t		  i, o = 0, lim = len > 100 ? 100 : len;
 
 	for (i = 0; i < lim && o + 5 < dstsz; i++) {
 		unsigned char c = (unsigned char)src[i];

@@ -18,12 +18,12 @@
 #include "server.h"
 #include "stats.h"
 
-#define MAIN_FD_RESERVE	64	/* descriptors besides sessions: listeners, gRPC, log */
+#define MAIN_FD_RESERVE 64 /* descriptors besides sessions: listeners, gRPC, log */
 
 static void
 main_signal_cb(evutil_socket_t sig, short what, void *arg)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	if (server_is_stopping(s)) {
 		log_info("signal again sig=%d exiting=now", (int)sig);
@@ -43,13 +43,14 @@ main_signal_cb(evutil_socket_t sig, short what, void *arg)
 static void
 main_fd_limit(struct config *cfg)
 {
-	struct rlimit	 rl;
-	rlim_t		 want = (rlim_t)cfg->max_sessions + MAIN_FD_RESERVE;
+	struct rlimit rl;
+	rlim_t	      want = (rlim_t)cfg->max_sessions + MAIN_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want :
+										   rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
 			(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
@@ -62,7 +63,8 @@ main_fd_limit(struct config *cfg)
 		return;
 	}
 	cfg->max_sessions = rl.rlim_cur > 2 * MAIN_FD_RESERVE ?
-	    (unsigned)(rl.rlim_cur - MAIN_FD_RESERVE) : (unsigned)(rl.rlim_cur / 2);
+	    (unsigned)(rl.rlim_cur - MAIN_FD_RESERVE) :
+	    (unsigned)(rl.rlim_cur / 2);
 	log_warnx("max_sessions lowered to %u: descriptor limit %llu", cfg->max_sessions,
 	    (unsigned long long)rl.rlim_cur);
 }
@@ -70,13 +72,13 @@ main_fd_limit(struct config *cfg)
 int
 main(int argc, char **argv)
 {
-	struct config		 cfg;
-	struct event_base	*base;
-	struct event		*sigterm, *sigint;
-	struct server		*s;
-	char			 err[512] = "";
-	int			 rc;
-	size_t			 i;
+	struct config	   cfg;
+	struct event_base *base;
+	struct event	  *sigterm, *sigint;
+	struct server	  *s;
+	char		   err[512] = "";
+	int		   rc;
+	size_t		   i;
 
 	signal(SIGPIPE, SIG_IGN);
 	setvbuf(stdout, NULL, _IOLBF, 0);

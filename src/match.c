@@ -67,7 +67,7 @@
 #include "mime.h"
 #include "xmalloc.h"
 
-#define MATCH_SCAN_PER_BYTE	4	/* scan budget per text + pattern byte */
+#define MATCH_SCAN_PER_BYTE 4 /* scan budget per text + pattern byte */
 
 enum match_kind {
 	MATCH_LIT,
@@ -76,15 +76,15 @@ enum match_kind {
 };
 
 struct match_glob {
-	size_t		 nelem;		/* elements; stars are not elements */
-	size_t		 nwords;	/* ceil(nelem / 64) */
-	size_t		 nclass;
-	size_t		 size;		/* bytes allocated */
-	int		 stars;		/* any '*' (decides nelem == 0) */
-	int		 lead_star;	/* state 0 loops */
-	int		 trail_star;	/* the final state loops */
-	unsigned char	 cls[256];	/* byte -> class */
-	uint64_t	 w[];		/* loops[nwords], then rows[nclass][nwords] */
+	size_t	      nelem;  /* elements; stars are not elements */
+	size_t	      nwords; /* ceil(nelem / 64) */
+	size_t	      nclass;
+	size_t	      size;	  /* bytes allocated */
+	int	      stars;	  /* any '*' (decides nelem == 0) */
+	int	      lead_star;  /* state 0 loops */
+	int	      trail_star; /* the final state loops */
+	unsigned char cls[256];	  /* byte -> class */
+	uint64_t      w[];	  /* loops[nwords], then rows[nclass][nwords] */
 };
 
 static _Thread_local uint64_t match_steps;
@@ -119,7 +119,7 @@ match_pair(int c)
 static const unsigned char *
 match_set(const unsigned char *p, int c, int *hit, int *bad, unsigned char *named)
 {
-	int	 neg = 0, in = 0, lo, hi, first = 1, x;
+	int neg = 0, in = 0, lo, hi, first = 1, x;
 
 	if (*p == '!' || *p == '^') {
 		neg = 1;
@@ -148,8 +148,7 @@ match_set(const unsigned char *p, int c, int *hit, int *bad, unsigned char *name
 			if (hi < lo && bad != NULL)
 				*bad = lo;
 		}
-		if ((c >= lo && c <= hi) ||
-		    (match_lower(c) >= lo && match_lower(c) <= hi) ||
+		if ((c >= lo && c <= hi) || (match_lower(c) >= lo && match_lower(c) <= hi) ||
 		    (match_upper(c) >= lo && match_upper(c) <= hi))
 			in = 1;
 		if (named != NULL)
@@ -166,10 +165,9 @@ match_set(const unsigned char *p, int c, int *hit, int *bad, unsigned char *name
  * byte is the one just before that. named: as for match_set(), for a set.
  */
 static const unsigned char *
-match_elem(const unsigned char *p, int c, enum match_kind *kind, int *hit,
-    unsigned char *named)
+match_elem(const unsigned char *p, int c, enum match_kind *kind, int *hit, unsigned char *named)
 {
-	const unsigned char	*q;
+	const unsigned char *q;
 
 	switch (*p) {
 	case '?':
@@ -181,7 +179,7 @@ match_elem(const unsigned char *p, int c, enum match_kind *kind, int *hit,
 			*kind = MATCH_SET;
 			return q;
 		}
-		break;			/* unclosed: a literal '[' */
+		break; /* unclosed: a literal '[' */
 	case '\\':
 		if (p[1] != '\0')
 			p++;
@@ -202,10 +200,10 @@ match_elem(const unsigned char *p, int c, enum match_kind *kind, int *hit,
 static int
 match_scan(const unsigned char *p, const unsigned char *str, size_t plen)
 {
-	const unsigned char	*s = str, *far = str, *star_p = NULL, *star_s = NULL, *next;
-	enum match_kind		 kind;
-	uint64_t		 used = 0;
-	int			 hit, rc;
+	const unsigned char *s = str, *far = str, *star_p = NULL, *star_s = NULL, *next;
+	enum match_kind	     kind;
+	uint64_t	     used = 0;
+	int		     hit, rc;
 
 	for (;;) {
 		if (*s == '\0') {
@@ -265,13 +263,13 @@ match_scan(const unsigned char *p, const unsigned char *str, size_t plen)
 static struct match_glob *
 match_compile(const unsigned char *pat)
 {
-	struct match_glob	*g;
-	const unsigned char	*p, *q;
-	unsigned char		 named[256], rep[256];
-	uint64_t		 any[MATCH_WORDS_MAX], *loops, *rows, bit;
-	size_t			 nelem = 0, nclass = 1, nw, i, j, word;
-	enum match_kind		 kind;
-	int			 c, hit, stars = 0, lead = 0;
+	struct match_glob   *g;
+	const unsigned char *p, *q;
+	unsigned char	     named[256], rep[256];
+	uint64_t	     any[MATCH_WORDS_MAX], *loops, *rows, bit;
+	size_t		     nelem = 0, nclass = 1, nw, i, j, word;
+	enum match_kind	     kind;
+	int		     c, hit, stars = 0, lead = 0;
 
 	/* Pass 1: count elements, note every byte a literal or a set names */
 	memset(named, 0, sizeof(named));
@@ -369,11 +367,11 @@ static int
 match_exec1(const struct match_glob *g, struct match_exec *e, const unsigned char *str,
     uint64_t limit, uint64_t *used)
 {
-	const unsigned char	*s = str + e->pos, *s0 = s;
-	const uint64_t		*rows = g->w + 1;
-	uint64_t		 d = e->d[0], loops = g->w[0], last = (uint64_t)1 << (g->nelem - 1);
-	uint64_t		 start = (uint64_t)e->start, lead = (uint64_t)g->lead_star;
-	int			 rc = -1;
+	const unsigned char *s = str + e->pos, *s0 = s;
+	const uint64_t	    *rows = g->w + 1;
+	uint64_t	     d = e->d[0], loops = g->w[0], last = (uint64_t)1 << (g->nelem - 1);
+	uint64_t	     start = (uint64_t)e->start, lead = (uint64_t)g->lead_star;
+	int		     rc = -1;
 
 	for (; *s != '\0' && rc == -1 && (uint64_t)(s - s0) < limit; s++) {
 		d = ((d << 1 | start) & rows[g->cls[*s]]) | (d & loops);
@@ -397,17 +395,17 @@ static int
 match_execn(const struct match_glob *g, struct match_exec *e, const unsigned char *str,
     uint64_t limit, uint64_t *used)
 {
-	const unsigned char	*s = str + e->pos;
-	const uint64_t		*loops = g->w, *row;
-	uint64_t		*d = e->d, old, carry, steps = 0;
-	size_t			 nw = g->nwords, lo = e->lo, hi = e->hi, top, w, star_w;
-	size_t			 last_w = (g->nelem - 1) / 64, last_b = (g->nelem - 1) % 64;
-	int			 start = e->start, live, rc = -1;	/* start: state 0 is live */
+	const unsigned char *s = str + e->pos;
+	const uint64_t	    *loops = g->w, *row;
+	uint64_t	    *d = e->d, old, carry, steps = 0;
+	size_t		     nw = g->nwords, lo = e->lo, hi = e->hi, top, w, star_w;
+	size_t		     last_w = (g->nelem - 1) / 64, last_b = (g->nelem - 1) % 64;
+	int		     start = e->start, live, rc = -1; /* start: state 0 is live */
 
 	for (; *s != '\0' && rc == -1 && steps < limit; s++) {
 		row = g->w + nw + (size_t)g->cls[*s] * nw;
 		top = hi + 1 < nw ? hi + 1 : hi;
-		carry = (uint64_t)start;	/* lo > 0 implies !start */
+		carry = (uint64_t)start; /* lo > 0 implies !start */
 		live = 0;
 		star_w = nw;
 		for (w = lo; w <= top; w++) {
@@ -456,12 +454,12 @@ match_execn(const struct match_glob *g, struct match_exec *e, const unsigned cha
  * live. 1 or 0 once decided (e goes idle), -1 if the limit came first.
  */
 static int
-match_glob_run(const struct match_glob *g, struct match_exec *e, const char *str,
-    uint64_t limit, uint64_t *used)
+match_glob_run(const struct match_glob *g, struct match_exec *e, const char *str, uint64_t limit,
+    uint64_t *used)
 {
-	const unsigned char	*s = (const unsigned char *)str;
-	size_t			 pos = e->pos;
-	int			 rc;
+	const unsigned char *s = (const unsigned char *)str;
+	size_t		     pos = e->pos;
+	int		     rc;
 
 	*used = 0;
 	if (g->nelem == 0)
@@ -470,7 +468,7 @@ match_glob_run(const struct match_glob *g, struct match_exec *e, const char *str
 		rc = match_exec1(g, e, s, limit / 2 + 1, used);
 	else
 		rc = match_execn(g, e, s, limit / 2 + 1, used);
-	match_steps += *used;	/* once: a thread-local may cost a call */
+	match_steps += *used; /* once: a thread-local may cost a call */
 	*used += e->pos - pos;
 	if (rc != -1)
 		e->active = 0;
@@ -480,8 +478,8 @@ match_glob_run(const struct match_glob *g, struct match_exec *e, const char *str
 int
 match_glob_exec(const struct match_glob *g, const char *str)
 {
-	struct match_exec	 e;
-	uint64_t		 used;
+	struct match_exec e;
+	uint64_t	  used;
 
 	match_exec_init(g, &e);
 	return match_glob_run(g, &e, str, UINT64_MAX, &used);
@@ -516,9 +514,9 @@ match_glob_steps(void)
 int
 match_glob(const char *pattern, const char *str)
 {
-	struct match_glob	*g;
-	size_t			 plen;
-	int			 rc;
+	struct match_glob *g;
+	size_t		   plen;
+	int		   rc;
 
 	plen = strnlen(pattern, MATCH_PATTERN_MAX + 1);
 	if (plen > MATCH_PATTERN_MAX)
@@ -535,8 +533,8 @@ match_glob(const char *pattern, const char *str)
 int
 match_glob_check(const char *pattern, char *err, size_t errlen)
 {
-	const unsigned char	*p = (const unsigned char *)pattern, *q;
-	int			 hit, bad;
+	const unsigned char *p = (const unsigned char *)pattern, *q;
+	int		     hit, bad;
 
 	if (strnlen(pattern, MATCH_PATTERN_MAX + 1) > MATCH_PATTERN_MAX) {
 		snprintf(err, errlen, "pattern longer than %d bytes", MATCH_PATTERN_MAX);
@@ -558,8 +556,8 @@ match_glob_check(const char *pattern, char *err, size_t errlen)
 				return -1;
 			}
 			if (bad != -1) {
-				snprintf(err, errlen, "reversed range in '%.*s'",
-				    (int)(q - p), (const char *)p);
+				snprintf(err, errlen, "reversed range in '%.*s'", (int)(q - p),
+				    (const char *)p);
 				return -1;
 			}
 			p = q;
@@ -590,8 +588,8 @@ enum match_field {
 };
 
 static const struct {
-	const char	*name;
-	size_t		 off;
+	const char *name;
+	size_t	    off;
 } match_fields[MATCH_NFIELDS] = {
 	{ "mail_from", offsetof(struct filter, mail_from) },
 	{ "rcpt_to", offsetof(struct filter, rcpt_to) },
@@ -610,9 +608,9 @@ match_field(const struct filter *f, int i)
 int
 match_filter_check(const struct filter *f, char *err, size_t errlen)
 {
-	char		 why[128];
-	const char	*pat;
-	int		 i;
+	char	    why[128];
+	const char *pat;
+	int	    i;
 
 	if (f == NULL)
 		return 0;
@@ -629,7 +627,7 @@ match_filter_check(const struct filter *f, char *err, size_t errlen)
 int
 match_filter_is_empty(const struct filter *f)
 {
-	int	 i;
+	int i;
 
 	if (f == NULL)
 		return 1;
@@ -649,28 +647,28 @@ enum match_stage {
 	MATCH_ST_FROM,
 	MATCH_ST_RCPT,
 	MATCH_ST_SUBJECT,
-	MATCH_ST_HEADERS,	/* the fields the view lists */
-	MATCH_ST_MORE,		/* the ones after them, decoded one at a time */
+	MATCH_ST_HEADERS, /* the fields the view lists */
+	MATCH_ST_MORE,	  /* the ones after them, decoded one at a time */
 	MATCH_ST_TEXT,
 	MATCH_ST_HTML,
 };
 
-#define MATCH_COST_ITEM		8	/* a recipient or header looked at */
-#define MATCH_COST_FIELD	64	/* an unlisted header field decoded (+ its bytes) */
+#define MATCH_COST_ITEM	 8  /* a recipient or header looked at */
+#define MATCH_COST_FIELD 64 /* an unlisted header field decoded (+ its bytes) */
 
 struct match_query {
-	struct match_glob	*g[MATCH_NFIELDS];	/* NULL: not given */
-	uint64_t		 after_id;
-	int			 never;		/* a glob over MATCH_PATTERN_MAX */
-	size_t			 size;
+	struct match_glob *g[MATCH_NFIELDS]; /* NULL: not given */
+	uint64_t	   after_id;
+	int		   never; /* a glob over MATCH_PATTERN_MAX */
+	size_t		   size;
 };
 
 struct match_query *
 match_query_new(const struct filter *f)
 {
-	struct match_query	*q = xcalloc(1, sizeof(*q));
-	const char		*pat;
-	int			 i;
+	struct match_query *q = xcalloc(1, sizeof(*q));
+	const char	   *pat;
+	int		    i;
 
 	q->size = sizeof(*q);
 	if (f == NULL)
@@ -694,7 +692,7 @@ match_query_new(const struct filter *f)
 void
 match_query_free(struct match_query *q)
 {
-	int	 i;
+	int i;
 
 	if (q == NULL)
 		return;
@@ -706,7 +704,7 @@ match_query_free(struct match_query *q)
 int
 match_query_is_empty(const struct match_query *q)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < MATCH_NFIELDS; i++)
 		if (q->g[i] != NULL)
@@ -745,11 +743,10 @@ match_run_clear(struct match_run *r)
  * *budget ran out (at least MATCH_RUN_MIN units are spent first).
  */
 static int
-match_run_glob(const struct match_glob *g, struct match_run *r, const char *text,
-    int64_t *budget)
+match_run_glob(const struct match_glob *g, struct match_run *r, const char *text, int64_t *budget)
 {
-	uint64_t	 used, limit = *budget > MATCH_RUN_MIN ? (uint64_t)*budget : MATCH_RUN_MIN;
-	int		 rc;
+	uint64_t used, limit = *budget > MATCH_RUN_MIN ? (uint64_t)*budget : MATCH_RUN_MIN;
+	int	 rc;
 
 	if (!r->exec.active)
 		match_exec_init(g, &r->exec);
@@ -762,7 +759,7 @@ match_run_glob(const struct match_glob *g, struct match_run *r, const char *text
 static const struct mime_view *
 match_view(struct message *m, int64_t *budget)
 {
-	const struct mime_view	*v;
+	const struct mime_view *v;
 
 	if (m->mime != NULL)
 		return m->mime;
@@ -780,7 +777,7 @@ static int
 match_run_header(const struct match_query *q, struct match_run *r, const char *name,
     const char *value, int64_t *budget)
 {
-	int	 rc;
+	int rc;
 
 	if (r->part == 0 && q->g[MATCH_F_HEADER_NAME] != NULL) {
 		rc = match_run_glob(q->g[MATCH_F_HEADER_NAME], r, name, budget);
@@ -801,7 +798,7 @@ static int
 match_run_listed(const struct match_query *q, struct match_run *r, const struct mime_view *v,
     int64_t *budget)
 {
-	int	 rc;
+	int rc;
 
 	for (; r->i < v->nheaders; r->i++) {
 		*budget -= MATCH_COST_ITEM;
@@ -821,8 +818,8 @@ static int
 match_run_more(const struct match_query *q, struct match_run *r, struct message *m,
     const struct mime_view *v, int64_t *budget)
 {
-	size_t	 off;
-	int	 rc;
+	size_t off;
+	int    rc;
 
 	for (;;) {
 		if (r->name == NULL) {
@@ -862,10 +859,10 @@ static int
 match_run_body(const struct match_query *q, struct match_run *r, struct message *m,
     const struct match_bodies *src, int64_t *budget)
 {
-	const struct mime_body	*b;
-	struct mime_body	*own = NULL;
-	const char		*text;
-	int			 rc;
+	const struct mime_body *b;
+	struct mime_body       *own = NULL;
+	const char	       *text;
+	int			rc;
 
 	b = match_bodies_get(src, m, &own, budget);
 	for (;;) {
@@ -898,7 +895,7 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
     const struct match_bodies *src, int64_t *budget)
 {
 	const struct mime_view	*v;
-	const struct match_glob	*g;
+	const struct match_glob *g;
 	int			 rc, fresh;
 
 	if (q->never || (q->after_id != 0 && m->id <= q->after_id))
@@ -910,8 +907,9 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 		switch (r->stage) {
 		case MATCH_ST_FROM:
 			g = q->g[MATCH_F_MAIL_FROM];
-			if (g != NULL && (rc = match_run_glob(g, r, m->mail_from != NULL ?
-			    m->mail_from : "", budget)) != 1)
+			if (g != NULL &&
+			    (rc = match_run_glob(g, r, m->mail_from != NULL ? m->mail_from : "",
+				 budget)) != 1)
 				return rc == -1 ? -1 : match_run_end(r, 0);
 			r->stage = MATCH_ST_RCPT;
 			break;
@@ -920,7 +918,7 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 				for (; r->i < m->nrcpts; r->i++) {
 					*budget -= MATCH_COST_ITEM;
 					if ((rc = match_run_glob(g, r, m->rcpts[r->i].addr,
-					    budget)) == -1)
+						 budget)) == -1)
 						return -1;
 					if (rc == 1)
 						break;
@@ -938,8 +936,8 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 		case MATCH_ST_SUBJECT:
 			if ((g = q->g[MATCH_F_SUBJECT]) != NULL) {
 				v = match_view(m, budget);
-				rc = match_run_glob(g, r, v != NULL && v->subject != NULL ?
-				    v->subject : "", budget);
+				rc = match_run_glob(g, r,
+				    v != NULL && v->subject != NULL ? v->subject : "", budget);
 				if (rc != 1)
 					return rc == -1 ? -1 : match_run_end(r, 0);
 			}
@@ -947,7 +945,8 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 			break;
 		case MATCH_ST_HEADERS:
 		case MATCH_ST_MORE:
-			if (q->g[MATCH_F_HEADER_NAME] == NULL && q->g[MATCH_F_HEADER_VALUE] == NULL) {
+			if (q->g[MATCH_F_HEADER_NAME] == NULL &&
+			    q->g[MATCH_F_HEADER_VALUE] == NULL) {
 				r->stage = MATCH_ST_TEXT;
 				break;
 			}
@@ -990,11 +989,10 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 }
 
 int
-match_query_message(const struct match_query *q, struct message *m,
-    const struct match_bodies *src)
+match_query_message(const struct match_query *q, struct message *m, const struct match_bodies *src)
 {
-	struct match_run	 r;
-	int64_t			 budget = INT64_MAX;
+	struct match_run r;
+	int64_t		 budget = INT64_MAX;
 
 	memset(&r, 0, sizeof(r));
 	return match_query_run(q, &r, m, src, &budget);
@@ -1003,8 +1001,8 @@ match_query_message(const struct match_query *q, struct message *m,
 int
 match_message(const struct filter *f, struct message *m)
 {
-	struct match_query	*q = match_query_new(f);
-	int			 rc;
+	struct match_query *q = match_query_new(f);
+	int		    rc;
 
 	rc = match_query_message(q, m, NULL);
 	match_query_free(q);

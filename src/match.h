@@ -32,29 +32,29 @@
 struct message;
 
 struct filter {
-	char		*mail_from;
-	char		*rcpt_to;
-	char		*subject;
-	char		*header_name;
-	char		*header_value;
-	char		*body;
-	uint64_t	 after_id;
+	char	*mail_from;
+	char	*rcpt_to;
+	char	*subject;
+	char	*header_name;
+	char	*header_value;
+	char	*body;
+	uint64_t after_id;
 };
 
-#define MATCH_PATTERN_MAX	1024	/* bytes of one glob */
-#define MATCH_WORDS_MAX		((MATCH_PATTERN_MAX + 63) / 64)	/* 64-bit state words */
+#define MATCH_PATTERN_MAX 1024				  /* bytes of one glob */
+#define MATCH_WORDS_MAX	  ((MATCH_PATTERN_MAX + 63) / 64) /* 64-bit state words */
 
-struct match_glob;		/* a compiled glob (opaque) */
-struct match_query;		/* a compiled filter (opaque) */
+struct match_glob;  /* a compiled glob (opaque) */
+struct match_query; /* a compiled filter (opaque) */
 struct mime_body;
 
 /* A compiled glob part-way through one text (match_run's; zeroed = idle) */
 struct match_exec {
-	int		 active;
-	int		 start;		/* state 0 is still live */
-	size_t		 pos;		/* text bytes consumed */
-	size_t		 lo, hi;	/* live state words */
-	uint64_t	 d[MATCH_WORDS_MAX];
+	int	 active;
+	int	 start;	 /* state 0 is still live */
+	size_t	 pos;	 /* text bytes consumed */
+	size_t	 lo, hi; /* live state words */
+	uint64_t d[MATCH_WORDS_MAX];
 };
 
 /*
@@ -63,12 +63,12 @@ struct match_exec {
  * ready for the next message. Zeroed = at the start.
  */
 struct match_run {
-	int		 stage;		/* MATCH_ST_* (match.c) */
-	int		 part;		/* header: 0 name, 1 value */
-	size_t		 i;		/* recipient, listed header, or raw offset
+	int		  stage;	/* MATCH_ST_* (match.c) */
+	int		  part;		/* header: 0 name, 1 value */
+	size_t		  i;		/* recipient, listed header, or raw offset
 					   of an unlisted header field */
-	size_t		 next;		/* raw offset after that field */
-	char		*name, *value;	/* that field, decoded (owned) */
+	size_t		  next;		/* raw offset after that field */
+	char		 *name, *value; /* that field, decoded (owned) */
 	struct match_exec exec;
 };
 
@@ -78,8 +78,8 @@ struct match_run {
  * adds the work it did to *budget's debit. NULL: parsed for the call.
  */
 struct match_bodies {
-	const struct mime_body	*(*get)(void *arg, struct message *m, int64_t *budget);
-	void			*arg;
+	const struct mime_body *(*get)(void *arg, struct message *m, int64_t *budget);
+	void *arg;
 };
 
 /*
@@ -87,41 +87,41 @@ struct match_bodies {
  * pattern longer than MATCH_PATTERN_MAX matches nothing (callers reject it
  * first with match_glob_check()).
  */
-int	match_glob(const char *pattern, const char *s);
+int		   match_glob(const char *pattern, const char *s);
 /*
  * 0 if the pattern is well formed and at most MATCH_PATTERN_MAX bytes; -1
  * with a reason in err (e.g. "unclosed '['", "pattern longer than 1024 bytes").
  */
-int	match_glob_check(const char *pattern, char *err, size_t errlen);
+int		   match_glob_check(const char *pattern, char *err, size_t errlen);
 /*
  * Compiles a pattern that match_glob_check() accepts. Returns the compiled
  * glob, owned by the caller, or NULL with match_glob_check()'s reason in err.
  */
 struct match_glob *match_glob_compile(const char *pattern, char *err, size_t errlen);
 /* 1 if s matches the compiled glob, else 0; what match_glob() would say */
-int	match_glob_exec(const struct match_glob *, const char *s);
+int		   match_glob_exec(const struct match_glob *, const char *s);
 /* Bytes the compiled glob holds (at most about 30 KiB), for callers' budgets */
-size_t	match_glob_size(const struct match_glob *);
-void	match_glob_free(struct match_glob *);
+size_t		   match_glob_size(const struct match_glob *);
+void		   match_glob_free(struct match_glob *);
 /*
  * Test hook: units of matching work this thread has done so far (a pattern
  * byte examined by the scan, a 64-bit state word updated by the automaton,
  * a table word written by the compiler). Tests bound it; nothing else reads it.
  */
-uint64_t match_glob_steps(void);
+uint64_t	   match_glob_steps(void);
 /* Checks every given field; -1 with "field: reason" in err. */
-int	match_filter_check(const struct filter *, char *err, size_t errlen);
+int		   match_filter_check(const struct filter *, char *err, size_t errlen);
 /*
  * 1 if the message satisfies the filter (may parse and cache its MIME view);
  * compiles f for the call: a filter used on many messages is a match_query.
  */
-int	match_message(const struct filter *, struct message *);
+int		   match_message(const struct filter *, struct message *);
 /* 1 if no field is given and after_id is 0 */
-int	match_filter_is_empty(const struct filter *);
+int		   match_filter_is_empty(const struct filter *);
 
 /* Deep copy / free of a filter's strings (filter_free does not free f itself) */
-void	match_filter_copy(struct filter *dst, const struct filter *src);
-void	match_filter_free(struct filter *);
+void match_filter_copy(struct filter *dst, const struct filter *src);
+void match_filter_free(struct filter *);
 
 /*
  * Compiles f (NULL: an empty filter, matching everything) once: every given
@@ -131,12 +131,12 @@ void	match_filter_free(struct filter *);
  * the caller (match_query_free()); immutable, so it may be shared.
  */
 struct match_query *match_query_new(const struct filter *f);
-void	match_query_free(struct match_query *);
+void		    match_query_free(struct match_query *);
 /* 1 if no field is given and after_id is 0 */
-int	match_query_is_empty(const struct match_query *);
-uint64_t match_query_after_id(const struct match_query *);
+int		    match_query_is_empty(const struct match_query *);
+uint64_t	    match_query_after_id(const struct match_query *);
 /* Bytes the compiled query holds (at most 6 compiled globs of ~30 KiB) */
-size_t	match_query_size(const struct match_query *);
+size_t		    match_query_size(const struct match_query *);
 /*
  * Evaluates q against m from where r stands: 1 (matches) or 0 (does not),
  * with r cleared; or -1 when *budget (work units, decremented) ran out
@@ -145,14 +145,14 @@ size_t	match_query_size(const struct match_query *);
  * *budget may go below 0 by one indivisible step (parsing m's MIME view or
  * decoding its bodies, bounded by the message's size). bodies may be NULL.
  */
-int	match_query_run(const struct match_query *q, struct match_run *r, struct message *m,
-	    const struct match_bodies *bodies, int64_t *budget);
+int  match_query_run(const struct match_query *q, struct match_run *r, struct message *m,
+     const struct match_bodies *bodies, int64_t *budget);
 /* match_query_run() without a budget: 1 if m matches q */
-int	match_query_message(const struct match_query *q, struct message *m,
-	    const struct match_bodies *bodies);
+int  match_query_message(const struct match_query *q, struct message *m,
+     const struct match_bodies *bodies);
 /* Frees what r holds (a decoded header field) and rewinds it */
-void	match_run_clear(struct match_run *);
+void match_run_clear(struct match_run *);
 
-#define MATCH_RUN_MIN		4096	/* units a match_query_run() call always may spend */
+#define MATCH_RUN_MIN 4096 /* units a match_query_run() call always may spend */
 
 #endif

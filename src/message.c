@@ -17,7 +17,7 @@
 struct message *
 message_new(void)
 {
-	struct message	*m = xcalloc(1, sizeof(*m));
+	struct message *m = xcalloc(1, sizeof(*m));
 
 	m->body_type = MSG_BODY_7BIT;
 	return m;
@@ -26,7 +26,7 @@ message_new(void)
 void
 message_params_free(struct esmtp_param *p, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	if (p == NULL)
 		return;
@@ -40,11 +40,11 @@ message_params_free(struct esmtp_param *p, size_t n)
 void
 message_free(struct message *m)
 {
-	size_t	i;
+	size_t i;
 
 	if (m == NULL)
 		return;
-	if (m->packed) {		/* everything else lives in the same block */
+	if (m->packed) { /* everything else lives in the same block */
 		if (m->packed & MSG_PACKED_OWN_DATA)
 			free(m->data);
 		if (m->mime != NULL)
@@ -119,7 +119,7 @@ message_str_size(const char *s)
 static size_t
 message_params_size(const struct esmtp_param *p, size_t n)
 {
-	size_t	i, sz = n * sizeof(*p);
+	size_t i, sz = n * sizeof(*p);
 
 	for (i = 0; p != NULL && i < n; i++)
 		sz += message_str_size(p[i].name) + message_str_size(p[i].value);
@@ -129,7 +129,7 @@ message_params_size(const struct esmtp_param *p, size_t n)
 size_t
 message_footprint(const struct message *m)
 {
-	size_t	i, sz;
+	size_t i, sz;
 
 	sz = sizeof(*m) + (m->data != NULL ? m->size + 1 : 0);
 	sz += message_str_size(m->peer) + message_str_size(m->helo) +
@@ -144,14 +144,14 @@ message_footprint(const struct message *m)
 
 /* Bump allocator over the block message_pack() sized exactly. */
 struct message_packer {
-	char	*p;
-	char	*end;
+	char *p;
+	char *end;
 };
 
 static char *
 message_pack_bytes(struct message_packer *pk, const char *src, size_t n)
 {
-	char	*d = pk->p;
+	char *d = pk->p;
 
 	if (n > 0)
 		memcpy(d, src, n);
@@ -175,7 +175,7 @@ message_pack_str_len(const char *s)
 static size_t
 message_pack_params_len(const struct esmtp_param *p, size_t n)
 {
-	size_t	i, len = 0;
+	size_t i, len = 0;
 
 	for (i = 0; i < n; i++)
 		len += message_pack_str_len(p[i].name) + message_pack_str_len(p[i].value);
@@ -186,7 +186,7 @@ static void
 message_pack_params(struct message_packer *pk, struct esmtp_param *dst,
     const struct esmtp_param *src, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		dst[i].name = message_pack_str(pk, src[i].name);
@@ -197,11 +197,11 @@ message_pack_params(struct message_packer *pk, struct esmtp_param *dst,
 struct message *
 message_pack(struct message *m)
 {
-	struct message		*pm;
-	struct esmtp_param	*params;
-	struct message_packer	 pk;
-	size_t			 i, nparams, head, chars;
-	int			 inline_data;
+	struct message	     *pm;
+	struct esmtp_param   *params;
+	struct message_packer pk;
+	size_t		      i, nparams, head, chars;
+	int		      inline_data;
 
 	if (m->packed)
 		return m;
@@ -232,7 +232,7 @@ message_pack(struct message *m)
 	if (inline_data)
 		pm->data = message_pack_bytes(&pk, m->data, m->size);
 	else
-		m->data = NULL;		/* large: the block moves to pm, no copy */
+		m->data = NULL; /* large: the block moves to pm, no copy */
 	pm->peer = message_pack_str(&pk, m->peer);
 	pm->helo = message_pack_str(&pk, m->helo);
 	pm->mail_from = message_pack_str(&pk, m->mail_from);

@@ -17,83 +17,83 @@
 #include <sys/queue.h>
 
 /* Anomalies: recorded, never repaired */
-#define MSG_ANOM_BARE_LF	0x0001	/* LF not preceded by CR */
-#define MSG_ANOM_BARE_CR	0x0002	/* CR not followed by LF */
-#define MSG_ANOM_LONG_LINE	0x0004	/* a line over 1000 octets incl. CRLF */
-#define MSG_ANOM_8BIT_HEADER	0x0008	/* 8-bit byte in the header without SMTPUTF8 */
-#define MSG_ANOM_8BIT_BODY	0x0010	/* 8-bit byte in the body without BODY=8BITMIME/BINARYMIME */
-#define MSG_ANOM_NUL		0x0020	/* NUL byte (not BINARYMIME) */
-#define MSG_ANOM_NO_HEADER_END	0x0040	/* no empty line between header and body */
-#define MSG_ANOM_MIME		0x0080	/* malformed MIME or MIME limits reached */
+#define MSG_ANOM_BARE_LF       0x0001 /* LF not preceded by CR */
+#define MSG_ANOM_BARE_CR       0x0002 /* CR not followed by LF */
+#define MSG_ANOM_LONG_LINE     0x0004 /* a line over 1000 octets incl. CRLF */
+#define MSG_ANOM_8BIT_HEADER   0x0008 /* 8-bit byte in the header without SMTPUTF8 */
+#define MSG_ANOM_8BIT_BODY     0x0010 /* 8-bit byte in the body without BODY=8BITMIME/BINARYMIME */
+#define MSG_ANOM_NUL	       0x0020 /* NUL byte (not BINARYMIME) */
+#define MSG_ANOM_NO_HEADER_END 0x0040 /* no empty line between header and body */
+#define MSG_ANOM_MIME	       0x0080 /* malformed MIME or MIME limits reached */
 
-#define MSG_PACKED		0x01	/* struct, arrays and strings in one block */
-#define MSG_PACKED_OWN_DATA	0x02	/* ... but data is its own block (large) */
+#define MSG_PACKED	       0x01 /* struct, arrays and strings in one block */
+#define MSG_PACKED_OWN_DATA    0x02 /* ... but data is its own block (large) */
 /* Raw data up to this size is copied into the packed block */
-#define MSG_PACK_INLINE_MAX	(16 * 1024)
+#define MSG_PACK_INLINE_MAX    (16 * 1024)
 
 enum message_body_type { MSG_BODY_7BIT, MSG_BODY_8BITMIME, MSG_BODY_BINARYMIME };
 
 struct esmtp_param {
-	char	*name;		/* upper-cased keyword */
-	char	*value;		/* as sent; "" for a bare keyword */
+	char *name;  /* upper-cased keyword */
+	char *value; /* as sent; "" for a bare keyword */
 };
 
 struct message_rcpt {
-	char			*addr;		/* without <> */
-	struct esmtp_param	*params;
-	size_t			 nparams;
+	char		   *addr; /* without <> */
+	struct esmtp_param *params;
+	size_t		    nparams;
 };
 
 struct mime_body;
 struct mime_view;
 
 struct message {
-	uint64_t		 id;		/* assigned by store_put(), > 0 */
-	uint64_t		 session_id;
-	struct timespec		 received;	/* CLOCK_REALTIME at end of data */
-	char			*peer;		/* "ip:port" */
-	char			*helo;		/* may be "" */
-	char			*mail_from;	/* without <>; "" for the null sender */
-	struct esmtp_param	*mail_params;
-	size_t			 nmail_params;
-	struct message_rcpt	*rcpts;
-	size_t			 nrcpts;
-	char			*data;		/* raw bytes, NUL-terminated (not counted) */
-	size_t			 size;
-	unsigned		 anomalies;	/* MSG_ANOM_* */
-	enum message_body_type	 body_type;
-	int			 smtputf8;
-	int			 tls;
-	char			*auth_user;	/* NULL if none */
+	uint64_t	       id; /* assigned by store_put(), > 0 */
+	uint64_t	       session_id;
+	struct timespec	       received;  /* CLOCK_REALTIME at end of data */
+	char		      *peer;	  /* "ip:port" */
+	char		      *helo;	  /* may be "" */
+	char		      *mail_from; /* without <>; "" for the null sender */
+	struct esmtp_param    *mail_params;
+	size_t		       nmail_params;
+	struct message_rcpt   *rcpts;
+	size_t		       nrcpts;
+	char		      *data; /* raw bytes, NUL-terminated (not counted) */
+	size_t		       size;
+	unsigned	       anomalies; /* MSG_ANOM_* */
+	enum message_body_type body_type;
+	int		       smtputf8;
+	int		       tls;
+	char		      *auth_user; /* NULL if none */
 
-	struct mime_view	*mime;		/* lazily parsed, owned; see mime.h */
-	void			(*mime_free)(struct mime_view *);
-						/* frees mime; set with it */
-	int			 packed;	/* MSG_PACKED_*: see message_pack() */
+	struct mime_view *mime; /* lazily parsed, owned; see mime.h */
+	void (*mime_free)(struct mime_view *);
+	/* frees mime; set with it */
+	int packed; /* MSG_PACKED_*: see message_pack() */
 
 	/* store linkage, owned by store.c */
-	struct message		*st_prev, *st_next;
-	struct message		*st_hnext;
-	size_t			 st_footprint;	/* message_footprint() at put */
-	struct mime_body	*st_body;	/* decoded bodies the store caches */
-	size_t			 st_body_bytes;
-	TAILQ_ENTRY(message)	 st_lru;	/* while cached: oldest use first */
+	struct message	 *st_prev, *st_next;
+	struct message	 *st_hnext;
+	size_t		  st_footprint; /* message_footprint() at put */
+	struct mime_body *st_body;	/* decoded bodies the store caches */
+	size_t		  st_body_bytes;
+	TAILQ_ENTRY(message) st_lru; /* while cached: oldest use first */
 };
 
-struct message	*message_new(void);
+struct message *message_new(void);
 /* message_free(NULL) is a no-op; frees everything the message owns */
-void		 message_free(struct message *);
+void		message_free(struct message *);
 /* "bare_lf", "long_line", ... for a single MSG_ANOM_* bit */
-const char	*message_anomaly_str(unsigned);
-const char	*message_body_type_str(enum message_body_type);
+const char     *message_anomaly_str(unsigned);
+const char     *message_body_type_str(enum message_body_type);
 /*
  * Memory the store accounts for this message: raw size + envelope strings +
  * the structs holding them. The lazily built MIME cache is not counted (it
  * would change the total after the put).
  */
-size_t		 message_footprint(const struct message *);
+size_t		message_footprint(const struct message *);
 /* Frees an array of n ESMTP parameters and their strings (NULL is a no-op). */
-void		 message_params_free(struct esmtp_param *, size_t n);
+void		message_params_free(struct esmtp_param *, size_t n);
 /*
  * Returns a copy of m in ONE allocation (the struct, its arrays, every string
  * and, up to MSG_PACK_INLINE_MAX bytes, the raw data), so a small stored
@@ -101,6 +101,6 @@ void		 message_params_free(struct esmtp_param *, size_t n);
  * its own block (moved, not copied). Takes ownership of m on all paths.
  * m must not be in a store yet and must have no MIME view.
  */
-struct message	*message_pack(struct message *m);
+struct message *message_pack(struct message *m);
 
 #endif

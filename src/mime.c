@@ -48,12 +48,12 @@
 #include "mime_internal.h"
 #include "xmalloc.h"
 
-static pthread_mutex_t	 mime_lock = PTHREAD_MUTEX_INITIALIZER;
-static int		 mime_ready;
-static unsigned		 mime_max_depth = DEF_MIME_MAX_DEPTH;
-static unsigned		 mime_max_parts = DEF_MIME_MAX_PARTS;
-static int		 mime_fast_disabled;	/* tests: see mime_internal.h */
-static unsigned long	 mime_gmime_parses;	/* full GMime parses so far */
+static pthread_mutex_t mime_lock = PTHREAD_MUTEX_INITIALIZER;
+static int	       mime_ready;
+static unsigned	       mime_max_depth = DEF_MIME_MAX_DEPTH;
+static unsigned	       mime_max_parts = DEF_MIME_MAX_PARTS;
+static int	       mime_fast_disabled; /* tests: see mime_internal.h */
+static unsigned long   mime_gmime_parses;  /* full GMime parses so far */
 
 void
 mime_init(unsigned max_depth, unsigned max_parts)
@@ -82,7 +82,7 @@ mime_shutdown(void)
 void
 mime_ensure_init(void)
 {
-	int	 ready;
+	int ready;
 
 	pthread_mutex_lock(&mime_lock);
 	ready = mime_ready;
@@ -106,9 +106,9 @@ mime_stat_gmime_parses(void)
 struct mime_body *
 mime_body_parse_raw(const char *data, size_t size, int with_content)
 {
-	struct mime_body	*b;
-	struct mime_body_ctx	 ctx;
-	struct mime_hdr_scan	 sc;
+	struct mime_body    *b;
+	struct mime_body_ctx ctx;
+	struct mime_hdr_scan sc;
 
 	mime_ensure_init();
 	if (data == NULL)
@@ -125,16 +125,15 @@ mime_body_parse_raw(const char *data, size_t size, int with_content)
 	mime_hdr_scan(data, size, &sc);
 	b->flags = sc.flags & ~MIME_FLAG_MAX_HEADERS;
 	/* a capped scan may have missed the Content-Type: no shortcut */
-	if (!sc.capped && !mime_fast_disabled &&
-	    mime_body_simple(data, size, &sc, b)) {
+	if (!sc.capped && !mime_fast_disabled && mime_body_simple(data, size, &sc, b)) {
 		free(sc.spans);
 		if (b->html == NULL)
 			b->html = xstrdup("");
 		return b;
 	}
 	free(sc.spans);
-	if (!sc.capped && !sc.no_separator && sc.flags == 0 &&
-	    !mime_fast_disabled && mime_body_fast(data, size, &ctx, b))
+	if (!sc.capped && !sc.no_separator && sc.flags == 0 && !mime_fast_disabled &&
+	    mime_body_fast(data, size, &ctx, b))
 		return b;
 
 	__atomic_add_fetch(&mime_gmime_parses, 1, __ATOMIC_RELAXED);
@@ -166,7 +165,7 @@ mime_strsize(const char *s)
 size_t
 mime_body_footprint(const struct mime_body *b)
 {
-	size_t	 n, i;
+	size_t n, i;
 
 	if (b == NULL)
 		return 0;
@@ -184,7 +183,7 @@ mime_body_footprint(const struct mime_body *b)
 void
 mime_body_free_contents(struct mime_body *b)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < b->natts; i++) {
 		free(b->atts[i].filename);

@@ -29,12 +29,12 @@
  * comments, RFC 2231 parameters or a name= parameter go to GMime (g).
  */
 struct mime_ctype {
-	char			 type[32];	/* lower case */
-	char			 subtype[64];	/* lower case */
-	char			 boundary[201];	/* "" if none */
-	char			 charset[64];	/* "" if none */
-	int			 toolong;	/* a parameter did not fit */
-	GMimeContentType	*g;		/* GMime's, or NULL */
+	char		  type[32];	 /* lower case */
+	char		  subtype[64];	 /* lower case */
+	char		  boundary[201]; /* "" if none */
+	char		  charset[64];	 /* "" if none */
+	int		  toolong;	 /* a parameter did not fit */
+	GMimeContentType *g;		 /* GMime's, or NULL */
 };
 
 static int
@@ -47,7 +47,7 @@ mime_is_token(int c)
 static size_t
 mime_ctype_token(const char *p, char *dst, size_t dstsz)
 {
-	size_t	 n;
+	size_t n;
 
 	for (n = 0; mime_is_token((unsigned char)p[n]); n++) {
 		if (n + 1 >= dstsz)
@@ -61,8 +61,8 @@ mime_ctype_token(const char *p, char *dst, size_t dstsz)
 static int
 mime_ctype_own(const char *p, struct mime_ctype *ct)
 {
-	char		 attr[32], *dst;
-	size_t		 n, dstsz, i;
+	char   attr[32], *dst;
+	size_t n, dstsz, i;
 
 	while (mime_is_wsp(*p))
 		p++;
@@ -86,8 +86,7 @@ mime_ctype_own(const char *p, struct mime_ctype *ct)
 			p++;
 		if (*p == '\0')
 			return 0;
-		for (n = 0; mime_is_token((unsigned char)p[n]) && p[n] != '*';
-		    n++)
+		for (n = 0; mime_is_token((unsigned char)p[n]) && p[n] != '*'; n++)
 			if (n + 1 >= sizeof(attr))
 				return -1;
 		if (n == 0)
@@ -146,7 +145,7 @@ mime_ctype_own(const char *p, struct mime_ctype *ct)
 static void
 mime_ctype_lower(struct mime_ctype *ct)
 {
-	char	*p;
+	char *p;
 
 	for (p = ct->type; *p != '\0'; p++)
 		*p = g_ascii_tolower(*p);
@@ -158,7 +157,7 @@ mime_ctype_lower(struct mime_ctype *ct)
 static int
 mime_ctype_parse(const char *v, struct mime_ctype *ct)
 {
-	const char	*x;
+	const char *x;
 
 	memset(ct, 0, sizeof(*ct));
 	if (mime_ctype_own(v, ct) == 0)
@@ -168,19 +167,17 @@ mime_ctype_parse(const char *v, struct mime_ctype *ct)
 		return -1;
 	if ((x = g_mime_content_type_get_media_type(ct->g)) == NULL)
 		x = "application";
-	ct->toolong |= g_strlcpy(ct->type, x, sizeof(ct->type)) >=
-	    sizeof(ct->type);
+	ct->toolong |= g_strlcpy(ct->type, x, sizeof(ct->type)) >= sizeof(ct->type);
 	if ((x = g_mime_content_type_get_media_subtype(ct->g)) == NULL)
 		x = "octet-stream";
-	ct->toolong |= g_strlcpy(ct->subtype, x, sizeof(ct->subtype)) >=
-	    sizeof(ct->subtype);
+	ct->toolong |= g_strlcpy(ct->subtype, x, sizeof(ct->subtype)) >= sizeof(ct->subtype);
 	mime_ctype_lower(ct);
 	if ((x = g_mime_content_type_get_parameter(ct->g, "boundary")) != NULL)
-		ct->toolong |= g_strlcpy(ct->boundary, x,
-		    sizeof(ct->boundary)) >= sizeof(ct->boundary);
+		ct->toolong |= g_strlcpy(ct->boundary, x, sizeof(ct->boundary)) >=
+		    sizeof(ct->boundary);
 	if ((x = g_mime_content_type_get_parameter(ct->g, "charset")) != NULL)
-		ct->toolong |= g_strlcpy(ct->charset, x,
-		    sizeof(ct->charset)) >= sizeof(ct->charset);
+		ct->toolong |= g_strlcpy(ct->charset, x, sizeof(ct->charset)) >=
+		    sizeof(ct->charset);
 	return 0;
 }
 
@@ -194,11 +191,10 @@ mime_ctype_clear(struct mime_ctype *ct)
 
 /* "text", "plain"; subtype "*" matches any */
 static int
-mime_ctype_is(const struct mime_ctype *ct, const char *type,
-    const char *subtype)
+mime_ctype_is(const struct mime_ctype *ct, const char *type, const char *subtype)
 {
-	return strcmp(ct->type, type) == 0 && (strcmp(subtype, "*") == 0 ||
-	    strcmp(ct->subtype, subtype) == 0);
+	return strcmp(ct->type, type) == 0 &&
+	    (strcmp(subtype, "*") == 0 || strcmp(ct->subtype, subtype) == 0);
 }
 
 /* Transfer encodings the fast routes decode themselves (others go to GMime). */
@@ -228,24 +224,23 @@ mime_enc_is_simple(GMimeContentEncoding enc)
  * the full parser. Same results as the parser path.
  */
 int
-mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
-    struct mime_body *b)
+mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc, struct mime_body *b)
 {
-	struct mime_str		 v = { 0 }, out = { 0 };
-	struct mime_ctype	 ct;
-	GMimeContentEncoding	 enc = GMIME_CONTENT_ENCODING_DEFAULT;
-	GMimeEncoding		 st;
-	const char		*charset = NULL, *body = data + sc->body;
-	char			*dec = NULL;
-	size_t			 blen = size - sc->body, dlen;
-	int			 html = 0, ok = 0, have_ct = 0;
+	struct mime_str	     v = { 0 }, out = { 0 };
+	struct mime_ctype    ct;
+	GMimeContentEncoding enc = GMIME_CONTENT_ENCODING_DEFAULT;
+	GMimeEncoding	     st;
+	const char	    *charset = NULL, *body = data + sc->body;
+	char		    *dec = NULL;
+	size_t		     blen = size - sc->body, dlen;
+	int		     html = 0, ok = 0, have_ct = 0;
 
 	if (mime_hdr_needs_gmime(data, sc))
 		goto out;
 	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
 	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
-	    g_strstr_len(v.p, v.len, "ilename") != NULL ||
-	    g_strstr_len(v.p, v.len, "ILENAME") != NULL))
+		g_strstr_len(v.p, v.len, "ilename") != NULL ||
+		g_strstr_len(v.p, v.len, "ILENAME") != NULL))
 		goto out;
 	if (mime_hdr_find(data, sc, "Content-Transfer-Encoding", &v)) {
 		enc = g_mime_content_encoding_from_string(v.p);
@@ -262,14 +257,12 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc,
 			html = 1;
 		else if (!mime_ctype_is(&ct, "text", "plain"))
 			goto out;
-		if (ct.g != NULL &&
-		    g_mime_content_type_get_parameter(ct.g, "name") != NULL)
+		if (ct.g != NULL && g_mime_content_type_get_parameter(ct.g, "name") != NULL)
 			goto out;
 		if (ct.charset[0] != '\0')
 			charset = ct.charset;
 	}
-	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_BASE64) {
+	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE || enc == GMIME_CONTENT_ENCODING_BASE64) {
 		g_mime_encoding_init_decode(&st, enc);
 		dec = xmalloc(g_mime_encoding_outlen(&st, blen) + 1);
 		dlen = g_mime_encoding_flush(&st, body, blen, dec);
@@ -308,24 +301,24 @@ out:
  * GMime parser. test_mime checks both paths give the same results.
  */
 
-#define MIME_FAST_MAX_CHARSET	64
+#define MIME_FAST_MAX_CHARSET 64
 
 struct mime_fast_text {
-	int			 set;
-	size_t			 start, end;	/* body bytes */
-	GMimeContentEncoding	 enc;
-	char			 charset[MIME_FAST_MAX_CHARSET];	/* "" if none */
+	int		     set;
+	size_t		     start, end; /* body bytes */
+	GMimeContentEncoding enc;
+	char		     charset[MIME_FAST_MAX_CHARSET]; /* "" if none */
 };
 
 struct mime_fast {
-	struct mime_body_ctx	*ctx;
-	const char		*data;
-	struct mime_fast_text	 text, html;
-	const char		**bounds;	/* enclosing boundaries */
-	unsigned		 nbounds;
+	struct mime_body_ctx *ctx;
+	const char	     *data;
+	struct mime_fast_text text, html;
+	const char	    **bounds; /* enclosing boundaries */
+	unsigned	      nbounds;
 };
 
-static int	mime_fast_entity(struct mime_fast *, size_t, size_t, unsigned);
+static int mime_fast_entity(struct mime_fast *, size_t, size_t, unsigned);
 
 /*
  * Is the line (with its EOL) a delimiter of boundary b? 1: "--b", 2: "--b--",
@@ -334,11 +327,10 @@ static int	mime_fast_entity(struct mime_fast *, size_t, size_t, unsigned);
 static int
 mime_fast_delim(const char *line, size_t len, const char *b, size_t blen)
 {
-	size_t	 i;
-	int	 kind = 1;
+	size_t i;
+	int    kind = 1;
 
-	if (len < 2 + blen || line[0] != '-' || line[1] != '-' ||
-	    memcmp(line + 2, b, blen) != 0)
+	if (len < 2 + blen || line[0] != '-' || line[1] != '-' || memcmp(line + 2, b, blen) != 0)
 		return 0;
 	i = 2 + blen;
 	if (i + 1 < len && line[i] == '-' && line[i + 1] == '-') {
@@ -353,18 +345,16 @@ mime_fast_delim(const char *line, size_t len, const char *b, size_t blen)
 
 /* Transfer-decodes data[start..end) into a malloc'd buffer (NUL after it) */
 static char *
-mime_fast_decode(const char *data, size_t start, size_t end,
-    GMimeContentEncoding enc, size_t *outlen)
+mime_fast_decode(const char *data, size_t start, size_t end, GMimeContentEncoding enc,
+    size_t *outlen)
 {
-	GMimeEncoding	 st;
-	char		*out;
+	GMimeEncoding st;
+	char	     *out;
 
-	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE ||
-	    enc == GMIME_CONTENT_ENCODING_BASE64) {
+	if (enc == GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE || enc == GMIME_CONTENT_ENCODING_BASE64) {
 		g_mime_encoding_init_decode(&st, enc);
 		out = xmalloc(g_mime_encoding_outlen(&st, end - start) + 1);
-		*outlen = g_mime_encoding_flush(&st, data + start, end - start,
-		    out);
+		*outlen = g_mime_encoding_flush(&st, data + start, end - start, out);
 	} else {
 		out = xmalloc(end - start + 1);
 		memcpy(out, data + start, end - start);
@@ -378,17 +368,16 @@ mime_fast_decode(const char *data, size_t start, size_t end,
 static char *
 mime_fast_text_get(const char *data, const struct mime_fast_text *t)
 {
-	struct mime_str	 s = { 0 };
-	char		*dec;
-	size_t		 len;
+	struct mime_str s = { 0 };
+	char	       *dec;
+	size_t		len;
 
 	mime_str_reserve(&s, 0);
 	if (!t->set)
 		return s.p;
 	dec = mime_fast_decode(data, t->start, t->end, t->enc, &len);
 	if (t->charset[0] != '\0')
-		mime_charset_to_utf8(t->charset, strlen(t->charset), dec, len,
-		    &s);
+		mime_charset_to_utf8(t->charset, strlen(t->charset), dec, len, &s);
 	else
 		mime_str_add_8bit(&s, dec, len);
 	free(dec);
@@ -396,14 +385,14 @@ mime_fast_text_get(const char *data, const struct mime_fast_text *t)
 }
 
 static int
-mime_fast_multipart(struct mime_fast *f, size_t body, size_t end,
-    const char *boundary, unsigned depth)
+mime_fast_multipart(struct mime_fast *f, size_t body, size_t end, const char *boundary,
+    unsigned depth)
 {
-	const char	*data = f->data;
-	size_t		 blen = strlen(boundary), off, len, part = SIZE_MAX;
-	size_t		 cend;
-	unsigned	 i;
-	int		 kind, closed = 0, rc = 0;
+	const char *data = f->data;
+	size_t	    blen = strlen(boundary), off, len, part = SIZE_MAX;
+	size_t	    cend;
+	unsigned    i;
+	int	    kind, closed = 0, rc = 0;
 
 	f->bounds[f->nbounds++] = boundary;
 	/* every iteration consumes one line */
@@ -413,9 +402,9 @@ mime_fast_multipart(struct mime_fast *f, size_t body, size_t end,
 			continue;
 		kind = mime_fast_delim(data + off, len, boundary, blen);
 		for (i = 0; kind == 0 && i + 1 < f->nbounds; i++)
-			if (mime_fast_delim(data + off, len, f->bounds[i],
-			    strlen(f->bounds[i])) != 0)
-				kind = -1;	/* a parent's: malformed */
+			if (mime_fast_delim(data + off, len, f->bounds[i], strlen(f->bounds[i])) !=
+			    0)
+				kind = -1; /* a parent's: malformed */
 		if (kind < 0) {
 			rc = -1;
 			break;
@@ -448,18 +437,18 @@ mime_fast_multipart(struct mime_fast *f, size_t body, size_t end,
 static int
 mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 {
-	struct mime_body_ctx		*ctx = f->ctx;
-	struct mime_hdr_scan		 sc;
-	struct mime_str			 v = { 0 };
-	struct mime_fast_text		*slot = NULL;
-	struct mime_attachment		*a;
-	struct mime_ctype		 ct;
-	GMimeContentDisposition		*cd = NULL;
-	GMimeContentEncoding		 enc = GMIME_CONTENT_ENCODING_DEFAULT;
-	const char			*base = f->data + start, *fn = NULL;
-	char				*dec, *fname = NULL;
-	size_t				 len;
-	int				 rc = -1, is_att = 0, have_ct = 0;
+	struct mime_body_ctx	*ctx = f->ctx;
+	struct mime_hdr_scan	 sc;
+	struct mime_str		 v = { 0 };
+	struct mime_fast_text	*slot = NULL;
+	struct mime_attachment	*a;
+	struct mime_ctype	 ct;
+	GMimeContentDisposition *cd = NULL;
+	GMimeContentEncoding	 enc = GMIME_CONTENT_ENCODING_DEFAULT;
+	const char		*base = f->data + start, *fn = NULL;
+	char			*dec, *fname = NULL;
+	size_t			 len;
+	int			 rc = -1, is_att = 0, have_ct = 0;
 
 	if (ctx->stop)
 		return 0;
@@ -489,16 +478,15 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 		 * looks for another boundary than the one in the raw bytes
 		 * (RFC 2046 boundaries are ASCII): its call
 		 */
-		if (mime_ctype_is(&ct, "multipart", "digest") ||
-		    ct.boundary[0] == '\0' || !mime_is_ascii(ct.boundary))
+		if (mime_ctype_is(&ct, "multipart", "digest") || ct.boundary[0] == '\0' ||
+		    !mime_is_ascii(ct.boundary))
 			goto out;
 		if (depth >= ctx->max_depth) {
 			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;
 			rc = 0;
 			goto out;
 		}
-		rc = mime_fast_multipart(f, start + sc.body, end, ct.boundary,
-		    depth);
+		rc = mime_fast_multipart(f, start + sc.body, end, ct.boundary, depth);
 		goto out;
 	}
 
@@ -512,8 +500,8 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	    g_ascii_strcasecmp(v.p, "inline") != 0) {
 		if ((cd = g_mime_content_disposition_parse(NULL, v.p)) == NULL)
 			goto out;
-		if (g_ascii_strcasecmp(g_mime_content_disposition_get_disposition(
-		    cd), "attachment") == 0)
+		if (g_ascii_strcasecmp(g_mime_content_disposition_get_disposition(cd),
+			"attachment") == 0)
 			is_att = 1;
 		fn = g_mime_content_disposition_get_parameter(cd, "filename");
 		if (fn != NULL)
@@ -538,8 +526,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 		slot->start = start + sc.body;
 		slot->end = end;
 		slot->enc = enc;
-		g_strlcpy(slot->charset, have_ct ? ct.charset : "",
-		    sizeof(slot->charset));
+		g_strlcpy(slot->charset, have_ct ? ct.charset : "", sizeof(slot->charset));
 		goto out;
 	}
 
@@ -558,8 +545,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 		a->content_type = mime_ctype_string(a->content_type);
 	} else
 		a->content_type = xstrdup("text/plain");
-	a->content_id = mime_content_id(mime_hdr_find(base, &sc, "Content-ID",
-	    &v) ? v.p : NULL);
+	a->content_id = mime_content_id(mime_hdr_find(base, &sc, "Content-ID", &v) ? v.p : NULL);
 	dec = mime_fast_decode(f->data, start + sc.body, end, enc, &len);
 	a->size = len;
 	if (ctx->with_content)
@@ -583,20 +569,19 @@ out:
  * attachments, 0 if the message must go to GMime (b untouched then).
  */
 int
-mime_body_fast(const char *data, size_t size, struct mime_body_ctx *proto,
-    struct mime_body *b)
+mime_body_fast(const char *data, size_t size, struct mime_body_ctx *proto, struct mime_body *b)
 {
-	struct mime_fast	 f;
-	struct mime_body_ctx	 ctx = *proto;
-	struct mime_body	 tb;
-	const char		*bounds[64];
+	struct mime_fast     f;
+	struct mime_body_ctx ctx = *proto;
+	struct mime_body     tb;
+	const char	    *bounds[64];
 
 	memset(&f, 0, sizeof(f));
 	memset(&tb, 0, sizeof(tb));
 	ctx.body = &tb;
 	ctx.capatts = 0;
 	if (ctx.max_depth >= sizeof(bounds) / sizeof(*bounds))
-		return 0;	/* deeper than our boundary stack */
+		return 0; /* deeper than our boundary stack */
 	f.ctx = &ctx;
 	f.data = data;
 	f.bounds = bounds;

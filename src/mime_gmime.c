@@ -22,16 +22,15 @@
 #include "xmalloc.h"
 
 struct mime_warnings {
-	unsigned	 flags;		/* MIME_FLAG_* */
-	int		 truncated;	/* GMIME_WARN_TRUNCATED_MESSAGE */
+	unsigned flags;	    /* MIME_FLAG_* */
+	int	 truncated; /* GMIME_WARN_TRUNCATED_MESSAGE */
 };
 
 static void
-mime_parser_warning_cb(gint64 offset, GMimeParserWarning code,
-    const gchar *item, gpointer arg)
+mime_parser_warning_cb(gint64 offset, GMimeParserWarning code, const gchar *item, gpointer arg)
 {
-	struct mime_warnings	*w = arg;
-	unsigned		*flags = &w->flags;
+	struct mime_warnings *w = arg;
+	unsigned	     *flags = &w->flags;
 
 	(void)offset;
 	(void)item;
@@ -63,8 +62,8 @@ mime_parser_warning_cb(gint64 offset, GMimeParserWarning code,
 static size_t
 mime_part_decode(GMimePart *part, GMimeStream *out)
 {
-	GMimeDataWrapper	*w = g_mime_part_get_content(part);
-	ssize_t			 n;
+	GMimeDataWrapper *w = g_mime_part_get_content(part);
+	ssize_t		  n;
 
 	if (w == NULL)
 		return 0;
@@ -82,20 +81,19 @@ mime_part_decode(GMimePart *part, GMimeStream *out)
 static char *
 mime_part_text(GMimePart *part)
 {
-	GMimeStream	*mem;
-	GByteArray	*arr;
-	struct mime_str	 s = { 0 };
-	const char	*charset;
+	GMimeStream    *mem;
+	GByteArray     *arr;
+	struct mime_str s = { 0 };
+	const char     *charset;
 
 	mem = g_mime_stream_mem_new();
 	mime_part_decode(part, mem);
 	arr = g_mime_stream_mem_get_byte_array(GMIME_STREAM_MEM(mem));
-	charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part),
-	    "charset");
+	charset = g_mime_object_get_content_type_parameter(GMIME_OBJECT(part), "charset");
 	mime_str_reserve(&s, arr->len);
 	if (charset != NULL && *charset != '\0')
-		mime_charset_to_utf8(charset, strlen(charset),
-		    (const char *)arr->data, arr->len, &s);
+		mime_charset_to_utf8(charset, strlen(charset), (const char *)arr->data, arr->len,
+		    &s);
 	else
 		mime_str_add_8bit(&s, (const char *)arr->data, arr->len);
 	g_object_unref(mem);
@@ -110,7 +108,7 @@ mime_part_text(GMimePart *part)
 static int
 mime_object_header(GMimeObject *obj, const char *name, struct mime_str *out)
 {
-	GMimeHeaderList	*list = g_mime_object_get_header_list(obj);
+	GMimeHeaderList *list = g_mime_object_get_header_list(obj);
 	GMimeHeader	*h, *last = NULL;
 	const char	*raw;
 	int		 i, n;
@@ -139,7 +137,7 @@ mime_object_header(GMimeObject *obj, const char *name, struct mime_str *out)
 static char *
 mime_object_filename(GMimeObject *obj, int *named)
 {
-	GMimeContentDisposition	*cd = NULL;
+	GMimeContentDisposition *cd = NULL;
 	GMimeContentType	*ct = NULL;
 	struct mime_str		 raw = { 0 };
 	const char		*fn = NULL;
@@ -148,12 +146,9 @@ mime_object_filename(GMimeObject *obj, int *named)
 	*named = 0;
 	if (mime_object_header(obj, "Content-Disposition", &raw)) {
 		if (mime_is_ascii(raw.p))
-			fn = g_mime_object_get_content_disposition_parameter(obj,
-			    "filename");
-		else if ((cd = g_mime_content_disposition_parse(NULL,
-		    raw.p)) != NULL)
-			fn = g_mime_content_disposition_get_parameter(cd,
-			    "filename");
+			fn = g_mime_object_get_content_disposition_parameter(obj, "filename");
+		else if ((cd = g_mime_content_disposition_parse(NULL, raw.p)) != NULL)
+			fn = g_mime_content_disposition_get_parameter(cd, "filename");
 		if (fn != NULL)
 			name = mime_param_filename(fn, raw.p, "filename");
 	}
@@ -178,9 +173,9 @@ mime_object_filename(GMimeObject *obj, int *named)
 static int
 mime_object_is_attachment(GMimeObject *obj)
 {
-	const char	*disp;
-	char		*name;
-	int		 named;
+	const char *disp;
+	char	   *name;
+	int	    named;
 
 	disp = g_mime_object_get_disposition(obj);
 	if (disp != NULL && g_ascii_strcasecmp(disp, "attachment") == 0)
@@ -198,27 +193,26 @@ mime_object_is_attachment(GMimeObject *obj)
 static void
 mime_object_content(GMimeObject *obj, GMimeStream *out)
 {
-	GMimeMessage	*inner;
+	GMimeMessage *inner;
 
 	if (GMIME_IS_PART(obj))
 		mime_part_decode(GMIME_PART(obj), out);
-	else if (GMIME_IS_MESSAGE_PART(obj) && (inner =
-	    g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj))) != NULL)
+	else if (GMIME_IS_MESSAGE_PART(obj) &&
+	    (inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj))) != NULL)
 		g_mime_object_write_to_stream(GMIME_OBJECT(inner), NULL, out);
 	g_mime_stream_flush(out);
 }
 
 static void
-mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
-    GMimeContentType *ct)
+mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj, GMimeContentType *ct)
 {
-	struct mime_body	*b = ctx->body;
-	struct mime_attachment	*a;
-	struct mime_str		 raw = { 0 };
-	char			*mt;
-	GMimeStream		*out;
-	GByteArray		*arr;
-	int			 named;
+	struct mime_body       *b = ctx->body;
+	struct mime_attachment *a;
+	struct mime_str		raw = { 0 };
+	char		       *mt;
+	GMimeStream	       *out;
+	GByteArray	       *arr;
+	int			named;
 
 	if (b->natts == ctx->capatts) {
 		ctx->capatts = ctx->capatts ? ctx->capatts * 2 : 4;
@@ -238,8 +232,7 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 	a->content_type = mime_ctype_string(a->content_type);
 
 	/* from the raw header, as the fast route reads it (see above) */
-	a->content_id = mime_content_id(mime_object_header(obj, "Content-ID",
-	    &raw) ? raw.p : NULL);
+	a->content_id = mime_content_id(mime_object_header(obj, "Content-ID", &raw) ? raw.p : NULL);
 	free(raw.p);
 
 	if (ctx->with_content) {
@@ -268,12 +261,11 @@ mime_body_add_attachment(struct mime_body_ctx *ctx, GMimeObject *obj,
 static void
 mime_body_leaf(struct mime_body_ctx *ctx, GMimeObject *obj)
 {
-	GMimeContentType	*ct = g_mime_object_get_content_type(obj);
-	GMimePart		**slot = NULL;
+	GMimeContentType *ct = g_mime_object_get_content_type(obj);
+	GMimePart	**slot = NULL;
 
 	if (GMIME_IS_PART(obj) && !mime_object_is_attachment(obj)) {
-		if (ct == NULL || g_mime_content_type_is_type(ct, "text",
-		    "plain"))
+		if (ct == NULL || g_mime_content_type_is_type(ct, "text", "plain"))
 			slot = ctx->inner == 0 ? &ctx->text : &ctx->itext;
 		else if (g_mime_content_type_is_type(ct, "text", "html"))
 			slot = ctx->inner == 0 ? &ctx->html : &ctx->ihtml;
@@ -295,9 +287,9 @@ mime_body_leaf(struct mime_body_ctx *ctx, GMimeObject *obj)
 static void
 mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
 {
-	GMimeMessage		*inner;
-	GMimeContentType	*ct;
-	int			 i, n;
+	GMimeMessage	 *inner;
+	GMimeContentType *ct;
+	int		  i, n;
 
 	if (obj == NULL || ctx->stop)
 		return;
@@ -313,8 +305,8 @@ mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
 		}
 		n = g_mime_multipart_get_count(GMIME_MULTIPART(obj));
 		for (i = 0; i < n && !ctx->stop; i++)
-			mime_body_walk(ctx, g_mime_multipart_get_part(
-			    GMIME_MULTIPART(obj), i), depth + 1);
+			mime_body_walk(ctx, g_mime_multipart_get_part(GMIME_MULTIPART(obj), i),
+			    depth + 1);
 		return;
 	}
 	if (GMIME_IS_MESSAGE_PART(obj)) {
@@ -332,8 +324,7 @@ mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
 		inner = g_mime_message_part_get_message(GMIME_MESSAGE_PART(obj));
 		if (inner != NULL) {
 			ctx->inner++;
-			mime_body_walk(ctx, g_mime_message_get_mime_part(inner),
-			    depth + 1);
+			mime_body_walk(ctx, g_mime_message_get_mime_part(inner), depth + 1);
 			ctx->inner--;
 		}
 		return;
@@ -350,8 +341,8 @@ mime_body_walk(struct mime_body_ctx *ctx, GMimeObject *obj, unsigned depth)
 static GMimeStream *
 mime_stream_borrow(const char *data, size_t size, GByteArray **arrp)
 {
-	GByteArray	*arr;
-	GMimeStream	*st;
+	GByteArray  *arr;
+	GMimeStream *st;
 
 	arr = g_byte_array_new_take((guint8 *)(uintptr_t)data, size);
 	st = g_mime_stream_mem_new_with_byte_array(arr);
@@ -379,9 +370,9 @@ mime_stream_release(GByteArray *arr)
 static size_t
 mime_gmime_cut(const char *data, size_t size, unsigned max_parts)
 {
-	size_t	 off = 0, len, colon, nbound = 0, nhdr = 0;
-	size_t	 max_bound = 4 * (size_t)max_parts + 64;
-	size_t	 max_hdr = 16 * (size_t)max_parts + 256;
+	size_t off = 0, len, colon, nbound = 0, nhdr = 0;
+	size_t max_bound = 4 * (size_t)max_parts + 64;
+	size_t max_hdr = 16 * (size_t)max_parts + 256;
 
 	while (off < size) {
 		len = mime_line_len(data + off, size - off);
@@ -406,16 +397,16 @@ void
 mime_body_gmime(const char *data, size_t size, const struct mime_hdr_scan *sc,
     struct mime_body_ctx *ctx)
 {
-	struct mime_body	*b = ctx->body;
-	struct mime_str		 s = { 0 };
-	GMimeParserOptions	*opts;
-	GMimeStream		*st, *src, *cat, *sep;
-	GMimeParser		*parser;
-	GMimeMessage		*msg;
-	GByteArray		*arr;
-	struct mime_warnings	 warn = { 0, 0 };
-	unsigned		 flags = 0;
-	size_t			 cut, body = sc->body;
+	struct mime_body    *b = ctx->body;
+	struct mime_str	     s = { 0 };
+	GMimeParserOptions  *opts;
+	GMimeStream	    *st, *src, *cat, *sep;
+	GMimeParser	    *parser;
+	GMimeMessage	    *msg;
+	GByteArray	    *arr;
+	struct mime_warnings warn = { 0, 0 };
+	unsigned	     flags = 0;
+	size_t		     cut, body = sc->body;
 
 	cut = mime_gmime_cut(data, size, ctx->max_parts);
 	if (body > cut)
@@ -442,8 +433,7 @@ mime_body_gmime(const char *data, size_t size, const struct mime_hdr_scan *sc,
 	}
 
 	opts = g_mime_parser_options_new();
-	g_mime_parser_options_set_warning_callback(opts, mime_parser_warning_cb,
-	    &warn);
+	g_mime_parser_options_set_warning_callback(opts, mime_parser_warning_cb, &warn);
 	parser = g_mime_parser_new_with_stream(st);
 	g_mime_parser_set_format(parser, GMIME_FORMAT_MESSAGE);
 	msg = size > 0 ? g_mime_parser_construct_message(parser, opts) : NULL;

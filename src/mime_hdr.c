@@ -28,8 +28,7 @@
 static int
 mime_line_is_empty(const char *p, size_t len)
 {
-	return (len == 1 && p[0] == '\n') ||
-	    (len == 2 && p[0] == '\r' && p[1] == '\n');
+	return (len == 1 && p[0] == '\n') || (len == 2 && p[0] == '\r' && p[1] == '\n');
 }
 
 /*
@@ -39,7 +38,7 @@ mime_line_is_empty(const char *p, size_t len)
 size_t
 mime_field_name_len(const char *p, size_t len, size_t *colon)
 {
-	size_t	 i, n;
+	size_t i, n;
 
 	for (i = 0; i < len; i++) {
 		unsigned char c = p[i];
@@ -65,7 +64,7 @@ mime_field_name_len(const char *p, size_t len, size_t *colon)
 void
 mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 {
-	size_t	 off = 0, len, colon, namelen;
+	size_t off = 0, len, colon, namelen;
 
 	memset(sc, 0, sizeof(*sc));
 	while (off < size) {
@@ -106,8 +105,7 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 		}
 		if (sc->n == sc->cap) {
 			sc->cap = sc->cap ? sc->cap * 2 : 16;
-			sc->spans = xreallocarray(sc->spans, sc->cap,
-			    sizeof(*sc->spans));
+			sc->spans = xreallocarray(sc->spans, sc->cap, sizeof(*sc->spans));
 		}
 		sc->spans[sc->n].name = off;
 		sc->spans[sc->n].namelen = namelen;
@@ -124,7 +122,7 @@ mime_hdr_scan(const char *data, size_t size, struct mime_hdr_scan *sc)
 int
 mime_hdr_next(const char *data, size_t end, size_t *off, struct mime_hdr_span *sp)
 {
-	size_t	 o = *off, len, colon = 0;
+	size_t o = *off, len, colon = 0;
 
 	if (o >= end)
 		return 0;
@@ -132,7 +130,7 @@ mime_hdr_next(const char *data, size_t end, size_t *off, struct mime_hdr_span *s
 	sp->name = o;
 	sp->namelen = mime_field_name_len(data + o, len, &colon);
 	sp->value = o + colon + 1;
-	if (sp->namelen == 0)		/* not what mime_hdr_scan() saw: no value */
+	if (sp->namelen == 0) /* not what mime_hdr_scan() saw: no value */
 		sp->value = o + len;
 	for (o += len; o < end && mime_is_wsp(data[o]); o += len)
 		len = mime_line_len(data + o, end - o);
@@ -149,8 +147,8 @@ mime_hdr_next(const char *data, size_t end, size_t *off, struct mime_hdr_span *s
 void
 mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 {
-	const char	*lf;
-	size_t		 e, next, i;
+	const char *lf;
+	size_t	    e, next, i;
 
 	s->len = 0;
 	while (from < to && mime_is_wsp(data[from]))
@@ -189,7 +187,7 @@ mime_unfold(const char *data, size_t from, size_t to, struct mime_str *s)
 static int
 mime_needs_decode(const char *p, size_t len)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < len; i++) {
 		if ((unsigned char)p[i] >= 0x80)
@@ -213,19 +211,19 @@ mime_needs_decode(const char *p, size_t len)
  */
 
 struct mime_eword {
-	const char	*charset;	/* not NUL-terminated */
-	size_t		 charsetlen;
-	char		 enc;		/* 'B' or 'Q' */
-	const char	*text;
-	size_t		 textlen;
-	size_t		 len;		/* of the whole "=?...?=" */
+	const char *charset; /* not NUL-terminated */
+	size_t	    charsetlen;
+	char	    enc; /* 'B' or 'Q' */
+	const char *text;
+	size_t	    textlen;
+	size_t	    len; /* of the whole "=?...?=" */
 };
 
 /* Parses an encoded word at p; 1 if there is one */
 static int
 mime_eword_parse(const char *p, const char *end, struct mime_eword *w)
 {
-	const char	*q;
+	const char *q;
 
 	if (end - p < 8 || p[0] != '=' || p[1] != '?')
 		return 0;
@@ -252,16 +250,16 @@ mime_eword_parse(const char *p, const char *end, struct mime_eword *w)
 static void
 mime_eword_bytes(const struct mime_eword *w, struct mime_str *out)
 {
-	gint		 st = 0;
-	guint		 save = 0;
-	size_t		 i, n;
-	int		 hi, lo;
-	char		 c;
+	gint   st = 0;
+	guint  save = 0;
+	size_t i, n;
+	int    hi, lo;
+	char   c;
 
 	if (w->enc == 'B') {
 		mime_str_reserve(out, w->textlen);
-		n = g_base64_decode_step(w->text, w->textlen,
-		    (guchar *)out->p + out->len, &st, &save);
+		n = g_base64_decode_step(w->text, w->textlen, (guchar *)out->p + out->len, &st,
+		    &save);
 		out->len += n;
 		out->p[out->len] = '\0';
 		return;
@@ -286,21 +284,21 @@ mime_eword_bytes(const struct mime_eword *w, struct mime_str *out)
  * end of the last word and the number of words in *nwords.
  */
 static const char *
-mime_eword_run(const char *p, const char *end, struct mime_str *bytes,
-    struct mime_str *utf8, int *nwords)
+mime_eword_run(const char *p, const char *end, struct mime_str *bytes, struct mime_str *utf8,
+    int *nwords)
 {
-	struct mime_eword	 w, prev;
-	const char		*q = p, *last = p;
+	struct mime_eword w, prev;
+	const char	 *q = p, *last = p;
 
 	*nwords = 0;
 	bytes->len = 0;
 	memset(&prev, 0, sizeof(prev));
 	while (mime_eword_parse(q, end, &w)) {
-		if (*nwords > 0 && (w.charsetlen != prev.charsetlen ||
-		    g_ascii_strncasecmp(w.charset, prev.charset,
-		    w.charsetlen) != 0)) {
-			mime_charset_to_utf8(prev.charset, prev.charsetlen,
-			    bytes->p, bytes->len, utf8);
+		if (*nwords > 0 &&
+		    (w.charsetlen != prev.charsetlen ||
+			g_ascii_strncasecmp(w.charset, prev.charset, w.charsetlen) != 0)) {
+			mime_charset_to_utf8(prev.charset, prev.charsetlen, bytes->p, bytes->len,
+			    utf8);
 			bytes->len = 0;
 		}
 		mime_eword_bytes(&w, bytes);
@@ -312,8 +310,7 @@ mime_eword_run(const char *p, const char *end, struct mime_str *bytes,
 			q++;
 	}
 	if (*nwords > 0)
-		mime_charset_to_utf8(prev.charset, prev.charsetlen, bytes->p,
-		    bytes->len, utf8);
+		mime_charset_to_utf8(prev.charset, prev.charsetlen, bytes->p, bytes->len, utf8);
 	return last;
 }
 
@@ -324,10 +321,10 @@ mime_eword_run(const char *p, const char *end, struct mime_str *bytes,
 int
 mime_2047_runs(const char *in, size_t len, struct mime_str *out)
 {
-	const char	*end = in + len, *p = in, *q, *copied = in;
-	struct mime_str	 bytes = { 0 }, utf8 = { 0 };
-	gchar		*b64;
-	int		 nwords, changed = 0;
+	const char     *end = in + len, *p = in, *q, *copied = in;
+	struct mime_str bytes = { 0 }, utf8 = { 0 };
+	gchar	       *b64;
+	int		nwords, changed = 0;
 
 	out->len = 0;
 	while ((p = mime_eword_find(p, end)) != NULL) {
@@ -365,10 +362,10 @@ mime_2047_runs(const char *in, size_t len, struct mime_str *out)
 void
 mime_decode_words(const char *p, size_t len, struct mime_str *out)
 {
-	const char		*end = p + len, *at, *plain = p;
-	struct mime_str		 bytes = { 0 };
-	struct mime_eword	 w;
-	int			 nwords;
+	const char	 *end = p + len, *at, *plain = p;
+	struct mime_str	  bytes = { 0 };
+	struct mime_eword w;
+	int		  nwords;
 
 	if (!mime_needs_decode(p, len)) {
 		mime_str_add(out, p, len);
@@ -406,12 +403,12 @@ mime_decode_words(const char *p, size_t len, struct mime_str *out)
 
 /* One parameter of a raw header value */
 struct mime_param {
-	const char	*name;		/* as written, with any '*' suffix */
-	size_t		 namelen;
-	const char	*value;		/* [value, vend): inside the quotes of a
+	const char *name; /* as written, with any '*' suffix */
+	size_t	    namelen;
+	const char *value; /* [value, vend): inside the quotes of a
 					   quoted value, escapes and folds in */
-	const char	*vend;
-	int		 quoted;
+	const char *vend;
+	int	    quoted;
 };
 
 /*
@@ -423,7 +420,7 @@ struct mime_param {
 static int
 mime_param_next(const char **pp, struct mime_param *mp)
 {
-	const char	*p = *pp, *a;
+	const char *p = *pp, *a;
 
 	while ((p = strchr(p, ';')) != NULL) {
 		p++;
@@ -446,8 +443,8 @@ mime_param_next(const char **pp, struct mime_param *mp)
 					p++;
 		} else {
 			mp->value = p;
-			while (*p != '\0' && *p != ';' && *p != ' ' &&
-			    *p != '\t' && *p != '\r' && *p != '\n')
+			while (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t' && *p != '\r' &&
+			    *p != '\n')
 				p++;
 		}
 		mp->vend = p;
@@ -461,7 +458,7 @@ mime_param_next(const char **pp, struct mime_param *mp)
 static void
 mime_param_value(const struct mime_param *mp, struct mime_str *out)
 {
-	const char	*p;
+	const char *p;
 
 	out->len = 0;
 	mime_str_reserve(out, mp->vend - mp->value);
@@ -476,13 +473,13 @@ mime_param_value(const struct mime_param *mp, struct mime_str *out)
 }
 
 enum mime_param_kind {
-	MIME_PARAM_OTHER,	/* not the parameter asked for */
-	MIME_PARAM_PLAIN,	/* param= */
-	MIME_PARAM_2231,	/* param*= */
-	MIME_PARAM_SECTION,	/* param*N= or param*N*= */
+	MIME_PARAM_OTHER,   /* not the parameter asked for */
+	MIME_PARAM_PLAIN,   /* param= */
+	MIME_PARAM_2231,    /* param*= */
+	MIME_PARAM_SECTION, /* param*N= or param*N*= */
 };
 
-#define MIME_SECTION_MAX	1000000000UL	/* larger numbers saturate */
+#define MIME_SECTION_MAX 1000000000UL /* larger numbers saturate */
 
 /*
  * What mp is to parameter param (plen bytes), read as GMime reads a name:
@@ -491,11 +488,11 @@ enum mime_param_kind {
  * number) to *encoded.
  */
 static enum mime_param_kind
-mime_param_kind(const struct mime_param *mp, const char *param, size_t plen,
-    unsigned long *section, int *encoded)
+mime_param_kind(const struct mime_param *mp, const char *param, size_t plen, unsigned long *section,
+    int *encoded)
 {
-	const char	*n = mp->name, *end = mp->name + mp->namelen, *star;
-	size_t		 blen;
+	const char *n = mp->name, *end = mp->name + mp->namelen, *star;
+	size_t	    blen;
 
 	while (end > n && mime_is_wsp(end[-1]))
 		end--;
@@ -526,16 +523,16 @@ mime_param_kind(const struct mime_param *mp, const char *param, size_t plen,
 
 /* One piece of an RFC 2231 value: a section, or the whole param*= value */
 struct mime_section {
-	unsigned long		 number;
-	size_t			 order;		/* in the header */
-	int			 encoded;
-	struct mime_param	 mp;
+	unsigned long	  number;
+	size_t		  order; /* in the header */
+	int		  encoded;
+	struct mime_param mp;
 };
 
 static int
 mime_section_cmp(const void *a, const void *b)
 {
-	const struct mime_section	*x = a, *y = b;
+	const struct mime_section *x = a, *y = b;
 
 	if (x->number != y->number)
 		return x->number < y->number ? -1 : 1;
@@ -546,15 +543,14 @@ mime_section_cmp(const void *a, const void *b)
 static void
 mime_pct_decode(const char *p, size_t len, struct mime_str *out)
 {
-	size_t	 i;
-	int	 hi, lo;
-	char	 c;
+	size_t i;
+	int    hi, lo;
+	char   c;
 
 	mime_str_reserve(out, len);
 	for (i = 0; i < len; i++) {
 		c = p[i];
-		if (c == '%' && len - i > 2 &&
-		    (hi = g_ascii_xdigit_value(p[i + 1])) >= 0 &&
+		if (c == '%' && len - i > 2 && (hi = g_ascii_xdigit_value(p[i + 1])) >= 0 &&
 		    (lo = g_ascii_xdigit_value(p[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
@@ -574,17 +570,16 @@ mime_pct_decode(const char *p, size_t len, struct mime_str *out)
 static void
 mime_2231_decode(const struct mime_section *s, size_t n, struct mime_str *out)
 {
-	struct mime_str	 val = { 0 }, cs = { 0 }, bytes = { 0 };
-	const char	*v, *q1, *q2;
-	size_t		 i, len;
+	struct mime_str val = { 0 }, cs = { 0 }, bytes = { 0 };
+	const char     *v, *q1, *q2;
+	size_t		i, len;
 
 	mime_str_reserve(&bytes, 0);
 	for (i = 0; i < n; i++) {
 		mime_param_value(&s[i].mp, &val);
 		v = val.p;
 		len = val.len;
-		if (i == 0 && s[i].encoded &&
-		    (q1 = memchr(v, '\'', len)) != NULL &&
+		if (i == 0 && s[i].encoded && (q1 = memchr(v, '\'', len)) != NULL &&
 		    (q2 = memchr(q1 + 1, '\'', len - (q1 + 1 - v))) != NULL) {
 			mime_str_add(&cs, v, q1 - v);
 			len -= q2 + 1 - v;
@@ -617,18 +612,18 @@ mime_2231_decode(const struct mime_section *s, size_t n, struct mime_str *out)
 char *
 mime_param_raw(const char *p, const char *param)
 {
-	struct mime_param	 mp;
-	struct mime_section	*s = NULL;
-	struct mime_str		 val = { 0 }, out = { 0 };
-	enum mime_param_kind	 kind = MIME_PARAM_OTHER, k;
-	size_t			 plen = strlen(param), n = 0, cap = 0, order;
-	unsigned long		 number = 0;
-	int			 encoded = 0;
+	struct mime_param    mp;
+	struct mime_section *s = NULL;
+	struct mime_str	     val = { 0 }, out = { 0 };
+	enum mime_param_kind kind = MIME_PARAM_OTHER, k;
+	size_t		     plen = strlen(param), n = 0, cap = 0, order;
+	unsigned long	     number = 0;
+	int		     encoded = 0;
 
 	if (p == NULL || (strstr(p, "=?") == NULL && strchr(p, '*') == NULL))
 		return NULL;
-	while (mime_param_next(&p, &mp) && (kind = mime_param_kind(&mp, param,
-	    plen, &number, &encoded)) == MIME_PARAM_OTHER)
+	while (mime_param_next(&p, &mp) &&
+	    (kind = mime_param_kind(&mp, param, plen, &number, &encoded)) == MIME_PARAM_OTHER)
 		;
 	switch (kind) {
 	case MIME_PARAM_PLAIN:
@@ -641,7 +636,7 @@ mime_param_raw(const char *p, const char *param)
 	case MIME_PARAM_2231:
 	case MIME_PARAM_SECTION:
 		/* this piece, then every later section of param */
-		for (order = 0, k = kind; ; ) {
+		for (order = 0, k = kind;;) {
 			if (k == kind) {
 				if (n == cap) {
 					cap = cap ? cap * 2 : 4;
@@ -677,11 +672,10 @@ mime_param_raw(const char *p, const char *param)
 char *
 mime_param_filename(const char *fn, const char *raw, const char *param)
 {
-	struct mime_str	 s = { 0 };
-	char		*ours;
+	struct mime_str s = { 0 };
+	char	       *ours;
 
-	if (fn != NULL && *fn != '\0' &&
-	    (ours = mime_param_raw(raw, param)) != NULL)
+	if (fn != NULL && *fn != '\0' && (ours = mime_param_raw(raw, param)) != NULL)
 		return ours;
 	mime_str_reserve(&s, 0);
 	if (fn != NULL)
@@ -699,8 +693,8 @@ mime_param_filename(const char *fn, const char *raw, const char *param)
 char *
 mime_content_id(const char *raw)
 {
-	struct mime_str	 s = { 0 };
-	char		*id;
+	struct mime_str s = { 0 };
+	char	       *id;
 
 	mime_str_reserve(&s, 0);
 	if (raw != NULL && (id = g_mime_utils_decode_message_id(raw)) != NULL) {
@@ -718,22 +712,20 @@ mime_content_id(const char *raw)
  * the GMime parser's business: the fast paths give up).
  */
 int
-mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
-    const char *name, struct mime_str *out)
+mime_hdr_find(const char *data, const struct mime_hdr_scan *sc, const char *name,
+    struct mime_str *out)
 {
-	size_t	 i, len = strlen(name), n = 0, first = 0;
+	size_t i, len = strlen(name), n = 0, first = 0;
 
 	for (i = 0; i < sc->n; i++) {
 		if (sc->spans[i].namelen == len &&
-		    g_ascii_strncasecmp(data + sc->spans[i].name, name,
-		    len) == 0 && n++ == 0)
+		    g_ascii_strncasecmp(data + sc->spans[i].name, name, len) == 0 && n++ == 0)
 			first = i;
 	}
 	if (n > 1)
 		return -1;
 	if (n == 1)
-		mime_unfold(data, sc->spans[first].value,
-		    sc->spans[first].end, out);
+		mime_unfold(data, sc->spans[first].value, sc->spans[first].end, out);
 	return n;
 }
 
@@ -744,11 +736,11 @@ mime_hdr_find(const char *data, const struct mime_hdr_scan *sc,
 int
 mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc)
 {
-	static const char	*names[] = { "Content-Type",
-	    "Content-Transfer-Encoding", "Content-Disposition", "Content-ID" };
-	unsigned		 seen[4] = { 0, 0, 0, 0 };
-	const char		*name;
-	size_t			 i, k, len;
+	static const char *names[] = { "Content-Type", "Content-Transfer-Encoding",
+		"Content-Disposition", "Content-ID" };
+	unsigned	   seen[4] = { 0, 0, 0, 0 };
+	const char	  *name;
+	size_t		   i, k, len;
 
 	for (i = 0; i < sc->n; i++) {
 		name = data + sc->spans[i].name;
@@ -758,8 +750,9 @@ mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc)
 		for (k = 0; k < 4; k++)
 			if (strlen(names[k]) == len &&
 			    g_ascii_strncasecmp(name, names[k], len) == 0 &&
-			    (seen[k]++ > 0 || memchr(data + sc->spans[i].value, '\0',
-			    sc->spans[i].end - sc->spans[i].value) != NULL))
+			    (seen[k]++ > 0 ||
+				memchr(data + sc->spans[i].value, '\0',
+				    sc->spans[i].end - sc->spans[i].value) != NULL))
 				return 1;
 	}
 	return 0;

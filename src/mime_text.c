@@ -25,7 +25,7 @@
 void
 mime_str_reserve(struct mime_str *s, size_t more)
 {
-	size_t	 cap;
+	size_t cap;
 
 	if (s->cap - s->len > more)
 		return;
@@ -51,11 +51,11 @@ mime_str_reserve(struct mime_str *s, size_t more)
 size_t
 mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 {
-	const char	*end, *bad;
-	size_t		 nrepl = 0;
+	const char *end, *bad;
+	size_t	    nrepl = 0;
 
 	mime_str_reserve(s, len);
-	if (len == 0)		/* p may be NULL (an empty GByteArray) */
+	if (len == 0) /* p may be NULL (an empty GByteArray) */
 		return 0;
 	end = p + len;
 	/* every iteration consumes at least the bad byte */
@@ -72,7 +72,7 @@ mime_str_add_utf8(struct mime_str *s, const char *p, size_t len)
 char *
 mime_ctype_string(char *s)
 {
-	const unsigned char	*p;
+	const unsigned char *p;
 
 	for (p = (const unsigned char *)s; *p != '\0'; p++)
 		if (*p < 0x21 || *p > 0x7e) {
@@ -86,8 +86,8 @@ mime_ctype_string(char *s)
 static size_t
 mime_ascii_prefix(const char *p, size_t len)
 {
-	uint64_t	 w;
-	size_t		 i = 0;
+	uint64_t w;
+	size_t	 i = 0;
 
 	for (; i + 8 <= len; i += 8) {
 		memcpy(&w, p + i, 8);
@@ -103,8 +103,8 @@ mime_ascii_prefix(const char *p, size_t len)
 int
 mime_is_utf8(const char *p, size_t len)
 {
-	const char	*nul;
-	size_t		 a;
+	const char *nul;
+	size_t	    a;
 
 	a = mime_ascii_prefix(p, len);
 	p += a;
@@ -122,8 +122,8 @@ mime_is_utf8(const char *p, size_t len)
 static int
 mime_has_utf8_seq(const char *p, size_t len)
 {
-	const char	*end = p + len;
-	gunichar	 c;
+	const char *end = p + len;
+	gunichar    c;
 
 	for (; p < end; p++) {
 		if ((unsigned char)*p < 0xC2)
@@ -146,9 +146,9 @@ mime_has_utf8_seq(const char *p, size_t len)
 void
 mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
 {
-	const char	*nul;
-	char		*dec;
-	size_t		 seg;
+	const char *nul;
+	char	   *dec;
+	size_t	    seg;
 
 	if (len == 0) {
 		mime_str_reserve(s, 0);
@@ -174,7 +174,7 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
 			mime_str_add_utf8(s, p, seg);
 		if (nul == NULL)
 			break;
-		mime_str_add_utf8(s, "", 1);	/* the NUL: U+FFFD */
+		mime_str_add_utf8(s, "", 1); /* the NUL: U+FFFD */
 		len -= seg + 1;
 		p += seg + 1;
 	}
@@ -190,14 +190,13 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
  * U+FFFD too: a NUL would cut the C string short.
  */
 void
-mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
-    struct mime_str *out)
+mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len, struct mime_str *out)
 {
-	char		 name[64];
-	const char	*star;
-	iconv_t		 cd;
-	char		*in, *o, *conv;
-	size_t		 inleft, oleft, r, guard, start = out->len;
+	char	    name[64];
+	const char *star;
+	iconv_t	    cd;
+	char	   *in, *o, *conv;
+	size_t	    inleft, oleft, r, guard, start = out->len;
 
 	if ((star = memchr(cs, '*', cslen)) != NULL)
 		cslen = star - cs;
@@ -207,8 +206,7 @@ mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
 	}
 	memcpy(name, cs, cslen);
 	name[cslen] = '\0';
-	if (g_ascii_strcasecmp(name, "utf-8") == 0 ||
-	    g_ascii_strcasecmp(name, "us-ascii") == 0 ||
+	if (g_ascii_strcasecmp(name, "utf-8") == 0 || g_ascii_strcasecmp(name, "us-ascii") == 0 ||
 	    (cd = g_mime_iconv_open("UTF-8", name)) == (iconv_t)-1) {
 		mime_str_add_8bit(out, p, len);
 		return;

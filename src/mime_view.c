@@ -29,25 +29,24 @@
 #include "mime_internal.h"
 #include "xmalloc.h"
 
-enum mime_addr_kind { MIME_ADDR_TO, MIME_ADDR_CC, MIME_ADDR_REPLY_TO,
-    MIME_ADDR_NKINDS };
+enum mime_addr_kind { MIME_ADDR_TO, MIME_ADDR_CC, MIME_ADDR_REPLY_TO, MIME_ADDR_NKINDS };
 
 /* Offsets into the string pool while the view is being built */
 struct mime_view_build {
-	struct mime_str	 pool;
-	size_t		*hdr;		/* name, value offset pairs */
-	size_t		 nhdr, caphdr;
-	size_t		*addr[MIME_ADDR_NKINDS];
-	size_t		 naddr[MIME_ADDR_NKINDS], capaddr[MIME_ADDR_NKINDS];
-	size_t		 subject, from;	/* offsets; SIZE_MAX if none */
-	unsigned	 flags;		/* MIME_FLAG_* found on the way */
+	struct mime_str pool;
+	size_t	       *hdr; /* name, value offset pairs */
+	size_t		nhdr, caphdr;
+	size_t	       *addr[MIME_ADDR_NKINDS];
+	size_t		naddr[MIME_ADDR_NKINDS], capaddr[MIME_ADDR_NKINDS];
+	size_t		subject, from; /* offsets; SIZE_MAX if none */
+	unsigned	flags;	       /* MIME_FLAG_* found on the way */
 };
 
 /* Adds s (already valid UTF-8) to the pool, returns its offset */
 static size_t
 mime_pool_add(struct mime_view_build *b, const char *s, size_t len)
 {
-	size_t	 off = b->pool.len;
+	size_t off = b->pool.len;
 
 	mime_str_add(&b->pool, s, len);
 	mime_str_add(&b->pool, "", 1);
@@ -59,8 +58,7 @@ mime_build_addr(struct mime_view_build *b, enum mime_addr_kind k, size_t off)
 {
 	if (b->naddr[k] == b->capaddr[k]) {
 		b->capaddr[k] = b->capaddr[k] ? b->capaddr[k] * 2 : 4;
-		b->addr[k] = xreallocarray(b->addr[k], b->capaddr[k],
-		    sizeof(size_t));
+		b->addr[k] = xreallocarray(b->addr[k], b->capaddr[k], sizeof(size_t));
 	}
 	b->addr[k][b->naddr[k]++] = off;
 }
@@ -71,7 +69,7 @@ mime_build_addr(struct mime_view_build *b, enum mime_addr_kind k, size_t off)
 static void
 mime_format_mailbox(InternetAddress *ia, struct mime_str *tmp)
 {
-	const char	*name, *addr;
+	const char *name, *addr;
 
 	tmp->len = 0;
 	name = internet_address_get_name(ia);
@@ -92,10 +90,9 @@ mime_format_mailbox(InternetAddress *ia, struct mime_str *tmp)
  * 5322 groups do not nest). Returns the number of mailboxes.
  */
 static size_t
-mime_addr_walk(InternetAddressList *l, void (*fn)(InternetAddress *, void *),
-    void *arg, int depth)
+mime_addr_walk(InternetAddressList *l, void (*fn)(InternetAddress *, void *), void *arg, int depth)
 {
-	InternetAddress	*ia;
+	InternetAddress *ia;
 	size_t		 n = 0;
 	int		 i, cnt;
 
@@ -108,17 +105,18 @@ mime_addr_walk(InternetAddressList *l, void (*fn)(InternetAddress *, void *),
 			fn(ia, arg);
 			n++;
 		} else if (INTERNET_ADDRESS_IS_GROUP(ia))
-			n += mime_addr_walk(internet_address_group_get_members(
-			    INTERNET_ADDRESS_GROUP(ia)), fn, arg, depth + 1);
+			n += mime_addr_walk(
+			    internet_address_group_get_members(INTERNET_ADDRESS_GROUP(ia)), fn, arg,
+			    depth + 1);
 	}
 	return n;
 }
 
 struct mime_addr_ctx {
-	struct mime_view_build	*b;
-	enum mime_addr_kind	 kind;
-	struct mime_str		*tmp;
-	struct mime_str		*join;		/* From: joined with ", " */
+	struct mime_view_build *b;
+	enum mime_addr_kind	kind;
+	struct mime_str	       *tmp;
+	struct mime_str	       *join; /* From: joined with ", " */
 };
 
 /* Adds the formatted mailbox in ctx->tmp to the view */
@@ -137,7 +135,7 @@ mime_addr_emit(struct mime_addr_ctx *ctx)
 static void
 mime_addr_add_cb(InternetAddress *ia, void *arg)
 {
-	struct mime_addr_ctx	*ctx = arg;
+	struct mime_addr_ctx *ctx = arg;
 
 	mime_format_mailbox(ia, ctx->tmp);
 	mime_addr_emit(ctx);
@@ -150,9 +148,24 @@ mime_is_atext(int c)
 	if (g_ascii_isalnum(c) || c >= 0x80)
 		return 1;
 	switch (c) {
-	case '!': case '#': case '$': case '%': case '&': case '\'':
-	case '*': case '+': case '-': case '/': case '=': case '?':
-	case '^': case '_': case '`': case '{': case '|': case '}':
+	case '!':
+	case '#':
+	case '$':
+	case '%':
+	case '&':
+	case '\'':
+	case '*':
+	case '+':
+	case '-':
+	case '/':
+	case '=':
+	case '?':
+	case '^':
+	case '_':
+	case '`':
+	case '{':
+	case '|':
+	case '}':
 	case '~':
 		return 1;
 	default:
@@ -164,15 +177,15 @@ mime_is_atext(int c)
 static int
 mime_addr_simple_spec(const char *p, size_t len)
 {
-	size_t	 i, at = 0, nat = 0;
+	size_t i, at = 0, nat = 0;
 
 	for (i = 0; i < len; i++) {
 		if (p[i] == '@') {
 			at = i;
 			nat++;
 		} else if (p[i] == '.') {
-			if (i == 0 || i + 1 == len || p[i - 1] == '.' ||
-			    p[i - 1] == '@' || p[i + 1] == '@')
+			if (i == 0 || i + 1 == len || p[i - 1] == '.' || p[i - 1] == '@' ||
+			    p[i + 1] == '@')
 				return 0;
 		} else if (!mime_is_atext((unsigned char)p[i]))
 			return 0;
@@ -194,13 +207,19 @@ mime_addr_simple(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 	const char	*name, *addr;
 	size_t		 n = 0, i, namelen, addrlen;
 	size_t		 pool0, naddr0, join0;
-	struct mime_str	*t = ctx->tmp;
+	struct mime_str *t = ctx->tmp;
 	int		 eightbit = 0;
 
 	for (i = 0; i < raw->len; i++) {
 		switch ((unsigned char)p[i]) {
-		case '"': case '(': case ')': case '\\': case ':': case ';':
-		case '[': case ']':
+		case '"':
+		case '(':
+		case ')':
+		case '\\':
+		case ':':
+		case ';':
+		case '[':
+		case ']':
 			return -1;
 		default:
 			if ((unsigned char)p[i] >= 0x80)
@@ -231,8 +250,8 @@ mime_addr_simple(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 			addr = lt + 1;
 			addrlen = q - lt - 2;
 			name = p;
-			for (namelen = lt - p; namelen > 0 &&
-			    mime_is_wsp(p[namelen - 1]); namelen--)
+			for (namelen = lt - p; namelen > 0 && mime_is_wsp(p[namelen - 1]);
+			     namelen--)
 				;
 			for (i = 0; i < namelen; i++) {
 				if (p[i] == ' ' && i > 0 && p[i - 1] != ' ')
@@ -270,17 +289,17 @@ undo:
 	return -1;
 }
 
-#define MIME_ADDR_GMIME_MAX	(64 * 1024)
+#define MIME_ADDR_GMIME_MAX (64 * 1024)
 
 /* Adds the mailboxes of the (unfolded, raw) address list; returns their number */
 static size_t
 mime_addr_list(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 {
-	InternetAddressList	*l;
-	ssize_t			 n;
+	InternetAddressList *l;
+	ssize_t		     n;
 
-	struct mime_str		 norm = { 0 };
-	size_t			 cut;
+	struct mime_str norm = { 0 };
+	size_t		cut;
 
 	if ((n = mime_addr_simple(raw, ctx)) >= 0)
 		return n;
@@ -307,12 +326,12 @@ mime_addr_list(const struct mime_str *raw, struct mime_addr_ctx *ctx)
 static struct mime_view *
 mime_view_pack(struct mime_view_build *b, unsigned flags)
 {
-	struct mime_view	*v;
-	struct mime_header	*hdrs;
-	char			**ptrs, *pool;
-	size_t			 nptrs = 0, total, i;
-	int			 k;
-	char			**arr[MIME_ADDR_NKINDS];
+	struct mime_view   *v;
+	struct mime_header *hdrs;
+	char		  **ptrs, *pool;
+	size_t		    nptrs = 0, total, i;
+	int		    k;
+	char		  **arr[MIME_ADDR_NKINDS];
 
 	for (k = 0; k < MIME_ADDR_NKINDS; k++)
 		nptrs += b->naddr[k];
@@ -321,8 +340,8 @@ mime_view_pack(struct mime_view_build *b, unsigned flags)
 	if (b->from == SIZE_MAX)
 		b->from = mime_pool_add(b, "", 0);
 
-	total = sizeof(*v) + nptrs * sizeof(char *) +
-	    b->nhdr * sizeof(struct mime_header) + b->pool.len;
+	total = sizeof(*v) + nptrs * sizeof(char *) + b->nhdr * sizeof(struct mime_header) +
+	    b->pool.len;
 	v = xmalloc(total);
 	memset(v, 0, sizeof(*v));
 	ptrs = (char **)(v + 1);
@@ -356,7 +375,7 @@ mime_view_pack(struct mime_view_build *b, unsigned flags)
 
 /* Scratch strings while a view is built */
 struct mime_view_tmp {
-	struct mime_str	 raw, tmp, join;
+	struct mime_str raw, tmp, join;
 };
 
 /*
@@ -367,14 +386,13 @@ static void
 mime_view_field(struct mime_view_build *b, const char *data, const struct mime_hdr_span *sp,
     struct mime_view_tmp *t, int listed)
 {
-	const char		*hname = data + sp->name;
-	struct mime_addr_ctx	 ctx;
-	enum mime_addr_kind	 kind;
-	size_t			 name = 0, value, n;
-	int			 subject, from;
+	const char	    *hname = data + sp->name;
+	struct mime_addr_ctx ctx;
+	enum mime_addr_kind  kind;
+	size_t		     name = 0, value, n;
+	int		     subject, from;
 
-#define NAME_IS(s)	(sp->namelen == sizeof(s) - 1 && \
-			    strncasecmp(hname, s, sizeof(s) - 1) == 0)
+#define NAME_IS(s) (sp->namelen == sizeof(s) - 1 && strncasecmp(hname, s, sizeof(s) - 1) == 0)
 	subject = NAME_IS("Subject");
 	from = NAME_IS("From");
 	if (!listed && !(subject && b->subject == SIZE_MAX) && !(from && b->from == SIZE_MAX))
@@ -431,13 +449,13 @@ mime_view_field(struct mime_view_build *b, const char *data, const struct mime_h
 struct mime_view *
 mime_view_parse(const char *data, size_t size)
 {
-	struct mime_hdr_scan	 sc;
-	struct mime_hdr_span	 sp;
-	struct mime_view_build	 b;
-	struct mime_view_tmp	 t;
-	struct mime_view	*v;
-	size_t			 i, off;
-	int			 k;
+	struct mime_hdr_scan   sc;
+	struct mime_hdr_span   sp;
+	struct mime_view_build b;
+	struct mime_view_tmp   t;
+	struct mime_view      *v;
+	size_t		       i, off;
+	int		       k;
 
 	mime_ensure_init();
 	if (data == NULL)
@@ -452,7 +470,7 @@ mime_view_parse(const char *data, size_t size)
 		mime_view_field(&b, data, &sc.spans[i], &t, 1);
 	/* A Subject or From after the listed fields still counts: look for them */
 	for (off = sc.more; sc.capped && (b.subject == SIZE_MAX || b.from == SIZE_MAX) &&
-	    mime_hdr_next(data, sc.fields_end, &off, &sp);)
+	     mime_hdr_next(data, sc.fields_end, &off, &sp);)
 		mime_view_field(&b, data, &sp, &t, 0);
 
 	v = mime_view_pack(&b, sc.flags | b.flags);
@@ -473,8 +491,8 @@ int
 mime_view_more(const struct message *m, const struct mime_view *v, size_t *off, char **name,
     char **value)
 {
-	struct mime_hdr_span	 sp;
-	struct mime_str		 raw = { 0 }, out = { 0 };
+	struct mime_hdr_span sp;
+	struct mime_str	     raw = { 0 }, out = { 0 };
 
 	if (v->more == 0 || *off < v->more || v->header_end > m->size ||
 	    !mime_hdr_next(m->data, v->header_end, off, &sp))

@@ -14,10 +14,9 @@
  * into a new byte buffer the caller destroys, after the batch that sent it
  * completed.
  */
-grpc_byte_buffer	*pbgrpc_pack(const ProtobufCMessage *m, size_t n);
+grpc_byte_buffer *pbgrpc_pack(const ProtobufCMessage *m, size_t n);
 /* NULL if bb cannot be read or does not parse as desc; else free with
  * protobuf_c_message_free_unpacked(). bb stays the caller's. */
-ProtobufCMessage	*pbgrpc_unpack(const ProtobufCMessageDescriptor *desc,
-			    grpc_byte_buffer *bb);
+ProtobufCMessage *pbgrpc_unpack(const ProtobufCMessageDescriptor *desc, grpc_byte_buffer *bb);
 
 #endif

@@ -32,27 +32,27 @@ _Static_assert(RULES_MATCH_MAX <= MATCH_PATTERN_MAX, "a rule's glob must compile
 
 /* A rule and what rules.c keeps beside it; rules_first() hands out &node->rule. */
 struct rules_node {
-	struct rule		 rule;		/* first: a struct rule * is a node */
-	struct match_glob	*glob;		/* NULL: the rule always matches */
-	struct rules_node	*stage_next;
+	struct rule	   rule; /* first: a struct rule * is a node */
+	struct match_glob *glob; /* NULL: the rule always matches */
+	struct rules_node *stage_next;
 };
 
 struct rules {
-	struct rule		 *head, **tailp;
-	struct rules_node	 *stage_head[RULES_STAGE_DATA + 1];
-	struct rules_node	**stage_tailp[RULES_STAGE_DATA + 1];
-	size_t			  count;
-	size_t			  glob_bytes;	/* sum of match_glob_size() */
-	uint64_t		  next_id;
+	struct rule	   *head, **tailp;
+	struct rules_node  *stage_head[RULES_STAGE_DATA + 1];
+	struct rules_node **stage_tailp[RULES_STAGE_DATA + 1];
+	size_t		    count;
+	size_t		    glob_bytes; /* sum of match_glob_size() */
+	uint64_t	    next_id;
 };
 
 /* Rebuilds the per-stage lists from the creation-order list. */
 static void
 rules_index(struct rules *rs)
 {
-	struct rule		*r;
-	struct rules_node	*nd;
-	int			 st;
+	struct rule	  *r;
+	struct rules_node *nd;
+	int		   st;
 
 	for (st = 0; st <= RULES_STAGE_DATA; st++) {
 		rs->stage_head[st] = NULL;
@@ -69,7 +69,7 @@ rules_index(struct rules *rs)
 struct rules *
 rules_new(void)
 {
-	struct rules	*rs = xcalloc(1, sizeof(*rs));
+	struct rules *rs = xcalloc(1, sizeof(*rs));
 
 	rs->tailp = &rs->head;
 	rs->next_id = 1;
@@ -80,7 +80,7 @@ rules_new(void)
 static void
 rules_rule_free(struct rules *rs, struct rule *r)
 {
-	struct rules_node	*nd = (struct rules_node *)r;
+	struct rules_node *nd = (struct rules_node *)r;
 
 	if (nd->glob != NULL) {
 		rs->glob_bytes -= match_glob_size(nd->glob);
@@ -123,7 +123,7 @@ rules_stage_str(enum rules_stage st)
 static const char *
 rules_default_enhanced(enum rules_stage st, unsigned code)
 {
-	int	 perm = code >= 500;
+	int perm = code >= 500;
 
 	switch (st) {
 	case RULES_STAGE_CONNECT:
@@ -139,9 +139,9 @@ rules_default_enhanced(enum rules_stage st, unsigned code)
 static int
 rules_enhanced_ok(const char *e)
 {
-	const char	*p = e;
-	size_t		 n;
-	int		 part;
+	const char *p = e;
+	size_t	    n;
+	int	    part;
 
 	if (!(p[0] == '2' || p[0] == '4' || p[0] == '5') || p[1] != '.')
 		return 0;
@@ -170,15 +170,16 @@ rules_text_ok(const char *s)
 const struct rule *
 rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 {
-	struct rules_node	*nd;
-	struct rule		*r;
-	struct match_glob	*glob = NULL;
-	char			 gerr[128];
-	const char		*match = t->match != NULL ? t->match : "";
-	const char		*msg = t->message != NULL ? t->message : "";
+	struct rules_node *nd;
+	struct rule	  *r;
+	struct match_glob *glob = NULL;
+	char		   gerr[128];
+	const char	  *match = t->match != NULL ? t->match : "";
+	const char	  *msg = t->message != NULL ? t->message : "";
 
 	if (t->stage < RULES_STAGE_CONNECT || t->stage > RULES_STAGE_DATA) {
-		snprintf(err, errlen, "stage must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA");
+		snprintf(err, errlen,
+		    "stage must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA");
 		return NULL;
 	}
 	if (rs->count >= RULES_MAX) {
@@ -194,12 +195,13 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 		return NULL;
 	}
 	if (t->code != 0 && (t->code < 400 || t->code > 599)) {
-		snprintf(err, errlen, "code %u: must be 4xx or 5xx (or 0 with delay_ms or disconnect)",
-		    t->code);
+		snprintf(err, errlen,
+		    "code %u: must be 4xx or 5xx (or 0 with delay_ms or disconnect)", t->code);
 		return NULL;
 	}
 	if (t->code == 0 && t->delay_ms == 0 && !t->disconnect) {
-		snprintf(err, errlen, "code 0 needs delay_ms > 0 or disconnect (else the rule does nothing)");
+		snprintf(err, errlen,
+		    "code 0 needs delay_ms > 0 or disconnect (else the rule does nothing)");
 		return NULL;
 	}
 	if (t->enhanced[0] != '\0') {
@@ -220,7 +222,8 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 		}
 	}
 	if (strlen(msg) > RULES_MESSAGE_MAX || !rules_text_ok(msg)) {
-		snprintf(err, errlen, "message: at most %d bytes and no control characters (CR, LF, ...)",
+		snprintf(err, errlen,
+		    "message: at most %d bytes and no control characters (CR, LF, ...)",
 		    RULES_MESSAGE_MAX);
 		return NULL;
 	}
@@ -233,8 +236,10 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 		glob = match_glob_compile(match, gerr, sizeof(gerr));
 		if (rs->glob_bytes + match_glob_size(glob) > RULES_GLOB_BYTES_MAX) {
 			match_glob_free(glob);
-			snprintf(err, errlen, "match: the rules' compiled globs would take more "
-			    "than %u MiB (delete rules first)", RULES_GLOB_BYTES_MAX >> 20);
+			snprintf(err, errlen,
+			    "match: the rules' compiled globs would take more "
+			    "than %u MiB (delete rules first)",
+			    RULES_GLOB_BYTES_MAX >> 20);
 			return NULL;
 		}
 	}
@@ -249,8 +254,9 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 	r->match = xstrdup(match);
 	r->code = t->code;
 	if (t->code != 0)
-		snprintf(r->enhanced, sizeof(r->enhanced), "%s", t->enhanced[0] != '\0' ?
-		    t->enhanced : rules_default_enhanced(t->stage, t->code));
+		snprintf(r->enhanced, sizeof(r->enhanced), "%s",
+		    t->enhanced[0] != '\0' ? t->enhanced :
+					     rules_default_enhanced(t->stage, t->code));
 	if (*msg != '\0')
 		r->message = xstrdup(msg);
 	else if (t->code != 0)
@@ -273,8 +279,8 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 size_t
 rules_delete(struct rules *rs, const char *id)
 {
-	struct rule	**rp, *r;
-	size_t		  n = 0;
+	struct rule **rp, *r;
+	size_t	      n = 0;
 
 	for (rp = &rs->head; (r = *rp) != NULL;) {
 		if (id == NULL || *id == '\0' || strcmp(r->id, id) == 0) {
@@ -309,7 +315,7 @@ rules_count(const struct rules *rs)
 static int
 rules_matches(const struct rules_node *nd, const char *const *subjects, size_t n)
 {
-	size_t	 i;
+	size_t i;
 
 	if (nd->glob == NULL)
 		return 1;
@@ -323,8 +329,8 @@ int
 rules_eval(struct rules *rs, enum rules_stage st, const char *const *subjects, size_t n,
     struct rules_action *out)
 {
-	struct rules_node	*nd;
-	struct rule		*r;
+	struct rules_node *nd;
+	struct rule	  *r;
 
 	if (st < RULES_STAGE_CONNECT || st > RULES_STAGE_DATA)
 		return 0;

@@ -31,38 +31,38 @@ enum rules_stage {
 	RULES_STAGE_DATA,
 };
 
-#define RULES_ID_MAX	24
-#define RULES_TEXT_MAX	512
-#define RULES_MAX		10000	/* rules at once */
-#define RULES_MATCH_MAX		1024	/* bytes of a match glob (MATCH_PATTERN_MAX) */
-#define RULES_GLOB_BYTES_MAX	(64u << 20)	/* all rules' compiled globs */
-#define RULES_MESSAGE_MAX	400	/* bytes of reply text */
-#define RULES_DELAY_MAX		600000	/* ms */
+#define RULES_ID_MAX	     24
+#define RULES_TEXT_MAX	     512
+#define RULES_MAX	     10000	 /* rules at once */
+#define RULES_MATCH_MAX	     1024	 /* bytes of a match glob (MATCH_PATTERN_MAX) */
+#define RULES_GLOB_BYTES_MAX (64u << 20) /* all rules' compiled globs */
+#define RULES_MESSAGE_MAX    400	 /* bytes of reply text */
+#define RULES_DELAY_MAX	     600000	 /* ms */
 
 struct rule {
-	char			 id[RULES_ID_MAX];
-	enum rules_stage	 stage;
-	char			*match;		/* NULL or "" = always */
-	unsigned		 code;		/* 4xx/5xx, or 0 = normal reply (delay only) */
-	char			 enhanced[16];	/* "5.7.1"; "" = derived from code */
-	char			*message;
-	unsigned		 times;		/* 0 = unlimited */
-	unsigned		 delay_ms;
-	int			 disconnect;
-	uint64_t		 hits;
-	struct rule		*next;
+	char		 id[RULES_ID_MAX];
+	enum rules_stage stage;
+	char		*match;	       /* NULL or "" = always */
+	unsigned	 code;	       /* 4xx/5xx, or 0 = normal reply (delay only) */
+	char		 enhanced[16]; /* "5.7.1"; "" = derived from code */
+	char		*message;
+	unsigned	 times; /* 0 = unlimited */
+	unsigned	 delay_ms;
+	int		 disconnect;
+	uint64_t	 hits;
+	struct rule	*next;
 };
 
 struct rules_action {
-	char		rule_id[RULES_ID_MAX];
-	unsigned	code;			/* 0 = proceed normally (after delay) */
-	char		reply[RULES_TEXT_MAX];	/* full reply line without CRLF, "550 5.7.1 text" */
-	unsigned	delay_ms;
-	int		disconnect;
+	char	 rule_id[RULES_ID_MAX];
+	unsigned code;			/* 0 = proceed normally (after delay) */
+	char	 reply[RULES_TEXT_MAX]; /* full reply line without CRLF, "550 5.7.1 text" */
+	unsigned delay_ms;
+	int	 disconnect;
 };
 
-struct rules	*rules_new(void);
-void		 rules_free(struct rules *);
+struct rules	  *rules_new(void);
+void		   rules_free(struct rules *);
 /*
  * Validates tmpl (stage, glob, code 400-599 or 0 with delay/disconnect,
  * enhanced code class matching code, message without control bytes, the
@@ -74,17 +74,17 @@ void		 rules_free(struct rules *);
  */
 const struct rule *rules_add(struct rules *, const struct rule *tmpl, char *err, size_t errlen);
 /* id NULL or "": deletes all. Returns how many were deleted. */
-size_t		 rules_delete(struct rules *, const char *id);
-const struct rule *rules_first(const struct rules *);	/* iterate with ->next */
-size_t		 rules_count(const struct rules *);
+size_t		   rules_delete(struct rules *, const char *id);
+const struct rule *rules_first(const struct rules *); /* iterate with ->next */
+size_t		   rules_count(const struct rules *);
 /*
  * First active rule of `stage` whose match globs one of subjects[0..n)
  * (an empty match fires even with n == 0).
  * On a hit: counts it, fills *out (reply "550 5.7.1 text", always with the
  * enhanced code; "" when code is 0) and returns 1; else returns 0.
  */
-int		 rules_eval(struct rules *, enum rules_stage, const char *const *subjects,
-		    size_t n, struct rules_action *out);
-const char	*rules_stage_str(enum rules_stage);
+int	    rules_eval(struct rules *, enum rules_stage, const char *const *subjects, size_t n,
+	    struct rules_action *out);
+const char *rules_stage_str(enum rules_stage);
 
 #endif

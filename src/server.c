@@ -39,34 +39,34 @@
 #include "xmalloc.h"
 
 struct server {
-	const struct config	*cfg;
-	struct event_base	*base;
-	struct store		*store;
-	struct waiters		*waiters;
-	struct rules		*rules;
-	struct listener		*listener;
-	struct control		*control;	/* NULL when gRPC is off */
-	struct inbox		*inbox;
-	struct stats		 stats;
-	struct deliver		 deliver;	/* end of data */
-	struct smtp_sessions	 sessions;
-	int			 shutting_down;
-	int			 control_stopping;	/* SMTP drained: control API stopping */
-	int			 control_stopped;	/* control API drained */
-	struct event		*shutdown_ev;	/* grace timer */
-	char			 smtp_ext_line[SMTP_EXT_LINE_MAX];	/* for GetServerInfo */
+	const struct config *cfg;
+	struct event_base   *base;
+	struct store	    *store;
+	struct waiters	    *waiters;
+	struct rules	    *rules;
+	struct listener	    *listener;
+	struct control	    *control; /* NULL when gRPC is off */
+	struct inbox	    *inbox;
+	struct stats	     stats;
+	struct deliver	     deliver; /* end of data */
+	struct smtp_sessions sessions;
+	int		     shutting_down;
+	int		     control_stopping; /* SMTP drained: control API stopping */
+	int		     control_stopped;  /* control API drained */
+	struct event	    *shutdown_ev;      /* grace timer */
+	char		     smtp_ext_line[SMTP_EXT_LINE_MAX]; /* for GetServerInfo */
 };
 
-static void	server_grace_cb(evutil_socket_t, short, void *);
-static void	server_control_done(void *);
-static void	server_check_done(struct server *);
-static void	server_session_closed(void *);
+static void server_grace_cb(evutil_socket_t, short, void *);
+static void server_control_done(void *);
+static void server_check_done(struct server *);
+static void server_session_closed(void *);
 
 struct server *
 server_new(const struct config *cfg, struct event_base *base)
 {
-	struct server	*s = xcalloc(1, sizeof(*s));
-	static int	 mime_ready;
+	struct server *s = xcalloc(1, sizeof(*s));
+	static int     mime_ready;
 
 	if (!mime_ready) {
 		mime_init(cfg->mime_max_depth, cfg->mime_max_parts);
@@ -165,8 +165,8 @@ server_grpc_addr(const struct server *s)
 char *
 server_ready_json(const struct server *s)
 {
-	char	*out, *list = xstrdup(""), *tmp, *q, *smtp, *grpc;
-	size_t	 i, n = s->listener ? listener_count(s->listener) : 0;
+	char  *out, *list = xstrdup(""), *tmp, *q, *smtp, *grpc;
+	size_t i, n = s->listener ? listener_count(s->listener) : 0;
 
 	for (i = 0; i < n; i++) {
 		q = json_quote(listener_addr(s->listener, i));
@@ -189,9 +189,9 @@ server_ready_json(const struct server *s)
 static int
 server_write_ready_file(const struct server *s, const char *path, char *err, size_t errlen)
 {
-	char	*json = server_ready_json(s), *tmp;
-	FILE	*fp;
-	int	 rc = 0;
+	char *json = server_ready_json(s), *tmp;
+	FILE *fp;
+	int   rc = 0;
 
 	xasprintf(&tmp, "%s.tmp.%ld", path, (long)getpid());
 	if ((fp = fopen(tmp, "w")) == NULL) {
@@ -215,7 +215,7 @@ server_write_ready_file(const struct server *s, const char *path, char *err, siz
 static void
 server_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	smtp_session_new(&s->sessions, fd, sa, salen);
 	if (s->cfg->max_sessions > 0 && s->stats.sessions_active >= s->cfg->max_sessions) {
@@ -229,7 +229,7 @@ server_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, socklen_
 static int
 server_serving(void *arg)
 {
-	const struct server	*s = arg;
+	const struct server *s = arg;
 
 	return !s->shutting_down && listener_count(s->listener) > 0;
 }
@@ -237,11 +237,11 @@ server_serving(void *arg)
 int
 server_start(struct server *s, int with_control, char *err, size_t errlen)
 {
-	const struct config	*cfg = s->cfg;
-	struct control_env	 env;
+	const struct config *cfg = s->cfg;
+	struct control_env   env;
 
-	s->listener = listener_new(s->base, cfg->smtp_listen, cfg->smtp_listen_n,
-	    server_accept, s, err, errlen);
+	s->listener = listener_new(s->base, cfg->smtp_listen, cfg->smtp_listen_n, server_accept, s,
+	    err, errlen);
 	if (s->listener == NULL)
 		return -1;
 	if (with_control && cfg->grpc_listen != NULL && *cfg->grpc_listen != '\0' &&
@@ -272,7 +272,7 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 void
 server_shutdown(struct server *s)
 {
-	struct timeval	 tv;
+	struct timeval tv;
 
 	if (s->shutting_down)
 		return;
@@ -282,7 +282,7 @@ server_shutdown(struct server *s)
 	    (unsigned long long)s->cfg->shutdown_grace_ms);
 	/* Accepting goes on while SMTP drains: a new client gets 421 4.3.2 at once */
 	if (s->control != NULL)
-		control_serving_changed(s->control);	/* health: NOT_SERVING now */
+		control_serving_changed(s->control); /* health: NOT_SERVING now */
 	smtp_session_shutdown_all(&s->sessions, 0);
 	if (!smtp_sessions_empty(&s->sessions)) {
 		tv.tv_sec = s->cfg->shutdown_grace_ms / 1000;
@@ -296,7 +296,7 @@ server_shutdown(struct server *s)
 static void
 server_grace_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	log_info("shutdown grace over sessions=%llu", (unsigned long long)s->stats.sessions_active);
 	listener_pause(s->listener);
@@ -307,7 +307,7 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 static void
 server_control_done(void *arg)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	s->control_stopped = 1;
 	server_check_done(s);
@@ -338,7 +338,7 @@ server_check_done(struct server *s)
 static void
 server_session_closed(void *arg)
 {
-	struct server	*s = arg;
+	struct server *s = arg;
 
 	if (s->shutting_down) {
 		server_check_done(s);

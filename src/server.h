@@ -29,34 +29,34 @@ struct store;
 struct waiters;
 
 /* cfg must outlive the server. Never fails (out of memory aborts). */
-struct server	*server_new(const struct config *cfg, struct event_base *);
+struct server *server_new(const struct config *cfg, struct event_base *);
 /*
  * Binds the SMTP listeners and, when with_control and cfg->grpc_listen is
  * set, the control API; then writes the ready file. 0 on success; -1 with a
  * one-line reason in err (nothing is left listening; call server_free()).
  */
-int		 server_start(struct server *, int with_control, char *err, size_t errlen);
+int	       server_start(struct server *, int with_control, char *err, size_t errlen);
 /* Starts a graceful shutdown; the loop breaks when it is complete. Idempotent. */
-void		 server_shutdown(struct server *);
-int		 server_is_stopping(const struct server *);
-void		 server_free(struct server *);
+void	       server_shutdown(struct server *);
+int	       server_is_stopping(const struct server *);
+void	       server_free(struct server *);
 /* The embedding program's handler for each complete message (NULL: none) */
-void		 server_set_handler(struct server *, deliver_handler_fn *, void *arg);
+void	       server_set_handler(struct server *, deliver_handler_fn *, void *arg);
 
 /* Bound SMTP addresses ("127.0.0.1:40123"), i < server_smtp_count() */
-size_t		 server_smtp_count(const struct server *);
-const char	*server_smtp_addr(const struct server *, size_t i);
+size_t	    server_smtp_count(const struct server *);
+const char *server_smtp_addr(const struct server *, size_t i);
 /* Bound gRPC address, or NULL when the control API is off */
-const char	*server_grpc_addr(const struct server *);
+const char *server_grpc_addr(const struct server *);
 /* The JSON written to --ready-file: {"smtp":"...","grpc":"..."} (malloc'd) */
-char		*server_ready_json(const struct server *);
+char	   *server_ready_json(const struct server *);
 
 /* Parts, borrowed for the server's lifetime (sink.c, tests) */
-struct store	*server_store(struct server *);
-struct waiters	*server_waiters(struct server *);
-struct rules	*server_rules(struct server *);
-struct inbox	*server_inbox(struct server *);
-struct stats	*server_stats(struct server *);
+struct store	     *server_store(struct server *);
+struct waiters	     *server_waiters(struct server *);
+struct rules	     *server_rules(struct server *);
+struct inbox	     *server_inbox(struct server *);
+struct stats	     *server_stats(struct server *);
 struct smtp_sessions *server_sessions(struct server *);
 
 #endif

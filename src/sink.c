@@ -51,79 +51,86 @@
 #include "xmalloc.h"
 
 _Static_assert(SMTPSINK_ANOM_BARE_LF == MSG_ANOM_BARE_LF &&
-    SMTPSINK_ANOM_BARE_CR == MSG_ANOM_BARE_CR &&
-    SMTPSINK_ANOM_LONG_LINE == MSG_ANOM_LONG_LINE &&
-    SMTPSINK_ANOM_8BIT_HEADER == MSG_ANOM_8BIT_HEADER &&
-    SMTPSINK_ANOM_8BIT_BODY == MSG_ANOM_8BIT_BODY &&
-    SMTPSINK_ANOM_NUL == MSG_ANOM_NUL &&
-    SMTPSINK_ANOM_NO_HEADER_END == MSG_ANOM_NO_HEADER_END &&
-    SMTPSINK_ANOM_MIME == MSG_ANOM_MIME, "anomaly bits must match message.h");
+	SMTPSINK_ANOM_BARE_CR == MSG_ANOM_BARE_CR &&
+	SMTPSINK_ANOM_LONG_LINE == MSG_ANOM_LONG_LINE &&
+	SMTPSINK_ANOM_8BIT_HEADER == MSG_ANOM_8BIT_HEADER &&
+	SMTPSINK_ANOM_8BIT_BODY == MSG_ANOM_8BIT_BODY && SMTPSINK_ANOM_NUL == MSG_ANOM_NUL &&
+	SMTPSINK_ANOM_NO_HEADER_END == MSG_ANOM_NO_HEADER_END &&
+	SMTPSINK_ANOM_MIME == MSG_ANOM_MIME,
+    "anomaly bits must match message.h");
 _Static_assert((int)SMTPSINK_LOG_ERROR == (int)LOG_LEVEL_ERROR &&
-    (int)SMTPSINK_LOG_DEBUG == (int)LOG_LEVEL_DEBUG, "log levels must match log.h");
+	(int)SMTPSINK_LOG_DEBUG == (int)LOG_LEVEL_DEBUG,
+    "log levels must match log.h");
 
-enum sink_op { SINK_OP_LIST, SINK_OP_GET, SINK_OP_WAIT, SINK_OP_CLEAR, SINK_OP_STATS,
-	SINK_OP_STOP };
+enum sink_op {
+	SINK_OP_LIST,
+	SINK_OP_GET,
+	SINK_OP_WAIT,
+	SINK_OP_CLEAR,
+	SINK_OP_STATS,
+	SINK_OP_STOP
+};
 
 struct sink_call {
-	TAILQ_ENTRY(sink_call)	 entry;
-	struct smtpsink		*sink;
-	enum sink_op		 op;
-	int			 done;		/* under sink->lock */
-	int			 rc;
+	TAILQ_ENTRY(sink_call) entry;
+	struct smtpsink *sink;
+	enum sink_op	 op;
+	int		 done; /* under sink->lock */
+	int		 rc;
 
 	/* arguments (borrowed from the caller, who is blocked) */
-	struct filter		 filter;
-	size_t			 limit;		/* LIST; WAIT: count */
-	int			 timeout_ms;
-	uint64_t		 id;
-	int			 want_msgs;	/* WAIT */
+	struct filter filter;
+	size_t	      limit; /* LIST; WAIT: count */
+	int	      timeout_ms;
+	uint64_t      id;
+	int	      want_msgs; /* WAIT */
 
 	/* results */
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	size_t			 nmsgs;
-	struct smtpsink_message	*msg;		/* GET */
+	struct smtpsink_message *msg; /* GET */
 	long			 deleted;
 	struct smtpsink_stats	 stats;
-	int			 rc_done;	/* rc once its listing is done */
+	int			 rc_done; /* rc once its listing is done */
 
-	struct waiter		*waiter;	/* WAIT while parked; LIST, CLEAR: the scan */
+	struct waiter *waiter; /* WAIT while parked; LIST, CLEAR: the scan */
 };
 
 TAILQ_HEAD(sink_call_list, sink_call);
 
 struct smtpsink {
-	pthread_mutex_t		 lock;
-	pthread_cond_t		 cond;
-	pthread_t		 thread;
-	pthread_t		 loop_thread;	/* set by the loop thread itself */
-	int			 started;	/* start result reported */
-	int			 start_rc;
-	char			 start_err[256];
-	int			 stopping;	/* no new calls */
-	int			 loop_done;	/* loop ended, server about to go */
-	int			 self_free;	/* stopped from the handler: the loop thread frees */
-	unsigned		 active;	/* callers inside the API */
-	struct sink_call_list	 calls;		/* posted, not completed */
+	pthread_mutex_t	      lock;
+	pthread_cond_t	      cond;
+	pthread_t	      thread;
+	pthread_t	      loop_thread; /* set by the loop thread itself */
+	int		      started;	   /* start result reported */
+	int		      start_rc;
+	char		      start_err[256];
+	int		      stopping;	 /* no new calls */
+	int		      loop_done; /* loop ended, server about to go */
+	int		      self_free; /* stopped from the handler: the loop thread frees */
+	unsigned	      active;	 /* callers inside the API */
+	struct sink_call_list calls;	 /* posted, not completed */
 
-	struct config		 cfg;
-	struct event_base	*base;
-	struct server		*server;	/* loop thread only */
-	smtpsink_handler_fn	*handler;
-	void			*handler_arg;
+	struct config	     cfg;
+	struct event_base   *base;
+	struct server	    *server; /* loop thread only */
+	smtpsink_handler_fn *handler;
+	void		    *handler_arg;
 
-	char			 smtp_addr[128];
-	int			 smtp_port;
-	char			 grpc_addr[128];
-	int			 has_grpc;
+	char smtp_addr[128];
+	int  smtp_port;
+	char grpc_addr[128];
+	int  has_grpc;
 };
 
-static pthread_once_t	sink_once = PTHREAD_ONCE_INIT;
-static int		sink_once_rc;	/* evthread_use_pthreads() result */
-static pthread_mutex_t	sink_start_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t  sink_once = PTHREAD_ONCE_INIT;
+static int	       sink_once_rc; /* evthread_use_pthreads() result */
+static pthread_mutex_t sink_start_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static void	 sink_call_complete(struct sink_call *, int rc);
-static int	 sink_on_loop(const struct smtpsink *);
-static void	 sink_free(struct smtpsink *);
+static void sink_call_complete(struct sink_call *, int rc);
+static int  sink_on_loop(const struct smtpsink *);
+static void sink_free(struct smtpsink *);
 
 static void
 sink_global_init(void)
@@ -149,7 +156,7 @@ sink_str(const char *s)
 static const char *
 sink_subject(struct message *m)
 {
-	const struct mime_view	*v = mime_view_get(m);
+	const struct mime_view *v = mime_view_get(m);
 
 	return v != NULL && v->subject != NULL ? v->subject : "";
 }
@@ -158,8 +165,8 @@ sink_subject(struct message *m)
 static void
 sink_message_copy(struct smtpsink_message *dst, struct message *m)
 {
-	char	**rcpts, *data;
-	size_t	  i;
+	char **rcpts, *data;
+	size_t i;
 
 	memset(dst, 0, sizeof(*dst));
 	dst->id = m->id;
@@ -187,7 +194,7 @@ sink_message_copy(struct smtpsink_message *dst, struct message *m)
 static void
 sink_message_clear(struct smtpsink_message *m)
 {
-	size_t	i;
+	size_t i;
 
 	free((char *)m->peer);
 	free((char *)m->helo);
@@ -213,7 +220,7 @@ smtpsink_message_free(struct smtpsink_message *m)
 void
 smtpsink_messages_free(struct smtpsink_message *msgs, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	if (msgs == NULL)
 		return;
@@ -224,15 +231,15 @@ smtpsink_messages_free(struct smtpsink_message *msgs, size_t n)
 
 /* The copies a listing collects: its scan's state */
 struct sink_list {
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	size_t			 n, cap;
-	size_t			 limit;		/* 0: all */
+	size_t			 limit; /* 0: all */
 };
 
 static int
 sink_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct sink_list	*l = state;
+	struct sink_list *l = state;
 
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 16;
@@ -246,7 +253,7 @@ sink_list_each(void *arg, void *state, struct message *m, uint64_t *cost)
 static void
 sink_list_free(void *state)
 {
-	struct sink_list	*l = state;
+	struct sink_list *l = state;
 
 	smtpsink_messages_free(l->msgs, l->n);
 	free(l);
@@ -255,8 +262,8 @@ sink_list_free(void *state)
 static void
 sink_list_done(void *arg, void *state, enum waiters_status status, size_t matched)
 {
-	struct sink_call	*call = arg;
-	struct sink_list	*l = state;
+	struct sink_call *call = arg;
+	struct sink_list *l = state;
 
 	call->waiter = NULL;
 	call->msgs = l->msgs;
@@ -292,7 +299,7 @@ sink_scan(struct sink_call *call, waiters_each_fn *each, waiters_scan_fn *done, 
 static void
 sink_collect(struct sink_call *call, size_t limit, int rc)
 {
-	struct sink_list	*l = xcalloc(1, sizeof(*l));
+	struct sink_list *l = xcalloc(1, sizeof(*l));
 
 	l->limit = limit;
 	call->rc_done = rc;
@@ -302,7 +309,7 @@ sink_collect(struct sink_call *call, size_t limit, int rc)
 static int
 sink_clear_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct sink_call	*call = arg;
+	struct sink_call *call = arg;
 
 	*cost += m->size / 64;
 	store_delete_id(server_store(call->sink->server), m->id);
@@ -312,7 +319,7 @@ sink_clear_each(void *arg, void *state, struct message *m, uint64_t *cost)
 static void
 sink_clear_done(void *arg, void *state, enum waiters_status status, size_t matched)
 {
-	struct sink_call	*call = arg;
+	struct sink_call *call = arg;
 
 	call->waiter = NULL;
 	call->deleted = (long)matched;
@@ -328,10 +335,10 @@ sink_clear_done(void *arg, void *state, enum waiters_status status, size_t match
 static const char *
 sink_handler(void *arg, const struct message *msg)
 {
-	struct smtpsink		*sink = arg;
-	struct smtpsink_message	 view;
-	const char		*stack[16], **rcpts = stack, *reply;
-	size_t			 i;
+	struct smtpsink	       *sink = arg;
+	struct smtpsink_message view;
+	const char	       *stack[16], **rcpts = stack, *reply;
+	size_t			i;
 
 	if (msg->nrcpts > sizeof(stack) / sizeof(stack[0]))
 		rcpts = xreallocarray(NULL, msg->nrcpts, sizeof(*rcpts));
@@ -362,7 +369,7 @@ sink_handler(void *arg, const struct message *msg)
 static void
 sink_wait_done(void *arg, enum waiters_status status, size_t matched)
 {
-	struct sink_call	*call = arg;
+	struct sink_call *call = arg;
 
 	call->waiter = NULL;
 	if (status == WAITERS_SHUTDOWN) {
@@ -378,8 +385,8 @@ sink_wait_done(void *arg, enum waiters_status status, size_t matched)
 static void
 sink_call_run(struct sink_call *call)
 {
-	struct server	*s = call->sink->server;
-	struct message	*m;
+	struct server  *s = call->sink->server;
+	struct message *m;
 
 	switch (call->op) {
 	case SINK_OP_LIST:
@@ -434,7 +441,7 @@ sink_inbox_cb(void *arg, int ok)
 static void
 sink_call_complete(struct sink_call *call, int rc)
 {
-	struct smtpsink	*sink = call->sink;
+	struct smtpsink *sink = call->sink;
 
 	pthread_mutex_lock(&sink->lock);
 	call->rc = rc;
@@ -523,8 +530,8 @@ sink_filter_from(struct filter *dst, const struct smtpsink_filter *f)
 int
 smtpsink_filter_check(const struct smtpsink_filter *f, char *err, size_t errlen)
 {
-	struct filter	flt;
-	char		tmp[1];
+	struct filter flt;
+	char	      tmp[1];
 
 	sink_filter_from(&flt, f);
 	if (err == NULL || errlen == 0) {
@@ -549,11 +556,11 @@ sink_report_start(struct smtpsink *sink, int rc)
 static void *
 sink_thread(void *arg)
 {
-	struct smtpsink		*sink = arg;
-	struct sink_call	*call;
-	sigset_t		 all;
-	const char		*a, *colon;
-	int			 rc;
+	struct smtpsink	 *sink = arg;
+	struct sink_call *call;
+	sigset_t	  all;
+	const char	 *a, *colon;
+	int		  rc;
 
 	/* Signals go to the embedding program's threads, never this one */
 	sigfillset(&all);
@@ -568,8 +575,7 @@ sink_thread(void *arg)
 	/* server_new() initialises GMime once per process */
 	pthread_mutex_lock(&sink_start_lock);
 	sink->server = server_new(&sink->cfg, sink->base);
-	rc = server_start(sink->server, sink->has_grpc, sink->start_err,
-	    sizeof(sink->start_err));
+	rc = server_start(sink->server, sink->has_grpc, sink->start_err, sizeof(sink->start_err));
 	pthread_mutex_unlock(&sink_start_lock);
 	if (rc == -1) {
 		server_free(sink->server);
@@ -637,10 +643,10 @@ sink_free(struct smtpsink *sink)
 struct smtpsink *
 smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen)
 {
-	struct smtpsink_options	 defaults;
-	struct smtpsink		*sink;
-	char			 tmp[1];
-	int			 rc;
+	struct smtpsink_options defaults;
+	struct smtpsink	       *sink;
+	char			tmp[1];
+	int			rc;
 
 	if (err == NULL || errlen == 0) {
 		err = tmp;
@@ -664,7 +670,8 @@ smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen)
 	config_defaults(&sink->cfg);
 	free(sink->cfg.smtp_listen[0]);
 	sink->cfg.smtp_listen[0] = xstrdup(opt->smtp_listen != NULL && *opt->smtp_listen != '\0' ?
-	    opt->smtp_listen : "127.0.0.1:0");
+		opt->smtp_listen :
+		"127.0.0.1:0");
 	free(sink->cfg.grpc_listen);
 	sink->has_grpc = opt->grpc_listen != NULL && *opt->grpc_listen != '\0';
 	sink->cfg.grpc_listen = xstrdup(sink->has_grpc ? opt->grpc_listen : "off");
@@ -703,7 +710,7 @@ smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen)
 static void
 sink_stop_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct smtpsink	*sink = arg;
+	struct smtpsink *sink = arg;
 
 	server_shutdown(sink->server);
 }
@@ -711,8 +718,8 @@ sink_stop_cb(evutil_socket_t fd, short what, void *arg)
 void
 smtpsink_stop(struct smtpsink *sink)
 {
-	struct sink_call	call;
-	struct timeval		tv = { 0, 0 };
+	struct sink_call call;
+	struct timeval	 tv = { 0, 0 };
 
 	if (sink == NULL)
 		return;
@@ -760,8 +767,8 @@ int
 smtpsink_list(struct smtpsink *sink, const struct smtpsink_filter *f, size_t limit,
     struct smtpsink_message **msgs, size_t *n)
 {
-	struct sink_call	call;
-	int			rc;
+	struct sink_call call;
+	int		 rc;
 
 	*msgs = NULL;
 	*n = 0;
@@ -782,7 +789,7 @@ smtpsink_list(struct smtpsink *sink, const struct smtpsink_filter *f, size_t lim
 struct smtpsink_message *
 smtpsink_get(struct smtpsink *sink, uint64_t id)
 {
-	struct sink_call	call;
+	struct sink_call call;
 
 	if (sink_enter(sink, 0) == -1)
 		return NULL;
@@ -795,11 +802,11 @@ smtpsink_get(struct smtpsink *sink, uint64_t id)
 }
 
 int
-smtpsink_wait(struct smtpsink *sink, const struct smtpsink_filter *f, size_t count,
-    int timeout_ms, struct smtpsink_message **msgs, size_t *n)
+smtpsink_wait(struct smtpsink *sink, const struct smtpsink_filter *f, size_t count, int timeout_ms,
+    struct smtpsink_message **msgs, size_t *n)
 {
-	struct sink_call	call;
-	int			rc;
+	struct sink_call call;
+	int		 rc;
 
 	if (msgs != NULL)
 		*msgs = NULL;
@@ -830,8 +837,8 @@ smtpsink_wait(struct smtpsink *sink, const struct smtpsink_filter *f, size_t cou
 long
 smtpsink_clear(struct smtpsink *sink, const struct smtpsink_filter *f)
 {
-	struct sink_call	call;
-	long			rc;
+	struct sink_call call;
+	long		 rc;
 
 	if (smtpsink_filter_check(f, NULL, 0) == -1 || sink_enter(sink, 0) == -1)
 		return -1;
@@ -846,8 +853,8 @@ smtpsink_clear(struct smtpsink *sink, const struct smtpsink_filter *f)
 int
 smtpsink_get_stats(struct smtpsink *sink, struct smtpsink_stats *st)
 {
-	struct sink_call	call;
-	int			rc;
+	struct sink_call call;
+	int		 rc;
 
 	memset(st, 0, sizeof(*st));
 	if (sink_enter(sink, 0) == -1)
@@ -863,7 +870,7 @@ smtpsink_get_stats(struct smtpsink *sink, struct smtpsink_stats *st)
 uint64_t
 smtpsink_last_id(struct smtpsink *sink)
 {
-	struct smtpsink_stats	st;
+	struct smtpsink_stats st;
 
 	return smtpsink_get_stats(sink, &st) == 0 ? st.last_id : 0;
 }

@@ -24,56 +24,55 @@
 
 struct smtp_cmd {
 	const char	*verb;
-	unsigned	 states;	/* bit per enum smtp_state where allowed */
-	unsigned	 ext;		/* EXT_* bit the command needs, 0 = none */
+	unsigned	 states; /* bit per enum smtp_state where allowed */
+	unsigned	 ext;	 /* EXT_* bit the command needs, 0 = none */
 	enum rules_stage stage;
-	const char	*badseq;	/* text of the 503 when the state is wrong */
-	int		(*check)(struct smtp_session *, struct smtp_cmd_ctx *);
-	void		(*proceed)(struct smtp_session *, struct smtp_cmd_ctx *);
+	const char	*badseq; /* text of the 503 when the state is wrong */
+	int (*check)(struct smtp_session *, struct smtp_cmd_ctx *);
+	void (*proceed)(struct smtp_session *, struct smtp_cmd_ctx *);
 };
 
-#define ST(x)		(1u << SMTP_STATE_##x)
-#define ST_CMD		(ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT))
+#define ST(x)  (1u << SMTP_STATE_##x)
+#define ST_CMD (ST(INIT) | ST(HELO) | ST(MAIL) | ST(RCPT))
 
-static int	smtp_check_helo(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_helo(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_ehlo(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_mail(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_mail(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_data(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_data(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_noargs(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_rset(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_noop(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_quit(struct smtp_session *, struct smtp_cmd_ctx *);
-static int	smtp_check_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_expn(struct smtp_session *, struct smtp_cmd_ctx *);
-static void	smtp_proceed_help(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_helo(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_helo(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_ehlo(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_mail(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_mail(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_rcpt(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_data(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_data(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_bdat(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_noargs(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_rset(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_noop(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_quit(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_expn(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_help(struct smtp_session *, struct smtp_cmd_ctx *);
 
 static const struct smtp_cmd smtp_cmds[] = {
 	{ "EHLO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_ehlo },
 	{ "HELO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_helo },
 	{ "MAIL", ST_CMD, 0, RULES_STAGE_MAIL_FROM, "", smtp_check_mail, smtp_proceed_mail },
 	{ "RCPT", ST(MAIL) | ST(RCPT), 0, RULES_STAGE_RCPT_TO, "Error: need MAIL command",
-	  smtp_check_rcpt, smtp_proceed_rcpt },
+	    smtp_check_rcpt, smtp_proceed_rcpt },
 	{ "DATA", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_data, smtp_proceed_data },
-	{ "BDAT", ST_CMD | ST(REJECTED), EXT_CHUNKING, RULES_STAGE_NONE, "",
-	  smtp_check_bdat, smtp_proceed_bdat },
+	{ "BDAT", ST_CMD | ST(REJECTED), EXT_CHUNKING, RULES_STAGE_NONE, "", smtp_check_bdat,
+	    smtp_proceed_bdat },
 	{ "RSET", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_noargs, smtp_proceed_rset },
 	{ "NOOP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_noop },
 	{ "QUIT", ST_CMD | ST(REJECTED), 0, RULES_STAGE_NONE, "", smtp_check_noargs,
-	  smtp_proceed_quit },
+	    smtp_proceed_quit },
 	{ "VRFY", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_vrfy, smtp_proceed_vrfy },
 	{ "EXPN", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_expn },
 	{ "HELP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_help },
 };
-#define SMTP_NCMDS	(sizeof(smtp_cmds) / sizeof(smtp_cmds[0]))
-
+#define SMTP_NCMDS (sizeof(smtp_cmds) / sizeof(smtp_cmds[0]))
 
 static int
 smtp_check_noargs(struct smtp_session *s, struct smtp_cmd_ctx *c)
@@ -123,14 +122,14 @@ smtp_proceed_helo(struct smtp_session *s, struct smtp_cmd_ctx *c)
  * Returns the length.
  */
 static size_t
-smtp_session_ext_format(const struct config *cfg, char *dst, size_t dstsz,
-    const char *prefix, const char *suffix, int last_space)
+smtp_session_ext_format(const struct config *cfg, char *dst, size_t dstsz, const char *prefix,
+    const char *suffix, int last_space)
 {
-	unsigned	 bit;
-	size_t		 o = 0, pl = strlen(prefix), sl = strlen(suffix), kl;
-	const char	*kw;
-	char		 num[32], *np;
-	size_t		 v;
+	unsigned    bit;
+	size_t	    o = 0, pl = strlen(prefix), sl = strlen(suffix), kl;
+	const char *kw;
+	char	    num[32], *np;
+	size_t	    v;
 
 	for (bit = 1; bit <= EXT_ALL; bit <<= 1) {
 		if (!(cfg->extensions & bit) || (kw = config_ext_name(bit)) == NULL)
@@ -157,7 +156,7 @@ smtp_session_ext_format(const struct config *cfg, char *dst, size_t dstsz,
 		o += sl;
 	}
 	if (last_space && o > 0)
-		o--;			/* no trailing separator */
+		o--; /* no trailing separator */
 	dst[o] = '\0';
 	return o;
 }
@@ -165,9 +164,9 @@ smtp_session_ext_format(const struct config *cfg, char *dst, size_t dstsz,
 static void
 smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	const struct config	*cfg = s->owner->cfg;
-	char			 r[SMTP_REPLY_MAX];
-	size_t			 n, hl = strlen(cfg->hostname);
+	const struct config *cfg = s->owner->cfg;
+	char		     r[SMTP_REPLY_MAX];
+	size_t		     n, hl = strlen(cfg->hostname);
 
 	smtp_session_set_helo(s, c->args, 1);
 	if (hl > 200)
@@ -178,7 +177,7 @@ smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	n = 6 + hl;
 	n += smtp_session_ext_format(cfg, r + n, sizeof(r) - n, "250-", "\r\n", 0);
 	if (n == 6 + hl) {
-		r[3] = ' ';		/* no extensions: a single line */
+		r[3] = ' '; /* no extensions: a single line */
 	} else {
 		/* the last line is "250 KEYWORD" */
 		char *last = r + n - 2;
@@ -200,7 +199,7 @@ smtp_session_ext_line(const struct config *cfg, char *dst, size_t dstsz)
 static int
 smtp_param_is_digits(const char *v, size_t maxlen)
 {
-	size_t	 n = 0;
+	size_t n = 0;
 
 	if (v == NULL || *v == '\0')
 		return 0;
@@ -214,8 +213,8 @@ smtp_param_is_digits(const char *v, size_t maxlen)
 static int
 smtp_session_params(struct smtp_session *s, struct smtp_cmd_ctx *c, char *params)
 {
-	size_t	 i, j;
-	int	 rc;
+	size_t i, j;
+	int    rc;
 
 	rc = smtp_proto_parse_params(params, c->params, SMTP_PROTO_PARAMS_MAX, &c->nparams);
 	if (rc == -2) {
@@ -229,7 +228,8 @@ smtp_session_params(struct smtp_session *s, struct smtp_cmd_ctx *c, char *params
 	for (i = 0; i < c->nparams; i++)
 		for (j = 0; j < i; j++)
 			if (strcmp(c->params[i].keyword, c->params[j].keyword) == 0) {
-				smtp_session_error(s, 501, "5.5.4", "Syntax error: duplicate parameter");
+				smtp_session_error(s, 501, "5.5.4",
+				    "Syntax error: duplicate parameter");
 				return 0;
 			}
 	return 1;
@@ -238,7 +238,7 @@ smtp_session_params(struct smtp_session *s, struct smtp_cmd_ctx *c, char *params
 static void
 smtp_session_unsupported(struct smtp_session *s, const char *kw)
 {
-	char	 text[128], safe[LOG_SANITIZE_MAX];
+	char text[128], safe[LOG_SANITIZE_MAX];
 
 	snprintf(text, sizeof(text), "Unsupported option: %.40s",
 	    log_sanitize(safe, sizeof(safe), kw, strlen(kw)));
@@ -248,10 +248,10 @@ smtp_session_unsupported(struct smtp_session *s, const char *kw)
 static int
 smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	const struct config	*cfg = s->owner->cfg;
-	char			*params;
-	unsigned		 flags;
-	size_t			 i;
+	const struct config *cfg = s->owner->cfg;
+	char		    *params;
+	unsigned	     flags;
+	size_t		     i;
 
 	if (s->state == SMTP_STATE_INIT) {
 		smtp_session_error(s, 503, "5.5.1", "Error: send HELO/EHLO first");
@@ -293,8 +293,8 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 			else if (v != NULL && strcasecmp(v, "BINARYMIME") == 0 &&
 			    (cfg->extensions & EXT_BINARYMIME))
 				c->body_type = MSG_BODY_BINARYMIME;
-			else if (v != NULL && (strcasecmp(v, "8BITMIME") == 0 ||
-			    strcasecmp(v, "BINARYMIME") == 0)) {
+			else if (v != NULL &&
+			    (strcasecmp(v, "8BITMIME") == 0 || strcasecmp(v, "BINARYMIME") == 0)) {
 				smtp_session_unsupported(s, "BODY");
 				return 0;
 			} else {
@@ -308,7 +308,8 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 			}
 			c->smtputf8 = 1;
 		} else if (strcmp(k, "RET") == 0 && (cfg->extensions & EXT_DSN)) {
-			if (v == NULL || (strcasecmp(v, "FULL") != 0 && strcasecmp(v, "HDRS") != 0)) {
+			if (v == NULL ||
+			    (strcasecmp(v, "FULL") != 0 && strcasecmp(v, "HDRS") != 0)) {
 				smtp_session_error(s, 501, "5.5.4", "Syntax error in RET");
 				return 0;
 			}
@@ -338,7 +339,7 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static void
 smtp_proceed_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	struct smtp_tx	*tx;
+	struct smtp_tx *tx;
 
 	tx = xcalloc(1, sizeof(*tx));
 	tx->mail_from = xstrdup(c->addr);
@@ -355,10 +356,10 @@ smtp_proceed_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static int
 smtp_check_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	const struct config	*cfg = s->owner->cfg;
-	char			*params;
-	unsigned		 flags;
-	size_t			 i;
+	const struct config *cfg = s->owner->cfg;
+	char		    *params;
+	unsigned	     flags;
+	size_t		     i;
 
 	if (s->tx->bdat) {
 		smtp_session_error(s, 503, "5.5.1", "Error: BDAT transfer in progress");
@@ -376,12 +377,12 @@ smtp_check_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
 
 		if (strcmp(k, "NOTIFY") == 0 && (cfg->extensions & EXT_DSN)) {
 			char tmp[64], *tok, *save;
-			int never = 0, other = 0, bad = (v == NULL || strlen(v) >= sizeof(tmp));
+			int  never = 0, other = 0, bad = (v == NULL || strlen(v) >= sizeof(tmp));
 
 			if (!bad) {
 				snprintf(tmp, sizeof(tmp), "%s", v);
 				for (tok = strtok_r(tmp, ",", &save); tok != NULL;
-				    tok = strtok_r(NULL, ",", &save)) {
+				     tok = strtok_r(NULL, ",", &save)) {
 					if (strcasecmp(tok, "NEVER") == 0)
 						never++;
 					else if (strcasecmp(tok, "SUCCESS") == 0 ||
@@ -427,8 +428,8 @@ smtp_check_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static void
 smtp_proceed_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	struct smtp_tx		*tx = s->tx;
-	struct message_rcpt	*r;
+	struct smtp_tx	    *tx = s->tx;
+	struct message_rcpt *r;
 
 	if (tx->nrcpts == tx->rcpts_cap) {
 		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 2;
@@ -471,7 +472,7 @@ smtp_check_data(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static unsigned
 smtp_tx_scan_flags(const struct smtp_tx *tx)
 {
-	unsigned	 f = 0;
+	unsigned f = 0;
 
 	if (tx->smtputf8)
 		f |= SMTP_PROTO_DATA_UTF8;
@@ -493,8 +494,8 @@ smtp_proceed_data(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static int
 smtp_check_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	char		*p = c->args, *end;
-	const char	*why = NULL;
+	char	   *p = c->args, *end;
+	const char *why = NULL;
 
 	if (!isdigit((unsigned char)*p))
 		goto syntax;
@@ -530,7 +531,7 @@ smtp_check_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
 		return 0;
 	}
 	return 1;
- syntax:
+syntax:
 	smtp_session_error(s, 501, "5.5.4", "Syntax: BDAT count [LAST]");
 	return 0;
 }
@@ -538,7 +539,7 @@ smtp_check_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static void
 smtp_proceed_bdat(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	struct smtp_tx	*tx = s->tx;
+	struct smtp_tx *tx = s->tx;
 
 	if (!tx->bdat) {
 		tx->bdat = 1;
@@ -598,9 +599,10 @@ smtp_proceed_expn(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static void
 smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	char	 text[160];
+	char text[160];
 
-	snprintf(text, sizeof(text), "Commands: EHLO HELO MAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
+	snprintf(text, sizeof(text),
+	    "Commands: EHLO HELO MAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
 	    smtp_session_ext(s, EXT_CHUNKING) ? "BDAT " : "");
 	smtp_session_reply(s, 214, "2.0.0", text);
 }
@@ -608,7 +610,7 @@ smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static const struct smtp_cmd *
 smtp_cmd_lookup(const struct smtp_session *s, const char *verb)
 {
-	size_t	 i;
+	size_t i;
 
 	if (strlen(verb) != 4)
 		return NULL;
@@ -624,10 +626,10 @@ smtp_cmd_lookup(const struct smtp_session *s, const char *verb)
 void
 smtp_cmd_run(struct smtp_session *s, char *line, int more)
 {
-	const struct smtp_cmd	*cmd;
-	struct smtp_cmd_ctx	 c;
-	char			*verb, safe[LOG_SANITIZE_MAX];
-	int			 disconnect = 0;
+	const struct smtp_cmd *cmd;
+	struct smtp_cmd_ctx    c;
+	char		      *verb, safe[LOG_SANITIZE_MAX];
+	int		       disconnect = 0;
 
 	smtp_proto_split(line, &verb, &c.args);
 	c.subject = NULL;
@@ -653,8 +655,8 @@ smtp_cmd_run(struct smtp_session *s, char *line, int more)
 		return;
 	}
 	if (!(cmd->states & (1u << s->state))) {
-		smtp_session_error(s, 503, "5.5.1", s->state == SMTP_STATE_REJECTED ?
-		    "Error: session rejected" : cmd->badseq);
+		smtp_session_error(s, 503, "5.5.1",
+		    s->state == SMTP_STATE_REJECTED ? "Error: session rejected" : cmd->badseq);
 		return;
 	}
 	if (cmd->check != NULL && !cmd->check(s, &c))

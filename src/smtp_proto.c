@@ -32,7 +32,7 @@
 void
 smtp_proto_split(char *line, char **verb, char **args)
 {
-	char	*p, *e;
+	char *p, *e;
 
 	e = line + strlen(line);
 	while (e > line && (e[-1] == ' ' || e[-1] == '\t'))
@@ -64,12 +64,12 @@ smtp_proto_is_atext(unsigned char c)
 static char *
 smtp_proto_domain(char *p, unsigned *flags)
 {
-	char	*start = p;
+	char *start = p;
 
 	if (*p == '[') {
 		for (p++; *p != ']'; p++) {
-			if (*p == '\0' || *p == '[' || *p == '\\' ||
-			    (unsigned char)*p < 33 || (unsigned char)*p > 126)
+			if (*p == '\0' || *p == '[' || *p == '\\' || (unsigned char)*p < 33 ||
+			    (unsigned char)*p > 126)
 				return NULL;
 		}
 		if (p == start + 1)
@@ -97,7 +97,7 @@ smtp_proto_domain(char *p, unsigned *flags)
 int
 smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags)
 {
-	char	*mbox, *q;
+	char *mbox, *q;
 
 	*flags = 0;
 	if (*p++ != '<')
@@ -109,7 +109,7 @@ smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags)
 		*flags = SMTP_PROTO_PATH_NULL;
 		return 0;
 	}
-	if (*p == '@') {		/* A-d-l ":" */
+	if (*p == '@') { /* A-d-l ":" */
 		for (;;) {
 			if (*p++ != '@')
 				return -1;
@@ -124,7 +124,7 @@ smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags)
 		*flags |= SMTP_PROTO_PATH_ROUTE;
 	}
 	mbox = p;
-	if (*p == '"') {		/* Quoted-string */
+	if (*p == '"') { /* Quoted-string */
 		for (p++; *p != '"'; p++) {
 			unsigned char c = (unsigned char)*p;
 			if (c == '\\') {
@@ -137,7 +137,7 @@ smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags)
 				*flags |= SMTP_PROTO_PATH_8BIT;
 		}
 		p++;
-	} else {			/* Dot-string, dots not checked for doubling */
+	} else { /* Dot-string, dots not checked for doubling */
 		for (q = p; smtp_proto_is_atext((unsigned char)*p) || *p == '.'; p++)
 			if ((unsigned char)*p >= 0x80)
 				*flags |= SMTP_PROTO_PATH_8BIT;
@@ -159,11 +159,10 @@ smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags)
 }
 
 int
-smtp_proto_parse_mailrcpt(char *args, const char *kw, char **addr, char **params,
-    unsigned *flags)
+smtp_proto_parse_mailrcpt(char *args, const char *kw, char **addr, char **params, unsigned *flags)
 {
-	size_t	 n = strlen(kw);
-	char	*rest;
+	size_t n = strlen(kw);
+	char  *rest;
 
 	if (strncasecmp(args, kw, n) != 0)
 		return -1;
@@ -183,8 +182,8 @@ smtp_proto_parse_mailrcpt(char *args, const char *kw, char **addr, char **params
 int
 smtp_proto_parse_params(char *s, struct smtp_proto_param *out, size_t max, size_t *np)
 {
-	size_t	 n = 0;
-	char	*p = s;
+	size_t n = 0;
+	char  *p = s;
 
 	*np = 0;
 	while (*p == ' ')
@@ -227,10 +226,10 @@ smtp_proto_parse_params(char *s, struct smtp_proto_param *out, size_t max, size_
 
 /* The slow path: snprintf with truncation that keeps the CRLF */
 static size_t
-smtp_proto_reply_slow(char *dst, size_t dstsz, unsigned code, const char *enh,
-    const char *text, int more)
+smtp_proto_reply_slow(char *dst, size_t dstsz, unsigned code, const char *enh, const char *text,
+    int more)
 {
-	int	 n;
+	int n;
 
 	if (enh != NULL)
 		n = snprintf(dst, dstsz, "%03u%c%s %s\r\n", code, more ? '-' : ' ', enh, text);
@@ -252,7 +251,7 @@ size_t
 smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh, int with_enh,
     const char *text, int more)
 {
-	size_t	 tl = strlen(text), el = 0, o;
+	size_t tl = strlen(text), el = 0, o;
 
 	/* Every reply goes through here: memcpy, not snprintf */
 	if (!with_enh || enh == NULL || *enh == '\0')
@@ -280,10 +279,9 @@ smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh, int wi
 }
 
 size_t
-smtp_proto_reply_multi(char *dst, size_t dstsz, unsigned code, const char *const *lines,
-    size_t n)
+smtp_proto_reply_multi(char *dst, size_t dstsz, unsigned code, const char *const *lines, size_t n)
 {
-	size_t	 i, off = 0;
+	size_t i, off = 0;
 
 	for (i = 0; i < n && off + 1 < dstsz; i++)
 		off += smtp_proto_reply(dst + off, dstsz - off, code, NULL, 0, lines[i], i + 1 < n);
@@ -303,8 +301,8 @@ smtp_proto_reply_code(const char *l)
 static size_t
 smtp_proto_enh_len(const char *p)
 {
-	const char	*s = p;
-	int		 part, digits;
+	const char *s = p;
+	int	    part, digits;
 
 	if (*p < '2' || *p > '5' || p[1] != '.')
 		return 0;
@@ -325,10 +323,10 @@ smtp_proto_enh_len(const char *p)
 size_t
 smtp_proto_reply_line(char *dst, size_t dstsz, const char *line, int with_enh)
 {
-	char		 tmp[1024];
-	size_t		 i, o = 0, el;
-	unsigned	 code;
-	const char	*text;
+	char	    tmp[1024];
+	size_t	    i, o = 0, el;
+	unsigned    code;
+	const char *text;
 
 	if (dstsz < 8)
 		return 0;
@@ -374,11 +372,11 @@ smtp_proto_data_init(struct smtp_proto_data *d, unsigned flags, size_t line_max)
 static void
 smtp_proto_scan_octets(const unsigned char *p, size_t n, int *hi, int *nul)
 {
-	const uint64_t	 ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
-	uint64_t	 acc = 0, z = 0, v;
+	const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	uint64_t       acc = 0, z = 0, v;
 #ifdef __SSE2__
-	__m128i		 vacc = _mm_setzero_si128(), vz = _mm_setzero_si128(), x;
-	const __m128i	 zero = _mm_setzero_si128();
+	__m128i	      vacc = _mm_setzero_si128(), vz = _mm_setzero_si128(), x;
+	const __m128i zero = _mm_setzero_si128();
 
 	for (; n >= 16; p += 16, n -= 16) {
 		x = _mm_loadu_si128((const __m128i *)p);
@@ -409,9 +407,9 @@ static inline const char *
 smtp_proto_find_crlf(const char *p, const char *end)
 {
 #ifdef __SSE2__
-	const __m128i	 cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
-	__m128i		 x;
-	int		 m;
+	const __m128i cr = _mm_set1_epi8('\r'), lf = _mm_set1_epi8('\n');
+	__m128i	      x;
+	int	      m;
 
 	for (; end - p >= 16; p += 16) {
 		x = _mm_loadu_si128((const __m128i *)p);
@@ -439,8 +437,8 @@ smtp_proto_data_emit(struct smtp_proto_data *d, struct buf *out, const char *p, 
 static inline void
 smtp_proto_data_octets(struct smtp_proto_data *d, const char *p, size_t n)
 {
-	unsigned	 want8;
-	int		 hi, nul;
+	unsigned want8;
+	int	 hi, nul;
 
 	if (d->in_header)
 		want8 = (d->flags & SMTP_PROTO_DATA_UTF8) ? 0 : MSG_ANOM_8BIT_HEADER;
@@ -475,9 +473,9 @@ smtp_proto_data_eol(struct smtp_proto_data *d, int crlf)
 size_t
 smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, struct buf *out)
 {
-	const char	*p = in, *end = in + len, *run = in, *q, *seg;
-	size_t		 n;
-	int		 hi, nul, clean;
+	const char *p = in, *end = in + len, *run = in, *q, *seg;
+	size_t	    n;
+	int	    hi, nul, clean;
 
 	if (d->status & (SMTP_PROTO_DATA_DONE | SMTP_PROTO_DATA_LINE))
 		return 0;
@@ -549,7 +547,7 @@ smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, stru
 				d->linelen++;
 				d->state = SD_DOTCR;
 			} else
-				d->state = SD_MID;	/* the dot was stuffing */
+				d->state = SD_MID; /* the dot was stuffing */
 			break;
 		case SD_DOTCR:
 			if (*p == '\n') {
@@ -564,7 +562,7 @@ smtp_proto_data_scan(struct smtp_proto_data *d, const char *in, size_t len, stru
 			break;
 		}
 	}
- out:
+out:
 	smtp_proto_data_emit(d, out, run, p - run);
 	d->total += p - in;
 	return p - in;

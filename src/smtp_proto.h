@@ -27,13 +27,13 @@ struct buf;
 
 /* Splits at the first space: *verb is the first word, *args the rest with
  * leading blanks skipped ("" if none). Trailing blanks are removed. */
-void	smtp_proto_split(char *line, char **verb, char **args);
+void smtp_proto_split(char *line, char **verb, char **args);
 
 /* Flags from smtp_proto_parse_path() */
-#define SMTP_PROTO_PATH_NULL		0x01	/* "<>" */
-#define SMTP_PROTO_PATH_8BIT		0x02	/* non-ASCII octets (needs SMTPUTF8) */
-#define SMTP_PROTO_PATH_ROUTE		0x04	/* a source route was dropped */
-#define SMTP_PROTO_PATH_NODOMAIN	0x08	/* local part only, e.g. <postmaster> */
+#define SMTP_PROTO_PATH_NULL	 0x01 /* "<>" */
+#define SMTP_PROTO_PATH_8BIT	 0x02 /* non-ASCII octets (needs SMTPUTF8) */
+#define SMTP_PROTO_PATH_ROUTE	 0x04 /* a source route was dropped */
+#define SMTP_PROTO_PATH_NODOMAIN 0x08 /* local part only, e.g. <postmaster> */
 
 /*
  * Parses "<path>" at p. On success returns 0, *addr is the mailbox without
@@ -41,7 +41,7 @@ void	smtp_proto_split(char *line, char **verb, char **args);
  * the null path), *rest points after the closing '>' and *flags holds
  * SMTP_PROTO_PATH_* bits. Returns -1 on a syntax error.
  */
-int	smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags);
+int smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags);
 
 /*
  * Parses the argument of MAIL or RCPT: kw ("FROM:" or "TO:", any case),
@@ -49,37 +49,36 @@ int	smtp_proto_parse_path(char *p, char **addr, char **rest, unsigned *flags);
  * returns 0 with *addr and *flags as smtp_proto_parse_path() gives them and
  * *params at the first parameter ("" if none). -1 on a syntax error.
  */
-int	smtp_proto_parse_mailrcpt(char *args, const char *kw, char **addr,
-	    char **params, unsigned *flags);
+int smtp_proto_parse_mailrcpt(char *args, const char *kw, char **addr, char **params,
+    unsigned *flags);
 
 struct smtp_proto_param {
-	char	*keyword;	/* upper-cased */
-	char	*value;		/* as sent; NULL for a bare keyword */
+	char *keyword; /* upper-cased */
+	char *value;   /* as sent; NULL for a bare keyword */
 };
-#define SMTP_PROTO_PARAMS_MAX	16
+#define SMTP_PROTO_PARAMS_MAX 16
 
 /*
  * Parses "KEY[=value] KEY[=value] ..." (esmtp-param of RFC 5321, values may
  * carry UTF-8 octets for SMTPUTF8). Fills out[0..*np). Returns 0, -1 on a
  * syntax error, -2 when there are more than max parameters.
  */
-int	smtp_proto_parse_params(char *s, struct smtp_proto_param *out, size_t max,
-	    size_t *np);
+int smtp_proto_parse_params(char *s, struct smtp_proto_param *out, size_t max, size_t *np);
 
 /*
  * Formats one reply line "CODE[-]SP[ENH SP]TEXT CRLF" into dst; more != 0
  * gives the continuation form "CODE-". enh may be NULL or "" and is left out
  * when with_enh is 0. Returns the length written (truncated to fit dstsz).
  */
-size_t	smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh,
-	    int with_enh, const char *text, int more);
+size_t smtp_proto_reply(char *dst, size_t dstsz, unsigned code, const char *enh, int with_enh,
+    const char *text, int more);
 
 /*
  * Formats a multi-line reply: n lines, all but the last "CODE-". Enhanced
  * codes are not used (EHLO style). Returns the length written.
  */
-size_t	smtp_proto_reply_multi(char *dst, size_t dstsz, unsigned code,
-	    const char *const *lines, size_t n);
+size_t smtp_proto_reply_multi(char *dst, size_t dstsz, unsigned code, const char *const *lines,
+    size_t n);
 
 /*
  * Formats a complete reply line given as text, such as "550 5.7.1 no" from a
@@ -87,33 +86,33 @@ size_t	smtp_proto_reply_multi(char *dst, size_t dstsz, unsigned code,
  * enhanced code when with_enh is 0, appends CRLF. A line that does not
  * start with a 3-digit code becomes "451 4.3.0 <line>". Returns the length.
  */
-size_t	smtp_proto_reply_line(char *dst, size_t dstsz, const char *line, int with_enh);
+size_t smtp_proto_reply_line(char *dst, size_t dstsz, const char *line, int with_enh);
 
 /* The 3-digit code at the start of a reply line, or 0 */
 unsigned smtp_proto_reply_code(const char *line);
 
 /* Flags for smtp_proto_data_init() */
-#define SMTP_PROTO_DATA_DOTS	0x01	/* DATA: dot-unstuff, stop at CRLF.CRLF */
-#define SMTP_PROTO_DATA_UTF8	0x02	/* SMTPUTF8: 8-bit header is fine */
-#define SMTP_PROTO_DATA_8BIT	0x04	/* BODY=8BITMIME/BINARYMIME: 8-bit body is fine */
+#define SMTP_PROTO_DATA_DOTS 0x01 /* DATA: dot-unstuff, stop at CRLF.CRLF */
+#define SMTP_PROTO_DATA_UTF8 0x02 /* SMTPUTF8: 8-bit header is fine */
+#define SMTP_PROTO_DATA_8BIT 0x04 /* BODY=8BITMIME/BINARYMIME: 8-bit body is fine */
 
 /* Result bits in smtp_proto_data.status */
-#define SMTP_PROTO_DATA_DONE	0x01	/* end of data seen (DATA mode) */
-#define SMTP_PROTO_DATA_LINE	0x02	/* a line exceeded line_max: stop */
-#define SMTP_PROTO_DATA_SIZE	0x04	/* buf full: latched, bytes dropped */
+#define SMTP_PROTO_DATA_DONE 0x01 /* end of data seen (DATA mode) */
+#define SMTP_PROTO_DATA_LINE 0x02 /* a line exceeded line_max: stop */
+#define SMTP_PROTO_DATA_SIZE 0x04 /* buf full: latched, bytes dropped */
 
 struct smtp_proto_data {
-	unsigned	 flags;
-	unsigned	 status;
-	unsigned	 anomalies;	/* MSG_ANOM_* */
-	unsigned char	 state;
-	unsigned char	 in_header;
-	size_t		 line_max;	/* 0: no limit */
-	size_t		 linelen;	/* octets of the current line so far */
-	size_t		 total;		/* octets scanned (before unstuffing) */
+	unsigned      flags;
+	unsigned      status;
+	unsigned      anomalies; /* MSG_ANOM_* */
+	unsigned char state;
+	unsigned char in_header;
+	size_t	      line_max; /* 0: no limit */
+	size_t	      linelen;	/* octets of the current line so far */
+	size_t	      total;	/* octets scanned (before unstuffing) */
 };
 
-void	smtp_proto_data_init(struct smtp_proto_data *, unsigned flags, size_t line_max);
+void   smtp_proto_data_init(struct smtp_proto_data *, unsigned flags, size_t line_max);
 /*
  * Scans in[0..len), appending the message bytes to out. Returns the number of
  * input octets consumed: all of them, unless the end of data was reached
@@ -121,8 +120,7 @@ void	smtp_proto_data_init(struct smtp_proto_data *, unsigned flags, size_t line_
  * was too long (status LINE: stop, the session closes). When out is full the
  * SIZE status is latched and the scan goes on without storing.
  */
-size_t	smtp_proto_data_scan(struct smtp_proto_data *, const char *in, size_t len,
-	    struct buf *out);
+size_t smtp_proto_data_scan(struct smtp_proto_data *, const char *in, size_t len, struct buf *out);
 /* At the end of the message: final anomalies (missing header end, a
  * trailing CR). Returns the anomaly bits. */
 unsigned smtp_proto_data_finish(struct smtp_proto_data *);

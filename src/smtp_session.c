@@ -65,12 +65,12 @@
 #include "stats.h"
 #include "xmalloc.h"
 
-#define SMTP_OUTPUT_HIGH	(64 * 1024)
-#define SMTP_OUTPUT_LOW		(32 * 1024)
-#define SMTP_SNDBUF		(64 * 1024)	/* SO_SNDBUF of accepted sockets */
-#define SMTP_INPUT_SLACK	(64 * 1024)	/* input kept beyond the line limit */
-#define SMTP_LINGER_SECS	2	/* lingering close: read and discard this long */
-#define SMTP_LINGER_STOP_MS	100	/* ... while the sink is stopping (docker stop) */
+#define SMTP_OUTPUT_HIGH    (64 * 1024)
+#define SMTP_OUTPUT_LOW	    (32 * 1024)
+#define SMTP_SNDBUF	    (64 * 1024) /* SO_SNDBUF of accepted sockets */
+#define SMTP_INPUT_SLACK    (64 * 1024) /* input kept beyond the line limit */
+#define SMTP_LINGER_SECS    2		/* lingering close: read and discard this long */
+#define SMTP_LINGER_STOP_MS 100		/* ... while the sink is stopping (docker stop) */
 
 static void	smtp_read_cb(struct bufferevent *, void *);
 static void	smtp_write_cb(struct bufferevent *, void *);
@@ -79,10 +79,17 @@ static void	smtp_timer_cb(evutil_socket_t, short, void *);
 static void	smtp_delay_cb(evutil_socket_t, short, void *);
 static void	smtp_session_process(struct smtp_session *);
 static void	smtp_session_linger(struct smtp_session *);
-static uint64_t	smtp_now_ms(struct smtp_session *);
+static uint64_t smtp_now_ms(struct smtp_session *);
 
 static const char *const smtp_state_names[] = {
-	"init", "helo", "mail", "rcpt", "data", "bdat", "rejected", "quit",
+	"init",
+	"helo",
+	"mail",
+	"rcpt",
+	"data",
+	"bdat",
+	"rejected",
+	"quit",
 };
 
 const char *
@@ -109,7 +116,7 @@ smtp_session_set_state(struct smtp_session *s, enum smtp_state st)
 static void
 smtp_params_free(struct esmtp_param *p, size_t n)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		free(p[i].name);
@@ -121,8 +128,8 @@ smtp_params_free(struct esmtp_param *p, size_t n)
 struct esmtp_param *
 smtp_params_copy(const struct smtp_proto_param *in, size_t n)
 {
-	struct esmtp_param	*p;
-	size_t			 i;
+	struct esmtp_param *p;
+	size_t		    i;
 
 	if (n == 0)
 		return NULL;
@@ -137,7 +144,7 @@ smtp_params_copy(const struct smtp_proto_param *in, size_t n)
 void
 smtp_tx_free(struct smtp_tx *tx)
 {
-	size_t	 i;
+	size_t i;
 
 	if (tx == NULL)
 		return;
@@ -174,22 +181,21 @@ smtp_session_write(struct smtp_session *s, const char *p, size_t n)
 void
 smtp_session_reply(struct smtp_session *s, unsigned code, const char *enh, const char *text)
 {
-	char	 r[SMTP_REPLY_MAX];
-	size_t	 n;
+	char   r[SMTP_REPLY_MAX];
+	size_t n;
 
-	n = smtp_proto_reply(r, sizeof(r), code, enh,
-	    smtp_session_ext(s, EXT_ENHANCEDSTATUSCODES), text, 0);
+	n = smtp_proto_reply(r, sizeof(r), code, enh, smtp_session_ext(s, EXT_ENHANCEDSTATUSCODES),
+	    text, 0);
 	smtp_session_write(s, r, n);
 }
 
 void
 smtp_session_reply_line(struct smtp_session *s, const char *line)
 {
-	char	 r[SMTP_REPLY_MAX];
-	size_t	 n;
+	char   r[SMTP_REPLY_MAX];
+	size_t n;
 
-	n = smtp_proto_reply_line(r, sizeof(r), line,
-	    smtp_session_ext(s, EXT_ENHANCEDSTATUSCODES));
+	n = smtp_proto_reply_line(r, sizeof(r), line, smtp_session_ext(s, EXT_ENHANCEDSTATUSCODES));
 	smtp_session_write(s, r, n);
 }
 
@@ -216,14 +222,15 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 void
 smtp_session_error(struct smtp_session *s, unsigned code, const char *enh, const char *text)
 {
-	char	 host[128];
+	char host[128];
 
 	smtp_session_reply(s, code, enh, text);
 	if (++s->errors >= s->owner->cfg->error_max) {
 		s->owner->stats->limit_breaches++;
 		snprintf(host, sizeof(host), "%s Error: too many errors", s->owner->cfg->hostname);
 		smtp_session_reply(s, 421, "4.7.0", host);
-		log_info("smtp limit session=%016" PRIx64 " limit=errors errors=%u", s->id, s->errors);
+		log_info("smtp limit session=%016" PRIx64 " limit=errors errors=%u", s->id,
+		    s->errors);
 		smtp_session_close(s, "too many errors");
 	}
 }
@@ -232,7 +239,7 @@ smtp_session_error(struct smtp_session *s, unsigned code, const char *enh, const
 void
 smtp_session_delay(struct smtp_session *s, unsigned ms)
 {
-	struct timeval	 tv;
+	struct timeval tv;
 
 	if (ms == 0)
 		return;
@@ -260,7 +267,7 @@ smtp_session_undelay(struct smtp_session *s)
 static void
 smtp_delay_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct smtp_session	*s = arg;
+	struct smtp_session *s = arg;
 
 	smtp_session_undelay(s);
 	if (s->flags & SF_CLOSING) {
@@ -283,13 +290,14 @@ int
 smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *subject,
     int *disconnect)
 {
-	struct rules_action	 act;
-	char			 subj[LOG_SANITIZE_MAX];
+	struct rules_action act;
+	char		    subj[LOG_SANITIZE_MAX];
 
 	*disconnect = 0;
 	if (!rules_eval(s->owner->rules, stage, &subject, 1, &act))
 		return 0;
-	log_info("smtp rule session=%016" PRIx64 " rule=%s stage=%s subject=%s code=%u delay_ms=%u disconnect=%d",
+	log_info("smtp rule session=%016" PRIx64
+		 " rule=%s stage=%s subject=%s code=%u delay_ms=%u disconnect=%d",
 	    s->id, act.rule_id, rules_stage_str(stage),
 	    log_sanitize(subj, sizeof(subj), subject, strlen(subject)), act.code, act.delay_ms,
 	    act.disconnect);
@@ -308,18 +316,19 @@ smtp_session_rules(struct smtp_session *s, enum rules_stage stage, const char *s
 static void
 smtp_session_deliver(struct smtp_session *s)
 {
-	struct smtp_tx	*tx = s->tx;
-	struct message	*m;
-	char		 reply[SMTP_REPLY_MAX];
-	unsigned	 delay_ms;
-	int		 disconnect;
+	struct smtp_tx *tx = s->tx;
+	struct message *m;
+	char		reply[SMTP_REPLY_MAX];
+	unsigned	delay_ms;
+	int		disconnect;
 
 	if (tx->scan.status & SMTP_PROTO_DATA_SIZE) {
 		s->owner->stats->limit_breaches++;
 		log_info("smtp limit session=%016" PRIx64 " limit=size size=%zu", s->id,
 		    tx->scan.total);
 		smtp_session_tx_end(s);
-		smtp_session_reply(s, 552, "5.3.4", "Error: message size exceeds fixed maximum message size");
+		smtp_session_reply(s, 552, "5.3.4",
+		    "Error: message size exceeds fixed maximum message size");
 		return;
 	}
 	m = message_new();
@@ -348,7 +357,8 @@ smtp_session_deliver(struct smtp_session *s)
 	m->smtputf8 = tx->smtputf8;
 	smtp_session_tx_end(s);
 
-	if (deliver_message(s->owner->deliver, m, reply, sizeof(reply), &disconnect, &delay_ms) == 0)
+	if (deliver_message(s->owner->deliver, m, reply, sizeof(reply), &disconnect, &delay_ms) ==
+	    0)
 		s->messages++;
 	smtp_session_delay(s, delay_ms);
 	smtp_session_reply_line(s, reply);
@@ -363,10 +373,10 @@ smtp_session_deliver(struct smtp_session *s)
 static int
 smtp_session_data(struct smtp_session *s, struct evbuffer *in)
 {
-	struct evbuffer_iovec	 v[8];
-	struct smtp_tx		*tx = s->tx;
-	size_t			 used, consumed;
-	int			 i, nv;
+	struct evbuffer_iovec v[8];
+	struct smtp_tx	     *tx = s->tx;
+	size_t		      used, consumed;
+	int		      i, nv;
 
 	while (evbuffer_get_length(in) > 0) {
 		nv = evbuffer_peek(in, -1, NULL, v, 8);
@@ -401,11 +411,11 @@ smtp_session_data(struct smtp_session *s, struct evbuffer *in)
 static int
 smtp_session_bdat(struct smtp_session *s, struct evbuffer *in)
 {
-	struct evbuffer_iovec	 v[8];
-	struct smtp_tx		*tx = s->tx;
-	size_t			 n, consumed;
-	int			 i, nv;
-	char			 text[64];
+	struct evbuffer_iovec v[8];
+	struct smtp_tx	     *tx = s->tx;
+	size_t		      n, consumed;
+	int		      i, nv;
+	char		      text[64];
 
 	while (s->bdat_left > 0 && evbuffer_get_length(in) > 0) {
 		if (s->flags & SF_BDAT_SKIP) {
@@ -443,7 +453,8 @@ smtp_session_bdat(struct smtp_session *s, struct evbuffer *in)
 		log_info("smtp limit session=%016" PRIx64 " limit=size size=%zu", s->id,
 		    tx->scan.total);
 		smtp_session_tx_end(s);
-		smtp_session_reply(s, 552, "5.3.4", "Error: message size exceeds fixed maximum message size");
+		smtp_session_reply(s, 552, "5.3.4",
+		    "Error: message size exceeds fixed maximum message size");
 		return 1;
 	}
 	if (s->flags & SF_BDAT_LAST) {
@@ -464,11 +475,11 @@ smtp_session_bdat(struct smtp_session *s, struct evbuffer *in)
 static int
 smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 {
-	struct evbuffer_iovec	 v;
-	struct evbuffer_ptr	 ptr;
-	size_t			 avail, len, total, max = s->owner->cfg->smtp_line_max, eol;
-	const char		*nl;
-	char			*line;
+	struct evbuffer_iovec v;
+	struct evbuffer_ptr   ptr;
+	size_t		      avail, len, total, max = s->owner->cfg->smtp_line_max, eol;
+	const char	     *nl;
+	char		     *line;
 
 	if ((avail = evbuffer_get_length(in)) == 0)
 		return 0;
@@ -499,7 +510,7 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	 */
 	line = (char *)evbuffer_pullup(in, len);
 	total = len;
-	len--;				/* LF */
+	len--; /* LF */
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	line[len] = '\0';
@@ -510,7 +521,7 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	evbuffer_drain(in, total);
 	return 1;
 
- toolong:
+toolong:
 	s->owner->stats->limit_breaches++;
 	log_info("smtp limit session=%016" PRIx64 " limit=line", s->id);
 	smtp_session_reply(s, 500, "5.5.2", "Error: line too long");
@@ -527,7 +538,7 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 static void
 smtp_session_input_limit(struct smtp_session *s)
 {
-	size_t	 len = evbuffer_get_length(bufferevent_get_input(s->bev));
+	size_t len = evbuffer_get_length(bufferevent_get_input(s->bev));
 
 	if (len >= s->owner->cfg->smtp_line_max + SMTP_INPUT_SLACK) {
 		if (!(s->flags & SF_INPUT_FULL)) {
@@ -544,11 +555,11 @@ smtp_session_input_limit(struct smtp_session *s)
 static void
 smtp_session_process(struct smtp_session *s)
 {
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
-	struct evbuffer	*out = bufferevent_get_output(s->bev);
-	const struct config	*cfg = s->owner->cfg;
-	unsigned	 n = 0, max = cfg->cmds_per_wakeup ? cfg->cmds_per_wakeup : 1;
-	int		 r;
+	struct evbuffer	    *in = bufferevent_get_input(s->bev);
+	struct evbuffer	    *out = bufferevent_get_output(s->bev);
+	const struct config *cfg = s->owner->cfg;
+	unsigned	     n = 0, max = cfg->cmds_per_wakeup ? cfg->cmds_per_wakeup : 1;
+	int		     r;
 
 	while (!(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
 		if (n >= max && evbuffer_get_length(in) > 0) {
@@ -593,8 +604,8 @@ smtp_session_process(struct smtp_session *s)
 static void
 smtp_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct smtp_session	*s = arg;
-	struct evbuffer		*in;
+	struct smtp_session *s = arg;
+	struct evbuffer	    *in;
 
 	if (s->flags & SF_LINGER) {
 		in = bufferevent_get_input(bev);
@@ -616,7 +627,7 @@ static void
 smtp_session_linger(struct smtp_session *s)
 {
 	struct timeval	 tv = { SMTP_LINGER_SECS, 0 };
-	struct evbuffer	*in = bufferevent_get_input(s->bev);
+	struct evbuffer *in = bufferevent_get_input(s->bev);
 
 	/* Stopping: an idle client (a connection pool) must not hold up the exit */
 	if (s->owner->stopping) {
@@ -635,8 +646,8 @@ smtp_session_linger(struct smtp_session *s)
 static void
 smtp_write_cb(struct bufferevent *bev, void *arg)
 {
-	struct smtp_session	*s = arg;
-	struct evbuffer		*out = bufferevent_get_output(bev);
+	struct smtp_session *s = arg;
+	struct evbuffer	    *out = bufferevent_get_output(bev);
 
 	s->active_ms = smtp_now_ms(s);
 	if (s->flags & SF_CLOSING) {
@@ -660,7 +671,7 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 static void
 smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-	struct smtp_session	*s = arg;
+	struct smtp_session *s = arg;
 
 	if (s->flags & SF_LINGER) {
 		smtp_session_free(s, s->close_reason);
@@ -681,7 +692,7 @@ smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 static uint64_t
 smtp_now_ms(struct smtp_session *s)
 {
-	struct timeval	 tv;
+	struct timeval tv;
 
 	event_base_gettimeofday_cached(bufferevent_get_base(s->bev), &tv);
 	return (uint64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
@@ -701,8 +712,8 @@ smtp_now_ms(struct smtp_session *s)
 static uint64_t
 smtp_session_idle_ms(const struct smtp_session *s)
 {
-	const struct config	*cfg = s->owner->cfg;
-	uint64_t		 idle = cfg->idle_timeout_ms, st = cfg->stress_idle_timeout_ms;
+	const struct config *cfg = s->owner->cfg;
+	uint64_t	     idle = cfg->idle_timeout_ms, st = cfg->stress_idle_timeout_ms;
 
 	if (s->owner->stressed && st > 0 && (idle == 0 || st < idle))
 		return st;
@@ -712,8 +723,8 @@ smtp_session_idle_ms(const struct smtp_session *s)
 static void
 smtp_session_timer_arm(struct smtp_session *s, uint64_t now)
 {
-	uint64_t		 at = 0, idle = smtp_session_idle_ms(s);
-	struct timeval		 tv;
+	uint64_t       at = 0, idle = smtp_session_idle_ms(s);
+	struct timeval tv;
 
 	if (idle > 0)
 		at = s->active_ms + idle;
@@ -730,11 +741,11 @@ smtp_session_timer_arm(struct smtp_session *s, uint64_t now)
 static void
 smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct smtp_session	*s = arg;
-	const struct config	*cfg = s->owner->cfg;
-	uint64_t		 now = smtp_now_ms(s), idle = smtp_session_idle_ms(s);
-	const char		*why = NULL;
-	char			 text[128];
+	struct smtp_session *s = arg;
+	const struct config *cfg = s->owner->cfg;
+	uint64_t	     now = smtp_now_ms(s), idle = smtp_session_idle_ms(s);
+	const char	    *why = NULL;
+	char		     text[128];
 
 	if (s->flags & SF_LINGER) {
 		smtp_session_free(s, s->close_reason);
@@ -744,7 +755,7 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 		why = "session deadline";
 	else if (idle > 0 && now - s->active_ms >= idle) {
 		if (s->flags & SF_DELAY)
-			s->active_ms = now;	/* we are the ones waiting */
+			s->active_ms = now; /* we are the ones waiting */
 		else
 			why = "idle timeout";
 	}
@@ -782,9 +793,9 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 static void
 smtp_sessions_stress_update(struct smtp_sessions *ss)
 {
-	uint64_t		 active = ss->stats->sessions_active, max = ss->cfg->max_sessions;
-	struct smtp_session	*s;
-	int			 on;
+	uint64_t	     active = ss->stats->sessions_active, max = ss->cfg->max_sessions;
+	struct smtp_session *s;
+	int		     on;
 
 	if (max == 0 || ss->cfg->stress_idle_timeout_ms == 0)
 		return;
@@ -795,10 +806,10 @@ smtp_sessions_stress_update(struct smtp_sessions *ss)
 	log_info("smtp stress=%s sessions=%llu max_sessions=%llu", on ? "on" : "off",
 	    (unsigned long long)active, (unsigned long long)max);
 	if (!on)
-		return;		/* the longer limit applies when each timer fires */
+		return; /* the longer limit applies when each timer fires */
 	TAILQ_FOREACH(s, &ss->list, entry)
-		if (!(s->flags & SF_LINGER))
-			smtp_session_timer_arm(s, smtp_now_ms(s));
+	if (!(s->flags & SF_LINGER))
+		smtp_session_timer_arm(s, smtp_now_ms(s));
 }
 
 void
@@ -813,7 +824,7 @@ smtp_sessions_init(struct smtp_sessions *ss)
 void
 smtp_sessions_free_all(struct smtp_sessions *ss, const char *reason)
 {
-	struct smtp_session	*s;
+	struct smtp_session *s;
 
 	while ((s = TAILQ_FIRST(&ss->list)) != NULL)
 		smtp_session_free(s, reason);
@@ -826,11 +837,10 @@ smtp_sessions_empty(const struct smtp_sessions *ss)
 }
 
 static void
-smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char *ip,
-    size_t iplen)
+smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char *ip, size_t iplen)
 {
-	const struct sockaddr_in	*sin = (const struct sockaddr_in *)sa;
-	const struct sockaddr_in6	*sin6 = (const struct sockaddr_in6 *)sa;
+	const struct sockaddr_in  *sin = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
 	if (sa != NULL && sa->sa_family == AF_INET) {
 		inet_ntop(AF_INET, &sin->sin_addr, ip, iplen);
@@ -853,13 +863,13 @@ struct smtp_session *
 smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sockaddr *sa,
     socklen_t salen)
 {
-	const struct config	*cfg = ss->cfg;
-	struct smtp_session	*s;
-	struct bufferevent	*bev;
-	char			 ip[INET6_ADDRSTRLEN], text[256];
-	int			 disconnect = 0;
-	int			 one = 1;
-	int			 sndbuf = SMTP_SNDBUF;
+	const struct config *cfg = ss->cfg;
+	struct smtp_session *s;
+	struct bufferevent  *bev;
+	char		     ip[INET6_ADDRSTRLEN], text[256];
+	int		     disconnect = 0;
+	int		     one = 1;
+	int		     sndbuf = SMTP_SNDBUF;
 
 	evutil_make_socket_nonblocking(fd);
 	if (sa != NULL && (sa->sa_family == AF_INET || sa->sa_family == AF_INET6))
@@ -892,7 +902,7 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 	if (cfg->session_deadline_ms > 0)
 		s->deadline_ms = s->active_ms + cfg->session_deadline_ms;
 	smtp_session_timer_arm(s, s->active_ms);
-	smtp_sessions_stress_update(ss);	/* after the timer exists: it may re-arm all */
+	smtp_sessions_stress_update(ss); /* after the timer exists: it may re-arm all */
 	bufferevent_enable(bev, EV_READ | EV_WRITE);
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("smtp connect session=%016" PRIx64 " peer=%s", s->id, s->peer);
@@ -917,7 +927,7 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 void
 smtp_session_free(struct smtp_session *s, const char *reason)
 {
-	struct smtp_sessions	*ss;
+	struct smtp_sessions *ss;
 
 	if (s == NULL)
 		return;
@@ -945,10 +955,10 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 void
 smtp_session_shutdown_all(struct smtp_sessions *ss, int force)
 {
-	struct smtp_session	*s, *next;
-	struct evbuffer		*out;
-	struct evbuffer_iovec	 v[4];
-	int			 i, nv;
+	struct smtp_session  *s, *next;
+	struct evbuffer	     *out;
+	struct evbuffer_iovec v[4];
+	int		      i, nv;
 
 	ss->stopping = 1;
 	for (s = TAILQ_FIRST(&ss->list); s != NULL; s = next) {
@@ -963,7 +973,7 @@ smtp_session_shutdown_all(struct smtp_sessions *ss, int force)
 			nv = evbuffer_peek(out, -1, NULL, v, 4);
 			for (i = 0; i < nv && i < 4; i++)
 				if (send(bufferevent_getfd(s->bev), v[i].iov_base, v[i].iov_len,
-				    MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)v[i].iov_len)
+					MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)v[i].iov_len)
 					break;
 			smtp_session_free(s, "shutdown");
 			continue;
@@ -971,7 +981,7 @@ smtp_session_shutdown_all(struct smtp_sessions *ss, int force)
 		if (s->flags & SF_CLOSING)
 			continue;
 		if (s->tx != NULL || s->state == SMTP_STATE_BDAT)
-			continue;	/* closed when the transaction ends */
+			continue; /* closed when the transaction ends */
 		smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
 		smtp_session_close(s, "shutdown");
 	}

@@ -22,98 +22,96 @@
 #include "smtp_proto.h"
 #include "smtp_session.h"
 
-#define SMTP_REPLY_MAX		1024
+#define SMTP_REPLY_MAX	1024
 
 /* Session flags */
-#define SF_EHLO		0x0001	/* greeted with EHLO: ESMTP */
-#define SF_DELAY	0x0002	/* a rule delay is pending; replies held */
-#define SF_BACKPRESSURE	0x0004	/* output too large: input paused */
-#define SF_CLOSING	0x0008	/* free once the output is flushed */
-#define SF_EOF		0x0010	/* the client closed its side */
-#define SF_BDAT_SKIP	0x0020	/* current BDAT chunk is discarded */
-#define SF_BDAT_LAST	0x0040	/* current BDAT chunk is the last */
-#define SF_LINGER	0x0080	/* output done, write side shut, draining input */
-#define SF_NOLINGER	0x0100	/* close at once after the output (QUIT) */
-#define SF_INPUT_FULL	0x0200	/* reading paused: enough input is waiting */
+#define SF_EHLO		0x0001 /* greeted with EHLO: ESMTP */
+#define SF_DELAY	0x0002 /* a rule delay is pending; replies held */
+#define SF_BACKPRESSURE 0x0004 /* output too large: input paused */
+#define SF_CLOSING	0x0008 /* free once the output is flushed */
+#define SF_EOF		0x0010 /* the client closed its side */
+#define SF_BDAT_SKIP	0x0020 /* current BDAT chunk is discarded */
+#define SF_BDAT_LAST	0x0040 /* current BDAT chunk is the last */
+#define SF_LINGER	0x0080 /* output done, write side shut, draining input */
+#define SF_NOLINGER	0x0100 /* close at once after the output (QUIT) */
+#define SF_INPUT_FULL	0x0200 /* reading paused: enough input is waiting */
 
 struct smtp_tx {
-	char			*mail_from;
-	struct esmtp_param	*mail_params;
-	size_t			 nmail_params;
-	struct message_rcpt	*rcpts;
-	size_t			 nrcpts;
-	size_t			 rcpts_cap;
-	struct buf		 body;
-	struct smtp_proto_data	 scan;
-	enum message_body_type	 body_type;
-	int			 smtputf8;
-	int			 bdat;		/* BDAT used: DATA and RCPT refused */
+	char		      *mail_from;
+	struct esmtp_param    *mail_params;
+	size_t		       nmail_params;
+	struct message_rcpt   *rcpts;
+	size_t		       nrcpts;
+	size_t		       rcpts_cap;
+	struct buf	       body;
+	struct smtp_proto_data scan;
+	enum message_body_type body_type;
+	int		       smtputf8;
+	int		       bdat; /* BDAT used: DATA and RCPT refused */
 };
 
 struct smtp_session {
 	TAILQ_ENTRY(smtp_session) entry;
-	struct smtp_sessions	*owner;
-	struct bufferevent	*bev;
-	struct event		*timer_ev;	/* idle, deadline and linger: lazily re-armed */
-	struct event		*delay_ev;	/* created on the first delay */
-	struct evbuffer		*delayed;	/* replies held during a delay */
-	struct smtp_tx		*tx;		/* NULL between transactions */
-	char			*helo;
-	const char		*close_reason;
-	uint64_t		 id;
-	uint64_t		 bdat_left;	/* octets of the BDAT chunk still to read */
-	uint64_t		 active_ms;	/* last read or write progress */
-	uint64_t		 deadline_ms;	/* absolute session deadline, 0 = none */
-	unsigned		 errors;
-	unsigned		 messages;	/* accepted in this session */
-	unsigned		 flags;		/* SF_* */
-	enum smtp_state		 state;
-	enum smtp_state		 bdat_ret;	/* state after a skipped BDAT chunk */
-	char			 peer[INET6_ADDRSTRLEN + 10];	/* "ip:port", "[v6]:port" */
+	struct smtp_sessions *owner;
+	struct bufferevent   *bev;
+	struct event	     *timer_ev; /* idle, deadline and linger: lazily re-armed */
+	struct event	     *delay_ev; /* created on the first delay */
+	struct evbuffer	     *delayed;	/* replies held during a delay */
+	struct smtp_tx	     *tx;	/* NULL between transactions */
+	char		     *helo;
+	const char	     *close_reason;
+	uint64_t	      id;
+	uint64_t	      bdat_left;   /* octets of the BDAT chunk still to read */
+	uint64_t	      active_ms;   /* last read or write progress */
+	uint64_t	      deadline_ms; /* absolute session deadline, 0 = none */
+	unsigned	      errors;
+	unsigned	      messages; /* accepted in this session */
+	unsigned	      flags;	/* SF_* */
+	enum smtp_state	      state;
+	enum smtp_state	      bdat_ret;			   /* state after a skipped BDAT chunk */
+	char		      peer[INET6_ADDRSTRLEN + 10]; /* "ip:port", "[v6]:port" */
 };
 
 /* What a check function parsed, for the rules and for proceed() */
 struct smtp_cmd_ctx {
-	char			*args;
-	const char		*subject;	/* rules match subject; NULL: no rules */
-	char			*addr;
-	struct smtp_proto_param	 params[SMTP_PROTO_PARAMS_MAX];
-	size_t			 nparams;
-	enum message_body_type	 body_type;
-	int			 smtputf8;
-	uint64_t		 bdat_size;
-	int			 bdat_last;
+	char		       *args;
+	const char	       *subject; /* rules match subject; NULL: no rules */
+	char		       *addr;
+	struct smtp_proto_param params[SMTP_PROTO_PARAMS_MAX];
+	size_t			nparams;
+	enum message_body_type	body_type;
+	int			smtputf8;
+	uint64_t		bdat_size;
+	int			bdat_last;
 };
 
 /* smtp_session.c */
-void		 smtp_session_set_state(struct smtp_session *, enum smtp_state);
+void		    smtp_session_set_state(struct smtp_session *, enum smtp_state);
 struct esmtp_param *smtp_params_copy(const struct smtp_proto_param *, size_t n);
-void		 smtp_tx_free(struct smtp_tx *);
+void		    smtp_tx_free(struct smtp_tx *);
 /* Drops the transaction; back to HELO (or INIT without a greeting) */
-void		 smtp_session_tx_end(struct smtp_session *);
-void		 smtp_session_write(struct smtp_session *, const char *p, size_t n);
-void		 smtp_session_reply(struct smtp_session *, unsigned code, const char *enh,
-		    const char *text);
+void		    smtp_session_tx_end(struct smtp_session *);
+void		    smtp_session_write(struct smtp_session *, const char *p, size_t n);
+void smtp_session_reply(struct smtp_session *, unsigned code, const char *enh, const char *text);
 /* A whole reply line from a rule or deliver_message(): "550 5.7.1 text" */
-void		 smtp_session_reply_line(struct smtp_session *, const char *line);
+void smtp_session_reply_line(struct smtp_session *, const char *line);
 /*
  * Marks the session for closing: input stops, the output is flushed and the
  * write callback frees the session. Never frees here.
  */
-void		 smtp_session_close(struct smtp_session *, const char *reason);
+void smtp_session_close(struct smtp_session *, const char *reason);
 /* A client error: counted; past cfg->error_max the session is closed. */
-void		 smtp_session_error(struct smtp_session *, unsigned code, const char *enh,
-		    const char *text);
+void smtp_session_error(struct smtp_session *, unsigned code, const char *enh, const char *text);
 /* Holds replies and input processing for ms milliseconds. */
-void		 smtp_session_delay(struct smtp_session *, unsigned ms);
+void smtp_session_delay(struct smtp_session *, unsigned ms);
 /*
  * Evaluates the rules of stage for subject. Returns 0 when nothing fired or
  * only a delay did (the caller proceeds normally), 1 when the rule replied
  * instead (the caller must not proceed). *disconnect tells the caller to
  * close once its reply is out.
  */
-int		 smtp_session_rules(struct smtp_session *, enum rules_stage, const char *subject,
-		    int *disconnect);
+int  smtp_session_rules(struct smtp_session *, enum rules_stage, const char *subject,
+     int *disconnect);
 
 /* smtp_cmd.c */
 /*
@@ -121,7 +119,7 @@ int		 smtp_session_rules(struct smtp_session *, enum rules_stage, const char *su
  * in the command table, checked, passed through the stage's rules, proceeded.
  * more: further input is already buffered (the client pipelines).
  */
-void		 smtp_cmd_run(struct smtp_session *, char *line, int more);
+void smtp_cmd_run(struct smtp_session *, char *line, int more);
 
 /* Is extension bit (EXT_*) enabled? */
 static inline int

@@ -33,78 +33,91 @@
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
-#define CTL_DEFAULT_ADDR	DEF_GRPC_LISTEN		/* the daemon's default */
-#define CTL_ENV_ADDR		"SMTPSINK_GRPC_ADDR"
+#define CTL_DEFAULT_ADDR     DEF_GRPC_LISTEN /* the daemon's default */
+#define CTL_ENV_ADDR	     "SMTPSINK_GRPC_ADDR"
 /* Default deadlines in seconds: the usage text shows these very macros. */
-#define CTL_TIMEOUT_S		10	/* unary calls */
-#define CTL_HEALTH_TIMEOUT_S	5
-#define CTL_WAIT_TIMEOUT_S	30
-#define CTL_WAIT_COUNT		1	/* wait: messages to wait for */
-#define CTL_STR_(x)		#x
-#define CTL_STR(x)		CTL_STR_(x)
-#define CTL_WAIT_SLACK_MS	5000	/* RPC deadline beyond the wait timeout */
+#define CTL_TIMEOUT_S	     10 /* unary calls */
+#define CTL_HEALTH_TIMEOUT_S 5
+#define CTL_WAIT_TIMEOUT_S   30
+#define CTL_WAIT_COUNT	     1 /* wait: messages to wait for */
+#define CTL_STR_(x)	     #x
+#define CTL_STR(x)	     CTL_STR_(x)
+#define CTL_WAIT_SLACK_MS    5000 /* RPC deadline beyond the wait timeout */
 
-#define SVC	"/smtpsink.v1.Sink/"
+#define SVC		     "/smtpsink.v1.Sink/"
 
 /* Set by the signal handler; a call in progress cancels itself (ctl_client). */
-static volatile sig_atomic_t	ctl_interrupted;
-static int			ctl_verbose;	/* gRPC's log lines go through */
+static volatile sig_atomic_t ctl_interrupted;
+static int		     ctl_verbose; /* gRPC's log lines go through */
 
 enum opt_id {
-	OPT_HELP = 'h', OPT_JSON = 'j', OPT_VERBOSE = 'v', OPT_VERSION = 'V',
-	OPT_ADDR = 256, OPT_TIMEOUT,
-	OPT_FROM, OPT_TO, OPT_SUBJECT, OPT_HEADER, OPT_BODY, OPT_AFTER_ID,
-	OPT_LIMIT, OPT_RAW, OPT_ATTACHMENTS, OPT_COUNT,
-	OPT_STAGE, OPT_MATCH, OPT_CODE, OPT_ENHANCED, OPT_MESSAGE, OPT_TIMES,
-	OPT_DELAY_MS, OPT_DISCONNECT, OPT_SERVICE,
+	OPT_HELP = 'h',
+	OPT_JSON = 'j',
+	OPT_VERBOSE = 'v',
+	OPT_VERSION = 'V',
+	OPT_ADDR = 256,
+	OPT_TIMEOUT,
+	OPT_FROM,
+	OPT_TO,
+	OPT_SUBJECT,
+	OPT_HEADER,
+	OPT_BODY,
+	OPT_AFTER_ID,
+	OPT_LIMIT,
+	OPT_RAW,
+	OPT_ATTACHMENTS,
+	OPT_COUNT,
+	OPT_STAGE,
+	OPT_MATCH,
+	OPT_CODE,
+	OPT_ENHANCED,
+	OPT_MESSAGE,
+	OPT_TIMES,
+	OPT_DELAY_MS,
+	OPT_DISCONNECT,
+	OPT_SERVICE,
 };
 
-static const struct option all_opts[] = {
-	{ "help",	 no_argument,		NULL, OPT_HELP },
-	{ "json",	 no_argument,		NULL, OPT_JSON },
-	{ "verbose",	 no_argument,		NULL, OPT_VERBOSE },
-	{ "version",	 no_argument,		NULL, OPT_VERSION },
-	{ "addr",	 required_argument,	NULL, OPT_ADDR },
-	{ "timeout",	 required_argument,	NULL, OPT_TIMEOUT },
-	{ "from",	 required_argument,	NULL, OPT_FROM },
-	{ "to",		 required_argument,	NULL, OPT_TO },
-	{ "subject",	 required_argument,	NULL, OPT_SUBJECT },
-	{ "header",	 required_argument,	NULL, OPT_HEADER },
-	{ "body",	 required_argument,	NULL, OPT_BODY },
-	{ "after-id",	 required_argument,	NULL, OPT_AFTER_ID },
-	{ "limit",	 required_argument,	NULL, OPT_LIMIT },
-	{ "raw",	 no_argument,		NULL, OPT_RAW },
-	{ "attachments", no_argument,		NULL, OPT_ATTACHMENTS },
-	{ "count",	 required_argument,	NULL, OPT_COUNT },
-	{ "stage",	 required_argument,	NULL, OPT_STAGE },
-	{ "match",	 required_argument,	NULL, OPT_MATCH },
-	{ "code",	 required_argument,	NULL, OPT_CODE },
-	{ "enhanced",	 required_argument,	NULL, OPT_ENHANCED },
-	{ "message",	 required_argument,	NULL, OPT_MESSAGE },
-	{ "times",	 required_argument,	NULL, OPT_TIMES },
-	{ "delay-ms",	 required_argument,	NULL, OPT_DELAY_MS },
-	{ "disconnect",	 no_argument,		NULL, OPT_DISCONNECT },
-	{ "service",	 required_argument,	NULL, OPT_SERVICE },
-	{ NULL, 0, NULL, 0 }
-};
+static const struct option all_opts[] = { { "help", no_argument, NULL, OPT_HELP },
+	{ "json", no_argument, NULL, OPT_JSON }, { "verbose", no_argument, NULL, OPT_VERBOSE },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "addr", required_argument, NULL, OPT_ADDR },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "from", required_argument, NULL, OPT_FROM }, { "to", required_argument, NULL, OPT_TO },
+	{ "subject", required_argument, NULL, OPT_SUBJECT },
+	{ "header", required_argument, NULL, OPT_HEADER },
+	{ "body", required_argument, NULL, OPT_BODY },
+	{ "after-id", required_argument, NULL, OPT_AFTER_ID },
+	{ "limit", required_argument, NULL, OPT_LIMIT }, { "raw", no_argument, NULL, OPT_RAW },
+	{ "attachments", no_argument, NULL, OPT_ATTACHMENTS },
+	{ "count", required_argument, NULL, OPT_COUNT },
+	{ "stage", required_argument, NULL, OPT_STAGE },
+	{ "match", required_argument, NULL, OPT_MATCH },
+	{ "code", required_argument, NULL, OPT_CODE },
+	{ "enhanced", required_argument, NULL, OPT_ENHANCED },
+	{ "message", required_argument, NULL, OPT_MESSAGE },
+	{ "times", required_argument, NULL, OPT_TIMES },
+	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
+	{ "disconnect", no_argument, NULL, OPT_DISCONNECT },
+	{ "service", required_argument, NULL, OPT_SERVICE }, { NULL, 0, NULL, 0 } };
 
 /* Everything the command line said; strings are borrowed from argv. */
 struct ctl {
-	const char			*addr;
-	int				 json;
-	int				 verbose;
-	int64_t				 timeout_ms;	/* -1: not given */
-	Smtpsink__V1__Filter		 filter;
-	char				*header_name;	/* owned */
-	uint32_t			 limit;
-	int				 raw;
-	int				 attachments;
-	uint32_t			 count;
-	int				 have_count;
-	Smtpsink__V1__RejectRule	 rule;
-	int				 have_stage, have_code, have_delay;
-	const char			*service;
-	struct ctl_client		*client;
+	const char		*addr;
+	int			 json;
+	int			 verbose;
+	int64_t			 timeout_ms; /* -1: not given */
+	Smtpsink__V1__Filter	 filter;
+	char			*header_name; /* owned */
+	uint32_t		 limit;
+	int			 raw;
+	int			 attachments;
+	uint32_t		 count;
+	int			 have_count;
+	Smtpsink__V1__RejectRule rule;
+	int			 have_stage, have_code, have_delay;
+	const char		*service;
+	struct ctl_client	*client;
 };
 
 /*
@@ -113,268 +126,301 @@ struct ctl {
  */
 struct ctl_req {
 	union {
-		ProtobufCMessage			base;
-		Smtpsink__V1__ListMessagesRequest	list;
-		Smtpsink__V1__GetMessageRequest		get;
-		Smtpsink__V1__WaitForMessagesRequest	wait;
-		Smtpsink__V1__ClearRequest		clear;
-		Smtpsink__V1__RejectRule		rule;
-		Smtpsink__V1__DeleteRejectRuleRequest	rules_delete;
-		Grpc__Health__V1__HealthCheckRequest	health;
-	} u;				/* initialised from cmd->req */
-	Google__Protobuf__Duration	timeout;	/* wait's u.wait.timeout */
-	int64_t				deadline_ms;	/* of the call; -1: none */
+		ProtobufCMessage		      base;
+		Smtpsink__V1__ListMessagesRequest     list;
+		Smtpsink__V1__GetMessageRequest	      get;
+		Smtpsink__V1__WaitForMessagesRequest  wait;
+		Smtpsink__V1__ClearRequest	      clear;
+		Smtpsink__V1__RejectRule	      rule;
+		Smtpsink__V1__DeleteRejectRuleRequest rules_delete;
+		Grpc__Health__V1__HealthCheckRequest  health;
+	} u;					/* initialised from cmd->req */
+	Google__Protobuf__Duration timeout;	/* wait's u.wait.timeout */
+	int64_t			   deadline_ms; /* of the call; -1: none */
 };
 
 struct cmd {
-	const char	*name;
-	const char	*opts;		/* allowed options, besides the global ones */
-	int		 min_args, max_args;
-	const char	*usage;
+	const char			 *name;
+	const char			 *opts; /* allowed options, besides the global ones */
+	int				  min_args, max_args;
+	const char			 *usage;
 	/* A unary call: */
-	const char				*method;
-	const ProtobufCMessageDescriptor	*req, *resp;
-	int64_t					 timeout_s;	/* default deadline */
+	const char			 *method;
+	const ProtobufCMessageDescriptor *req, *resp;
+	int64_t				  timeout_s; /* default deadline */
 	/* Puts operands and options into r: 0 or an exit status. NULL: none. */
-	int		(*fill)(struct ctl *, int argc, char **argv, struct ctl_req *r);
-	ctl_print_fn	 print;		/* for people; --json has one for all */
+	int (*fill)(struct ctl *, int argc, char **argv, struct ctl_req *r);
+	ctl_print_fn print; /* for people; --json has one for all */
 	/* Exit status from the response, after printing; NULL: 0. */
-	int		(*verdict)(const ProtobufCMessage *);
-	int		 fail_exit;	/* exit status of a failed call; 0: by status */
+	int (*verdict)(const ProtobufCMessage *);
+	int fail_exit; /* exit status of a failed call; 0: by status */
 	/* Or a command of its own: */
-	int		(*run)(struct ctl *, int, char **);
+	int (*run)(struct ctl *, int, char **);
 };
 
-static int	fill_list(struct ctl *, int, char **, struct ctl_req *);
-static int	fill_get(struct ctl *, int, char **, struct ctl_req *);
-static int	fill_wait(struct ctl *, int, char **, struct ctl_req *);
-static int	fill_clear(struct ctl *, int, char **, struct ctl_req *);
-static int	fill_rules_add(struct ctl *, int, char **, struct ctl_req *);
-static int	fill_rules_delete(struct ctl *, int, char **, struct ctl_req *);
-static int	fill_health(struct ctl *, int, char **, struct ctl_req *);
-static int	health_verdict(const ProtobufCMessage *);
-static int	cmd_watch(struct ctl *, int, char **);
+static int fill_list(struct ctl *, int, char **, struct ctl_req *);
+static int fill_get(struct ctl *, int, char **, struct ctl_req *);
+static int fill_wait(struct ctl *, int, char **, struct ctl_req *);
+static int fill_clear(struct ctl *, int, char **, struct ctl_req *);
+static int fill_rules_add(struct ctl *, int, char **, struct ctl_req *);
+static int fill_rules_delete(struct ctl *, int, char **, struct ctl_req *);
+static int fill_health(struct ctl *, int, char **, struct ctl_req *);
+static int health_verdict(const ProtobufCMessage *);
+static int cmd_watch(struct ctl *, int, char **);
 
-#define FILTER_OPTS	"from,to,subject,header,body,after-id,"
+#define FILTER_OPTS "from,to,subject,header,body,after-id,"
 #define FILTER_USAGE \
-"Filter flags (case-insensitive globs on the whole value: * ? [set];\n" \
-"'*text*' means contains; all given flags must match):\n" \
-"  --from GLOB          envelope sender (MAIL FROM, without <>)\n" \
-"  --to GLOB            any envelope recipient\n" \
-"  --subject GLOB       decoded Subject\n" \
-"  --header NAME=GLOB   one header whose name and value both match\n" \
-"  --body GLOB          decoded text or HTML body\n" \
-"  --after-id N         only messages with id > N\n"
+	"Filter flags (case-insensitive globs on the whole value: * ? [set];\n" \
+	"'*text*' means contains; all given flags must match):\n" \
+	"  --from GLOB          envelope sender (MAIL FROM, without <>)\n" \
+	"  --to GLOB            any envelope recipient\n" \
+	"  --subject GLOB       decoded Subject\n" \
+	"  --header NAME=GLOB   one header whose name and value both match\n" \
+	"  --body GLOB          decoded text or HTML body\n" \
+	"  --after-id N         only messages with id > N\n"
 
 static const struct cmd cmds[] = {
-	{ .name = "list", .opts = FILTER_OPTS "limit,raw,",
-	  .min_args = 0, .max_args = 0,
-	  .method = SVC "ListMessages",
-	  .req = &smtpsink__v1__list_messages_request__descriptor,
-	  .resp = &smtpsink__v1__list_messages_response__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_list,
-	  .print = ctl_text_messages,
-	  .usage =
-"usage: smtpsinkctl list [filter flags] [--limit N] [--raw]\n"
-"\n"
-"Lists the stored messages matching the filter, oldest first, as a table\n"
-"(id, received, from, to, subject, size). --limit N shows the oldest N\n"
-"matches. --raw prints the raw messages instead, as an mbox (mboxrd:\n"
-"\"From \" separator lines, \">From \" quoting). With --json the result is\n"
-"{\"messages\":[...],\"last_id\":N,\"matched\":N} and --raw adds each\n"
-"message's bytes, base64-encoded, as \"raw\".\n"
-"\n" FILTER_USAGE },
-	{ .name = "get", .opts = "raw,attachments,",
-	  .min_args = 1, .max_args = 1,
-	  .method = SVC "GetMessage",
-	  .req = &smtpsink__v1__get_message_request__descriptor,
-	  .resp = &smtpsink__v1__message__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_get,
-	  .print = ctl_text_message,
-	  .usage =
-"usage: smtpsinkctl get ID [--raw] [--attachments]\n"
-"\n"
-"Shows one message: envelope, headers, text body, attachments.\n"
-"  --raw          write the message bytes exactly as received to stdout\n"
-"                 (with --json: base64 in \"raw\")\n"
-"  --attachments  fetch attachment contents (base64 in --json output)\n"
-"Exits 1 with NOT_FOUND if the message was never stored or is gone.\n" },
-	{ .name = "wait", .opts = FILTER_OPTS "count,raw,",
-	  .min_args = 0, .max_args = 0,
-	  .method = SVC "WaitForMessages",
-	  .req = &smtpsink__v1__wait_for_messages_request__descriptor,
-	  .resp = &smtpsink__v1__list_messages_response__descriptor,
-	  .timeout_s = CTL_WAIT_TIMEOUT_S, .fill = fill_wait,
-	  .print = ctl_text_messages,
-	  .usage =
-"usage: smtpsinkctl wait [filter flags] [--count N] [--timeout DUR] [--raw]\n"
-"\n"
-"Waits until at least N (default " CTL_STR(CTL_WAIT_COUNT) ") stored "
-    "messages match the filter, then\n"
-"prints all of them like 'list' and exits 0. Messages already stored count;\n"
-"use --after-id to wait for newer ones only. The server wakes the call as a\n"
-"message is stored (no polling). --timeout (default "
-    CTL_STR(CTL_WAIT_TIMEOUT_S) "s) bounds the wait;\n"
-"on expiry it prints how many matched and exits 3.\n"
-"\n" FILTER_USAGE },
-	{ .name = "watch", .opts = FILTER_OPTS "count,raw,",
-	  .min_args = 0, .max_args = 0,
-	  .run = cmd_watch,
-	  .usage =
-"usage: smtpsinkctl watch [filter flags] [--after-id N] [--count N]\n"
-"                         [--timeout DUR]\n"
-"\n"
-"Prints the matching stored messages with id > N (default 0: all), then\n"
-"every new matching message as it arrives, one line each (one JSON object\n"
-"per line with --json), until interrupted (SIGINT/SIGTERM: exit 0).\n"
-"  --count N      stop after N messages\n"
-"  --raw          print each message raw, as an mbox entry (see list)\n"
-"  --timeout DUR  stop after DUR (exit 0; exit 3 if --count was not reached)\n"
-"\n" FILTER_USAGE },
-	{ .name = "clear", .opts = FILTER_OPTS,
-	  .min_args = 0, .max_args = 0,
-	  .method = SVC "Clear",
-	  .req = &smtpsink__v1__clear_request__descriptor,
-	  .resp = &smtpsink__v1__clear_response__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_clear,
-	  .print = ctl_text_cleared,
-	  .usage =
-"usage: smtpsinkctl clear [filter flags]\n"
-"\n"
-"Deletes the stored messages matching the filter (no filter: all) and\n"
-"prints how many were deleted.\n"
-"\n" FILTER_USAGE },
+	{ .name = "list",
+	    .opts = FILTER_OPTS "limit,raw,",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "ListMessages",
+	    .req = &smtpsink__v1__list_messages_request__descriptor,
+	    .resp = &smtpsink__v1__list_messages_response__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .fill = fill_list,
+	    .print = ctl_text_messages,
+	    .usage = "usage: smtpsinkctl list [filter flags] [--limit N] [--raw]\n"
+		     "\n"
+		     "Lists the stored messages matching the filter, oldest first, as a table\n"
+		     "(id, received, from, to, subject, size). --limit N shows the oldest N\n"
+		     "matches. --raw prints the raw messages instead, as an mbox (mboxrd:\n"
+		     "\"From \" separator lines, \">From \" quoting). With --json the result is\n"
+		     "{\"messages\":[...],\"last_id\":N,\"matched\":N} and --raw adds each\n"
+		     "message's bytes, base64-encoded, as \"raw\".\n"
+		     "\n" FILTER_USAGE },
+	{ .name = "get",
+	    .opts = "raw,attachments,",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .method = SVC "GetMessage",
+	    .req = &smtpsink__v1__get_message_request__descriptor,
+	    .resp = &smtpsink__v1__message__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .fill = fill_get,
+	    .print = ctl_text_message,
+	    .usage = "usage: smtpsinkctl get ID [--raw] [--attachments]\n"
+		     "\n"
+		     "Shows one message: envelope, headers, text body, attachments.\n"
+		     "  --raw          write the message bytes exactly as received to stdout\n"
+		     "                 (with --json: base64 in \"raw\")\n"
+		     "  --attachments  fetch attachment contents (base64 in --json output)\n"
+		     "Exits 1 with NOT_FOUND if the message was never stored or is gone.\n" },
+	{ .name = "wait",
+	    .opts = FILTER_OPTS "count,raw,",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "WaitForMessages",
+	    .req = &smtpsink__v1__wait_for_messages_request__descriptor,
+	    .resp = &smtpsink__v1__list_messages_response__descriptor,
+	    .timeout_s = CTL_WAIT_TIMEOUT_S,
+	    .fill = fill_wait,
+	    .print = ctl_text_messages,
+	    .usage = "usage: smtpsinkctl wait [filter flags] [--count N] [--timeout DUR] [--raw]\n"
+		     "\n"
+		     "Waits until at least N (default " CTL_STR(
+			 CTL_WAIT_COUNT) ") stored "
+					 "messages match the filter, then\n"
+					 "prints all of them like 'list' and exits 0. Messages "
+					 "already stored count;\n"
+					 "use --after-id to wait for newer ones only. The server "
+					 "wakes the call as a\n"
+					 "message is stored (no polling). --timeout "
+					 "(default " CTL_STR(
+					     CTL_WAIT_TIMEOUT_S) "s) bounds the wait;\n"
+								 "on expiry it prints how many "
+								 "matched and exits 3.\n"
+								 "\n" FILTER_USAGE },
+	{ .name = "watch",
+	    .opts = FILTER_OPTS "count,raw,",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .run = cmd_watch,
+	    .usage = "usage: smtpsinkctl watch [filter flags] [--after-id N] [--count N]\n"
+		     "                         [--timeout DUR]\n"
+		     "\n"
+		     "Prints the matching stored messages with id > N (default 0: all), then\n"
+		     "every new matching message as it arrives, one line each (one JSON object\n"
+		     "per line with --json), until interrupted (SIGINT/SIGTERM: exit 0).\n"
+		     "  --count N      stop after N messages\n"
+		     "  --raw          print each message raw, as an mbox entry (see list)\n"
+		     "  --timeout DUR  stop after DUR (exit 0; exit 3 if --count was not reached)\n"
+		     "\n" FILTER_USAGE },
+	{ .name = "clear",
+	    .opts = FILTER_OPTS,
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "Clear",
+	    .req = &smtpsink__v1__clear_request__descriptor,
+	    .resp = &smtpsink__v1__clear_response__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .fill = fill_clear,
+	    .print = ctl_text_cleared,
+	    .usage = "usage: smtpsinkctl clear [filter flags]\n"
+		     "\n"
+		     "Deletes the stored messages matching the filter (no filter: all) and\n"
+		     "prints how many were deleted.\n"
+		     "\n" FILTER_USAGE },
 	{ .name = "rules add",
-	  .opts = "stage,match,code,enhanced,message,times,delay-ms,disconnect,",
-	  .min_args = 0, .max_args = 0,
-	  .method = SVC "SetRejectRule",
-	  .req = &smtpsink__v1__reject_rule__descriptor,
-	  .resp = &smtpsink__v1__reject_rule__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_rules_add,
-	  .print = ctl_text_rule,
-	  .usage =
-"usage: smtpsinkctl rules add --stage STAGE [--match GLOB] --code N\n"
-"                             [--enhanced X.Y.Z] [--message TEXT] [--times N]\n"
-"                             [--delay-ms N] [--disconnect]\n"
-"\n"
-"Adds a reject / fault-injection rule and prints it with its id. The first\n"
-"matching rule in creation order decides the reply.\n"
-"  --stage STAGE    connect, helo, mail_from (mail), rcpt_to (rcpt), data\n"
-"  --match GLOB     peer IP (connect), HELO name, sender, this recipient\n"
-"                   (rcpt_to) or any recipient (data); empty = always\n"
-"  --code N         4xx or 5xx reply code (0 with --delay-ms: only delay)\n"
-"  --enhanced X.Y.Z enhanced status code (default derived from --code)\n"
-"  --message TEXT   reply text\n"
-"  --times N        fire at most N times (default 0 = until deleted)\n"
-"  --delay-ms N     send the reply N ms late\n"
-"  --disconnect     close the connection after the reply\n" },
-	{ .name = "rules list", .opts = "",
-	  .min_args = 0, .max_args = 0,
-	  .method = SVC "ListRejectRules",
-	  .req = &smtpsink__v1__list_reject_rules_request__descriptor,
-	  .resp = &smtpsink__v1__list_reject_rules_response__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S,
-	  .print = ctl_text_rules,
-	  .usage =
-"usage: smtpsinkctl rules list\n"
-"\n"
-"Lists the reject rules in creation order with their hit counts.\n" },
-	{ .name = "rules delete", .opts = "",
-	  .min_args = 0, .max_args = 1,
-	  .method = SVC "DeleteRejectRule",
-	  .req = &smtpsink__v1__delete_reject_rule_request__descriptor,
-	  .resp = &smtpsink__v1__delete_reject_rule_response__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S, .fill = fill_rules_delete,
-	  .print = ctl_text_rules_deleted,
-	  .usage =
-"usage: smtpsinkctl rules delete [ID]\n"
-"\n"
-"Deletes the rule ID, or every rule when no ID is given.\n" },
-	{ .name = "info", .opts = "",
-	  .min_args = 0, .max_args = 0,
-	  .method = SVC "GetServerInfo",
-	  .req = &smtpsink__v1__get_server_info_request__descriptor,
-	  .resp = &smtpsink__v1__server_info__descriptor,
-	  .timeout_s = CTL_TIMEOUT_S,
-	  .print = ctl_text_server_info,
-	  .usage =
-"usage: smtpsinkctl info\n"
-"\n"
-"Shows the server's version, addresses, advertised SMTP extensions and\n"
-"counters.\n" },
-	{ .name = "health", .opts = "service,",
-	  .min_args = 0, .max_args = 0,
-	  .method = "/grpc.health.v1.Health/Check",
-	  .req = &grpc__health__v1__health_check_request__descriptor,
-	  .resp = &grpc__health__v1__health_check_response__descriptor,
-	  .timeout_s = CTL_HEALTH_TIMEOUT_S, .fill = fill_health,
-	  .print = ctl_text_health,
-	  .verdict = health_verdict, .fail_exit = CTL_EXIT_UNAVAILABLE,
-	  .usage =
-"usage: smtpsinkctl health [--service NAME] [--verbose]\n"
-"\n"
-"Standard gRPC health check (grpc.health.v1.Health/Check). Exits 0 if the\n"
-"server is SERVING, 4 otherwise (not serving, unreachable, no answer within\n"
-"--timeout, default " CTL_STR(CTL_HEALTH_TIMEOUT_S) "s). Prints nothing on "
-    "success unless --verbose or\n"
-"--json, so it fits a Docker HEALTHCHECK:\n"
-"  HEALTHCHECK CMD [\"smtpsinkctl\", \"health\"]\n" },
+	    .opts = "stage,match,code,enhanced,message,times,delay-ms,disconnect,",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "SetRejectRule",
+	    .req = &smtpsink__v1__reject_rule__descriptor,
+	    .resp = &smtpsink__v1__reject_rule__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .fill = fill_rules_add,
+	    .print = ctl_text_rule,
+	    .usage = "usage: smtpsinkctl rules add --stage STAGE [--match GLOB] --code N\n"
+		     "                             [--enhanced X.Y.Z] [--message TEXT] [--times "
+		     "N]\n"
+		     "                             [--delay-ms N] [--disconnect]\n"
+		     "\n"
+		     "Adds a reject / fault-injection rule and prints it with its id. The first\n"
+		     "matching rule in creation order decides the reply.\n"
+		     "  --stage STAGE    connect, helo, mail_from (mail), rcpt_to (rcpt), data\n"
+		     "  --match GLOB     peer IP (connect), HELO name, sender, this recipient\n"
+		     "                   (rcpt_to) or any recipient (data); empty = always\n"
+		     "  --code N         4xx or 5xx reply code (0 with --delay-ms: only delay)\n"
+		     "  --enhanced X.Y.Z enhanced status code (default derived from --code)\n"
+		     "  --message TEXT   reply text\n"
+		     "  --times N        fire at most N times (default 0 = until deleted)\n"
+		     "  --delay-ms N     send the reply N ms late\n"
+		     "  --disconnect     close the connection after the reply\n" },
+	{ .name = "rules list",
+	    .opts = "",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "ListRejectRules",
+	    .req = &smtpsink__v1__list_reject_rules_request__descriptor,
+	    .resp = &smtpsink__v1__list_reject_rules_response__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .print = ctl_text_rules,
+	    .usage = "usage: smtpsinkctl rules list\n"
+		     "\n"
+		     "Lists the reject rules in creation order with their hit counts.\n" },
+	{ .name = "rules delete",
+	    .opts = "",
+	    .min_args = 0,
+	    .max_args = 1,
+	    .method = SVC "DeleteRejectRule",
+	    .req = &smtpsink__v1__delete_reject_rule_request__descriptor,
+	    .resp = &smtpsink__v1__delete_reject_rule_response__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .fill = fill_rules_delete,
+	    .print = ctl_text_rules_deleted,
+	    .usage = "usage: smtpsinkctl rules delete [ID]\n"
+		     "\n"
+		     "Deletes the rule ID, or every rule when no ID is given.\n" },
+	{ .name = "info",
+	    .opts = "",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "GetServerInfo",
+	    .req = &smtpsink__v1__get_server_info_request__descriptor,
+	    .resp = &smtpsink__v1__server_info__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .print = ctl_text_server_info,
+	    .usage = "usage: smtpsinkctl info\n"
+		     "\n"
+		     "Shows the server's version, addresses, advertised SMTP extensions and\n"
+		     "counters.\n" },
+	{ .name = "health",
+	    .opts = "service,",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = "/grpc.health.v1.Health/Check",
+	    .req = &grpc__health__v1__health_check_request__descriptor,
+	    .resp = &grpc__health__v1__health_check_response__descriptor,
+	    .timeout_s = CTL_HEALTH_TIMEOUT_S,
+	    .fill = fill_health,
+	    .print = ctl_text_health,
+	    .verdict = health_verdict,
+	    .fail_exit = CTL_EXIT_UNAVAILABLE,
+	    .usage = "usage: smtpsinkctl health [--service NAME] [--verbose]\n"
+		     "\n"
+		     "Standard gRPC health check (grpc.health.v1.Health/Check). Exits 0 if the\n"
+		     "server is SERVING, 4 otherwise (not serving, unreachable, no answer within\n"
+		     "--timeout, default " CTL_STR(
+			 CTL_HEALTH_TIMEOUT_S) "s). Prints nothing on "
+					       "success unless --verbose or\n"
+					       "--json, so it fits a Docker HEALTHCHECK:\n"
+					       "  HEALTHCHECK CMD [\"smtpsinkctl\", "
+					       "\"health\"]\n" },
 };
-#define NCMDS	(sizeof(cmds) / sizeof(cmds[0]))
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
 static const char main_usage[] =
-"usage: smtpsinkctl [--addr HOST:PORT] [--json] [--timeout DUR] [--verbose]\n"
-"                   COMMAND [ARGS]\n"
-"\n"
-"Client of the smtpsink control API (gRPC).\n"
-"\n"
-"Commands:\n"
-"  list [filter flags] [--limit N] [--raw]     list stored messages\n"
-"  get ID [--raw] [--attachments]              show one message\n"
-"  wait [filter flags] [--count N]             wait for matching messages\n"
-"  watch [filter flags] [--after-id N]         stream matching messages\n"
-"  clear [filter flags]                        delete matching messages\n"
-"  rules add --stage STAGE --code N [...]      add a reject rule\n"
-"  rules list                                  list reject rules\n"
-"  rules delete [ID]                           delete one or all rules\n"
-"  info                                        server version and counters\n"
-"  health [--service NAME]                     exit 0 if SERVING\n"
-"  help COMMAND                                help on one command\n"
-"\n"
-"Global options (also accepted after the command):\n"
-"  --addr HOST:PORT  server address (default $" CTL_ENV_ADDR " or\n"
-"                    " CTL_DEFAULT_ADDR "; unix:/path also works)\n"
-"  --json, -j        one JSON object per result (uint64 as numbers,\n"
-"                    bytes as base64, times as RFC 3339 UTC)\n"
-"  --timeout DUR     RPC deadline (default " CTL_STR(CTL_TIMEOUT_S) "s; health "
-    CTL_STR(CTL_HEALTH_TIMEOUT_S) "s; wait: how long\n"
-"                    to wait, default " CTL_STR(CTL_WAIT_TIMEOUT_S) "s; "
-    "watch: none); DUR is 500ms, 10s,\n"
-"                    2m, 1h or plain seconds\n"
-"  --verbose, -v     more output (and gRPC's own log lines)\n"
-"  --help, -h        this text; COMMAND --help for one command\n"
-"  --version, -V     print the version\n"
-"\n"
-"Filter flags: --from --to --subject --header NAME=GLOB --body --after-id N\n"
-"(see 'smtpsinkctl help list').\n"
-"\n"
-"Exit status:\n"
-"  0  success\n"
-"  1  RPC error (the server's status is printed as\n"
-"     \"smtpsinkctl: STATUS_NAME: details\"), or a bad response\n"
-"  2  usage error\n"
-"  3  deadline exceeded (wait: not enough matching messages in time)\n"
-"  4  server unreachable (UNAVAILABLE), or health not SERVING\n"
-"  130 interrupted (SIGINT/SIGTERM; watch exits 0 instead)\n";
+    "usage: smtpsinkctl [--addr HOST:PORT] [--json] [--timeout DUR] [--verbose]\n"
+    "                   COMMAND [ARGS]\n"
+    "\n"
+    "Client of the smtpsink control API (gRPC).\n"
+    "\n"
+    "Commands:\n"
+    "  list [filter flags] [--limit N] [--raw]     list stored messages\n"
+    "  get ID [--raw] [--attachments]              show one message\n"
+    "  wait [filter flags] [--count N]             wait for matching messages\n"
+    "  watch [filter flags] [--after-id N]         stream matching messages\n"
+    "  clear [filter flags]                        delete matching messages\n"
+    "  rules add --stage STAGE --code N [...]      add a reject rule\n"
+    "  rules list                                  list reject rules\n"
+    "  rules delete [ID]                           delete one or all rules\n"
+    "  info                                        server version and counters\n"
+    "  health [--service NAME]                     exit 0 if SERVING\n"
+    "  help COMMAND                                help on one command\n"
+    "\n"
+    "Global options (also accepted after the command):\n"
+    "  --addr HOST:PORT  server address (default $" CTL_ENV_ADDR " or\n"
+    "                    " CTL_DEFAULT_ADDR "; unix:/path also works)\n"
+    "  --json, -j        one JSON object per result (uint64 as numbers,\n"
+    "                    bytes as base64, times as RFC 3339 UTC)\n"
+    "  --timeout DUR     RPC deadline (default " CTL_STR(CTL_TIMEOUT_S) "s; health " CTL_STR(
+	CTL_HEALTH_TIMEOUT_S) "s; wait: how long\n"
+			      "                    to wait, default " CTL_STR(
+				  CTL_WAIT_TIMEOUT_S) "s; "
+						      "watch: none); DUR is 500ms, 10s,\n"
+						      "                    2m, 1h or plain "
+						      "seconds\n"
+						      "  --verbose, -v     more output (and gRPC's "
+						      "own log lines)\n"
+						      "  --help, -h        this text; COMMAND "
+						      "--help for one command\n"
+						      "  --version, -V     print the version\n"
+						      "\n"
+						      "Filter flags: --from --to --subject "
+						      "--header NAME=GLOB --body --after-id N\n"
+						      "(see 'smtpsinkctl help list').\n"
+						      "\n"
+						      "Exit status:\n"
+						      "  0  success\n"
+						      "  1  RPC error (the server's status is "
+						      "printed as\n"
+						      "     \"smtpsinkctl: STATUS_NAME: "
+						      "details\"), or a bad response\n"
+						      "  2  usage error\n"
+						      "  3  deadline exceeded (wait: not enough "
+						      "matching messages in time)\n"
+						      "  4  server unreachable (UNAVAILABLE), or "
+						      "health not SERVING\n"
+						      "  130 interrupted (SIGINT/SIGTERM; watch "
+						      "exits 0 instead)\n";
 
-static int
-usage_error(const char *cmd, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 usage_error(const char *cmd, const char *fmt, ...)
 {
-	va_list	ap;
+	va_list ap;
 
 	fputs("smtpsinkctl: ", stderr);
 	va_start(ap, fmt);
@@ -391,8 +437,8 @@ usage_error(const char *cmd, const char *fmt, ...)
 static int
 parse_u64(const char *s, uint64_t max, uint64_t *v)
 {
-	unsigned long long	 n;
-	char			*end;
+	unsigned long long n;
+	char		  *end;
 
 	if (*s < '0' || *s > '9')
 		return -1;
@@ -409,8 +455,8 @@ static int
 parse_stage(const char *s)
 {
 	static const struct {
-		const char	*name;
-		int		 stage;
+		const char *name;
+		int	    stage;
 	} stages[] = {
 		{ "connect", SMTPSINK__V1__STAGE__CONNECT },
 		{ "helo", SMTPSINK__V1__STAGE__HELO },
@@ -421,8 +467,8 @@ parse_stage(const char *s)
 		{ "rcpt", SMTPSINK__V1__STAGE__RCPT_TO },
 		{ "data", SMTPSINK__V1__STAGE__DATA },
 	};
-	char	 buf[32];
-	size_t	 i;
+	char   buf[32];
+	size_t i;
 
 	if (strlen(s) >= sizeof(buf))
 		return 0;
@@ -439,9 +485,9 @@ parse_stage(const char *s)
 static int
 opt_allowed(int id, const char *allowed)
 {
-	const struct option	*o;
-	const char		*p;
-	size_t			 n;
+	const struct option *o;
+	const char	    *p;
+	size_t		     n;
 
 	for (o = all_opts; o->name != NULL; o++)
 		if (o->val == id)
@@ -458,7 +504,7 @@ opt_allowed(int id, const char *allowed)
 static const char *
 opt_name(int id)
 {
-	const struct option	*o;
+	const struct option *o;
 
 	for (o = all_opts; o->name != NULL; o++)
 		if (o->val == id)
@@ -476,30 +522,28 @@ opt_name(int id)
 static int
 parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 {
-	const char	*cname = cmd != NULL ? cmd->name : NULL;
-	const char	*eq;
-	uint64_t	 v;
-	int		 ch;
+	const char *cname = cmd != NULL ? cmd->name : NULL;
+	const char *eq;
+	uint64_t    v;
+	int	    ch;
 
-	optind = 0;	/* glibc: full reinitialisation */
+	optind = 0; /* glibc: full reinitialisation */
 	opterr = 0;
-	while ((ch = getopt_long(argc, argv, cmd == NULL ? "+:hjvV" : ":hjvV",
-	    all_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, cmd == NULL ? "+:hjvV" : ":hjvV", all_opts, NULL)) !=
+	    -1) {
 		if (ch == '?') {
 			if (optopt != 0 && optopt < 256)
-				return usage_error(cname, "unknown option -%c",
-				    optopt);
-			return usage_error(cname, "unknown option %s",
-			    argv[optind - 1]);
+				return usage_error(cname, "unknown option -%c", optopt);
+			return usage_error(cname, "unknown option %s", argv[optind - 1]);
 		}
 		if (ch == ':')
-			return usage_error(cname, "option %s needs a value",
-			    argv[optind - 1]);
-		if (ch >= OPT_FROM && (cmd == NULL ||
-		    !opt_allowed(ch, cmd->opts)))
-			return usage_error(cname, "option --%s is not valid %s%s",
-			    opt_name(ch), cmd != NULL ? "for " : "before the "
-			    "command", cmd != NULL ? cmd->name : "");
+			return usage_error(cname, "option %s needs a value", argv[optind - 1]);
+		if (ch >= OPT_FROM && (cmd == NULL || !opt_allowed(ch, cmd->opts)))
+			return usage_error(cname, "option --%s is not valid %s%s", opt_name(ch),
+			    cmd != NULL ? "for " :
+					  "before the "
+					  "command",
+			    cmd != NULL ? cmd->name : "");
 		switch (ch) {
 		case OPT_HELP:
 			fputs(cmd != NULL ? cmd->usage : main_usage, stdout);
@@ -521,8 +565,10 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			break;
 		case OPT_TIMEOUT:
 			if (config_parse_duration_ms(optarg, &c->timeout_ms) == -1)
-				return usage_error(cname, "bad --timeout \"%s\" "
-				    "(examples: 500ms, 10s, 2m)", optarg);
+				return usage_error(cname,
+				    "bad --timeout \"%s\" "
+				    "(examples: 500ms, 10s, 2m)",
+				    optarg);
 			break;
 		case OPT_FROM:
 			c->filter.mail_from = optarg;
@@ -546,26 +592,27 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 				c->filter.header_value = (char *)eq + 1;
 			}
 			if (*c->header_name == '\0')
-				return usage_error(cname, "--header needs "
+				return usage_error(cname,
+				    "--header needs "
 				    "NAME=GLOB");
 			c->filter.header_name = c->header_name;
 			break;
 		case OPT_AFTER_ID:
 			if (parse_u64(optarg, UINT64_MAX, &v) == -1)
-				return usage_error(cname, "bad --after-id \"%s\"",
-				    optarg);
+				return usage_error(cname, "bad --after-id \"%s\"", optarg);
 			c->filter.after_id = v;
 			break;
 		case OPT_LIMIT:
 			if (parse_u64(optarg, UINT32_MAX, &v) == -1)
-				return usage_error(cname, "bad --limit \"%s\"",
-				    optarg);
+				return usage_error(cname, "bad --limit \"%s\"", optarg);
 			c->limit = v;
 			break;
 		case OPT_COUNT:
 			if (parse_u64(optarg, UINT32_MAX, &v) == -1 || v == 0)
-				return usage_error(cname, "bad --count \"%s\" "
-				    "(a number >= 1)", optarg);
+				return usage_error(cname,
+				    "bad --count \"%s\" "
+				    "(a number >= 1)",
+				    optarg);
 			c->count = v;
 			c->have_count = 1;
 			break;
@@ -577,7 +624,8 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			break;
 		case OPT_STAGE:
 			if ((c->rule.stage = parse_stage(optarg)) == 0)
-				return usage_error(cname, "bad --stage \"%s\" "
+				return usage_error(cname,
+				    "bad --stage \"%s\" "
 				    "(connect, helo, mail_from, rcpt_to, data)",
 				    optarg);
 			c->have_stage = 1;
@@ -587,8 +635,7 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			break;
 		case OPT_CODE:
 			if (parse_u64(optarg, 999, &v) == -1)
-				return usage_error(cname, "bad --code \"%s\"",
-				    optarg);
+				return usage_error(cname, "bad --code \"%s\"", optarg);
 			c->rule.code = v;
 			c->have_code = 1;
 			break;
@@ -600,14 +647,12 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			break;
 		case OPT_TIMES:
 			if (parse_u64(optarg, UINT32_MAX, &v) == -1)
-				return usage_error(cname, "bad --times \"%s\"",
-				    optarg);
+				return usage_error(cname, "bad --times \"%s\"", optarg);
 			c->rule.times = v;
 			break;
 		case OPT_DELAY_MS:
 			if (parse_u64(optarg, UINT32_MAX, &v) == -1)
-				return usage_error(cname, "bad --delay-ms \"%s\"",
-				    optarg);
+				return usage_error(cname, "bad --delay-ms \"%s\"", optarg);
 			c->rule.delay_ms = v;
 			c->have_delay = 1;
 			break;
@@ -637,8 +682,8 @@ rpc_failed(const struct ctl *c, const struct ctl_client_status *st)
 	}
 	/* The details may quote what the client sent: no raw controls. */
 	fprintf(stderr, "smtpsinkctl: %s: ", ctl_client_status_name(st->code));
-	ctl_put_text(stderr, st->details != NULL && *st->details != '\0' ?
-	    st->details : "(no details)", 0, 0, 0);
+	ctl_put_text(stderr,
+	    st->details != NULL && *st->details != '\0' ? st->details : "(no details)", 0, 0, 0);
 	if (st->code == GRPC_STATUS_UNAVAILABLE && st->details != NULL &&
 	    strstr(st->details, "connect") != NULL)
 		fprintf(stderr, " (is smtpsink listening on %s?)", c->addr);
@@ -659,8 +704,7 @@ finish_output(int rc)
 {
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		if (errno != EPIPE)
-			fprintf(stderr, "smtpsinkctl: stdout: %s\n",
-			    strerror(errno));
+			fprintf(stderr, "smtpsinkctl: stdout: %s\n", strerror(errno));
 		return CTL_EXIT_RPC;
 	}
 	return rc;
@@ -680,20 +724,20 @@ call_timeout(const struct ctl *c, int64_t def)
 static int
 run_unary(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 {
-	struct ctl_req			 r;
-	struct ctl_client_status	 st;
-	ProtobufCMessage		*resp;
-	int				 rc;
+	struct ctl_req		 r;
+	struct ctl_client_status st;
+	ProtobufCMessage	*resp;
+	int			 rc;
 
 	if (cmd->req->sizeof_message > sizeof(r.u))
-		abort();	/* a row whose request is not in union ctl_req */
+		abort(); /* a row whose request is not in union ctl_req */
 	memset(&r, 0, sizeof(r));
 	protobuf_c_message_init(cmd->req, &r.u);
 	r.deadline_ms = call_timeout(c, cmd->timeout_s * 1000);
 	if (cmd->fill != NULL && (rc = cmd->fill(c, argc, argv, &r)) != 0)
 		return rc;
-	if (ctl_client_unary(c->client, cmd->method, &r.u.base, cmd->resp,
-	    &resp, r.deadline_ms, &st) != 0) {
+	if (ctl_client_unary(c->client, cmd->method, &r.u.base, cmd->resp, &resp, r.deadline_ms,
+		&st) != 0) {
 		rc = rpc_failed(c, &st);
 		ctl_client_status_clear(&st);
 		if (cmd->fail_exit != 0 && rc != CTL_EXIT_INTERRUPTED)
@@ -705,8 +749,8 @@ run_unary(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 		ctl_json_message(stdout, resp);
 		putchar('\n');
 	} else
-		cmd->print(resp, (c->raw ? CTL_PRINT_RAW : 0) |
-		    (c->verbose ? CTL_PRINT_VERBOSE : 0));
+		cmd->print(resp,
+		    (c->raw ? CTL_PRINT_RAW : 0) | (c->verbose ? CTL_PRINT_VERBOSE : 0));
 	rc = cmd->verdict != NULL ? cmd->verdict(resp) : CTL_EXIT_OK;
 	protobuf_c_message_free_unpacked(resp, NULL);
 	return finish_output(rc);
@@ -724,7 +768,7 @@ fill_list(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 static int
 fill_get(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 {
-	uint64_t	id;
+	uint64_t id;
 
 	if (parse_u64(argv[0], UINT64_MAX, &id) == -1)
 		return usage_error("get", "bad message id \"%s\"", argv[0]);
@@ -763,7 +807,8 @@ fill_rules_add(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 	if (!c->have_stage)
 		return usage_error("rules add", "--stage is required");
 	if (!c->have_code && !c->have_delay)
-		return usage_error("rules add", "--code is required (or "
+		return usage_error("rules add",
+		    "--code is required (or "
 		    "--delay-ms for a delay only)");
 	r->u.rule = c->rule;
 	return 0;
@@ -792,8 +837,8 @@ fill_health(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 static int
 health_verdict(const ProtobufCMessage *pm)
 {
-	const Grpc__Health__V1__HealthCheckResponse	*r =
-	    (const Grpc__Health__V1__HealthCheckResponse *)pm;
+	const Grpc__Health__V1__HealthCheckResponse
+	    *r = (const Grpc__Health__V1__HealthCheckResponse *)pm;
 
 	if (r->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
 		return CTL_EXIT_OK;
@@ -802,16 +847,16 @@ health_verdict(const ProtobufCMessage *pm)
 }
 
 struct watch_state {
-	const struct ctl	*c;
-	uint64_t		 seen;
-	int			 write_error;
+	const struct ctl *c;
+	uint64_t	  seen;
+	int		  write_error;
 };
 
 /* One line per message (or one JSON object, or an mbox entry). */
 static int
 watch_cb(const ProtobufCMessage *m, void *arg)
 {
-	struct watch_state	*ws = arg;
+	struct watch_state *ws = arg;
 
 	if (ws->c->json) {
 		ctl_json_message(stdout, m);
@@ -829,11 +874,10 @@ watch_cb(const ProtobufCMessage *m, void *arg)
 static int
 cmd_watch(struct ctl *c, int argc, char **argv)
 {
-	Smtpsink__V1__WatchMessagesRequest	req =
-	    SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
-	struct watch_state			ws;
-	struct ctl_client_status		st;
-	int					rc = 0;
+	Smtpsink__V1__WatchMessagesRequest req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
+	struct watch_state		   ws;
+	struct ctl_client_status	   st;
+	int				   rc = 0;
 
 	memset(&ws, 0, sizeof(ws));
 	ws.c = c;
@@ -841,8 +885,7 @@ cmd_watch(struct ctl *c, int argc, char **argv)
 	req.after_id = c->filter.after_id;
 	req.include_raw = c->raw;
 	ctl_client_stream(c->client, SVC "WatchMessages", &req.base,
-	    &smtpsink__v1__message__descriptor, watch_cb, &ws, c->timeout_ms,
-	    &st);
+	    &smtpsink__v1__message__descriptor, watch_cb, &ws, c->timeout_ms, &st);
 	if (ws.write_error)
 		rc = finish_output(CTL_EXIT_RPC);
 	else if (st.interrupted || st.stopped)
@@ -873,8 +916,8 @@ on_signal(int sig)
 static const struct cmd *
 find_cmd(int argc, char **argv, int *used)
 {
-	char	name[64];
-	size_t	i;
+	char   name[64];
+	size_t i;
 
 	*used = 1;
 	if (strcmp(argv[0], "rules") == 0) {
@@ -893,18 +936,17 @@ find_cmd(int argc, char **argv, int *used)
 int
 main(int argc, char **argv)
 {
-	struct ctl		 c;
-	struct sigaction	 sa;
-	const struct cmd	*cmd;
-	const char		*env;
-	int			 rc, used, nargs;
+	struct ctl	  c;
+	struct sigaction  sa;
+	const struct cmd *cmd;
+	const char	 *env;
+	int		  rc, used, nargs;
 
 	memset(&c, 0, sizeof(c));
 	smtpsink__v1__filter__init(&c.filter);
 	smtpsink__v1__reject_rule__init(&c.rule);
 	c.timeout_ms = -1;
-	c.addr = (env = getenv(CTL_ENV_ADDR)) != NULL && *env != '\0' ?
-	    env : CTL_DEFAULT_ADDR;
+	c.addr = (env = getenv(CTL_ENV_ADDR)) != NULL && *env != '\0' ? env : CTL_DEFAULT_ADDR;
 
 	if ((rc = parse_opts(&c, NULL, argc, argv)) >= 0)
 		goto out;
@@ -959,8 +1001,7 @@ main(int argc, char **argv)
 	gpr_set_log_function(ctl_grpc_log);
 	if (!c.verbose)
 		gpr_set_log_verbosity(GPR_LOG_SEVERITY_ERROR);
-	c.client = ctl_client_new(c.addr, "smtpsinkctl/" SMTPSINK_VERSION,
-	    &ctl_interrupted);
+	c.client = ctl_client_new(c.addr, "smtpsinkctl/" SMTPSINK_VERSION, &ctl_interrupted);
 	if (cmd->run != NULL)
 		rc = cmd->run(&c, nargs, argv + optind);
 	else

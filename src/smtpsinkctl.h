@@ -15,16 +15,16 @@
 #include <protobuf-c/protobuf-c.h>
 
 /* Exit statuses (documented in the usage text). */
-#define CTL_EXIT_OK		0
-#define CTL_EXIT_RPC		1	/* gRPC status error, bad response */
-#define CTL_EXIT_USAGE		2	/* bad command line */
-#define CTL_EXIT_DEADLINE	3	/* DEADLINE_EXCEEDED (wait not satisfied) */
-#define CTL_EXIT_UNAVAILABLE	4	/* unreachable, or health not SERVING */
-#define CTL_EXIT_INTERRUPTED	130	/* SIGINT/SIGTERM (not for watch) */
+#define CTL_EXIT_OK	     0
+#define CTL_EXIT_RPC	     1	 /* gRPC status error, bad response */
+#define CTL_EXIT_USAGE	     2	 /* bad command line */
+#define CTL_EXIT_DEADLINE    3	 /* DEADLINE_EXCEEDED (wait not satisfied) */
+#define CTL_EXIT_UNAVAILABLE 4	 /* unreachable, or health not SERVING */
+#define CTL_EXIT_INTERRUPTED 130 /* SIGINT/SIGTERM (not for watch) */
 
 /* Printer flags, from the command line. */
-#define CTL_PRINT_RAW		0x01	/* --raw: messages as mbox, or bytes */
-#define CTL_PRINT_VERBOSE	0x02	/* --verbose */
+#define CTL_PRINT_RAW	     0x01 /* --raw: messages as mbox, or bytes */
+#define CTL_PRINT_VERBOSE    0x02 /* --verbose */
 
 /* Prints one response (of the type the printer is named after) for people. */
 typedef void (*ctl_print_fn)(const ProtobufCMessage *, int flags);
@@ -40,17 +40,17 @@ typedef void (*ctl_print_fn)(const ProtobufCMessage *, int flags);
  * server_info  ServerInfo: version, addresses, extensions, counters
  * health       HealthCheckResponse: the status name, only with VERBOSE
  */
-void		 ctl_text_messages(const ProtobufCMessage *, int);
-void		 ctl_text_message(const ProtobufCMessage *, int);
-void		 ctl_text_message_line(const ProtobufCMessage *, int);
-void		 ctl_text_cleared(const ProtobufCMessage *, int);
-void		 ctl_text_rule(const ProtobufCMessage *, int);
-void		 ctl_text_rules(const ProtobufCMessage *, int);
-void		 ctl_text_rules_deleted(const ProtobufCMessage *, int);
-void		 ctl_text_server_info(const ProtobufCMessage *, int);
-void		 ctl_text_health(const ProtobufCMessage *, int);
+void	    ctl_text_messages(const ProtobufCMessage *, int);
+void	    ctl_text_message(const ProtobufCMessage *, int);
+void	    ctl_text_message_line(const ProtobufCMessage *, int);
+void	    ctl_text_cleared(const ProtobufCMessage *, int);
+void	    ctl_text_rule(const ProtobufCMessage *, int);
+void	    ctl_text_rules(const ProtobufCMessage *, int);
+void	    ctl_text_rules_deleted(const ProtobufCMessage *, int);
+void	    ctl_text_server_info(const ProtobufCMessage *, int);
+void	    ctl_text_health(const ProtobufCMessage *, int);
 /* "SERVING" etc. for a HealthCheckResponse status; "UNKNOWN" if none. */
-const char	*ctl_health_name(int status);
+const char *ctl_health_name(int status);
 
 /*
  * s with C0 controls, DEL and invalid UTF-8 replaced by '?' (newline and
@@ -58,18 +58,16 @@ const char	*ctl_health_name(int status);
  * cut; width 0 = no limit), padded with spaces to pad code points. Returns
  * the number of code points written.
  */
-size_t		 ctl_put_text(FILE *, const char *s, size_t width, size_t pad,
-		    int keep_nl);
+size_t ctl_put_text(FILE *, const char *s, size_t width, size_t pad, int keep_nl);
 /* Code points of s as ctl_put_text would print them before cutting. */
-size_t		 ctl_text_width(const char *s);
+size_t ctl_text_width(const char *s);
 
 /*
  * JSON output (smtpsinkctl_json.c): m as one JSON object (no newline),
  * every field by its proto name, proto3 defaults included.
  */
-void		 ctl_json_message(FILE *, const ProtobufCMessage *m);
+void  ctl_json_message(FILE *, const ProtobufCMessage *m);
 /* "2026-11-28T13:45:01Z" (+ fraction when nanos != 0, if frac) into buf. */
-char		*ctl_format_time(char *buf, size_t len, int64_t secs,
-		    int32_t nanos, int frac);
+char *ctl_format_time(char *buf, size_t len, int64_t secs, int32_t nanos, int frac);
 
 #endif

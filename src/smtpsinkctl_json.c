@@ -17,11 +17,11 @@
 static void
 ctl_base64(FILE *f, const uint8_t *p, size_t len)
 {
-	static const char	 tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char			 out[4];
-	uint32_t		 v;
-	size_t			 i;
+	static const char
+		 tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char	 out[4];
+	uint32_t v;
+	size_t	 i;
 
 	for (i = 0; i + 3 <= len; i += 3) {
 		v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
@@ -50,9 +50,9 @@ ctl_base64(FILE *f, const uint8_t *p, size_t len)
 char *
 ctl_format_time(char *buf, size_t len, int64_t secs, int32_t nanos, int frac)
 {
-	struct tm	tm;
-	time_t		t = (time_t)secs;
-	size_t		n;
+	struct tm tm;
+	time_t	  t = (time_t)secs;
+	size_t	  n;
 
 	if (gmtime_r(&t, &tm) == NULL) {
 		snprintf(buf, len, "%" PRId64, secs);
@@ -87,42 +87,38 @@ is_message(const ProtobufCMessage *m, const char *name)
 static int
 json_wkt(FILE *f, const ProtobufCMessage *m)
 {
-	const ProtobufCFieldDescriptor	*fs, *fn;
-	char				 buf[64];
-	int64_t				 secs;
-	int32_t				 nanos;
+	const ProtobufCFieldDescriptor *fs, *fn;
+	char				buf[64];
+	int64_t				secs;
+	int32_t				nanos;
 
 	if (!is_message(m, "google.protobuf.Timestamp") &&
 	    !is_message(m, "google.protobuf.Duration"))
 		return 0;
-	fs = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
-	    "seconds");
-	fn = protobuf_c_message_descriptor_get_field_by_name(m->descriptor,
-	    "nanos");
+	fs = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "seconds");
+	fn = protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "nanos");
 	if (fs == NULL || fn == NULL)
 		return 0;
 	memcpy(&secs, (const char *)m + fs->offset, sizeof(secs));
 	memcpy(&nanos, (const char *)m + fn->offset, sizeof(nanos));
 	if (is_message(m, "google.protobuf.Timestamp"))
-		fprintf(f, "\"%s\"", ctl_format_time(buf, sizeof(buf), secs,
-		    nanos, 1));
+		fprintf(f, "\"%s\"", ctl_format_time(buf, sizeof(buf), secs, nanos, 1));
 	else if (nanos == 0)
 		fprintf(f, "\"%" PRId64 "s\"", secs);
 	else
-		fprintf(f, "\"%s%" PRId64 ".%09ds\"",
-		    secs == 0 && nanos < 0 ? "-" : "",
-		    secs, nanos < 0 ? -nanos : nanos);
+		fprintf(f, "\"%s%" PRId64 ".%09ds\"", secs == 0 && nanos < 0 ? "-" : "", secs,
+		    nanos < 0 ? -nanos : nanos);
 	return 1;
 }
 
 void
 ctl_json_message(FILE *f, const ProtobufCMessage *m)
 {
-	const ProtobufCMessageDescriptor	*d = m->descriptor;
-	const ProtobufCFieldDescriptor		*fd;
-	const char				*base = (const char *)m;
-	const char				*arr;
-	size_t					 i, j, n, sz;
+	const ProtobufCMessageDescriptor *d = m->descriptor;
+	const ProtobufCFieldDescriptor	 *fd;
+	const char			 *base = (const char *)m;
+	const char			 *arr;
+	size_t				  i, j, n, sz;
 
 	if (json_wkt(f, m))
 		return;
@@ -137,9 +133,12 @@ ctl_json_message(FILE *f, const ProtobufCMessage *m)
 			memcpy(&n, base + fd->quantifier_offset, sizeof(n));
 			memcpy(&arr, base + fd->offset, sizeof(arr));
 			switch (fd->type) {
-			case PROTOBUF_C_TYPE_INT32: case PROTOBUF_C_TYPE_SINT32:
-			case PROTOBUF_C_TYPE_SFIXED32: case PROTOBUF_C_TYPE_UINT32:
-			case PROTOBUF_C_TYPE_FIXED32: case PROTOBUF_C_TYPE_FLOAT:
+			case PROTOBUF_C_TYPE_INT32:
+			case PROTOBUF_C_TYPE_SINT32:
+			case PROTOBUF_C_TYPE_SFIXED32:
+			case PROTOBUF_C_TYPE_UINT32:
+			case PROTOBUF_C_TYPE_FIXED32:
+			case PROTOBUF_C_TYPE_FLOAT:
 			case PROTOBUF_C_TYPE_ENUM:
 				sz = 4;
 				break;
@@ -166,11 +165,9 @@ ctl_json_message(FILE *f, const ProtobufCMessage *m)
 			putc(']', f);
 			continue;
 		}
-		if (fd->label == PROTOBUF_C_LABEL_OPTIONAL &&
-		    fd->quantifier_offset != 0 &&
-		    fd->type != PROTOBUF_C_TYPE_MESSAGE &&
-		    fd->type != PROTOBUF_C_TYPE_STRING) {
-			protobuf_c_boolean	has;
+		if (fd->label == PROTOBUF_C_LABEL_OPTIONAL && fd->quantifier_offset != 0 &&
+		    fd->type != PROTOBUF_C_TYPE_MESSAGE && fd->type != PROTOBUF_C_TYPE_STRING) {
+			protobuf_c_boolean has;
 
 			memcpy(&has, base + fd->quantifier_offset, sizeof(has));
 			if (!has) {
@@ -187,17 +184,17 @@ ctl_json_message(FILE *f, const ProtobufCMessage *m)
 static void
 json_value(FILE *f, const ProtobufCFieldDescriptor *fd, const void *p)
 {
-	const ProtobufCEnumValue	*ev;
-	ProtobufCBinaryData		 bin;
-	const ProtobufCMessage		*sub;
-	const char			*s;
-	int32_t				 i32;
-	uint32_t			 u32;
-	int64_t				 i64;
-	uint64_t			 u64;
-	float				 fl;
-	double				 dbl;
-	protobuf_c_boolean		 b;
+	const ProtobufCEnumValue *ev;
+	ProtobufCBinaryData	  bin;
+	const ProtobufCMessage	 *sub;
+	const char		 *s;
+	int32_t			  i32;
+	uint32_t		  u32;
+	int64_t			  i64;
+	uint64_t		  u64;
+	float			  fl;
+	double			  dbl;
+	protobuf_c_boolean	  b;
 
 	switch (fd->type) {
 	case PROTOBUF_C_TYPE_INT32:

@@ -19,8 +19,8 @@
 size_t
 ctl_text_width(const char *s)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i = 0, n, w = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     len = strlen(s), i = 0, n, w = 0;
 
 	while (i < len) {
 		n = json_utf8_len(p + i, len - i);
@@ -33,20 +33,20 @@ ctl_text_width(const char *s)
 size_t
 ctl_put_text(FILE *f, const char *s, size_t width, size_t pad, int keep_nl)
 {
-	const unsigned char	*p = (const unsigned char *)s;
-	size_t			 len = strlen(s), i = 0, n, w = 0, limit;
-	int			 cut;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t		     len = strlen(s), i = 0, n, w = 0, limit;
+	int		     cut;
 
 	cut = width > 0 && ctl_text_width(s) > width;
 	limit = cut ? (width > 3 ? width - 3 : 0) : (size_t)-1;
 	while (i < len && w < limit) {
 		if (keep_nl && p[i] == '\r' && i + 1 < len && p[i + 1] == '\n') {
-			i++;	/* CRLF shows as a newline */
+			i++; /* CRLF shows as a newline */
 			continue;
 		}
 		n = json_utf8_len(p + i, len - i);
-		if (n == 0 || (p[i] < 0x20 && !(keep_nl &&
-		    (p[i] == '\n' || p[i] == '\t'))) || p[i] == 0x7f) {
+		if (n == 0 || (p[i] < 0x20 && !(keep_nl && (p[i] == '\n' || p[i] == '\t'))) ||
+		    p[i] == 0x7f) {
 			putc('?', f);
 			i += n == 0 ? 1 : n;
 		} else {
@@ -67,28 +67,28 @@ ctl_put_text(FILE *f, const char *s, size_t width, size_t pad, int keep_nl)
 static const char *
 stage_name(int stage)
 {
-	const ProtobufCEnumValue	*ev;
+	const ProtobufCEnumValue *ev;
 
-	ev = protobuf_c_enum_descriptor_get_value(&smtpsink__v1__stage__descriptor,
-	    stage);
+	ev = protobuf_c_enum_descriptor_get_value(&smtpsink__v1__stage__descriptor, stage);
 	return ev != NULL ? ev->name : "?";
 }
 
 static void
 put_time(FILE *f, const Google__Protobuf__Timestamp *t, size_t pad)
 {
-	char	buf[64];
+	char buf[64];
 
-	ctl_put_text(f, t == NULL ? "-" : ctl_format_time(buf, sizeof(buf),
-	    t->seconds, t->nanos, 0), 0, pad, 0);
+	ctl_put_text(f,
+	    t == NULL ? "-" : ctl_format_time(buf, sizeof(buf), t->seconds, t->nanos, 0), 0, pad,
+	    0);
 }
 
 /* rcpt_to joined by ", " (malloc'd). */
 static char *
 join(char **v, size_t n, const char *sep)
 {
-	char	*s, *p;
-	size_t	 len = 1, i;
+	char  *s, *p;
+	size_t len = 1, i;
 
 	for (i = 0; i < n; i++)
 		len += strlen(v[i]) + strlen(sep);
@@ -105,18 +105,18 @@ sender(const Smtpsink__V1__Message *m)
 	return *m->mail_from == '\0' ? "<>" : m->mail_from;
 }
 
-#define W_FROM		32
-#define W_TO		32
-#define W_SUBJECT	50
+#define W_FROM	  32
+#define W_TO	  32
+#define W_SUBJECT 50
 
 /* The aligned table of list and wait. */
 static void
 print_table(const Smtpsink__V1__ListMessagesResponse *r)
 {
-	const Smtpsink__V1__Message	*m;
-	char				 buf[32], **to;
-	size_t				 i, w_id = 2, w_from = 4, w_to = 2;
-	size_t				 w_subj = 7, w_size = 4, w;
+	const Smtpsink__V1__Message *m;
+	char			     buf[32], **to;
+	size_t			     i, w_id = 2, w_from = 4, w_to = 2;
+	size_t			     w_subj = 7, w_size = 4, w;
 
 	if (r->n_messages == 0) {
 		printf("no messages (last id %" PRIu64 ")\n", r->last_id);
@@ -128,8 +128,7 @@ print_table(const Smtpsink__V1__ListMessagesResponse *r)
 		to[i] = join(m->rcpt_to, m->n_rcpt_to, ",");
 		if ((w = snprintf(buf, sizeof(buf), "%" PRIu64, m->id)) > w_id)
 			w_id = w;
-		if ((w = snprintf(buf, sizeof(buf), "%" PRIu64, m->size)) >
-		    w_size)
+		if ((w = snprintf(buf, sizeof(buf), "%" PRIu64, m->size)) > w_size)
 			w_size = w;
 		if ((w = ctl_text_width(sender(m))) > w_from)
 			w_from = w > W_FROM ? W_FROM : w;
@@ -156,27 +155,26 @@ print_table(const Smtpsink__V1__ListMessagesResponse *r)
 	free(to);
 	if (r->matched > r->n_messages)
 		printf("(%zu of %" PRIu64 " matching messages shown; "
-		    "last id %" PRIu64 ")\n", r->n_messages, r->matched,
-		    r->last_id);
+		       "last id %" PRIu64 ")\n",
+		    r->n_messages, r->matched, r->last_id);
 }
 
 /* One raw message as an mboxrd entry: "From " line, ">From " quoting. */
 static void
 print_mbox_entry(const Smtpsink__V1__Message *m)
 {
-	const uint8_t	*p, *end, *nl;
-	char		 buf[64];
-	struct tm	 tm;
-	time_t		 t;
-	size_t		 n, q;
+	const uint8_t *p, *end, *nl;
+	char	       buf[64];
+	struct tm      tm;
+	time_t	       t;
+	size_t	       n, q;
 
 	t = m->received_at != NULL ? (time_t)m->received_at->seconds : 0;
 	if (gmtime_r(&t, &tm) == NULL ||
 	    strftime(buf, sizeof(buf), "%a %b %e %H:%M:%S %Y", &tm) == 0)
 		snprintf(buf, sizeof(buf), "Thu Jan  1 00:00:00 1970");
 	fputs("From ", stdout);
-	ctl_put_text(stdout, *m->mail_from == '\0' ? "MAILER-DAEMON" :
-	    m->mail_from, 0, 0, 0);
+	ctl_put_text(stdout, *m->mail_from == '\0' ? "MAILER-DAEMON" : m->mail_from, 0, 0, 0);
 	printf(" %s\n", buf);
 	p = m->raw.data;
 	end = p + m->raw.len;
@@ -208,7 +206,7 @@ print_field(const char *label, const char *value)
 static void
 print_list_field(const char *label, char **v, size_t n)
 {
-	char	*s;
+	char *s;
 
 	if (n == 0)
 		return;
@@ -220,7 +218,7 @@ print_list_field(const char *label, char **v, size_t n)
 static void
 print_params(Smtpsink__V1__Param **p, size_t n)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++) {
 		putchar(' ');
@@ -235,14 +233,15 @@ print_params(Smtpsink__V1__Param **p, size_t n)
 static void
 print_message(const Smtpsink__V1__Message *m)
 {
-	const Smtpsink__V1__Attachment	*a;
-	char				 buf[64];
-	size_t				 i;
+	const Smtpsink__V1__Attachment *a;
+	char				buf[64];
+	size_t				i;
 
 	printf("%-13s%" PRIu64 "\n", "ID:", m->id);
 	if (m->received_at != NULL)
-		print_field("Received:", ctl_format_time(buf, sizeof(buf),
-		    m->received_at->seconds, m->received_at->nanos, 1));
+		print_field("Received:",
+		    ctl_format_time(buf, sizeof(buf), m->received_at->seconds,
+			m->received_at->nanos, 1));
 	print_field("Peer:", m->peer);
 	print_field("HELO:", m->helo);
 	if (m->session_id != 0)
@@ -257,8 +256,7 @@ print_message(const Smtpsink__V1__Message *m)
 		ctl_put_text(stdout, m->rcpt_to[i], 0, 0, 0);
 		putchar('>');
 		if (i < m->n_rcpt_params)
-			print_params(m->rcpt_params[i]->params,
-			    m->rcpt_params[i]->n_params);
+			print_params(m->rcpt_params[i]->params, m->rcpt_params[i]->n_params);
 		putchar('\n');
 	}
 	printf("%-13s%" PRIu64 " bytes\n", "Size:", m->size);
@@ -283,8 +281,8 @@ print_message(const Smtpsink__V1__Message *m)
 		for (i = 0; i < m->n_attachments; i++) {
 			a = m->attachments[i];
 			fputs("  ", stdout);
-			ctl_put_text(stdout, *a->filename != '\0' ?
-			    a->filename : "(no name)", 0, 0, 0);
+			ctl_put_text(stdout, *a->filename != '\0' ? a->filename : "(no name)", 0, 0,
+			    0);
 			fputs("  ", stdout);
 			ctl_put_text(stdout, a->content_type, 0, 0, 0);
 			printf("  %" PRIu64 " bytes", a->size);
@@ -318,8 +316,8 @@ print_message(const Smtpsink__V1__Message *m)
 static void
 print_rules(Smtpsink__V1__RejectRule **rules, size_t n)
 {
-	const Smtpsink__V1__RejectRule	*r;
-	size_t				 i, w_id = 2, w_match = 5, w;
+	const Smtpsink__V1__RejectRule *r;
+	size_t				i, w_id = 2, w_match = 5, w;
 
 	if (n == 0) {
 		printf("no rules\n");
@@ -339,14 +337,11 @@ print_rules(Smtpsink__V1__RejectRule **rules, size_t n)
 		r = rules[i];
 		ctl_put_text(stdout, r->id, w_id, w_id + 2, 0);
 		printf("%-9s  ", stage_name(r->stage));
-		ctl_put_text(stdout, *r->match != '\0' ? r->match : "*",
-		    w_match, w_match + 2, 0);
+		ctl_put_text(stdout, *r->match != '\0' ? r->match : "*", w_match, w_match + 2, 0);
 		printf("%4" PRIu32 "  ", r->code);
-		ctl_put_text(stdout, *r->enhanced_code != '\0' ?
-		    r->enhanced_code : "-", 8, 10, 0);
-		printf("%5" PRIu32 "  %8" PRIu32 "  %-4s  %4" PRIu64 "  ",
-		    r->times, r->delay_ms, r->disconnect ? "yes" : "no",
-		    r->hits);
+		ctl_put_text(stdout, *r->enhanced_code != '\0' ? r->enhanced_code : "-", 8, 10, 0);
+		printf("%5" PRIu32 "  %8" PRIu32 "  %-4s  %4" PRIu64 "  ", r->times, r->delay_ms,
+		    r->disconnect ? "yes" : "no", r->hits);
 		ctl_put_text(stdout, r->message, 0, 0, 0);
 		putchar('\n');
 	}
@@ -355,9 +350,9 @@ print_rules(Smtpsink__V1__RejectRule **rules, size_t n)
 void
 ctl_text_messages(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__ListMessagesResponse	*r =
-	    (const Smtpsink__V1__ListMessagesResponse *)pm;
-	size_t						 i;
+	const Smtpsink__V1__ListMessagesResponse *r = (const Smtpsink__V1__ListMessagesResponse *)
+	    pm;
+	size_t i;
 
 	if (flags & CTL_PRINT_RAW) {
 		for (i = 0; i < r->n_messages; i++)
@@ -369,7 +364,7 @@ ctl_text_messages(const ProtobufCMessage *pm, int flags)
 void
 ctl_text_message(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__Message	*m = (const Smtpsink__V1__Message *)pm;
+	const Smtpsink__V1__Message *m = (const Smtpsink__V1__Message *)pm;
 
 	if (flags & CTL_PRINT_RAW)
 		fwrite(m->raw.data, 1, m->raw.len, stdout);
@@ -380,8 +375,8 @@ ctl_text_message(const ProtobufCMessage *pm, int flags)
 void
 ctl_text_message_line(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__Message	*m = (const Smtpsink__V1__Message *)pm;
-	char				*to;
+	const Smtpsink__V1__Message *m = (const Smtpsink__V1__Message *)pm;
+	char			    *to;
 
 	if (flags & CTL_PRINT_RAW) {
 		print_mbox_entry(m);
@@ -410,8 +405,7 @@ print_deleted(uint64_t n, const char *what)
 void
 ctl_text_cleared(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__ClearResponse	*r =
-	    (const Smtpsink__V1__ClearResponse *)pm;
+	const Smtpsink__V1__ClearResponse *r = (const Smtpsink__V1__ClearResponse *)pm;
 
 	print_deleted(r->deleted, "message");
 }
@@ -419,7 +413,7 @@ ctl_text_cleared(const ProtobufCMessage *pm, int flags)
 void
 ctl_text_rule(const ProtobufCMessage *pm, int flags)
 {
-	Smtpsink__V1__RejectRule	*r = (Smtpsink__V1__RejectRule *)pm;
+	Smtpsink__V1__RejectRule *r = (Smtpsink__V1__RejectRule *)pm;
 
 	print_rules(&r, 1);
 }
@@ -427,8 +421,8 @@ ctl_text_rule(const ProtobufCMessage *pm, int flags)
 void
 ctl_text_rules(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__ListRejectRulesResponse	*r =
-	    (const Smtpsink__V1__ListRejectRulesResponse *)pm;
+	const Smtpsink__V1__ListRejectRulesResponse
+	    *r = (const Smtpsink__V1__ListRejectRulesResponse *)pm;
 
 	print_rules(r->rules, r->n_rules);
 }
@@ -436,8 +430,8 @@ ctl_text_rules(const ProtobufCMessage *pm, int flags)
 void
 ctl_text_rules_deleted(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__DeleteRejectRuleResponse	*r =
-	    (const Smtpsink__V1__DeleteRejectRuleResponse *)pm;
+	const Smtpsink__V1__DeleteRejectRuleResponse
+	    *r = (const Smtpsink__V1__DeleteRejectRuleResponse *)pm;
 
 	print_deleted(r->deleted, "rule");
 }
@@ -445,56 +439,48 @@ ctl_text_rules_deleted(const ProtobufCMessage *pm, int flags)
 void
 ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 {
-	const Smtpsink__V1__ServerInfo	*si = (const Smtpsink__V1__ServerInfo *)pm;
-	const Smtpsink__V1__Counters	*k;
+	const Smtpsink__V1__ServerInfo *si = (const Smtpsink__V1__ServerInfo *)pm;
+	const Smtpsink__V1__Counters   *k;
 
 	print_field("version:", si->version);
-	print_list_field("smtp:", si->smtp_addresses,
-	    si->n_smtp_addresses);
+	print_list_field("smtp:", si->smtp_addresses, si->n_smtp_addresses);
 	print_field("grpc:", si->grpc_address);
 	if (si->max_message_size != 0)
-		printf("%-13s%" PRIu64 " bytes (SMTP)\n", "max size:",
-		    si->max_message_size);
+		printf("%-13s%" PRIu64 " bytes (SMTP)\n", "max size:", si->max_message_size);
 	if (si->grpc_max_message_size != 0)
-		printf("%-13s%" PRIu64 " bytes (gRPC)\n", "",
-		    si->grpc_max_message_size);
-	print_list_field("extensions:", si->extensions,
-	    si->n_extensions);
+		printf("%-13s%" PRIu64 " bytes (gRPC)\n", "", si->grpc_max_message_size);
+	print_list_field("extensions:", si->extensions, si->n_extensions);
 	if ((k = si->counters) != NULL) {
 		printf("%-13s%" PRIu64 " total, %" PRIu64 " active\n",
 		    "sessions:", k->sessions_total, k->sessions_active);
-		printf("%-13s%" PRIu64 " received, %" PRIu64
-		    " rejected, %" PRIu64 " evicted, %" PRIu64
-		    " recipients rejected\n", "messages:",
-		    k->messages_received, k->messages_rejected,
-		    k->messages_evicted, k->rcpts_rejected);
+		printf("%-13s%" PRIu64 " received, %" PRIu64 " rejected, %" PRIu64
+		       " evicted, %" PRIu64 " recipients rejected\n",
+		    "messages:", k->messages_received, k->messages_rejected, k->messages_evicted,
+		    k->rcpts_rejected);
 		printf("%-13s%" PRIu64 " messages, %" PRIu64 " bytes\n",
 		    "stored:", k->stored_messages, k->stored_bytes);
-		printf("%-13s%" PRIu64 " bytes\n", "received:",
-		    k->bytes_received);
+		printf("%-13s%" PRIu64 " bytes\n", "received:", k->bytes_received);
 		printf("%-13s%" PRIu64 "\n", "last id:", k->last_id);
-		printf("%-13s%" PRIu64 " in progress, %" PRIu64
-		    " waiting\n", "grpc calls:", k->grpc_calls,
-		    k->waiters);
+		printf("%-13s%" PRIu64 " in progress, %" PRIu64 " waiting\n",
+		    "grpc calls:", k->grpc_calls, k->waiters);
 	}
 }
 
 const char *
 ctl_health_name(int status)
 {
-	const ProtobufCEnumValue	*ev;
+	const ProtobufCEnumValue *ev;
 
 	ev = protobuf_c_enum_descriptor_get_value(
-	    &grpc__health__v1__health_check_response__serving_status__descriptor,
-	    status);
+	    &grpc__health__v1__health_check_response__serving_status__descriptor, status);
 	return ev != NULL ? ev->name : "UNKNOWN";
 }
 
 void
 ctl_text_health(const ProtobufCMessage *pm, int flags)
 {
-	const Grpc__Health__V1__HealthCheckResponse	*r =
-	    (const Grpc__Health__V1__HealthCheckResponse *)pm;
+	const Grpc__Health__V1__HealthCheckResponse
+	    *r = (const Grpc__Health__V1__HealthCheckResponse *)pm;
 
 	if (flags & CTL_PRINT_VERBOSE)
 		printf("%s\n", ctl_health_name(r->status));

@@ -6,13 +6,13 @@
 #include <stdint.h>
 
 struct stats {
-	uint64_t	sessions_total;
-	uint64_t	sessions_active;
-	uint64_t	messages_received;	/* stored, 250 sent */
-	uint64_t	messages_rejected;	/* refused at end of data */
-	uint64_t	rcpts_rejected;
-	uint64_t	bytes_received;		/* message bytes stored */
-	uint64_t	limit_breaches;		/* line/size/rcpt/error limits hit */
+	uint64_t sessions_total;
+	uint64_t sessions_active;
+	uint64_t messages_received; /* stored, 250 sent */
+	uint64_t messages_rejected; /* refused at end of data */
+	uint64_t rcpts_rejected;
+	uint64_t bytes_received; /* message bytes stored */
+	uint64_t limit_breaches; /* line/size/rcpt/error limits hit */
 };
 
 #endif

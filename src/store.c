@@ -52,36 +52,36 @@
 #include "store.h"
 #include "xmalloc.h"
 
-#define STORE_HASH_MIN		1024
-#define STORE_PROBE_MAX		8	/* ids tried past a missing cursor */
-#define STORE_CACHE_DEFAULT	(64u << 20)	/* body cache without max_bytes */
-#define STORE_COST_MESSAGE	64	/* work units: a message looked at by a scan */
-#define STORE_COST_CACHED	16	/* a cached body handed out */
+#define STORE_HASH_MIN	    1024
+#define STORE_PROBE_MAX	    8		/* ids tried past a missing cursor */
+#define STORE_CACHE_DEFAULT (64u << 20) /* body cache without max_bytes */
+#define STORE_COST_MESSAGE  64		/* work units: a message looked at by a scan */
+#define STORE_COST_CACHED   16		/* a cached body handed out */
 
 struct store {
-	struct message	**buckets;
-	size_t		  nbuckets;	/* power of two */
-	struct message	 *head, *tail;	/* oldest, newest */
-	size_t		  count;
-	size_t		  bytes;
-	size_t		  max_messages;	/* 0: unlimited */
-	size_t		  max_bytes;	/* 0: unlimited */
-	uint64_t	  last_id;
-	uint64_t	  evicted;
-	uint64_t	  generation;
-	uint64_t	  gaps;
-	TAILQ_HEAD(, message) lru;		/* cached bodies, oldest use first */
-	size_t		  cache_bytes;
-	size_t		  cache_max;
+	struct message **buckets;
+	size_t		 nbuckets;    /* power of two */
+	struct message	*head, *tail; /* oldest, newest */
+	size_t		 count;
+	size_t		 bytes;
+	size_t		 max_messages; /* 0: unlimited */
+	size_t		 max_bytes;    /* 0: unlimited */
+	uint64_t	 last_id;
+	uint64_t	 evicted;
+	uint64_t	 generation;
+	uint64_t	 gaps;
+	TAILQ_HEAD(, message) lru; /* cached bodies, oldest use first */
+	size_t cache_bytes;
+	size_t cache_max;
 };
 
-static void	store_unlink(struct store *, struct message *);
-static void	store_uncache(struct store *, struct message *);
+static void store_unlink(struct store *, struct message *);
+static void store_uncache(struct store *, struct message *);
 
 struct store *
 store_new(size_t max_messages, size_t max_bytes)
 {
-	struct store	*st = xcalloc(1, sizeof(*st));
+	struct store *st = xcalloc(1, sizeof(*st));
 
 	st->nbuckets = STORE_HASH_MIN;
 	st->buckets = xcalloc(st->nbuckets, sizeof(*st->buckets));
@@ -95,7 +95,7 @@ store_new(size_t max_messages, size_t max_bytes)
 void
 store_free(struct store *st)
 {
-	struct message	*m, *next;
+	struct message *m, *next;
 
 	if (st == NULL)
 		return;
@@ -111,8 +111,8 @@ store_free(struct store *st)
 static void
 store_rehash(struct store *st, size_t nbuckets)
 {
-	struct message	**b = xcalloc(nbuckets, sizeof(*b)), *m;
-	size_t		  i;
+	struct message **b = xcalloc(nbuckets, sizeof(*b)), *m;
+	size_t		 i;
 
 	for (m = st->head; m != NULL; m = m->st_next) {
 		i = m->id & (nbuckets - 1);
@@ -127,7 +127,7 @@ store_rehash(struct store *st, size_t nbuckets)
 static void
 store_evict_oldest(struct store *st)
 {
-	struct message	*m = st->head;
+	struct message *m = st->head;
 
 	store_unlink(st, m);
 	message_free(m);
@@ -138,11 +138,11 @@ store_evict_oldest(struct store *st)
 uint64_t
 store_put(struct store *st, struct message *m)
 {
-	size_t	 fp = message_footprint(m), i;
+	size_t fp = message_footprint(m), i;
 
 	while (st->count > 0 &&
 	    ((st->max_messages != 0 && st->count >= st->max_messages) ||
-	    (st->max_bytes != 0 && st->bytes + fp > st->max_bytes)))
+		(st->max_bytes != 0 && st->bytes + fp > st->max_bytes)))
 		store_evict_oldest(st);
 
 	m->id = ++st->last_id;
@@ -167,7 +167,7 @@ store_put(struct store *st, struct message *m)
 struct message *
 store_get(struct store *st, uint64_t id)
 {
-	struct message	*m;
+	struct message *m;
 
 	if (id == 0 || id > st->last_id)
 		return NULL;
@@ -181,7 +181,7 @@ store_get(struct store *st, uint64_t id)
 static void
 store_unlink(struct store *st, struct message *m)
 {
-	struct message	**pp;
+	struct message **pp;
 
 	if (m != st->head)
 		st->gaps++;
@@ -219,8 +219,8 @@ store_next(struct store *st, struct message *m)
 struct message *
 store_after(struct store *st, uint64_t after_id)
 {
-	struct message	*m;
-	uint64_t	 id;
+	struct message *m;
+	uint64_t	id;
 
 	if (st->head == NULL || after_id >= st->tail->id)
 		return NULL;
@@ -261,8 +261,8 @@ store_uncache(struct store *st, struct message *m)
 const struct mime_body *
 store_body(struct store *st, struct message *m, int64_t *budget)
 {
-	struct mime_body	*b;
-	size_t			 bytes;
+	struct mime_body *b;
+	size_t		  bytes;
 
 	if (m->st_body != NULL) {
 		/* most recently used: to the tail */
@@ -272,7 +272,8 @@ store_body(struct store *st, struct message *m, int64_t *budget)
 		return m->st_body;
 	}
 	b = mime_body_parse(m, 0);
-	*budget -= 2 * (int64_t)m->size + STORE_COST_CACHED;	/* a pass to decode, one to check UTF-8 */
+	*budget -= 2 * (int64_t)m->size +
+	    STORE_COST_CACHED; /* a pass to decode, one to check UTF-8 */
 	bytes = mime_body_footprint(b);
 	while (!TAILQ_EMPTY(&st->lru) && st->cache_bytes + bytes > st->cache_max)
 		store_uncache(st, TAILQ_FIRST(&st->lru));
@@ -328,10 +329,10 @@ enum store_scan_rc
 store_scan_step(struct store *st, struct store_scan *sc, int64_t *budget, int64_t floor,
     struct message **match)
 {
-	struct match_bodies	 bodies = { store_body_get, st };
-	struct message		*m = NULL;
-	uint64_t		 top;
-	int			 rc;
+	struct match_bodies bodies = { store_body_get, st };
+	struct message	   *m = NULL;
+	uint64_t	    top;
+	int		    rc;
 
 	if (sc->current != 0 && (m = store_get(st, sc->current)) == NULL) {
 		/* deleted part-way through: on with the next one */
@@ -373,13 +374,12 @@ store_scan_step(struct store *st, struct store_scan *sc, int64_t *budget, int64_
  * NULL) gets the last id looked at, when one was.
  */
 static struct message *
-store_find(struct store *st, const struct match_query *q, uint64_t after_id,
-    uint64_t *examined)
+store_find(struct store *st, const struct match_query *q, uint64_t after_id, uint64_t *examined)
 {
-	struct store_scan	 sc;
-	struct message		*m = NULL;
-	int64_t			 budget = INT64_MAX;
-	enum store_scan_rc	 rc;
+	struct store_scan  sc;
+	struct message	  *m = NULL;
+	int64_t		   budget = INT64_MAX;
+	enum store_scan_rc rc;
 
 	store_scan_init(&sc, q, after_id, STORE_SCAN_NEWEST);
 	rc = store_scan_step(st, &sc, &budget, INT64_MIN, &m);
@@ -390,11 +390,10 @@ store_find(struct store *st, const struct match_query *q, uint64_t after_id,
 }
 
 struct message *
-store_scan_match(struct store *st, const struct filter *f, uint64_t after_id,
-    uint64_t *examined)
+store_scan_match(struct store *st, const struct filter *f, uint64_t after_id, uint64_t *examined)
 {
-	struct match_query	*q = match_query_new(f);
-	struct message		*m;
+	struct match_query *q = match_query_new(f);
+	struct message	   *m;
 
 	m = store_find(st, q, after_id, examined);
 	match_query_free(q);
@@ -410,9 +409,9 @@ store_next_match(struct store *st, const struct filter *f, uint64_t after_id)
 size_t
 store_count_match(struct store *st, const struct filter *f)
 {
-	struct match_query	*q;
-	struct message		*m;
-	size_t			 n = 0;
+	struct match_query *q;
+	struct message	   *m;
+	size_t		    n = 0;
 
 	if (f == NULL || match_filter_is_empty(f))
 		return st->count;
@@ -426,10 +425,10 @@ store_count_match(struct store *st, const struct filter *f)
 size_t
 store_delete(struct store *st, const struct filter *f)
 {
-	struct match_query	*q;
-	struct message		*m, *next;
-	uint64_t		 id;
-	size_t			 n = 0;
+	struct match_query *q;
+	struct message	   *m, *next;
+	uint64_t	    id;
+	size_t		    n = 0;
 
 	if (f == NULL || match_filter_is_empty(f)) {
 		n = st->count;
@@ -465,7 +464,7 @@ store_delete(struct store *st, const struct filter *f)
 int
 store_delete_id(struct store *st, uint64_t id)
 {
-	struct message	*m;
+	struct message *m;
 
 	if ((m = store_get(st, id)) == NULL)
 		return 0;

@@ -33,20 +33,20 @@ struct store;
  * after everything older was evicted (the SMTP side enforces
  * message_size_max; a 250 always means stored).
  */
-struct store	*store_new(size_t max_messages, size_t max_bytes);
-void		 store_free(struct store *);
+struct store   *store_new(size_t max_messages, size_t max_bytes);
+void		store_free(struct store *);
 /* Takes ownership of msg on all paths. Assigns msg->id and returns it. */
-uint64_t	 store_put(struct store *, struct message *msg);
-struct message	*store_get(struct store *, uint64_t id);
+uint64_t	store_put(struct store *, struct message *msg);
+struct message *store_get(struct store *, uint64_t id);
 /* Oldest message, and the one after m (NULL at the end): id order */
-struct message	*store_first(struct store *);
-struct message	*store_next(struct store *, struct message *m);
+struct message *store_first(struct store *);
+struct message *store_next(struct store *, struct message *m);
 /*
  * First stored message with id > after_id, or NULL. O(1) when after_id is
  * still stored or a few ids before the next one; else a walk from the
  * nearer end of the list.
  */
-struct message	*store_after(struct store *, uint64_t after_id);
+struct message *store_after(struct store *, uint64_t after_id);
 /*
  * The next four compile f for the call and run to their end without a
  * budget: for one-off use (and tests); what a client asks for goes through
@@ -55,39 +55,39 @@ struct message	*store_after(struct store *, uint64_t after_id);
  * First message with id > after_id (and > f->after_id) that matches f (f
  * may be NULL), or NULL.
  */
-struct message	*store_next_match(struct store *, const struct filter *f, uint64_t after_id);
+struct message *store_next_match(struct store *, const struct filter *f, uint64_t after_id);
 /*
  * store_next_match() for a cursor: also stores in *examined (unless NULL)
  * the id of the last message looked at, matching or not, and leaves it
  * alone when none was; so a cursor never looks at a non-match twice.
  */
-struct message	*store_scan_match(struct store *, const struct filter *f, uint64_t after_id,
-		    uint64_t *examined);
+struct message *store_scan_match(struct store *, const struct filter *f, uint64_t after_id,
+    uint64_t *examined);
 /* Number of stored messages matching f (NULL = all) with id > f->after_id */
-size_t		 store_count_match(struct store *, const struct filter *f);
+size_t		store_count_match(struct store *, const struct filter *f);
 /* Deletes the messages matching f (NULL or empty filter: all); returns how many */
-size_t		 store_delete(struct store *, const struct filter *f);
-int		 store_delete_id(struct store *, uint64_t id);	/* 1 if deleted */
+size_t		store_delete(struct store *, const struct filter *f);
+int		store_delete_id(struct store *, uint64_t id); /* 1 if deleted */
 
 /*
  * 1 if a message of footprint bytes can be put without evicting anything
  * (an empty store always has room: a message larger than max_bytes is
  * stored alone).
  */
-int		 store_has_room(const struct store *, size_t footprint);
-uint64_t	 store_last_id(const struct store *);	/* highest id assigned so far */
-size_t		 store_count(const struct store *);
-size_t		 store_bytes(const struct store *);	/* sum of message_footprint() */
-uint64_t	 store_evicted(const struct store *);
+int	 store_has_room(const struct store *, size_t footprint);
+uint64_t store_last_id(const struct store *); /* highest id assigned so far */
+size_t	 store_count(const struct store *);
+size_t	 store_bytes(const struct store *); /* sum of message_footprint() */
+uint64_t store_evicted(const struct store *);
 /* Bumped by every delete/evict, so waiters know counts may have dropped */
-uint64_t	 store_generation(const struct store *);
+uint64_t store_generation(const struct store *);
 /*
  * Bumped by every delete of a message that was not the oldest stored: a
  * gap among the stored ids. Deleting or evicting the oldest is not one, so
  * a set of ids stays right after evictions by dropping those below
  * store_first()'s.
  */
-uint64_t	 store_gaps(const struct store *);
+uint64_t store_gaps(const struct store *);
 
 /*
  * m's bodies decoded (mime_body_parse(m, 0): text, HTML, attachment
@@ -98,9 +98,9 @@ uint64_t	 store_gaps(const struct store *);
  * used; a body larger than that is kept alone. It never evicts a message.
  */
 const struct mime_body *store_body(struct store *, struct message *m, int64_t *budget);
-size_t		 store_cache_bytes(const struct store *);	/* bodies cached */
+size_t			store_cache_bytes(const struct store *); /* bodies cached */
 /* Test hook: the cache's size bound in bytes */
-void		 store_set_cache_max(struct store *, size_t);
+void			store_set_cache_max(struct store *, size_t);
 
 /*
  * A scan: the stored messages with after_id < id <= ceiling (and past the
@@ -113,26 +113,26 @@ void		 store_set_cache_max(struct store *, size_t);
  */
 struct store_scan {
 	const struct match_query *q;
-	uint64_t		 cursor;	/* ids <= cursor are done */
-	uint64_t		 ceiling;	/* last id to look at */
-	uint64_t		 current;	/* id the run is part-way through; 0: none */
-	uint64_t		 examined;	/* last id looked at (0: none yet) */
-	struct match_run	 run;
+	uint64_t		  cursor;   /* ids <= cursor are done */
+	uint64_t		  ceiling;  /* last id to look at */
+	uint64_t		  current;  /* id the run is part-way through; 0: none */
+	uint64_t		  examined; /* last id looked at (0: none yet) */
+	struct match_run	  run;
 };
 
-#define STORE_SCAN_NEWEST	UINT64_MAX	/* ceiling: follow the newest message */
+#define STORE_SCAN_NEWEST UINT64_MAX /* ceiling: follow the newest message */
 
 enum store_scan_rc {
-	STORE_SCAN_END,		/* nothing left up to the ceiling (for now) */
-	STORE_SCAN_MATCH,	/* *match matched; the cursor is its id */
-	STORE_SCAN_MISS,	/* one message looked at, no match */
-	STORE_SCAN_PAUSE,	/* *budget ran out part-way through a message */
+	STORE_SCAN_END,	  /* nothing left up to the ceiling (for now) */
+	STORE_SCAN_MATCH, /* *match matched; the cursor is its id */
+	STORE_SCAN_MISS,  /* one message looked at, no match */
+	STORE_SCAN_PAUSE, /* *budget ran out part-way through a message */
 };
 
-void		 store_scan_init(struct store_scan *, const struct match_query *q,
-		    uint64_t after_id, uint64_t ceiling);
+void store_scan_init(struct store_scan *, const struct match_query *q, uint64_t after_id,
+    uint64_t ceiling);
 /* Frees what the scan holds (not the query) */
-void		 store_scan_clear(struct store_scan *);
+void store_scan_clear(struct store_scan *);
 /*
  * Looks at the messages past the cursor (first going on with the one a
  * PAUSE left), taking their cost from *budget (work units: see match.h),
@@ -142,6 +142,6 @@ void		 store_scan_clear(struct store_scan *);
  * store_last_id()), never down.
  */
 enum store_scan_rc store_scan_step(struct store *, struct store_scan *, int64_t *budget,
-		    int64_t floor, struct message **match);
+    int64_t floor, struct message **match);
 
 #endif

@@ -57,92 +57,92 @@
 #include "waiters.h"
 #include "xmalloc.h"
 
-#define WAITERS_COST_ID		16	/* recheck: one id looked up */
+#define WAITERS_COST_ID 16 /* recheck: one id looked up */
 
 enum waiter_kind { WAITER_WAIT, WAITER_WATCH, WAITER_FOLLOW, WAITER_SCAN };
 
 /* What waiters_run() stopped at */
 enum waiters_rc {
-	WAITERS_RUN_GONE = -1,	/* the waiter was cancelled in a callback */
-	WAITERS_RUN_MORE,	/* budget or turn over: more to do */
-	WAITERS_RUN_END,	/* the scan reached its end (for now) */
-	WAITERS_RUN_STOP,	/* a match stopped it (satisfied, each() said so) */
+	WAITERS_RUN_GONE = -1, /* the waiter was cancelled in a callback */
+	WAITERS_RUN_MORE,      /* budget or turn over: more to do */
+	WAITERS_RUN_END,       /* the scan reached its end (for now) */
+	WAITERS_RUN_STOP,      /* a match stopped it (satisfied, each() said so) */
 };
 
 TAILQ_HEAD(waiter_list, waiter);
 
 /* A set of ids: bit i of w[] is id base + i; base is a multiple of 64 */
 struct waiter_ids {
-	uint64_t	*w;
-	size_t		 nw, cap;	/* words in use, allocated */
-	uint64_t	 base;
-	size_t		 n;		/* bits set */
+	uint64_t *w;
+	size_t	  nw, cap; /* words in use, allocated */
+	uint64_t  base;
+	size_t	  n; /* bits set */
 };
 
 struct waiter {
-	TAILQ_ENTRY(waiter)	 entry;
-	struct waiter_list	*list;		/* the list it is on */
-	TAILQ_ENTRY(waiter)	 jentry;	/* on ws->jobs while queued */
-	int			 queued;
-	struct waiters		*ws;
-	enum waiter_kind	 kind;
-	int			 busy;		/* in its each(): cancel defers the free */
-	int			 cancelled;
-	unsigned		 pass;		/* the last pass that looked at it (live) */
-	unsigned		 rotation;	/* the last round of turns it had one in */
-	struct match_query	*q;
-	struct store_scan	 scan;		/* WAIT: the backlog; FOLLOW, SCAN: all */
-	void			*arg;
+	TAILQ_ENTRY(waiter) entry;
+	struct waiter_list *list;   /* the list it is on */
+	TAILQ_ENTRY(waiter) jentry; /* on ws->jobs while queued */
+	int		    queued;
+	struct waiters	   *ws;
+	enum waiter_kind    kind;
+	int		    busy; /* in its each(): cancel defers the free */
+	int		    cancelled;
+	unsigned	    pass;     /* the last pass that looked at it (live) */
+	unsigned	    rotation; /* the last round of turns it had one in */
+	struct match_query *q;
+	struct store_scan   scan; /* WAIT: the backlog; FOLLOW, SCAN: all */
+	void		   *arg;
 
 	/* WAITER_WAIT */
-	struct store_scan	 live;		/* what was stored after it parked */
-	int			 backlog;	/* scan still has messages to look at */
-	size_t			 count;		/* wanted, >= 1 */
-	struct waiter_ids	 ids;		/* matching ids (maybe deleted: see gaps) */
-	uint64_t		 gaps;		/* store_gaps() that ids reflects */
-	int			 recheck;	/* ids >= recheck_id to look up again */
-	uint64_t		 recheck_id;
-	int			 expired;
-	uint64_t		 expire_id;	/* store_last_id() at the timeout */
-	enum waiters_status	 status;	/* on the ready list: how it ends */
-	struct event		*timer;
-	waiters_done_fn		*done;
+	struct store_scan   live;    /* what was stored after it parked */
+	int		    backlog; /* scan still has messages to look at */
+	size_t		    count;   /* wanted, >= 1 */
+	struct waiter_ids   ids;     /* matching ids (maybe deleted: see gaps) */
+	uint64_t	    gaps;    /* store_gaps() that ids reflects */
+	int		    recheck; /* ids >= recheck_id to look up again */
+	uint64_t	    recheck_id;
+	int		    expired;
+	uint64_t	    expire_id; /* store_last_id() at the timeout */
+	enum waiters_status status;    /* on the ready list: how it ends */
+	struct event	   *timer;
+	waiters_done_fn	   *done;
 
 	/* WAITER_WATCH */
-	uint64_t		 seen;		/* store_last_id() when last called */
-	waiters_watch_fn	*watch;
+	uint64_t	  seen; /* store_last_id() when last called */
+	waiters_watch_fn *watch;
 
 	/* WAITER_FOLLOW, WAITER_SCAN */
-	waiters_each_fn		*each;
-	int			 paused;	/* FOLLOW: handed one over, next not asked */
-	waiters_scan_fn		*scan_done;
-	void			*state;
-	void			(*state_free)(void *);
-	size_t			 matched;
+	waiters_each_fn *each;
+	int		 paused; /* FOLLOW: handed one over, next not asked */
+	waiters_scan_fn *scan_done;
+	void		*state;
+	void (*state_free)(void *);
+	size_t matched;
 };
 
 struct waiters {
-	struct event_base	*base;
-	struct store		*store;
-	unsigned		 max;		/* waits + watchers + follows; 0: unlimited */
-	size_t			 n;
-	struct event		*pass_ev;	/* zero-timeout timer: a pass next iteration */
-	struct event		*kick_ev;	/* activated: a pass this iteration */
-	int			 in_pass;
-	int64_t			 budget;	/* units per pass */
-	unsigned		 pass;
-	unsigned		 rotation;	/* rounds of turns */
-	struct waiter_list	 parked;	/* waits not yet satisfied */
-	struct waiter_list	 ready;		/* waits done, callbacks pending */
-	struct waiter_list	 watching;
-	struct waiter_list	 notifying;	/* watchers due a call this pass */
-	struct waiter_list	 follows;
-	struct waiter_list	 scans;
-	struct waiter_list	 jobs;		/* with queued work, by jentry */
+	struct event_base *base;
+	struct store	  *store;
+	unsigned	   max; /* waits + watchers + follows; 0: unlimited */
+	size_t		   n;
+	struct event	  *pass_ev; /* zero-timeout timer: a pass next iteration */
+	struct event	  *kick_ev; /* activated: a pass this iteration */
+	int		   in_pass;
+	int64_t		   budget; /* units per pass */
+	unsigned	   pass;
+	unsigned	   rotation; /* rounds of turns */
+	struct waiter_list parked;   /* waits not yet satisfied */
+	struct waiter_list ready;    /* waits done, callbacks pending */
+	struct waiter_list watching;
+	struct waiter_list notifying; /* watchers due a call this pass */
+	struct waiter_list follows;
+	struct waiter_list scans;
+	struct waiter_list jobs; /* with queued work, by jentry */
 };
 
-static void	waiters_pass_cb(evutil_socket_t, short, void *);
-static void	waiters_timeout_cb(evutil_socket_t, short, void *);
+static void waiters_pass_cb(evutil_socket_t, short, void *);
+static void waiters_timeout_cb(evutil_socket_t, short, void *);
 
 /* ---- sets of ids ---------------------------------------------------------- */
 
@@ -159,7 +159,7 @@ ids_reserve(struct waiter_ids *s, size_t nw)
 static void
 ids_trim(struct waiter_ids *s)
 {
-	size_t	 lead = 0;
+	size_t lead = 0;
 
 	while (s->nw > 0 && s->w[s->nw - 1] == 0)
 		s->nw--;
@@ -175,8 +175,8 @@ ids_trim(struct waiter_ids *s)
 static void
 ids_add(struct waiter_ids *s, uint64_t id)
 {
-	uint64_t	 b = id & ~(uint64_t)63, bit;
-	size_t		 shift, need;
+	uint64_t b = id & ~(uint64_t)63, bit;
+	size_t	 shift, need;
 
 	if (s->nw == 0)
 		s->base = b;
@@ -205,8 +205,8 @@ ids_add(struct waiter_ids *s, uint64_t id)
 static void
 ids_del(struct waiter_ids *s, uint64_t id)
 {
-	uint64_t	 bit = (uint64_t)1 << ((id - s->base) % 64);
-	size_t		 i = (size_t)((id - s->base) / 64);
+	uint64_t bit = (uint64_t)1 << ((id - s->base) % 64);
+	size_t	 i = (size_t)((id - s->base) / 64);
 
 	if (id >= s->base && i < s->nw && (s->w[i] & bit) != 0) {
 		s->w[i] &= ~bit;
@@ -218,8 +218,8 @@ ids_del(struct waiter_ids *s, uint64_t id)
 static void
 ids_drop_below(struct waiter_ids *s, uint64_t first)
 {
-	uint64_t	 mask;
-	size_t		 drop, i;
+	uint64_t mask;
+	size_t	 drop, i;
 
 	if (s->nw == 0 || first <= s->base)
 		return;
@@ -242,8 +242,8 @@ ids_drop_below(struct waiter_ids *s, uint64_t first)
 static uint64_t
 ids_next(const struct waiter_ids *s, uint64_t from)
 {
-	uint64_t	 word;
-	size_t		 i;
+	uint64_t word;
+	size_t	 i;
 
 	if (s->nw == 0)
 		return 0;
@@ -265,7 +265,7 @@ ids_next(const struct waiter_ids *s, uint64_t from)
 struct waiters *
 waiters_new(struct event_base *base, struct store *st, unsigned max)
 {
-	struct waiters	*ws = xcalloc(1, sizeof(*ws));
+	struct waiters *ws = xcalloc(1, sizeof(*ws));
 
 	ws->base = base;
 	ws->store = st;
@@ -294,7 +294,7 @@ waiters_set_budget(struct waiters *ws, int64_t units)
 static void
 waiters_yield(struct waiters *ws)
 {
-	struct timeval	 now = { 0, 0 };
+	struct timeval now = { 0, 0 };
 
 	if (!evtimer_pending(ws->pass_ev, NULL))
 		evtimer_add(ws->pass_ev, &now);
@@ -345,7 +345,7 @@ waiters_dequeue(struct waiter *w)
 static struct waiter *
 waiters_alloc(struct waiters *ws, enum waiter_kind kind, const struct filter *f, void *arg)
 {
-	struct waiter	*w = xcalloc(1, sizeof(*w));
+	struct waiter *w = xcalloc(1, sizeof(*w));
 
 	w->ws = ws;
 	w->kind = kind;
@@ -362,7 +362,7 @@ waiters_destroy(struct waiter *w)
 {
 	waiters_move(w, NULL);
 	waiters_dequeue(w);
-	if (w->busy) {			/* in its each(): the pass frees it after */
+	if (w->busy) { /* in its each(): the pass frees it after */
 		w->cancelled = 1;
 		return;
 	}
@@ -392,9 +392,9 @@ struct waiter *
 waiters_wait(struct waiters *ws, const struct filter *f, size_t count, int timeout_ms,
     waiters_done_fn *done, void *arg)
 {
-	struct waiter	*w;
-	struct timeval	 tv;
-	uint64_t	 last = store_last_id(ws->store);
+	struct waiter *w;
+	struct timeval tv;
+	uint64_t       last = store_last_id(ws->store);
 
 	if (ws->max != 0 && ws->n >= ws->max)
 		return NULL;
@@ -425,7 +425,7 @@ waiters_wait(struct waiters *ws, const struct filter *f, size_t count, int timeo
 static void
 waiters_prune(struct waiters *ws, struct waiter *w)
 {
-	struct message	*first = store_first(ws->store);
+	struct message *first = store_first(ws->store);
 
 	ids_drop_below(&w->ids, first != NULL ? first->id : store_last_id(ws->store) + 1);
 	if (w->gaps != store_gaps(ws->store)) {
@@ -440,8 +440,8 @@ waiters_prune(struct waiters *ws, struct waiter *w)
 static int
 waiters_recheck(struct waiters *ws, struct waiter *w, int64_t *budget, int64_t turn)
 {
-	int64_t		 start = *budget;
-	uint64_t	 id;
+	int64_t	 start = *budget;
+	uint64_t id;
 
 	for (id = ids_next(&w->ids, w->recheck_id); id != 0; id = ids_next(&w->ids, id + 1)) {
 		if (start - *budget >= turn || *budget <= 0) {
@@ -478,7 +478,7 @@ waiters_check(struct waiters *ws, struct waiter *w)
 static void
 waiters_finish(struct waiter *w, enum waiters_status status)
 {
-	waiters_done_fn	*done = w->done;
+	waiters_done_fn *done = w->done;
 	void		*arg = w->arg;
 	size_t		 matched = w->ids.n;
 
@@ -490,8 +490,8 @@ waiters_finish(struct waiter *w, enum waiters_status status)
 static void
 waiters_timeout_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct waiter	*w = arg;
-	struct waiters	*ws = w->ws;
+	struct waiter  *w = arg;
+	struct waiters *ws = w->ws;
 
 	w->expired = 1;
 	w->expire_id = store_last_id(ws->store);
@@ -500,7 +500,7 @@ waiters_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->list == &ws->ready)
 		waiters_finish(w, w->status);
 	else
-		waiters_kick(ws);	/* the pass finishes it once up to date */
+		waiters_kick(ws); /* the pass finishes it once up to date */
 }
 
 /* ---- watches and follows -------------------------------------------------- */
@@ -508,7 +508,7 @@ waiters_timeout_cb(evutil_socket_t fd, short what, void *arg)
 struct waiter *
 waiters_watch(struct waiters *ws, waiters_watch_fn *fn, void *arg)
 {
-	struct waiter	*w;
+	struct waiter *w;
 
 	if (ws->max != 0 && ws->n >= ws->max)
 		return NULL;
@@ -520,10 +520,10 @@ waiters_watch(struct waiters *ws, waiters_watch_fn *fn, void *arg)
 }
 
 struct waiter *
-waiters_follow(struct waiters *ws, const struct filter *f, uint64_t after_id,
-    waiters_each_fn *each, void *arg)
+waiters_follow(struct waiters *ws, const struct filter *f, uint64_t after_id, waiters_each_fn *each,
+    void *arg)
 {
-	struct waiter	*w;
+	struct waiter *w;
 
 	if (ws->max != 0 && ws->n >= ws->max)
 		return NULL;
@@ -547,7 +547,7 @@ waiters_follow_next(struct waiter *w)
 struct waiter *
 waiters_scan(struct waiters *ws, const struct waiters_scan_spec *spec)
 {
-	struct waiter	*w = waiters_alloc(ws, WAITER_SCAN, spec->filter, spec->arg);
+	struct waiter *w = waiters_alloc(ws, WAITER_SCAN, spec->filter, spec->arg);
 
 	store_scan_init(&w->scan, w->q, 0, store_last_id(ws->store));
 	w->each = spec->each;
@@ -563,7 +563,7 @@ waiters_scan(struct waiters *ws, const struct waiters_scan_spec *spec)
 static void
 waiters_scan_end(struct waiter *w, enum waiters_status status)
 {
-	waiters_scan_fn	*done = w->scan_done;
+	waiters_scan_fn *done = w->scan_done;
 	void		*arg = w->arg, *state = w->state;
 	size_t		 matched = w->matched;
 
@@ -579,8 +579,8 @@ waiters_scan_end(struct waiter *w, enum waiters_status status)
 static enum waiters_rc
 waiters_matched(struct waiters *ws, struct waiter *w, struct message *m, int64_t *budget)
 {
-	uint64_t	 cost = 0;
-	int		 stop;
+	uint64_t cost = 0;
+	int	 stop;
 
 	switch (w->kind) {
 	case WAITER_WAIT:
@@ -591,7 +591,7 @@ waiters_matched(struct waiters *ws, struct waiter *w, struct message *m, int64_t
 		if (w->kind == WAITER_SCAN)
 			w->matched++;
 		else
-			w->paused = 1;	/* until waiters_follow_next(), maybe from each() */
+			w->paused = 1; /* until waiters_follow_next(), maybe from each() */
 		w->busy = 1;
 		stop = w->each(w->arg, w->state, m, &cost);
 		w->busy = 0;
@@ -615,9 +615,9 @@ static enum waiters_rc
 waiters_run(struct waiters *ws, struct waiter *w, struct store_scan *sc, int64_t *budget,
     int64_t turn)
 {
-	int64_t		 floor = *budget - turn > 0 ? *budget - turn : 0;
-	struct message	*m;
-	enum waiters_rc	 rc;
+	int64_t		floor = *budget - turn > 0 ? *budget - turn : 0;
+	struct message *m;
+	enum waiters_rc rc;
 
 	for (;;) {
 		switch (store_scan_step(ws->store, sc, budget, floor, &m)) {
@@ -644,8 +644,8 @@ waiters_has_work(struct waiters *ws, struct waiter *w)
 	case WAITER_WAIT:
 		return w->list == &ws->parked && (w->backlog || w->recheck);
 	case WAITER_FOLLOW:
-		return !w->paused && (w->scan.current != 0 ||
-		    w->scan.cursor < store_last_id(ws->store));
+		return !w->paused &&
+		    (w->scan.current != 0 || w->scan.cursor < store_last_id(ws->store));
 	case WAITER_SCAN:
 		return 1;
 	default:
@@ -657,8 +657,8 @@ waiters_has_work(struct waiters *ws, struct waiter *w)
 static void
 waiters_turn(struct waiters *ws, struct waiter *w, int64_t *budget, int64_t turn)
 {
-	int64_t		 start = *budget;
-	enum waiters_rc	 rc = WAITERS_RUN_MORE;
+	int64_t		start = *budget;
+	enum waiters_rc rc = WAITERS_RUN_MORE;
 
 	switch (w->kind) {
 	case WAITER_WAIT:
@@ -667,7 +667,7 @@ waiters_turn(struct waiters *ws, struct waiter *w, int64_t *budget, int64_t turn
 			break;
 		if (w->backlog &&
 		    (rc = waiters_run(ws, w, &w->scan, budget, turn - (start - *budget))) ==
-		    WAITERS_RUN_END) {
+			WAITERS_RUN_END) {
 			w->backlog = 0;
 			store_scan_clear(&w->scan);
 		}
@@ -699,15 +699,15 @@ waiters_turn(struct waiters *ws, struct waiter *w, int64_t *budget, int64_t turn
 static int
 waiters_live(struct waiters *ws, int64_t *budget, int64_t turn)
 {
-	struct waiter	*w;
-	uint64_t	 last = store_last_id(ws->store);
-	int		 more = 0;
+	struct waiter *w;
+	uint64_t       last = store_last_id(ws->store);
+	int	       more = 0;
 
 	while ((w = TAILQ_FIRST(&ws->parked)) != NULL && w->pass != ws->pass) {
 		if (*budget <= 0)
 			return 1;
 		w->pass = ws->pass;
-		waiters_move(w, &ws->parked);	/* to the end: the next pass starts after */
+		waiters_move(w, &ws->parked); /* to the end: the next pass starts after */
 		waiters_prune(ws, w);
 		if (w->live.current != 0 || w->live.cursor < last)
 			more |= waiters_run(ws, w, &w->live, budget, turn) == WAITERS_RUN_MORE;
@@ -720,8 +720,8 @@ waiters_live(struct waiters *ws, int64_t *budget, int64_t turn)
 static void
 waiters_notify(struct waiters *ws)
 {
-	struct waiter	*w, *next;
-	uint64_t	 last = store_last_id(ws->store);
+	struct waiter *w, *next;
+	uint64_t       last = store_last_id(ws->store);
 
 	while ((w = TAILQ_FIRST(&ws->ready)) != NULL)
 		waiters_finish(w, w->status);
@@ -736,18 +736,18 @@ waiters_notify(struct waiters *ws)
 		w->watch(w->arg);
 	}
 	TAILQ_FOREACH(w, &ws->follows, entry)
-		if (!w->queued && waiters_has_work(ws, w))
-			waiters_enqueue(w);
+	if (!w->queued && waiters_has_work(ws, w))
+		waiters_enqueue(w);
 }
 
 static void
 waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 {
-	struct waiters	*ws = arg;
-	struct waiter	*w;
-	int64_t		 budget = ws->budget, turn = ws->budget / 8 > 0 ? ws->budget / 8 : 1;
-	int64_t		 live = TAILQ_EMPTY(&ws->jobs) ? budget : budget / 2, round;
-	int		 more;
+	struct waiters *ws = arg;
+	struct waiter  *w;
+	int64_t		budget = ws->budget, turn = ws->budget / 8 > 0 ? ws->budget / 8 : 1;
+	int64_t		live = TAILQ_EMPTY(&ws->jobs) ? budget : budget / 2, round;
+	int		more;
 
 	ws->pass++;
 	ws->in_pass = 1;
@@ -761,7 +761,7 @@ waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 	while (budget > 0 && (w = TAILQ_FIRST(&ws->jobs)) != NULL) {
 		if (w->rotation == ws->rotation) {
 			if (budget == round)
-				break;		/* a whole round did nothing */
+				break; /* a whole round did nothing */
 			ws->rotation++;
 			round = budget;
 		}
@@ -779,8 +779,8 @@ waiters_pass_cb(evutil_socket_t fd, short what, void *arg)
 void
 waiters_scan_finish(struct waiter *w)
 {
-	int64_t		 budget;
-	enum waiters_rc	 rc;
+	int64_t		budget;
+	enum waiters_rc rc;
 
 	waiters_dequeue(w);
 	do {
@@ -794,7 +794,7 @@ waiters_scan_finish(struct waiter *w)
 void
 waiters_shutdown(struct waiters *ws)
 {
-	struct waiter	*w;
+	struct waiter *w;
 
 	if (ws == NULL)
 		return;
@@ -809,7 +809,7 @@ waiters_shutdown(struct waiters *ws)
 void
 waiters_free(struct waiters *ws)
 {
-	struct waiter	*w;
+	struct waiter *w;
 
 	if (ws == NULL)
 		return;
@@ -820,7 +820,7 @@ waiters_free(struct waiters *ws)
 		waiters_destroy(w);
 	while ((w = TAILQ_FIRST(&ws->follows)) != NULL)
 		waiters_destroy(w);
-	while ((w = TAILQ_FIRST(&ws->parked)) != NULL)	/* parked by a callback since */
+	while ((w = TAILQ_FIRST(&ws->parked)) != NULL) /* parked by a callback since */
 		waiters_destroy(w);
 	while ((w = TAILQ_FIRST(&ws->scans)) != NULL)
 		waiters_destroy(w);
@@ -838,10 +838,10 @@ waiters_count(const struct waiters *ws)
 size_t
 waiters_ids_bytes(const struct waiters *ws)
 {
-	const struct waiter	*w;
-	size_t			 n = 0;
+	const struct waiter *w;
+	size_t		     n = 0;
 
 	TAILQ_FOREACH(w, &ws->parked, entry)
-		n += w->ids.cap * sizeof(*w->ids.w);
+	n += w->ids.cap * sizeof(*w->ids.w);
 	return n;
 }

@@ -14,7 +14,7 @@
 void *
 xmalloc(size_t size)
 {
-	void	*p;
+	void *p;
 
 	if (size == 0)
 		size = 1;
@@ -26,7 +26,7 @@ xmalloc(size_t size)
 void *
 xcalloc(size_t nmemb, size_t size)
 {
-	void	*p;
+	void *p;
 
 	if (nmemb == 0 || size == 0)
 		nmemb = size = 1;
@@ -38,7 +38,7 @@ xcalloc(size_t nmemb, size_t size)
 void *
 xreallocarray(void *ptr, size_t nmemb, size_t size)
 {
-	void	*p;
+	void *p;
 
 	if (nmemb == 0 || size == 0)
 		nmemb = size = 1;
@@ -58,8 +58,8 @@ xstrdup(const char *s)
 char *
 xstrndup(const char *s, size_t n)
 {
-	size_t	 len = strnlen(s, n);
-	char	*p = xmalloc(len + 1);
+	size_t len = strnlen(s, n);
+	char  *p = xmalloc(len + 1);
 
 	memcpy(p, s, len);
 	p[len] = '\0';
@@ -69,7 +69,7 @@ xstrndup(const char *s, size_t n)
 void *
 xmemdup(const void *src, size_t n)
 {
-	void	*p = xmalloc(n);
+	void *p = xmalloc(n);
 
 	memcpy(p, src, n);
 	return p;
@@ -78,8 +78,8 @@ xmemdup(const void *src, size_t n)
 int
 xasprintf(char **ret, const char *fmt, ...)
 {
-	va_list	 ap;
-	int	 n;
+	va_list ap;
+	int	n;
 
 	va_start(ap, fmt);
 	n = vasprintf(ret, fmt, ap);

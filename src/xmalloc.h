@@ -6,12 +6,12 @@
 #define SMTPSINK_XMALLOC_H
 #include <stddef.h>
 
-void	*xmalloc(size_t);
-void	*xcalloc(size_t, size_t);
-void	*xreallocarray(void *, size_t, size_t);
-char	*xstrdup(const char *);
-char	*xstrndup(const char *, size_t);
-void	*xmemdup(const void *, size_t);
-int	 xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+void *xmemdup(const void *, size_t);
+int   xasprintf(char **, const char *, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -87,42 +87,42 @@ enum smtpsink_log_level {
 };
 
 struct smtpsink_options {
-	const char		*smtp_listen;	/* "host:port"; default "127.0.0.1:0" (ephemeral) */
-	const char		*grpc_listen;	/* gRPC control API address, e.g. "127.0.0.1:0"; NULL: off */
-	const char		*hostname;	/* name in the banner and EHLO reply; default "smtpsink" */
-	size_t			 max_message_size;	/* SIZE, 552 past it; 0: 32 MiB */
-	size_t			 max_messages;	/* stored, oldest evicted past it; 0: 10000 */
-	size_t			 max_bytes;	/* stored bytes, oldest evicted past it; 0: 256 MiB */
-	smtpsink_handler_fn	*handler;	/* NULL: accept everything */
-	void			*handler_arg;
-	enum smtpsink_log_level	 log_level;	/* default SMTPSINK_LOG_WARN */
+	const char *smtp_listen;      /* "host:port"; default "127.0.0.1:0" (ephemeral) */
+	const char *grpc_listen;      /* gRPC control API address, e.g. "127.0.0.1:0"; NULL: off */
+	const char *hostname;	      /* name in the banner and EHLO reply; default "smtpsink" */
+	size_t	    max_message_size; /* SIZE, 552 past it; 0: 32 MiB */
+	size_t	    max_messages;     /* stored, oldest evicted past it; 0: 10000 */
+	size_t	    max_bytes;	      /* stored bytes, oldest evicted past it; 0: 256 MiB */
+	smtpsink_handler_fn    *handler; /* NULL: accept everything */
+	void		       *handler_arg;
+	enum smtpsink_log_level log_level; /* default SMTPSINK_LOG_WARN */
 };
 
 /* Anomalies recorded on a message (never repaired), bits of `anomalies`. */
-#define SMTPSINK_ANOM_BARE_LF		0x0001	/* LF not preceded by CR */
-#define SMTPSINK_ANOM_BARE_CR		0x0002	/* CR not followed by LF */
-#define SMTPSINK_ANOM_LONG_LINE		0x0004	/* a line over 1000 octets */
-#define SMTPSINK_ANOM_8BIT_HEADER	0x0008	/* 8-bit header without SMTPUTF8 */
-#define SMTPSINK_ANOM_8BIT_BODY		0x0010	/* 8-bit body without 8BITMIME */
-#define SMTPSINK_ANOM_NUL		0x0020	/* NUL byte */
-#define SMTPSINK_ANOM_NO_HEADER_END	0x0040	/* no empty line after the header */
-#define SMTPSINK_ANOM_MIME		0x0080	/* malformed MIME */
+#define SMTPSINK_ANOM_BARE_LF	    0x0001 /* LF not preceded by CR */
+#define SMTPSINK_ANOM_BARE_CR	    0x0002 /* CR not followed by LF */
+#define SMTPSINK_ANOM_LONG_LINE	    0x0004 /* a line over 1000 octets */
+#define SMTPSINK_ANOM_8BIT_HEADER   0x0008 /* 8-bit header without SMTPUTF8 */
+#define SMTPSINK_ANOM_8BIT_BODY	    0x0010 /* 8-bit body without 8BITMIME */
+#define SMTPSINK_ANOM_NUL	    0x0020 /* NUL byte */
+#define SMTPSINK_ANOM_NO_HEADER_END 0x0040 /* no empty line after the header */
+#define SMTPSINK_ANOM_MIME	    0x0080 /* malformed MIME */
 
 /* One captured message. Every string is NUL-terminated and never NULL. */
 struct smtpsink_message {
-	uint64_t		 id;		/* > 0, increasing, never reused; 0 in the handler */
-	int64_t			 received_sec;	/* end of data: seconds since the epoch */
-	long			 received_nsec;	/* and nanoseconds (CLOCK_REALTIME) */
-	const char		*peer;		/* client "ip:port" ("[v6]:port") */
-	const char		*helo;		/* HELO/EHLO name, may be "" */
-	const char		*mail_from;	/* MAIL FROM without <>; "" for the null sender */
-	const char *const	*rcpt_to;	/* RCPT TO addresses without <>, in order */
-	size_t			 nrcpt_to;
-	const char		*data;		/* raw message bytes (+ a NUL not counted) */
-	size_t			 size;		/* length of data */
-	const char		*subject;	/* decoded Subject (UTF-8), "" if none */
-	unsigned		 anomalies;	/* SMTPSINK_ANOM_* */
-	int			 smtputf8;	/* MAIL FROM had SMTPUTF8 */
+	uint64_t	   id;		  /* > 0, increasing, never reused; 0 in the handler */
+	int64_t		   received_sec;  /* end of data: seconds since the epoch */
+	long		   received_nsec; /* and nanoseconds (CLOCK_REALTIME) */
+	const char	  *peer;	  /* client "ip:port" ("[v6]:port") */
+	const char	  *helo;	  /* HELO/EHLO name, may be "" */
+	const char	  *mail_from;	  /* MAIL FROM without <>; "" for the null sender */
+	const char *const *rcpt_to;	  /* RCPT TO addresses without <>, in order */
+	size_t		   nrcpt_to;
+	const char	  *data;      /* raw message bytes (+ a NUL not counted) */
+	size_t		   size;      /* length of data */
+	const char	  *subject;   /* decoded Subject (UTF-8), "" if none */
+	unsigned	   anomalies; /* SMTPSINK_ANOM_* */
+	int		   smtputf8;  /* MAIL FROM had SMTPUTF8 */
 };
 
 /*
@@ -132,27 +132,27 @@ struct smtpsink_message {
  * after_id: only messages with a greater id (0: all).
  */
 struct smtpsink_filter {
-	const char	*mail_from;
-	const char	*rcpt_to;
-	const char	*subject;
-	const char	*header_name;
-	const char	*header_value;
-	const char	*body;
-	uint64_t	 after_id;
+	const char *mail_from;
+	const char *rcpt_to;
+	const char *subject;
+	const char *header_name;
+	const char *header_value;
+	const char *body;
+	uint64_t    after_id;
 };
 
 struct smtpsink_stats {
-	uint64_t	messages_received;	/* accepted and stored */
-	uint64_t	messages_rejected;	/* refused at end of data */
-	uint64_t	messages_evicted;	/* dropped past max_messages/max_bytes */
-	uint64_t	sessions_total;
-	size_t		stored_messages;
-	size_t		stored_bytes;
-	uint64_t	last_id;		/* highest id assigned so far */
+	uint64_t messages_received; /* accepted and stored */
+	uint64_t messages_rejected; /* refused at end of data */
+	uint64_t messages_evicted;  /* dropped past max_messages/max_bytes */
+	uint64_t sessions_total;
+	size_t	 stored_messages;
+	size_t	 stored_bytes;
+	uint64_t last_id; /* highest id assigned so far */
 };
 
 /* Fills opt with the defaults (all zero/NULL, log level WARN). */
-void		 smtpsink_options_init(struct smtpsink_options *opt);
+void smtpsink_options_init(struct smtpsink_options *opt);
 
 /*
  * Starts a sink: binds the listener(s) and starts the loop thread. Returns
@@ -160,7 +160,7 @@ void		 smtpsink_options_init(struct smtpsink_options *opt);
  * address, a port in use). opt may be NULL for the defaults; its strings are
  * copied.
  */
-struct smtpsink	*smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen);
+struct smtpsink *smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen);
 
 /*
  * Graceful stop: stops accepting, lets transactions in flight finish (at
@@ -170,21 +170,21 @@ struct smtpsink	*smtpsink_start(const struct smtpsink_options *opt, char *err, s
  * stop and returns at once (the handler's message is still answered); the
  * loop thread frees the sink when the stop is complete.
  */
-void		 smtpsink_stop(struct smtpsink *sink);
+void smtpsink_stop(struct smtpsink *sink);
 
 /* Bound SMTP address, "127.0.0.1:40123"; valid until smtpsink_stop(). */
-const char	*smtpsink_smtp_address(const struct smtpsink *sink);
+const char *smtpsink_smtp_address(const struct smtpsink *sink);
 /* Bound SMTP port. */
-int		 smtpsink_smtp_port(const struct smtpsink *sink);
+int	    smtpsink_smtp_port(const struct smtpsink *sink);
 /* Bound gRPC address, or NULL when the control API is off. */
-const char	*smtpsink_grpc_address(const struct smtpsink *sink);
+const char *smtpsink_grpc_address(const struct smtpsink *sink);
 
 /*
  * 0 if every pattern in f is well formed; -1 with "field: reason" in err
  * otherwise (e.g. "rcpt_to: unclosed '[' in pattern"). The functions below
  * return -1 for such a filter.
  */
-int		 smtpsink_filter_check(const struct smtpsink_filter *f, char *err, size_t errlen);
+int smtpsink_filter_check(const struct smtpsink_filter *f, char *err, size_t errlen);
 
 /*
  * Stored messages matching f (NULL: all), in id order, at most limit of them
@@ -192,8 +192,8 @@ int		 smtpsink_filter_check(const struct smtpsink_filter *f, char *err, size_t e
  * *n; free with smtpsink_messages_free(). -1 on a bad filter or a stopping
  * sink (*msgs NULL, *n 0).
  */
-int		 smtpsink_list(struct smtpsink *sink, const struct smtpsink_filter *f,
-		    size_t limit, struct smtpsink_message **msgs, size_t *n);
+int smtpsink_list(struct smtpsink *sink, const struct smtpsink_filter *f, size_t limit,
+    struct smtpsink_message **msgs, size_t *n);
 
 /* The message with this id (copy; free with smtpsink_message_free()), or NULL if gone. */
 struct smtpsink_message *smtpsink_get(struct smtpsink *sink, uint64_t id);
@@ -209,22 +209,22 @@ struct smtpsink_message *smtpsink_get(struct smtpsink *sink, uint64_t id);
  * NULL, they receive every matching message in id order (on timeout: the
  * fewer than count that did match); free with smtpsink_messages_free().
  */
-int		 smtpsink_wait(struct smtpsink *sink, const struct smtpsink_filter *f,
-		    size_t count, int timeout_ms, struct smtpsink_message **msgs, size_t *n);
+int smtpsink_wait(struct smtpsink *sink, const struct smtpsink_filter *f, size_t count,
+    int timeout_ms, struct smtpsink_message **msgs, size_t *n);
 
 /* Deletes the messages matching f (NULL: all). Returns how many, or -1 on a bad filter. */
-long		 smtpsink_clear(struct smtpsink *sink, const struct smtpsink_filter *f);
+long smtpsink_clear(struct smtpsink *sink, const struct smtpsink_filter *f);
 
 /* Highest id assigned so far (0: none yet): a cursor for filter.after_id. */
-uint64_t	 smtpsink_last_id(struct smtpsink *sink);
+uint64_t smtpsink_last_id(struct smtpsink *sink);
 
 /* Counters; 0 on success, -1 when the sink is stopping. */
-int		 smtpsink_get_stats(struct smtpsink *sink, struct smtpsink_stats *st);
+int smtpsink_get_stats(struct smtpsink *sink, struct smtpsink_stats *st);
 
 /* Frees one message from smtpsink_get() (NULL: no-op). */
-void		 smtpsink_message_free(struct smtpsink_message *msg);
+void smtpsink_message_free(struct smtpsink_message *msg);
 /* Frees an array from smtpsink_list() / smtpsink_wait() (NULL: no-op). */
-void		 smtpsink_messages_free(struct smtpsink_message *msgs, size_t n);
+void smtpsink_messages_free(struct smtpsink_message *msgs, size_t n);
 
 #ifdef __cplusplus
 }

@@ -12,7 +12,7 @@
 void
 fuzz_fail(const char *fmt, ...)
 {
-	va_list	 ap;
+	va_list ap;
 
 	fputs("fuzz: ", stderr);
 	va_start(ap, fmt);
@@ -35,7 +35,7 @@ fuzz_byte(struct fuzz_in *in)
 char *
 fuzz_take(struct fuzz_in *in, size_t n, size_t *got)
 {
-	char	*s;
+	char *s;
 
 	if (n > in->len)
 		n = in->len;

@@ -18,24 +18,23 @@
 #include <stdint.h>
 
 /* The libFuzzer entry points (also called by replay.c). */
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int	LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerInitialize(int *argc, char ***argv);
 
 /* Prints "fuzz: <message>" on stderr and aborts (a finding). */
-void	fuzz_fail(const char *fmt, ...)
-	    __attribute__((format(printf, 1, 2), noreturn));
+void fuzz_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
 struct fuzz_in {
-	const uint8_t	*p;
-	size_t		 len;
+	const uint8_t *p;
+	size_t	       len;
 };
 
 /* The next byte, 0 once the input is used up. */
-unsigned	fuzz_byte(struct fuzz_in *);
+unsigned fuzz_byte(struct fuzz_in *);
 /*
  * A malloc'd copy of the next n bytes (fewer if the input is shorter; *got
  * says how many) with a NUL after them. Caller frees.
  */
-char		*fuzz_take(struct fuzz_in *, size_t n, size_t *got);
+char	*fuzz_take(struct fuzz_in *, size_t n, size_t *got);
 
 #endif

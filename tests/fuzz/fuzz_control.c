@@ -43,24 +43,24 @@
 #include "store.h"
 #include "waiters.h"
 
-#define CALLS_MAX	64
+#define CALLS_MAX 64
 
 struct seen {
 	const struct control_call *c;
-	int		 md, status, msgs;
+	int			   md, status, msgs;
 };
 
 struct h {
-	struct seen	 calls[CALLS_MAX];
-	size_t		 max_message;
-	int		 serving;
-	unsigned	 stored;
+	struct seen calls[CALLS_MAX];
+	size_t	    max_message;
+	int	    serving;
+	unsigned    stored;
 };
 
 static struct seen *
 seen_get(struct h *h, const struct control_call *c)
 {
-	size_t	 i, fresh = CALLS_MAX;
+	size_t i, fresh = CALLS_MAX;
 
 	for (i = 0; i < CALLS_MAX; i++) {
 		if (h->calls[i].c == c)
@@ -78,12 +78,12 @@ seen_get(struct h *h, const struct control_call *c)
 static void
 observe(void *arg, const struct control_call *c, const grpc_op *ops, size_t n)
 {
-	struct h	*h = arg;
-	struct seen	*s = seen_get(h, c);
-	const char	*path = c->method != NULL ? c->method->path : "(unregistered)";
-	size_t		 i, len;
+	struct h    *h = arg;
+	struct seen *s = seen_get(h, c);
+	const char  *path = c->method != NULL ? c->method->path : "(unregistered)";
+	size_t	     i, len;
 
-	if (ops == NULL) {		/* freed */
+	if (ops == NULL) { /* freed */
 		if (!s->status && !c->cancelled)
 			fuzz_fail("control: %s freed without a status", path);
 		s->c = NULL;
@@ -104,8 +104,7 @@ observe(void *arg, const struct control_call *c, const grpc_op *ops, size_t n)
 			if (len > h->max_message)
 				fuzz_fail("control: %s: %zu-byte message, max %zu", path, len,
 				    h->max_message);
-			if (++s->msgs > 1 && c->method != NULL &&
-			    c->method->kind == CONTROL_UNARY)
+			if (++s->msgs > 1 && c->method != NULL && c->method->kind == CONTROL_UNARY)
 				fuzz_fail("control: %s: unary call sent %d messages", path,
 				    s->msgs);
 			break;
@@ -151,10 +150,10 @@ store_one(struct server *srv, struct h *h)
 		"Content-Transfer-Encoding: base64\r\n\r\niVBORw0KGgo=\r\n--b--\r\n",
 		"Subject: third\r\n\r\n\r\n",
 	};
-	const char	*raw = msgs[h->stored % 3];
+	const char *raw = msgs[h->stored % 3];
 
-	store_put(server_store(srv), fixture_message_new(raw, strlen(raw),
-	    h->stored % 2 ? "a@example.com" : "", rcpts));
+	store_put(server_store(srv),
+	    fixture_message_new(raw, strlen(raw), h->stored % 2 ? "a@example.com" : "", rcpts));
 	waiters_kick(server_waiters(srv));
 	h->stored++;
 }
@@ -162,7 +161,7 @@ store_one(struct server *srv, struct h *h)
 static void
 settle(struct control *ctl, struct event_base *base)
 {
-	int	 i;
+	int i;
 
 	for (i = 0; i < 4; i++) {
 		control_test_step(ctl, 256);
@@ -175,23 +174,23 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log_init(LOG_FORMAT_TEXT, getenv("FUZZ_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
-	grpc_init();		/* slices, byte buffers, clocks; never shut down */
+	grpc_init(); /* slices, byte buffers, clocks; never shut down */
 	return 0;
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in		 in = { data, size };
-	struct config		 cfg;
-	struct event_base	*base;
-	struct server		*srv;
-	struct control_env	 env;
-	struct control		*ctl;
-	struct h		 h;
-	char			 ext[SMTP_EXT_LINE_MAX], *req;
-	unsigned		 settings = fuzz_byte(&in), m, f, ncalls = 0;
-	size_t			 len, got;
+	struct fuzz_in	   in = { data, size };
+	struct config	   cfg;
+	struct event_base *base;
+	struct server	  *srv;
+	struct control_env env;
+	struct control	  *ctl;
+	struct h	   h;
+	char		   ext[SMTP_EXT_LINE_MAX], *req;
+	unsigned	   settings = fuzz_byte(&in), m, f, ncalls = 0;
+	size_t		   len, got;
 
 	memset(&h, 0, sizeof(h));
 	h.serving = 1;

@@ -34,13 +34,13 @@
 enum { R_BOL, R_MID, R_CR, R_DOT, R_DOTCR };
 
 struct ref {
-	unsigned	 flags;
-	size_t		 line_max;
-	int		 state, in_header;
-	size_t		 linelen, consumed;
-	unsigned	 status, anomalies;
-	char		*out;
-	size_t		 outlen;
+	unsigned flags;
+	size_t	 line_max;
+	int	 state, in_header;
+	size_t	 linelen, consumed;
+	unsigned status, anomalies;
+	char	*out;
+	size_t	 outlen;
 };
 
 static void
@@ -77,12 +77,12 @@ ref_emit(struct ref *r, unsigned char c)
 static void
 ref_scan(struct ref *r, const unsigned char *p, size_t len)
 {
-	size_t		 i;
-	unsigned char	 c;
+	size_t	      i;
+	unsigned char c;
 
 	for (i = 0; i < len; i++) {
 		c = p[i];
- again:
+	again:
 		switch (r->state) {
 		case R_BOL:
 			if (c == '.' && (r->flags & SMTP_PROTO_DATA_DOTS)) {
@@ -120,7 +120,7 @@ ref_scan(struct ref *r, const unsigned char *p, size_t len)
 			break;
 		case R_DOT:
 			if (c != '\r') {
-				r->state = R_MID;	/* the dot was stuffing */
+				r->state = R_MID; /* the dot was stuffing */
 				goto again;
 			}
 			r->linelen++;
@@ -154,15 +154,15 @@ ref_finish(struct ref *r)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in		 in = { data, size };
-	unsigned		 flags = fuzz_byte(&in) & 7, lb = fuzz_byte(&in);
-	unsigned		 sb = fuzz_byte(&in), seed = fuzz_byte(&in);
-	size_t			 line_max = lb * 4, max = sb ? sb * 64 : 65536;
-	struct smtp_proto_data	 d;
-	struct ref		 r;
-	struct buf		 b;
-	size_t			 off = 0, n, used, total = 0;
-	unsigned		 anom;
+	struct fuzz_in	       in = { data, size };
+	unsigned	       flags = fuzz_byte(&in) & 7, lb = fuzz_byte(&in);
+	unsigned	       sb = fuzz_byte(&in), seed = fuzz_byte(&in);
+	size_t		       line_max = lb * 4, max = sb ? sb * 64 : 65536;
+	struct smtp_proto_data d;
+	struct ref	       r;
+	struct buf	       b;
+	size_t		       off = 0, n, used, total = 0;
+	unsigned	       anom;
 
 	memset(&r, 0, sizeof(r));
 	r.flags = flags;

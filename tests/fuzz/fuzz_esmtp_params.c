@@ -37,11 +37,11 @@ inside(const char *p, const char *buf, size_t len)
 static void
 check_params(char *params, const char *buf, size_t len)
 {
-	struct smtp_proto_param	 out[SMTP_PROTO_PARAMS_MAX], again[SMTP_PROTO_PARAMS_MAX];
-	char			*copy, *joined;
-	size_t			 np, np2, i, jl = 0;
-	const char		*k;
-	int			 r, r2;
+	struct smtp_proto_param out[SMTP_PROTO_PARAMS_MAX], again[SMTP_PROTO_PARAMS_MAX];
+	char		       *copy, *joined;
+	size_t			np, np2, i, jl = 0;
+	const char	       *k;
+	int			r, r2;
 
 	copy = xstrdup(params);
 	r = smtp_proto_parse_params(params, out, SMTP_PROTO_PARAMS_MAX, &np);
@@ -63,7 +63,7 @@ check_params(char *params, const char *buf, size_t len)
 			fuzz_fail("parse_params: keyword \"%s\"", k);
 		for (; *k != '\0'; k++)
 			if (!(isdigit((unsigned char)*k) || isupper((unsigned char)*k) ||
-			    *k == '-'))
+				*k == '-'))
 				fuzz_fail("parse_params: keyword \"%s\"", out[i].keyword);
 		if (out[i].value != NULL) {
 			if (out[i].value[0] == '\0')
@@ -81,8 +81,8 @@ check_params(char *params, const char *buf, size_t len)
 	copy = xstrdup(joined);
 	r2 = smtp_proto_parse_params(copy, again, SMTP_PROTO_PARAMS_MAX, &np2);
 	if (r2 != 0 || np2 != np)
-		fuzz_fail("parse_params: \"%s\" written back gives %d with %zu of %zu",
-		    joined, r2, np2, np);
+		fuzz_fail("parse_params: \"%s\" written back gives %d with %zu of %zu", joined, r2,
+		    np2, np);
 	for (i = 0; i < np; i++)
 		if (strcmp(again[i].keyword, out[i].keyword) != 0 ||
 		    (again[i].value == NULL) != (out[i].value == NULL) ||
@@ -95,18 +95,18 @@ check_params(char *params, const char *buf, size_t len)
 static void
 check_mailrcpt(const char *line, int rcpt)
 {
-	const char	*kw = rcpt ? "TO:" : "FROM:";
-	char		*a = xstrdup(line), *b = xstrdup(line);
-	char		*addr, *params, *addr2, *params2;
-	const char	*q;
-	size_t		 len = strlen(line);
-	unsigned	 flags, flags2;
-	int		 r, r2;
+	const char *kw = rcpt ? "TO:" : "FROM:";
+	char	   *a = xstrdup(line), *b = xstrdup(line);
+	char	   *addr, *params, *addr2, *params2;
+	const char *q;
+	size_t	    len = strlen(line);
+	unsigned    flags, flags2;
+	int	    r, r2;
 
 	r = smtp_proto_parse_mailrcpt(a, kw, &addr, &params, &flags);
 	r2 = smtp_proto_parse_mailrcpt(b, kw, &addr2, &params2, &flags2);
-	if (r != r2 || (r == 0 && (flags != flags2 || strcmp(addr, addr2) != 0 ||
-	    params - a != params2 - b)))
+	if (r != r2 ||
+	    (r == 0 && (flags != flags2 || strcmp(addr, addr2) != 0 || params - a != params2 - b)))
 		fuzz_fail("parse_mailrcpt: two runs on \"%s\" differ", line);
 	if (r != 0 && r != -1)
 		fuzz_fail("parse_mailrcpt returned %d", r);
@@ -114,12 +114,13 @@ check_mailrcpt(const char *line, int rcpt)
 		if (!inside(addr, a, len) || !inside(params, a, len) ||
 		    addr + strlen(addr) > a + len)
 			fuzz_fail("parse_mailrcpt: result outside \"%s\"", line);
-		if (flags & ~(unsigned)(SMTP_PROTO_PATH_NULL | SMTP_PROTO_PATH_8BIT |
-		    SMTP_PROTO_PATH_ROUTE | SMTP_PROTO_PATH_NODOMAIN))
+		if (flags &
+		    ~(unsigned)(SMTP_PROTO_PATH_NULL | SMTP_PROTO_PATH_8BIT |
+			SMTP_PROTO_PATH_ROUTE | SMTP_PROTO_PATH_NODOMAIN))
 			fuzz_fail("parse_mailrcpt: flags %#x", flags);
 		if (((flags & SMTP_PROTO_PATH_NULL) != 0) != (addr[0] == '\0'))
-			fuzz_fail("parse_mailrcpt: \"%s\" with flags %#x from \"%s\"", addr,
-			    flags, line);
+			fuzz_fail("parse_mailrcpt: \"%s\" with flags %#x from \"%s\"", addr, flags,
+			    line);
 		for (q = addr; *q != '\0'; q++)
 			if ((unsigned char)*q >= 0x80 && !(flags & SMTP_PROTO_PATH_8BIT))
 				fuzz_fail("parse_mailrcpt: 8-bit \"%s\" without the flag", addr);
@@ -135,7 +136,7 @@ check_mailrcpt(const char *line, int rcpt)
 static void
 check_reply(const char *what, const char *dst, size_t n, size_t dstsz, int any_code)
 {
-	size_t	 i;
+	size_t i;
 
 	if (n == 0)
 		return;
@@ -149,19 +150,18 @@ check_reply(const char *what, const char *dst, size_t n, size_t dstsz, int any_c
 		fuzz_fail("%s: no CRLF at the end of \"%.*s\"", what, (int)n, dst);
 	for (i = 0; i + 2 < n; i++)
 		if (dst[i] == '\r' || dst[i] == '\n' || dst[i] == '\0')
-			fuzz_fail("%s: byte %#x at %zu of \"%.*s\"", what, dst[i], i,
-			    (int)n, dst);
+			fuzz_fail("%s: byte %#x at %zu of \"%.*s\"", what, dst[i], i, (int)n, dst);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in	 in = { data, size };
-	unsigned	 flags = fuzz_byte(&in);
-	const uint8_t	*nul = memchr(in.p, '\0', in.len);
-	char		*line, *copy, *verb, *args, dst[1100];
-	size_t		 dstsz = 8 + (flags >> 2) * 16, n;
-	int		 with_enh = (flags & 2) != 0;
+	struct fuzz_in in = { data, size };
+	unsigned       flags = fuzz_byte(&in);
+	const uint8_t *nul = memchr(in.p, '\0', in.len);
+	char	      *line, *copy, *verb, *args, dst[1100];
+	size_t	       dstsz = 8 + (flags >> 2) * 16, n;
+	int	       with_enh = (flags & 2) != 0;
 
 	line = fuzz_take(&in, nul != NULL ? (size_t)(nul - in.p) : in.len, NULL);
 	check_mailrcpt(line, flags & 1);

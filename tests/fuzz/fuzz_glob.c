@@ -52,21 +52,21 @@
 #include "match.h"
 #include "xmalloc.h"
 
-#define REF_PATTERN_MAX	96
-#define REF_TEXT_MAX	256
+#define REF_PATTERN_MAX	 96
+#define REF_TEXT_MAX	 256
 #define WORK_PATTERN_MAX 1024
-#define WORK_TEXT	(16 * 1024)
+#define WORK_TEXT	 (16 * 1024)
 
 /* One element of a compiled reference pattern */
 struct ref_elem {
-	int		star;
-	unsigned char	accept[256];	/* bytes this element matches */
+	int	      star;
+	unsigned char accept[256]; /* bytes this element matches */
 };
 
 struct ref_glob {
-	struct ref_elem	*e;
+	struct ref_elem *e;
 	size_t		 n;
-	int		 malformed;	/* what match_glob_check() must say */
+	int		 malformed; /* what match_glob_check() must say */
 };
 
 static int
@@ -92,7 +92,7 @@ ref_add(struct ref_glob *g)
 static void
 ref_literal(struct ref_elem *e, int c)
 {
-	int	 b;
+	int b;
 
 	for (b = 1; b < 256; b++)
 		e->accept[b] = ref_lower(b) == ref_lower(c);
@@ -105,8 +105,8 @@ ref_literal(struct ref_elem *e, int c)
 static size_t
 ref_set(const unsigned char *pat, size_t i, struct ref_elem *e, int *reversed)
 {
-	int	 lo[256], hi[256], neg = 0, b, k;
-	size_t	 nr = 0, start;
+	int    lo[256], hi[256], neg = 0, b, k;
+	size_t nr = 0, start;
 
 	if (pat[i] == '!' || pat[i] == '^') {
 		neg = 1;
@@ -147,10 +147,10 @@ ref_set(const unsigned char *pat, size_t i, struct ref_elem *e, int *reversed)
 static void
 ref_compile(struct ref_glob *g, const char *pattern)
 {
-	const unsigned char	*pat = (const unsigned char *)pattern;
-	struct ref_elem		*e;
-	size_t			 i = 0, next;
-	int			 b, reversed;
+	const unsigned char *pat = (const unsigned char *)pattern;
+	struct ref_elem	    *e;
+	size_t		     i = 0, next;
+	int		     b, reversed;
 
 	memset(g, 0, sizeof(*g));
 	while (pat[i] != '\0') {
@@ -196,11 +196,11 @@ ref_compile(struct ref_glob *g, const char *pattern)
 
 /* memo[k * (len + 1) + j]: elements k.. against text j.. already failed */
 static int
-ref_match(const struct ref_glob *g, size_t k, const unsigned char *t, size_t j,
-    size_t len, unsigned char *memo)
+ref_match(const struct ref_glob *g, size_t k, const unsigned char *t, size_t j, size_t len,
+    unsigned char *memo)
 {
-	unsigned char	*m = &memo[k * (len + 1) + j];
-	int		 r;
+	unsigned char *m = &memo[k * (len + 1) + j];
+	int	       r;
 
 	if (k == g->n)
 		return j == len;
@@ -210,8 +210,7 @@ ref_match(const struct ref_glob *g, size_t k, const unsigned char *t, size_t j,
 		r = ref_match(g, k + 1, t, j, len, memo) ||
 		    (j < len && ref_match(g, k, t, j + 1, len, memo));
 	else
-		r = j < len && g->e[k].accept[t[j]] &&
-		    ref_match(g, k + 1, t, j + 1, len, memo);
+		r = j < len && g->e[k].accept[t[j]] && ref_match(g, k + 1, t, j + 1, len, memo);
 	if (!r)
 		*m = 1;
 	return r;
@@ -220,10 +219,10 @@ ref_match(const struct ref_glob *g, size_t k, const unsigned char *t, size_t j,
 static int
 ref_glob(const char *pattern, const char *text)
 {
-	struct ref_glob	 g;
-	size_t		 len = strlen(text);
-	unsigned char	*memo;
-	int		 r;
+	struct ref_glob g;
+	size_t		len = strlen(text);
+	unsigned char  *memo;
+	int		r;
 
 	ref_compile(&g, pattern);
 	memo = xcalloc((g.n + 1) * (len + 1), 1);
@@ -236,30 +235,30 @@ ref_glob(const char *pattern, const char *text)
 static int
 ref_malformed(const char *pattern)
 {
-	struct ref_glob	 g;
+	struct ref_glob g;
 
 	ref_compile(&g, pattern);
 	free(g.e);
 	return g.malformed;
 }
 
-#define WORK_SCAN_PER_BYTE	4	/* match.c's MATCH_SCAN_PER_BYTE */
-#define WORK_TIME_ROUNDS	3
-#define WORK_TIME_FAR		20	/* times the allowance: not noise */
-#define WORK_SLACK_NS		1000000LL
+#define WORK_SCAN_PER_BYTE 4 /* match.c's MATCH_SCAN_PER_BYTE */
+#define WORK_TIME_ROUNDS   3
+#define WORK_TIME_FAR	   20 /* times the allowance: not noise */
+#define WORK_SLACK_NS	   1000000LL
 
 /* The time check's calibration: see the header */
 static struct {
-	int		 done;
-	long long	 factor;	/* FUZZ_GLOB_TIME_FACTOR */
-	double		 ns_per_step;	/* REF's */
-	long long	 compile_ns;	/* REF_COMPILE's */
+	int	  done;
+	long long factor;      /* FUZZ_GLOB_TIME_FACTOR */
+	double	  ns_per_step; /* REF's */
+	long long compile_ns;  /* REF_COMPILE's */
 } work_ref;
 
 static long long
 thread_ns(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -277,7 +276,7 @@ thread_ns(void)
 static uint64_t
 work_steps_max(size_t plen)
 {
-	uint64_t	 scan, compile, exec;
+	uint64_t scan, compile, exec;
 
 	scan = WORK_SCAN_PER_BYTE * ((uint64_t)WORK_TEXT + plen + 1) + plen + 2;
 	compile = plen + 256 + 257 * (uint64_t)MATCH_WORDS_MAX;
@@ -285,7 +284,7 @@ work_steps_max(size_t plen)
 	return 2 * (scan + compile + exec);
 }
 
-static long long	work_allowance(uint64_t);
+static long long work_allowance(uint64_t);
 
 /*
  * Thread CPU time of match_glob(pattern, text), the best of three runs, or
@@ -296,9 +295,9 @@ static long long	work_allowance(uint64_t);
 static long long
 work_time(const char *pattern, const char *text, int bounded, uint64_t *steps)
 {
-	long long	 best = -1, t0, t, allowed;
-	uint64_t	 s0;
-	int		 run;
+	long long best = -1, t0, t, allowed;
+	uint64_t  s0;
+	int	  run;
 
 	for (run = 0; run < 3; run++) {
 		s0 = match_glob_steps();
@@ -319,10 +318,10 @@ work_time(const char *pattern, const char *text, int bounded, uint64_t *steps)
 static long long
 work_compile_time(const char *pattern)
 {
-	struct match_glob	*g;
-	long long		 best = -1, t0, t;
-	char			 err[256];
-	int			 run;
+	struct match_glob *g;
+	long long	   best = -1, t0, t;
+	char		   err[256];
+	int		   run;
 
 	for (run = 0; run < 3; run++) {
 		t0 = thread_ns();
@@ -340,12 +339,12 @@ work_compile_time(const char *pattern)
 static void
 work_calibrate(void)
 {
-	static char	 ref[MATCH_PATTERN_MAX + 1], text[WORK_TEXT + 1];
-	static char	 compile[MATCH_PATTERN_MAX + 1];
-	const char	*env;
-	uint64_t	 steps;
-	long long	 t;
-	size_t		 i;
+	static char ref[MATCH_PATTERN_MAX + 1], text[WORK_TEXT + 1];
+	static char compile[MATCH_PATTERN_MAX + 1];
+	const char *env;
+	uint64_t    steps;
+	long long   t;
+	size_t	    i;
 
 	if (!work_ref.done) {
 		env = getenv("FUZZ_GLOB_TIME_FACTOR");
@@ -370,19 +369,19 @@ work_calibrate(void)
 static long long
 work_allowance(uint64_t steps)
 {
-	return (long long)(work_ref.factor * work_ref.ns_per_step *
-	    (double)steps) + 2 * work_ref.compile_ns + WORK_SLACK_NS;
+	return (long long)(work_ref.factor * work_ref.ns_per_step * (double)steps) +
+	    2 * work_ref.compile_ns + WORK_SLACK_NS;
 }
 
 /* The pattern against text repeated (and varied) to WORK_TEXT bytes. */
 static void
 work_bound(const char *pattern, const char *text)
 {
-	static char	 big[WORK_TEXT + 1];
-	size_t		 plen = strlen(pattern), sl, i;
-	uint64_t	 steps;
-	long long	 t, allowed;
-	int		 variant, round;
+	static char big[WORK_TEXT + 1];
+	size_t	    plen = strlen(pattern), sl, i;
+	uint64_t    steps;
+	long long   t, allowed;
+	int	    variant, round;
 
 	if (!work_ref.done)
 		work_calibrate();
@@ -398,20 +397,20 @@ work_bound(const char *pattern, const char *text)
 		t = work_time(pattern, big, work_ref.factor > 0, &steps);
 		if (steps > work_steps_max(plen))
 			fuzz_fail("glob work bound: pattern of %zu bytes against %d "
-			    "text bytes took %llu steps (at most %llu)", plen,
-			    WORK_TEXT, (unsigned long long)steps,
+				  "text bytes took %llu steps (at most %llu)",
+			    plen, WORK_TEXT, (unsigned long long)steps,
 			    (unsigned long long)work_steps_max(plen));
 		if (work_ref.factor <= 0)
 			continue;
 		for (round = 1; (allowed = work_allowance(steps)) < t; round++) {
 			if (round == WORK_TIME_ROUNDS || t > WORK_TIME_FAR * allowed)
 				fuzz_fail("glob work bound: pattern of %zu bytes "
-				    "against %d text bytes took %lld ns for %llu "
-				    "steps (allowed %lld: %lld x %.2f ns per step of "
-				    "the reference + 2 x %lld ns + 1 ms), round %d",
-				    plen, WORK_TEXT, t, (unsigned long long)steps,
-				    allowed, work_ref.factor, work_ref.ns_per_step,
-				    work_ref.compile_ns, round);
+					  "against %d text bytes took %lld ns for %llu "
+					  "steps (allowed %lld: %lld x %.2f ns per step of "
+					  "the reference + 2 x %lld ns + 1 ms), round %d",
+				    plen, WORK_TEXT, t, (unsigned long long)steps, allowed,
+				    work_ref.factor, work_ref.ns_per_step, work_ref.compile_ns,
+				    round);
 			work_calibrate();
 			t = work_time(pattern, big, 1, &steps);
 		}
@@ -421,11 +420,11 @@ work_bound(const char *pattern, const char *text)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in	 in = { data, size };
-	const uint8_t	*nul = memchr(data, '\0', size);
-	char		*pattern, *text, err[256];
-	size_t		 plen;
-	int		 got, want, checked;
+	struct fuzz_in in = { data, size };
+	const uint8_t *nul = memchr(data, '\0', size);
+	char	      *pattern, *text, err[256];
+	size_t	       plen;
+	int	       got, want, checked;
 
 	pattern = fuzz_take(&in, nul != NULL ? (size_t)(nul - data) : size, &plen);
 	(void)fuzz_byte(&in);
@@ -441,14 +440,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fuzz_fail("match_glob_check gave no reason");
 	if (strlen(pattern) <= REF_PATTERN_MAX && strlen(text) <= REF_TEXT_MAX) {
 		if ((checked == -1) != ref_malformed(pattern))
-			fuzz_fail("match_glob_check(\"%s\") = %d (%s), reference says %s",
-			    pattern, checked, checked ? err : "ok",
+			fuzz_fail("match_glob_check(\"%s\") = %d (%s), reference says %s", pattern,
+			    checked, checked ? err : "ok",
 			    ref_malformed(pattern) ? "malformed" : "well formed");
 		got = match_glob(pattern, text);
 		want = ref_glob(pattern, text);
 		if (got != want)
-			fuzz_fail("match_glob(\"%s\", \"%s\") = %d, reference says %d",
-			    pattern, text, got, want);
+			fuzz_fail("match_glob(\"%s\", \"%s\") = %d, reference says %d", pattern,
+			    text, got, want);
 	}
 	work_bound(pattern, text);
 	free(pattern);

@@ -31,7 +31,7 @@
 static int
 routes_should_agree(const char *p, size_t len)
 {
-	size_t	 i, crlf = 0, lf = 0;
+	size_t i, crlf = 0, lf = 0;
 
 	if (len == 0 || p[len - 1] != '\n')
 		return 0;
@@ -46,11 +46,11 @@ routes_should_agree(const char *p, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	const char		*raw = (const char *)data;
-	struct mime_view	*v;
-	struct mime_body	*fast, *slow;
-	char			 err[2048];
-	int			 wc, agree = routes_should_agree(raw, size);
+	const char	 *raw = (const char *)data;
+	struct mime_view *v;
+	struct mime_body *fast, *slow;
+	char		  err[2048];
+	int		  wc, agree = routes_should_agree(raw, size);
 
 	v = mime_view_parse(raw, size);
 	if (mime_check_view(v, err, sizeof(err)) == -1)

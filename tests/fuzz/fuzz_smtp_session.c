@@ -54,39 +54,39 @@
 #include "stats.h"
 #include "store.h"
 
-#define F_SMALL		0x01
-#define F_RULES		0x02
-#define F_SHUTDOWN	0x04
-#define F_HALFCLOSE	0x08
-#define F_FORCE		0x10
-#define F_EVICT		0x20
+#define F_SMALL	    0x01
+#define F_RULES	    0x02
+#define F_SHUTDOWN  0x04
+#define F_HALFCLOSE 0x08
+#define F_FORCE	    0x10
+#define F_EVICT	    0x20
 
-#define PUMPS_MAX	20000	/* loop passes without progress = a stall */
+#define PUMPS_MAX   20000 /* loop passes without progress = a stall */
 
 struct h {
-	struct config		 cfg;
-	struct event_base	*base;
-	struct server		*srv;
-	int			 fd;		/* client end */
-	int			 eof;
-	int			 evict;
-	char			 line[SMTP_REPLY_MAX + 2];
-	size_t			 linelen;
-	int			 closing_code;	/* 221 or 421 seen */
-	uint64_t		 queued;	/* "queued as" replies */
+	struct config	   cfg;
+	struct event_base *base;
+	struct server	  *srv;
+	int		   fd; /* client end */
+	int		   eof;
+	int		   evict;
+	char		   line[SMTP_REPLY_MAX + 2];
+	size_t		   linelen;
+	int		   closing_code; /* 221 or 421 seen */
+	uint64_t	   queued;	 /* "queued as" replies */
 };
 
 static void
 check_line(struct h *h)
 {
-	const char	*l = h->line, *q;
-	size_t		 n = h->linelen, i;
-	uint64_t	 id;
+	const char *l = h->line, *q;
+	size_t	    n = h->linelen, i;
+	uint64_t    id;
 
 	if (h->closing_code)
 		fuzz_fail("session: \"%.*s\" after a %d reply", (int)n, l, h->closing_code);
-	if (n < 6 || l[n - 2] != '\r' || l[0] < '2' || l[0] > '5' || l[1] < '0' ||
-	    l[1] > '9' || l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-'))
+	if (n < 6 || l[n - 2] != '\r' || l[0] < '2' || l[0] > '5' || l[1] < '0' || l[1] > '9' ||
+	    l[2] < '0' || l[2] > '9' || (l[3] != ' ' && l[3] != '-'))
 		fuzz_fail("session: bad reply line \"%.*s\"", (int)n, l);
 	for (i = 0; i + 2 < n; i++)
 		if (l[i] == '\r' || l[i] == '\n' || l[i] == '\0')
@@ -97,8 +97,8 @@ check_line(struct h *h)
 		id = strtoull(q + 10, NULL, 10);
 		h->queued++;
 		if (!h->evict && store_get(server_store(h->srv), id) == NULL)
-			fuzz_fail("session: \"%.*s\" but message %llu is not stored", (int)n - 2,
-			    l, (unsigned long long)id);
+			fuzz_fail("session: \"%.*s\" but message %llu is not stored", (int)n - 2, l,
+			    (unsigned long long)id);
 	}
 }
 
@@ -106,9 +106,9 @@ check_line(struct h *h)
 static size_t
 h_read(struct h *h)
 {
-	char	 buf[16384];
-	ssize_t	 n, i;
-	size_t	 total = 0;
+	char	buf[16384];
+	ssize_t n, i;
+	size_t	total = 0;
 
 	while (h->fd >= 0 && !h->eof) {
 		n = read(h->fd, buf, sizeof(buf));
@@ -144,7 +144,7 @@ h_pump(struct h *h)
 static int
 h_unread(struct h *h)
 {
-	int	 n = 0;
+	int n = 0;
 
 	if (h->fd < 0 || ioctl(h->fd, TIOCOUTQ, &n) == -1)
 		return 0;
@@ -158,7 +158,7 @@ h_unread(struct h *h)
 static void
 h_settle(struct h *h)
 {
-	int	 pumps, quiet = 0;
+	int pumps, quiet = 0;
 
 	for (pumps = 0; pumps < PUMPS_MAX; pumps++) {
 		if (h_pump(h))
@@ -176,8 +176,8 @@ h_settle(struct h *h)
 static void
 h_send(struct h *h, const uint8_t *p, size_t n)
 {
-	ssize_t	 w;
-	int	 stuck = 0;
+	ssize_t w;
+	int	stuck = 0;
 
 	while (n > 0 && !h->eof) {
 		w = write(h->fd, p, n);
@@ -186,7 +186,7 @@ h_send(struct h *h, const uint8_t *p, size_t n)
 			n -= w;
 			stuck = 0;
 		} else if (w == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
-			return;		/* the server closed: EPIPE, ECONNRESET */
+			return; /* the server closed: EPIPE, ECONNRESET */
 		else if (!h_pump(h) && ++stuck > PUMPS_MAX)
 			fuzz_fail("session: stalled: the server reads nothing of %zu octets", n);
 	}
@@ -210,9 +210,9 @@ add_rules(struct rules *rules)
 		{ RULES_STAGE_DATA, "*@data.*", 554, 0 },
 		{ RULES_STAGE_DATA, "*@gone.*", 0, 1 },
 	};
-	struct rule	 r;
-	char		 err[256];
-	size_t		 i;
+	struct rule r;
+	char	    err[256];
+	size_t	    i;
 
 	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
 		memset(&r, 0, sizeof(r));
@@ -247,14 +247,14 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fuzz_in		 in = { data, size };
-	unsigned		 flags = fuzz_byte(&in), ext_off = fuzz_byte(&in);
-	unsigned		 seed = fuzz_byte(&in), rnd = seed;
-	struct sockaddr_in	 sin;
-	struct h		 h;
-	size_t			 off = 0, n;
-	int			 sv[2], half_done = 0;
-	struct stats		*st;
+	struct fuzz_in	   in = { data, size };
+	unsigned	   flags = fuzz_byte(&in), ext_off = fuzz_byte(&in);
+	unsigned	   seed = fuzz_byte(&in), rnd = seed;
+	struct sockaddr_in sin;
+	struct h	   h;
+	size_t		   off = 0, n;
+	int		   sv[2], half_done = 0;
+	struct stats	  *st;
 
 	memset(&h, 0, sizeof(h));
 	config_defaults(&h.cfg);
@@ -286,8 +286,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(4242);
 	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	if (smtp_session_new(server_sessions(h.srv), sv[0], (struct sockaddr *)&sin,
-	    sizeof(sin)) == NULL)
+	if (smtp_session_new(server_sessions(h.srv), sv[0], (struct sockaddr *)&sin, sizeof(sin)) ==
+	    NULL)
 		fuzz_fail("smtp_session_new failed");
 	h.fd = sv[1];
 	fcntl(h.fd, F_SETFL, O_NONBLOCK);

@@ -25,16 +25,16 @@
 /* Defined by the targets that want it (libFuzzer calls it likewise). */
 #pragma weak LLVMFuzzerInitialize
 
-static int	replay_verbose;
+static int replay_verbose;
 
 /* Runs one file; -1 if it cannot be read. */
 static int
 replay_file(const char *path)
 {
-	FILE		*f;
-	uint8_t		*buf = NULL, *exact;
-	size_t		 len = 0, cap = 0, n;
-	int		 bad;
+	FILE	*f;
+	uint8_t *buf = NULL, *exact;
+	size_t	 len = 0, cap = 0, n;
+	int	 bad;
 
 	if ((f = fopen(path, "rb")) == NULL) {
 		fprintf(stderr, "replay: %s: %s\n", path, strerror(errno));
@@ -75,11 +75,11 @@ replay_name_cmp(const void *a, const void *b)
 static int
 replay_dir(const char *dir, size_t *count)
 {
-	DIR		*d;
-	struct dirent	*e;
-	char		**names = NULL, *path;
-	size_t		 n = 0, cap = 0, i;
-	int		 rc = 0;
+	DIR	      *d;
+	struct dirent *e;
+	char	     **names = NULL, *path;
+	size_t	       n = 0, cap = 0, i;
+	int	       rc = 0;
 
 	if ((d = opendir(dir)) == NULL) {
 		fprintf(stderr, "replay: %s: %s\n", dir, strerror(errno));
@@ -114,9 +114,9 @@ replay_dir(const char *dir, size_t *count)
 int
 main(int argc, char **argv)
 {
-	DIR	*d;
-	size_t	 count = 0;
-	int	 i;
+	DIR   *d;
+	size_t count = 0;
+	int    i;
 
 	replay_verbose = getenv("FUZZ_REPLAY_VERBOSE") != NULL;
 	if (argc < 2) {

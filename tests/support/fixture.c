@@ -14,19 +14,17 @@
 char *
 fixture_read(const char *name, size_t *len)
 {
-	char	 path[4096];
-	FILE	*f;
-	char	*buf;
-	long	 sz;
+	char  path[4096];
+	FILE *f;
+	char *buf;
+	long  sz;
 
 	snprintf(path, sizeof(path), "%s/%s", FIXTURES_DIR, name);
 	if ((f = fopen(path, "rb")) == NULL) {
-		fprintf(stderr, "fixture_read: %s: %s\n", path,
-		    strerror(errno));
+		fprintf(stderr, "fixture_read: %s: %s\n", path, strerror(errno));
 		abort();
 	}
-	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 ||
-	    fseek(f, 0, SEEK_SET) != 0) {
+	if (fseek(f, 0, SEEK_END) != 0 || (sz = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
 		fprintf(stderr, "fixture_read: %s: cannot size\n", path);
 		abort();
 	}
@@ -42,11 +40,10 @@ fixture_read(const char *name, size_t *len)
 }
 
 struct message *
-fixture_message_new(const char *data, size_t len, const char *mail_from,
-    const char *const *rcpts)
+fixture_message_new(const char *data, size_t len, const char *mail_from, const char *const *rcpts)
 {
-	struct message	*m = message_new();
-	size_t		 i, n = 0;
+	struct message *m = message_new();
+	size_t		i, n = 0;
 
 	m->data = xmalloc(len + 1);
 	if (len > 0)
@@ -70,12 +67,11 @@ fixture_message_new(const char *data, size_t len, const char *mail_from,
 }
 
 struct message *
-fixture_message_load(const char *name, const char *mail_from,
-    const char *const *rcpts)
+fixture_message_load(const char *name, const char *mail_from, const char *const *rcpts)
 {
-	struct message	*m;
-	size_t		 len;
-	char		*buf;
+	struct message *m;
+	size_t		len;
+	char	       *buf;
 
 	buf = fixture_read(name, &len);
 	m = fixture_message_new(buf, len, mail_from, rcpts);

@@ -10,7 +10,7 @@
 char *
 globs_repeat(const char *head, int c, size_t n, const char *tail)
 {
-	char	*s;
+	char *s;
 
 	xasprintf(&s, "%s%*s%s", head, (int)n, "", tail);
 	memset(s + strlen(head), c, n);
@@ -20,8 +20,8 @@ globs_repeat(const char *head, int c, size_t n, const char *tail)
 char *
 globs_widest(size_t len)
 {
-	char	*glob = xmalloc(len + 1), *p = glob;
-	int	 c;
+	char *glob = xmalloc(len + 1), *p = glob;
+	int   c;
 
 	for (c = 1; c < 256; c++) {
 		if (c >= 'A' && c <= 'Z')

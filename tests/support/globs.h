@@ -9,12 +9,12 @@
 #include <stddef.h>
 
 /* head, then n copies of byte c, then tail */
-char	*globs_repeat(const char *head, int c, size_t n, const char *tail);
+char *globs_repeat(const char *head, int c, size_t n, const char *tail);
 /*
  * A valid glob of exactly len bytes (len >= 300) that names every byte but
  * NUL, one class per case-folded byte ('\' before the metacharacters), and
  * pads with 'q': the largest compiled form a glob of that length can have.
  */
-char	*globs_widest(size_t len);
+char *globs_widest(size_t len);
 
 #endif

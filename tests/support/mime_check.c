@@ -9,8 +9,8 @@
 #include "mime.h"
 #include "mime_check.h"
 
-#define MIME_FLAGS_ALL	(MIME_FLAG_MALFORMED | MIME_FLAG_MAX_DEPTH | MIME_FLAG_MAX_PARTS | \
-			 MIME_FLAG_MAX_HEADERS)
+#define MIME_FLAGS_ALL \
+	(MIME_FLAG_MALFORMED | MIME_FLAG_MAX_DEPTH | MIME_FLAG_MAX_PARTS | MIME_FLAG_MAX_HEADERS)
 
 static int
 mime_check_utf8(const char *what, const char *s, char *err, size_t errlen)
@@ -29,7 +29,7 @@ mime_check_utf8(const char *what, const char *s, char *err, size_t errlen)
 int
 mime_check_view(const struct mime_view *v, char *err, size_t errlen)
 {
-	size_t	 i;
+	size_t i;
 
 	if (v == NULL) {
 		snprintf(err, errlen, "NULL view");
@@ -53,8 +53,8 @@ mime_check_view(const struct mime_view *v, char *err, size_t errlen)
 			return -1;
 	if (v->nheaders > MIME_VIEW_MAX_HEADERS || (v->flags & ~(unsigned)MIME_FLAGS_ALL) ||
 	    v->footprint < sizeof(*v)) {
-		snprintf(err, errlen, "view: %zu headers, flags %#x, footprint %zu",
-		    v->nheaders, v->flags, v->footprint);
+		snprintf(err, errlen, "view: %zu headers, flags %#x, footprint %zu", v->nheaders,
+		    v->flags, v->footprint);
 		return -1;
 	}
 	return 0;
@@ -63,7 +63,7 @@ mime_check_view(const struct mime_view *v, char *err, size_t errlen)
 int
 mime_check_body(const struct mime_body *b, int with_content, char *err, size_t errlen)
 {
-	size_t	 i;
+	size_t i;
 
 	if (b == NULL) {
 		snprintf(err, errlen, "NULL body");
@@ -91,10 +91,9 @@ mime_check_body(const struct mime_body *b, int with_content, char *err, size_t e
 }
 
 int
-mime_check_same(const struct mime_body *a, const struct mime_body *b, char *err,
-    size_t errlen)
+mime_check_same(const struct mime_body *a, const struct mime_body *b, char *err, size_t errlen)
 {
-	size_t	 i;
+	size_t i;
 
 	if (strcmp(a->text, b->text) != 0) {
 		snprintf(err, errlen, "text: fast \"%s\", gmime \"%s\"", a->text, b->text);
@@ -114,8 +113,10 @@ mime_check_same(const struct mime_body *a, const struct mime_body *b, char *err,
 		if (strcmp(x->filename, y->filename) != 0 ||
 		    strcmp(x->content_type, y->content_type) != 0 ||
 		    strcmp(x->content_id, y->content_id) != 0 || x->size != y->size) {
-			snprintf(err, errlen, "att %zu: fast %s \"%s\" <%s> %zu, gmime %s \"%s\" "
-			    "<%s> %zu", i, x->content_type, x->filename, x->content_id, x->size,
+			snprintf(err, errlen,
+			    "att %zu: fast %s \"%s\" <%s> %zu, gmime %s \"%s\" "
+			    "<%s> %zu",
+			    i, x->content_type, x->filename, x->content_id, x->size,
 			    y->content_type, y->filename, y->content_id, y->size);
 			return -1;
 		}

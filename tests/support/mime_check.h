@@ -13,11 +13,10 @@
 struct mime_body;
 struct mime_view;
 
-int	mime_check_view(const struct mime_view *, char *err, size_t errlen);
-int	mime_check_body(const struct mime_body *, int with_content, char *err,
-	    size_t errlen);
+int mime_check_view(const struct mime_view *, char *err, size_t errlen);
+int mime_check_body(const struct mime_body *, int with_content, char *err, size_t errlen);
 /* fast: through the fast paths; gmime: through GMime alone */
-int	mime_check_same(const struct mime_body *fast, const struct mime_body *gmime,
-	    char *err, size_t errlen);
+int mime_check_same(const struct mime_body *fast, const struct mime_body *gmime, char *err,
+    size_t errlen);
 
 #endif

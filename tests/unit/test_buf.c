@@ -12,9 +12,9 @@
 static void
 test_buf_append_grows_and_terminates(void **state)
 {
-	struct buf	 b;
-	char		 chunk[300];
-	int		 i;
+	struct buf b;
+	char	   chunk[300];
+	int	   i;
 
 	memset(chunk, 'x', sizeof(chunk));
 	buf_init(&b, 10000);
@@ -31,7 +31,7 @@ test_buf_append_grows_and_terminates(void **state)
 static void
 test_buf_append_refuses_past_max(void **state)
 {
-	struct buf	 b;
+	struct buf b;
 
 	buf_init(&b, 10);
 	assert_int_equal(buf_append(&b, "0123456789", 10), 0);
@@ -47,7 +47,7 @@ test_buf_append_refuses_past_max(void **state)
 static void
 test_buf_append_huge_request_no_overflow(void **state)
 {
-	struct buf	 b;
+	struct buf b;
 
 	buf_init(&b, 100);
 	assert_int_equal(buf_append(&b, "ab", 2), 0);
@@ -59,9 +59,9 @@ test_buf_append_huge_request_no_overflow(void **state)
 static void
 test_buf_steal_shrinks_and_empties(void **state)
 {
-	struct buf	 b;
-	size_t		 len = 0;
-	char		*p;
+	struct buf b;
+	size_t	   len = 0;
+	char	  *p;
 
 	buf_init(&b, 1 << 20);
 	assert_int_equal(buf_append(&b, "hello\r\n", 7), 0);

@@ -11,7 +11,7 @@
 #include "config.h"
 #include "log.h"
 
-#define ARGC(a)	((int)(sizeof(a) / sizeof((a)[0])) - 1)
+#define ARGC(a) ((int)(sizeof(a) / sizeof((a)[0])) - 1)
 
 static int
 parse(struct config *cfg, int argc, char **argv)
@@ -23,8 +23,8 @@ parse(struct config *cfg, int argc, char **argv)
 static void
 test_config_defaults(void **state)
 {
-	struct config	 cfg;
-	char		*argv[] = { "smtpsink", NULL };
+	struct config cfg;
+	char	     *argv[] = { "smtpsink", NULL };
 
 	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
 	assert_int_equal(cfg.smtp_listen_n, 1);
@@ -43,11 +43,10 @@ test_config_defaults(void **state)
 static void
 test_config_flags(void **state)
 {
-	struct config	 cfg;
-	char		*argv[] = { "smtpsink", "--smtp-listen", "127.0.0.1:0",
-			    "--smtp-listen=[::1]:2525", "--max-message-size", "10M",
-			    "--idle-timeout", "2m", "--no-chunking", "--no-dsn", "--print",
-			    "--max-bytes", "64K", "--log-format", "json", NULL };
+	struct config cfg;
+	char *argv[] = { "smtpsink", "--smtp-listen", "127.0.0.1:0", "--smtp-listen=[::1]:2525",
+		"--max-message-size", "10M", "--idle-timeout", "2m", "--no-chunking", "--no-dsn",
+		"--print", "--max-bytes", "64K", "--log-format", "json", NULL };
 
 	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
 	assert_int_equal(cfg.smtp_listen_n, 2);
@@ -65,16 +64,16 @@ test_config_flags(void **state)
 static void
 test_config_env_and_precedence(void **state)
 {
-	struct config	 cfg;
-	char		*argv[] = { "smtpsink", "--max-messages", "7", NULL };
+	struct config cfg;
+	char	     *argv[] = { "smtpsink", "--max-messages", "7", NULL };
 
 	setenv("SMTPSINK_MAX_MESSAGES", "99", 1);
 	setenv("SMTPSINK_SMTP_LISTEN", "0.0.0.0:1025,[::]:1025", 1);
 	setenv("SMTPSINK_NO_PIPELINING", "true", 1);
 	setenv("SMTPSINK_MAX_SESSIONS", "12", 1);
 	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
-	assert_int_equal(cfg.store_max_messages, 7);		/* flag wins */
-	assert_int_equal(cfg.max_sessions, 12);			/* env applies */
+	assert_int_equal(cfg.store_max_messages, 7); /* flag wins */
+	assert_int_equal(cfg.max_sessions, 12);	     /* env applies */
 	assert_int_equal(cfg.smtp_listen_n, 2);
 	assert_string_equal(cfg.smtp_listen[1], "[::]:1025");
 	assert_int_equal(cfg.extensions & EXT_PIPELINING, 0);
@@ -88,30 +87,26 @@ test_config_env_and_precedence(void **state)
 static void
 test_config_bad_values(void **state)
 {
-	static const struct { const char *flag, *value; } cases[] = {
-		{ "--max-message-size", "12Q" },
-		{ "--max-message-size", "-1" },
-		{ "--idle-timeout", "soon" },
-		{ "--smtp-listen", "nocolon" },
-		{ "--smtp-listen", ":25" },
-		{ "--log-format", "xml" },
-		{ "--max-line-length", "100" },		/* below RFC 5321's 512 */
-		{ "--max-recipients", "0" },
-		{ "--idle-timeout", "5x" },		/* no such unit */
-		{ "--max-message-size", "99999999G" },	/* over the maximum (issue 8) */
-		{ "--max-bytes", "0" },
-		{ "--on-full", "drop" },
-		{ "--max-wait", "1.5x" },
-		{ "--session-deadline", "8785h" },	/* beyond 366 days */
+	static const struct {
+		const char *flag, *value;
+	} cases[] = {
+		{ "--max-message-size", "12Q" }, { "--max-message-size", "-1" },
+		{ "--idle-timeout", "soon" }, { "--smtp-listen", "nocolon" },
+		{ "--smtp-listen", ":25" }, { "--log-format", "xml" },
+		{ "--max-line-length", "100" },				 /* below RFC 5321's 512 */
+		{ "--max-recipients", "0" }, { "--idle-timeout", "5x" }, /* no such unit */
+		{ "--max-message-size", "99999999G" }, /* over the maximum (issue 8) */
+		{ "--max-bytes", "0" }, { "--on-full", "drop" }, { "--max-wait", "1.5x" },
+		{ "--session-deadline", "8785h" }, /* beyond 366 days */
 	};
-	struct config	 cfg;
-	size_t		 i;
-	FILE		*saved = stderr;
+	struct config cfg;
+	size_t	      i;
+	FILE	     *saved = stderr;
 
 	stderr = fopen("/dev/null", "w");
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[] = { "smtpsink", (char *)cases[i].flag, (char *)cases[i].value, NULL };
-		int rc = parse(&cfg, ARGC(argv), argv);
+		int   rc = parse(&cfg, ARGC(argv), argv);
 		if (rc != -1)
 			fail_msg("%s %s: got %d, want -1", cases[i].flag, cases[i].value, rc);
 		config_free(&cfg);
@@ -129,17 +124,19 @@ test_config_bad_values(void **state)
 static void
 test_config_errors_name_the_flag(void **state)
 {
-	static const struct { const char *flag, *value, *want; } cases[] = {
+	static const struct {
+		const char *flag, *value, *want;
+	} cases[] = {
 		{ "--max-message-size", "0", "--max-message-size must be greater than 0" },
 		{ "--max-sessions", "0", "--max-sessions must be greater than 0" },
 		{ "--max-message-size", "99999999G",
-		  "--max-message-size: \"99999999G\" is over the maximum 4G" },
+		    "--max-message-size: \"99999999G\" is over the maximum 4G" },
 		{ "--grpc-max-message-size", "3G", "is over the maximum 2G" },
 	};
-	struct config	 cfg;
-	size_t		 i, len;
-	char		*text;
-	FILE		*saved = stderr;
+	struct config cfg;
+	size_t	      i, len;
+	char	     *text;
+	FILE	     *saved = stderr;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *argv[] = { "smtpsink", (char *)cases[i].flag, (char *)cases[i].value, NULL };
@@ -159,22 +156,53 @@ test_config_errors_name_the_flag(void **state)
 static void
 test_config_duration(void **state)
 {
-	static const struct { const char *in; int64_t want; } cases[] = {
-		{ "30", 30000 }, { "30s", 30000 }, { "0", 0 }, { "0s", 0 },
-		{ "500ms", 500 }, { "1.5s", 1500 }, { "1.5", 1500 }, { ".5", 500 },
-		{ "5.", 5000 }, { "2m", 120000 }, { "1.5m", 90000 }, { "1h", 3600000 },
-		{ "1.5ms", 2 }, { "0.0004", 0 }, { "0.0005", 1 }, { "007", 7000 },
-		{ "0.1234567891239s", 123 }, { "8784h", 8784LL * 3600000 },
-		{ "31622400", 31622400000LL }, { "31622400000ms", 31622400000LL },
-		{ "", -1 }, { ".", -1 }, { "s", -1 }, { "ms", -1 }, { "-1", -1 },
-		{ "+1", -1 }, { " 1", -1 }, { "1 ", -1 }, { "1 s", -1 }, { "1x", -1 },
-		{ "1S", -1 }, { "1e3", -1 }, { "0x10", -1 }, { "1.2.3", -1 },
-		{ "1d", -1 }, { "8785h", -1 }, { "31622400001ms", -1 },
-		{ "99999999999999999999", -1 }, { "soon", -1 },
+	static const struct {
+		const char *in;
+		int64_t	    want;
+	} cases[] = {
+		{ "30", 30000 },
+		{ "30s", 30000 },
+		{ "0", 0 },
+		{ "0s", 0 },
+		{ "500ms", 500 },
+		{ "1.5s", 1500 },
+		{ "1.5", 1500 },
+		{ ".5", 500 },
+		{ "5.", 5000 },
+		{ "2m", 120000 },
+		{ "1.5m", 90000 },
+		{ "1h", 3600000 },
+		{ "1.5ms", 2 },
+		{ "0.0004", 0 },
+		{ "0.0005", 1 },
+		{ "007", 7000 },
+		{ "0.1234567891239s", 123 },
+		{ "8784h", 8784LL * 3600000 },
+		{ "31622400", 31622400000LL },
+		{ "31622400000ms", 31622400000LL },
+		{ "", -1 },
+		{ ".", -1 },
+		{ "s", -1 },
+		{ "ms", -1 },
+		{ "-1", -1 },
+		{ "+1", -1 },
+		{ " 1", -1 },
+		{ "1 ", -1 },
+		{ "1 s", -1 },
+		{ "1x", -1 },
+		{ "1S", -1 },
+		{ "1e3", -1 },
+		{ "0x10", -1 },
+		{ "1.2.3", -1 },
+		{ "1d", -1 },
+		{ "8785h", -1 },
+		{ "31622400001ms", -1 },
+		{ "99999999999999999999", -1 },
+		{ "soon", -1 },
 	};
-	int64_t	 ms;
-	size_t	 i;
-	int	 rc;
+	int64_t ms;
+	size_t	i;
+	int	rc;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		ms = -42;
@@ -188,17 +216,17 @@ test_config_duration(void **state)
 static void
 test_config_duration_flags(void **state)
 {
-	struct config	 cfg;
-	char		*argv[] = { "smtpsink", "--idle-timeout", "1.5m", "--max-wait", "2000ms",
-			    "--shutdown-grace", "7", "--session-deadline", "1h",
-			    "--stress-idle-timeout", "250ms", "--on-full", "reject", NULL };
+	struct config cfg;
+	char	     *argv[] = { "smtpsink", "--idle-timeout", "1.5m", "--max-wait", "2000ms",
+			"--shutdown-grace", "7", "--session-deadline", "1h", "--stress-idle-timeout",
+			"250ms", "--on-full", "reject", NULL };
 
 	assert_int_equal(parse(&cfg, ARGC(argv), argv), 0);
 	assert_int_equal(cfg.idle_timeout_ms, 90000);
 	assert_int_equal(cfg.wait_max_ms, 2000);
 	assert_int_equal(cfg.shutdown_grace_ms, 7000);
 	assert_int_equal(cfg.session_deadline_ms, 3600000);
-	assert_int_equal(cfg.stress_idle_timeout_ms, 250);	/* sub-second works now */
+	assert_int_equal(cfg.stress_idle_timeout_ms, 250); /* sub-second works now */
 	assert_int_equal(cfg.on_full, CONFIG_ON_FULL_REJECT);
 	config_free(&cfg);
 }
@@ -210,12 +238,12 @@ test_config_duration_flags(void **state)
 static void
 test_config_usage_defaults(void **state)
 {
-	struct config	 def, cfg;
-	char		*text, *line, *save, *argv[128], flag[64], *p, *q;
-	char		 vals[64][160];
-	size_t		 len, nv = 0;
-	int		 argc = 1;
-	FILE		*f;
+	struct config def, cfg;
+	char	     *text, *line, *save, *argv[128], flag[64], *p, *q;
+	char	      vals[64][160];
+	size_t	      len, nv = 0;
+	int	      argc = 1;
+	FILE	     *f;
 
 	assert_non_null(f = open_memstream(&text, &len));
 	config_usage(f);
@@ -231,13 +259,13 @@ test_config_usage_defaults(void **state)
 			assert_non_null(q = strrchr(p, ')'));
 			assert_true(nv < 64 && argc + 2 < 128);
 			assert_true(snprintf(vals[nv], sizeof(vals[nv]), "--%s=%.*s", flag,
-			    (int)(q - p), p) < (int)sizeof(vals[nv]));
+					(int)(q - p), p) < (int)sizeof(vals[nv]));
 			argv[argc++] = vals[nv++];
 		}
 		flag[0] = '\0';
 	}
 	argv[argc] = NULL;
-	assert_true(argc > 20);		/* the valued options were found */
+	assert_true(argc > 20); /* the valued options were found */
 
 	config_defaults(&def);
 	config_defaults(&cfg);
@@ -278,9 +306,9 @@ test_config_usage_defaults(void **state)
 static void
 test_config_readme_table(void **state)
 {
-	char	*table, *readme = NULL, *at;
-	size_t	 tlen, rlen = 0;
-	FILE	*f;
+	char  *table, *readme = NULL, *at;
+	size_t tlen, rlen = 0;
+	FILE  *f;
 
 	assert_non_null(f = open_memstream(&table, &tlen));
 	config_markdown(f);

@@ -27,8 +27,8 @@
 #include "smtpsink/sink.h"
 #include "ctl_client.h"
 
-static struct smtpsink		*sink;
-static struct ctl_client	*client;
+static struct smtpsink	 *sink;
+static struct ctl_client *client;
 
 /* --- calls through ctl_client ------------------------------------------------ */
 
@@ -36,7 +36,7 @@ static struct ctl_client	*client;
 static ProtobufCMessage *
 crecv(struct ctl_client_call *cc, const ProtobufCMessageDescriptor *d)
 {
-	ProtobufCMessage	*m;
+	ProtobufCMessage *m;
 
 	assert_int_not_equal(ctl_client_call_recv(cc, d, &m), -1);
 	return m;
@@ -46,8 +46,8 @@ crecv(struct ctl_client_call *cc, const ProtobufCMessageDescriptor *d)
 static int
 cend(struct ctl_client_call *cc)
 {
-	struct ctl_client_status	 st;
-	int				 code;
+	struct ctl_client_status st;
+	int			 code;
 
 	code = ctl_client_call_end(cc, &st);
 	ctl_client_status_clear(&st);
@@ -59,9 +59,9 @@ static int
 unary(const char *method, const ProtobufCMessage *req, const ProtobufCMessageDescriptor *d,
     ProtobufCMessage **resp, char *text, size_t textlen)
 {
-	struct ctl_client_status	 st;
-	ProtobufCMessage		*m;
-	int				 code;
+	struct ctl_client_status st;
+	ProtobufCMessage	*m;
+	int			 code;
 
 	code = ctl_client_unary(client, method, req, d, &m, 10000, &st);
 	if (text != NULL)
@@ -78,10 +78,11 @@ unary(const char *method, const ProtobufCMessage *req, const ProtobufCMessageDes
 
 /* Reads until a line starting with want (e.g. "354", "250 2.0.0"); returns its rest. */
 static void
-smtp_expect(int fd, char *buf, size_t bufsz, size_t *len, const char *want, char *line, size_t linesz)
+smtp_expect(int fd, char *buf, size_t bufsz, size_t *len, const char *want, char *line,
+    size_t linesz)
 {
-	char	*p, *nl;
-	ssize_t	 r;
+	char   *p, *nl;
+	ssize_t r;
 
 	for (;;) {
 		for (p = buf; (nl = memchr(p, '\n', buf + *len - p)) != NULL; p = nl + 1) {
@@ -102,11 +103,11 @@ smtp_expect(int fd, char *buf, size_t bufsz, size_t *len, const char *want, char
 static uint64_t
 smtp_send(const char *rcpt, const char *subject)
 {
-	struct sockaddr_in	 sin;
-	char			 buf[8192], line[512], cmd[1024];
-	size_t			 len = 0;
-	const char		*q;
-	int			 fd;
+	struct sockaddr_in sin;
+	char		   buf[8192], line[512], cmd[1024];
+	size_t		   len = 0;
+	const char	  *q;
+	int		   fd;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
@@ -114,12 +115,16 @@ smtp_send(const char *rcpt, const char *subject)
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_true((fd = socket(AF_INET, SOCK_STREAM, 0)) >= 0);
 	assert_int_equal(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	snprintf(cmd, sizeof(cmd), "EHLO unit.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<%s>\r\n"
-	    "DATA\r\n", rcpt);
+	snprintf(cmd, sizeof(cmd),
+	    "EHLO unit.test\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<%s>\r\n"
+	    "DATA\r\n",
+	    rcpt);
 	assert_int_equal(write(fd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
 	smtp_expect(fd, buf, sizeof(buf), &len, "354", line, sizeof(line));
-	snprintf(cmd, sizeof(cmd), "From: a@x.test\r\nTo: %s\r\nSubject: %s\r\n\r\nhello\r\n.\r\n"
-	    "QUIT\r\n", rcpt, subject);
+	snprintf(cmd, sizeof(cmd),
+	    "From: a@x.test\r\nTo: %s\r\nSubject: %s\r\n\r\nhello\r\n.\r\n"
+	    "QUIT\r\n",
+	    rcpt, subject);
 	assert_int_equal(write(fd, cmd, strlen(cmd)), (ssize_t)strlen(cmd));
 	smtp_expect(fd, buf, sizeof(buf), &len, "250 2.0.0", line, sizeof(line));
 	close(fd);
@@ -132,13 +137,14 @@ smtp_send(const char *rcpt, const char *subject)
 static void
 test_server_info(void **state)
 {
-	Smtpsink__V1__GetServerInfoRequest	 req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
-	Smtpsink__V1__ServerInfo		*info;
-	size_t					 i;
-	int					 size = 0, pipelining = 0;
+	Smtpsink__V1__GetServerInfoRequest req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
+	Smtpsink__V1__ServerInfo	  *info;
+	size_t				   i;
+	int				   size = 0, pipelining = 0;
 
 	assert_int_equal(unary("/smtpsink.v1.Sink/GetServerInfo", &req.base,
-	    &smtpsink__v1__server_info__descriptor, (ProtobufCMessage **)&info, NULL, 0),
+			     &smtpsink__v1__server_info__descriptor, (ProtobufCMessage **)&info,
+			     NULL, 0),
 	    GRPC_STATUS_OK);
 	assert_string_equal(info->grpc_address, smtpsink_grpc_address(sink));
 	assert_int_equal(info->n_smtp_addresses, 1);
@@ -161,15 +167,15 @@ test_server_info(void **state)
 static void
 test_list_get_clear(void **state)
 {
-	Smtpsink__V1__ListMessagesRequest	 lreq = SMTPSINK__V1__LIST_MESSAGES_REQUEST__INIT;
-	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
-	Smtpsink__V1__ListMessagesResponse	*lr;
-	Smtpsink__V1__GetMessageRequest		 greq = SMTPSINK__V1__GET_MESSAGE_REQUEST__INIT;
-	Smtpsink__V1__Message			*m;
-	Smtpsink__V1__ClearRequest		 creq = SMTPSINK__V1__CLEAR_REQUEST__INIT;
-	Smtpsink__V1__ClearResponse		*cr;
-	uint64_t				 a, b, c;
-	char					 text[512];
+	Smtpsink__V1__ListMessagesRequest   lreq = SMTPSINK__V1__LIST_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter		    f = SMTPSINK__V1__FILTER__INIT;
+	Smtpsink__V1__ListMessagesResponse *lr;
+	Smtpsink__V1__GetMessageRequest	    greq = SMTPSINK__V1__GET_MESSAGE_REQUEST__INIT;
+	Smtpsink__V1__Message		   *m;
+	Smtpsink__V1__ClearRequest	    creq = SMTPSINK__V1__CLEAR_REQUEST__INIT;
+	Smtpsink__V1__ClearResponse	   *cr;
+	uint64_t			    a, b, c;
+	char				    text[512];
 
 	a = smtp_send("u1@list.test", "one");
 	b = smtp_send("u2@list.test", "two");
@@ -179,7 +185,8 @@ test_list_get_clear(void **state)
 	f.rcpt_to = "*@LIST.test";
 	lreq.filter = &f;
 	assert_int_equal(unary("/smtpsink.v1.Sink/ListMessages", &lreq.base,
-	    &smtpsink__v1__list_messages_response__descriptor, (ProtobufCMessage **)&lr, NULL, 0),
+			     &smtpsink__v1__list_messages_response__descriptor,
+			     (ProtobufCMessage **)&lr, NULL, 0),
 	    GRPC_STATUS_OK);
 	assert_int_equal(lr->n_messages, 2);
 	assert_int_equal(lr->messages[0]->id, a);
@@ -193,7 +200,8 @@ test_list_get_clear(void **state)
 	lreq.limit = 1;
 	lreq.include_raw = 1;
 	assert_int_equal(unary("/smtpsink.v1.Sink/ListMessages", &lreq.base,
-	    &smtpsink__v1__list_messages_response__descriptor, (ProtobufCMessage **)&lr, NULL, 0),
+			     &smtpsink__v1__list_messages_response__descriptor,
+			     (ProtobufCMessage **)&lr, NULL, 0),
 	    GRPC_STATUS_OK);
 	assert_int_equal(lr->n_messages, 1);
 	assert_int_equal(lr->matched, 2);
@@ -202,26 +210,30 @@ test_list_get_clear(void **state)
 
 	greq.id = c;
 	assert_int_equal(unary("/smtpsink.v1.Sink/GetMessage", &greq.base,
-	    &smtpsink__v1__message__descriptor, (ProtobufCMessage **)&m, NULL, 0), GRPC_STATUS_OK);
+			     &smtpsink__v1__message__descriptor, (ProtobufCMessage **)&m, NULL, 0),
+	    GRPC_STATUS_OK);
 	assert_string_equal(m->rcpt_to[0], "u3@other.test");
 	assert_string_equal(m->helo, "unit.test");
 	protobuf_c_message_free_unpacked(&m->base, NULL);
 
 	creq.filter = &f;
 	assert_int_equal(unary("/smtpsink.v1.Sink/Clear", &creq.base,
-	    &smtpsink__v1__clear_response__descriptor, (ProtobufCMessage **)&cr, NULL, 0),
+			     &smtpsink__v1__clear_response__descriptor, (ProtobufCMessage **)&cr,
+			     NULL, 0),
 	    GRPC_STATUS_OK);
 	assert_int_equal(cr->deleted, 2);
 	protobuf_c_message_free_unpacked(&cr->base, NULL);
 
 	greq.id = a;
 	assert_int_equal(unary("/smtpsink.v1.Sink/GetMessage", &greq.base,
-	    &smtpsink__v1__message__descriptor, NULL, text, sizeof(text)), GRPC_STATUS_NOT_FOUND);
+			     &smtpsink__v1__message__descriptor, NULL, text, sizeof(text)),
+	    GRPC_STATUS_NOT_FOUND);
 	assert_non_null(strstr(text, "not found"));
 
 	f.rcpt_to = "[oops";
 	assert_int_equal(unary("/smtpsink.v1.Sink/ListMessages", &lreq.base,
-	    &smtpsink__v1__list_messages_response__descriptor, NULL, text, sizeof(text)),
+			     &smtpsink__v1__list_messages_response__descriptor, NULL, text,
+			     sizeof(text)),
 	    GRPC_STATUS_INVALID_ARGUMENT);
 	assert_non_null(strstr(text, "rcpt_to"));
 }
@@ -229,13 +241,13 @@ test_list_get_clear(void **state)
 static void
 test_wait(void **state)
 {
-	Smtpsink__V1__WaitForMessagesRequest	 req = SMTPSINK__V1__WAIT_FOR_MESSAGES_REQUEST__INIT;
-	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
-	Google__Protobuf__Duration		 d = GOOGLE__PROTOBUF__DURATION__INIT;
-	Smtpsink__V1__ListMessagesResponse	*lr;
-	struct ctl_client_call			*cc;
-	char					 text[512];
-	uint64_t				 id;
+	Smtpsink__V1__WaitForMessagesRequest req = SMTPSINK__V1__WAIT_FOR_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter		     f = SMTPSINK__V1__FILTER__INIT;
+	Google__Protobuf__Duration	     d = GOOGLE__PROTOBUF__DURATION__INIT;
+	Smtpsink__V1__ListMessagesResponse  *lr;
+	struct ctl_client_call		    *cc;
+	char				     text[512];
+	uint64_t			     id;
 
 	f.rcpt_to = "*@wait.test";
 	req.filter = &f;
@@ -243,7 +255,8 @@ test_wait(void **state)
 	req.timeout = &d;
 	d.nanos = 200 * 1000 * 1000;
 	assert_int_equal(unary("/smtpsink.v1.Sink/WaitForMessages", &req.base,
-	    &smtpsink__v1__list_messages_response__descriptor, NULL, text, sizeof(text)),
+			     &smtpsink__v1__list_messages_response__descriptor, NULL, text,
+			     sizeof(text)),
 	    GRPC_STATUS_DEADLINE_EXCEEDED);
 	assert_non_null(strstr(text, "0 of 2"));
 
@@ -273,11 +286,11 @@ test_wait(void **state)
 static void
 test_watch(void **state)
 {
-	Smtpsink__V1__WatchMessagesRequest	 req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
-	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
-	Smtpsink__V1__Message			*m;
-	struct ctl_client_call			*cc;
-	uint64_t				 a, b, c;
+	Smtpsink__V1__WatchMessagesRequest req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter		   f = SMTPSINK__V1__FILTER__INIT;
+	Smtpsink__V1__Message		  *m;
+	struct ctl_client_call		  *cc;
+	uint64_t			   a, b, c;
 
 	a = smtp_send("a@watch.test", "1");
 	b = smtp_send("b@watch.test", "2");
@@ -304,63 +317,71 @@ test_watch(void **state)
 static void
 test_rules(void **state)
 {
-	Smtpsink__V1__RejectRule		 rr = SMTPSINK__V1__REJECT_RULE__INIT, *out;
-	Smtpsink__V1__ListRejectRulesRequest	 lreq = SMTPSINK__V1__LIST_REJECT_RULES_REQUEST__INIT;
-	Smtpsink__V1__ListRejectRulesResponse	*lr;
-	Smtpsink__V1__DeleteRejectRuleRequest	 dreq = SMTPSINK__V1__DELETE_REJECT_RULE_REQUEST__INIT;
-	char					 text[512];
+	Smtpsink__V1__RejectRule	       rr = SMTPSINK__V1__REJECT_RULE__INIT, *out;
+	Smtpsink__V1__ListRejectRulesRequest   lreq = SMTPSINK__V1__LIST_REJECT_RULES_REQUEST__INIT;
+	Smtpsink__V1__ListRejectRulesResponse *lr;
+	Smtpsink__V1__DeleteRejectRuleRequest dreq = SMTPSINK__V1__DELETE_REJECT_RULE_REQUEST__INIT;
+	char				      text[512];
 
 	rr.stage = SMTPSINK__V1__STAGE__RCPT_TO;
 	rr.code = 250;
 	assert_int_equal(unary("/smtpsink.v1.Sink/SetRejectRule", &rr.base,
-	    &smtpsink__v1__reject_rule__descriptor, NULL, text, sizeof(text)),
+			     &smtpsink__v1__reject_rule__descriptor, NULL, text, sizeof(text)),
 	    GRPC_STATUS_INVALID_ARGUMENT);
 	assert_non_null(strstr(text, "4xx or 5xx"));
 	rr.code = 550;
 	rr.match = "*@rules.test";
 	assert_int_equal(unary("/smtpsink.v1.Sink/SetRejectRule", &rr.base,
-	    &smtpsink__v1__reject_rule__descriptor, (ProtobufCMessage **)&out, NULL, 0),
+			     &smtpsink__v1__reject_rule__descriptor, (ProtobufCMessage **)&out,
+			     NULL, 0),
 	    GRPC_STATUS_OK);
 	assert_string_equal(out->enhanced_code, "5.1.1");
 	assert_true(out->id[0] != '\0');
 	assert_int_equal(unary("/smtpsink.v1.Sink/ListRejectRules", &lreq.base,
-	    &smtpsink__v1__list_reject_rules_response__descriptor, (ProtobufCMessage **)&lr, NULL,
-	    0), GRPC_STATUS_OK);
+			     &smtpsink__v1__list_reject_rules_response__descriptor,
+			     (ProtobufCMessage **)&lr, NULL, 0),
+	    GRPC_STATUS_OK);
 	assert_int_equal(lr->n_rules, 1);
 	assert_string_equal(lr->rules[0]->id, out->id);
 	protobuf_c_message_free_unpacked(&lr->base, NULL);
 	dreq.id = "nope";
 	assert_int_equal(unary("/smtpsink.v1.Sink/DeleteRejectRule", &dreq.base,
-	    &smtpsink__v1__delete_reject_rule_response__descriptor, NULL, text, sizeof(text)),
+			     &smtpsink__v1__delete_reject_rule_response__descriptor, NULL, text,
+			     sizeof(text)),
 	    GRPC_STATUS_NOT_FOUND);
 	dreq.id = out->id;
 	assert_int_equal(unary("/smtpsink.v1.Sink/DeleteRejectRule", &dreq.base,
-	    &smtpsink__v1__delete_reject_rule_response__descriptor, NULL, NULL, 0), GRPC_STATUS_OK);
+			     &smtpsink__v1__delete_reject_rule_response__descriptor, NULL, NULL, 0),
+	    GRPC_STATUS_OK);
 	protobuf_c_message_free_unpacked(&out->base, NULL);
 }
 
 static void
 test_health_and_unknown(void **state)
 {
-	Grpc__Health__V1__HealthCheckRequest	 req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
-	Grpc__Health__V1__HealthCheckResponse	*r;
-	Smtpsink__V1__GetServerInfoRequest	 empty = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
+	Grpc__Health__V1__HealthCheckRequest   req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+	Grpc__Health__V1__HealthCheckResponse *r;
+	Smtpsink__V1__GetServerInfoRequest     empty = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
 
 	req.service = "";
 	assert_int_equal(unary("/grpc.health.v1.Health/Check", &req.base,
-	    &grpc__health__v1__health_check_response__descriptor, (ProtobufCMessage **)&r, NULL, 0),
+			     &grpc__health__v1__health_check_response__descriptor,
+			     (ProtobufCMessage **)&r, NULL, 0),
 	    GRPC_STATUS_OK);
-	assert_int_equal(r->status, GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+	assert_int_equal(r->status,
+	    GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
 	protobuf_c_message_free_unpacked(&r->base, NULL);
 	req.service = "smtpsink.v1.Sink";
 	assert_int_equal(unary("/grpc.health.v1.Health/Check", &req.base,
-	    &grpc__health__v1__health_check_response__descriptor, NULL, NULL, 0), GRPC_STATUS_OK);
+			     &grpc__health__v1__health_check_response__descriptor, NULL, NULL, 0),
+	    GRPC_STATUS_OK);
 	req.service = "x.Y";
 	assert_int_equal(unary("/grpc.health.v1.Health/Check", &req.base,
-	    &grpc__health__v1__health_check_response__descriptor, NULL, NULL, 0),
+			     &grpc__health__v1__health_check_response__descriptor, NULL, NULL, 0),
 	    GRPC_STATUS_NOT_FOUND);
 	assert_int_equal(unary("/smtpsink.v1.Sink/Nope", &empty.base,
-	    &smtpsink__v1__server_info__descriptor, NULL, NULL, 0), GRPC_STATUS_UNIMPLEMENTED);
+			     &smtpsink__v1__server_info__descriptor, NULL, NULL, 0),
+	    GRPC_STATUS_UNIMPLEMENTED);
 }
 
 /* --- ctl_client's own contract ---------------------------------------------- */
@@ -369,13 +390,14 @@ test_health_and_unknown(void **state)
 static void
 test_client_bad_response(void **state)
 {
-	Smtpsink__V1__GetServerInfoRequest	 req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
-	struct ctl_client_status		 st;
-	ProtobufCMessage			*m = &req.base;	/* must be reset */
+	Smtpsink__V1__GetServerInfoRequest req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
+	struct ctl_client_status	   st;
+	ProtobufCMessage		  *m = &req.base; /* must be reset */
 
 	/* ServerInfo's field 1 is a string, Message's a varint */
 	assert_int_equal(ctl_client_unary(client, "/smtpsink.v1.Sink/GetServerInfo", &req.base,
-	    &smtpsink__v1__message__descriptor, &m, 10000, &st), GRPC_STATUS_INTERNAL);
+			     &smtpsink__v1__message__descriptor, &m, 10000, &st),
+	    GRPC_STATUS_INTERNAL);
 	assert_null(m);
 	assert_string_equal(st.details, "cannot parse the server's response");
 	assert_false(st.interrupted || st.stopped || st.deadline);
@@ -383,13 +405,13 @@ test_client_bad_response(void **state)
 }
 
 struct stop_after {
-	int	 seen, want;
+	int seen, want;
 };
 
 static int
 stop_after_cb(const ProtobufCMessage *m, void *arg)
 {
-	struct stop_after	*sa = arg;
+	struct stop_after *sa = arg;
 
 	return ++sa->seen >= sa->want;
 }
@@ -398,10 +420,10 @@ stop_after_cb(const ProtobufCMessage *m, void *arg)
 static void
 test_client_stream_stop(void **state)
 {
-	Smtpsink__V1__WatchMessagesRequest	 req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
-	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
-	struct ctl_client_status		 st;
-	struct stop_after			 sa = { 0, 2 };
+	Smtpsink__V1__WatchMessagesRequest req = SMTPSINK__V1__WATCH_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter		   f = SMTPSINK__V1__FILTER__INIT;
+	struct ctl_client_status	   st;
+	struct stop_after		   sa = { 0, 2 };
 
 	smtp_send("a@stop.test", "1");
 	smtp_send("b@stop.test", "2");
@@ -409,7 +431,8 @@ test_client_stream_stop(void **state)
 	f.rcpt_to = "*@stop.test";
 	req.filter = &f;
 	assert_int_equal(ctl_client_stream(client, "/smtpsink.v1.Sink/WatchMessages", &req.base,
-	    &smtpsink__v1__message__descriptor, stop_after_cb, &sa, 20000, &st), GRPC_STATUS_OK);
+			     &smtpsink__v1__message__descriptor, stop_after_cb, &sa, 20000, &st),
+	    GRPC_STATUS_OK);
 	assert_int_equal(sa.seen, 2);
 	assert_true(st.stopped);
 	assert_false(st.interrupted || st.deadline);
@@ -419,7 +442,7 @@ test_client_stream_stop(void **state)
 	sa.seen = 0;
 	sa.want = 100;
 	assert_int_equal(ctl_client_stream(client, "/smtpsink.v1.Sink/WatchMessages", &req.base,
-	    &smtpsink__v1__message__descriptor, stop_after_cb, &sa, 300, &st),
+			     &smtpsink__v1__message__descriptor, stop_after_cb, &sa, 300, &st),
 	    GRPC_STATUS_DEADLINE_EXCEEDED);
 	assert_int_equal(sa.seen, 3);
 	assert_true(st.deadline);
@@ -431,18 +454,18 @@ test_client_stream_stop(void **state)
 static void
 test_client_interrupt(void **state)
 {
-	Smtpsink__V1__WaitForMessagesRequest	 req = SMTPSINK__V1__WAIT_FOR_MESSAGES_REQUEST__INIT;
-	Smtpsink__V1__Filter			 f = SMTPSINK__V1__FILTER__INIT;
-	volatile sig_atomic_t			 flag = 1;
-	struct ctl_client			*cl;
-	struct ctl_client_status		 st;
-	ProtobufCMessage			*m;
+	Smtpsink__V1__WaitForMessagesRequest req = SMTPSINK__V1__WAIT_FOR_MESSAGES_REQUEST__INIT;
+	Smtpsink__V1__Filter		     f = SMTPSINK__V1__FILTER__INIT;
+	volatile sig_atomic_t		     flag = 1;
+	struct ctl_client		    *cl;
+	struct ctl_client_status	     st;
+	ProtobufCMessage		    *m;
 
 	cl = ctl_client_new(smtpsink_grpc_address(sink), "test_control", &flag);
 	f.rcpt_to = "nobody@interrupt.test";
 	req.filter = &f;
 	assert_int_equal(ctl_client_unary(cl, "/smtpsink.v1.Sink/WaitForMessages", &req.base,
-	    &smtpsink__v1__list_messages_response__descriptor, &m, 20000, &st),
+			     &smtpsink__v1__list_messages_response__descriptor, &m, 20000, &st),
 	    GRPC_STATUS_CANCELLED);
 	assert_null(m);
 	assert_true(st.interrupted);
@@ -454,14 +477,15 @@ test_client_interrupt(void **state)
 static void
 test_client_unreachable(void **state)
 {
-	Smtpsink__V1__GetServerInfoRequest	 req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
-	struct ctl_client			*cl;
-	struct ctl_client_status		 st;
-	ProtobufCMessage			*m;
+	Smtpsink__V1__GetServerInfoRequest req = SMTPSINK__V1__GET_SERVER_INFO_REQUEST__INIT;
+	struct ctl_client		  *cl;
+	struct ctl_client_status	   st;
+	ProtobufCMessage		  *m;
 
 	cl = ctl_client_new("127.0.0.1:1", "test_control", NULL);
 	assert_int_equal(ctl_client_unary(cl, "/smtpsink.v1.Sink/GetServerInfo", &req.base,
-	    &smtpsink__v1__server_info__descriptor, &m, 10000, &st), GRPC_STATUS_UNAVAILABLE);
+			     &smtpsink__v1__server_info__descriptor, &m, 10000, &st),
+	    GRPC_STATUS_UNAVAILABLE);
 	assert_null(m);
 	assert_non_null(st.details);
 	ctl_client_status_clear(&st);
@@ -473,8 +497,8 @@ test_client_unreachable(void **state)
 static int
 setup(void **state)
 {
-	struct smtpsink_options	 opt;
-	char			 err[256];
+	struct smtpsink_options opt;
+	char			err[256];
 
 	grpc_init();
 	smtpsink_options_init(&opt);

@@ -18,31 +18,30 @@
 #include "rules.h"
 #include "xmalloc.h"
 
-static const char raw_mail[] =
-    "From: Alice <alice@x.test>\r\n"
-    "To: bob@y.test, Carol <carol@y.test>\r\n"
-    "Cc: dave@y.test\r\n"
-    "Subject: =?UTF-8?Q?caf=C3=A9?=\r\n"
-    "X-Tenant: blue\r\n"
-    "MIME-Version: 1.0\r\n"
-    "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
-    "\r\n"
-    "--b1\r\n"
-    "Content-Type: text/plain; charset=utf-8\r\n"
-    "\r\n"
-    "hello text\r\n"
-    "--b1\r\n"
-    "Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
-    "Content-Disposition: attachment; filename=\"a.bin\"\r\n"
-    "Content-Transfer-Encoding: base64\r\n"
-    "\r\n"
-    "AAECAw==\r\n"
-    "--b1--\r\n";
+static const char raw_mail[] = "From: Alice <alice@x.test>\r\n"
+			       "To: bob@y.test, Carol <carol@y.test>\r\n"
+			       "Cc: dave@y.test\r\n"
+			       "Subject: =?UTF-8?Q?caf=C3=A9?=\r\n"
+			       "X-Tenant: blue\r\n"
+			       "MIME-Version: 1.0\r\n"
+			       "Content-Type: multipart/mixed; boundary=\"b1\"\r\n"
+			       "\r\n"
+			       "--b1\r\n"
+			       "Content-Type: text/plain; charset=utf-8\r\n"
+			       "\r\n"
+			       "hello text\r\n"
+			       "--b1\r\n"
+			       "Content-Type: application/octet-stream; name=\"a.bin\"\r\n"
+			       "Content-Disposition: attachment; filename=\"a.bin\"\r\n"
+			       "Content-Transfer-Encoding: base64\r\n"
+			       "\r\n"
+			       "AAECAw==\r\n"
+			       "--b1--\r\n";
 
 static struct esmtp_param *
 params(const char *name, const char *value)
 {
-	struct esmtp_param	*p = xcalloc(1, sizeof(*p));
+	struct esmtp_param *p = xcalloc(1, sizeof(*p));
 
 	p->name = xstrdup(name);
 	p->value = xstrdup(value);
@@ -52,7 +51,7 @@ params(const char *name, const char *value)
 static struct message *
 sample(void)
 {
-	struct message	*m = message_new();
+	struct message *m = message_new();
 
 	m->id = 42;
 	m->session_id = 7;
@@ -82,9 +81,9 @@ sample(void)
 static Smtpsink__V1__Message *
 roundtrip(const Smtpsink__V1__Message *pm)
 {
-	size_t			 n = protobuf_c_message_get_packed_size(&pm->base);
-	uint8_t			*buf = xmalloc(n ? n : 1);
-	Smtpsink__V1__Message	*out;
+	size_t		       n = protobuf_c_message_get_packed_size(&pm->base);
+	uint8_t		      *buf = xmalloc(n ? n : 1);
+	Smtpsink__V1__Message *out;
 
 	assert_int_equal(protobuf_c_message_pack(&pm->base, buf), n);
 	out = smtpsink__v1__message__unpack(NULL, n, buf);
@@ -96,9 +95,9 @@ roundtrip(const Smtpsink__V1__Message *pm)
 static void
 test_message_envelope(void **state)
 {
-	struct message			*m = sample();
-	struct control_pb_arena		 a;
-	Smtpsink__V1__Message		*u;
+	struct message	       *m = sample();
+	struct control_pb_arena a;
+	Smtpsink__V1__Message  *u;
 
 	control_pb_arena_init(&a);
 	u = roundtrip(control_pb_message(&a, m, 0));
@@ -124,7 +123,7 @@ test_message_envelope(void **state)
 	assert_string_equal(u->rcpt_params[0]->params[0]->value, "SUCCESS,FAILURE");
 	assert_int_equal(u->rcpt_params[1]->n_params, 0);
 	assert_int_equal(u->size, strlen(raw_mail));
-	assert_int_equal(u->raw.len, 0);		/* only when asked */
+	assert_int_equal(u->raw.len, 0); /* only when asked */
 	assert_true(u->eight_bit);
 	assert_string_equal(u->body_type, "8BITMIME");
 	assert_true(u->smtputf8);
@@ -141,11 +140,11 @@ test_message_envelope(void **state)
 static void
 test_message_mime_and_raw(void **state)
 {
-	struct message			*m = sample();
-	struct control_pb_arena		 a;
-	Smtpsink__V1__Message		*u;
-	size_t				 i;
-	int				 tenant = 0;
+	struct message	       *m = sample();
+	struct control_pb_arena a;
+	Smtpsink__V1__Message  *u;
+	size_t			i;
+	int			tenant = 0;
 
 	control_pb_arena_init(&a);
 	u = roundtrip(control_pb_message(&a, m, CONTROL_PB_RAW | CONTROL_PB_ATT_CONTENT));
@@ -196,14 +195,14 @@ test_message_mime_and_raw(void **state)
 static void
 test_minimal_message(void **state)
 {
-	struct message			*m = message_new();
-	struct control_pb_arena		 a;
-	Smtpsink__V1__Message		*u;
+	struct message	       *m = message_new();
+	struct control_pb_arena a;
+	Smtpsink__V1__Message  *u;
 
 	m->id = 1;
 	m->peer = xstrdup("[::1]:25");
 	m->helo = xstrdup("");
-	m->mail_from = xstrdup("");		/* null sender */
+	m->mail_from = xstrdup(""); /* null sender */
 	m->data = xstrdup("");
 	control_pb_arena_init(&a);
 	u = roundtrip(control_pb_message(&a, m, CONTROL_PB_RAW));
@@ -222,15 +221,15 @@ test_minimal_message(void **state)
 static void
 test_filter(void **state)
 {
-	Smtpsink__V1__Filter	 pf = SMTPSINK__V1__FILTER__INIT, back;
-	struct filter		 f;
-	uint8_t			 buf[256];
-	size_t			 n;
-	Smtpsink__V1__Filter	*u;
+	Smtpsink__V1__Filter  pf = SMTPSINK__V1__FILTER__INIT, back;
+	struct filter	      f;
+	uint8_t		      buf[256];
+	size_t		      n;
+	Smtpsink__V1__Filter *u;
 
 	control_pb_filter(&f, NULL);
 	assert_true(match_filter_is_empty(&f));
-	control_pb_filter(&f, &pf);		/* all "" */
+	control_pb_filter(&f, &pf); /* all "" */
 	assert_true(match_filter_is_empty(&f));
 	assert_null(f.rcpt_to);
 
@@ -261,16 +260,16 @@ test_filter(void **state)
 static void
 test_rule(void **state)
 {
-	Smtpsink__V1__RejectRule	 pr = SMTPSINK__V1__REJECT_RULE__INIT, out;
-	Smtpsink__V1__RejectRule	*u;
-	struct rule			 t;
-	struct rules			*rs = rules_new();
-	const struct rule		*r;
-	struct rules_action		 act;
-	const char			*subj[] = { "x@bad.test" };
-	char				 err[256];
-	uint8_t				 buf[512];
-	size_t				 n;
+	Smtpsink__V1__RejectRule  pr = SMTPSINK__V1__REJECT_RULE__INIT, out;
+	Smtpsink__V1__RejectRule *u;
+	struct rule		  t;
+	struct rules		 *rs = rules_new();
+	const struct rule	 *r;
+	struct rules_action	  act;
+	const char		 *subj[] = { "x@bad.test" };
+	char			  err[256];
+	uint8_t			  buf[512];
+	size_t			  n;
 
 	pr.stage = SMTPSINK__V1__STAGE__RCPT_TO;
 	pr.match = "*@bad.test";
@@ -317,7 +316,7 @@ test_rule(void **state)
 	rules_free(rs);
 }
 
-static int	freed_marker;
+static int freed_marker;
 
 static void
 mark_free(void *p)
@@ -329,9 +328,9 @@ mark_free(void *p)
 static void
 test_arena(void **state)
 {
-	struct control_pb_arena	 a;
-	int			*v;
-	size_t			 i;
+	struct control_pb_arena a;
+	int		       *v;
+	size_t			i;
 
 	control_pb_arena_init(&a);
 	for (i = 0; i < 100; i++) {
@@ -342,7 +341,7 @@ test_arena(void **state)
 	control_pb_adopt(&a, xmalloc(8), mark_free);
 	control_pb_arena_release(&a);
 	assert_int_equal(freed_marker, 2);
-	control_pb_arena_release(&a);		/* empty: no-op */
+	control_pb_arena_release(&a); /* empty: no-op */
 	assert_int_equal(freed_marker, 2);
 }
 

@@ -11,27 +11,31 @@
 
 #include "inbox.h"
 
-#define POSTERS		4
-#define PER_POSTER	1000
+#define POSTERS	   4
+#define PER_POSTER 1000
 
 struct ctx {
-	struct event_base	*base;
-	struct inbox		*inbox;
-	pthread_t		 loop_thread;
-	int			 count;
-	int			 last[POSTERS];
-	int			 order_ok;
-	int			 wrong_thread;
+	struct event_base *base;
+	struct inbox	  *inbox;
+	pthread_t	   loop_thread;
+	int		   count;
+	int		   last[POSTERS];
+	int		   order_ok;
+	int		   wrong_thread;
 };
 
-struct post { struct ctx *ctx; int poster; int seq; };
+struct post {
+	struct ctx *ctx;
+	int	    poster;
+	int	    seq;
+};
 static struct post posts[POSTERS][PER_POSTER];
 
 static void
 on_item(void *arg, int ok)
 {
-	struct post	*p = arg;
-	struct ctx	*c = p->ctx;
+	struct post *p = arg;
+	struct ctx  *c = p->ctx;
 
 	if (!pthread_equal(pthread_self(), c->loop_thread))
 		c->wrong_thread++;
@@ -45,8 +49,8 @@ on_item(void *arg, int ok)
 static void *
 poster(void *arg)
 {
-	struct post	*mine = arg;
-	int		 i;
+	struct post *mine = arg;
+	int	     i;
 
 	for (i = 0; i < PER_POSTER; i++)
 		inbox_post(mine[i].ctx->inbox, on_item, &mine[i], mine[i].seq % 2);
@@ -56,9 +60,9 @@ poster(void *arg)
 static void
 test_inbox_cross_thread_in_order(void **state)
 {
-	struct ctx	 c = { .order_ok = 1 };
-	pthread_t	 t[POSTERS];
-	int		 i, j;
+	struct ctx c = { .order_ok = 1 };
+	pthread_t  t[POSTERS];
+	int	   i, j;
 
 	assert_int_equal(evthread_use_pthreads(), 0);
 	c.base = event_base_new();

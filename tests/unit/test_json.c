@@ -14,13 +14,13 @@
 
 #include "json.h"
 
-#define LEN(s)	(sizeof(s) - 1)
+#define LEN(s) (sizeof(s) - 1)
 
 static const struct {
-	const char	*name;
-	const char	*in;
-	size_t		 len;
-	const char	*want;		/* escaped, without the quotes */
+	const char *name;
+	const char *in;
+	size_t	    len;
+	const char *want; /* escaped, without the quotes */
 } cases[] = {
 	{ "empty", "", 0, "" },
 	{ "plain", "user@example.com", LEN("user@example.com"), "user@example.com" },
@@ -30,8 +30,8 @@ static const struct {
 	{ "other controls", "\x01\x1f", 2, "\\u0001\\u001f" },
 	{ "nul inside", "a\0b", 3, "a\\u0000b" },
 	{ "del", "\x7f", 1, "\\u007f" },
-	{ "utf-8 copied", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80",
-	  9, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" },
+	{ "utf-8 copied", "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", 9,
+	    "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80" },
 	{ "stray continuation", "a\x80z", 3, "a\\ufffdz" },
 	{ "latin-1 byte", "caf\xe9!", 5, "caf\\ufffd!" },
 	{ "overlong slash", "\xc0\xaf", 2, "\\ufffd\\ufffd" },
@@ -47,9 +47,9 @@ static const struct {
 static void
 test_json_table(void **state)
 {
-	char	 buf[256], *mem, *q;
-	size_t	 i, off, memlen, used;
-	FILE	*f;
+	char   buf[256], *mem, *q;
+	size_t i, off, memlen, used;
+	FILE  *f;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* bounded buffer */
@@ -88,11 +88,11 @@ static void
 test_json_escape_cuts(void **state)
 {
 	static const struct {
-		const char	*name;
-		const char	*in;
-		size_t		 start, dstsz;
-		const char	*want;
-		size_t		 used;
+		const char *name;
+		const char *in;
+		size_t	    start, dstsz;
+		const char *want;
+		size_t	    used;
 	} cuts[] = {
 		{ "fits exactly", "abc", 0, 4, "abc", 3 },
 		{ "no room for the NUL", "abc", 0, 3, "ab", 2 },
@@ -103,15 +103,15 @@ test_json_escape_cuts(void **state)
 		{ "appends at off", "yz", 2, 8, "..yz", 2 },
 		{ "off at the end", "yz", 4, 4, "....", 0 },
 	};
-	char	 buf[16];
-	size_t	 i, off, used;
+	char   buf[16];
+	size_t i, off, used;
 
 	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		memset(buf, '.', sizeof(buf));
 		buf[cuts[i].start] = '\0';
 		off = cuts[i].start;
 		used = json_escape(buf, cuts[i].dstsz, &off, cuts[i].in, strlen(cuts[i].in));
-		buf[cuts[i].dstsz] = '\0';	/* the "off at the end" case wrote no NUL */
+		buf[cuts[i].dstsz] = '\0'; /* the "off at the end" case wrote no NUL */
 		if (cuts[i].start > 0)
 			memset(buf, '.', cuts[i].start);
 		if (used != cuts[i].used || strcmp(buf, cuts[i].want) != 0 ||

@@ -17,7 +17,11 @@
 static void
 test_log_sanitize_table(void **state)
 {
-	static const struct { const char *name, *in; size_t len; const char *want; } cases[] = {
+	static const struct {
+		const char *name, *in;
+		size_t	    len;
+		const char *want;
+	} cases[] = {
 		{ "plain", "user@example.com", 16, "user@example.com" },
 		{ "space and quote", "a b\"c", 5, "a\\x20b\\x22c" },
 		{ "equals and backslash", "k=v\\", 4, "k\\x3dv\\x5c" },
@@ -25,8 +29,8 @@ test_log_sanitize_table(void **state)
 		{ "8bit", "\xc3\xa9", 2, "\\xc3\\xa9" },
 		{ "nul inside", "a\0b", 3, "a\\x00b" },
 	};
-	char	 out[LOG_SANITIZE_MAX];
-	size_t	 i;
+	char   out[LOG_SANITIZE_MAX];
+	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		log_sanitize(out, sizeof(out), cases[i].in, cases[i].len);
@@ -38,11 +42,11 @@ test_log_sanitize_table(void **state)
 static void
 test_log_sanitize_truncates(void **state)
 {
-	char	 in[5000], out[LOG_SANITIZE_MAX];
+	char in[5000], out[LOG_SANITIZE_MAX];
 
 	memset(in, 'a', sizeof(in));
 	log_sanitize(out, sizeof(out), in, sizeof(in));
-	assert_int_equal(strlen(out), 103);		/* 100 bytes + "..." */
+	assert_int_equal(strlen(out), 103); /* 100 bytes + "..." */
 	assert_memory_equal(out + 100, "...", 3);
 	memset(in, '\n', sizeof(in));
 	log_sanitize(out, sizeof(out), in, sizeof(in));
@@ -53,11 +57,11 @@ test_log_sanitize_truncates(void **state)
 static char *
 log_json_line(const char *msg)
 {
-	char	 path[] = "/tmp/test_log.XXXXXX", *line = NULL;
-	size_t	 cap = 0;
-	ssize_t	 n;
-	FILE	*f;
-	int	 fd, saved;
+	char	path[] = "/tmp/test_log.XXXXXX", *line = NULL;
+	size_t	cap = 0;
+	ssize_t n;
+	FILE   *f;
+	int	fd, saved;
 
 	assert_true((fd = mkstemp(path)) >= 0);
 	unlink(path);
@@ -82,17 +86,20 @@ log_json_line(const char *msg)
 static void
 test_log_json_escapes(void **state)
 {
-	static const struct { const char *name, *msg, *want; } cases[] = {
+	static const struct {
+		const char *name, *msg, *want;
+	} cases[] = {
 		{ "plain", "smtp connect id=7 peer=1.2.3.4",
-		  "\"event\":\"smtp connect\",\"id\":\"7\",\"peer\":\"1.2.3.4\"}" },
+		    "\"event\":\"smtp connect\",\"id\":\"7\",\"peer\":\"1.2.3.4\"}" },
 		{ "quoted value", "ev k=\"a b\\c\" n=1",
-		  "\"event\":\"ev\",\"k\":\"a b\\\\c\",\"n\":\"1\"}" },
+		    "\"event\":\"ev\",\"k\":\"a b\\\\c\",\"n\":\"1\"}" },
 		{ "controls", "ev k=\"a\x01\tb\"", "\"event\":\"ev\",\"k\":\"a\\u0001\\tb\"}" },
 		{ "invalid utf-8", "ev k=caf\xe9", "\"event\":\"ev\",\"k\":\"caf\\ufffd\"}" },
-		{ "free text", "ev k=v then words", "\"event\":\"ev\",\"k\":\"v\",\"msg\":\"then words\"}" },
+		{ "free text", "ev k=v then words",
+		    "\"event\":\"ev\",\"k\":\"v\",\"msg\":\"then words\"}" },
 	};
-	char	*line, *p;
-	size_t	 i;
+	char  *line, *p;
+	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		line = log_json_line(cases[i].msg);
@@ -108,11 +115,11 @@ test_log_json_escapes(void **state)
 static void
 test_log_json_cut(void **state)
 {
-	char	 msg[2000], *line;
-	size_t	 len, i;
+	char   msg[2000], *line;
+	size_t len, i;
 
 	memcpy(msg, "ev k=", 5);
-	memset(msg + 5, '\x01', sizeof(msg) - 6);	/* 6 bytes each once escaped */
+	memset(msg + 5, '\x01', sizeof(msg) - 6); /* 6 bytes each once escaped */
 	msg[sizeof(msg) - 1] = '\0';
 	line = log_json_line(msg);
 	len = strlen(line);

@@ -22,8 +22,8 @@ static void
 test_match_glob_table(void **state)
 {
 	static const struct {
-		const char	*pat, *str;
-		int		 want;
+		const char *pat, *str;
+		int	    want;
 	} cases[] = {
 		{ "", "", 1 },
 		{ "", "a", 0 },
@@ -77,14 +77,14 @@ test_match_glob_table(void **state)
 		{ "a\\", "a\\", 1 },
 		{ "caf\xc3\xa9", "CAF\xc3\xa9", 1 },
 	};
-	size_t	i;
-	int	got;
+	size_t i;
+	int    got;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		got = match_glob(cases[i].pat, cases[i].str);
 		if (got != cases[i].want)
-			fail_msg("match_glob(\"%s\", \"%s\"): got %d, want %d",
-			    cases[i].pat, cases[i].str, got, cases[i].want);
+			fail_msg("match_glob(\"%s\", \"%s\"): got %d, want %d", cases[i].pat,
+			    cases[i].str, got, cases[i].want);
 	}
 }
 
@@ -92,7 +92,7 @@ test_match_glob_table(void **state)
 static void
 test_match_glob_pathological(void **state)
 {
-	char	*s = xmalloc(100001);
+	char *s = xmalloc(100001);
 
 	memset(s, 'a', 100000);
 	s[100000] = '\0';
@@ -110,9 +110,9 @@ test_match_glob_pathological(void **state)
  * that long patterns with many stars stay polynomial.
  */
 struct ref {
-	const char	*pat, *str;
-	size_t		 slen;
-	unsigned char	*memo;		/* 0 unknown, 1 no, 2 yes */
+	const char    *pat, *str;
+	size_t	       slen;
+	unsigned char *memo; /* 0 unknown, 1 no, 2 yes */
 };
 
 static int
@@ -128,9 +128,9 @@ ref_fold(int c)
 static size_t
 ref_set(const char *p, int c, int *in)
 {
-	size_t	 i = 0, nrange = 0;
-	int	 b[2], k, hit = 0, neg = p[0] == '!' || p[0] == '^';
-	int	 v[3] = { c, ref_fold(c), c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c };
+	size_t i = 0, nrange = 0;
+	int    b[2], k, hit = 0, neg = p[0] == '!' || p[0] == '^';
+	int    v[3] = { c, ref_fold(c), c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c };
 
 	i += (size_t)neg;
 	while (p[i] != ']' || nrange == 0) {
@@ -145,7 +145,7 @@ ref_set(const char *p, int c, int *in)
 				break;
 			}
 			if (k == 0)
-				i++;	/* the '-' */
+				i++; /* the '-' */
 		}
 		for (k = 0; k < 3; k++)
 			hit |= v[k] >= b[0] && v[k] <= b[1];
@@ -158,10 +158,10 @@ ref_set(const char *p, int c, int *in)
 static int
 ref_at(struct ref *r, size_t pi, size_t si)
 {
-	const char	*p = r->pat + pi, *s = r->str + si;
-	unsigned char	*m = &r->memo[pi * (r->slen + 1) + si];
-	size_t		 len;
-	int		 c = (unsigned char)*s, in;
+	const char    *p = r->pat + pi, *s = r->str + si;
+	unsigned char *m = &r->memo[pi * (r->slen + 1) + si];
+	size_t	       len;
+	int	       c = (unsigned char)*s, in;
 
 	if (*m != 0)
 		return *m == 2;
@@ -186,8 +186,8 @@ ref_at(struct ref *r, size_t pi, size_t si)
 static int
 ref_glob(const char *pat, const char *str)
 {
-	struct ref	 r = { pat, str, strlen(str), NULL };
-	int		 in;
+	struct ref r = { pat, str, strlen(str), NULL };
+	int	   in;
 
 	r.memo = xcalloc((strlen(pat) + 1) * (r.slen + 1), 1);
 	in = ref_at(&r, 0, 0);
@@ -195,7 +195,7 @@ ref_glob(const char *pat, const char *str)
 	return in;
 }
 
-static uint64_t	 rnd_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd_state = 0x9e3779b97f4a7c15ull;
 
 static unsigned
 rnd(unsigned n)
@@ -209,7 +209,7 @@ rnd(unsigned n)
 static void
 rnd_fill(char *dst, size_t n, const char *alphabet)
 {
-	size_t	 i, k = strlen(alphabet);
+	size_t i, k = strlen(alphabet);
 
 	for (i = 0; i < n; i++)
 		dst[i] = alphabet[rnd((unsigned)k)];
@@ -220,9 +220,9 @@ rnd_fill(char *dst, size_t n, const char *alphabet)
 static void
 check_against_ref(const char *pat, const char *str)
 {
-	struct match_glob	*g;
-	char			 err[128];
-	int			 want = ref_glob(pat, str), got;
+	struct match_glob *g;
+	char		   err[128];
+	int		   want = ref_glob(pat, str), got;
 
 	if ((got = match_glob(pat, str)) != want)
 		fail_msg("match_glob(\"%s\", \"%s\"): got %d, reference %d", pat, str, got, want);
@@ -240,8 +240,8 @@ check_against_ref(const char *pat, const char *str)
 static void
 test_match_glob_random(void **state)
 {
-	char	 pat[16], str[24];
-	int	 i;
+	char pat[16], str[24];
+	int  i;
 
 	for (i = 0; i < 200000; i++) {
 		rnd_fill(pat, rnd(sizeof(pat)), "aAb*?[]!^-\\z*");
@@ -257,9 +257,9 @@ test_match_glob_random(void **state)
 static void
 test_match_glob_random_long(void **state)
 {
-	char	 pat[301], str[700];
-	size_t	 i, j, k, plen;
-	int	 n;
+	char   pat[301], str[700];
+	size_t i, j, k, plen;
+	int    n;
 
 	for (n = 0; n < 3000; n++) {
 		plen = 1 + rnd(sizeof(pat) - 1);
@@ -277,7 +277,7 @@ test_match_glob_random_long(void **state)
 		}
 		str[k] = '\0';
 		if (k > 0 && rnd(2))
-			str[rnd((unsigned)k)] = "ab"[rnd(2)];	/* a near miss, or not */
+			str[rnd((unsigned)k)] = "ab"[rnd(2)]; /* a near miss, or not */
 		check_against_ref(pat, str);
 	}
 }
@@ -290,9 +290,9 @@ test_match_glob_random_long(void **state)
 static void
 test_match_glob_random_automaton(void **state)
 {
-	char		 tail[12], rest[12], pat[64], str[400];
-	uint64_t	 before;
-	int		 i, got;
+	char	 tail[12], rest[12], pat[64], str[400];
+	uint64_t before;
+	int	 i, got;
 
 	for (i = 0; i < 3000; i++) {
 		rnd_fill(tail, rnd(sizeof(tail)), "aAb*?[]!^-\\z");
@@ -318,11 +318,11 @@ test_match_glob_random_automaton(void **state)
 static void
 test_match_glob_adversarial_steps(void **state)
 {
-	const char		*tails[] = { "b", "b*", "?" };
-	struct match_glob	*g;
-	char			*text, *pat, *line, err[128];
-	uint64_t		 before, used;
-	size_t			 i, n, plen;
+	const char	  *tails[] = { "b", "b*", "?" };
+	struct match_glob *g;
+	char		  *text, *pat, *line, err[128];
+	uint64_t	   before, used;
+	size_t		   i, n, plen;
 
 	line = globs_repeat("", 'a', 998, "\r\n");
 	xasprintf(&text, "%s%s", line, line);
@@ -359,11 +359,11 @@ test_match_glob_adversarial_steps(void **state)
 static void
 test_match_glob_many_stars_steps(void **state)
 {
-	struct match_glob	*g;
-	char			*text, pat[1024], err[128];
-	uint64_t		 before;
-	size_t			 i, n = 100000;
-	int			 want;
+	struct match_glob *g;
+	char		  *text, pat[1024], err[128];
+	uint64_t	   before;
+	size_t		   i, n = 100000;
+	int		   want;
 
 	for (i = 0; i < 500; i++)
 		memcpy(pat + 2 * i, "*a", 2);
@@ -386,9 +386,9 @@ test_match_glob_many_stars_steps(void **state)
 static void
 test_match_glob_bounds(void **state)
 {
-	struct match_glob	*g;
-	char			*pat, err[128];
-	uint64_t		 before;
+	struct match_glob *g;
+	char		  *pat, err[128];
+	uint64_t	   before;
 
 	pat = globs_repeat("", 'x', MATCH_PATTERN_MAX, "");
 	assert_int_equal(match_glob_check(pat, err, sizeof(err)), 0);
@@ -415,7 +415,7 @@ test_match_glob_bounds(void **state)
 	g = match_glob_compile(pat, err, sizeof(err));
 	assert_non_null(g);
 	assert_true(match_glob_size(g) <= 30 * 1024);
-	assert_true(match_glob_exec(g, pat + 0) == 0);	/* the escapes are not literal text */
+	assert_true(match_glob_exec(g, pat + 0) == 0); /* the escapes are not literal text */
 	match_glob_free(g);
 	free(pat);
 
@@ -440,8 +440,8 @@ static void
 test_match_glob_check(void **state)
 {
 	static const struct {
-		const char	*pat;
-		const char	*err;	/* NULL: valid */
+		const char *pat;
+		const char *err; /* NULL: valid */
 	} cases[] = {
 		{ "*@example.com", NULL },
 		{ "[a-z]*", NULL },
@@ -455,9 +455,9 @@ test_match_glob_check(void **state)
 		{ "[a\\", "unclosed '['" },
 		{ "[z-a]", "reversed range" },
 	};
-	char	err[128];
-	size_t	i;
-	int	rc;
+	char   err[128];
+	size_t i;
+	int    rc;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
@@ -473,8 +473,8 @@ test_match_glob_check(void **state)
 static void
 test_match_filter_check(void **state)
 {
-	struct filter	f = { 0 };
-	char		err[128];
+	struct filter f = { 0 };
+	char	      err[128];
 
 	assert_int_equal(match_filter_check(&f, err, sizeof(err)), 0);
 	assert_int_equal(match_filter_check(NULL, err, sizeof(err)), 0);
@@ -499,8 +499,8 @@ test_match_filter_check(void **state)
 static struct message *
 msg(const char *from, const char *const *rcpts, size_t nrcpts, const char *data)
 {
-	struct message	*m = message_new();
-	size_t		 i;
+	struct message *m = message_new();
+	size_t		i;
 
 	m->peer = xstrdup("127.0.0.1:1");
 	m->helo = xstrdup("h");
@@ -517,9 +517,9 @@ msg(const char *from, const char *const *rcpts, size_t nrcpts, const char *data)
 static void
 test_match_filter_envelope(void **state)
 {
-	const char	*rcpts[] = { "one@a.test", "two@b.test" };
-	struct message	*m = msg("Sender@Example.com", rcpts, 2, "Subject: hi\r\n\r\nbody\r\n");
-	struct filter	 f = { 0 };
+	const char     *rcpts[] = { "one@a.test", "two@b.test" };
+	struct message *m = msg("Sender@Example.com", rcpts, 2, "Subject: hi\r\n\r\nbody\r\n");
+	struct filter	f = { 0 };
 
 	m->id = 10;
 	assert_true(match_filter_is_empty(&f));
@@ -529,14 +529,14 @@ test_match_filter_envelope(void **state)
 	f.mail_from = "sender@example.com";
 	assert_true(match_message(&f, m));
 	assert_false(match_filter_is_empty(&f));
-	f.rcpt_to = "two@*";			/* any recipient */
+	f.rcpt_to = "two@*"; /* any recipient */
 	assert_true(match_message(&f, m));
 	f.rcpt_to = "three@*";
 	assert_false(match_message(&f, m));
 	f.rcpt_to = "*@a.test";
-	f.mail_from = "other@*";		/* all fields must match */
+	f.mail_from = "other@*"; /* all fields must match */
 	assert_false(match_message(&f, m));
-	f.mail_from = "";			/* "" = not given */
+	f.mail_from = ""; /* "" = not given */
 	assert_true(match_message(&f, m));
 	f.after_id = 9;
 	assert_true(match_message(&f, m));
@@ -559,9 +559,9 @@ test_match_filter_envelope(void **state)
 static int
 mime_available(void)
 {
-	const char	*r[] = { "x@y" };
-	struct message	*m = msg("a@b", r, 1, "Subject: probe\r\n\r\nx\r\n");
-	int		 ok = mime_view_get(m) != NULL;
+	const char     *r[] = { "x@y" };
+	struct message *m = msg("a@b", r, 1, "Subject: probe\r\n\r\nx\r\n");
+	int		ok = mime_view_get(m) != NULL;
 
 	message_free(m);
 	return ok;
@@ -570,16 +570,16 @@ mime_available(void)
 static void
 test_match_filter_headers_no_mime(void **state)
 {
-	const char	*r[] = { "x@y" };
-	struct message	*m = msg("a@b", r, 1, "");
-	struct filter	 f = { 0 };
+	const char     *r[] = { "x@y" };
+	struct message *m = msg("a@b", r, 1, "");
+	struct filter	f = { 0 };
 
 	/* An empty message (or no MIME view) has no headers: must not crash */
 	f.header_name = "X-Test";
 	assert_false(match_message(&f, m));
 	memset(&f, 0, sizeof(f));
 	f.subject = "*";
-	assert_true(match_message(&f, m));	/* no subject is "" */
+	assert_true(match_message(&f, m)); /* no subject is "" */
 	f.subject = "?*";
 	assert_false(match_message(&f, m));
 	memset(&f, 0, sizeof(f));
@@ -591,9 +591,9 @@ test_match_filter_headers_no_mime(void **state)
 static void
 test_match_filter_headers(void **state)
 {
-	const char	*r[] = { "x@y" };
-	struct message	*m;
-	struct filter	 f = { 0 };
+	const char     *r[] = { "x@y" };
+	struct message *m;
+	struct filter	f = { 0 };
 
 	if (!mime_available())
 		skip();
@@ -604,7 +604,7 @@ test_match_filter_headers(void **state)
 	    "X-Other: run-43\r\n"
 	    "\r\n"
 	    "Hello, the needle is here.\r\n");
-	f.subject = "password r\xc3\xa9set";	/* decoded, case-insensitive */
+	f.subject = "password r\xc3\xa9set"; /* decoded, case-insensitive */
 	assert_true(match_message(&f, m));
 	f.subject = "*reset*";
 	assert_false(match_message(&f, m));
@@ -612,7 +612,7 @@ test_match_filter_headers(void **state)
 	f.header_name = "x-test-id";
 	f.header_value = "run-42";
 	assert_true(match_message(&f, m));
-	f.header_value = "run-43";		/* same header, not any header */
+	f.header_value = "run-43"; /* same header, not any header */
 	assert_false(match_message(&f, m));
 	f.header_name = "x-*";
 	assert_true(match_message(&f, m));
@@ -620,12 +620,12 @@ test_match_filter_headers(void **state)
 	f.header_name = "X-Missing";
 	assert_false(match_message(&f, m));
 	memset(&f, 0, sizeof(f));
-	f.header_value = "run-43";		/* any header's value */
+	f.header_value = "run-43"; /* any header's value */
 	assert_true(match_message(&f, m));
 	memset(&f, 0, sizeof(f));
 	f.body = "*needle*";
 	assert_true(match_message(&f, m));
-	f.body = "needle";			/* whole text */
+	f.body = "needle"; /* whole text */
 	assert_false(match_message(&f, m));
 	f.body = "*haystack*";
 	assert_false(match_message(&f, m));
@@ -635,8 +635,8 @@ test_match_filter_headers(void **state)
 static void
 test_match_filter_copy(void **state)
 {
-	struct filter	src = { 0 }, dst;
-	char		rcpt[] = "*@x";
+	struct filter src = { 0 }, dst;
+	char	      rcpt[] = "*@x";
 
 	src.rcpt_to = rcpt;
 	src.subject = "";
@@ -664,13 +664,13 @@ test_match_filter_copy(void **state)
 static int
 ref_filter(const struct filter *f, struct message *m)
 {
-	const struct mime_view	*v;
-	struct mime_body	*b;
-	char			*name, *value;
-	size_t			 i, off;
-	int			 hit = 0;
+	const struct mime_view *v;
+	struct mime_body       *b;
+	char		       *name, *value;
+	size_t			i, off;
+	int			hit = 0;
 
-#define GIVEN(s)	((s) != NULL && *(s) != '\0')
+#define GIVEN(s) ((s) != NULL && *(s) != '\0')
 	if (f->after_id != 0 && m->id <= f->after_id)
 		return 0;
 	if (GIVEN(f->mail_from) && !match_glob(f->mail_from, m->mail_from))
@@ -686,8 +686,10 @@ ref_filter(const struct filter *f, struct message *m)
 		return 0;
 	if (GIVEN(f->header_name) || GIVEN(f->header_value)) {
 		for (i = 0; i < v->nheaders && !hit; i++)
-			hit = (!GIVEN(f->header_name) || match_glob(f->header_name, v->headers[i].name)) &&
-			    (!GIVEN(f->header_value) || match_glob(f->header_value, v->headers[i].value));
+			hit = (!GIVEN(f->header_name) ||
+				  match_glob(f->header_name, v->headers[i].name)) &&
+			    (!GIVEN(f->header_value) ||
+				match_glob(f->header_value, v->headers[i].value));
 		for (off = v->more; !hit && mime_view_more(m, v, &off, &name, &value);) {
 			hit = (!GIVEN(f->header_name) || match_glob(f->header_name, name)) &&
 			    (!GIVEN(f->header_value) || match_glob(f->header_value, value));
@@ -699,7 +701,8 @@ ref_filter(const struct filter *f, struct message *m)
 	}
 	if (GIVEN(f->body)) {
 		b = mime_body_parse(m, 0);
-		hit = match_glob(f->body, b->text) || (*b->html != '\0' && match_glob(f->body, b->html));
+		hit = match_glob(f->body, b->text) ||
+		    (*b->html != '\0' && match_glob(f->body, b->html));
 		mime_body_free(b);
 		return hit;
 	}
@@ -709,14 +712,14 @@ ref_filter(const struct filter *f, struct message *m)
 
 /* A body source that parses once per message, as the store's cache does */
 struct one_body {
-	struct message		*m;
-	struct mime_body	*b;
+	struct message	 *m;
+	struct mime_body *b;
 };
 
 static const struct mime_body *
 one_body_get(void *arg, struct message *m, int64_t *budget)
 {
-	struct one_body	*ob = arg;
+	struct one_body *ob = arg;
 
 	if (ob->m != m) {
 		mime_body_free(ob->b);
@@ -735,11 +738,11 @@ one_body_get(void *arg, struct message *m, int64_t *budget)
 static int
 run_sliced(const struct match_query *q, struct message *m, int64_t budget, size_t *calls)
 {
-	struct match_run	 r;
-	struct one_body		 ob = { NULL, NULL };
-	struct match_bodies	 src = { one_body_get, &ob };
-	int64_t			 left, allowed = budget > MATCH_RUN_MIN ? budget : MATCH_RUN_MIN;
-	int			 rc;
+	struct match_run    r;
+	struct one_body	    ob = { NULL, NULL };
+	struct match_bodies src = { one_body_get, &ob };
+	int64_t		    left, allowed = budget > MATCH_RUN_MIN ? budget : MATCH_RUN_MIN;
+	int		    rc;
 
 	memset(&r, 0, sizeof(r));
 	*calls = 0;
@@ -759,10 +762,10 @@ run_sliced(const struct match_query *q, struct message *m, int64_t budget, size_
 static struct message *
 big_msg(size_t nheaders, size_t body_bytes)
 {
-	const char	*r[] = { "one@a.test", "two@b.test" };
-	char		*data, *p;
-	size_t		 i, cap = nheaders * 32 + body_bytes + 512;
-	struct message	*m;
+	const char     *r[] = { "one@a.test", "two@b.test" };
+	char	       *data, *p;
+	size_t		i, cap = nheaders * 32 + body_bytes + 512;
+	struct message *m;
 
 	p = data = xmalloc(cap);
 	p += sprintf(p, "From: A <a@b>\r\nSubject: first\r\n");
@@ -770,7 +773,7 @@ big_msg(size_t nheaders, size_t body_bytes)
 		p += sprintf(p, "X-F%zu: v%zu\r\n", i, i);
 	p += sprintf(p, "Subject: =?UTF-8?Q?late?=\r\nX-Late: needle\r\nX-Other: run-9\r\n\r\n");
 	for (i = 0; i < body_bytes; i++)
-		*p++ = (i % 1000 == 999) ? '\n' : 'a';	/* lines as long as SMTP allows */
+		*p++ = (i % 1000 == 999) ? '\n' : 'a'; /* lines as long as SMTP allows */
 	*p = '\0';
 	m = msg("Sender@Example.com", r, 2, data);
 	free(data);
@@ -780,8 +783,8 @@ big_msg(size_t nheaders, size_t body_bytes)
 static void
 test_match_query_vs_reference(void **state)
 {
-	struct message	*msgs[3];
-	char		*nasty = globs_repeat("*", 'a', 1022, "b");
+	struct message	   *msgs[3];
+	char		   *nasty = globs_repeat("*", 'a', 1022, "b");
 	const struct filter filters[] = {
 		{ 0 },
 		{ .mail_from = "sender@*" },
@@ -791,7 +794,7 @@ test_match_query_vs_reference(void **state)
 		{ .subject = "first" },
 		{ .subject = "late" },
 		{ .header_name = "x-late", .header_value = "needle" },
-		{ .header_name = "x-late", .header_value = "run-9" },	/* not the same header */
+		{ .header_name = "x-late", .header_value = "run-9" }, /* not the same header */
 		{ .header_value = "run-9" },
 		{ .header_name = "x-f1500" },
 		{ .header_name = "x-missing" },
@@ -801,13 +804,13 @@ test_match_query_vs_reference(void **state)
 		{ .rcpt_to = "*@b.test", .header_name = "x-late", .body = "a*" },
 		{ .after_id = 1 },
 	};
-	size_t	 i, j, calls;
-	int	 want;
+	size_t i, j, calls;
+	int    want;
 
 	if (!mime_available())
 		skip();
 	msgs[0] = big_msg(10, 100);
-	msgs[1] = big_msg(2000, 64 * 1024);	/* fields past the 1,024 listed */
+	msgs[1] = big_msg(2000, 64 * 1024); /* fields past the 1,024 listed */
 	msgs[2] = msg("x@y", (const char *[]){ "two@b.test" }, 1, "");
 	for (i = 0; i < 3; i++)
 		msgs[i]->id = i + 1;
@@ -841,11 +844,11 @@ test_match_query_vs_reference(void **state)
 static void
 test_match_query_sliced_bounds(void **state)
 {
-	struct message		*m;
-	struct match_query	*q;
-	struct filter		 f = { 0 };
-	char			*nasty = globs_repeat("*", 'a', 1022, "b");
-	size_t			 calls;
+	struct message	   *m;
+	struct match_query *q;
+	struct filter	    f = { 0 };
+	char		   *nasty = globs_repeat("*", 'a', 1022, "b");
+	size_t		    calls;
 
 	if (!mime_available())
 		skip();
@@ -879,7 +882,7 @@ test_match_query_sliced_bounds(void **state)
 	memset(&f, 0, sizeof(f));
 	f.subject = "late";
 	q = match_query_new(&f);
-	assert_int_equal(match_query_message(q, m, NULL), 0);	/* the first Subject counts */
+	assert_int_equal(match_query_message(q, m, NULL), 0); /* the first Subject counts */
 	match_query_free(q);
 	message_free(m);
 	free(nasty);
@@ -888,10 +891,10 @@ test_match_query_sliced_bounds(void **state)
 static void
 test_match_query_bounds(void **state)
 {
-	struct match_query	*q;
-	struct filter		 f = { 0 };
-	struct message		*m = msg("a@b", (const char *[]){ "x@y" }, 1, "Subject: s\r\n\r\nb\r\n");
-	char			*pat;
+	struct match_query *q;
+	struct filter	    f = { 0 };
+	struct message	   *m = msg("a@b", (const char *[]){ "x@y" }, 1, "Subject: s\r\n\r\nb\r\n");
+	char		   *pat;
 
 	q = match_query_new(NULL);
 	assert_true(match_query_is_empty(q));

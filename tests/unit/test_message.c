@@ -15,7 +15,7 @@
 static struct esmtp_param *
 param(const char *name, const char *value)
 {
-	struct esmtp_param	*p = xcalloc(1, sizeof(*p));
+	struct esmtp_param *p = xcalloc(1, sizeof(*p));
 
 	p->name = xstrdup(name);
 	p->value = xstrdup(value);
@@ -26,7 +26,7 @@ param(const char *name, const char *value)
 static struct message *
 full_message(void)
 {
-	struct message	*m = message_new();
+	struct message *m = message_new();
 
 	m->peer = xstrdup("127.0.0.1:4242");
 	m->helo = xstrdup("client.example");
@@ -48,7 +48,7 @@ full_message(void)
 static void
 test_message_new_free(void **state)
 {
-	struct message	*m = message_new();
+	struct message *m = message_new();
 
 	assert_int_equal(m->id, 0);
 	assert_null(m->data);
@@ -63,8 +63,8 @@ static void
 test_message_anomaly_str(void **state)
 {
 	static const struct {
-		unsigned	 bit;
-		const char	*want;
+		unsigned    bit;
+		const char *want;
 	} cases[] = {
 		{ MSG_ANOM_BARE_LF, "bare_lf" },
 		{ MSG_ANOM_BARE_CR, "bare_cr" },
@@ -77,7 +77,7 @@ test_message_anomaly_str(void **state)
 		{ 0, "unknown" },
 		{ MSG_ANOM_BARE_LF | MSG_ANOM_NUL, "unknown" },
 	};
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_string_equal(message_anomaly_str(cases[i].bit), cases[i].want);
@@ -94,14 +94,14 @@ test_message_body_type_str(void **state)
 static void
 test_message_footprint(void **state)
 {
-	struct message	*e = message_new(), *m = full_message();
-	size_t		 fe = message_footprint(e), fm = message_footprint(m);
+	struct message *e = message_new(), *m = full_message();
+	size_t		fe = message_footprint(e), fm = message_footprint(m);
 
 	assert_true(fe >= sizeof(struct message));
 	/* at least the raw bytes and every envelope string */
 	assert_true(fm >= fe + m->size + strlen("127.0.0.1:4242") + strlen("client.example") +
-	    strlen("a@example.com") + strlen("b@example.com") + strlen("c@example.com") +
-	    strlen("SIZE") + strlen("NOTIFY") + strlen("NEVER"));
+		strlen("a@example.com") + strlen("b@example.com") + strlen("c@example.com") +
+		strlen("SIZE") + strlen("NOTIFY") + strlen("NEVER"));
 	/* grows with the raw size, byte for byte */
 	free(m->data);
 	m->data = xcalloc(1, 100001);
@@ -116,7 +116,7 @@ test_message_footprint(void **state)
  * function set next to it (mime_view_get() sets mime_view_free), packed or
  * not, and message.c needs no mime.h for that.
  */
-static struct mime_view	*freed_view;
+static struct mime_view *freed_view;
 static int		 nfreed;
 
 static void
@@ -129,9 +129,9 @@ count_view_free(struct mime_view *v)
 static void
 test_message_free_frees_cached_view(void **state)
 {
-	static char		 fake[16];
-	struct mime_view	*v = (struct mime_view *)(void *)fake;
-	struct message		*m;
+	static char	  fake[16];
+	struct mime_view *v = (struct mime_view *)(void *)fake;
+	struct message	 *m;
 
 	nfreed = 0;
 	m = full_message();
@@ -149,22 +149,22 @@ test_message_free_frees_cached_view(void **state)
 	message_free(m);
 	assert_int_equal(nfreed, 2);
 
-	message_free(message_new());		/* no view: nothing called */
+	message_free(message_new()); /* no view: nothing called */
 	assert_int_equal(nfreed, 2);
 }
 
 static void
 test_message_pack_keeps_every_field(void **state)
 {
-	struct message	*m = full_message(), *pm;
-	size_t		 i;
+	struct message *m = full_message(), *pm;
+	size_t		i;
 
 	m->id = 0;
 	m->session_id = 77;
 	m->anomalies = 5;
 	m->body_type = MSG_BODY_8BITMIME;
 	m->smtputf8 = 1;
-	pm = message_pack(m);			/* m is freed */
+	pm = message_pack(m); /* m is freed */
 	assert_true(pm->packed);
 	assert_int_equal(pm->session_id, 77);
 	assert_int_equal(pm->anomalies, 5);
@@ -189,13 +189,13 @@ test_message_pack_keeps_every_field(void **state)
 	assert_string_equal(pm->auth_user, "user");
 	assert_int_equal(pm->size, strlen("Subject: x\r\n\r\nbody\r\n"));
 	assert_string_equal(pm->data, "Subject: x\r\n\r\nbody\r\n");
-	message_free(pm);			/* one free; ASan/valgrind see no leak */
+	message_free(pm); /* one free; ASan/valgrind see no leak */
 }
 
 static void
 test_message_pack_binary_data_and_no_rcpts(void **state)
 {
-	struct message	*m = message_new(), *pm;
+	struct message	 *m = message_new(), *pm;
 	static const char raw[] = "A: b\r\n\r\n\0\xff\x80x";
 
 	m->peer = xstrdup("[::1]:25");
@@ -216,9 +216,9 @@ test_message_pack_binary_data_and_no_rcpts(void **state)
 static void
 test_message_pack_large_data_is_moved_not_copied(void **state)
 {
-	struct message	*m = message_new(), *pm;
-	size_t		 n = MSG_PACK_INLINE_MAX + 1;
-	char		*data = xmalloc(n + 1);
+	struct message *m = message_new(), *pm;
+	size_t		n = MSG_PACK_INLINE_MAX + 1;
+	char	       *data = xmalloc(n + 1);
 
 	memset(data, 'x', n);
 	data[n] = '\0';
@@ -230,13 +230,13 @@ test_message_pack_large_data_is_moved_not_copied(void **state)
 	m->data = data;
 	m->size = n;
 	pm = message_pack(m);
-	assert_ptr_equal(pm->data, data);	/* same block, moved */
+	assert_ptr_equal(pm->data, data); /* same block, moved */
 	assert_int_equal(pm->packed, MSG_PACKED | MSG_PACKED_OWN_DATA);
 	assert_int_equal(pm->size, n);
 	assert_int_equal(pm->data[0], 'A');
 	assert_int_equal(pm->data[n - 1], 'Z');
 	assert_string_equal(pm->mail_from, "a@b");
-	message_free(pm);			/* frees both blocks (ASan/valgrind) */
+	message_free(pm); /* frees both blocks (ASan/valgrind) */
 }
 
 int

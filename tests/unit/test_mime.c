@@ -27,7 +27,7 @@
 static void
 assert_view_sane(const struct mime_view *v)
 {
-	char	 err[1024];
+	char err[1024];
 
 	if (mime_check_view(v, err, sizeof(err)) == -1)
 		fail_msg("view: %s", err);
@@ -36,7 +36,7 @@ assert_view_sane(const struct mime_view *v)
 static void
 assert_body_sane(const struct mime_body *b, int with_content)
 {
-	char	 err[1024];
+	char err[1024];
 
 	if (mime_check_body(b, with_content, err, sizeof(err)) == -1)
 		fail_msg("body: %s", err);
@@ -46,14 +46,13 @@ static void
 assert_str(const char *what, const char *got, const char *want)
 {
 	if (got == NULL || strcmp(got, want) != 0)
-		fail_msg("%s: got \"%s\", want \"%s\"", what,
-		    got ? got : "(null)", want);
+		fail_msg("%s: got \"%s\", want \"%s\"", what, got ? got : "(null)", want);
 }
 
 static const char *
 view_header(const struct mime_view *v, const char *name)
 {
-	size_t	 i;
+	size_t i;
 
 	for (i = 0; i < v->nheaders; i++)
 		if (strcasecmp(v->headers[i].name, name) == 0)
@@ -64,17 +63,17 @@ view_header(const struct mime_view *v, const char *name)
 /* Parses a fixture (view + body with and without content), checks the
  * raw bytes are untouched, and hands the results to the test. */
 struct parsed {
-	struct message		*m;
-	const struct mime_view	*v;
-	struct mime_body	*b;	/* without content */
-	struct mime_body	*bc;	/* with content */
+	struct message	       *m;
+	const struct mime_view *v;
+	struct mime_body       *b;  /* without content */
+	struct mime_body       *bc; /* with content */
 };
 
 static void
 parse_fixture(const char *name, struct parsed *p)
 {
-	char	*copy;
-	size_t	 len;
+	char  *copy;
+	size_t len;
 
 	p->m = fixture_message_load(name, "sender@example.com", NULL);
 	copy = xmemdup(p->m->data, p->m->size + 1);
@@ -111,11 +110,10 @@ message_from_str(const char *s)
 static void
 test_mime_plain(void **state)
 {
-	struct parsed	 p;
-	static const char *want_names[] = { "Return-Path", "Received", "From",
-	    "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID",
-	    "X-Folded" };
-	size_t		 i;
+	struct parsed	   p;
+	static const char *want_names[] = { "Return-Path", "Received", "From", "To", "Cc",
+		"Reply-To", "Subject", "Date", "Message-ID", "X-Folded" };
+	size_t		   i;
 
 	(void)state;
 	parse_fixture("plain.eml", &p);
@@ -134,13 +132,12 @@ test_mime_plain(void **state)
 	assert_str("Received", view_header(p.v, "Received"),
 	    "from client.example.com (localhost [127.0.0.1])\tby "
 	    "sink.example.com; Sat, 28 Nov 2026 13:00:00 +0000");
-	assert_str("X-Folded", view_header(p.v, "x-folded"),
-	    "first part  second part");
-	assert_str("Return-Path", view_header(p.v, "Return-Path"),
-	    "<alice@example.com>");
+	assert_str("X-Folded", view_header(p.v, "x-folded"), "first part  second part");
+	assert_str("Return-Path", view_header(p.v, "Return-Path"), "<alice@example.com>");
 	assert_int_equal(p.v->flags, 0);
 
-	assert_str("text", p.b->text, "Hello Bob,\r\n\r\nThis is a plain ASCII "
+	assert_str("text", p.b->text,
+	    "Hello Bob,\r\n\r\nThis is a plain ASCII "
 	    "message.\r\n-- \r\nAlice\r\n");
 	assert_str("html", p.b->html, "");
 	assert_int_equal(p.b->natts, 0);
@@ -150,53 +147,61 @@ test_mime_plain(void **state)
 
 /* Table: one Subject (or other header) per row, decoded */
 static const struct {
-	const char	*name;
-	const char	*header;	/* the raw header block */
-	const char	*want;
+	const char *name;
+	const char *header; /* the raw header block */
+	const char *want;
 } subject_cases[] = {
 	{ "ascii", "Subject: Hello\r\n", "Hello" },
 	{ "utf8 B", "Subject: =?UTF-8?B?w6lsw6h2ZSDinJM=?=\r\n",
 	    "\xc3\xa9l\xc3\xa8ve \xe2\x9c\x93" },
 	{ "utf8 Q", "Subject: =?utf-8?Q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=\r\n",
-	    "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln" },
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e aus K\xc3\xb6ln" },
 	{ "iso-8859-1 Q", "Subject: =?ISO-8859-1?Q?caf=E9_cr=E8me?=\r\n",
 	    "caf\xc3\xa9 cr\xc3\xa8me" },
 	{ "iso-8859-15 euro", "Subject: =?ISO-8859-15?Q?=A45?=\r\n",
-	    "\xe2\x82\xac" "5" },
-	{ "mixed words", "Subject: Re: =?UTF-8?Q?na=C3=AFve?= and "
+	    "\xe2\x82\xac"
+	    "5" },
+	{ "mixed words",
+	    "Subject: Re: =?UTF-8?Q?na=C3=AFve?= and "
 	    "=?ISO-8859-1?Q?=E9t=E9?= done\r\n",
 	    "Re: na\xc3\xafve and \xc3\xa9t\xc3\xa9 done" },
-	{ "adjacent words join", "Subject: =?UTF-8?Q?ab?= =?UTF-8?Q?cd?=\r\n",
-	    "abcd" },
+	{ "adjacent words join", "Subject: =?UTF-8?Q?ab?= =?UTF-8?Q?cd?=\r\n", "abcd" },
 	{ "Q hex any case", "Subject: =?ISO-8859-1?Q?=e9=Fc_x=3D=3f_=2a?=\r\n",
 	    "\xc3\xa9\xc3\xbc x=? *" },
 	{ "Q bad hex kept", "Subject: =?UTF-8?Q?a=G1b=4?=\r\n", "a=G1b=4" },
-	{ "padded B words", "Subject: =?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=\r\n",
-	    "\xc3\xa9\xc3\xa9" },
-	{ "padded B words (JavaMail)", "Subject: =?UTF-8?B?SGk=?= "
-	    "=?UTF-8?B?IHRoZXJl?=\r\n", "Hi there" },
-	{ "padded words, no space", "Subject: =?UTF-8?B?SGk=?==?UTF-8?B?SGk=?="
-	    "\r\n", "HiHi" },
-	{ "split multibyte", "Subject: =?UTF-8?B?w6nD?= =?UTF-8?B?qQ==?=\r\n",
-	    "\xc3\xa9\xc3\xa9" },
-	{ "run, then text, then word", "Subject: x =?UTF-8?Q?a?= "
+	{ "padded B words", "Subject: =?UTF-8?B?w6k=?= =?UTF-8?B?w6k=?=\r\n", "\xc3\xa9\xc3\xa9" },
+	{ "padded B words (JavaMail)",
+	    "Subject: =?UTF-8?B?SGk=?= "
+	    "=?UTF-8?B?IHRoZXJl?=\r\n",
+	    "Hi there" },
+	{ "padded words, no space",
+	    "Subject: =?UTF-8?B?SGk=?==?UTF-8?B?SGk=?="
+	    "\r\n",
+	    "HiHi" },
+	{ "split multibyte", "Subject: =?UTF-8?B?w6nD?= =?UTF-8?B?qQ==?=\r\n", "\xc3\xa9\xc3\xa9" },
+	{ "run, then text, then word",
+	    "Subject: x =?UTF-8?Q?a?= "
 	    "=?ISO-8859-1?Q?=E9?= y =?UTF-8?B?w6k=?= z\r\n",
 	    "x a\xc3\xa9 y \xc3\xa9 z" },
-	{ "padded B words folded", "Subject: =?utf-8?b?w6k=?=\r\n"
-	    " =?utf-8?b?w6k=?=\r\n", "\xc3\xa9\xc3\xa9" },
-	{ "folded", "Subject: =?UTF-8?Q?first?=\r\n =?UTF-8?Q?_second?=\r\n"
-	    "\tthird\r\n", "first second\tthird" },
-	{ "folded plain", "Subject: a long\r\n subject line\r\n",
-	    "a long subject line" },
-	{ "raw utf8 (SMTPUTF8)", "Subject: Gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93\r\n",
-	    "Gr\xc3\xbc\xc3\x9f" "e \xe2\x9c\x93" },
+	{ "padded B words folded",
+	    "Subject: =?utf-8?b?w6k=?=\r\n"
+	    " =?utf-8?b?w6k=?=\r\n",
+	    "\xc3\xa9\xc3\xa9" },
+	{ "folded",
+	    "Subject: =?UTF-8?Q?first?=\r\n =?UTF-8?Q?_second?=\r\n"
+	    "\tthird\r\n",
+	    "first second\tthird" },
+	{ "folded plain", "Subject: a long\r\n subject line\r\n", "a long subject line" },
+	{ "raw utf8 (SMTPUTF8)",
+	    "Subject: Gr\xc3\xbc\xc3\x9f"
+	    "e \xe2\x9c\x93\r\n",
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e \xe2\x9c\x93" },
 	{ "raw latin1", "Subject: caf\xe9\r\n", "caf\xc3\xa9" },
-	{ "utf8 cut mid-character", "Subject: K\xc3\xb6ln \xc3\r\n",
-	    "K\xc3\xb6ln \xef\xbf\xbd" },
-	{ "utf8 with a stray latin1 byte", "Subject: \xc3\xa9t\xe9\r\n",
-	    "\xc3\xa9t\xef\xbf\xbd" },
-	{ "bad encoded word kept", "Subject: =?bogus?Q?x?= y\r\n",
-	    NULL },
+	{ "utf8 cut mid-character", "Subject: K\xc3\xb6ln \xc3\r\n", "K\xc3\xb6ln \xef\xbf\xbd" },
+	{ "utf8 with a stray latin1 byte", "Subject: \xc3\xa9t\xe9\r\n", "\xc3\xa9t\xef\xbf\xbd" },
+	{ "bad encoded word kept", "Subject: =?bogus?Q?x?= y\r\n", NULL },
 	{ "empty", "Subject:\r\n", "" },
 	{ "trailing space", "Subject:   padded   \r\n", "padded" },
 	{ "first of two", "Subject: one\r\nSubject: two\r\n", "one" },
@@ -207,10 +212,10 @@ static const struct {
 static void
 test_mime_subject_table(void **state)
 {
-	struct message		*m;
-	const struct mime_view	*v;
-	char			*raw;
-	size_t			 i;
+	struct message	       *m;
+	const struct mime_view *v;
+	char		       *raw;
+	size_t			i;
 
 	(void)state;
 	for (i = 0; i < sizeof(subject_cases) / sizeof(*subject_cases); i++) {
@@ -218,14 +223,11 @@ test_mime_subject_table(void **state)
 		m = message_from_str(raw);
 		v = mime_view_get(m);
 		assert_view_sane(v);
-		if (subject_cases[i].want != NULL &&
-		    strcmp(v->subject, subject_cases[i].want) != 0)
-			fail_msg("%s: got \"%s\", want \"%s\"",
-			    subject_cases[i].name, v->subject,
+		if (subject_cases[i].want != NULL && strcmp(v->subject, subject_cases[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", subject_cases[i].name, v->subject,
 			    subject_cases[i].want);
 		if (subject_cases[i].want == NULL && *v->subject == '\0')
-			fail_msg("%s: got an empty subject",
-			    subject_cases[i].name);
+			fail_msg("%s: got an empty subject", subject_cases[i].name);
 		fixture_message_free(m);
 		free(raw);
 	}
@@ -233,63 +235,65 @@ test_mime_subject_table(void **state)
 
 /* Table: To header value -> the expected entries */
 static const struct {
-	const char	*name;
-	const char	*value;
-	size_t		 n;
-	const char	*want[3];
+	const char *name;
+	const char *value;
+	size_t	    n;
+	const char *want[3];
 } addr_cases[] = {
 	{ "bare", "a@example.com", 1, { "a@example.com" } },
 	{ "angle only", "<a@example.com>", 1, { "a@example.com" } },
-	{ "name", "Ann Example <a@example.com>", 1,
-	    { "Ann Example <a@example.com>" } },
+	{ "name", "Ann Example <a@example.com>", 1, { "Ann Example <a@example.com>" } },
 	{ "quoted comma", "\"Doe, John\" <jd@example.com>, x@example.com", 2,
 	    { "Doe, John <jd@example.com>", "x@example.com" } },
 	{ "2047 name", "=?UTF-8?Q?J=C3=B6rg?= <j@example.de>", 1,
 	    { "J\xc3\xb6rg <j@example.de>" } },
 	{ "latin1 2047 name", "=?ISO-8859-1?Q?Fran=E7ois?= <f@example.fr>", 1,
 	    { "Fran\xc3\xa7ois <f@example.fr>" } },
-	{ "raw utf8", "\xe7\x94\xa8\xe6\x88\xb7 <\xe7\x94\xa8\xe6\x88\xb7@"
-	    "example.com>", 1, { "\xe7\x94\xa8\xe6\x88\xb7 <\xe7\x94\xa8\xe6"
-	    "\x88\xb7@example.com>" } },
-	{ "group", "team: a@example.com, b@example.com;", 2,
-	    { "a@example.com", "b@example.com" } },
+	{ "raw utf8",
+	    "\xe7\x94\xa8\xe6\x88\xb7 <\xe7\x94\xa8\xe6\x88\xb7@"
+	    "example.com>",
+	    1,
+	    { "\xe7\x94\xa8\xe6\x88\xb7 <\xe7\x94\xa8\xe6"
+	      "\x88\xb7@example.com>" } },
+	{ "group", "team: a@example.com, b@example.com;", 2, { "a@example.com", "b@example.com" } },
 	{ "empty group", "undisclosed-recipients:;", 0, { NULL } },
-	{ "folded list", "a@example.com,\r\n  B <b@example.com>,\r\n\tc@example.com",
-	    3, { "a@example.com", "B <b@example.com>", "c@example.com" } },
+	{ "folded list", "a@example.com,\r\n  B <b@example.com>,\r\n\tc@example.com", 3,
+	    { "a@example.com", "B <b@example.com>", "c@example.com" } },
 	{ "comment name", "a@example.com (Ann)", 1, { "Ann <a@example.com>" } },
 	{ "simple, then not simple (no duplicates)",
 	    "a@example.com, B <b@example.com>, \"C, D\" <c@example.com>", 3,
 	    { "a@example.com", "B <b@example.com>", "C, D <c@example.com>" } },
-	{ "padded B words name", "=?UTF-8?B?SGk=?= =?UTF-8?B?IFRoZXJl?= "
-	    "<h@example.com>", 1, { "Hi There <h@example.com>" } },
+	{ "padded B words name",
+	    "=?UTF-8?B?SGk=?= =?UTF-8?B?IFRoZXJl?= "
+	    "<h@example.com>",
+	    1, { "Hi There <h@example.com>" } },
 };
 
 static void
 test_mime_address_table(void **state)
 {
-	struct message		*m;
-	const struct mime_view	*v;
-	char			*raw;
-	size_t			 i, j;
+	struct message	       *m;
+	const struct mime_view *v;
+	char		       *raw;
+	size_t			i, j;
 
 	(void)state;
 	for (i = 0; i < sizeof(addr_cases) / sizeof(*addr_cases); i++) {
-		xasprintf(&raw, "From: x@example.com\r\nTo: %s\r\n"
-		    "Cc: %s\r\n\r\nbody\r\n", addr_cases[i].value,
-		    addr_cases[i].value);
+		xasprintf(&raw,
+		    "From: x@example.com\r\nTo: %s\r\n"
+		    "Cc: %s\r\n\r\nbody\r\n",
+		    addr_cases[i].value, addr_cases[i].value);
 		m = message_from_str(raw);
 		v = mime_view_get(m);
 		assert_view_sane(v);
 		if (v->nto != addr_cases[i].n || v->ncc != addr_cases[i].n)
-			fail_msg("%s: got %zu to / %zu cc, want %zu",
-			    addr_cases[i].name, v->nto, v->ncc,
-			    addr_cases[i].n);
+			fail_msg("%s: got %zu to / %zu cc, want %zu", addr_cases[i].name, v->nto,
+			    v->ncc, addr_cases[i].n);
 		for (j = 0; j < v->nto; j++) {
 			if (strcmp(v->to[j], addr_cases[i].want[j]) != 0 ||
 			    strcmp(v->cc[j], addr_cases[i].want[j]) != 0)
-				fail_msg("%s: [%zu] got \"%s\", want \"%s\"",
-				    addr_cases[i].name, j, v->to[j],
-				    addr_cases[i].want[j]);
+				fail_msg("%s: [%zu] got \"%s\", want \"%s\"", addr_cases[i].name, j,
+				    v->to[j], addr_cases[i].want[j]);
 		}
 		fixture_message_free(m);
 		free(raw);
@@ -299,22 +303,22 @@ test_mime_address_table(void **state)
 static void
 test_mime_rfc2047_headers(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("rfc2047.eml", &p);
-	assert_str("subject", p.v->subject,
-	    "Hello \xf0\x9f\x91\x8b\xc2\xa0w\xc3\xb6rld");
+	assert_str("subject", p.v->subject, "Hello \xf0\x9f\x91\x8b\xc2\xa0w\xc3\xb6rld");
 	assert_str("from", p.v->from, "J\xc3\xb6rg M\xc3\xbcller <joerg@example.de>");
 	assert_int_equal(p.v->nto, 2);
 	assert_str("to[0]", p.v->to[0], "Fran\xc3\xa7ois <francois@example.fr>");
 	assert_str("to[1]", p.v->to[1], "Doe, John <john@example.com>");
-	assert_str("X-Mixed", view_header(p.v, "X-Mixed"),
-	    "plain caf\xc3\xa9 text");
+	assert_str("X-Mixed", view_header(p.v, "X-Mixed"), "plain caf\xc3\xa9 text");
 	/* the headers list carries decoded values too */
 	assert_str("From header", view_header(p.v, "From"),
 	    "J\xc3\xb6rg M\xc3\xbcller <joerg@example.de>");
-	assert_str("text", p.b->text, "Gr\xc3\xbc\xc3\x9f" "e\r\n");
+	assert_str("text", p.b->text,
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e\r\n");
 	assert_int_equal(p.v->flags, 0);
 	assert_int_equal(p.b->flags, 0);
 	parsed_free(&p);
@@ -323,19 +327,24 @@ test_mime_rfc2047_headers(void **state)
 static void
 test_mime_smtputf8(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("smtputf8.eml", &p);
 	assert_str("subject", p.v->subject,
-	    "Gr\xc3\xbc\xc3\x9f" "e aus K\xc3\xb6ln \xe2\x9c\x93");
+	    "Gr\xc3\xbc\xc3\x9f"
+	    "e aus K\xc3\xb6ln \xe2\x9c\x93");
 	assert_str("from", p.v->from,
-	    "J\xc3\xb6rg M\xc3\xbcller <j\xc3\xb6rg@b\xc3\xbc" "cher.example>");
+	    "J\xc3\xb6rg M\xc3\xbcller <j\xc3\xb6rg@b\xc3\xbc"
+	    "cher.example>");
 	assert_int_equal(p.v->nto, 1);
-	assert_str("to[0]", p.v->to[0], "\xe7\x94\xa8\xe6\x88\xb7 <"
+	assert_str("to[0]", p.v->to[0],
+	    "\xe7\x94\xa8\xe6\x88\xb7 <"
 	    "\xe7\x94\xa8\xe6\x88\xb7@\xe4\xbe\x8b\xe5\xad\x90.\xe5\xb9\xbf"
 	    "\xe5\x91\x8a>");
-	assert_str("text", p.b->text, "Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9f" "e!\r\n");
+	assert_str("text", p.b->text,
+	    "Sch\xc3\xb6ne Gr\xc3\xbc\xc3\x9f"
+	    "e!\r\n");
 	assert_int_equal(p.v->flags, 0);
 	assert_int_equal(p.b->flags, 0);
 	parsed_free(&p);
@@ -344,15 +353,17 @@ test_mime_smtputf8(void **state)
 static void
 test_mime_alternative(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("alternative.eml", &p);
 	assert_str("subject", p.v->subject, "Newsletter");
 	assert_str("text", p.b->text,
-	    "Plain version: caf\xc3\xa9 \xe2\x82\xac" "5");
+	    "Plain version: caf\xc3\xa9 \xe2\x82\xac"
+	    "5");
 	assert_str("html", p.b->html,
-	    "<p>HTML version: caf\xc3\xa9 \xe2\x82\xac" "5</p>\n");
+	    "<p>HTML version: caf\xc3\xa9 \xe2\x82\xac"
+	    "5</p>\n");
 	assert_int_equal(p.b->natts, 0);
 	assert_int_equal(p.b->flags, 0);
 	parsed_free(&p);
@@ -361,17 +372,19 @@ test_mime_alternative(void **state)
 static void
 test_mime_mixed_png(void **state)
 {
-	struct parsed	 p;
-	char		*png;
-	size_t		 pnglen;
+	struct parsed p;
+	char	     *png;
+	size_t	      pnglen;
 
 	(void)state;
 	png = fixture_read("pixel.png", &pnglen);
 	parse_fixture("mixed_png.eml", &p);
 	/* quoted-printable, ISO-8859-1, soft line break joined */
-	assert_str("text", p.b->text, "Voil\xc3\xa0 la facture, ch\xc3\xa8re "
+	assert_str("text", p.b->text,
+	    "Voil\xc3\xa0 la facture, ch\xc3\xa8re "
 	    "cliente. Caf\xc3\xa9 inclus. Une tr\xc3\xa8s longue ligne "
-	    "coup\xc3\xa9" "e.");
+	    "coup\xc3\xa9"
+	    "e.");
 	assert_str("html", p.b->html, "");
 	assert_int_equal(p.b->natts, 1);
 	assert_str("filename", p.b->atts[0].filename, "pixel.png");
@@ -389,25 +402,24 @@ test_mime_mixed_png(void **state)
 static void
 test_mime_rfc2231_filename(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("rfc2231.eml", &p);
 	assert_str("text", p.b->text, "See attachments.");
 	assert_int_equal(p.b->natts, 3);
-	assert_str("filename[0]", p.b->atts[0].filename,
-	    "na\xc3\xafve r\xc3\xa9sum\xc3\xa9.pdf");
+	assert_str("filename[0]", p.b->atts[0].filename, "na\xc3\xafve r\xc3\xa9sum\xc3\xa9.pdf");
 	assert_str("type[0]", p.b->atts[0].content_type, "application/pdf");
-	assert_int_equal(p.b->atts[0].size, 9);		/* "%PDF-1.4\n" */
+	assert_int_equal(p.b->atts[0].size, 9); /* "%PDF-1.4\n" */
 	assert_memory_equal(p.bc->atts[0].content, "%PDF-1.4\n", 9);
 	/* continuations, ISO-8859-1 */
-	assert_str("filename[1]", p.b->atts[1].filename,
-	    "d\xc3\xa9j\xc3\xa0-vu.bin");
+	assert_str("filename[1]", p.b->atts[1].filename, "d\xc3\xa9j\xc3\xa0-vu.bin");
 	assert_int_equal(p.b->atts[1].size, 4);
 	assert_memory_equal(p.bc->atts[1].content, "\x00\x01\x02\x03", 4);
 	/* RFC 2047 in a name= parameter (common, if not standard) */
 	assert_str("filename[2]", p.b->atts[2].filename,
-	    "\xc3\xbc" "bersicht.csv");
+	    "\xc3\xbc"
+	    "bersicht.csv");
 	assert_str("type[2]", p.b->atts[2].content_type, "text/csv");
 	assert_int_equal(p.b->flags, 0);
 	parsed_free(&p);
@@ -416,7 +428,7 @@ test_mime_rfc2231_filename(void **state)
 static void
 test_mime_inline_cid(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("inline_cid.eml", &p);
@@ -435,7 +447,7 @@ test_mime_inline_cid(void **state)
 static void
 test_mime_nested_rfc822(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("nested_rfc822.eml", &p);
@@ -446,8 +458,7 @@ test_mime_nested_rfc822(void **state)
 	assert_str("html", p.b->html, "<p>Inner html</p>");
 	assert_int_equal(p.b->natts, 1);
 	assert_str("filename", p.b->atts[0].filename, "inner.bin");
-	assert_str("content_type", p.b->atts[0].content_type,
-	    "application/octet-stream");
+	assert_str("content_type", p.b->atts[0].content_type, "application/octet-stream");
 	assert_int_equal(p.b->atts[0].size, 5);
 	assert_memory_equal(p.bc->atts[0].content, "\x00\x01\x02\x03\x04", 5);
 	assert_int_equal(p.b->flags, 0);
@@ -457,7 +468,7 @@ test_mime_nested_rfc822(void **state)
 static void
 test_mime_attached_eml(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("attached_eml.eml", &p);
@@ -469,8 +480,7 @@ test_mime_attached_eml(void **state)
 	assert_str("content_type", p.b->atts[0].content_type, "message/rfc822");
 	assert_true(p.b->atts[0].size > 100);
 	assert_int_equal(p.bc->atts[0].size, p.b->atts[0].size);
-	assert_memory_equal(p.bc->atts[0].content, "From: inner@example.com",
-	    23);
+	assert_memory_equal(p.bc->atts[0].content, "From: inner@example.com", 23);
 	assert_non_null(strstr(p.bc->atts[0].content, "JVBERi0xLjQK"));
 	assert_int_equal(p.b->flags, 0);
 	parsed_free(&p);
@@ -478,36 +488,45 @@ test_mime_attached_eml(void **state)
 
 /* Table: which parts are bodies and which are attachments */
 static const struct {
-	const char	*name;
-	const char	*raw;
-	const char	*text, *html;
-	size_t		 natts;
-	const char	*att_type, *att_filename;	/* of the first one */
+	const char *name;
+	const char *raw;
+	const char *text, *html;
+	size_t	    natts;
+	const char *att_type, *att_filename; /* of the first one */
 } class_cases[] = {
 	{ "text/plain with a name is an attachment",
-	    "Content-Type: text/plain; name=\"notes.txt\"\r\n\r\nhello\r\n",
-	    "", "", 1, "text/plain", "notes.txt" },
+	    "Content-Type: text/plain; name=\"notes.txt\"\r\n\r\nhello\r\n", "", "", 1,
+	    "text/plain", "notes.txt" },
 	{ "inline text with a filename is an attachment",
 	    "Content-Type: text/plain\r\nContent-Disposition: inline; "
-	    "filename=a.txt\r\n\r\nhello\r\n", "", "", 1, "text/plain", "a.txt" },
+	    "filename=a.txt\r\n\r\nhello\r\n",
+	    "", "", 1, "text/plain", "a.txt" },
 	{ "disposition attachment without filename",
 	    "Content-Type: text/html\r\nContent-Disposition: attachment\r\n\r\n"
-	    "<p>x</p>\r\n", "", "", 1, "text/html", "" },
-	{ "inline text body", "Content-Type: text/plain\r\nContent-Disposition:"
-	    " inline\r\n\r\nhello\r\n", "hello\r\n", "", 0, NULL, NULL },
-	{ "html only", "Content-Type: text/html; charset=iso-8859-1\r\n"
+	    "<p>x</p>\r\n",
+	    "", "", 1, "text/html", "" },
+	{ "inline text body",
+	    "Content-Type: text/plain\r\nContent-Disposition:"
+	    " inline\r\n\r\nhello\r\n",
+	    "hello\r\n", "", 0, NULL, NULL },
+	{ "html only",
+	    "Content-Type: text/html; charset=iso-8859-1\r\n"
 	    "Content-Transfer-Encoding: quoted-printable\r\n\r\n<b>caf=E9</b>\r\n",
 	    "", "<b>caf\xc3\xa9</b>\r\n", 0, NULL, NULL },
-	{ "base64 text", "Content-Type: text/plain; charset=utf-8\r\n"
+	{ "base64 text",
+	    "Content-Type: text/plain; charset=utf-8\r\n"
 	    "Content-Transfer-Encoding: base64\r\n\r\nY2Fmw6kK\r\n",
 	    "caf\xc3\xa9\n", "", 0, NULL, NULL },
-	{ "uppercase type", "Content-Type: TEXT/PLAIN; CHARSET=ISO-8859-1\r\n"
-	    "\r\ncaf\xe9\r\n", "caf\xc3\xa9\r\n", "", 0, NULL, NULL },
-	{ "non-text leaf at top", "Content-Type: application/json\r\n\r\n{}\r\n",
-	    "", "", 1, "application/json", "" },
+	{ "uppercase type",
+	    "Content-Type: TEXT/PLAIN; CHARSET=ISO-8859-1\r\n"
+	    "\r\ncaf\xe9\r\n",
+	    "caf\xc3\xa9\r\n", "", 0, NULL, NULL },
+	{ "non-text leaf at top", "Content-Type: application/json\r\n\r\n{}\r\n", "", "", 1,
+	    "application/json", "" },
 	{ "second text/plain is neither",
 	    "Content-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\n\r\none\r\n"
-	    "--z\r\n\r\ntwo\r\n--z--\r\n", "one", "", 0, NULL, NULL },
+	    "--z\r\n\r\ntwo\r\n--z--\r\n",
+	    "one", "", 0, NULL, NULL },
 	{ "text/calendar is an attachment",
 	    "Content-Type: multipart/alternative; boundary=z\r\n\r\n--z\r\n"
 	    "Content-Type: text/plain\r\n\r\ninvite\r\n--z\r\nContent-Type: "
@@ -515,62 +534,61 @@ static const struct {
 	    "invite", "", 1, "text/calendar", "" },
 	{ "forwarded inline only: its bodies are used",
 	    "Content-Type: message/rfc822\r\n\r\nSubject: in\r\n"
-	    "Content-Type: text/plain\r\n\r\ninner\r\n", "inner\r\n", "", 0,
-	    NULL, NULL },
-	{ "delivery report", "Content-Type: multipart/report; "
+	    "Content-Type: text/plain\r\n\r\ninner\r\n",
+	    "inner\r\n", "", 0, NULL, NULL },
+	{ "delivery report",
+	    "Content-Type: multipart/report; "
 	    "report-type=delivery-status; boundary=r\r\n\r\n--r\r\n"
 	    "Content-Type: text/plain\r\n\r\nDelivery failed.\r\n--r\r\n"
 	    "Content-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; "
 	    "mx.example.com\r\n\r\nFinal-Recipient: rfc822; x@example.com\r\n"
 	    "Action: failed\r\n--r\r\nContent-Type: text/rfc822-headers\r\n\r\n"
-	    "Subject: original\r\n--r--\r\n", "Delivery failed.", "", 2,
-	    "message/delivery-status", "" },
+	    "Subject: original\r\n--r--\r\n",
+	    "Delivery failed.", "", 2, "message/delivery-status", "" },
 	{ "RFC 2047 filename, padded words",
 	    "Content-Type: application/octet-stream; name=\"=?UTF-8?B?w6k=?="
-	    "\"\r\n\r\nx\r\n", "", "", 1, "application/octet-stream",
-	    "\xc3\xa9" },
+	    "\"\r\n\r\nx\r\n",
+	    "", "", 1, "application/octet-stream", "\xc3\xa9" },
 	{ "RFC 2047 name=, adjacent padded words (GMime drops the 2nd)",
 	    "Content-Type: application/octet-stream; name=\"=?UTF-8?B?SGk=?= "
-	    "=?UTF-8?B?IHRoZXJl?=.txt\"\r\n\r\nx\r\n", "", "", 1,
-	    "application/octet-stream", "Hi there.txt" },
+	    "=?UTF-8?B?IHRoZXJl?=.txt\"\r\n\r\nx\r\n",
+	    "", "", 1, "application/octet-stream", "Hi there.txt" },
 	{ "RFC 2047 filename=, folded, after other params",
 	    "Content-Type: image/png\r\nContent-Disposition: attachment; "
 	    "size=3; x=\"a;b\";\r\n filename=\"=?UTF-8?B?SGk=?=\r\n "
-	    "=?UTF-8?Q?_th=C3=A9re?=.png\"\r\n\r\nx\r\n", "", "", 1,
-	    "image/png", "Hi th\xc3\xa9re.png" },
+	    "=?UTF-8?Q?_th=C3=A9re?=.png\"\r\n\r\nx\r\n",
+	    "", "", 1, "image/png", "Hi th\xc3\xa9re.png" },
 	{ "RFC 2231 filename wins over an encoded name=",
 	    "Content-Type: application/pdf; name=\"=?UTF-8?Q?other?= "
 	    "=?UTF-8?Q?.pdf?=\"\r\nContent-Disposition: attachment; "
-	    "filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n\r\nx\r\n", "", "", 1,
-	    "application/pdf", "r\xc3\xa9sum\xc3\xa9.pdf" },
+	    "filename*=UTF-8''r%C3%A9sum%C3%A9.pdf\r\n\r\nx\r\n",
+	    "", "", 1, "application/pdf", "r\xc3\xa9sum\xc3\xa9.pdf" },
 };
 
 static void
 test_mime_classify_table(void **state)
 {
-	struct mime_body	*b;
-	size_t			 i;
+	struct mime_body *b;
+	size_t		  i;
 
 	(void)state;
 	for (i = 0; i < sizeof(class_cases) / sizeof(*class_cases); i++) {
-		b = mime_body_parse_raw(class_cases[i].raw,
-		    strlen(class_cases[i].raw), 0);
+		b = mime_body_parse_raw(class_cases[i].raw, strlen(class_cases[i].raw), 0);
 		assert_body_sane(b, 0);
 		if (strcmp(b->text, class_cases[i].text) != 0)
-			fail_msg("%s: text: got \"%s\", want \"%s\"",
-			    class_cases[i].name, b->text, class_cases[i].text);
+			fail_msg("%s: text: got \"%s\", want \"%s\"", class_cases[i].name, b->text,
+			    class_cases[i].text);
 		if (strcmp(b->html, class_cases[i].html) != 0)
-			fail_msg("%s: html: got \"%s\", want \"%s\"",
-			    class_cases[i].name, b->html, class_cases[i].html);
+			fail_msg("%s: html: got \"%s\", want \"%s\"", class_cases[i].name, b->html,
+			    class_cases[i].html);
 		if (b->natts != class_cases[i].natts)
-			fail_msg("%s: got %zu attachments, want %zu",
-			    class_cases[i].name, b->natts, class_cases[i].natts);
-		if (b->natts > 0 && (strcmp(b->atts[0].content_type,
-		    class_cases[i].att_type) != 0 || strcmp(b->atts[0].filename,
-		    class_cases[i].att_filename) != 0))
-			fail_msg("%s: got %s \"%s\", want %s \"%s\"",
-			    class_cases[i].name, b->atts[0].content_type,
-			    b->atts[0].filename, class_cases[i].att_type,
+			fail_msg("%s: got %zu attachments, want %zu", class_cases[i].name, b->natts,
+			    class_cases[i].natts);
+		if (b->natts > 0 &&
+		    (strcmp(b->atts[0].content_type, class_cases[i].att_type) != 0 ||
+			strcmp(b->atts[0].filename, class_cases[i].att_filename) != 0))
+			fail_msg("%s: got %s \"%s\", want %s \"%s\"", class_cases[i].name,
+			    b->atts[0].content_type, b->atts[0].filename, class_cases[i].att_type,
 			    class_cases[i].att_filename);
 		if (b->flags != 0)
 			fail_msg("%s: flags %#x", class_cases[i].name, b->flags);
@@ -584,17 +602,22 @@ test_mime_classify_table(void **state)
 static char *
 make_nested(unsigned levels, size_t *len)
 {
-	GString	*g = g_string_new("From: deep@example.com\r\nSubject: deep\r\n"
-	    "MIME-Version: 1.0\r\n");
+	GString *g = g_string_new("From: deep@example.com\r\nSubject: deep\r\n"
+				  "MIME-Version: 1.0\r\n");
 	unsigned i;
 
-	g_string_append_printf(g, "Content-Type: multipart/mixed; "
+	g_string_append_printf(g,
+	    "Content-Type: multipart/mixed; "
 	    "boundary=\"b0\"\r\n\r\n");
 	for (i = 1; i < levels; i++)
-		g_string_append_printf(g, "--b%u\r\nContent-Type: "
-		    "multipart/mixed; boundary=\"b%u\"\r\n\r\n", i - 1, i);
-	g_string_append_printf(g, "--b%u\r\nContent-Type: text/plain\r\n\r\n"
-	    "deepest\r\n", levels - 1);
+		g_string_append_printf(g,
+		    "--b%u\r\nContent-Type: "
+		    "multipart/mixed; boundary=\"b%u\"\r\n\r\n",
+		    i - 1, i);
+	g_string_append_printf(g,
+	    "--b%u\r\nContent-Type: text/plain\r\n\r\n"
+	    "deepest\r\n",
+	    levels - 1);
 	for (i = levels; i > 0; i--)
 		g_string_append_printf(g, "--b%u--\r\n", i - 1);
 	*len = g->len;
@@ -604,9 +627,9 @@ make_nested(unsigned levels, size_t *len)
 static void
 test_mime_deep_nesting(void **state)
 {
-	struct mime_body	*b;
-	char			*raw;
-	size_t			 len;
+	struct mime_body *b;
+	char		 *raw;
+	size_t		  len;
 
 	(void)state;
 	raw = make_nested(40, &len);
@@ -639,14 +662,15 @@ test_mime_deep_nesting(void **state)
 static void
 test_mime_deep_rfc822(void **state)
 {
-	struct mime_body	*b;
-	GString			*g = g_string_new("");
-	unsigned		 i;
+	struct mime_body *b;
+	GString		 *g = g_string_new("");
+	unsigned	  i;
 
 	(void)state;
 	/* forwarded inside forwarded ... 40 and 3000 times */
 	for (i = 0; i < 40; i++)
-		g_string_append(g, "Subject: fwd\r\nContent-Type: "
+		g_string_append(g,
+		    "Subject: fwd\r\nContent-Type: "
 		    "message/rfc822\r\n\r\n");
 	g_string_append(g, "Subject: inner\r\n\r\ninnermost\r\n");
 	b = mime_body_parse_raw(g->str, g->len, 0);
@@ -668,16 +692,18 @@ test_mime_deep_rfc822(void **state)
 static void
 test_mime_many_parts(void **state)
 {
-	struct mime_body	*b;
-	GString			*g;
-	unsigned		 i;
+	struct mime_body *b;
+	GString		 *g;
+	unsigned	  i;
 
 	(void)state;
 	g = g_string_new("From: many@example.com\r\nSubject: many\r\n"
-	    "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n");
+			 "Content-Type: multipart/mixed; boundary=\"m\"\r\n\r\n");
 	for (i = 0; i < 2000; i++)
-		g_string_append_printf(g, "--m\r\nContent-Type: "
-		    "application/octet-stream; name=\"p%u.bin\"\r\n\r\nx\r\n", i);
+		g_string_append_printf(g,
+		    "--m\r\nContent-Type: "
+		    "application/octet-stream; name=\"p%u.bin\"\r\n\r\nx\r\n",
+		    i);
 	g_string_append(g, "--m--\r\n");
 	b = mime_body_parse_raw(g->str, g->len, 0);
 	assert_body_sane(b, 0);
@@ -702,10 +728,10 @@ test_mime_many_parts(void **state)
 static void
 test_mime_gmime_budget(void **state)
 {
-	struct mime_body	*b;
-	struct mime_view	*v;
-	GString			*g;
-	unsigned		 i;
+	struct mime_body *b;
+	struct mime_view *v;
+	GString		 *g;
+	unsigned	  i;
 
 	(void)state;
 	/* 50,000 empty parts (2.7 MB) */
@@ -719,7 +745,8 @@ test_mime_gmime_budget(void **state)
 	mime_body_free(b);
 
 	/* one part with 50,000 header lines */
-	g_string_assign(g, "Subject: bomb\r\nContent-Type: multipart/mixed; "
+	g_string_assign(g,
+	    "Subject: bomb\r\nContent-Type: multipart/mixed; "
 	    "boundary=b\r\n\r\n--b\r\nContent-Type: application/x-bomb\r\n");
 	for (i = 0; i < 50000; i++)
 		g_string_append(g, "X: y\r\n");
@@ -731,7 +758,8 @@ test_mime_gmime_budget(void **state)
 	mime_body_free(b);
 
 	/* 50,000 top-level header lines: the view lists the first ones */
-	g_string_assign(g, "Subject: many\r\nContent-Type: multipart/mixed; "
+	g_string_assign(g,
+	    "Subject: many\r\nContent-Type: multipart/mixed; "
 	    "boundary=b\r\n");
 	for (i = 0; i < 50000; i++)
 		g_string_append(g, "X: y\r\n");
@@ -752,12 +780,10 @@ test_mime_gmime_budget(void **state)
 	/* long address lists: simple ones in full, others up to 64 KiB */
 	g_string_assign(g, "To: ");
 	for (i = 0; i < 5000; i++)
-		g_string_append_printf(g, "%sU%u <u%u@example.com>", i ? ", " : "",
-		    i, i);
+		g_string_append_printf(g, "%sU%u <u%u@example.com>", i ? ", " : "", i, i);
 	g_string_append(g, "\r\nCc: ");
 	for (i = 0; i < 5000; i++)
-		g_string_append_printf(g, "%s\"U, %u\" <u%u@example.com>",
-		    i ? ", " : "", i, i);
+		g_string_append_printf(g, "%s\"U, %u\" <u%u@example.com>", i ? ", " : "", i, i);
 	g_string_append(g, "\r\n\r\nbody\r\n");
 	v = mime_view_parse(g->str, g->len);
 	assert_view_sane(v);
@@ -788,15 +814,16 @@ test_mime_gmime_budget(void **state)
 static void
 test_mime_headers_past_listed(void **state)
 {
-	GString		*g = g_string_new(NULL);
-	struct message	*m = message_new();
+	GString		       *g = g_string_new(NULL);
+	struct message	       *m = message_new();
 	const struct mime_view *v;
-	char		*name, *value;
-	size_t		 off, n = 0, i, late = 0;
+	char		       *name, *value;
+	size_t			off, n = 0, i, late = 0;
 
 	for (i = 0; i < 200000; i++)
 		g_string_append_printf(g, "X-F%zu: v%zu\r\n", i, i);
-	g_string_append(g, "Subject: =?UTF-8?Q?late_s=C3=BCbject?=\r\n"
+	g_string_append(g,
+	    "Subject: =?UTF-8?Q?late_s=C3=BCbject?=\r\n"
 	    "X-Late: needle\r\n  folded\r\n"
 	    "From: Late <late@example.com>\r\n"
 	    "\r\nbody\r\n");
@@ -805,14 +832,16 @@ test_mime_headers_past_listed(void **state)
 	v = mime_view_get(m);
 	assert_int_equal(v->nheaders, MIME_VIEW_MAX_HEADERS);
 	assert_true(v->flags & MIME_FLAG_MAX_HEADERS);
-	assert_str("subject", v->subject, "late s\xc3\xbc" "bject");
+	assert_str("subject", v->subject,
+	    "late s\xc3\xbc"
+	    "bject");
 	assert_str("from", v->from, "Late <late@example.com>");
 	assert_true(v->footprint < 64 * 1024);
 	assert_true(v->more > 0 && v->header_end > v->more);
 	assert_int_equal(strncmp(m->data + v->more, "X-F1024:", 8), 0);
 	for (off = v->more; mime_view_more(m, v, &off, &name, &value); n++) {
 		if (strcmp(name, "X-Late") == 0) {
-			assert_str("X-Late", value, "needle  folded");	/* as listed ones unfold */
+			assert_str("X-Late", value, "needle  folded"); /* as listed ones unfold */
 			late++;
 		}
 		if (n == 0) {
@@ -843,7 +872,7 @@ test_mime_headers_past_listed(void **state)
 static void
 test_mime_missing_boundary(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("missing_boundary.eml", &p);
@@ -858,7 +887,7 @@ test_mime_missing_boundary(void **state)
 static void
 test_mime_garbage_headers(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("garbage_headers.eml", &p);
@@ -868,7 +897,8 @@ test_mime_garbage_headers(void **state)
 	assert_str("subject", p.v->subject, "Before garbage");
 	assert_int_equal(p.v->nheaders, 2);
 	assert_int_equal(p.v->nto, 0);
-	assert_str("text", p.b->text, "this line is not a header\r\n"
+	assert_str("text", p.b->text,
+	    "this line is not a header\r\n"
 	    "To: b@example.com\r\n\r\nBody after garbage.\r\n");
 	parsed_free(&p);
 }
@@ -876,14 +906,15 @@ test_mime_garbage_headers(void **state)
 static void
 test_mime_no_separator(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("no_separator.eml", &p);
 	assert_true(p.v->flags & MIME_FLAG_MALFORMED);
 	assert_str("subject", p.v->subject, "Forgot the empty line");
 	assert_int_equal(p.v->nheaders, 3);
-	assert_str("text", p.b->text, "Hello, this is the body without a "
+	assert_str("text", p.b->text,
+	    "Hello, this is the body without a "
 	    "separator.\r\nSecond body line.\r\n");
 	parsed_free(&p);
 }
@@ -891,19 +922,19 @@ test_mime_no_separator(void **state)
 static void
 test_mime_junk_8bit(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("junk_8bit.eml", &p);
 	/* no UTF-8 sequence at all: a legacy charset, read as ISO-8859-1 */
 	assert_str("subject", p.v->subject,
 	    "bad \xc3\x83( bytes \xc3\xa9t\xc3\xa9 \xc3\xb0\xc2\x9f");
-	assert_str("from", p.v->from,
-	    "Junk \xc3\xbf\xc3\xbe <junk@example.com>");
+	assert_str("from", p.v->from, "Junk \xc3\xbf\xc3\xbe <junk@example.com>");
 	assert_int_equal(p.v->nto, 1);
 	assert_str("X-Ctl", view_header(p.v, "X-Ctl"), "\x01\x02\x7f");
 	/* UTF-8 with junk: the junk bytes are replaced, the rest kept */
-	assert_str("text", p.b->text, "body \xef\xbf\xbd\xef\xbf\xbd\xef\xbf"
+	assert_str("text", p.b->text,
+	    "body \xef\xbf\xbd\xef\xbf\xbd\xef\xbf"
 	    "\xbd junk \xc3\xa9 ok\r\n");
 	parsed_free(&p);
 }
@@ -911,7 +942,7 @@ test_mime_junk_8bit(void **state)
 static void
 test_mime_nul_bytes(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("nul_bytes.eml", &p);
@@ -919,15 +950,14 @@ test_mime_nul_bytes(void **state)
 	assert_str("subject", p.v->subject, "nul\xef\xbf\xbdinside");
 	assert_true(p.v->flags & MIME_FLAG_MALFORMED);
 	assert_int_equal(p.v->nto, 1);
-	assert_str("text", p.b->text,
-	    "body\xef\xbf\xbdwith\xef\xbf\xbdnuls\r\n");
+	assert_str("text", p.b->text, "body\xef\xbf\xbdwith\xef\xbf\xbdnuls\r\n");
 	parsed_free(&p);
 }
 
 static void
 test_mime_empty(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("empty.eml", &p);
@@ -945,7 +975,7 @@ test_mime_empty(void **state)
 static void
 test_mime_bare_lf(void **state)
 {
-	struct parsed	 p;
+	struct parsed p;
 
 	(void)state;
 	parse_fixture("bare_lf.eml", &p);
@@ -960,44 +990,51 @@ test_mime_bare_lf(void **state)
 
 /* Table: odd messages that must not crash and give these texts */
 static const struct {
-	const char	*name;
-	const char	*raw;
-	const char	*want_text;
-	unsigned	 want_flags;	/* bits that must be set */
+	const char *name;
+	const char *raw;
+	const char *want_text;
+	unsigned    want_flags; /* bits that must be set */
 } odd_cases[] = {
-	{ "no header at all", "just a line\r\nand another\r\n",
-	    "just a line\r\nand another\r\n", MIME_FLAG_MALFORMED },
+	{ "no header at all", "just a line\r\nand another\r\n", "just a line\r\nand another\r\n",
+	    MIME_FLAG_MALFORMED },
 	{ "leading continuation", " folded: x\r\nSubject: y\r\n\r\nb\r\n",
 	    " folded: x\r\nSubject: y\r\n\r\nb\r\n", MIME_FLAG_MALFORMED },
 	{ "header only", "Subject: only\r\n", "", 0 },
 	{ "header only, no eol", "Subject: only", "", 0 },
 	{ "missing content-type", "Subject: x\r\n\r\nplain body", "plain body", 0 },
-	{ "multipart without boundary", "Content-Type: multipart/mixed\r\n\r\n"
-	    "text\r\n", NULL, 0 },
-	{ "empty multipart", "Content-Type: multipart/mixed; boundary=x\r\n\r\n"
-	    "--x--\r\n", "", 0 },
-	{ "bad base64", "Content-Type: text/plain\r\nContent-Transfer-Encoding:"
-	    " base64\r\n\r\n!!!!\r\n", NULL, 0 },
-	{ "unknown charset", "Content-Type: text/plain; charset=x-nope\r\n\r\n"
-	    "caf\xc3\xa9\r\n", "caf\xc3\xa9\r\n", 0 },
-	{ "latin1 without charset", "Subject: x\r\n\r\ncaf\xe9\r\n",
+	{ "multipart without boundary",
+	    "Content-Type: multipart/mixed\r\n\r\n"
+	    "text\r\n",
+	    NULL, 0 },
+	{ "empty multipart",
+	    "Content-Type: multipart/mixed; boundary=x\r\n\r\n"
+	    "--x--\r\n",
+	    "", 0 },
+	{ "bad base64",
+	    "Content-Type: text/plain\r\nContent-Transfer-Encoding:"
+	    " base64\r\n\r\n!!!!\r\n",
+	    NULL, 0 },
+	{ "unknown charset",
+	    "Content-Type: text/plain; charset=x-nope\r\n\r\n"
+	    "caf\xc3\xa9\r\n",
 	    "caf\xc3\xa9\r\n", 0 },
+	{ "latin1 without charset", "Subject: x\r\n\r\ncaf\xe9\r\n", "caf\xc3\xa9\r\n", 0 },
 	{ "cr only", "\r", "\r", MIME_FLAG_MALFORMED },
 	{ "lone lf", "\n", "", 0 },
-	{ "8bit header name", "Sub\xe9ject: x\r\n\r\nb\r\n", NULL,
-	    MIME_FLAG_MALFORMED },
-	{ "message/rfc822 empty", "Content-Type: message/rfc822\r\n\r\n", NULL,
-	    0 },
-	{ "boundary in preamble only", "Content-Type: multipart/alternative; "
-	    "boundary=q\r\n\r\nno parts at all\r\n", NULL, 0 },
+	{ "8bit header name", "Sub\xe9ject: x\r\n\r\nb\r\n", NULL, MIME_FLAG_MALFORMED },
+	{ "message/rfc822 empty", "Content-Type: message/rfc822\r\n\r\n", NULL, 0 },
+	{ "boundary in preamble only",
+	    "Content-Type: multipart/alternative; "
+	    "boundary=q\r\n\r\nno parts at all\r\n",
+	    NULL, 0 },
 };
 
 static void
 test_mime_odd_table(void **state)
 {
-	struct mime_view	*v;
-	struct mime_body	*b;
-	size_t			 i, len;
+	struct mime_view *v;
+	struct mime_body *b;
+	size_t		  i, len;
 
 	(void)state;
 	for (i = 0; i < sizeof(odd_cases) / sizeof(*odd_cases); i++) {
@@ -1006,15 +1043,11 @@ test_mime_odd_table(void **state)
 		assert_view_sane(v);
 		b = mime_body_parse_raw(odd_cases[i].raw, len, 1);
 		assert_body_sane(b, 1);
-		if (odd_cases[i].want_text != NULL &&
-		    strcmp(b->text, odd_cases[i].want_text) != 0)
-			fail_msg("%s: text: got \"%s\", want \"%s\"",
-			    odd_cases[i].name, b->text,
+		if (odd_cases[i].want_text != NULL && strcmp(b->text, odd_cases[i].want_text) != 0)
+			fail_msg("%s: text: got \"%s\", want \"%s\"", odd_cases[i].name, b->text,
 			    odd_cases[i].want_text);
-		if ((b->flags & odd_cases[i].want_flags) !=
-		    odd_cases[i].want_flags)
-			fail_msg("%s: flags: got %#x, want %#x set",
-			    odd_cases[i].name, b->flags,
+		if ((b->flags & odd_cases[i].want_flags) != odd_cases[i].want_flags)
+			fail_msg("%s: flags: got %#x, want %#x set", odd_cases[i].name, b->flags,
 			    odd_cases[i].want_flags);
 		mime_view_free(v);
 		mime_body_free(b);
@@ -1025,13 +1058,13 @@ test_mime_odd_table(void **state)
 static void
 test_mime_fuzz_smoke(void **state)
 {
-	static const char *names[] = { "mixed_png.eml", "nested_rfc822.eml",
-	    "rfc2231.eml", "alternative.eml", "rfc2047.eml" };
-	struct mime_view	*v;
-	struct mime_body	*b;
-	char			*raw, buf[512];
-	size_t			 len, cut, i, j;
-	uint32_t		 seed = 12345;
+	static const char *names[] = { "mixed_png.eml", "nested_rfc822.eml", "rfc2231.eml",
+		"alternative.eml", "rfc2047.eml" };
+	struct mime_view  *v;
+	struct mime_body  *b;
+	char		  *raw, buf[512];
+	size_t		   len, cut, i, j;
+	uint32_t	   seed = 12345;
 
 	(void)state;
 	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
@@ -1113,10 +1146,9 @@ static const char *agree_extra[] = {
 };
 
 static void
-assert_bodies_equal(const char *what, const struct mime_body *a,
-    const struct mime_body *b)
+assert_bodies_equal(const char *what, const struct mime_body *a, const struct mime_body *b)
 {
-	char	 err[2048];
+	char err[2048];
 
 	if (mime_check_same(a, b, err, sizeof(err)) == -1)
 		fail_msg("%s: %s", what, err);
@@ -1125,8 +1157,8 @@ assert_bodies_equal(const char *what, const struct mime_body *a,
 static void
 agree_one(const char *what, const char *raw, size_t len)
 {
-	struct mime_body	*fast, *slow;
-	int			 wc;
+	struct mime_body *fast, *slow;
+	int		  wc;
 
 	for (wc = 0; wc <= 1; wc++) {
 		mime_set_fast_paths(1);
@@ -1145,14 +1177,14 @@ agree_one(const char *what, const char *raw, size_t len)
 static void
 test_mime_paths_agree(void **state)
 {
-	static const char *names[] = { "plain.eml", "rfc2047.eml",
-	    "smtputf8.eml", "alternative.eml", "mixed_png.eml", "rfc2231.eml",
-	    "inline_cid.eml", "nested_rfc822.eml", "attached_eml.eml",
-	    "missing_boundary.eml", "garbage_headers.eml", "no_separator.eml",
-	    "junk_8bit.eml", "nul_bytes.eml", "empty.eml", "bare_lf.eml" };
-	GString	*g;
-	char	*raw;
-	size_t	 i, len;
+	static const char *names[] = { "plain.eml", "rfc2047.eml", "smtputf8.eml",
+		"alternative.eml", "mixed_png.eml", "rfc2231.eml", "inline_cid.eml",
+		"nested_rfc822.eml", "attached_eml.eml", "missing_boundary.eml",
+		"garbage_headers.eml", "no_separator.eml", "junk_8bit.eml", "nul_bytes.eml",
+		"empty.eml", "bare_lf.eml" };
+	GString		  *g;
+	char		  *raw;
+	size_t		   i, len;
 
 	(void)state;
 	for (i = 0; i < sizeof(names) / sizeof(*names); i++) {
@@ -1161,11 +1193,9 @@ test_mime_paths_agree(void **state)
 		free(raw);
 	}
 	for (i = 0; i < sizeof(class_cases) / sizeof(*class_cases); i++)
-		agree_one(class_cases[i].name, class_cases[i].raw,
-		    strlen(class_cases[i].raw));
+		agree_one(class_cases[i].name, class_cases[i].raw, strlen(class_cases[i].raw));
 	for (i = 0; i < sizeof(odd_cases) / sizeof(*odd_cases); i++)
-		agree_one(odd_cases[i].name, odd_cases[i].raw,
-		    strlen(odd_cases[i].raw));
+		agree_one(odd_cases[i].name, odd_cases[i].raw, strlen(odd_cases[i].raw));
 	for (i = 0; i < sizeof(agree_extra) / sizeof(*agree_extra); i++)
 		agree_one("extra", agree_extra[i], strlen(agree_extra[i]));
 
@@ -1178,8 +1208,10 @@ test_mime_paths_agree(void **state)
 	g_free(raw);
 	g = g_string_new("Content-Type: multipart/mixed; boundary=m\r\n\r\n");
 	for (i = 0; i < 1100; i++)
-		g_string_append_printf(g, "--m\r\nContent-Type: image/png\r\n"
-		    "Content-ID: <p%zu>\r\n\r\nx\r\n", i);
+		g_string_append_printf(g,
+		    "--m\r\nContent-Type: image/png\r\n"
+		    "Content-ID: <p%zu>\r\n\r\nx\r\n",
+		    i);
 	g_string_append(g, "--m--\r\n");
 	agree_one("1100 parts", g->str, g->len);
 	g_string_free(g, TRUE);
@@ -1195,16 +1227,16 @@ test_mime_paths_agree(void **state)
 static void
 test_mime_paths_agree_damaged(void **state)
 {
-	static const char *names[] = { "alternative.eml", "mixed_png.eml",
-	    "rfc2231.eml", "inline_cid.eml", "nested_rfc822.eml",
-	    "attached_eml.eml", "plain.eml", "rfc2047.eml", "bare_lf.eml" };
-	static const char alpha[] = "-\r\n:;=\"<>/ \tabcb2231BOUNDARYxyz=?*'%";
-	uint32_t	 seed = 2;
-	char		*raw, what[64];
-	size_t		 len, k, pos, l, crlf, lf;
-	int		 it, m, nmut, done = 0;
+	static const char *names[] = { "alternative.eml", "mixed_png.eml", "rfc2231.eml",
+		"inline_cid.eml", "nested_rfc822.eml", "attached_eml.eml", "plain.eml",
+		"rfc2047.eml", "bare_lf.eml" };
+	static const char  alpha[] = "-\r\n:;=\"<>/ \tabcb2231BOUNDARYxyz=?*'%";
+	uint32_t	   seed = 2;
+	char		  *raw, what[64];
+	size_t		   len, k, pos, l, crlf, lf;
+	int		   it, m, nmut, done = 0;
 
-#define RND()	(seed = seed * 1103515245 + 12345, (seed >> 8) & 0xffffff)
+#define RND() (seed = seed * 1103515245 + 12345, (seed >> 8) & 0xffffff)
 	(void)state;
 	for (it = 0; done < 150 && it < 3000; it++) {
 		raw = fixture_read(names[RND() % 9], &len);
@@ -1252,9 +1284,9 @@ test_mime_issue_8_null_offsets(void **state)
 {
 	static const char utf7[] = "Content-Type:\nContent-Type:text/html;charset=utf7";
 	static const char cc[] = "Cc:=?\0?q?\?=";
-	struct mime_view	*v;
-	struct mime_body	*b;
-	struct mime_str		 s = { 0 };
+	struct mime_view *v;
+	struct mime_body *b;
+	struct mime_str	  s = { 0 };
 
 	(void)state;
 	assert_int_equal(mime_str_add_utf8(&s, NULL, 0), 0);
@@ -1291,12 +1323,13 @@ static void
 test_mime_unconvertible_both_routes(void **state)
 {
 	static const char single[] = "Content-Type: text/plain; charset=windows-1252\r\n\r\n"
-	    "a\x81z\r\n";
-	static const char multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-	    "--b\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\na\x82\r\n"
-	    "--b\r\nContent-Type: image/gif\r\n\r\nGIF89a\r\n--b--\r\n";
-	struct mime_body	*b;
-	int			 fast;
+				     "a\x81z\r\n";
+	static const char
+			  multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+				    "--b\r\nContent-Type: text/plain; charset=shift_jis\r\n\r\na\x82\r\n"
+				    "--b\r\nContent-Type: image/gif\r\n\r\nGIF89a\r\n--b--\r\n";
+	struct mime_body *b;
+	int		  fast;
 
 	(void)state;
 	for (fast = 1; fast >= 0; fast--) {
@@ -1323,10 +1356,10 @@ static void
 test_mime_content_type_utf8(void **state)
 {
 	static const char raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
-	    "--r\r\nContent-Type: tex\xff\x89t/HTML\r\n\r\n<p>\r\n--r\r\n"
-	    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--r--\r\n";
-	struct mime_body	*b;
-	int			 fast;
+				  "--r\r\nContent-Type: tex\xff\x89t/HTML\r\n\r\n<p>\r\n--r\r\n"
+				  "Content-Type: image/gif\r\n\r\nGIF89a\r\n--r--\r\n";
+	struct mime_body *b;
+	int		  fast;
 
 	(void)state;
 	for (fast = 1; fast >= 0; fast--) {
@@ -1351,10 +1384,11 @@ static void
 test_mime_nul_in_content_type(void **state)
 {
 	static const char raw[] = "Content-Type: text/plain\t\0\0; charset=windows-1252"
-	    "\r\n\r\na\x81z\r\n";
-	static const char multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
-	    "--b\r\nContent-Type: text/plain\0; charset=windows-1252\r\n\r\na\x81z\r\n"
-	    "--b--\r\n";
+				  "\r\n\r\na\x81z\r\n";
+	static const char
+	    multi[] = "Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+		      "--b\r\nContent-Type: text/plain\0; charset=windows-1252\r\n\r\na\x81z\r\n"
+		      "--b--\r\n";
 
 	(void)state;
 	agree_one("NUL in Content-Type", raw, sizeof(raw) - 1);
@@ -1375,31 +1409,35 @@ test_mime_nul_in_content_type(void **state)
  * order, and the first parameter of the name decides, as in GMime.
  */
 static const struct {
-	const char	*name;
-	const char	*disp;		/* Content-Disposition, or NULL */
-	const char	*ctype;		/* the part's Content-Type */
-	const char	*want;
+	const char *name;
+	const char *disp;  /* Content-Disposition, or NULL */
+	const char *ctype; /* the part's Content-Type */
+	const char *want;
 } rfc2231_cases[] = {
 	{ "fuzz_mime finding: bad escape, raw 8-bit, utf-8",
-	    "ATTACHMENT; filename*=utf-8''%E2%\xb8" "2%AC.txt",
-	    "application/octet-stream", "\xc3\xa2%\xc2\xb8" "2\xc2\xac.txt" },
-	{ "raw 8-bit octet in a Latin-1 value",
-	    "attachment; filename*=iso-8859-1''caf\xe9.txt",
+	    "ATTACHMENT; filename*=utf-8''%E2%\xb8"
+	    "2%AC.txt",
+	    "application/octet-stream",
+	    "\xc3\xa2%\xc2\xb8"
+	    "2\xc2\xac.txt" },
+	{ "raw 8-bit octet in a Latin-1 value", "attachment; filename*=iso-8859-1''caf\xe9.txt",
 	    "application/octet-stream", "caf\xc3\xa9.txt" },
 	{ "raw 8-bit octet, name= of the Content-Type", NULL,
 	    "text/csv; name*=iso-8859-1''r\xe9sum\xe9.csv", "r\xc3\xa9sum\xc3\xa9.csv" },
 	{ "utf-8 with one bad octet", "attachment; filename*=UTF-8''caf%C3%A9%E2.txt",
 	    "application/octet-stream", "caf\xc3\xa9\xef\xbf\xbd.txt" },
-	{ "a NUL octet", "attachment; filename*=iso-8859-1''a%00b.txt",
-	    "application/octet-stream", "a\xef\xbf\xbd" "b.txt" },
+	{ "a NUL octet", "attachment; filename*=iso-8859-1''a%00b.txt", "application/octet-stream",
+	    "a\xef\xbf\xbd"
+	    "b.txt" },
 	{ "unconvertible octet", "attachment; filename*=shift_jis''a%82.txt",
 	    "application/octet-stream", "a\xef\xbf\xbd.txt" },
-	{ "no charset'lang'", "attachment; filename*=caf%E9.txt",
-	    "application/octet-stream", "caf\xc3\xa9.txt" },
+	{ "no charset'lang'", "attachment; filename*=caf%E9.txt", "application/octet-stream",
+	    "caf\xc3\xa9.txt" },
 	{ "sections out of order, charset in section 0",
 	    "attachment; filename*1*=%AC.txt; filename*0*=utf-8''%E2%82",
 	    "application/octet-stream", "\xe2\x82\xac.txt" },
-	{ "sections, quoted and plain", "attachment;\r\n filename*0*=utf-8'en'a%20;"
+	{ "sections, quoted and plain",
+	    "attachment;\r\n filename*0*=utf-8'en'a%20;"
 	    "\r\n filename*1=\"b; c\";\r\n filename*2=.txt",
 	    "application/octet-stream", "a b; c.txt" },
 	{ "the first parameter of the name decides (2231)",
@@ -1413,14 +1451,15 @@ static const struct {
 static void
 test_mime_rfc2231_both_routes(void **state)
 {
-	struct mime_body	*b;
-	char			*raw;
-	size_t			 i;
-	int			 fast;
+	struct mime_body *b;
+	char		 *raw;
+	size_t		  i;
+	int		  fast;
 
 	(void)state;
 	for (i = 0; i < sizeof(rfc2231_cases) / sizeof(*rfc2231_cases); i++) {
-		xasprintf(&raw, "Content-Type: multipart/mixed; boundary=Z\r\n\r\n"
+		xasprintf(&raw,
+		    "Content-Type: multipart/mixed; boundary=Z\r\n\r\n"
 		    "--Z\r\nContent-Type: text/plain\r\n\r\nbody\r\n--Z\r\n"
 		    "Content-Type: %s\r\n%s%s%s\r\nx\r\n--Z--\r\n",
 		    rfc2231_cases[i].ctype,
@@ -1435,9 +1474,9 @@ test_mime_rfc2231_both_routes(void **state)
 				fail_msg("%s (%s): %zu attachments", rfc2231_cases[i].name,
 				    fast ? "fast" : "GMime", b->natts);
 			if (strcmp(b->atts[0].filename, rfc2231_cases[i].want) != 0)
-				fail_msg("%s (%s): got \"%s\", want \"%s\"",
-				    rfc2231_cases[i].name, fast ? "fast" : "GMime",
-				    b->atts[0].filename, rfc2231_cases[i].want);
+				fail_msg("%s (%s): got \"%s\", want \"%s\"", rfc2231_cases[i].name,
+				    fast ? "fast" : "GMime", b->atts[0].filename,
+				    rfc2231_cases[i].want);
 			mime_body_free(b);
 		}
 		mime_set_fast_paths(1);
@@ -1455,10 +1494,10 @@ static void
 test_mime_filename_last_header(void **state)
 {
 	static const char raw[] = "Content-Type: application/octet-stream\r\n"
-	    "Content-Disposition: attachment; filename=\"=?UTF-8?B?SGk=?= "
-	    "=?UTF-8?B?IHRoZXJl?=.txt\"\r\nContent-Disposition: attachment; "
-	    "filename=plain.txt\r\n\r\nx\r\n";
-	struct mime_body	*b;
+				  "Content-Disposition: attachment; filename=\"=?UTF-8?B?SGk=?= "
+				  "=?UTF-8?B?IHRoZXJl?=.txt\"\r\nContent-Disposition: attachment; "
+				  "filename=plain.txt\r\n\r\nx\r\n";
+	struct mime_body *b;
 
 	(void)state;
 	b = mime_body_parse_raw(raw, sizeof(raw) - 1, 0);
@@ -1476,13 +1515,14 @@ test_mime_filename_last_header(void **state)
 static void
 test_mime_content_id_8bit(void **state)
 {
-	static const char raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
-	    "--r\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:i@x\">\r\n--r\r\n"
-	    "Content-Type: image/gif\r\nContent-ID: <caf\xe9@x>\r\n\r\nGIF89a\r\n"
-	    "--r\r\nContent-Type: image/gif\r\nContent-ID: <caf\xc3\xa9\r\n @x>\r\n"
-	    "\r\nGIF89a\r\n--r--\r\n";
-	struct mime_body	*b;
-	int			 fast;
+	static const char
+			  raw[] = "Content-Type: multipart/related; boundary=r\r\n\r\n"
+				  "--r\r\nContent-Type: text/html\r\n\r\n<img src=\"cid:i@x\">\r\n--r\r\n"
+				  "Content-Type: image/gif\r\nContent-ID: <caf\xe9@x>\r\n\r\nGIF89a\r\n"
+				  "--r\r\nContent-Type: image/gif\r\nContent-ID: <caf\xc3\xa9\r\n @x>\r\n"
+				  "\r\nGIF89a\r\n--r--\r\n";
+	struct mime_body *b;
+	int		  fast;
 
 	(void)state;
 	for (fast = 1; fast >= 0; fast--) {
@@ -1507,11 +1547,12 @@ test_mime_content_id_8bit(void **state)
 static void
 test_mime_boundary_8bit(void **state)
 {
-	static const char raw[] = "Content-Type: multipart/mixed; boundary=\"b\xe9\"\r\n"
-	    "\r\n--b\xe9\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\xe9\r\n"
-	    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--b\xe9--\r\n";
-	struct mime_body	*b;
-	unsigned long		 before;
+	static const char
+			  raw[] = "Content-Type: multipart/mixed; boundary=\"b\xe9\"\r\n"
+				  "\r\n--b\xe9\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\xe9\r\n"
+				  "Content-Type: image/gif\r\n\r\nGIF89a\r\n--b\xe9--\r\n";
+	struct mime_body *b;
+	unsigned long	  before;
 
 	(void)state;
 	before = mime_stat_gmime_parses();
@@ -1531,13 +1572,13 @@ static void
 test_mime_charset_nul(void **state)
 {
 	static const char latin1[] = "Content-Type: text/plain; charset=iso-8859-1\r\n"
-	    "\r\ncaf\xe9\0tail\r\n";
+				     "\r\ncaf\xe9\0tail\r\n";
 	static const char utf16[] = "Content-Type: text/plain; charset=utf-16le\r\n"
-	    "\r\na\0b\0\0\0c\0";
+				    "\r\na\0b\0\0\0c\0";
 	static const char subject[] = "Subject: =?iso-8859-1?Q?a=00b?=\r\n\r\nx\r\n";
-	struct mime_body	*b;
-	struct mime_view	*v;
-	int			 fast;
+	struct mime_body *b;
+	struct mime_view *v;
+	int		  fast;
 
 	(void)state;
 	for (fast = 1; fast >= 0; fast--) {
@@ -1546,12 +1587,16 @@ test_mime_charset_nul(void **state)
 		assert_string_equal(b->text, "caf\xc3\xa9\xef\xbf\xbdtail\r\n");
 		mime_body_free(b);
 		b = mime_body_parse_raw(utf16, sizeof(utf16) - 1, 0);
-		assert_string_equal(b->text, "ab\xef\xbf\xbd" "c");
+		assert_string_equal(b->text,
+		    "ab\xef\xbf\xbd"
+		    "c");
 		mime_body_free(b);
 	}
 	mime_set_fast_paths(1);
 	v = mime_view_parse(subject, sizeof(subject) - 1);
-	assert_string_equal(v->subject, "a\xef\xbf\xbd" "b");
+	assert_string_equal(v->subject,
+	    "a\xef\xbf\xbd"
+	    "b");
 	mime_view_free(v);
 }
 
@@ -1560,20 +1605,25 @@ static void
 test_mime_routing(void **state)
 {
 	static const struct {
-		const char	*name;
-		int		 gmime;
+		const char *name;
+		int	    gmime;
 	} cases[] = {
-		{ "plain.eml", 0 }, { "alternative.eml", 0 },
-		{ "mixed_png.eml", 0 }, { "rfc2231.eml", 0 },
-		{ "inline_cid.eml", 0 }, { "bare_lf.eml", 0 },
+		{ "plain.eml", 0 },
+		{ "alternative.eml", 0 },
+		{ "mixed_png.eml", 0 },
+		{ "rfc2231.eml", 0 },
+		{ "inline_cid.eml", 0 },
+		{ "bare_lf.eml", 0 },
 		{ "smtputf8.eml", 0 },
-		{ "nested_rfc822.eml", 1 }, { "attached_eml.eml", 1 },
-		{ "missing_boundary.eml", 1 }, { "garbage_headers.eml", 0 },
+		{ "nested_rfc822.eml", 1 },
+		{ "attached_eml.eml", 1 },
+		{ "missing_boundary.eml", 1 },
+		{ "garbage_headers.eml", 0 },
 	};
-	struct mime_body	*b;
-	unsigned long		 before;
-	char			*raw;
-	size_t			 i, len;
+	struct mime_body *b;
+	unsigned long	  before;
+	char		 *raw;
+	size_t		  i, len;
 
 	(void)state;
 	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
@@ -1581,9 +1631,8 @@ test_mime_routing(void **state)
 		before = mime_stat_gmime_parses();
 		b = mime_body_parse_raw(raw, len, 0);
 		if ((int)(mime_stat_gmime_parses() - before) != cases[i].gmime)
-			fail_msg("%s: got %lu GMime parses, want %d",
-			    cases[i].name, mime_stat_gmime_parses() - before,
-			    cases[i].gmime);
+			fail_msg("%s: got %lu GMime parses, want %d", cases[i].name,
+			    mime_stat_gmime_parses() - before, cases[i].gmime);
 		mime_body_free(b);
 		free(raw);
 	}
@@ -1597,13 +1646,13 @@ test_mime_routing(void **state)
  * U+10FFFF, 5- and 6-byte forms, a sequence cut short) becomes one U+FFFD.
  */
 static const struct {
-	const char	*name;
-	const char	*in;
-	size_t		 len;
-	const char	*want;
-	size_t		 nrepl;
+	const char *name;
+	const char *in;
+	size_t	    len;
+	const char *want;
+	size_t	    nrepl;
 } utf8_cases[] = {
-#define R	"\xEF\xBF\xBD"
+#define R "\xEF\xBF\xBD"
 	{ "empty", "", 0, "", 0 },
 	{ "ascii", "abc", 3, "abc", 0 },
 	{ "nul", "a\0b", 3, "a" R "b", 1 },
@@ -1615,9 +1664,11 @@ static const struct {
 	{ "cut 3-byte, then ascii", "\xE2\x82x", 3, R R "x", 2 },
 	{ "cut 4-byte", "\xF0\x9F\x98", 3, R R R, 3 },
 	{ "cut by a nul", "\xC3\0", 2, R R, 2 },
-	{ "nul between", "\xE2\x82\xAC\0\xE2\x82\xAC", 7,
-	    "\xE2\x82\xAC" R "\xE2\x82\xAC", 1 },
-	{ "stray continuation", "\x80" "abc", 4, R "abc", 1 },
+	{ "nul between", "\xE2\x82\xAC\0\xE2\x82\xAC", 7, "\xE2\x82\xAC" R "\xE2\x82\xAC", 1 },
+	{ "stray continuation",
+	    "\x80"
+	    "abc",
+	    4, R "abc", 1 },
 	{ "overlong 2", "\xC0\xAF", 2, R R, 2 },
 	{ "overlong 3", "\xE0\x80\xAF", 3, R R R, 3 },
 	{ "surrogate", "\xED\xA0\x80", 3, R R R, 3 },
@@ -1630,8 +1681,8 @@ static const struct {
 static void
 test_mime_utf8_table(void **state)
 {
-	struct mime_str	 s;
-	size_t		 i, n;
+	struct mime_str s;
+	size_t		i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(utf8_cases) / sizeof(*utf8_cases); i++) {
@@ -1641,8 +1692,8 @@ test_mime_utf8_table(void **state)
 		n = mime_str_add_utf8(&s, utf8_cases[i].in, utf8_cases[i].len);
 		mime_str_add(&s, ">", 1);
 		if (n != utf8_cases[i].nrepl)
-			fail_msg("%s: %zu replacements, want %zu",
-			    utf8_cases[i].name, n, utf8_cases[i].nrepl);
+			fail_msg("%s: %zu replacements, want %zu", utf8_cases[i].name, n,
+			    utf8_cases[i].nrepl);
 		if (s.len != strlen(utf8_cases[i].want) + 2 ||
 		    memcmp(s.p + 1, utf8_cases[i].want, s.len - 2) != 0)
 			fail_msg("%s: got \"%s\"", utf8_cases[i].name, s.p);
@@ -1662,8 +1713,8 @@ test_mime_utf8_table(void **state)
 static void
 test_mime_view_cached(void **state)
 {
-	struct message		*m;
-	const struct mime_view	*v1, *v2;
+	struct message	       *m;
+	const struct mime_view *v1, *v2;
 
 	(void)state;
 	m = fixture_message_load("plain.eml", NULL, NULL);

@@ -19,7 +19,7 @@
 static struct rule
 tmpl(enum rules_stage st, const char *match, unsigned code)
 {
-	struct rule	 t;
+	struct rule t;
 
 	memset(&t, 0, sizeof(t));
 	t.stage = st;
@@ -31,8 +31,8 @@ tmpl(enum rules_stage st, const char *match, unsigned code)
 static const struct rule *
 add_ok(struct rules *rs, const struct rule *t)
 {
-	char			 err[256] = "";
-	const struct rule	*r = rules_add(rs, t, err, sizeof(err));
+	char		   err[256] = "";
+	const struct rule *r = rules_add(rs, t, err, sizeof(err));
 
 	if (r == NULL)
 		fail_msg("rules_add failed: %s", err);
@@ -43,7 +43,7 @@ add_ok(struct rules *rs, const struct rule *t)
 static void
 add_bad(struct rules *rs, const struct rule *t, const char *want)
 {
-	char	 err[256] = "";
+	char err[256] = "";
 
 	assert_null(rules_add(rs, t, err, sizeof(err)));
 	if (strstr(err, want) == NULL)
@@ -53,9 +53,9 @@ add_bad(struct rules *rs, const struct rule *t, const char *want)
 static void
 test_ids_and_order(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t = tmpl(RULES_STAGE_RCPT_TO, "*@a.test", 550);
-	const struct rule	*r1, *r2, *r3;
+	struct rules	  *rs = rules_new();
+	struct rule	   t = tmpl(RULES_STAGE_RCPT_TO, "*@a.test", 550);
+	const struct rule *r1, *r2, *r3;
 
 	r1 = add_ok(rs, &t);
 	r2 = add_ok(rs, &t);
@@ -91,8 +91,8 @@ test_ids_and_order(void **state)
 static void
 test_validation(void **state)
 {
-	struct rules	*rs = rules_new();
-	struct rule	 t;
+	struct rules *rs = rules_new();
+	struct rule   t;
 
 	t = tmpl(RULES_STAGE_NONE, "", 550);
 	add_bad(rs, &t, "stage");
@@ -139,10 +139,10 @@ test_validation(void **state)
 static void
 test_default_enhanced_and_message(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	const struct rule	*r;
-	struct rules_action	 a;
+	struct rules	   *rs = rules_new();
+	struct rule	    t;
+	const struct rule  *r;
+	struct rules_action a;
 
 	t = tmpl(RULES_STAGE_RCPT_TO, "", 550);
 	r = add_ok(rs, &t);
@@ -169,11 +169,11 @@ test_default_enhanced_and_message(void **state)
 static void
 test_eval_match_and_stage(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	struct rules_action	 a;
-	const char		*one[] = { "bob@b.test" };
-	const char		*two[] = { "x@c.test", "Alice@A.TEST" };
+	struct rules	   *rs = rules_new();
+	struct rule	    t;
+	struct rules_action a;
+	const char	   *one[] = { "bob@b.test" };
+	const char	   *two[] = { "x@c.test", "Alice@A.TEST" };
 
 	t = tmpl(RULES_STAGE_RCPT_TO, "*@a.test", 550);
 	t.message = "no a";
@@ -202,11 +202,11 @@ test_eval_match_and_stage(void **state)
 static void
 test_times_and_hits(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	struct rules_action	 a;
-	const struct rule	*r1, *r2;
-	const char		*subj[] = { "helo.test" };
+	struct rules	   *rs = rules_new();
+	struct rule	    t;
+	struct rules_action a;
+	const struct rule  *r1, *r2;
+	const char	   *subj[] = { "helo.test" };
 
 	t = tmpl(RULES_STAGE_HELO, "", 421);
 	t.times = 2;
@@ -235,10 +235,10 @@ test_times_and_hits(void **state)
 static void
 test_delay_only(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	struct rules_action	 a;
-	const struct rule	*r;
+	struct rules	   *rs = rules_new();
+	struct rule	    t;
+	struct rules_action a;
+	const struct rule  *r;
 
 	t = tmpl(RULES_STAGE_DATA, "", 0);
 	t.delay_ms = 250;
@@ -257,12 +257,12 @@ test_delay_only(void **state)
 static void
 test_stage_lists(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	struct rules_action	 a;
-	const char		*subj[] = { "x@y.test" };
-	const char		*ids[] = { "1", "2", "3", "4", "5", "6" };
-	size_t			 i;
+	struct rules	   *rs = rules_new();
+	struct rule	    t;
+	struct rules_action a;
+	const char	   *subj[] = { "x@y.test" };
+	const char	   *ids[] = { "1", "2", "3", "4", "5", "6" };
+	size_t		    i;
 
 	for (i = 0; i < 6; i++) {
 		t = tmpl(i % 2 ? RULES_STAGE_DATA : RULES_STAGE_RCPT_TO, "*@y.test", 550);
@@ -280,7 +280,7 @@ test_stage_lists(void **state)
 	assert_string_equal(a.rule_id, "4");
 	assert_int_equal(rules_delete(rs, "5"), 1);
 	t = tmpl(RULES_STAGE_RCPT_TO, "", 451);
-	add_ok(rs, &t);			/* "7" goes after "3" */
+	add_ok(rs, &t); /* "7" goes after "3" */
 	assert_int_equal(rules_delete(rs, "3"), 1);
 	assert_int_equal(rules_eval(rs, RULES_STAGE_RCPT_TO, subj, 1, &a), 1);
 	assert_string_equal(a.rule_id, "7");
@@ -302,15 +302,15 @@ test_stage_lists(void **state)
 static void
 test_eval_work_bound(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	struct rules_action	 a;
-	char			*glob, *subject;
-	const char		*subj[1];
-	uint64_t		 before, used;
-	size_t			 i, nrules = 200, len = 1100;
+	struct rules	   *rs = rules_new();
+	struct rule	    t;
+	struct rules_action a;
+	char		   *glob, *subject;
+	const char	   *subj[1];
+	uint64_t	    before, used;
+	size_t		    i, nrules = 200, len = 1100;
 
-	glob = globs_repeat("*", 'a', RULES_MATCH_MAX - 3, "b*");	/* 1024 bytes */
+	glob = globs_repeat("*", 'a', RULES_MATCH_MAX - 3, "b*"); /* 1024 bytes */
 	subject = globs_repeat("", 'a', len, "");
 	subj[0] = subject;
 	for (i = 0; i < nrules; i++) {
@@ -322,7 +322,7 @@ test_eval_work_bound(void **state)
 	used = match_glob_steps() - before;
 	if (used > nrules / 2 * len * MATCH_WORDS_MAX)
 		fail_msg("%llu steps for %zu rules", (unsigned long long)used, nrules / 2);
-	assert_true(used >= nrules / 2 * len);	/* every RCPT_TO rule ran */
+	assert_true(used >= nrules / 2 * len); /* every RCPT_TO rule ran */
 	before = match_glob_steps();
 	assert_int_equal(rules_eval(rs, RULES_STAGE_HELO, subj, 1, &a), 0);
 	assert_int_equal(match_glob_steps(), before);
@@ -337,10 +337,10 @@ test_eval_work_bound(void **state)
 static void
 test_limits(void **state)
 {
-	struct rules		*rs = rules_new();
-	struct rule		 t;
-	char			*glob, id[16];
-	size_t			 i, n;
+	struct rules *rs = rules_new();
+	struct rule   t;
+	char	     *glob, id[16];
+	size_t	      i, n;
 
 	/* The count */
 	t = tmpl(RULES_STAGE_CONNECT, "", 421);
@@ -362,7 +362,7 @@ test_limits(void **state)
 	glob = globs_widest(RULES_MATCH_MAX);
 	t = tmpl(RULES_STAGE_RCPT_TO, glob, 550);
 	for (n = 0; n < RULES_MAX; n++) {
-		char	 err[256] = "";
+		char err[256] = "";
 
 		if (rules_add(rs, &t, err, sizeof(err)) == NULL) {
 			if (strstr(err, "MiB") == NULL)
@@ -374,7 +374,7 @@ test_limits(void **state)
 	assert_true(n < RULES_MAX);
 	add_bad(rs, &t, "MiB");
 	snprintf(id, sizeof(id), "%zu", RULES_MAX + 1 + n / 2);
-	assert_int_equal(rules_delete(rs, id), 1);	/* room for one again */
+	assert_int_equal(rules_delete(rs, id), 1); /* room for one again */
 	add_ok(rs, &t);
 	add_bad(rs, &t, "MiB");
 	assert_int_equal(rules_delete(rs, NULL), n);

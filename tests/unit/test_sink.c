@@ -28,18 +28,18 @@
 /* --- a tiny blocking SMTP client ----------------------------------------- */
 
 struct client {
-	int	fd;
-	char	buf[8192];
-	size_t	len;
-	char	last[512];	/* last reply line */
+	int    fd;
+	char   buf[8192];
+	size_t len;
+	char   last[512]; /* last reply line */
 };
 
 static int
 client_open(struct client *c, int port)
 {
-	struct sockaddr_in	sin;
-	struct timeval		tv = { .tv_sec = 10 };
-	int			one = 1;
+	struct sockaddr_in sin;
+	struct timeval	   tv = { .tv_sec = 10 };
+	int		   one = 1;
 
 	memset(c, 0, sizeof(*c));
 	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
@@ -60,7 +60,7 @@ client_open(struct client *c, int port)
 static int
 client_send(struct client *c, const char *p, size_t n)
 {
-	ssize_t	w;
+	ssize_t w;
 
 	while (n > 0) {
 		if ((w = write(c->fd, p, n)) <= 0)
@@ -75,9 +75,9 @@ client_send(struct client *c, const char *p, size_t n)
 static int
 client_reply(struct client *c)
 {
-	char	*nl;
-	size_t	 linelen;
-	ssize_t	 r;
+	char   *nl;
+	size_t	linelen;
+	ssize_t r;
 
 	for (;;) {
 		while ((nl = memchr(c->buf, '\n', c->len)) != NULL) {
@@ -102,7 +102,7 @@ static int
 client_cmd(struct client *c, const char *fmt, ...)
 {
 	char	line[1024];
-	va_list	ap;
+	va_list ap;
 	int	n;
 
 	va_start(ap, fmt);
@@ -120,13 +120,13 @@ client_cmd(struct client *c, const char *fmt, ...)
  * unexpected code); the reply line is left in reply.
  */
 static int
-send_mail(int port, const char *from, const char *const *rcpts, size_t nrcpts,
-    const char *data, char *reply, size_t replylen)
+send_mail(int port, const char *from, const char *const *rcpts, size_t nrcpts, const char *data,
+    char *reply, size_t replylen)
 {
-	struct client	 c;
-	const char	*p, *nl;
-	size_t		 i;
-	int		 code;
+	struct client c;
+	const char   *p, *nl;
+	size_t	      i;
+	int	      code;
 
 	if (client_open(&c, port) == -1)
 		return -1;
@@ -164,15 +164,15 @@ out:
 
 /* --- the shared sink, with a handler rejecting "blocked@*" -------------- */
 
-static pthread_mutex_t	seen_lock = PTHREAD_MUTEX_INITIALIZER;
-static int		seen_calls;
-static uint64_t		seen_id = 99;
-static char		seen_from[256];
+static pthread_mutex_t seen_lock = PTHREAD_MUTEX_INITIALIZER;
+static int	       seen_calls;
+static uint64_t	       seen_id = 99;
+static char	       seen_from[256];
 
 static const char *
 reject_handler(const struct smtpsink_message *msg, void *arg)
 {
-	size_t	i;
+	size_t i;
 
 	pthread_mutex_lock(&seen_lock);
 	seen_calls++;
@@ -188,9 +188,9 @@ reject_handler(const struct smtpsink_message *msg, void *arg)
 static int
 group_setup(void **state)
 {
-	struct smtpsink_options	 opt;
-	struct smtpsink		*sink;
-	char			 err[256];
+	struct smtpsink_options opt;
+	struct smtpsink	       *sink;
+	char			err[256];
 
 	smtpsink_options_init(&opt);
 	opt.handler = reject_handler;
@@ -213,7 +213,7 @@ group_teardown(void **state)
 static void
 test_sink_address(void **state)
 {
-	struct smtpsink	*sink = *state;
+	struct smtpsink *sink = *state;
 	char		 want[64];
 
 	assert_true(smtpsink_smtp_port(sink) > 0);
@@ -227,22 +227,22 @@ test_sink_capture(void **state)
 {
 	struct smtpsink		*sink = *state;
 	struct smtpsink_filter	 f = { .rcpt_to = "*@capture.test" };
-	struct smtpsink_message	*msgs, *got;
+	struct smtpsink_message *msgs, *got;
 	const char		*rcpts[] = { "one@capture.test", "Two@Capture.Test" };
-	const char		*data =
-	    "From: Sender <sender@example.com>\r\n"
-	    "To: one@capture.test\r\n"
-	    "Subject: Hello sink\r\n"
-	    "\r\n"
-	    "line one\r\n"
-	    ".leading dot survives unstuffing\r\n"
-	    "..two dots\r\n";
+	const char		*data = "From: Sender <sender@example.com>\r\n"
+					"To: one@capture.test\r\n"
+					"Subject: Hello sink\r\n"
+					"\r\n"
+					"line one\r\n"
+					".leading dot survives unstuffing\r\n"
+					"..two dots\r\n";
 	struct timespec		 now;
 	char			 reply[512];
 	size_t			 n;
 
-	assert_int_equal(send_mail(smtpsink_smtp_port(sink), "sender@example.com", rcpts, 2,
-	    data, reply, sizeof(reply)), 250);
+	assert_int_equal(send_mail(smtpsink_smtp_port(sink), "sender@example.com", rcpts, 2, data,
+			     reply, sizeof(reply)),
+	    250);
 	/* 250 means stored: the wait is satisfied at once */
 	assert_int_equal(smtpsink_wait(sink, &f, 1, 5000, &msgs, &n), 0);
 	assert_int_equal(n, 1);
@@ -258,8 +258,7 @@ test_sink_capture(void **state)
 	assert_string_equal(msgs[0].subject, "Hello sink");
 	assert_int_equal(msgs[0].anomalies, 0);
 	clock_gettime(CLOCK_REALTIME, &now);
-	assert_true(msgs[0].received_sec > now.tv_sec - 60 &&
-	    msgs[0].received_sec <= now.tv_sec);
+	assert_true(msgs[0].received_sec > now.tv_sec - 60 && msgs[0].received_sec <= now.tv_sec);
 	assert_true(msgs[0].received_nsec >= 0 && msgs[0].received_nsec < 1000000000L);
 
 	got = smtpsink_get(sink, msgs[0].id);
@@ -272,24 +271,24 @@ test_sink_capture(void **state)
 	assert_true(smtpsink_last_id(sink) >= msgs[0].id);
 
 	pthread_mutex_lock(&seen_lock);
-	assert_int_equal(seen_id, 0);		/* the handler runs before the store */
+	assert_int_equal(seen_id, 0); /* the handler runs before the store */
 	assert_string_equal(seen_from, "sender@example.com");
 	pthread_mutex_unlock(&seen_lock);
 	smtpsink_messages_free(msgs, n);
 }
 
 struct sender_arg {
-	int		 port;
-	int		 delay_ms;
-	const char	*rcpt;
-	int		 code;
+	int	    port;
+	int	    delay_ms;
+	const char *rcpt;
+	int	    code;
 };
 
 static void *
 sender_thread(void *p)
 {
-	struct sender_arg	*a = p;
-	struct timespec		 ts = { a->delay_ms / 1000, (a->delay_ms % 1000) * 1000000L };
+	struct sender_arg *a = p;
+	struct timespec	   ts = { a->delay_ms / 1000, (a->delay_ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 	a->code = send_mail(a->port, "late@example.com", &a->rcpt, 1,
@@ -303,7 +302,7 @@ test_sink_wait_later(void **state)
 	struct smtpsink		*sink = *state;
 	struct smtpsink_filter	 f = { .rcpt_to = "*@later.test" };
 	struct sender_arg	 a = { smtpsink_smtp_port(sink), 100, "x@later.test", 0 };
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	pthread_t		 t;
 	size_t			 n;
 
@@ -331,7 +330,7 @@ test_sink_wait_timeout(void **state)
 {
 	struct smtpsink		*sink = *state;
 	struct smtpsink_filter	 f = { .rcpt_to = "*@never.test" };
-	struct smtpsink_message	*msgs = (void *)1;
+	struct smtpsink_message *msgs = (void *)1;
 	struct timespec		 t0, t1;
 	size_t			 n = 5;
 	long			 ms;
@@ -351,14 +350,15 @@ test_sink_reject_handler(void **state)
 	struct smtpsink		*sink = *state;
 	struct smtpsink_filter	 f = { .rcpt_to = "blocked@*" };
 	struct smtpsink_stats	 before, after;
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	const char		*rcpt = "blocked@reject.test";
 	char			 reply[512];
 	size_t			 n;
 
 	assert_int_equal(smtpsink_get_stats(sink, &before), 0);
 	assert_int_equal(send_mail(smtpsink_smtp_port(sink), "a@example.com", &rcpt, 1,
-	    "Subject: no\r\n\r\nx\r\n", reply, sizeof(reply)), 550);
+			     "Subject: no\r\n\r\nx\r\n", reply, sizeof(reply)),
+	    550);
 	assert_non_null(strstr(reply, "no thanks"));
 	assert_int_equal(smtpsink_list(sink, &f, 0, &msgs, &n), 0);
 	assert_int_equal(n, 0);
@@ -369,7 +369,8 @@ test_sink_reject_handler(void **state)
 	/* the handler accepts the others */
 	rcpt = "fine@reject.test";
 	assert_int_equal(send_mail(smtpsink_smtp_port(sink), "a@example.com", &rcpt, 1,
-	    "Subject: yes\r\n\r\nx\r\n", reply, sizeof(reply)), 250);
+			     "Subject: yes\r\n\r\nx\r\n", reply, sizeof(reply)),
+	    250);
 	f.rcpt_to = "*@reject.test";
 	assert_int_equal(smtpsink_list(sink, &f, 0, &msgs, &n), 0);
 	assert_int_equal(n, 1);
@@ -382,7 +383,7 @@ test_sink_list_clear(void **state)
 {
 	struct smtpsink		*sink = *state;
 	struct smtpsink_filter	 f = { .rcpt_to = "*@clear.test" }, bad = { .subject = "[x" };
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	const char		*r;
 	char			 err[128], data[128];
 	size_t			 n, i;
@@ -398,7 +399,7 @@ test_sink_list_clear(void **state)
 	assert_true(msgs[0].id < msgs[1].id && msgs[1].id < msgs[2].id);
 	assert_string_equal(msgs[2].subject, "number 2");
 	smtpsink_messages_free(msgs, n);
-	assert_int_equal(smtpsink_list(sink, &f, 2, &msgs, &n), 0);	/* limit */
+	assert_int_equal(smtpsink_list(sink, &f, 2, &msgs, &n), 0); /* limit */
 	assert_int_equal(n, 2);
 	assert_string_equal(msgs[0].subject, "number 0");
 	smtpsink_messages_free(msgs, n);
@@ -432,7 +433,7 @@ test_sink_clear_all(void **state)
 {
 	struct smtpsink		*sink = *state;
 	struct smtpsink_stats	 st;
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	const char		*r = "x@all.test";
 	uint64_t		 last = smtpsink_last_id(sink);
 	size_t			 n;
@@ -443,7 +444,8 @@ test_sink_clear_all(void **state)
 	assert_int_equal(smtpsink_get_stats(sink, &st), 0);
 	assert_int_equal(st.stored_messages, 0);
 	assert_int_equal(send_mail(smtpsink_smtp_port(sink), "s@example.com", &r, 1,
-	    "Subject: z\r\n\r\nz\r\n", NULL, 0), 250);
+			     "Subject: z\r\n\r\nz\r\n", NULL, 0),
+	    250);
 	assert_int_equal(smtpsink_list(sink, NULL, 0, &msgs, &n), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(msgs[0].id, last + 1);
@@ -453,15 +455,15 @@ test_sink_clear_all(void **state)
 /* --- own sinks ------------------------------------------------------------ */
 
 struct waiter_arg {
-	struct smtpsink	*sink;
+	struct smtpsink *sink;
 	int		 rc;
 };
 
 static void *
 waiter_thread(void *p)
 {
-	struct waiter_arg	*a = p;
-	struct smtpsink_filter	 f = { .rcpt_to = "nobody@*" };
+	struct waiter_arg     *a = p;
+	struct smtpsink_filter f = { .rcpt_to = "nobody@*" };
 
 	a->rc = smtpsink_wait(a->sink, &f, 1, -1, NULL, NULL);
 	return NULL;
@@ -470,11 +472,11 @@ waiter_thread(void *p)
 static void
 test_sink_stop_ends_waits(void **state)
 {
-	struct smtpsink		*sink;
-	struct waiter_arg	 a = { 0 };
-	struct timespec		 ts = { 0, 100 * 1000000L };
-	pthread_t		 t;
-	char			 err[256];
+	struct smtpsink	 *sink;
+	struct waiter_arg a = { 0 };
+	struct timespec	  ts = { 0, 100 * 1000000L };
+	pthread_t	  t;
+	char		  err[256];
 
 	sink = smtpsink_start(NULL, err, sizeof(err));
 	assert_non_null(sink);
@@ -490,11 +492,11 @@ test_sink_stop_ends_waits(void **state)
 static void
 test_sink_two_sinks_and_limits(void **state)
 {
-	struct smtpsink_options	 opt;
-	struct smtpsink		*s1, *s2;
-	struct smtpsink_stats	 st;
-	const char		*r = "x@two.test";
-	char			 err[256], big[2048];
+	struct smtpsink_options opt;
+	struct smtpsink	       *s1, *s2;
+	struct smtpsink_stats	st;
+	const char	       *r = "x@two.test";
+	char			err[256], big[2048];
 
 	smtpsink_options_init(&opt);
 	opt.max_messages = 2;
@@ -525,10 +527,10 @@ test_sink_two_sinks_and_limits(void **state)
 static void
 test_sink_grpc_option(void **state)
 {
-	struct smtpsink_options	 opt;
-	struct smtpsink		*sink;
-	const char		*r = "x@grpc.test";
-	char			 err[256];
+	struct smtpsink_options opt;
+	struct smtpsink	       *sink;
+	const char	       *r = "x@grpc.test";
+	char			err[256];
 
 	smtpsink_options_init(&opt);
 	opt.grpc_listen = "127.0.0.1:0";
@@ -543,7 +545,7 @@ test_sink_grpc_option(void **state)
 }
 
 /* The handler may stop its own sink: its message is answered, then the sink goes. */
-static struct smtpsink	*self_stop_sink;
+static struct smtpsink *self_stop_sink;
 
 static const char *
 self_stop_handler(const struct smtpsink_message *msg, void *arg)
@@ -555,11 +557,11 @@ self_stop_handler(const struct smtpsink_message *msg, void *arg)
 static void
 test_sink_stop_from_handler(void **state)
 {
-	struct smtpsink_options	 opt;
-	struct client		 c;
-	const char		*r = "x@selfstop.test";
-	char			 err[256];
-	int			 port, i, refused = 0;
+	struct smtpsink_options opt;
+	struct client		c;
+	const char	       *r = "x@selfstop.test";
+	char			err[256];
+	int			port, i, refused = 0;
 
 	smtpsink_options_init(&opt);
 	opt.handler = self_stop_handler;
@@ -583,15 +585,15 @@ test_sink_stop_from_handler(void **state)
  * The handler runs on the loop thread: a listing or a clear it asks for is
  * a scan that runs to its end there and then (no slices to wait for).
  */
-static struct smtpsink	*inline_sink;
-static size_t		 inline_listed;
-static long		 inline_cleared = -2;
+static struct smtpsink *inline_sink;
+static size_t		inline_listed;
+static long		inline_cleared = -2;
 
 static const char *
 inline_handler(const struct smtpsink_message *msg, void *arg)
 {
 	struct smtpsink_filter	 old = { .rcpt_to = "old@*" };
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	size_t			 n;
 
 	if (strcmp(msg->rcpt_to[0], "new@inline.test") != 0)
@@ -608,7 +610,7 @@ static void
 test_sink_list_from_handler(void **state)
 {
 	struct smtpsink_options	 opt;
-	struct smtpsink_message	*msgs;
+	struct smtpsink_message *msgs;
 	const char		*old = "old@inline.test", *new = "new@inline.test";
 	char			 err[256];
 	size_t			 n;
@@ -622,7 +624,7 @@ test_sink_list_from_handler(void **state)
 	assert_int_equal(send_mail(port, "a@x", &old, 1, "a\r\n", NULL, 0), 250);
 	assert_int_equal(send_mail(port, "a@x", &old, 1, "b\r\n", NULL, 0), 250);
 	assert_int_equal(send_mail(port, "a@x", &new, 1, "c\r\n", NULL, 0), 250);
-	assert_int_equal(inline_listed, 2);	/* before the new one is stored */
+	assert_int_equal(inline_listed, 2); /* before the new one is stored */
 	assert_int_equal(inline_cleared, 2);
 	assert_int_equal(smtpsink_list(inline_sink, NULL, 0, &msgs, &n), 0);
 	assert_int_equal(n, 1);
@@ -635,9 +637,9 @@ test_sink_list_from_handler(void **state)
 static void
 test_sink_port_in_use(void **state)
 {
-	struct smtpsink_options	 opt;
-	struct smtpsink		*s1;
-	char			 err[256] = "";
+	struct smtpsink_options opt;
+	struct smtpsink	       *s1;
+	char			err[256] = "";
 
 	s1 = smtpsink_start(NULL, err, sizeof(err));
 	assert_non_null(s1);
@@ -656,8 +658,8 @@ test_sink_port_in_use(void **state)
 static void
 test_sink_start_error(void **state)
 {
-	struct smtpsink_options	 opt;
-	char			 err[256] = "";
+	struct smtpsink_options opt;
+	char			err[256] = "";
 
 	smtpsink_options_init(&opt);
 	opt.smtp_listen = "256.1.1.1:0";
@@ -686,7 +688,7 @@ main(void)
 		cmocka_unit_test(test_sink_grpc_option),
 		cmocka_unit_test(test_sink_start_error),
 	};
-	int	 rc;
+	int rc;
 
 	rc = cmocka_run_group_tests_name("sink", shared, group_setup, group_teardown);
 	rc += cmocka_run_group_tests_name("sink_own", own, NULL, NULL);

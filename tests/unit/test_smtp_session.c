@@ -36,19 +36,19 @@
 #include "store.h"
 
 struct h {
-	struct config		 cfg;
-	struct event_base	*base;
-	struct server		*srv;
-	int			 fd;		/* client end */
-	char			 in[1 << 16];	/* received, not yet consumed */
-	size_t			 inlen;
-	int			 eof;
+	struct config	   cfg;
+	struct event_base *base;
+	struct server	  *srv;
+	int		   fd;		/* client end */
+	char		   in[1 << 16]; /* received, not yet consumed */
+	size_t		   inlen;
+	int		   eof;
 };
 
 static double
 now_ms(void)
 {
-	struct timespec	 ts;
+	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000.0 + ts.tv_nsec / 1e6;
@@ -58,8 +58,8 @@ now_ms(void)
 static void
 h_pump(struct h *h)
 {
-	ssize_t	 n;
-	int	 i;
+	ssize_t n;
+	int	i;
 
 	for (i = 0; i < 4; i++)
 		event_base_loop(h->base, EVLOOP_NONBLOCK);
@@ -82,8 +82,8 @@ h_pump(struct h *h)
 static void
 h_connect(struct h *h)
 {
-	struct sockaddr_in	 sin;
-	int			 sv[2];
+	struct sockaddr_in sin;
+	int		   sv[2];
 
 	if (h->fd >= 0)
 		close(h->fd);
@@ -92,7 +92,8 @@ h_connect(struct h *h)
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(4242);
 	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
-	assert_non_null(smtp_session_new(server_sessions(h->srv), sv[0], (struct sockaddr *)&sin, sizeof(sin)));
+	assert_non_null(
+	    smtp_session_new(server_sessions(h->srv), sv[0], (struct sockaddr *)&sin, sizeof(sin)));
 	h->fd = sv[1];
 	fcntl(h->fd, F_SETFL, O_NONBLOCK);
 	h->inlen = 0;
@@ -111,7 +112,7 @@ h_disconnect(struct h *h)
 static struct h *
 h_new_cfg(void (*tweak)(struct config *))
 {
-	struct h	*h = calloc(1, sizeof(*h));
+	struct h *h = calloc(1, sizeof(*h));
 
 	config_defaults(&h->cfg);
 	if (tweak != NULL)
@@ -146,9 +147,9 @@ h_peer(struct h *peer, const struct h *h)
 static void
 h_send(struct h *h, const void *p, size_t n)
 {
-	const char	*c = p;
-	ssize_t		 w;
-	double		 deadline = now_ms() + 5000;
+	const char *c = p;
+	ssize_t	    w;
+	double	    deadline = now_ms() + 5000;
 
 	while (n > 0) {
 		w = write(h->fd, c, n);
@@ -176,8 +177,8 @@ h_sends(struct h *h, const char *s)
 static size_t
 h_reply_len(const struct h *h)
 {
-	size_t	 off = 0;
-	char	*nl;
+	size_t off = 0;
+	char  *nl;
 
 	for (;;) {
 		nl = memchr(h->in + off, '\n', h->inlen - off);
@@ -196,9 +197,9 @@ h_reply_len(const struct h *h)
 static char *
 h_reply(struct h *h)
 {
-	static char	 out[8192];
-	size_t		 n, i, o = 0;
-	double		 deadline = now_ms() + 3000;
+	static char out[8192];
+	size_t	    n, i, o = 0;
+	double	    deadline = now_ms() + 3000;
 
 	while ((n = h_reply_len(h)) == 0) {
 		if (h->eof)
@@ -226,7 +227,7 @@ h_reply(struct h *h)
 static void
 want_reply(struct h *h, const char *want)
 {
-	char	*got = h_reply(h);
+	char *got = h_reply(h);
 
 	if (strncmp(got, want, strlen(want)) != 0)
 		fail_msg("reply: got \"%s\", want \"%s...\"", got, want);
@@ -235,7 +236,7 @@ want_reply(struct h *h, const char *want)
 static void
 want_closed(struct h *h)
 {
-	double	 deadline = now_ms() + 3000;
+	double deadline = now_ms() + 3000;
 
 	while (!h->eof) {
 		if (now_ms() > deadline)
@@ -250,7 +251,7 @@ want_closed(struct h *h)
 static void
 want_silence(struct h *h, int ms)
 {
-	double	 deadline = now_ms() + ms;
+	double deadline = now_ms() + ms;
 
 	while (now_ms() < deadline) {
 		h_pump(h);
@@ -264,7 +265,7 @@ want_silence(struct h *h, int ms)
 static uint64_t
 queued_id(const char *reply)
 {
-	const char	*p = strstr(reply, "queued as ");
+	const char *p = strstr(reply, "queued as ");
 
 	if (strncmp(reply, "250", 3) != 0 || p == NULL)
 		fail_msg("not a queued reply: \"%s\"", reply);
@@ -274,12 +275,12 @@ queued_id(const char *reply)
 static struct message *
 want_stored(struct h *h, const char *reply, const void *body, size_t len)
 {
-	struct message	*m = store_get(server_store(h->srv), queued_id(reply));
+	struct message *m = store_get(server_store(h->srv), queued_id(reply));
 
 	assert_non_null(m);
 	if (m->size != len || memcmp(m->data, body, len) != 0)
-		fail_msg("stored body: got %zu \"%.*s\", want %zu \"%.*s\"", m->size,
-		    (int)m->size, m->data, len, (int)len, (const char *)body);
+		fail_msg("stored body: got %zu \"%.*s\", want %zu \"%.*s\"", m->size, (int)m->size,
+		    m->data, len, (int)len, (const char *)body);
 	assert_int_equal(m->data[m->size], '\0');
 	return m;
 }
@@ -306,16 +307,17 @@ h_envelope(struct h *h)
 static void
 test_smtp_session_transaction_and_envelope(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	struct message	*m;
-	const char	 body[] = "Subject: hi\r\n\r\n..dot\r\n8bit \xc3\xa9\r\n";
-	char		*r;
+	struct h       *h = h_new_cfg(NULL);
+	struct message *m;
+	const char	body[] = "Subject: hi\r\n\r\n..dot\r\n8bit \xc3\xa9\r\n";
+	char	       *r;
 
 	h_connect(h);
 	want_reply(h, "220 smtpsink ESMTP smtpsink");
 	h_sends(h, "EHLO client.example\r\n");
 	r = h_reply(h);
-	assert_string_equal(r, "250-smtpsink\n250-PIPELINING\n250-8BITMIME\n250-SMTPUTF8\n"
+	assert_string_equal(r,
+	    "250-smtpsink\n250-PIPELINING\n250-8BITMIME\n250-SMTPUTF8\n"
 	    "250-SIZE 33554432\n250-ENHANCEDSTATUSCODES\n250-CHUNKING\n250-BINARYMIME\n250 DSN");
 	h_sends(h, "MAIL FROM:<a@b.example> BODY=8BITMIME SIZE=100 RET=HDRS ENVID=x1\r\n");
 	want_reply(h, "250 2.1.0 Ok");
@@ -370,12 +372,12 @@ test_smtp_session_transaction_and_envelope(void **state)
 static void
 test_smtp_session_data_split_every_byte(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	const char	 wire[] = "Subject: s\r\n\r\n..a\r\n.\r\r\n\n.x\r\nend\r\n.\r\n";
+	struct h       *h = h_new_cfg(NULL);
+	const char	wire[] = "Subject: s\r\n\r\n..a\r\n.\r\r\n\n.x\r\nend\r\n.\r\n";
 	/* After a bare LF the dot is not at a line start: kept */
-	const char	 want[] = "Subject: s\r\n\r\n.a\r\n\r\r\n\n.x\r\nend\r\n";
-	size_t		 cut, n = strlen(wire);
-	struct message	*m;
+	const char	want[] = "Subject: s\r\n\r\n.a\r\n\r\r\n\n.x\r\nend\r\n";
+	size_t		cut, n = strlen(wire);
+	struct message *m;
 
 	h_greet(h);
 	for (cut = 0; cut <= n; cut++) {
@@ -399,9 +401,10 @@ test_smtp_session_data_split_every_byte(void **state)
 static void
 test_smtp_session_data_bytewise(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	const char	 wire[] = "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nA: b\r\n\r\n..\r\n.\r\nNOOP\r\n";
-	size_t		 i;
+	struct h *h = h_new_cfg(NULL);
+	const char
+	    wire[] = "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nA: b\r\n\r\n..\r\n.\r\nNOOP\r\n";
+	size_t i;
 
 	h_greet(h);
 	for (i = 0; i < strlen(wire); i++)
@@ -425,9 +428,9 @@ test_smtp_session_no_smuggling(void **state)
 		"A: b\r\n\r\nx\r\n.\nMAIL FROM:<evil@x>\r\n",
 		"A: b\r\n\r\nx\r\n.\rMAIL FROM:<evil@x>\r\n",
 	};
-	struct h	*h = h_new_cfg(NULL);
-	size_t		 i;
-	struct message	*m;
+	struct h       *h = h_new_cfg(NULL);
+	size_t		i;
+	struct message *m;
 
 	h_greet(h);
 	for (i = 0; i < sizeof(attempts) / sizeof(attempts[0]); i++) {
@@ -435,7 +438,7 @@ test_smtp_session_no_smuggling(void **state)
 		h_sends(h, "DATA\r\n");
 		want_reply(h, "354");
 		h_sends(h, attempts[i]);
-		want_silence(h, 5);		/* still in DATA: no reply at all */
+		want_silence(h, 5); /* still in DATA: no reply at all */
 		h_sends(h, "\r\n.\r\n");
 		m = store_get(server_store(h->srv), queued_id(h_reply(h)));
 		assert_non_null(m);
@@ -451,10 +454,10 @@ test_smtp_session_no_smuggling(void **state)
 static void
 test_smtp_session_bdat(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	const char	 chunk1[] = "Subject: b\r\n\r\nline\r\n.\r\n";	/* CRLF.CRLF inside */
-	char		 want[128];
-	struct message	*m;
+	struct h       *h = h_new_cfg(NULL);
+	const char	chunk1[] = "Subject: b\r\n\r\nline\r\n.\r\n"; /* CRLF.CRLF inside */
+	char		want[128];
+	struct message *m;
 
 	h_greet(h);
 	h_envelope(h);
@@ -488,7 +491,7 @@ test_smtp_session_bdat(void **state)
 	/* Refused BDAT: the chunk is skipped, the stream stays in sync */
 	h_sends(h, "BDAT 12 LAST\r\nNOOP\r\nNOOP\r\nNOOP\r\n");
 	want_reply(h, "503 5.5.1");
-	want_reply(h, "250 2.0.0 Ok");		/* the third NOOP */
+	want_reply(h, "250 2.0.0 Ok"); /* the third NOOP */
 	want_silence(h, 5);
 	h_sends(h, "BDAT x\r\n");
 	want_reply(h, "501 5.5.4");
@@ -509,7 +512,7 @@ test_smtp_session_bdat(void **state)
 static void
 test_smtp_session_disconnect_mid_data_stores_nothing(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
+	struct h *h = h_new_cfg(NULL);
 
 	h_greet(h);
 	h_envelope(h);
@@ -534,11 +537,12 @@ test_smtp_session_disconnect_mid_data_stores_nothing(void **state)
 static void
 test_smtp_session_half_close(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
+	struct h *h = h_new_cfg(NULL);
 
 	h_connect(h);
 	want_reply(h, "220");
-	h_sends(h, "HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nA: b\r\n\r\nz\r\n.\r\nQUIT\r\n");
+	h_sends(h,
+	    "HELO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\nA: b\r\n\r\nz\r\n.\r\nQUIT\r\n");
 	shutdown(h->fd, SHUT_WR);
 	want_reply(h, "250 smtpsink");
 	want_reply(h, "250 2.1.0");
@@ -563,8 +567,8 @@ tweak_small(struct config *c)
 static void
 test_smtp_session_limits(void **state)
 {
-	struct h	*h = h_new_cfg(tweak_small);
-	char		 line[200];
+	struct h *h = h_new_cfg(tweak_small);
+	char	  line[200];
 
 	/* Command line: refused before the line is complete */
 	h_greet(h);
@@ -575,7 +579,8 @@ test_smtp_session_limits(void **state)
 
 	/* Exactly the limit (incl. CRLF) is fine */
 	h_greet(h);
-	snprintf(line, sizeof(line), "NOOP %.*s\r\n", 64 - 7, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+	snprintf(line, sizeof(line), "NOOP %.*s\r\n", 64 - 7,
+	    "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
 	assert_int_equal(strlen(line), 64);
 	h_sends(h, line);
 	want_reply(h, "250 2.0.0");
@@ -642,10 +647,10 @@ tweak_pipelining(struct config *c)
 static void
 test_smtp_session_pipelining_order(void **state)
 {
-	struct h	*h = h_new_cfg(tweak_pipelining);
-	char		 wire[4096];
-	size_t		 o = 0;
-	int		 i;
+	struct h *h = h_new_cfg(tweak_pipelining);
+	char	  wire[4096];
+	size_t	  o = 0;
+	int	  i;
 
 	h_connect(h);
 	want_reply(h, "220");
@@ -653,13 +658,14 @@ test_smtp_session_pipelining_order(void **state)
 	for (i = 0; i < 5; i++)
 		o += snprintf(wire + o, sizeof(wire) - o,
 		    "MAIL FROM:<s%d@x>\r\nRCPT TO:<r%d@x>\r\nRCPT TO:<bad>x\r\nRCPT TO:<q%d@x>\r\n"
-		    "DATA\r\nN: %d\r\n\r\nbody\r\n.\r\nRSET\r\nBOGUS\r\n", i, i, i, i);
+		    "DATA\r\nN: %d\r\n\r\nbody\r\n.\r\nRSET\r\nBOGUS\r\n",
+		    i, i, i, i);
 	o += snprintf(wire + o, sizeof(wire) - o, "QUIT\r\n");
 	h_send(h, wire, o);
 	want_reply(h, "250-smtpsink");
 	for (i = 0; i < 5; i++) {
-		struct message	*m;
-		char		 from[32], body[64];
+		struct message *m;
+		char		from[32], body[64];
 
 		want_reply(h, "250 2.1.0");
 		want_reply(h, "250 2.1.5");
@@ -687,12 +693,12 @@ test_smtp_session_pipelining_order(void **state)
 static void
 test_smtp_session_pipelining_flood(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	const size_t	 total = 60000;
-	size_t		 sent = 0, got = 0, i;
-	char		 chunk[6 * 512];
-	double		 deadline = now_ms() + 20000;
-	ssize_t		 w;
+	struct h    *h = h_new_cfg(NULL);
+	const size_t total = 60000;
+	size_t	     sent = 0, got = 0, i;
+	char	     chunk[6 * 512];
+	double	     deadline = now_ms() + 20000;
+	ssize_t	     w;
 
 	h_greet(h);
 	for (i = 0; i < 512; i++)
@@ -727,7 +733,7 @@ test_smtp_session_pipelining_flood(void **state)
 static void
 test_smtp_session_commands(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
+	struct h *h = h_new_cfg(NULL);
 
 	h_connect(h);
 	want_reply(h, "220");
@@ -800,7 +806,7 @@ tweak_noext(struct config *c)
 static void
 test_smtp_session_extensions_off(void **state)
 {
-	struct h	*h = h_new_cfg(tweak_noext);
+	struct h *h = h_new_cfg(tweak_noext);
 
 	h_connect(h);
 	want_reply(h, "220");
@@ -823,8 +829,8 @@ test_smtp_session_extensions_off(void **state)
 }
 
 static struct rule *
-rule_tmpl(struct rule *r, enum rules_stage st, const char *match, unsigned code,
-    unsigned delay_ms, int disconnect)
+rule_tmpl(struct rule *r, enum rules_stage st, const char *match, unsigned code, unsigned delay_ms,
+    int disconnect)
 {
 	memset(r, 0, sizeof(*r));
 	r->stage = st;
@@ -839,14 +845,14 @@ rule_tmpl(struct rule *r, enum rules_stage st, const char *match, unsigned code,
 static void
 test_smtp_session_rules(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	struct rule	 t;
-	char		 err[256];
-	double		 t0;
+	struct h   *h = h_new_cfg(NULL);
+	struct rule t;
+	char	    err[256];
+	double	    t0;
 
 	/* CONNECT refusal: greeting replaced, only QUIT works */
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_CONNECT, "127.0.0.*", 554,
-	    0, 0), err, sizeof(err)));
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_CONNECT, "127.0.0.*", 554, 0, 0), err, sizeof(err)));
 	h_connect(h);
 	want_reply(h, "554 5.3.2 ruled");
 	h_sends(h, "EHLO x\r\n");
@@ -858,9 +864,10 @@ test_smtp_session_rules(void **state)
 
 	/* RCPT: one recipient refused, the others accepted; rules change live */
 	h_greet(h);
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_RCPT_TO, "*@blocked.example",
-	    550, 0, 0), err, sizeof(err)));
-	h_sends(h, "MAIL FROM:<a@b>\r\nRCPT TO:<x@blocked.example>\r\nRCPT TO:<ok@fine.example>\r\n");
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_RCPT_TO, "*@blocked.example", 550, 0, 0), err, sizeof(err)));
+	h_sends(h,
+	    "MAIL FROM:<a@b>\r\nRCPT TO:<x@blocked.example>\r\nRCPT TO:<ok@fine.example>\r\n");
 	want_reply(h, "250 2.1.0");
 	want_reply(h, "550 5.1.1 ruled");
 	want_reply(h, "250 2.1.5");
@@ -869,8 +876,8 @@ test_smtp_session_rules(void **state)
 	want_reply(h, "250 2.1.5");
 
 	/* DATA rule (inside deliver_message) rejects, nothing stored */
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_DATA, "", 451, 0, 0),
-	    err, sizeof(err)));
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_DATA, "", 451, 0, 0), err, sizeof(err)));
 	h_sends(h, "DATA\r\nA: b\r\n\r\n.\r\n");
 	want_reply(h, "354");
 	want_reply(h, "451 4.7.1 ruled");
@@ -878,8 +885,8 @@ test_smtp_session_rules(void **state)
 	rules_delete(server_rules(h->srv), NULL);
 
 	/* MAIL delay: the normal reply comes later, pipelined input waits */
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_MAIL_FROM, "slow@*", 0,
-	    100, 0), err, sizeof(err)));
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_MAIL_FROM, "slow@*", 0, 100, 0), err, sizeof(err)));
 	t0 = now_ms();
 	h_sends(h, "MAIL FROM:<slow@x>\r\nNOOP\r\n");
 	want_silence(h, 50);
@@ -889,16 +896,16 @@ test_smtp_session_rules(void **state)
 	rules_delete(server_rules(h->srv), NULL);
 
 	/* HELO: refusal plus disconnect */
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_HELO, "bad.*", 421, 0, 1),
-	    err, sizeof(err)));
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_HELO, "bad.*", 421, 0, 1), err, sizeof(err)));
 	h_sends(h, "EHLO bad.example\r\nNOOP\r\n");
 	want_reply(h, "421 4.7.1 ruled");
 	want_closed(h);
 
 	/* The client leaves during a delay: no crash, session freed */
 	rules_delete(server_rules(h->srv), NULL);
-	assert_non_null(rules_add(server_rules(h->srv), rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 80, 0),
-	    err, sizeof(err)));
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_CONNECT, "", 0, 80, 0), err, sizeof(err)));
 	h_connect(h);
 	want_silence(h, 20);
 	h_disconnect(h);
@@ -915,9 +922,9 @@ test_smtp_session_rules(void **state)
 static void
 test_smtp_session_shutdown(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	struct h	 idle;
-	char		*r;
+	struct h *h = h_new_cfg(NULL);
+	struct h  idle;
+	char	 *r;
 
 	h_peer(&idle, h);
 	h_greet(h);
@@ -964,10 +971,10 @@ tweak_timeouts(struct config *c)
 static void
 test_smtp_session_timeouts(void **state)
 {
-	struct h	*h = h_new_cfg(tweak_timeouts);
-	double		 t0;
-	char		*r;
-	int		 i;
+	struct h *h = h_new_cfg(tweak_timeouts);
+	double	  t0;
+	char	 *r;
+	int	  i;
 
 	h_greet(h);
 	t0 = now_ms();
@@ -983,7 +990,7 @@ test_smtp_session_timeouts(void **state)
 	h_sends(h, "DATA\r\n");
 	want_reply(h, "354");
 	for (i = 0; i < 60 && h_reply_len(h) == 0 && !h->eof; i++) {
-		h_sends(h, "x");		/* every 10 ms: never 60 ms idle */
+		h_sends(h, "x"); /* every 10 ms: never 60 ms idle */
 		usleep(10 * 1000);
 		h_pump(h);
 	}
@@ -1009,21 +1016,21 @@ tweak_stress(struct config *c)
 static void
 test_smtp_session_stress_timeout(void **state)
 {
-	struct h	*h = h_new_cfg(tweak_stress);
-	struct h	 more[4];
-	double		 t0;
-	char		*r;
-	int		 i;
+	struct h *h = h_new_cfg(tweak_stress);
+	struct h  more[4];
+	double	  t0;
+	char	 *r;
+	int	  i;
 
 	for (i = 0; i < 4; i++) {
 		h_peer(&more[i], h);
 		h_connect(&more[i]);
 		want_reply(&more[i], "220");
 	}
-	assert_int_equal(server_sessions(h->srv)->stressed, 0);	/* 4 of 5: 80 % */
+	assert_int_equal(server_sessions(h->srv)->stressed, 0); /* 4 of 5: 80 % */
 	want_silence(&more[0], 60);				/* the 60 s limit holds */
 	t0 = now_ms();
-	h_greet(h);						/* 5 of 5: stress */
+	h_greet(h); /* 5 of 5: stress */
 	assert_int_equal(server_sessions(h->srv)->stressed, 1);
 	for (i = 0; i < 4; i++) {
 		r = h_reply(&more[i]);
@@ -1055,9 +1062,9 @@ tweak_on_full_reject(struct config *c)
 static void
 test_smtp_session_on_full_reject(void **state)
 {
-	struct h	*h = h_new_cfg(tweak_on_full_reject);
-	struct h	 other;
-	char		*r;
+	struct h *h = h_new_cfg(tweak_on_full_reject);
+	struct h  other;
+	char	 *r;
 
 	h_peer(&other, h);
 	h_greet(h);
@@ -1087,7 +1094,7 @@ test_smtp_session_on_full_reject(void **state)
 	h_sends(h, "DATA\r\nm: 4\r\n\r\n.\r\n");
 	want_reply(h, "354");
 	r = h_reply(h);
-	if (strncmp(r, "250 2.0.0 Ok: queued as 3", 26) != 0)	/* a refused message takes no id */
+	if (strncmp(r, "250 2.0.0 Ok: queued as 3", 26) != 0) /* a refused message takes no id */
 		fail_msg("after delete: got \"%s\"", r);
 	close(other.fd);
 	h_free(h);
@@ -1096,11 +1103,12 @@ test_smtp_session_on_full_reject(void **state)
 static void
 test_smtp_session_ext_line(void **state)
 {
-	struct h	*h = h_new_cfg(NULL);
-	char		 line[256];
+	struct h *h = h_new_cfg(NULL);
+	char	  line[256];
 
 	smtp_session_ext_line(&h->cfg, line, sizeof(line));
-	assert_string_equal(line, "PIPELINING 8BITMIME SMTPUTF8 SIZE 33554432 ENHANCEDSTATUSCODES "
+	assert_string_equal(line,
+	    "PIPELINING 8BITMIME SMTPUTF8 SIZE 33554432 ENHANCEDSTATUSCODES "
 	    "CHUNKING BINARYMIME DSN");
 	h_free(h);
 }

@@ -19,7 +19,7 @@
 static struct message *
 msg(const char *from, const char *rcpt, size_t size)
 {
-	struct message	*m = message_new();
+	struct message *m = message_new();
 
 	m->peer = xstrdup("127.0.0.1:1");
 	m->helo = xstrdup("h");
@@ -36,9 +36,9 @@ msg(const char *from, const char *rcpt, size_t size)
 static void
 test_store_ids_monotonic(void **state)
 {
-	struct store	*st = store_new(0, 0);
-	struct message	*m;
-	uint64_t	 id;
+	struct store   *st = store_new(0, 0);
+	struct message *m;
+	uint64_t	id;
 
 	assert_int_equal(store_last_id(st), 0);
 	assert_null(store_first(st));
@@ -62,10 +62,10 @@ test_store_ids_monotonic(void **state)
 static void
 test_store_get_order_delete(void **state)
 {
-	struct store	*st = store_new(0, 0);
-	struct message	*m;
-	uint64_t	 want, gen;
-	int		 i;
+	struct store   *st = store_new(0, 0);
+	struct message *m;
+	uint64_t	want, gen;
+	int		i;
 
 	for (i = 0; i < 10; i++)
 		store_put(st, msg("a@x", "b@y", 1));
@@ -101,16 +101,16 @@ test_store_get_order_delete(void **state)
 static void
 test_store_after_wide_gap(void **state)
 {
-	struct store	*st = store_new(0, 0);
-	uint64_t	 id;
+	struct store *st = store_new(0, 0);
+	uint64_t      id;
 
 	for (id = 1; id <= 1000; id++)
 		store_put(st, msg("a@x", "b@y", 1));
 	for (id = 100; id <= 899; id++)
 		assert_int_equal(store_delete_id(st, id), 1);
 	assert_int_equal(store_after(st, 99)->id, 900);
-	assert_int_equal(store_after(st, 150)->id, 900);	/* walk from the head */
-	assert_int_equal(store_after(st, 850)->id, 900);	/* walk from the tail */
+	assert_int_equal(store_after(st, 150)->id, 900); /* walk from the head */
+	assert_int_equal(store_after(st, 850)->id, 900); /* walk from the tail */
 	assert_int_equal(store_after(st, 98)->id, 99);
 	assert_int_equal(store_after(st, 900)->id, 901);
 	store_free(st);
@@ -119,9 +119,9 @@ test_store_after_wide_gap(void **state)
 static void
 test_store_evict_by_count(void **state)
 {
-	struct store	*st = store_new(3, 0);
-	uint64_t	 gen;
-	int		 i;
+	struct store *st = store_new(3, 0);
+	uint64_t      gen;
+	int	      i;
 
 	for (i = 0; i < 3; i++)
 		store_put(st, msg("a@x", "b@y", 1));
@@ -142,10 +142,10 @@ test_store_evict_by_count(void **state)
 static void
 test_store_evict_by_bytes(void **state)
 {
-	struct message	*probe = msg("a@x", "b@y", 1000);
-	size_t		 fp = message_footprint(probe);
-	struct store	*st = store_new(0, 3 * fp);
-	uint64_t	 id;
+	struct message *probe = msg("a@x", "b@y", 1000);
+	size_t		fp = message_footprint(probe);
+	struct store   *st = store_new(0, 3 * fp);
+	uint64_t	id;
 
 	message_free(probe);
 	for (id = 1; id <= 3; id++)
@@ -176,15 +176,15 @@ test_store_evict_by_bytes(void **state)
 static void
 test_store_filters(void **state)
 {
-	struct store	*st = store_new(0, 0);
-	struct filter	 f = { 0 };
-	struct message	*m;
-	uint64_t	 gen;
+	struct store   *st = store_new(0, 0);
+	struct filter	f = { 0 };
+	struct message *m;
+	uint64_t	gen;
 
-	store_put(st, msg("alice@a.test", "t1-x@b.test", 1));		/* 1 */
-	store_put(st, msg("bob@a.test", "t2-x@b.test", 1));		/* 2 */
-	store_put(st, msg("alice@a.test", "t2-y@b.test", 1));		/* 3 */
-	store_put(st, msg("carol@c.test", "t1-z@b.test", 1));		/* 4 */
+	store_put(st, msg("alice@a.test", "t1-x@b.test", 1)); /* 1 */
+	store_put(st, msg("bob@a.test", "t2-x@b.test", 1));   /* 2 */
+	store_put(st, msg("alice@a.test", "t2-y@b.test", 1)); /* 3 */
+	store_put(st, msg("carol@c.test", "t1-z@b.test", 1)); /* 4 */
 
 	f.rcpt_to = "t2-*";
 	assert_int_equal(store_count_match(st, &f), 2);
@@ -209,10 +209,10 @@ test_store_filters(void **state)
 	f.rcpt_to = "nobody";
 	gen = 0;
 	assert_null(store_scan_match(st, &f, 1, &gen));
-	assert_int_equal(gen, 4);				/* 2..4 looked at */
+	assert_int_equal(gen, 4); /* 2..4 looked at */
 	gen = 7;
 	assert_null(store_scan_match(st, &f, 4, &gen));
-	assert_int_equal(gen, 7);				/* none looked at */
+	assert_int_equal(gen, 7); /* none looked at */
 	assert_null(store_scan_match(st, &f, 0, NULL));
 
 	memset(&f, 0, sizeof(f));
@@ -238,16 +238,16 @@ test_store_filters(void **state)
 static void
 test_store_many(void **state)
 {
-	struct store	*st = store_new(0, 0);
-	struct filter	 f = { 0 };
-	struct message	*m;
-	char		 rcpt[64];
-	uint64_t	 id;
-	size_t		 n;
+	struct store   *st = store_new(0, 0);
+	struct filter	f = { 0 };
+	struct message *m;
+	char		rcpt[64];
+	uint64_t	id;
+	size_t		n;
 
 	for (id = 1; id <= 100000; id++) {
-		snprintf(rcpt, sizeof(rcpt), "user%llu@test%llu.example",
-		    (unsigned long long)id, (unsigned long long)(id % 1000));
+		snprintf(rcpt, sizeof(rcpt), "user%llu@test%llu.example", (unsigned long long)id,
+		    (unsigned long long)(id % 1000));
 		assert_int_equal(store_put(st, msg("sender@x", rcpt, 64)), id);
 	}
 	assert_int_equal(store_count(st), 100000);
@@ -270,7 +270,7 @@ test_store_many(void **state)
 static struct message *
 msg_body(const char *rcpt, const char *body)
 {
-	struct message	*m = msg("a@x", rcpt, 0);
+	struct message *m = msg("a@x", rcpt, 0);
 
 	free(m->data);
 	xasprintf(&m->data, "Subject: t\r\n\r\n%s\r\n", body);
@@ -286,25 +286,25 @@ msg_body(const char *rcpt, const char *body)
 static void
 test_store_scan_slices(void **state)
 {
-	struct store		*st = store_new(8, 0);
-	struct filter		 f = { .rcpt_to = "t1-*", .body = "*needle*" };
-	struct match_query	*q = match_query_new(&f);
-	struct store_scan	 sc;
-	struct message		*m;
-	enum store_scan_rc	 rc;
-	uint64_t		 seen[16];
-	size_t			 nseen = 0, steps = 0, pauses = 0;
-	int64_t			 budget;
+	struct store	   *st = store_new(8, 0);
+	struct filter	    f = { .rcpt_to = "t1-*", .body = "*needle*" };
+	struct match_query *q = match_query_new(&f);
+	struct store_scan   sc;
+	struct message	   *m;
+	enum store_scan_rc  rc;
+	uint64_t	    seen[16];
+	size_t		    nseen = 0, steps = 0, pauses = 0;
+	int64_t		    budget;
 
-	store_put(st, msg_body("t1-a@x", "a needle"));		/* 1 */
-	store_put(st, msg_body("t2-a@x", "a needle"));		/* 2: rcpt differs */
-	store_put(st, msg_body("t1-b@x", "no"));		/* 3: body differs */
-	store_put(st, msg_body("t1-c@x", "needle here"));	/* 4: deleted before reached */
-	store_put(st, msg_body("t1-d@x", "needle"));		/* 5 */
-	store_put(st, msg_body("t1-e@x", "the needle"));	/* 6 */
+	store_put(st, msg_body("t1-a@x", "a needle"));	  /* 1 */
+	store_put(st, msg_body("t2-a@x", "a needle"));	  /* 2: rcpt differs */
+	store_put(st, msg_body("t1-b@x", "no"));	  /* 3: body differs */
+	store_put(st, msg_body("t1-c@x", "needle here")); /* 4: deleted before reached */
+	store_put(st, msg_body("t1-d@x", "needle"));	  /* 5 */
+	store_put(st, msg_body("t1-e@x", "the needle"));  /* 6 */
 	store_scan_init(&sc, q, 0, store_last_id(st));
 	for (;;) {
-		budget = 40;		/* less than one message: it pauses part-way */
+		budget = 40; /* less than one message: it pauses part-way */
 		rc = store_scan_step(st, &sc, &budget, budget, &m);
 		steps++;
 		if (rc == STORE_SCAN_END)
@@ -317,13 +317,13 @@ test_store_scan_slices(void **state)
 		}
 		if (steps == 2) {
 			assert_int_equal(store_delete_id(st, 4), 1);
-			store_put(st, msg_body("t1-f@x", "needle"));	/* 7: past the ceiling */
+			store_put(st, msg_body("t1-f@x", "needle")); /* 7: past the ceiling */
 		}
 		if (sc.current == 5 && store_get(st, 6) != NULL) {
 			/* 5 is part-way: delete it under the scan */
 			assert_int_equal(store_delete_id(st, 5), 1);
 			assert_int_equal(store_delete_id(st, 6), 1);
-			store_put(st, msg_body("t1-g@x", "needle"));	/* 8 */
+			store_put(st, msg_body("t1-g@x", "needle")); /* 8 */
 		}
 		assert_true(steps < 1000);
 	}
@@ -336,7 +336,7 @@ test_store_scan_slices(void **state)
 	/* Following the newest: 7 and 8 too; the cursor ends at the last id */
 	store_scan_init(&sc, q, 1, STORE_SCAN_NEWEST);
 	for (nseen = 0; (rc = store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, INT64_MAX, &m)) !=
-	    STORE_SCAN_END;)
+	     STORE_SCAN_END;)
 		if (rc == STORE_SCAN_MATCH)
 			seen[nseen++] = m->id;
 	assert_int_equal(nseen, 2);
@@ -344,7 +344,8 @@ test_store_scan_slices(void **state)
 	assert_int_equal(seen[1], 8);
 	assert_int_equal(sc.cursor, store_last_id(st));
 	store_delete_id(st, 8);
-	assert_int_equal(store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, INT64_MAX, &m), STORE_SCAN_END);
+	assert_int_equal(store_scan_step(st, &sc, &(int64_t){ INT64_MAX }, INT64_MAX, &m),
+	    STORE_SCAN_END);
 	assert_int_equal(sc.cursor, 8);
 	store_scan_clear(&sc);
 	match_query_free(q);
@@ -355,17 +356,17 @@ test_store_scan_slices(void **state)
 static void
 test_store_gaps(void **state)
 {
-	struct store	*st = store_new(3, 0);
-	uint64_t	 gaps;
-	int		 i;
+	struct store *st = store_new(3, 0);
+	uint64_t      gaps;
+	int	      i;
 
 	for (i = 0; i < 5; i++)
-		store_put(st, msg("a@x", "b@y", 1));		/* 1, 2 evicted */
+		store_put(st, msg("a@x", "b@y", 1)); /* 1, 2 evicted */
 	gaps = store_gaps(st);
 	assert_int_equal(gaps, 0);
-	assert_int_equal(store_delete_id(st, 3), 1);		/* the oldest */
+	assert_int_equal(store_delete_id(st, 3), 1); /* the oldest */
 	assert_int_equal(store_gaps(st), gaps);
-	assert_int_equal(store_delete_id(st, 5), 1);		/* not the oldest */
+	assert_int_equal(store_delete_id(st, 5), 1); /* not the oldest */
 	assert_int_equal(store_gaps(st), gaps + 1);
 	store_free(st);
 }
@@ -374,12 +375,12 @@ test_store_gaps(void **state)
 static void
 test_store_body_cache(void **state)
 {
-	struct store		*st = store_new(0, 0);
-	struct message		*m1, *m2, *m3;
-	const struct mime_body	*b;
-	char			*big = xmalloc(100001);
-	int64_t			 budget = 0, cost;
-	size_t			 fp1, fp2, fp3;
+	struct store	       *st = store_new(0, 0);
+	struct message	       *m1, *m2, *m3;
+	const struct mime_body *b;
+	char		       *big = xmalloc(100001);
+	int64_t			budget = 0, cost;
+	size_t			fp1, fp2, fp3;
 
 	memset(big, 'z', 100000);
 	big[100000] = '\0';
@@ -393,7 +394,7 @@ test_store_body_cache(void **state)
 	assert_true(cost >= (int64_t)m1->size);
 	assert_true(store_cache_bytes(st) > 0);
 	budget = 0;
-	assert_ptr_equal(store_body(st, m1, &budget), b);	/* cached: no parse */
+	assert_ptr_equal(store_body(st, m1, &budget), b); /* cached: no parse */
 	assert_true(-budget < cost);
 	/* a bound below the big body: it is kept alone, the others dropped */
 	store_set_cache_max(st, 50000);
@@ -416,7 +417,7 @@ test_store_body_cache(void **state)
 	assert_int_equal(store_cache_bytes(st), 0);
 	store_put(st, m1 = msg_body("a@x", "one"));
 	store_body(st, m1, &budget);
-	store_free(st);		/* frees the cached body too (ASan) */
+	store_free(st); /* frees the cached body too (ASan) */
 	free(big);
 }
 

@@ -20,23 +20,23 @@
 #include "xmalloc.h"
 
 struct fixture {
-	struct event_base	*base;
-	struct store		*store;
-	struct waiters		*ws;
+	struct event_base *base;
+	struct store	  *store;
+	struct waiters	  *ws;
 };
 
 struct result {
-	int			 calls;
-	enum waiters_status	 status;
-	size_t			 matched;
-	struct fixture		*fx;
-	struct waiter		*cancel;	/* cancelled from the callback */
+	int		    calls;
+	enum waiters_status status;
+	size_t		    matched;
+	struct fixture	   *fx;
+	struct waiter	   *cancel; /* cancelled from the callback */
 };
 
 static void
 done_cb(void *arg, enum waiters_status status, size_t matched)
 {
-	struct result	*r = arg;
+	struct result *r = arg;
 
 	r->calls++;
 	r->status = status;
@@ -50,7 +50,7 @@ done_cb(void *arg, enum waiters_status status, size_t matched)
 static int
 setup(void **state)
 {
-	struct fixture	*fx = xcalloc(1, sizeof(*fx));
+	struct fixture *fx = xcalloc(1, sizeof(*fx));
 
 	fx->base = event_base_new();
 	fx->store = store_new(0, 0);
@@ -62,7 +62,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	struct fixture	*fx = *state;
+	struct fixture *fx = *state;
 
 	waiters_free(fx->ws);
 	store_free(fx->store);
@@ -74,7 +74,7 @@ teardown(void **state)
 static struct message *
 msg(const char *rcpt)
 {
-	struct message	*m = message_new();
+	struct message *m = message_new();
 
 	m->peer = xstrdup("127.0.0.1:1");
 	m->helo = xstrdup("h");
@@ -91,7 +91,7 @@ msg(const char *rcpt)
 static uint64_t
 deliver(struct fixture *fx, const char *rcpt)
 {
-	uint64_t	id = store_put(fx->store, msg(rcpt));
+	uint64_t id = store_put(fx->store, msg(rcpt));
 
 	waiters_kick(fx->ws);
 	return id;
@@ -106,9 +106,9 @@ run_once(struct fixture *fx)
 static void
 test_waiters_already_satisfied(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { 0 };
-	struct filter	 f = { .rcpt_to = "a@*" };
+	struct fixture *fx = *state;
+	struct result	r = { 0 };
+	struct filter	f = { .rcpt_to = "a@*" };
 
 	deliver(fx, "a@x");
 	run_once(fx);
@@ -126,15 +126,15 @@ test_waiters_already_satisfied(void **state)
 static void
 test_waiters_satisfied_later(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { 0 };
-	struct filter	 f = { .rcpt_to = "t1-*" };
+	struct fixture *fx = *state;
+	struct result	r = { 0 };
+	struct filter	f = { .rcpt_to = "t1-*" };
 
 	assert_non_null(waiters_wait(fx->ws, &f, 3, 10000, done_cb, &r));
 	run_once(fx);
 	assert_int_equal(r.calls, 0);
 	deliver(fx, "t1-a@x");
-	deliver(fx, "t2-a@x");		/* excluded by the filter */
+	deliver(fx, "t2-a@x"); /* excluded by the filter */
 	run_once(fx);
 	assert_int_equal(r.calls, 0);
 	deliver(fx, "t1-b@x");
@@ -142,7 +142,7 @@ test_waiters_satisfied_later(void **state)
 	run_once(fx);
 	assert_int_equal(r.calls, 0);
 	deliver(fx, "T1-c@x");
-	assert_int_equal(r.calls, 0);	/* not inside the put */
+	assert_int_equal(r.calls, 0); /* not inside the put */
 	run_once(fx);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.status, WAITERS_OK);
@@ -154,9 +154,9 @@ test_waiters_satisfied_later(void **state)
 static void
 test_waiters_after_id(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { 0 };
-	struct filter	 f = { 0 };
+	struct fixture *fx = *state;
+	struct result	r = { 0 };
+	struct filter	f = { 0 };
 
 	deliver(fx, "a@x");
 	f.after_id = deliver(fx, "a@x");
@@ -172,7 +172,7 @@ test_waiters_after_id(void **state)
 static void
 timeout_cb(void *arg, enum waiters_status status, size_t matched)
 {
-	struct result	*r = arg;
+	struct result *r = arg;
 
 	done_cb(arg, status, matched);
 	event_base_loopbreak(r->fx->base);
@@ -181,11 +181,11 @@ timeout_cb(void *arg, enum waiters_status status, size_t matched)
 static void
 test_waiters_timeout(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { .fx = fx };
-	struct filter	 f = { .rcpt_to = "a@*" };
-	struct timespec	 t0, t1;
-	long		 ms;
+	struct fixture *fx = *state;
+	struct result	r = { .fx = fx };
+	struct filter	f = { .rcpt_to = "a@*" };
+	struct timespec t0, t1;
+	long		ms;
 
 	deliver(fx, "a@x");
 	deliver(fx, "b@x");
@@ -204,9 +204,9 @@ test_waiters_timeout(void **state)
 static void
 test_waiters_cancel(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r1 = { 0 }, r2 = { 0 };
-	struct waiter	*w1, *w2;
+	struct fixture *fx = *state;
+	struct result	r1 = { 0 }, r2 = { 0 };
+	struct waiter  *w1, *w2;
 
 	w1 = waiters_wait(fx->ws, NULL, 1, 10000, done_cb, &r1);
 	w2 = waiters_wait(fx->ws, NULL, 1, 10000, done_cb, &r2);
@@ -232,10 +232,10 @@ test_waiters_cancel(void **state)
 static void
 test_waiters_delete_recount(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { 0 };
-	struct filter	 f = { .rcpt_to = "a@*" };
-	uint64_t	 id1;
+	struct fixture *fx = *state;
+	struct result	r = { 0 };
+	struct filter	f = { .rcpt_to = "a@*" };
+	uint64_t	id1;
 
 	id1 = deliver(fx, "a@x");
 	waiters_wait(fx->ws, &f, 2, -1, done_cb, &r);
@@ -261,17 +261,17 @@ test_waiters_delete_recount(void **state)
 static void
 test_waiters_eviction_recount(void **state)
 {
-	struct fixture	*fx = *state;
-	struct store	*small = store_new(2, 0);
-	struct waiters	*ws = waiters_new(fx->base, small, 10);
-	struct result	 r = { 0 };
-	struct filter	 f = { .rcpt_to = "a@*" };
+	struct fixture *fx = *state;
+	struct store   *small = store_new(2, 0);
+	struct waiters *ws = waiters_new(fx->base, small, 10);
+	struct result	r = { 0 };
+	struct filter	f = { .rcpt_to = "a@*" };
 
 	store_put(small, msg("a@x"));
 	waiters_wait(ws, &f, 2, -1, done_cb, &r);
 	run_once(fx);
 	store_put(small, msg("b@x"));
-	store_put(small, msg("b@x"));	/* evicts the matching one */
+	store_put(small, msg("b@x")); /* evicts the matching one */
 	store_put(small, msg("a@x"));
 	waiters_kick(ws);
 	run_once(fx);
@@ -288,11 +288,11 @@ test_waiters_eviction_recount(void **state)
 static void
 test_waiters_many(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	*r = xcalloc(1000, sizeof(*r));
-	struct filter	 f = { .rcpt_to = "wanted@*" };
-	char		 rcpt[64];
-	int		 i;
+	struct fixture *fx = *state;
+	struct result  *r = xcalloc(1000, sizeof(*r));
+	struct filter	f = { .rcpt_to = "wanted@*" };
+	char		rcpt[64];
+	int		i;
 
 	for (i = 0; i < 10000; i++) {
 		snprintf(rcpt, sizeof(rcpt), "other%d@x", i);
@@ -320,15 +320,15 @@ test_waiters_many(void **state)
 static void
 test_waiters_max(void **state)
 {
-	struct fixture	*fx = *state;
-	struct waiters	*ws = waiters_new(fx->base, fx->store, 2);
-	struct result	 r = { 0 };
+	struct fixture *fx = *state;
+	struct waiters *ws = waiters_new(fx->base, fx->store, 2);
+	struct result	r = { 0 };
 
 	assert_non_null(waiters_wait(ws, NULL, 5, -1, done_cb, &r));
 	assert_non_null(waiters_wait(ws, NULL, 5, -1, done_cb, &r));
 	assert_null(waiters_wait(ws, NULL, 5, -1, done_cb, &r));
 	assert_null(waiters_watch(ws, (waiters_watch_fn *)NULL, NULL));
-	waiters_free(ws);		/* ends both with SHUTDOWN */
+	waiters_free(ws); /* ends both with SHUTDOWN */
 	assert_int_equal(r.calls, 2);
 	assert_int_equal(r.status, WAITERS_SHUTDOWN);
 }
@@ -336,8 +336,8 @@ test_waiters_max(void **state)
 static void
 test_waiters_shutdown(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r1 = { 0 }, r2 = { 0 };
+	struct fixture *fx = *state;
+	struct result	r1 = { 0 }, r2 = { 0 };
 
 	deliver(fx, "a@x");
 	waiters_wait(fx->ws, NULL, 10, 10000, done_cb, &r1);
@@ -354,20 +354,20 @@ test_waiters_shutdown(void **state)
 }
 
 struct watch_state {
-	int		 calls;
-	uint64_t	 cursor;
-	size_t		 seen;
-	struct waiter	*self;
-	int		 cancel_at;	/* cancels itself on that call */
+	int	       calls;
+	uint64_t       cursor;
+	size_t	       seen;
+	struct waiter *self;
+	int	       cancel_at; /* cancels itself on that call */
 };
 
-static struct store	*watch_store;
+static struct store *watch_store;
 
 static void
 watch_pull_cb(void *arg)
 {
-	struct watch_state	*w = arg;
-	struct message		*m;
+	struct watch_state *w = arg;
+	struct message	   *m;
 
 	w->calls++;
 	for (m = store_after(watch_store, w->cursor); m != NULL; m = store_next(watch_store, m)) {
@@ -381,8 +381,8 @@ watch_pull_cb(void *arg)
 static void
 test_waiters_watch(void **state)
 {
-	struct fixture		*fx = *state;
-	struct watch_state	 a = { 0 }, b = { .cancel_at = 1 };
+	struct fixture	  *fx = *state;
+	struct watch_state a = { 0 }, b = { .cancel_at = 1 };
 
 	watch_store = fx->store;
 	deliver(fx, "old@x");
@@ -392,14 +392,14 @@ test_waiters_watch(void **state)
 	b.self = waiters_watch(fx->ws, watch_pull_cb, &b);
 	assert_non_null(a.self);
 	run_once(fx);
-	assert_int_equal(a.calls, 0);		/* nothing new yet */
+	assert_int_equal(a.calls, 0); /* nothing new yet */
 	deliver(fx, "n1@x");
 	deliver(fx, "n2@x");
 	assert_int_equal(a.calls, 0);
 	run_once(fx);
-	assert_int_equal(a.calls, 1);		/* one call per batch */
+	assert_int_equal(a.calls, 1); /* one call per batch */
 	assert_int_equal(a.seen, 2);
-	assert_int_equal(b.calls, 1);		/* cancelled itself */
+	assert_int_equal(b.calls, 1); /* cancelled itself */
 	assert_int_equal(waiters_count(fx->ws), 1);
 	deliver(fx, "n3@x");
 	run_once(fx);
@@ -432,7 +432,7 @@ run_pass(struct fixture *fx)
 static int
 run_idle(struct fixture *fx)
 {
-	int	n = 0;
+	int n = 0;
 
 	while (run_pass(fx) == 0 && n < 1000000)
 		n++;
@@ -440,20 +440,20 @@ run_idle(struct fixture *fx)
 }
 
 struct scan_result {
-	int			 calls;
-	enum waiters_status	 status;
-	size_t			 matched;
-	uint64_t		 ids[64];
-	size_t			 nids;
-	size_t			 stop_at;	/* each() ends the scan at that many */
-	struct fixture		*fx;
-	int			 freed;
+	int		    calls;
+	enum waiters_status status;
+	size_t		    matched;
+	uint64_t	    ids[64];
+	size_t		    nids;
+	size_t		    stop_at; /* each() ends the scan at that many */
+	struct fixture	   *fx;
+	int		    freed;
 };
 
 static int
 scan_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct scan_result	*r = arg;
+	struct scan_result *r = arg;
 
 	assert_ptr_equal(state, r);
 	if (r->nids < 64)
@@ -466,7 +466,7 @@ scan_each(void *arg, void *state, struct message *m, uint64_t *cost)
 static void
 scan_done(void *arg, void *state, enum waiters_status status, size_t matched)
 {
-	struct scan_result	*r = arg;
+	struct scan_result *r = arg;
 
 	assert_ptr_equal(state, r);
 	r->calls++;
@@ -484,8 +484,12 @@ static struct waiter *
 start_scan(struct fixture *fx, const struct filter *f, struct scan_result *r)
 {
 	struct waiters_scan_spec spec = {
-		.filter = f, .each = scan_each, .done = scan_done, .state = r,
-		.state_free = scan_state_free, .arg = r,
+		.filter = f,
+		.each = scan_each,
+		.done = scan_done,
+		.state = r,
+		.state_free = scan_state_free,
+		.arg = r,
 	};
 
 	return waiters_scan(fx->ws, &spec);
@@ -499,25 +503,25 @@ start_scan(struct fixture *fx, const struct filter *f, struct scan_result *r)
 static void
 test_waiters_scan_slices(void **state)
 {
-	struct fixture		*fx = *state;
-	struct scan_result	 r = { 0 };
-	struct filter		 f = { .rcpt_to = "a*" };
-	int			 i, passes = 0;
+	struct fixture	  *fx = *state;
+	struct scan_result r = { 0 };
+	struct filter	   f = { .rcpt_to = "a*" };
+	int		   i, passes = 0;
 
 	for (i = 0; i < 20; i++)
-		deliver(fx, i % 2 == 0 ? "a@x" : "b@x");	/* 1..20: odd ids match */
+		deliver(fx, i % 2 == 0 ? "a@x" : "b@x"); /* 1..20: odd ids match */
 	run_idle(fx);
 	waiters_set_budget(fx->ws, 100);
 	assert_non_null(start_scan(fx, &f, &r));
-	assert_int_equal(waiters_count(fx->ws), 0);	/* scans are not waiters */
+	assert_int_equal(waiters_count(fx->ws), 0); /* scans are not waiters */
 	while (r.calls == 0) {
 		assert_int_equal(run_pass(fx), 0);
 		passes++;
 		if (passes == 2) {
 			assert_true(r.nids > 0 && r.nids < 5);
-			assert_int_equal(store_delete_id(fx->store, 1), 1);	/* seen */
-			assert_int_equal(store_delete_id(fx->store, 15), 1);	/* not yet */
-			deliver(fx, "a@x");					/* 21: past it */
+			assert_int_equal(store_delete_id(fx->store, 1), 1);  /* seen */
+			assert_int_equal(store_delete_id(fx->store, 15), 1); /* not yet */
+			deliver(fx, "a@x");				     /* 21: past it */
 		}
 	}
 	assert_true(passes >= 5);
@@ -544,7 +548,7 @@ test_waiters_scan_slices(void **state)
 	memset(&r, 0, sizeof(r));
 	waiters_scan_finish(start_scan(fx, &f, &r));
 	assert_int_equal(r.calls, 1);
-	assert_int_equal(r.matched, 9);		/* 3..13, 17, 19, 21 */
+	assert_int_equal(r.matched, 9); /* 3..13, 17, 19, 21 */
 	/* shutdown runs scans to their end */
 	memset(&r, 0, sizeof(r));
 	start_scan(fx, NULL, &r);
@@ -560,11 +564,11 @@ test_waiters_scan_slices(void **state)
 static void
 test_waiters_live_first(void **state)
 {
-	struct fixture		*fx = *state;
-	struct scan_result	 sr = { 0 };
-	struct result		 r = { 0 };
-	struct filter		 f = { .rcpt_to = "wanted@*" };
-	int			 i;
+	struct fixture	  *fx = *state;
+	struct scan_result sr = { 0 };
+	struct result	   r = { 0 };
+	struct filter	   f = { .rcpt_to = "wanted@*" };
+	int		   i;
 
 	for (i = 0; i < 2000; i++)
 		store_put(fx->store, msg("other@x"));
@@ -579,11 +583,11 @@ test_waiters_live_first(void **state)
 	run_pass(fx);
 	assert_int_equal(r.calls, 1);
 	assert_int_equal(r.status, WAITERS_OK);
-	assert_int_equal(sr.calls, 0);		/* still going */
+	assert_int_equal(sr.calls, 0); /* still going */
 	waiters_set_budget(fx->ws, WAITERS_BUDGET);
 	run_idle(fx);
 	assert_int_equal(sr.calls, 1);
-	assert_int_equal(sr.matched, 2000);	/* the last id when it started */
+	assert_int_equal(sr.matched, 2000); /* the last id when it started */
 }
 
 /*
@@ -594,11 +598,11 @@ test_waiters_live_first(void **state)
 static void
 test_waiters_huge_count(void **state)
 {
-	struct fixture	*fx = *state;
-	struct store	*small = store_new(1000, 0);
-	struct waiters	*ws = waiters_new(fx->base, small, 300);
-	struct result	*r = xcalloc(200, sizeof(*r));
-	int		 i;
+	struct fixture *fx = *state;
+	struct store   *small = store_new(1000, 0);
+	struct waiters *ws = waiters_new(fx->base, small, 300);
+	struct result  *r = xcalloc(200, sizeof(*r));
+	int		i;
 
 	for (i = 0; i < 200; i++)
 		assert_non_null(waiters_wait(ws, NULL, (size_t)1 << 31, -1, done_cb, &r[i]));
@@ -632,10 +636,10 @@ test_waiters_huge_count(void **state)
 static void
 test_waiters_gap_recheck(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { 0 };
-	struct filter	 f = { .rcpt_to = "a@*" };
-	int		 i;
+	struct fixture *fx = *state;
+	struct result	r = { 0 };
+	struct filter	f = { .rcpt_to = "a@*" };
+	int		i;
 
 	for (i = 0; i < 10; i++)
 		deliver(fx, "a@x");
@@ -647,7 +651,7 @@ test_waiters_gap_recheck(void **state)
 	for (i = 3; i <= 5; i++)
 		assert_int_equal(store_delete_id(fx->store, (uint64_t)i), 1);
 	for (i = 0; i < 4; i++)
-		deliver(fx, "a@x");		/* 7 + 4 = 11 */
+		deliver(fx, "a@x"); /* 7 + 4 = 11 */
 	run_idle(fx);
 	assert_int_equal(r.calls, 0);
 	deliver(fx, "a@x");
@@ -660,10 +664,10 @@ test_waiters_gap_recheck(void **state)
 static void
 test_waiters_timeout_backlog(void **state)
 {
-	struct fixture	*fx = *state;
-	struct result	 r = { .fx = fx };
-	struct filter	 f = { .rcpt_to = "a@*" };
-	int		 i;
+	struct fixture *fx = *state;
+	struct result	r = { .fx = fx };
+	struct filter	f = { .rcpt_to = "a@*" };
+	int		i;
 
 	for (i = 0; i < 3000; i++)
 		store_put(fx->store, msg(i % 10 == 0 ? "a@x" : "b@x"));
@@ -676,16 +680,16 @@ test_waiters_timeout_backlog(void **state)
 }
 
 struct follow_state {
-	uint64_t	 ids[16];
-	size_t		 n;
-	struct waiter	*self;
-	int		 cancel_at;	/* cancels itself in each() at that many */
+	uint64_t       ids[16];
+	size_t	       n;
+	struct waiter *self;
+	int	       cancel_at; /* cancels itself in each() at that many */
 };
 
 static int
 follow_each(void *arg, void *state, struct message *m, uint64_t *cost)
 {
-	struct follow_state	*fs = arg;
+	struct follow_state *fs = arg;
 
 	assert_null(state);
 	fs->ids[fs->n++] = m->id;
@@ -697,30 +701,30 @@ follow_each(void *arg, void *state, struct message *m, uint64_t *cost)
 static void
 test_waiters_follow(void **state)
 {
-	struct fixture		*fx = *state;
-	struct follow_state	 a = { 0 }, b = { .cancel_at = 1 };
-	struct filter		 f = { .rcpt_to = "a*" };
+	struct fixture	   *fx = *state;
+	struct follow_state a = { 0 }, b = { .cancel_at = 1 };
+	struct filter	    f = { .rcpt_to = "a*" };
 
-	deliver(fx, "a@x");		/* 1 */
-	deliver(fx, "a@x");		/* 2 */
-	deliver(fx, "b@x");		/* 3 */
+	deliver(fx, "a@x"); /* 1 */
+	deliver(fx, "a@x"); /* 2 */
+	deliver(fx, "b@x"); /* 3 */
 	a.self = waiters_follow(fx->ws, &f, 1, follow_each, &a);
 	b.self = waiters_follow(fx->ws, &f, 0, follow_each, &b);
 	assert_int_equal(waiters_count(fx->ws), 2);
 	run_idle(fx);
-	assert_int_equal(a.n, 0);		/* waits for the first ask */
+	assert_int_equal(a.n, 0); /* waits for the first ask */
 	waiters_follow_next(a.self);
 	waiters_follow_next(b.self);
 	run_idle(fx);
 	assert_int_equal(a.n, 1);
 	assert_int_equal(a.ids[0], 2);
-	assert_int_equal(b.n, 1);		/* cancelled itself in each() */
+	assert_int_equal(b.n, 1); /* cancelled itself in each() */
 	assert_int_equal(waiters_count(fx->ws), 1);
 	waiters_follow_next(a.self);
 	run_idle(fx);
-	assert_int_equal(a.n, 1);		/* caught up */
+	assert_int_equal(a.n, 1); /* caught up */
 	deliver(fx, "b@x");
-	deliver(fx, "a@x");			/* 5 */
+	deliver(fx, "a@x"); /* 5 */
 	run_idle(fx);
 	assert_int_equal(a.n, 2);
 	assert_int_equal(a.ids[1], 5);
