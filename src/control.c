@@ -24,8 +24,21 @@
  * call is left, grpc_completion_queue_shutdown(); the CQ thread sees
  * GRPC_QUEUE_SHUTDOWN, forwards a sentinel and exits; the sentinel runs
  * done() on the loop. control_free() joins and destroys.
+ *
+ * Memory (tests/integration/HTTP2_ABUSE.md): request headers at most
+ * CONTROL_MAX_METADATA, streams per connection at most --max-waiters plus
+ * CONTROL_STREAMS_SLACK (one client may park every wait), and a
+ * resource quota of CONTROL_QUOTA_BASE plus one max message for the whole
+ * transport (past it gRPC closes idle connections and cancels streams).
+ * gRPC 1.51 cannot bound everything (CONTINUATION floods of small headers,
+ * rapid reset, peers that never ACK SETTINGS): see that file. What its
+ * threads free goes back to glibc's arenas, which keep it; a timer on the
+ * loop calls malloc_trim() every CONTROL_TRIM_MS so the RSS comes back.
  */
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -53,9 +66,13 @@
 #include "waiters.h"
 #include "xmalloc.h"
 
-#define CONTROL_GENERIC	    ((size_t)-1) /* midx of the unregistered-method request */
-#define CONTROL_GRACE_MS    200		 /* before cancel_all_calls at shutdown */
-#define CONTROL_METHODS_MAX 16
+#define CONTROL_GENERIC	      ((size_t)-1) /* midx of the unregistered-method request */
+#define CONTROL_GRACE_MS      200	   /* before cancel_all_calls at shutdown */
+#define CONTROL_METHODS_MAX   16
+#define CONTROL_MAX_METADATA  8192		 /* request header bytes (gRPC's default) */
+#define CONTROL_STREAMS_SLACK 100		 /* streams per connection beyond max waiters */
+#define CONTROL_QUOTA_BASE    ((size_t)64 << 20) /* transport memory, plus one max message */
+#define CONTROL_TRIM_MS	      2000		 /* malloc_trim() period */
 
 TAILQ_HEAD(control_call_list, control_call);
 
@@ -76,6 +93,7 @@ struct control {
 	int		       drained;	    /* GRPC_QUEUE_SHUTDOWN forwarded */
 	struct control_op      op_shutdown; /* call == NULL */
 	struct event	      *grace_ev;
+	struct event	      *trim_ev;
 	void (*done)(void *);
 	void			*done_arg;
 	struct control_call_list calls; /* posted requests and live calls */
@@ -637,6 +655,42 @@ control_set_int_arg(grpc_arg *a, const char *key, int value)
 }
 
 /*
+ * Concurrent streams per connection: one client may legitimately park every
+ * allowed wait on one channel and still make calls next to them. 0 (no
+ * limit on waiters) leaves gRPC's default, no limit.
+ */
+static int
+control_max_streams(const struct config *cfg)
+{
+	if (cfg->waiters_max == 0 || cfg->waiters_max > INT_MAX - CONTROL_STREAMS_SLACK)
+		return INT_MAX;
+	return (int)cfg->waiters_max + CONTROL_STREAMS_SLACK;
+}
+
+static void
+control_set_quota_arg(grpc_arg *a, grpc_resource_quota *quota)
+{
+	a->type = GRPC_ARG_POINTER;
+	a->key = (char *)GRPC_ARG_RESOURCE_QUOTA;
+	a->value.pointer.p = quota;
+	a->value.pointer.vtable = grpc_resource_quota_arg_vtable();
+}
+
+/*
+ * gRPC's threads allocate in glibc arenas of their own; what a flood made
+ * them allocate stays in the process after it was freed. malloc_trim() hands
+ * the free pages back: tens of microseconds when there is nothing to give,
+ * tens of milliseconds once after a flood of GiBs.
+ */
+static void
+control_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
+/*
  * Undoes control_new() before grpc_server_start(): no call was posted and
  * the CQ thread does not run, so the server is destroyed directly.
  */
@@ -656,9 +710,11 @@ control_abandon(struct control *ctl)
 struct control *
 control_new(const struct control_env *env, const char *addr, char *err, size_t errlen)
 {
-	struct control		*ctl;
-	grpc_arg		 args[8];
-	grpc_channel_args	 cargs;
+	struct control	    *ctl;
+	grpc_arg	     args[11];
+	grpc_channel_args    cargs;
+	grpc_resource_quota *quota;
+	struct timeval	     trim_tv = { CONTROL_TRIM_MS / 1000, CONTROL_TRIM_MS % 1000 * 1000 };
 	grpc_server_credentials *creds;
 	size_t			 i, maxmsg = env->cfg->grpc_max_message;
 	int			 port, n = 0, max = maxmsg > INT_MAX ? INT_MAX : (int)maxmsg;
@@ -707,9 +763,17 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 	/* Detect peers that vanished without a FIN while a wait is parked. */
 	control_set_int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIME_MS, 30000);
 	control_set_int_arg(&args[n++], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10000);
+	/* Hostile peers (tests/integration/HTTP2_ABUSE.md). */
+	control_set_int_arg(&args[n++], GRPC_ARG_MAX_METADATA_SIZE, CONTROL_MAX_METADATA);
+	control_set_int_arg(&args[n++], GRPC_ARG_MAX_CONCURRENT_STREAMS,
+	    control_max_streams(env->cfg));
+	quota = grpc_resource_quota_create("smtpsink-grpc");
+	grpc_resource_quota_resize(quota, CONTROL_QUOTA_BASE + (size_t)max);
+	control_set_quota_arg(&args[n++], quota);
 	cargs.num_args = (size_t)n;
 	cargs.args = args;
 	ctl->gs = grpc_server_create(&cargs, NULL);
+	grpc_resource_quota_unref(quota); /* the server holds its own */
 	for (i = 0; i < env->nmethods; i++) {
 		ctl->handles[i] = grpc_server_register_method(ctl->gs, env->methods[i].path, NULL,
 		    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
@@ -746,6 +810,8 @@ control_new(const struct control_env *env, const char *addr, char *err, size_t e
 	for (i = 0; i < env->nmethods; i++)
 		control_request(ctl, i);
 	control_request(ctl, CONTROL_GENERIC);
+	ctl->trim_ev = event_new(ctl->base, -1, EV_PERSIST, control_trim_cb, NULL);
+	event_add(ctl->trim_ev, &trim_tv);
 	log_info("grpc listening addr=%s max_message=%zu", ctl->addr, ctl->max_message);
 	return ctl;
 }
@@ -791,6 +857,8 @@ control_shutdown(struct control *ctl, void (*done)(void *), void *arg)
 	}
 	ctl->shutting_down = 1;
 	log_info("grpc shutdown calls=%zu", ctl->nactive);
+	if (ctl->trim_ev != NULL)
+		event_del(ctl->trim_ev);
 	control_shutdown_calls(ctl);
 	grpc_server_shutdown_and_notify(ctl->gs, ctl->cq, &ctl->op_shutdown);
 	ctl->grace_ev = evtimer_new(ctl->base, control_grace_cb, ctl);
@@ -817,6 +885,8 @@ control_free(struct control *ctl)
 	grpc_completion_queue_destroy(ctl->cq);
 	if (ctl->grace_ev != NULL)
 		event_free(ctl->grace_ev);
+	if (ctl->trim_ev != NULL)
+		event_free(ctl->trim_ev);
 	free(ctl);
 	grpc_shutdown();
 }

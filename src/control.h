@@ -10,7 +10,10 @@
  * env->inbox; every gRPC call and all state stay on the loop thread.
  * Listening options: SO_REUSEPORT off (a second instance on the same port
  * fails), max message size cfg->grpc_max_message both ways, keepalive
- * policy that lets clients ping every second without losing parked calls.
+ * policy that lets clients ping every second without losing parked calls,
+ * limits against hostile HTTP/2 peers (header size, streams per connection,
+ * a resource quota) and a malloc_trim() timer on the loop that hands
+ * memory freed by gRPC's threads back to the system.
  * gRPC's own log lines go through log.c (GRPC_VERBOSITY still wins).
  */
 #ifndef SMTPSINK_CONTROL_H

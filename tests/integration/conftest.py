@@ -24,6 +24,15 @@ VALGRIND = bool(os.environ.get("SMTPSINK_VALGRIND"))
 HARNESS_WAIT = 10.0 * (6 if VALGRIND else 1)
 
 
+def rss_kib(pid):
+    """The resident set size (VmRSS) of process pid, in KiB."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
 def _split(addr):
     host, _, port = addr.rpartition(":")
     return host.strip("[]"), int(port)

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 import conftest  # noqa: E402  (also puts the generated stubs on sys.path)
 import grpc_util  # noqa: E402
-from conftest import SMTPConn, sink_factory  # noqa: E402,F401  (fixture)
+from conftest import SMTPConn, rss_kib, sink_factory  # noqa: E402,F401  (fixture)
 from smtp_util import no_sanitizer_reports, wait_for  # noqa: E402,F401  (autouse fixture)
 
 SCALE = os.environ.get("LOAD_SCALE", "ci")
@@ -60,14 +60,6 @@ def stop_ok(s):
     """SIGTERM; the sink must exit 0 (the sanitizer fixture reads its stderr)."""
     rc, _ = s.stop(timeout=30)
     assert rc == 0, "exit %s: %s" % (rc, s.stderr()[-2000:])
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
 
 
 class RSSSampler(threading.Thread):
