@@ -91,7 +91,8 @@ void mime_str_add_8bit(struct mime_str *s, const char *p, size_t len);
 /*
  * Bytes in charset cs[0..cslen) (not NUL-terminated; an RFC 2231 "*lang"
  * suffix is ignored) to UTF-8 appended to out; unconvertible bytes and
- * U+0000 become U+FFFD, an unknown charset goes through mime_str_add_8bit().
+ * U+0000 become U+FFFD, an unknown charset (or a name that is not ASCII)
+ * goes through mime_str_add_8bit().
  */
 void mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
     struct mime_str *out);

@@ -1564,6 +1564,50 @@ test_mime_boundary_8bit(void **state)
 }
 
 /*
+ * Issue 8 (fuzz_mime): a charset name with 8-bit bytes. glibc's iconv_open()
+ * skips them and found windows-1252 in "Windo<88...>ws-1252" on the fast
+ * path; on the GMime route, whose parser had made each byte two, the name
+ * outgrew its buffer and the text was read as of unknown charset. A name
+ * that is not ASCII names no charset (RFC 2978): the text reads on both
+ * routes as it reads without one.
+ */
+static void
+test_mime_charset_name_8bit(void **state)
+{
+	static const char single[] = "Content-Type: text/plain; charset=\"Windo\x88ws-1252\""
+				     "\r\n\r\n\x93quoted\x94 \x80\r\n";
+	static const char
+			  multi[] = "Content-Type: multipart/mixed; boundary=Z\r\n\r\n"
+				    "--Z\r\nContent-Type: text/plain; charset=\"Windo\x88\x88\x88\x88\x88\x88"
+				    "\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88"
+				    "\x88\x88\x88\x88ws-1252\"\r\n\r\n\x93quoted\x94 \x80\r\n--Z\r\n"
+				    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--Z--\r\n";
+	/* the same text without a charset (a part's text ends before the CRLF) */
+	static const char none[] = "Subject: x\r\n\r\n\x93quoted\x94 \x80";
+	struct mime_body *b, *want;
+	char		 *line;
+	int		  fast;
+
+	(void)state;
+	want = mime_body_parse_raw(none, sizeof(none) - 1, 0);
+	xasprintf(&line, "%s\r\n", want->text);
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(single, sizeof(single) - 1, 0);
+		assert_string_equal(b->text, line);
+		mime_body_free(b);
+		b = mime_body_parse_raw(multi, sizeof(multi) - 1, 0);
+		assert_string_equal(b->text, want->text);
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	free(line);
+	mime_body_free(want);
+	agree_one("8-bit charset name", single, sizeof(single) - 1);
+	agree_one("8-bit charset name, long", multi, sizeof(multi) - 1);
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1789,6 +1833,7 @@ main(void)
 		cmocka_unit_test(test_mime_filename_last_header),
 		cmocka_unit_test(test_mime_content_id_8bit),
 		cmocka_unit_test(test_mime_boundary_8bit),
+		cmocka_unit_test(test_mime_charset_name_8bit),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
