@@ -26,7 +26,8 @@
  * A parsed Content-Type. GMime's parser makes two GObjects per call (about
  * 28,000 instructions with their finalisation), so plain values (type,
  * subtype, token or quoted parameters) are read here, and only values with
- * comments, RFC 2231 parameters or a name= parameter go to GMime (g).
+ * comments, RFC 2231 parameters, a name= parameter or a boundary or charset
+ * given twice go to GMime (g).
  */
 struct mime_ctype {
 	char		  type[32];	 /* lower case */
@@ -61,8 +62,9 @@ mime_ctype_token(const char *p, char *dst, size_t dstsz)
 static int
 mime_ctype_own(const char *p, struct mime_ctype *ct)
 {
-	char   attr[32], *dst;
-	size_t n, dstsz, i;
+	char	 attr[32], *dst;
+	size_t	 n, dstsz, i;
+	unsigned seen = 0, bit;
 
 	while (mime_is_wsp(*p))
 		p++;
@@ -105,13 +107,20 @@ mime_ctype_own(const char *p, struct mime_ctype *ct)
 			return -1;
 		dst = NULL;
 		dstsz = 0;
+		bit = 0;
 		if (strcmp(attr, "boundary") == 0) {
 			dst = ct->boundary;
 			dstsz = sizeof(ct->boundary);
+			bit = 1;
 		} else if (strcmp(attr, "charset") == 0) {
 			dst = ct->charset;
 			dstsz = sizeof(ct->charset);
+			bit = 2;
 		}
+		/* given twice: GMime's parser (the first one wins there) decides */
+		if (seen & bit)
+			return -1;
+		seen |= bit;
 		n = 0;
 		if (*p == '"') {
 			for (p++; *p != '"'; p++) {

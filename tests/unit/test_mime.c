@@ -1608,6 +1608,39 @@ test_mime_charset_name_8bit(void **state)
 }
 
 /*
+ * Issue 8 (fuzz_mime): a boundary (or charset) given twice. The fast
+ * path's Content-Type reader kept the last one, GMime the first, so the
+ * routes split the body at different lines. Such a value now goes to
+ * GMime's parser on the fast path too.
+ */
+static void
+test_mime_param_twice(void **state)
+{
+	static const char
+			  boundary[] = "Content-Type: multipart/mixed; "
+				       "boundary=\"outer\"\r; boundary=inner\r\n\r\n--inner\r\n\r\nplain A\r\n"
+				       "--inner--\r\n--outer\r\n\r\nplain B\r\n--outer--\r\n";
+	static const char charset[] = "Content-Type: text/plain; charset=iso-8859-1; "
+				      "charset=utf-8\r\n\r\ncaf\xe9\r\n";
+	struct mime_body *b;
+	int		  fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(boundary, sizeof(boundary) - 1, 0);
+		assert_string_equal(b->text, "plain B");
+		mime_body_free(b);
+		b = mime_body_parse_raw(charset, sizeof(charset) - 1, 0);
+		assert_string_equal(b->text, "caf\xc3\xa9\r\n");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("boundary twice", boundary, sizeof(boundary) - 1);
+	agree_one("charset twice", charset, sizeof(charset) - 1);
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1834,6 +1867,7 @@ main(void)
 		cmocka_unit_test(test_mime_content_id_8bit),
 		cmocka_unit_test(test_mime_boundary_8bit),
 		cmocka_unit_test(test_mime_charset_name_8bit),
+		cmocka_unit_test(test_mime_param_twice),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
