@@ -1641,6 +1641,56 @@ test_mime_param_twice(void **state)
 }
 
 /*
+ * Issue 8 (fuzz_mime): encoded words in Content-Type, Content-Disposition
+ * and Content-Transfer-Encoding. RFC 2047 does not allow them there, but
+ * GMime's objects decode every header as text before they parse it, while
+ * its parser takes the structure from the raw value: "text/plai=?UTF-8?Q?
+ * n?=" is a text/plain body there and was an attachment "text/plai" on the
+ * fast path; "=?utf-8?q?multipart?=/mixed" is one leaf whose type says
+ * multipart. Where decoding changes what the fast path reads, the message
+ * now takes GMime's route, and both give GMime's reading (these values).
+ */
+static void
+test_mime_encoded_words_in_structure(void **state)
+{
+	static const struct {
+		const char *raw;
+		const char *text;
+		size_t	    natts;
+	} cases[] = {
+		{ "Content-Type: text/plai=?UTF-8?Q?n?=\r\n\r\nbody\r\n", "body\r\n", 0 },
+		{ "Content-Type: =?utf-8?q?multipart?=/mixed; boundary=Z\r\n\r\n--Z\r\n"
+		  "\r\nbody\r\n--Z\r\nContent-Type: image/gif\r\n\r\nGIF89a\r\n--Z--\r\n",
+		    "", 1 },
+		{ "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+		  "=?utf-8?q?base64?=\r\n\r\nYm9keQ==\r\n",
+		    "body", 0 },
+		{ "Content-Type: multipart/mixed; boundary=Z\r\n\r\n--Z\r\n\r\nbody\r\n"
+		  "--Z\r\nContent-Disposition: =?utf-8?q?attachment?=\r\n\r\nx\r\n"
+		  "--Z--\r\n",
+		    "body", 1 },
+	};
+	struct mime_body *b;
+	size_t		  i;
+	int		  fast;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		for (fast = 1; fast >= 0; fast--) {
+			mime_set_fast_paths(fast);
+			b = mime_body_parse_raw(cases[i].raw, strlen(cases[i].raw), 0);
+			if (strcmp(b->text, cases[i].text) != 0 || b->natts != cases[i].natts)
+				fail_msg("case %zu (%s): text \"%s\", %zu attachments", i,
+				    fast ? "fast" : "GMime", b->text, b->natts);
+			mime_body_free(b);
+		}
+		mime_set_fast_paths(1);
+		agree_one("encoded words in a structured header", cases[i].raw,
+		    strlen(cases[i].raw));
+	}
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1868,6 +1918,7 @@ main(void)
 		cmocka_unit_test(test_mime_boundary_8bit),
 		cmocka_unit_test(test_mime_charset_name_8bit),
 		cmocka_unit_test(test_mime_param_twice),
+		cmocka_unit_test(test_mime_encoded_words_in_structure),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
