@@ -26,7 +26,8 @@
  * A parsed Content-Type. GMime's parser makes two GObjects per call (about
  * 28,000 instructions with their finalisation), so plain values (type,
  * subtype, token or quoted parameters) are read here, and only values with
- * comments, RFC 2231 parameters or a name= parameter go to GMime (g).
+ * comments, RFC 2231 parameters, a name= parameter or a boundary or charset
+ * given twice go to GMime (g).
  */
 struct mime_ctype {
 	char		  type[32];	 /* lower case */
@@ -61,8 +62,9 @@ mime_ctype_token(const char *p, char *dst, size_t dstsz)
 static int
 mime_ctype_own(const char *p, struct mime_ctype *ct)
 {
-	char   attr[32], *dst;
-	size_t n, dstsz, i;
+	char	 attr[32], *dst;
+	size_t	 n, dstsz, i;
+	unsigned seen = 0, bit;
 
 	while (mime_is_wsp(*p))
 		p++;
@@ -105,13 +107,20 @@ mime_ctype_own(const char *p, struct mime_ctype *ct)
 			return -1;
 		dst = NULL;
 		dstsz = 0;
+		bit = 0;
 		if (strcmp(attr, "boundary") == 0) {
 			dst = ct->boundary;
 			dstsz = sizeof(ct->boundary);
+			bit = 1;
 		} else if (strcmp(attr, "charset") == 0) {
 			dst = ct->charset;
 			dstsz = sizeof(ct->charset);
+			bit = 2;
 		}
+		/* given twice: GMime's parser (the first one wins there) decides */
+		if (seen & bit)
+			return -1;
+		seen |= bit;
 		n = 0;
 		if (*p == '"') {
 			for (p++; *p != '"'; p++) {
@@ -214,6 +223,115 @@ mime_enc_is_simple(GMimeContentEncoding enc)
 	}
 }
 
+/* ---- headers GMime reads otherwise ----
+ *
+ * GMime's objects decode a header as text before they parse it (RFC 2047
+ * words anywhere, raw 8-bit bytes through the fallback charsets:
+ * mime_hdr_decoded()), while its parser takes the structure (multipart or
+ * not) from the raw value: "=?utf-8?q?multipart?=/mixed" is a leaf whose
+ * type says multipart, and a boundary with 8-bit bytes is looked for
+ * decoded. The fast routes parse the raw values; where decoding changes
+ * anything they read of Content-Type, Content-Disposition or
+ * Content-Transfer-Encoding, the message is GMime's (found by fuzz_mime).
+ */
+
+/* A parameter value that may be absent, for comparing */
+static const char *
+mime_fast_opt(const char *s)
+{
+	return s != NULL ? s : "\001(none)";
+}
+
+static const char *
+mime_ctype_name(const struct mime_ctype *ct)
+{
+	return ct->g != NULL ? g_mime_content_type_get_parameter(ct->g, "name") : NULL;
+}
+
+/* 1 if Content-Type values a and b read the same to the fast routes */
+static int
+mime_fast_same_ctype(const char *a, const char *b)
+{
+	struct mime_ctype x, y;
+	int		  okx, oky, same;
+
+	okx = mime_ctype_parse(a, &x) == 0;
+	oky = mime_ctype_parse(b, &y) == 0;
+	same = okx == oky &&
+	    (!okx ||
+		(strcmp(x.type, y.type) == 0 && strcmp(x.subtype, y.subtype) == 0 &&
+		    strcmp(x.boundary, y.boundary) == 0 && strcmp(x.charset, y.charset) == 0 &&
+		    x.toolong == y.toolong &&
+		    strcmp(mime_fast_opt(mime_ctype_name(&x)),
+			mime_fast_opt(mime_ctype_name(&y))) == 0));
+	mime_ctype_clear(&x);
+	mime_ctype_clear(&y);
+	return same;
+}
+
+/* 1 if Content-Disposition values a and b read the same */
+static int
+mime_fast_same_disp(const char *a, const char *b)
+{
+	GMimeContentDisposition *x, *y;
+	int			 same;
+
+	x = g_mime_content_disposition_parse(NULL, a);
+	y = g_mime_content_disposition_parse(NULL, b);
+	same = (x == NULL) == (y == NULL) &&
+	    (x == NULL ||
+		(g_ascii_strcasecmp(mime_fast_opt(g_mime_content_disposition_get_disposition(x)),
+		     mime_fast_opt(g_mime_content_disposition_get_disposition(y))) == 0 &&
+		    strcmp(mime_fast_opt(g_mime_content_disposition_get_parameter(x, "filename")),
+			mime_fast_opt(g_mime_content_disposition_get_parameter(y, "filename"))) ==
+			0));
+	if (x != NULL)
+		g_object_unref(x);
+	if (y != NULL)
+		g_object_unref(y);
+	return same;
+}
+
+/* 1 if Content-Transfer-Encoding values a and b read the same */
+static int
+mime_fast_same_enc(const char *a, const char *b)
+{
+	return g_mime_content_encoding_from_string(a) == g_mime_content_encoding_from_string(b);
+}
+
+/*
+ * 1 if GMime reads the headers of the header block sc as the fast routes
+ * do (see above); costs a second parse only for a value with "=?" or 8-bit
+ * bytes.
+ */
+static int
+mime_fast_as_gmime(const char *data, const struct mime_hdr_scan *sc)
+{
+	static const struct {
+		const char *name;
+		int (*same)(const char *, const char *);
+	} hdrs[] = {
+		{ "Content-Type", mime_fast_same_ctype },
+		{ "Content-Disposition", mime_fast_same_disp },
+		{ "Content-Transfer-Encoding", mime_fast_same_enc },
+	};
+	struct mime_str v = { 0 };
+	const char     *d;
+	char	       *dec;
+	size_t		i;
+	int		same = 1;
+
+	for (i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]) && same; i++) {
+		if (mime_hdr_find(data, sc, hdrs[i].name, &v) != 1)
+			continue;
+		if ((d = mime_hdr_decoded(v.p, &dec)) != v.p)
+			same = hdrs[i].same(v.p, d);
+		g_free(dec);
+	}
+	free(v.p);
+	return same;
+}
+
 /* ---- the single-part route ---- */
 
 /*
@@ -235,7 +353,7 @@ mime_body_simple(const char *data, size_t size, const struct mime_hdr_scan *sc, 
 	size_t		     blen = size - sc->body, dlen;
 	int		     html = 0, ok = 0, have_ct = 0;
 
-	if (mime_hdr_needs_gmime(data, sc))
+	if (mime_hdr_needs_gmime(data, sc) || !mime_fast_as_gmime(data, sc))
 		goto out;
 	if (mime_hdr_find(data, sc, "Content-Disposition", &v) &&
 	    (g_ascii_strncasecmp(v.p, "inline", 6) != 0 ||
@@ -461,7 +579,8 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (sc.capped || (sc.flags & MIME_FLAG_MALFORMED))
 		goto out;
 	/* a part without the empty line: GMime's warnings decide */
-	if ((depth > 0 && !sc.blank) || mime_hdr_needs_gmime(base, &sc))
+	if ((depth > 0 && !sc.blank) || mime_hdr_needs_gmime(base, &sc) ||
+	    !mime_fast_as_gmime(base, &sc))
 		goto out;
 	if (mime_hdr_find(base, &sc, "Content-Type", &v)) {
 		if (mime_ctype_parse(v.p, &ct) < 0)
@@ -473,13 +592,7 @@ mime_fast_entity(struct mime_fast *f, size_t start, size_t end, unsigned depth)
 	if (have_ct && mime_ctype_is(&ct, "message", "*"))
 		goto out;
 	if (have_ct && mime_ctype_is(&ct, "multipart", "*")) {
-		/*
-		 * GMime's parser decodes a header's 8-bit bytes as text, so it
-		 * looks for another boundary than the one in the raw bytes
-		 * (RFC 2046 boundaries are ASCII): its call
-		 */
-		if (mime_ctype_is(&ct, "multipart", "digest") || ct.boundary[0] == '\0' ||
-		    !mime_is_ascii(ct.boundary))
+		if (mime_ctype_is(&ct, "multipart", "digest") || ct.boundary[0] == '\0')
 			goto out;
 		if (depth >= ctx->max_depth) {
 			ctx->body->flags |= MIME_FLAG_MAX_DEPTH;

@@ -126,45 +126,32 @@ mime_object_header(GMimeObject *obj, const char *name, struct mime_str *out)
 }
 
 /*
- * The filename of obj as an attachment gets it (Content-Disposition's
- * filename, else Content-Type's name, through mime_param_filename()), or
- * NULL if it has none; *named: GMime's value is not empty, which makes a
- * part an attachment. The object's own parameters were parsed after GMime
- * decoded the header's raw 8-bit bytes as text, which the octets of an RFC
- * 2231 value are not: a header with 8-bit bytes is parsed again from its
- * raw value, as the fast route parses it (found by fuzz_mime).
+ * The filename of obj as an attachment gets it, or NULL if it has none:
+ * GMime's Content-Disposition filename, else Content-Type name (*named:
+ * not empty, which makes a part an attachment), read again from the raw
+ * header value by mime_param_filename(), as the fast route does: the
+ * object's parameters come from the header decoded as text, raw 8-bit
+ * bytes included, which the octets of an RFC 2231 value are not (found by
+ * fuzz_mime). Where that decoding changes the filename GMime finds, the
+ * fast route leaves the message to this one (mime_fast_as_gmime()).
  */
 static char *
 mime_object_filename(GMimeObject *obj, int *named)
 {
-	GMimeContentDisposition *cd = NULL;
-	GMimeContentType	*ct = NULL;
-	struct mime_str		 raw = { 0 };
-	const char		*fn = NULL;
-	char			*name = NULL;
+	struct mime_str raw = { 0 };
+	const char     *fn, *param = "filename", *hdr = "Content-Disposition";
+	char	       *name = NULL;
 
-	*named = 0;
-	if (mime_object_header(obj, "Content-Disposition", &raw)) {
-		if (mime_is_ascii(raw.p))
-			fn = g_mime_object_get_content_disposition_parameter(obj, "filename");
-		else if ((cd = g_mime_content_disposition_parse(NULL, raw.p)) != NULL)
-			fn = g_mime_content_disposition_get_parameter(cd, "filename");
-		if (fn != NULL)
-			name = mime_param_filename(fn, raw.p, "filename");
-	}
-	if (fn == NULL && mime_object_header(obj, "Content-Type", &raw)) {
-		if (mime_is_ascii(raw.p))
-			fn = g_mime_object_get_content_type_parameter(obj, "name");
-		else if ((ct = g_mime_content_type_parse(NULL, raw.p)) != NULL)
-			fn = g_mime_content_type_get_parameter(ct, "name");
-		if (fn != NULL)
-			name = mime_param_filename(fn, raw.p, "name");
+	fn = g_mime_object_get_content_disposition_parameter(obj, param);
+	if (fn == NULL) {
+		param = "name";
+		hdr = "Content-Type";
+		fn = g_mime_object_get_content_type_parameter(obj, param);
 	}
 	*named = fn != NULL && *fn != '\0';
-	if (cd != NULL)
-		g_object_unref(cd);
-	if (ct != NULL)
-		g_object_unref(ct);
+	if (fn != NULL)
+		name = mime_param_filename(fn, mime_object_header(obj, hdr, &raw) ? raw.p : NULL,
+		    param);
 	free(raw.p);
 	return name;
 }

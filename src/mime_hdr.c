@@ -684,6 +684,27 @@ mime_param_filename(const char *fn, const char *raw, const char *param)
 }
 
 /*
+ * An unfolded header value as GMime's objects read it: GMime's parser
+ * decodes every header as text (RFC 2047 words anywhere, raw 8-bit bytes
+ * through its fallback charsets) before it parses Content-Type,
+ * Content-Disposition and Content-Transfer-Encoding, which RFC 2047 does
+ * not allow in them (an object's type "=?utf-8?q?multipart?=/mixed" reads
+ * multipart/mixed).
+ * Returns raw itself when the decoder would leave it as it is (no "=?", no
+ * 8-bit byte: the usual case), else a decoded copy in *dec, which the
+ * caller frees with g_free() (*dec is NULL otherwise).
+ */
+const char *
+mime_hdr_decoded(const char *raw, char **dec)
+{
+	*dec = NULL;
+	if (mime_is_ascii(raw) && strstr(raw, "=?") == NULL)
+		return raw;
+	*dec = g_mime_utils_header_decode_text(NULL, raw);
+	return *dec != NULL ? *dec : raw;
+}
+
+/*
  * The Content-ID of a part from its raw header value (NULL: none), the same
  * on both routes: GMime's reading of the msg-id, without its <>, as
  * g_mime_object_get_content_id() gives it, made valid UTF-8. A msg-id is

@@ -91,7 +91,8 @@ void mime_str_add_8bit(struct mime_str *s, const char *p, size_t len);
 /*
  * Bytes in charset cs[0..cslen) (not NUL-terminated; an RFC 2231 "*lang"
  * suffix is ignored) to UTF-8 appended to out; unconvertible bytes and
- * U+0000 become U+FFFD, an unknown charset goes through mime_str_add_8bit().
+ * U+0000 become U+FFFD, an unknown charset (or a name that is not ASCII)
+ * goes through mime_str_add_8bit().
  */
 void mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len,
     struct mime_str *out);
@@ -190,32 +191,39 @@ mime_decode_text(const struct mime_str *raw, struct mime_str *out)
  * UTF-8 string the caller frees; NULL if param is absent or plain without
  * encoded words.
  */
-char *mime_param_raw(const char *p, const char *param);
+char	   *mime_param_raw(const char *p, const char *param);
 /*
  * An attachment's filename, the same on both routes: fn is GMime's value of
  * parameter param (NULL: none) of the raw header value raw. Returns
  * mime_param_raw()'s reading when there is one (and fn is not empty), else
  * fn as valid UTF-8; a malloc'd string the caller frees, "" without fn.
  */
-char *mime_param_filename(const char *fn, const char *raw, const char *param);
+char	   *mime_param_filename(const char *fn, const char *raw, const char *param);
+/*
+ * An unfolded header value raw as GMime's objects read Content-Type,
+ * Content-Disposition and Content-Transfer-Encoding: RFC 2047 words and
+ * 8-bit bytes decoded first. Returns raw, or a decoded copy also left in
+ * *dec for the caller to g_free() (*dec is NULL when raw is returned).
+ */
+const char *mime_hdr_decoded(const char *raw, char **dec);
 /*
  * A part's Content-ID from its raw header value (NULL: none), the same on
  * both routes: GMime's reading of the msg-id, without <>, as valid UTF-8
  * (bytes that are not UTF-8 become U+FFFD). A malloc'd string the caller
  * frees, "" if there is none.
  */
-char *mime_content_id(const char *raw);
+char	   *mime_content_id(const char *raw);
 /*
  * The header named name, unfolded into out: 1, or 0 if there is none, or
  * -1 if there are several.
  */
-int   mime_hdr_find(const char *data, const struct mime_hdr_scan *sc, const char *name,
-      struct mime_str *out);
+int	    mime_hdr_find(const char *data, const struct mime_hdr_scan *sc, const char *name,
+	    struct mime_str *out);
 /*
  * 1 if a header the fast routes read appears more than once or holds a NUL
  * (GMime stops at it): such a message takes GMime's route.
  */
-int   mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc);
+int	    mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc);
 
 /* mime_fast.c and mime_gmime.c: one body parse */
 

@@ -187,7 +187,11 @@ mime_str_add_8bit(struct mime_str *s, const char *p, size_t len)
  * suffix is ignored) to UTF-8 appended to out. Unconvertible bytes become
  * U+FFFD; an unknown charset goes through the fallback charsets. A U+0000
  * the charset decodes (a NUL byte in ISO-8859-1, two in UTF-16) becomes
- * U+FFFD too: a NUL would cut the C string short.
+ * U+FFFD too: a NUL would cut the C string short. A name with a byte
+ * outside ASCII is unknown: charset names are ASCII (RFC 2978), and glibc's
+ * iconv_open() would skip such bytes and might find a charset in the rest
+ * ("Windo<88>ws-1252"), which the GMime route, whose parser has decoded the
+ * header's 8-bit bytes to UTF-8 first, would see longer or not at all.
  */
 void
 mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len, struct mime_str *out)
@@ -206,7 +210,8 @@ mime_charset_to_utf8(const char *cs, size_t cslen, const char *p, size_t len, st
 	}
 	memcpy(name, cs, cslen);
 	name[cslen] = '\0';
-	if (g_ascii_strcasecmp(name, "utf-8") == 0 || g_ascii_strcasecmp(name, "us-ascii") == 0 ||
+	if (!mime_is_ascii(name) || g_ascii_strcasecmp(name, "utf-8") == 0 ||
+	    g_ascii_strcasecmp(name, "us-ascii") == 0 ||
 	    (cd = g_mime_iconv_open("UTF-8", name)) == (iconv_t)-1) {
 		mime_str_add_8bit(out, p, len);
 		return;

@@ -1564,6 +1564,133 @@ test_mime_boundary_8bit(void **state)
 }
 
 /*
+ * Issue 8 (fuzz_mime): a charset name with 8-bit bytes. glibc's iconv_open()
+ * skips them and found windows-1252 in "Windo<88...>ws-1252" on the fast
+ * path; on the GMime route, whose parser had made each byte two, the name
+ * outgrew its buffer and the text was read as of unknown charset. A name
+ * that is not ASCII names no charset (RFC 2978): the text reads on both
+ * routes as it reads without one.
+ */
+static void
+test_mime_charset_name_8bit(void **state)
+{
+	static const char single[] = "Content-Type: text/plain; charset=\"Windo\x88ws-1252\""
+				     "\r\n\r\n\x93quoted\x94 \x80\r\n";
+	static const char
+			  multi[] = "Content-Type: multipart/mixed; boundary=Z\r\n\r\n"
+				    "--Z\r\nContent-Type: text/plain; charset=\"Windo\x88\x88\x88\x88\x88\x88"
+				    "\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88\x88"
+				    "\x88\x88\x88\x88ws-1252\"\r\n\r\n\x93quoted\x94 \x80\r\n--Z\r\n"
+				    "Content-Type: image/gif\r\n\r\nGIF89a\r\n--Z--\r\n";
+	/* the same text without a charset (a part's text ends before the CRLF) */
+	static const char none[] = "Subject: x\r\n\r\n\x93quoted\x94 \x80";
+	struct mime_body *b, *want;
+	char		 *line;
+	int		  fast;
+
+	(void)state;
+	want = mime_body_parse_raw(none, sizeof(none) - 1, 0);
+	xasprintf(&line, "%s\r\n", want->text);
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(single, sizeof(single) - 1, 0);
+		assert_string_equal(b->text, line);
+		mime_body_free(b);
+		b = mime_body_parse_raw(multi, sizeof(multi) - 1, 0);
+		assert_string_equal(b->text, want->text);
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	free(line);
+	mime_body_free(want);
+	agree_one("8-bit charset name", single, sizeof(single) - 1);
+	agree_one("8-bit charset name, long", multi, sizeof(multi) - 1);
+}
+
+/*
+ * Issue 8 (fuzz_mime): a boundary (or charset) given twice. The fast
+ * path's Content-Type reader kept the last one, GMime the first, so the
+ * routes split the body at different lines. Such a value now goes to
+ * GMime's parser on the fast path too.
+ */
+static void
+test_mime_param_twice(void **state)
+{
+	static const char
+			  boundary[] = "Content-Type: multipart/mixed; "
+				       "boundary=\"outer\"\r; boundary=inner\r\n\r\n--inner\r\n\r\nplain A\r\n"
+				       "--inner--\r\n--outer\r\n\r\nplain B\r\n--outer--\r\n";
+	static const char charset[] = "Content-Type: text/plain; charset=iso-8859-1; "
+				      "charset=utf-8\r\n\r\ncaf\xe9\r\n";
+	struct mime_body *b;
+	int		  fast;
+
+	(void)state;
+	for (fast = 1; fast >= 0; fast--) {
+		mime_set_fast_paths(fast);
+		b = mime_body_parse_raw(boundary, sizeof(boundary) - 1, 0);
+		assert_string_equal(b->text, "plain B");
+		mime_body_free(b);
+		b = mime_body_parse_raw(charset, sizeof(charset) - 1, 0);
+		assert_string_equal(b->text, "caf\xc3\xa9\r\n");
+		mime_body_free(b);
+	}
+	mime_set_fast_paths(1);
+	agree_one("boundary twice", boundary, sizeof(boundary) - 1);
+	agree_one("charset twice", charset, sizeof(charset) - 1);
+}
+
+/*
+ * Issue 8 (fuzz_mime): encoded words in Content-Type, Content-Disposition
+ * and Content-Transfer-Encoding. RFC 2047 does not allow them there, but
+ * GMime's objects decode every header as text before they parse it, while
+ * its parser takes the structure from the raw value: "text/plai=?UTF-8?Q?
+ * n?=" is a text/plain body there and was an attachment "text/plai" on the
+ * fast path; "=?utf-8?q?multipart?=/mixed" is one leaf whose type says
+ * multipart. Where decoding changes what the fast path reads, the message
+ * now takes GMime's route, and both give GMime's reading (these values).
+ */
+static void
+test_mime_encoded_words_in_structure(void **state)
+{
+	static const struct {
+		const char *raw;
+		const char *text;
+		size_t	    natts;
+	} cases[] = {
+		{ "Content-Type: text/plai=?UTF-8?Q?n?=\r\n\r\nbody\r\n", "body\r\n", 0 },
+		{ "Content-Type: =?utf-8?q?multipart?=/mixed; boundary=Z\r\n\r\n--Z\r\n"
+		  "\r\nbody\r\n--Z\r\nContent-Type: image/gif\r\n\r\nGIF89a\r\n--Z--\r\n",
+		    "", 1 },
+		{ "Content-Type: text/plain\r\nContent-Transfer-Encoding: "
+		  "=?utf-8?q?base64?=\r\n\r\nYm9keQ==\r\n",
+		    "body", 0 },
+		{ "Content-Type: multipart/mixed; boundary=Z\r\n\r\n--Z\r\n\r\nbody\r\n"
+		  "--Z\r\nContent-Disposition: =?utf-8?q?attachment?=\r\n\r\nx\r\n"
+		  "--Z--\r\n",
+		    "body", 1 },
+	};
+	struct mime_body *b;
+	size_t		  i;
+	int		  fast;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		for (fast = 1; fast >= 0; fast--) {
+			mime_set_fast_paths(fast);
+			b = mime_body_parse_raw(cases[i].raw, strlen(cases[i].raw), 0);
+			if (strcmp(b->text, cases[i].text) != 0 || b->natts != cases[i].natts)
+				fail_msg("case %zu (%s): text \"%s\", %zu attachments", i,
+				    fast ? "fast" : "GMime", b->text, b->natts);
+			mime_body_free(b);
+		}
+		mime_set_fast_paths(1);
+		agree_one("encoded words in a structured header", cases[i].raw,
+		    strlen(cases[i].raw));
+	}
+}
+
+/*
  * A U+0000 that a declared charset decodes (a NUL byte in ISO-8859-1, two
  * in UTF-16, =00 in an encoded word) became a NUL in the text, which cut
  * it short; it is U+FFFD like any NUL.
@@ -1789,6 +1916,9 @@ main(void)
 		cmocka_unit_test(test_mime_filename_last_header),
 		cmocka_unit_test(test_mime_content_id_8bit),
 		cmocka_unit_test(test_mime_boundary_8bit),
+		cmocka_unit_test(test_mime_charset_name_8bit),
+		cmocka_unit_test(test_mime_param_twice),
+		cmocka_unit_test(test_mime_encoded_words_in_structure),
 		cmocka_unit_test(test_mime_charset_nul),
 		cmocka_unit_test(test_mime_routing),
 		cmocka_unit_test(test_mime_utf8_table),
