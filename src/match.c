@@ -226,6 +226,12 @@ match_scan(const unsigned char *p, const unsigned char *str, size_t plen)
 		}
 		if (*p == '?' || *p == '[' || *p == '\\') {
 			next = match_elem(p, *s, &kind, &hit, NULL);
+			if (*p == '[' && kind == MATCH_LIT) {
+				/* Unclosed: match_set() read to the end; the NFA reads it once */
+				used += plen;
+				rc = -1;
+				break;
+			}
 			used += (uint64_t)(next - p);
 		} else {
 			/* A literal (or the pattern's end: NUL matches no text byte) */
@@ -257,6 +263,29 @@ match_scan(const unsigned char *p, const unsigned char *str, size_t plen)
 }
 
 /*
+ * match_elem() for the compiler: once a '[' is unclosed, every later '[' is
+ * a literal at once, without reading to the pattern's end again (a later
+ * set cannot be closed either: a ']' that closed it would close the earlier
+ * one; checked for every pattern of up to 10 bytes over "[]\\-!^a").
+ */
+static const unsigned char *
+match_elem_once(const unsigned char *p, int *unclosed, enum match_kind *kind, int *hit,
+    unsigned char *named)
+{
+	const unsigned char *q;
+
+	if (*p == '[' && *unclosed) {
+		*kind = MATCH_LIT;
+		*hit = 0;
+		return p + 1;
+	}
+	q = match_elem(p, 0, kind, hit, named);
+	if (*p == '[' && *kind == MATCH_LIT)
+		*unclosed = 1;
+	return q;
+}
+
+/*
  * Builds the NFA of a pattern of at most MATCH_PATTERN_MAX bytes, malformed
  * or not (read as match_elem() reads it). Never fails.
  */
@@ -269,7 +298,7 @@ match_compile(const unsigned char *pat)
 	uint64_t	     any[MATCH_WORDS_MAX], *loops, *rows, bit;
 	size_t		     nelem = 0, nclass = 1, nw, i, j, word;
 	enum match_kind	     kind;
-	int		     c, hit, stars = 0, lead = 0;
+	int		     c, hit, stars = 0, lead = 0, unclosed = 0;
 
 	/* Pass 1: count elements, note every byte a literal or a set names */
 	memset(named, 0, sizeof(named));
@@ -280,7 +309,7 @@ match_compile(const unsigned char *pat)
 			q = p + 1;
 			continue;
 		}
-		q = match_elem(p, 0, &kind, &hit, named);
+		q = match_elem_once(p, &unclosed, &kind, &hit, named);
 		if (kind == MATCH_LIT)
 			named[q[-1]] = named[match_pair(q[-1])] = 1;
 		nelem++;
@@ -313,6 +342,7 @@ match_compile(const unsigned char *pat)
 
 	/* Pass 2: each element's bit in the rows of the classes it accepts */
 	memset(any, 0, sizeof(any));
+	unclosed = 0;
 	for (i = 0, p = pat; *p != '\0'; p = q) {
 		if (*p == '*') {
 			if (i > 0)
@@ -324,7 +354,7 @@ match_compile(const unsigned char *pat)
 		bit = (uint64_t)1 << (i % 64);
 		if (*p == '[')
 			memset(named, 0, sizeof(named));
-		q = match_elem(p, 0, &kind, &hit, named);
+		q = match_elem_once(p, &unclosed, &kind, &hit, named);
 		switch (kind) {
 		case MATCH_ANY:
 			any[word] |= bit;

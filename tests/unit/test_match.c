@@ -353,6 +353,39 @@ test_match_glob_adversarial_steps(void **state)
 }
 
 /*
+ * Unclosed '[' (found by fuzz_glob): each one used to read to the pattern's
+ * end again, uncounted, at every text position the scan tried, so a pattern
+ * of 40 bytes took some 70 ns per text byte. The time is what the fuzz_glob
+ * regressions (tests/fuzz/regressions/fuzz_glob/issue_8_*) replay; this
+ * checks that such a pattern is still read as literal '[' bytes and stars,
+ * and that what the scan now counts for it stays linear in the text.
+ */
+static void
+test_match_glob_unclosed_sets_steps(void **state)
+{
+	char	 pat[1024], *text;
+	uint64_t before, used;
+	size_t	 i, n = 16 * 1024;
+
+	pat[0] = '*';
+	for (i = 0; i < 340; i++)
+		memcpy(pat + 1 + 3 * i, "[a*", 3);
+	pat[1 + 3 * 340] = '\0';
+	text = globs_repeat("", 'a', n, "");
+	before = match_glob_steps();
+	assert_int_equal(match_glob(pat, text), 0);
+	used = match_glob_steps() - before;
+	if (used > 32 * (n + strlen(pat)) + 4096)
+		fail_msg("%llu steps for %zu text bytes", (unsigned long long)used, n);
+	/* Literal '[' and the stars between them */
+	assert_int_equal(match_glob("*[a*[b", "x[ayy[b"), 1);
+	assert_int_equal(match_glob("*[a*[b", "x[ayy[c"), 0);
+	assert_int_equal(match_glob("[a]*[b", "a[b"), 1);
+	assert_int_equal(match_glob("[a]*[b", "b[b"), 0);
+	free(text);
+}
+
+/*
  * Many short segments: once a star's state is live the states below it are
  * dropped, so only a word or two of the 8 is updated per byte.
  */
@@ -933,6 +966,7 @@ main(void)
 		cmocka_unit_test(test_match_glob_random_automaton),
 		cmocka_unit_test(test_match_glob_adversarial_steps),
 		cmocka_unit_test(test_match_glob_many_stars_steps),
+		cmocka_unit_test(test_match_glob_unclosed_sets_steps),
 		cmocka_unit_test(test_match_glob_bounds),
 		cmocka_unit_test(test_match_glob_check),
 		cmocka_unit_test(test_match_filter_check),
