@@ -2,10 +2,12 @@
 # bootstrap.sh - the README's quick start. On a fresh Debian 12 / Ubuntu 22.04+
 # machine it installs whatever is missing, builds, and then:
 #   run   starts smtpsink with its defaults (SMTP 127.0.0.1:1025, gRPC 127.0.0.1:50051)
-#   test  runs the whole test suite: shellcheck over every shell script,
-#         unit + integration (gcc, -Werror), the same under ASan+UBSan, the
-#         Docker image and the four client modules (the last two only when a
-#         Docker engine answers, or CI=true).
+#   test  runs the whole test suite: shellcheck and clang-format, unit +
+#         integration (gcc, -Werror), the same under ASan+UBSan, valgrind
+#         memcheck, the libFuzzer targets for FUZZ_SECONDS each (default 60,
+#         side by side with the next stages), the Docker image and the four
+#         client modules (the last two only when a Docker engine answers, or
+#         CI=true).
 # Extra arguments after `run` go to smtpsink.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +22,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libevent-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
 if [ "$mode" != run ]; then
-  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf swaks curl valgrind shellcheck
-         clang-format)
+  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 swaks curl valgrind
+         shellcheck clang-format clang)
 fi
 missing=()
 for p in "${PKGS[@]}"; do
@@ -75,6 +77,17 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   LSAN_OPTIONS=suppressions="$ROOT/tests/lsan.supp" \
   ctest --test-dir "$ROOT/build-asan" -j "$JOBS" --timeout 600 || status=1
 
+step "valgrind memcheck: unit tests and the daemon under the integration tests"
+bash "$ROOT/.ci/valgrind.sh" || status=1
+
+# The fuzzers run for a fixed time on one core each, in turn; the image and
+# client stages mostly wait on docker, the JVM and the network, so the two
+# share the machine well. The fuzz log is printed when both are done.
+step "fuzz: libFuzzer targets, ${FUZZ_SECONDS:-60} s each (in the background; log at the end)"
+mkdir -p "$ROOT/build-fuzz"
+FUZZ_SECONDS=${FUZZ_SECONDS:-60} bash "$ROOT/.ci/fuzz.sh" >"$ROOT/build-fuzz/fuzz.log" 2>&1 &
+fuzz_pid=$!
+
 if [ "${CI:-}" = true ] || docker info >/dev/null 2>&1; then
   for s in docker-image clients-python clients-node clients-go clients-java; do
     if [ -f "$ROOT/.ci/$s.sh" ]; then
@@ -84,6 +97,13 @@ if [ "${CI:-}" = true ] || docker info >/dev/null 2>&1; then
   done
 else
   echo "bootstrap: no Docker engine answers: image and client-module tests skipped"
+fi
+
+step "fuzz: results"
+if wait "$fuzz_pid"; then
+  grep -E '^fuzz_[a-z_]+: ' "$ROOT/build-fuzz/fuzz.log" || true
+else
+  cat "$ROOT/build-fuzz/fuzz.log"; echo "bootstrap: fuzz FAILED"; status=1
 fi
 
 echo
