@@ -53,6 +53,9 @@ enum config_on_full {
 struct config {
 	char  *smtp_listen[CONFIG_LISTEN_MAX];
 	size_t smtp_listen_n;
+	char  *smtps_listen[CONFIG_LISTEN_MAX]; /* implicit TLS (RFC 8314) */
+	size_t smtps_listen_n;
+	int    starttls;    /* STARTTLS advertised on the smtp_listen listeners */
 	char  *grpc_listen; /* "" or "off" disables gRPC */
 	char  *hostname;    /* name in banner and EHLO */
 	char  *ready_file;
@@ -83,6 +86,13 @@ struct config {
 	int log_format; /* enum log_format */
 	int log_level;	/* enum log_level */
 };
+
+/* Does this configuration serve TLS at all (STARTTLS or implicit)? */
+static inline int
+config_tls_configured(const struct config *cfg)
+{
+	return cfg->starttls || cfg->smtps_listen_n > 0;
+}
 
 /* Fills cfg with the defaults. */
 void config_defaults(struct config *);

@@ -35,6 +35,7 @@
 #define SF_LINGER	0x0080 /* output done, write side shut, draining input */
 #define SF_NOLINGER	0x0100 /* close at once after the output (QUIT) */
 #define SF_INPUT_FULL	0x0200 /* reading paused: enough input is waiting */
+#define SF_TLS		0x0400 /* the session runs inside TLS (STARTTLS or implicit) */
 
 struct smtp_tx {
 	char		      *mail_from;
