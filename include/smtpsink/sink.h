@@ -50,7 +50,9 @@
  *
  * Patterns. Filter fields are case-insensitive globs matched against the
  * whole value: '*', '?', '[set]', '[!set]' or '[^set]' with ranges, '\'
- * escapes the next character. Use "*word*" for "contains".
+ * escapes the next character. Use "*word*" for "contains". A pattern is at
+ * most 1,024 bytes; a longer or malformed one (unclosed '[', trailing '\',
+ * reversed range) makes smtpsink_filter_check() fail with the reason.
  */
 #ifndef SMTPSINK_SINK_H
 #define SMTPSINK_SINK_H
