@@ -668,7 +668,9 @@ smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	char text[160];
 
 	snprintf(text, sizeof(text),
-	    "Commands: EHLO HELO MAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
+	    "Commands: EHLO HELO %s%sMAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
+	    s->owner->cfg->starttls && !(s->flags & SF_TLS) ? "STARTTLS " : "",
+	    smtp_auth_session_offered(s) ? "AUTH " : "",
 	    smtp_session_ext(s, EXT_CHUNKING) ? "BDAT " : "");
 	smtp_session_reply(s, 214, "2.0.0", text);
 }

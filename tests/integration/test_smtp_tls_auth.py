@@ -33,10 +33,14 @@ def test_auth_only_inside_tls(ts):
     code, lines = c.cmd("EHLO client.test")
     assert code == 250 and "STARTTLS" in lines
     assert not any(x.startswith("AUTH") for x in lines)
+    code, lines = c.cmd("HELP")
+    assert code == 214 and " STARTTLS " in lines[0] and " AUTH " not in lines[0]
     assert c.cmd("AUTH PLAIN " + PLAIN)[0] == 538
     t = ts.starttls(c)
     code, lines = t.cmd("EHLO client.test")
     assert "AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2" in lines and "STARTTLS" not in lines
+    code, lines = t.cmd("HELP")
+    assert code == 214 and " STARTTLS " not in lines[0] and " AUTH " in lines[0]
     assert t.cmd("AUTH PLAIN " + PLAIN)[0] == 235
     assert t.cmd("MAIL FROM:<a@example.test> AUTH=<>")[0] == 250
     assert t.cmd("RCPT TO:<b@example.test>")[0] == 250
