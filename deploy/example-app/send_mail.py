@@ -3,9 +3,15 @@
 Sends one message with a text body and a small attachment to
 SMTP_HOST:SMTP_PORT (the smtpsink service), then exits 0. Any SMTP error
 is fatal (exit 1), so `docker-compose up --exit-code-from app` reports it.
+
+Production-style settings, as deploy/docker-compose.tls.yml uses them:
+SMTP_TLS=starttls (STARTTLS required) or SMTP_TLS=implicit (SMTPS),
+SMTP_CA_FILE (the certificate to trust; verification is never off), and
+SMTP_USER/SMTP_PASSWORD (AUTH after TLS).
 """
 import os
 import smtplib
+import ssl
 import sys
 from email.message import EmailMessage
 
@@ -24,13 +30,24 @@ def main() -> int:
     msg.add_attachment(b"id,name\n1,example\n", maintype="text", subtype="csv",
                        filename="report.csv")
 
-    with smtplib.SMTP(host, port, timeout=10) as smtp:
+    tls = os.environ.get("SMTP_TLS", "")
+    ctx = ssl.create_default_context(cafile=os.environ.get("SMTP_CA_FILE") or None)
+    if tls == "implicit":
+        smtp = smtplib.SMTP_SSL(host, port, timeout=10, context=ctx)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=10)
+    with smtp:
         smtp.ehlo("example-app")
+        if tls == "starttls":
+            smtp.starttls(context=ctx)  # raises if the server does not offer it
+            smtp.ehlo("example-app")
+        if os.environ.get("SMTP_USER"):
+            smtp.login(os.environ["SMTP_USER"], os.environ.get("SMTP_PASSWORD", ""))
         refused = smtp.send_message(msg, from_addr=sender, to_addrs=[rcpt])
     if refused:
         print(f"example-app: refused {refused}", file=sys.stderr)
         return 1
-    print(f"example-app: sent to {rcpt} via {host}:{port}", flush=True)
+    print(f"example-app: sent to {rcpt} via {host}:{port}{' with TLS (' + tls + ')' if tls else ''}", flush=True)
     return 0
 
 

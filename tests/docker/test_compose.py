@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import smtplib
+import ssl
 import subprocess
 import uuid
 
@@ -17,6 +18,7 @@ from conftest import IMAGE, ROOT, docker, inspect
 from runlabels import COMPOSE_PROJECT, LABELS
 
 FILE = os.path.join(ROOT, "deploy", "docker-compose.yml")
+TLS_FILE = os.path.join(ROOT, "deploy", "docker-compose.tls.yml")
 
 
 def compose_cmd():
@@ -27,13 +29,15 @@ def compose_cmd():
     pytest.skip("neither docker-compose nor docker compose is installed")
 
 
-@pytest.fixture
-def compose(tmp_path):
+def compose_for(path, tmp_path):
     # the labels go on in an override file (JSON is YAML), deploy/ stays as users see it
     labels = tmp_path / "labels.yml"
-    labels.write_text(json.dumps({"services": {"smtpsink": {"labels": LABELS}, "app": {"labels": LABELS}},
-                                  "networks": {"default": {"labels": LABELS}}}))
-    base = compose_cmd() + ["-p", COMPOSE_PROJECT, "-f", FILE, "-f", str(labels)]
+    over = {"services": {"smtpsink": {"labels": LABELS}, "app": {"labels": LABELS}},
+            "networks": {"default": {"labels": LABELS}}}
+    if path == TLS_FILE:
+        over["volumes"] = {"certs": {"labels": LABELS}}
+    labels.write_text(json.dumps(over))
+    base = compose_cmd() + ["-p", COMPOSE_PROJECT, "-f", path, "-f", str(labels)]
     env = dict(os.environ, SMTPSINK_IMAGE=IMAGE, MAIL_TO=f"user-{uuid.uuid4().hex[:8]}@example.test")
 
     def run(*args, check=True, timeout=300):
@@ -42,6 +46,19 @@ def compose(tmp_path):
 
     run.env = env
     run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+    return run
+
+
+@pytest.fixture
+def compose(tmp_path):
+    run = compose_for(FILE, tmp_path)
+    yield run
+    run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+
+
+@pytest.fixture
+def compose_tls(tmp_path):
+    run = compose_for(TLS_FILE, tmp_path)
     yield run
     run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
 
@@ -74,3 +91,41 @@ def test_compose_up_healthy_send_list_down(compose):
 
     compose("down", "-v", "--remove-orphans", "--timeout", "5")
     assert compose("ps", "-q").stdout.strip() == ""
+
+
+def test_compose_tls_app_trusts_the_shared_certificate(compose_tls):
+    """deploy/docker-compose.tls.yml: STARTTLS required, AUTH, the app
+    verifies the certificate the sink wrote into the shared volume."""
+    rcpt = compose_tls.env["MAIL_TO"]
+    up = compose_tls("up", "-d", "--build")
+    app_id = compose_tls("ps", "-q", "app").stdout.strip()
+    assert app_id, up.stdout + up.stderr
+    assert docker("wait", app_id, timeout=60).stdout.strip() == "0", docker("logs", app_id).stderr
+    out = compose_tls("exec", "-T", "smtpsink", "smtpsinkctl", "wait", "--to", rcpt, "--json", "--timeout", "10s")
+    [m] = json.loads(out.stdout)["messages"]
+    assert m["tls"] is True and m["tls_version"].startswith("TLSv1.")
+    assert (m["auth_user"], m["auth_mechanism"]) == ("app", "CRAM-MD5")  # smtplib's first choice
+    pem = compose_tls("exec", "-T", "smtpsink", "smtpsinkctl", "cert").stdout
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    assert compose_tls("exec", "-T", "smtpsink", "cat", "/certs/smtpsink.pem").stdout == pem
+
+    # from the host: plaintext MAIL is refused (--require-tls), STARTTLS with the same PEM works
+    # (127.0.0.1 is among the generated certificate's SANs)
+    host, port = compose_tls("port", "smtpsink", "1025").stdout.strip().rsplit(":", 1)
+    ctx = ssl.create_default_context(cadata=pem)
+    with smtplib.SMTP("127.0.0.1" if host in ("0.0.0.0", "") else host, int(port), timeout=10) as s:
+        s.ehlo("host.test")
+        assert s.mail("host@example.test")[0] == 530
+        s.starttls(context=ctx)
+        s.login("app", "app-password")
+        s.sendmail("host@example.test", [rcpt], b"Subject: from the host\r\n\r\nhi\r\n")
+    out = compose_tls("exec", "-T", "smtpsink", "smtpsinkctl", "wait", "--to", rcpt, "--count", "2", "--json",
+                      "--timeout", "10s")
+    assert len(json.loads(out.stdout)["messages"]) == 2
+
+
+def test_readme_shows_the_tls_compose_file():
+    with open(TLS_FILE) as f:
+        body = f.read().split("services:", 1)[1]
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert "services:" + body in f.read()
