@@ -22,7 +22,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       libevent-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
 if [ "$mode" != run ]; then
-  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 swaks curl valgrind
+  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 swaks libdigest-hmac-perl curl valgrind
          shellcheck clang-format clang)
 fi
 missing=()

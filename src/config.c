@@ -29,6 +29,7 @@ enum config_type {
 	CT_LOGFMT,
 	CT_LOGLEVEL,
 	CT_ONFULL,
+	CT_USERS, /* auth_users: flag = a file of user:password lines, env = u1:p1,u2:p2 */
 };
 
 struct config_opt {
@@ -92,6 +93,16 @@ static const struct config_opt config_opts[] = {
 	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "do not advertise CHUNKING (BDAT)" },
 	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "do not advertise BINARYMIME" },
 	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "do not advertise DSN" },
+	{ "auth", CT_FLAG, OFF(auth), 0,
+	    "offer SMTP AUTH (PLAIN LOGIN CRAM-MD5 XOAUTH2) and accept any credentials; only "
+	    "inside TLS when TLS is set" },
+	{ "auth-users", CT_USERS, OFF(auth_users), 0,
+	    "FILE of user:password lines (env: u1:p1,u2:p2); only these may log in (535 5.7.8 "
+	    "otherwise); implies --auth" },
+	{ "require-auth", CT_FLAG, OFF(require_auth), 0,
+	    "MAIL before a successful AUTH gets 530 5.7.0" },
+	{ "auth-allow-insecure", CT_FLAG, OFF(auth_allow_insecure), 0,
+	    "offer AUTH outside TLS (needed for --auth without TLS)" },
 	{ "on-full", CT_ONFULL, OFF(on_full), 0,
 	    "store full: evict the oldest, or reject new mail with 452 4.3.1" },
 	{ "print", CT_FLAG, OFF(print), 0,
@@ -197,6 +208,11 @@ config_free(struct config *cfg)
 	free(cfg->grpc_listen);
 	free(cfg->hostname);
 	free(cfg->ready_file);
+	for (i = 0; i < cfg->auth_users_n; i++) {
+		free(cfg->auth_users[i].name);
+		free(cfg->auth_users[i].password);
+	}
+	free(cfg->auth_users);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -331,6 +347,89 @@ config_listen_check(const char *a)
 	return colon != NULL && colon != a && colon[1] != '\0' ? 0 : -1;
 }
 
+/*
+ * One "user:password" entry (split at the first ':'; neither part empty, no
+ * control bytes in the name) appended to cfg->auth_users. -1 if malformed.
+ */
+static int
+config_auth_user_add(struct config *cfg, const char *entry, size_t len)
+{
+	const char *colon = memchr(entry, ':', len);
+	size_t	    i, ulen;
+
+	if (colon == NULL || colon == entry || colon + 1 == entry + len)
+		return -1;
+	ulen = colon - entry;
+	for (i = 0; i < ulen; i++)
+		if ((unsigned char)entry[i] < 0x20 || entry[i] == 0x7f)
+			return -1;
+	if (memchr(entry, '\0', len) != NULL)
+		return -1;
+	cfg->auth_users = xreallocarray(cfg->auth_users, cfg->auth_users_n + 1,
+	    sizeof(*cfg->auth_users));
+	cfg->auth_users[cfg->auth_users_n].name = xstrndup(entry, ulen);
+	cfg->auth_users[cfg->auth_users_n].password = xstrndup(colon + 1, len - ulen - 1);
+	cfg->auth_users_n++;
+	return 0;
+}
+
+/*
+ * --auth-users FILE: one user:password a line; '#' comments and blank lines
+ * are skipped; a malformed line is an error naming FILE:LINE (never the line:
+ * it holds a password).
+ */
+static int
+config_auth_users_file(struct config *cfg, const char *path, const char *origin)
+{
+	FILE   *fp;
+	char   *line = NULL;
+	size_t	cap = 0, lineno = 0;
+	ssize_t n;
+	int	rc = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "smtpsink: %s: %s: %s\n", origin, path, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (n == 0 || line[strspn(line, " \t")] == '#' || strspn(line, " \t") == (size_t)n)
+			continue;
+		if (config_auth_user_add(cfg, line, n) == -1) {
+			fprintf(stderr,
+			    "smtpsink: %s: %s:%zu: malformed line (want user:password)\n", origin,
+			    path, lineno);
+			rc = -1;
+		}
+	}
+	free(line);
+	fclose(fp);
+	return rc;
+}
+
+/* SMTPSINK_AUTH_USERS="u1:p1,u2:p2" */
+static int
+config_auth_users_list(struct config *cfg, const char *list, const char *origin)
+{
+	const char *p = list, *end;
+	size_t	    i = 0;
+
+	while (*p != '\0') {
+		end = p + strcspn(p, ",");
+		i++;
+		if (config_auth_user_add(cfg, p, end - p) == -1) {
+			fprintf(stderr,
+			    "smtpsink: %s: entry %zu malformed (want user:password,...)\n", origin,
+			    i);
+			return -1;
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
 /* 1 (and a message naming the option) when v is over the option's limit */
 static int
 config_over_limit(const struct config_opt *o, unsigned long long v, const char *origin,
@@ -451,10 +550,37 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 			goto bad;
 		*(int *)p = b;
 		return 0;
+	case CT_USERS:
+		/* The environment holds the list itself, a flag names a file */
+		if (strncmp(origin, "--", 2) != 0)
+			return config_auth_users_list(cfg, val, origin);
+		return config_auth_users_file(cfg, val, origin);
 	}
 bad:
 	fprintf(stderr, "smtpsink: %s: bad value \"%s\"\n", origin, val);
 	return -1;
+}
+
+/* Users imply --auth; AUTH sends passwords, so outside TLS only when asked */
+static int
+config_validate_auth(struct config *cfg)
+{
+	const char *flag = cfg->auth ? "--auth" : "--auth-users";
+
+	if (cfg->auth_users_n > 0)
+		cfg->auth = 1;
+	if (cfg->require_auth && !cfg->auth) {
+		fprintf(stderr, "smtpsink: --require-auth needs --auth or --auth-users\n");
+		return -1;
+	}
+	if (cfg->auth && !config_tls_configured(cfg) && !cfg->auth_allow_insecure) {
+		fprintf(stderr,
+		    "smtpsink: %s needs TLS (--starttls or --smtps-listen) or "
+		    "--auth-allow-insecure\n",
+		    flag);
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -489,7 +615,7 @@ config_validate(struct config *cfg)
 		}
 	if (cfg->error_max == 0)
 		cfg->error_max = 1;
-	return 0;
+	return config_validate_auth(cfg);
 }
 
 int
@@ -614,6 +740,7 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 		snprintf(buf, len, "%s", *(const int *)p ? "on" : "off");
 		break;
 	case CT_NOEXT:
+	case CT_USERS:
 		break;
 	case CT_LOGFMT:
 		snprintf(buf, len, "%s", log_format_names[*(const int *)p]);
@@ -690,4 +817,8 @@ config_log(const struct config *cfg)
 	    config_show_ms(cfg->idle_timeout_ms, idle, sizeof(idle)),
 	    config_show_ms(cfg->session_deadline_ms, deadline, sizeof(deadline)),
 	    on_full_names[cfg->on_full], n ? exts : "none");
+	if (cfg->auth)
+		log_info("config auth=on auth_users=%zu require_auth=%s auth_allow_insecure=%s",
+		    cfg->auth_users_n, cfg->require_auth ? "on" : "off",
+		    cfg->auth_allow_insecure ? "on" : "off");
 }

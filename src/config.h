@@ -45,6 +45,12 @@
 #define DEF_GRPC_MAX_MESSAGE	   (64u * 1024 * 1024)
 
 /* What a full store does with a new message (--on-full) */
+/* One --auth-users entry (file line "user:password", or SMTPSINK_AUTH_USERS) */
+struct config_auth_user {
+	char *name;
+	char *password;
+};
+
 enum config_on_full {
 	CONFIG_ON_FULL_EVICT,  /* evict the oldest messages (default) */
 	CONFIG_ON_FULL_REJECT, /* refuse with 452 4.3.1, keep what is stored */
@@ -80,6 +86,12 @@ struct config {
 	unsigned waiters_max;
 	uint64_t wait_max_ms;
 	size_t	 grpc_max_message;
+
+	int			 auth;		      /* AUTH offered (--auth, implied by users) */
+	int			 require_auth;	      /* MAIL before AUTH: 530 5.7.0 */
+	int			 auth_allow_insecure; /* AUTH outside TLS although TLS is set */
+	struct config_auth_user *auth_users;	      /* NULL: any credentials are accepted */
+	size_t			 auth_users_n;
 
 	int on_full;	/* enum config_on_full */
 	int print;	/* DebuggingServer-style dump to stdout */

@@ -42,6 +42,7 @@
 #include "match.h"
 #include "message.h"
 #include "rules.h"
+#include "smtp_auth.h"
 #include "smtp_session.h"
 #include "stats.h"
 #include "store.h"
@@ -570,6 +571,23 @@ rpc_extensions(char *line, char **out, size_t max)
 	return n;
 }
 
+/* The AUTH settings; AUTH joins the extensions (advertised, inside TLS when set) */
+static void
+rpc_server_info_auth(Smtpsink__V1__ServerInfo *resp, const struct config *cfg)
+{
+	static char *mechs[] = { "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2" };
+	static char  ext[] = "AUTH " SMTP_AUTH_MECHS;
+
+	if (!cfg->auth)
+		return;
+	resp->extensions[resp->n_extensions++] = ext;
+	resp->n_auth_mechanisms = sizeof(mechs) / sizeof(mechs[0]);
+	resp->auth_mechanisms = mechs;
+	resp->auth_users = cfg->auth_users_n;
+	resp->require_auth = cfg->require_auth != 0;
+	resp->auth_allow_insecure = cfg->auth_allow_insecure != 0;
+}
+
 static void
 rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 {
@@ -589,7 +607,7 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	resp.smtp_addresses = addrs;
 	resp.grpc_address = (char *)control_address(c->ctl);
 	snprintf(line, sizeof(line), "%s", s->smtp_ext_line);
-	resp.n_extensions = rpc_extensions(line, ext, sizeof(ext) / sizeof(ext[0]));
+	resp.n_extensions = rpc_extensions(line, ext, sizeof(ext) / sizeof(ext[0]) - 1);
 	resp.extensions = ext;
 	cnt.sessions_total = s->stats->sessions_total;
 	cnt.sessions_active = s->stats->sessions_active;
@@ -606,6 +624,7 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	resp.counters = &cnt;
 	resp.max_message_size = s->cfg->message_size_max;
 	resp.grpc_max_message_size = control_max_message(c->ctl);
+	rpc_server_info_auth(&resp, s->cfg);
 	control_reply(c, &resp.base);
 }
 

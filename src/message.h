@@ -64,7 +64,8 @@ struct message {
 	enum message_body_type body_type;
 	int		       smtputf8;
 	int		       tls;
-	char		      *auth_user; /* NULL if none */
+	char		      *auth_user;      /* NULL if none */
+	const char	      *auth_mechanism; /* static "PLAIN"...; NULL if no AUTH */
 
 	struct mime_view *mime; /* lazily parsed, owned; see mime.h */
 	void (*mime_free)(struct mime_view *);

@@ -18,6 +18,7 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "smtp_auth.h"
 #include "smtp_session_internal.h"
 #include "stats.h"
 #include "xmalloc.h"
@@ -71,6 +72,7 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "VRFY", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_vrfy, smtp_proceed_vrfy },
 	{ "EXPN", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_expn },
 	{ "HELP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_help },
+	{ "AUTH", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_auth_cmd_check, smtp_auth_cmd_proceed },
 };
 #define SMTP_NCMDS (sizeof(smtp_cmds) / sizeof(smtp_cmds[0]))
 
@@ -176,6 +178,8 @@ smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	memcpy(r + 4 + hl, "\r\n", 2);
 	n = 6 + hl;
 	n += smtp_session_ext_format(cfg, r + n, sizeof(r) - n, "250-", "\r\n", 0);
+	if (smtp_auth_session_offered(s))
+		n += snprintf(r + n, sizeof(r) - n, "250-AUTH " SMTP_AUTH_MECHS "\r\n");
 	if (n == 6 + hl) {
 		r[3] = ' '; /* no extensions: a single line */
 	} else {
@@ -261,6 +265,10 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 		smtp_session_error(s, 503, "5.5.1", "Error: nested MAIL command");
 		return 0;
 	}
+	if (cfg->require_auth && !smtp_auth_session_ok(s)) {
+		smtp_session_error(s, 530, "5.7.0", "Authentication required");
+		return 0;
+	}
 	if (smtp_proto_parse_mailrcpt(c->args, "FROM:", &c->addr, &params, &flags) == -1) {
 		smtp_session_error(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return 0;
@@ -316,6 +324,12 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 		} else if (strcmp(k, "ENVID") == 0 && (cfg->extensions & EXT_DSN)) {
 			if (v == NULL || strlen(v) > 100) {
 				smtp_session_error(s, 501, "5.5.4", "Syntax error in ENVID");
+				return 0;
+			}
+		} else if (strcmp(k, "AUTH") == 0 && smtp_auth_session_offered(s)) {
+			/* RFC 4954 §5: recorded with the other parameters */
+			if (v == NULL || !smtp_proto_is_xtext(v)) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in AUTH");
 				return 0;
 			}
 		} else {

@@ -355,6 +355,7 @@ smtp_session_deliver(struct smtp_session *s)
 		    MSG_ANOM_8BIT_BODY | MSG_ANOM_NUL);
 	m->body_type = tx->body_type;
 	m->smtputf8 = tx->smtputf8;
+	smtp_auth_session_stamp(s, m);
 	smtp_session_tx_end(s);
 
 	if (deliver_message(s->owner->deliver, m, reply, sizeof(reply), &disconnect, &delay_ms) ==
@@ -477,13 +478,14 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 {
 	struct evbuffer_iovec v;
 	struct evbuffer_ptr   ptr;
-	size_t		      avail, len, total, max = s->owner->cfg->smtp_line_max, eol;
+	size_t		      avail, len, total, max, eol;
 	const char	     *nl;
 	char		     *line;
 
 	if ((avail = evbuffer_get_length(in)) == 0)
 		return 0;
 	evbuffer_peek(in, -1, NULL, &v, 1);
+	max = smtp_auth_line_max(s, v.iov_base, v.iov_len);
 	nl = memchr(v.iov_base, '\n', v.iov_len < max ? v.iov_len : max);
 	if (nl != NULL)
 		len = nl - (const char *)v.iov_base + 1;
@@ -514,7 +516,9 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	line[len] = '\0';
-	if (memchr(line, '\0', len) != NULL)
+	if (smtp_auth_session_line(s, line, len))
+		; /* an answer to a 334, not a command */
+	else if (memchr(line, '\0', len) != NULL)
 		smtp_session_error(s, 500, "5.5.2", "Error: NUL in command");
 	else
 		smtp_cmd_run(s, line, avail > total);
@@ -940,6 +944,7 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 	log_info("smtp session session=%016" PRIx64 " peer=%s messages=%u reason=\"%s\" state=%s",
 	    s->id, s->peer, s->messages, reason ? reason : "", smtp_strstate(s->state));
 	smtp_tx_free(s->tx);
+	smtp_auth_session_reset(s);
 	event_free(s->timer_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);

@@ -436,6 +436,23 @@ ctl_text_rules_deleted(const ProtobufCMessage *pm, int flags)
 	print_deleted(r->deleted, "rule");
 }
 
+/* "auth:  PLAIN, LOGIN, ... (2 users, required, allowed outside TLS)" */
+static void
+print_server_auth(const Smtpsink__V1__ServerInfo *si)
+{
+	char how[128];
+
+	if (si->n_auth_mechanisms == 0)
+		return;
+	print_list_field("auth:", si->auth_mechanisms, si->n_auth_mechanisms);
+	if (si->auth_users > 0)
+		snprintf(how, sizeof(how), "%" PRIu32 " users listed", si->auth_users);
+	else
+		snprintf(how, sizeof(how), "any credentials");
+	printf("%-13s%s%s%s\n", "", how, si->require_auth ? ", required for MAIL" : "",
+	    si->auth_allow_insecure ? ", allowed outside TLS" : "");
+}
+
 void
 ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 {
@@ -450,6 +467,7 @@ ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 	if (si->grpc_max_message_size != 0)
 		printf("%-13s%" PRIu64 " bytes (gRPC)\n", "", si->grpc_max_message_size);
 	print_list_field("extensions:", si->extensions, si->n_extensions);
+	print_server_auth(si);
 	if ((k = si->counters) != NULL) {
 		printf("%-13s%" PRIu64 " total, %" PRIu64 " active\n",
 		    "sessions:", k->sessions_total, k->sessions_active);
