@@ -19,7 +19,8 @@
 
 enum config_type {
 	CT_STR,	     /* char * */
-	CT_LISTEN,   /* smtp_listen[]: repeatable; env is comma-separated */
+	CT_LISTEN,   /* addresses: repeatable; env is comma-separated */
+	CT_LIST,     /* names: repeatable; env is comma-separated */
 	CT_SIZE,     /* size_t, bytes, K/M/G suffixes (binary) */
 	CT_COUNT,    /* size_t */
 	CT_UINT,     /* unsigned */
@@ -30,6 +31,7 @@ enum config_type {
 	CT_LOGLEVEL,
 	CT_ONFULL,
 	CT_USERS, /* auth_users: flag = a file of user:password lines, env = u1:p1,u2:p2 */
+	CT_TLSVER,
 };
 
 struct config_opt {
@@ -84,6 +86,23 @@ static const struct config_opt config_opts[] = {
 	{ "max-wait", CT_DURATION, OFF(wait_max_ms), 0, "longest a WaitForMessages call may park" },
 	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0,
 	    "largest gRPC message sent or received" },
+	{ "starttls", CT_FLAG, OFF(starttls), 0,
+	    "advertise STARTTLS (RFC 3207) on the --smtp-listen listeners" },
+	{ "smtps-listen", CT_LISTEN, OFF(smtps_listen), 0,
+	    "implicit-TLS listen address (SMTPS, RFC 8314), host:port (repeatable; port 0 "
+	    "allowed)" },
+	{ "tls-cert", CT_STR, OFF(tls_cert), 0,
+	    "PEM certificate (chain) to serve; without it a self-signed one is generated at "
+	    "start" },
+	{ "tls-key", CT_STR, OFF(tls_key), 0, "PEM private key of --tls-cert" },
+	{ "tls-cert-out", CT_STR, OFF(tls_cert_out), 0,
+	    "write the served certificate (PEM, 0644) here before the ready file" },
+	{ "tls-san", CT_LIST, OFF(tls_san), 0,
+	    "extra subjectAltName of the generated certificate (repeatable; IP literal = IP SAN)" },
+	{ "tls-min-version", CT_TLSVER, OFF(tls_min_version), 0,
+	    "lowest TLS version accepted: 1.2 or 1.3" },
+	{ "require-tls", CT_FLAG, OFF(require_tls), 0,
+	    "before STARTTLS only EHLO HELO STARTTLS NOOP RSET QUIT; others get 530 5.7.0" },
 	{ "no-pipelining", CT_NOEXT, 0, EXT_PIPELINING, "do not advertise PIPELINING" },
 	{ "no-8bitmime", CT_NOEXT, 0, EXT_8BITMIME, "do not advertise 8BITMIME" },
 	{ "no-smtputf8", CT_NOEXT, 0, EXT_SMTPUTF8, "do not advertise SMTPUTF8" },
@@ -112,10 +131,31 @@ static const struct config_opt config_opts[] = {
 };
 #define NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 
+/* Each repeatable list (CT_LISTEN, CT_LIST) and the count beside it */
+static const struct {
+	size_t off, off_n;
+} config_lists[] = {
+	{ OFF(smtp_listen), OFF(smtp_listen_n) },
+	{ OFF(smtps_listen), OFF(smtps_listen_n) },
+	{ OFF(tls_san), OFF(tls_san_n) },
+};
+
+static size_t *
+config_list_n(const struct config *cfg, const struct config_opt *o)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(config_lists) / sizeof(config_lists[0]); i++)
+		if (config_lists[i].off == o->off)
+			return (size_t *)((char *)cfg + config_lists[i].off_n);
+	fatalx("config: no count for --%s", o->name);
+}
+
 /* Indexed by enum log_format and enum log_level: parsed and shown. */
 static const char *const log_format_names[] = { "text", "json" };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
 static const char *const on_full_names[] = { "evict", "reject" }; /* enum config_on_full */
+static const char *const tls_version_names[] = { "1.2", "1.3" };  /* enum config_tls_version */
 
 /*
  * Upper bounds: beyond them a value makes no sense and arithmetic on it
@@ -205,6 +245,13 @@ config_free(struct config *cfg)
 
 	for (i = 0; i < cfg->smtp_listen_n; i++)
 		free(cfg->smtp_listen[i]);
+	for (i = 0; i < cfg->smtps_listen_n; i++)
+		free(cfg->smtps_listen[i]);
+	for (i = 0; i < cfg->tls_san_n; i++)
+		free(cfg->tls_san[i]);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_cert_out);
 	free(cfg->grpc_listen);
 	free(cfg->hostname);
 	free(cfg->ready_file);
@@ -457,13 +504,15 @@ config_over_limit(const struct config_opt *o, unsigned long long v, const char *
 
 /*
  * Applies one value. from_env: the option's variable; first_listen tracks
- * whether a repeatable list is being replaced by its first new value.
+ * whether this option's repeatable list is being replaced by its first new
+ * value.
  */
 static int
 config_apply(struct config *cfg, const struct config_opt *o, const char *val, const char *origin,
     int *first_listen)
 {
-	char		  *p = (char *)cfg + o->off, *copy, *tok, *save;
+	char		  *p = (char *)cfg + o->off, *copy, *tok, *save, **list = (char **)p;
+	size_t		  *list_n;
 	unsigned long long ull;
 	int64_t		   ms;
 	int		   b;
@@ -474,33 +523,35 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 		*(char **)p = xstrdup(val);
 		return 0;
 	case CT_LISTEN:
+	case CT_LIST:
+		list_n = config_list_n(cfg, o);
 		if (*first_listen) {
 			size_t i;
-			for (i = 0; i < cfg->smtp_listen_n; i++)
-				free(cfg->smtp_listen[i]);
-			cfg->smtp_listen_n = 0;
+			for (i = 0; i < *list_n; i++)
+				free(list[i]);
+			*list_n = 0;
 			*first_listen = 0;
 		}
 		copy = xstrdup(val);
 		for (tok = strtok_r(copy, ", ", &save); tok != NULL;
 		     tok = strtok_r(NULL, ", ", &save)) {
-			if (config_listen_check(tok) == -1) {
+			if (o->type == CT_LISTEN && config_listen_check(tok) == -1) {
 				fprintf(stderr,
 				    "smtpsink: %s: bad address \"%s\" (want host:port)\n", origin,
 				    tok);
 				free(copy);
 				return -1;
 			}
-			if (cfg->smtp_listen_n == CONFIG_LISTEN_MAX) {
-				fprintf(stderr, "smtpsink: %s: at most %d addresses\n", origin,
+			if (*list_n == CONFIG_LISTEN_MAX) {
+				fprintf(stderr, "smtpsink: %s: at most %d values\n", origin,
 				    CONFIG_LISTEN_MAX);
 				free(copy);
 				return -1;
 			}
-			cfg->smtp_listen[cfg->smtp_listen_n++] = xstrdup(tok);
+			list[(*list_n)++] = xstrdup(tok);
 		}
 		free(copy);
-		if (cfg->smtp_listen_n == 0) {
+		if (*list_n == 0) {
 			fprintf(stderr, "smtpsink: %s: no address given\n", origin);
 			return -1;
 		}
@@ -524,6 +575,11 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 		return 0;
 	case CT_ONFULL:
 		if ((b = config_name_index(on_full_names, NAMES(on_full_names), val)) == -1)
+			goto bad;
+		*(int *)p = b;
+		return 0;
+	case CT_TLSVER:
+		if ((b = config_name_index(tls_version_names, NAMES(tls_version_names), val)) == -1)
 			goto bad;
 		*(int *)p = b;
 		return 0;
@@ -583,6 +639,47 @@ config_validate_auth(struct config *cfg)
 	return 0;
 }
 
+/* TLS flags need a TLS listener; --tls-cert and --tls-key go together */
+static int
+config_validate_tls(const struct config *cfg)
+{
+	const struct {
+		const char *flag;
+		int	    set;
+	} tls[] = {
+		{ "--tls-cert", cfg->tls_cert != NULL },
+		{ "--tls-key", cfg->tls_key != NULL },
+		{ "--tls-cert-out", cfg->tls_cert_out != NULL },
+		{ "--tls-san", cfg->tls_san_n > 0 },
+		{ "--tls-min-version", cfg->tls_min_version != CONFIG_TLS_1_2 },
+	};
+	size_t i;
+
+	for (i = 0; i < NAMES(tls); i++)
+		if (tls[i].set && !config_tls_configured(cfg)) {
+			fprintf(stderr, "smtpsink: %s needs --starttls or --smtps-listen\n",
+			    tls[i].flag);
+			return -1;
+		}
+	if (cfg->require_tls && !cfg->starttls) {
+		fprintf(stderr, "smtpsink: --require-tls needs --starttls\n");
+		return -1;
+	}
+	if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+		fprintf(stderr, "smtpsink: %s needs %s\n",
+		    cfg->tls_cert != NULL ? "--tls-cert" : "--tls-key",
+		    cfg->tls_cert != NULL ? "--tls-key" : "--tls-cert");
+		return -1;
+	}
+	if (cfg->tls_san_n > 0 && cfg->tls_cert != NULL) {
+		fprintf(stderr,
+		    "smtpsink: --tls-san is for the generated certificate; "
+		    "drop it or --tls-cert\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 config_validate(struct config *cfg)
 {
@@ -615,6 +712,8 @@ config_validate(struct config *cfg)
 		}
 	if (cfg->error_max == 0)
 		cfg->error_max = 1;
+	if (config_validate_tls(cfg) == -1)
+		return -1;
 	return config_validate_auth(cfg);
 }
 
@@ -625,18 +724,20 @@ config_parse(struct config *cfg, int argc, char **argv)
 	char	      env[64], origin[96];
 	const char   *v;
 	size_t	      i;
-	int	      ch, idx, first_listen = 1;
+	int	      ch, idx, first_listen[NOPTS];
 
 	for (i = 0; i < NOPTS; i++) {
+		first_listen[i] = 1;
 		config_env_name(&config_opts[i], env, sizeof(env));
 		if ((v = getenv(env)) == NULL)
 			continue;
 		snprintf(origin, sizeof(origin), "%s", env);
-		if (config_apply(cfg, &config_opts[i], v, origin, &first_listen) == -1)
+		if (config_apply(cfg, &config_opts[i], v, origin, &first_listen[i]) == -1)
 			return -1;
 	}
 
-	first_listen = 1;
+	for (i = 0; i < NOPTS; i++)
+		first_listen[i] = 1;
 	for (i = 0; i < NOPTS; i++) {
 		longopts[i].name = config_opts[i].name;
 		longopts[i].has_arg = config_opts[i].type == CT_FLAG ||
@@ -656,7 +757,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case 0:
 			snprintf(origin, sizeof(origin), "--%s", config_opts[idx].name);
 			if (config_apply(cfg, &config_opts[idx], optarg ? optarg : "1", origin,
-				&first_listen) == -1)
+				&first_listen[idx]) == -1)
 				return -1;
 			break;
 		case 'h':
@@ -712,8 +813,10 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 		snprintf(buf, len, "%s", *(char *const *)p != NULL ? *(char *const *)p : "");
 		break;
 	case CT_LISTEN:
-		for (i = n = 0; i < d->smtp_listen_n && n < len; i++)
-			n += snprintf(buf + n, len - n, "%s%s", i ? "," : "", d->smtp_listen[i]);
+	case CT_LIST:
+		for (i = n = 0; i < *config_list_n(d, o) && n < len; i++)
+			n += snprintf(buf + n, len - n, "%s%s", i ? "," : "",
+			    ((char *const *)p)[i]);
 		break;
 	case CT_SIZE:
 		memcpy(&z, p, sizeof(z));
@@ -735,6 +838,9 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 		break;
 	case CT_ONFULL:
 		snprintf(buf, len, "%s", on_full_names[*(const int *)p]);
+		break;
+	case CT_TLSVER:
+		snprintf(buf, len, "%s", tls_version_names[*(const int *)p]);
 		break;
 	case CT_FLAG:
 		snprintf(buf, len, "%s", *(const int *)p ? "on" : "off");

@@ -56,14 +56,27 @@ enum config_on_full {
 	CONFIG_ON_FULL_REJECT, /* refuse with 452 4.3.1, keep what is stored */
 };
 
+/* Lowest TLS version accepted (--tls-min-version) */
+enum config_tls_version {
+	CONFIG_TLS_1_2, /* "1.2" (default) */
+	CONFIG_TLS_1_3, /* "1.3" */
+};
+
 struct config {
 	char  *smtp_listen[CONFIG_LISTEN_MAX];
 	size_t smtp_listen_n;
 	char  *smtps_listen[CONFIG_LISTEN_MAX]; /* implicit TLS (RFC 8314) */
 	size_t smtps_listen_n;
-	int    starttls;    /* STARTTLS advertised on the smtp_listen listeners */
-	char  *grpc_listen; /* "" or "off" disables gRPC */
-	char  *hostname;    /* name in banner and EHLO */
+	int    starttls;		   /* STARTTLS advertised on the smtp_listen listeners */
+	char  *tls_cert;		   /* PEM chain; NULL: generate a self-signed one */
+	char  *tls_key;			   /* PEM private key of tls_cert */
+	char  *tls_cert_out;		   /* write the served PEM here before the ready file */
+	char  *tls_san[CONFIG_LISTEN_MAX]; /* extra SANs of the generated certificate */
+	size_t tls_san_n;
+	int    tls_min_version; /* enum config_tls_version */
+	int    require_tls;	/* 530 5.7.0 before STARTTLS (but EHLO/HELO/NOOP/RSET/QUIT) */
+	char  *grpc_listen;	/* "" or "off" disables gRPC */
+	char  *hostname;	/* name in banner and EHLO */
 	char  *ready_file;
 
 	size_t	 smtp_line_max;

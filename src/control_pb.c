@@ -120,6 +120,8 @@ control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm, const
 	pm->eight_bit = m->body_type != MSG_BODY_7BIT;
 	pm->body_type = control_pb_str(message_body_type_str(m->body_type));
 	pm->tls = m->tls != 0;
+	pm->tls_version = control_pb_str(m->tls_version);
+	pm->tls_cipher = control_pb_str(m->tls_cipher);
 	pm->auth_user = control_pb_str(m->auth_user);
 	pm->auth_mechanism = control_pb_str(m->auth_mechanism);
 }

@@ -38,6 +38,7 @@
 #include "control_pb.h"
 #include "control_rpc.h"
 #include "listener.h"
+#include "tls.h"
 #include "log.h"
 #include "match.h"
 #include "message.h"
@@ -588,6 +589,28 @@ rpc_server_info_auth(Smtpsink__V1__ServerInfo *resp, const struct config *cfg)
 	resp->auth_allow_insecure = cfg->auth_allow_insecure != 0;
 }
 
+/* The TLS fields; the SMTPS addresses go into addrs (room for max) */
+static void
+rpc_server_info_tls(const struct control_env *s, Smtpsink__V1__ServerInfo *resp, char **addrs,
+    size_t max)
+{
+	size_t i, n = s->smtps_listener ? listener_count(s->smtps_listener) : 0;
+
+	if (s->tls == NULL)
+		return;
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		addrs[i] = (char *)listener_addr(s->smtps_listener, i);
+	resp->n_smtps_addresses = n;
+	resp->smtps_addresses = addrs;
+	resp->tls_certificate_pem = (char *)tls_cert_pem(s->tls);
+	resp->starttls = s->cfg->starttls != 0;
+	resp->require_tls = s->cfg->require_tls != 0;
+	resp->tls_min_version = s->cfg->tls_min_version == CONFIG_TLS_1_3 ? "TLSv1.3" : "TLSv1.2";
+	resp->tls_self_signed = tls_self_signed(s->tls) != 0;
+}
+
 static void
 rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 {
@@ -625,6 +648,7 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	resp.max_message_size = s->cfg->message_size_max;
 	resp.grpc_max_message_size = control_max_message(c->ctl);
 	rpc_server_info_auth(&resp, s->cfg);
+	rpc_server_info_tls(s, &resp, addrs + n, sizeof(addrs) / sizeof(addrs[0]) - n);
 	control_reply(c, &resp.base);
 }
 

@@ -583,7 +583,7 @@ sink_thread(void *arg)
 	sink->server = server_new(&sink->cfg, sink->base);
 	rc = server_start(sink->server, sink->has_grpc, sink->start_err, sizeof(sink->start_err));
 	pthread_mutex_unlock(&sink_start_lock);
-	if (rc == -1) {
+	if (rc < 0) {
 		server_free(sink->server);
 		sink->server = NULL;
 		event_base_free(sink->base);

@@ -36,6 +36,8 @@
 #define SF_NOLINGER	0x0100 /* close at once after the output (QUIT) */
 #define SF_INPUT_FULL	0x0200 /* reading paused: enough input is waiting */
 #define SF_TLS		0x0400 /* the session runs inside TLS (STARTTLS or implicit) */
+#define SF_STARTTLS	0x4000 /* 220 to STARTTLS sent: TLS starts once it is out */
+#define SF_HANDSHAKE	0x8000 /* TLS handshake in progress */
 
 struct smtp_auth;
 
@@ -74,6 +76,8 @@ struct smtp_session {
 	enum smtp_state	      state;
 	enum smtp_state	      bdat_ret;			   /* state after a skipped BDAT chunk */
 	char		      peer[INET6_ADDRSTRLEN + 10]; /* "ip:port", "[v6]:port" */
+	const char	     *tls_version; /* static (OpenSSL): "TLSv1.3"; NULL before TLS */
+	const char	     *tls_cipher;
 };
 
 /* What a check function parsed, for the rules and for proceed() */
@@ -116,6 +120,14 @@ void smtp_session_delay(struct smtp_session *, unsigned ms);
  */
 int  smtp_session_rules(struct smtp_session *, enum rules_stage, const char *subject,
      int *disconnect);
+
+/*
+ * STARTTLS accepted (its 220 is written): discards the session's state
+ * (HELO, transaction, EHLO flag) and input, stops reading; the TLS
+ * handshake starts once the 220 is out. Plaintext sent after STARTTLS is
+ * never executed.
+ */
+void smtp_session_starttls(struct smtp_session *);
 
 /* smtp_cmd.c */
 /*

@@ -168,6 +168,7 @@ static int fill_rules_add(struct ctl *, int, char **, struct ctl_req *);
 static int fill_rules_delete(struct ctl *, int, char **, struct ctl_req *);
 static int fill_health(struct ctl *, int, char **, struct ctl_req *);
 static int health_verdict(const ProtobufCMessage *);
+static int cert_verdict(const ProtobufCMessage *);
 static int cmd_watch(struct ctl *, int, char **);
 
 #define FILTER_OPTS "from,to,subject,header,body,after-id,auth-user,"
@@ -340,6 +341,22 @@ static const struct cmd cmds[] = {
 		     "\n"
 		     "Shows the server's version, addresses, advertised SMTP extensions and\n"
 		     "counters.\n" },
+	{ .name = "cert",
+	    .opts = "",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "GetServerInfo",
+	    .req = &smtpsink__v1__get_server_info_request__descriptor,
+	    .resp = &smtpsink__v1__server_info__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .print = ctl_text_cert,
+	    .verdict = cert_verdict,
+	    .usage = "usage: smtpsinkctl cert > sink.pem\n"
+		     "\n"
+		     "Prints the certificate chain the server's STARTTLS and SMTPS listeners\n"
+		     "serve, PEM, exactly as served: give it to a client as its only trust\n"
+		     "anchor (e.g. curl --cacert sink.pem). Exits 1 when the server has no "
+		     "TLS.\n" },
 	{ .name = "health",
 	    .opts = "service,",
 	    .min_args = 0,
@@ -381,6 +398,7 @@ static const char main_usage[] =
     "  rules list                                  list reject rules\n"
     "  rules delete [ID]                           delete one or all rules\n"
     "  info                                        server version and counters\n"
+    "  cert                                        TLS certificate served (PEM)\n"
     "  health [--service NAME]                     exit 0 if SERVING\n"
     "  help COMMAND                                help on one command\n"
     "\n"
@@ -840,6 +858,20 @@ fill_health(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 	if (c->service != NULL)
 		r->u.health.service = (char *)c->service;
 	return 0;
+}
+
+/* 0 if the server serves TLS (its PEM was printed); else says so, exit 1. */
+static int
+cert_verdict(const ProtobufCMessage *pm)
+{
+	const Smtpsink__V1__ServerInfo *si = (const Smtpsink__V1__ServerInfo *)pm;
+
+	if (si->tls_certificate_pem != NULL && *si->tls_certificate_pem != '\0')
+		return CTL_EXIT_OK;
+	fprintf(stderr,
+	    "smtpsinkctl: cert: the server serves no TLS "
+	    "(start it with --starttls or --smtps-listen)\n");
+	return CTL_EXIT_RPC;
 }
 
 /* 0 if SERVING; else says the status on stderr and exits 4. */

@@ -270,6 +270,8 @@ print_message(const Smtpsink__V1__Message *m)
 		}
 		putchar('\n');
 	}
+	if (m->tls)
+		printf("%-13s%s %s\n", "TLS:", m->tls_version, m->tls_cipher);
 	print_list_field("Anomalies:", m->anomalies, m->n_anomalies);
 	print_field("Subject:", m->subject);
 	print_field("From:", m->from);
@@ -461,6 +463,7 @@ ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 
 	print_field("version:", si->version);
 	print_list_field("smtp:", si->smtp_addresses, si->n_smtp_addresses);
+	print_list_field("smtps:", si->smtps_addresses, si->n_smtps_addresses);
 	print_field("grpc:", si->grpc_address);
 	if (si->max_message_size != 0)
 		printf("%-13s%" PRIu64 " bytes (SMTP)\n", "max size:", si->max_message_size);
@@ -482,6 +485,15 @@ ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 		printf("%-13s%" PRIu64 " in progress, %" PRIu64 " waiting\n",
 		    "grpc calls:", k->grpc_calls, k->waiters);
 	}
+}
+
+void
+ctl_text_cert(const ProtobufCMessage *pm, int flags)
+{
+	const Smtpsink__V1__ServerInfo *si = (const Smtpsink__V1__ServerInfo *)pm;
+
+	if (si->tls_certificate_pem != NULL)
+		fputs(si->tls_certificate_pem, stdout);
 }
 
 const char *
