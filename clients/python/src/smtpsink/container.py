@@ -155,6 +155,24 @@ class SmtpSinkContainer(DockerContainer):
             args.append("--require-auth")
         return args
 
+    def _host_before_start(self) -> Optional[str]:
+        """The address tests will reach the container at (smtp_host), as far
+        as it is known before the container exists: the Docker host, or from
+        inside a container (DinD) the gateway of the network it will join.
+        None in bridge mode (DooD: the container's own address)."""
+        docker = self.get_docker_client()
+        mode = docker.get_connection_mode()
+        if mode == ConnectionMode.docker_host:
+            return docker.host()
+        if mode != ConnectionMode.gateway_ip:
+            return None
+        name = self._network.name if self._network else (self._kwargs.get("network_mode") or "bridge")
+        try:
+            configs = docker.client.networks.get(name).attrs["IPAM"]["Config"] or []
+        except Exception:  # noqa: BLE001 - no SAN then; the caller can pass --tls-san
+            return None
+        return next((cfg["Gateway"] for cfg in configs if cfg.get("Gateway")), None)
+
     def start(self) -> "SmtpSinkContainer":
         self._apply_tls_auth()
         return super().start()
@@ -165,11 +183,7 @@ class SmtpSinkContainer(DockerContainer):
         if self._base_command is None:
             cmd = self._command or []
             self._base_command = cmd.split() if isinstance(cmd, str) else list(cmd)
-        # Before start the Docker host is known only when tests reach
-        # containers through it (not from inside another container).
-        docker = self.get_docker_client()
-        host = docker.host() if docker.get_connection_mode() == ConnectionMode.docker_host else None
-        args = self.server_args(host)
+        args = self.server_args(self._host_before_start() if self._starttls or self._implicit_tls else None)
         if args:
             self.with_command(self._base_command + args)
         if self._auth_users:
