@@ -29,6 +29,7 @@ const (
 	StageMailFrom = smtpsinkv1.Stage_MAIL_FROM
 	StageRcptTo   = smtpsinkv1.Stage_RCPT_TO
 	StageData     = smtpsinkv1.Stage_DATA
+	StageAuth     = smtpsinkv1.Stage_AUTH // match: the user name of an AUTH exchange
 )
 
 // waitGrace is how much longer than the requested timeout the RPC deadline

@@ -56,7 +56,9 @@ type Container struct {
 // DefaultImage) and waits until both SMTP and gRPC are ready: the
 // "smtpsink ready" line on stdout, then the gRPC health service answering
 // SERVING through the mapped port. opts customise the request like in every
-// testcontainers-go module (testcontainers.WithEnv, WithLabels, ...).
+// testcontainers-go module (testcontainers.WithEnv, WithLabels, ...); this
+// package's Options (WithStartTLS, WithImplicitTLS, WithAuth, ...) turn on
+// TLS and SMTP AUTH.
 //
 // As with the official modules, a non-nil *Container may be returned along
 // with an error; terminate it in that case too.
@@ -73,7 +75,34 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 			).WithDeadline(defaultStartupTimeout),
 		),
 	}
+	var set settings
+	for _, o := range opts {
+		if so, ok := o.(Option); ok {
+			so(&set)
+		}
+	}
 	moduleOpts = append(moduleOpts, opts...)
+	if set.implicitTLS {
+		moduleOpts = append(moduleOpts, testcontainers.WithExposedPorts(SMTPSPort))
+	}
+	if set.tls() || set.auth {
+		host := ""
+		if set.tls() {
+			h, err := daemonHost(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("run smtpsink: %w", err)
+			}
+			host = h
+		}
+		args, env, err := set.serverArgs(host)
+		if err != nil {
+			return nil, err
+		}
+		moduleOpts = append(moduleOpts, testcontainers.WithCmdArgs(args...))
+		if env != nil {
+			moduleOpts = append(moduleOpts, testcontainers.WithEnv(env))
+		}
+	}
 
 	ctr, err := testcontainers.Run(ctx, img, moduleOpts...)
 	var c *Container

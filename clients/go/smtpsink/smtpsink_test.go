@@ -58,11 +58,16 @@ var (
 	runID   = time.Now().UnixNano()
 )
 
-func TestMain(m *testing.M) {
-	image := os.Getenv("SMTPSINK_IMAGE")
-	if image == "" {
-		image = smtpsink.DefaultImage
+// testImage is $SMTPSINK_IMAGE, or smtpsink.DefaultImage.
+func testImage() string {
+	if image := os.Getenv("SMTPSINK_IMAGE"); image != "" {
+		return image
 	}
+	return smtpsink.DefaultImage
+}
+
+func TestMain(m *testing.M) {
+	image := testImage()
 	ctx := context.Background()
 	ctr, err := smtpsink.Run(ctx, image,
 		testcontainers.WithLabels(testLabels()),
@@ -116,10 +121,22 @@ func smtpAddr(t *testing.T) string {
 	return addr
 }
 
-// dialSMTP opens an SMTP session with net/smtp and says EHLO.
+// dialSMTP opens an SMTP session with net/smtp to the shared container and
+// says EHLO.
 func dialSMTP(t *testing.T) *smtp.Client {
 	t.Helper()
-	c, err := smtp.Dial(smtpAddr(t))
+	return dialContainer(t, sinkCtr)
+}
+
+// dialContainer opens an SMTP session with net/smtp to ctr's SMTP port and
+// says EHLO; the session is closed when the test ends.
+func dialContainer(t *testing.T, ctr *smtpsink.Container) *smtp.Client {
+	t.Helper()
+	addr, err := ctr.SMTPAddress(ctxFor(t))
+	if err != nil {
+		t.Fatalf("SMTP address: %v", err)
+	}
+	c, err := smtp.Dial(addr)
 	if err != nil {
 		t.Fatalf("smtp dial: %v", err)
 	}
@@ -133,7 +150,12 @@ func dialSMTP(t *testing.T) *smtp.Client {
 // send delivers msg with net/smtp: MAIL FROM from, RCPT TO each of to, DATA.
 func send(t *testing.T, from string, to []string, msg []byte) {
 	t.Helper()
-	c := dialSMTP(t)
+	transact(t, dialSMTP(t), from, to, msg)
+}
+
+// transact runs one transaction on an open session, then QUIT.
+func transact(t *testing.T, c *smtp.Client, from string, to []string, msg []byte) {
+	t.Helper()
 	if err := c.Mail(from); err != nil {
 		t.Fatalf("MAIL FROM: %v", err)
 	}
@@ -398,11 +420,7 @@ func TestRunOptionsAndAddresses(t *testing.T) {
 // wait) is enough for SMTP and gRPC to answer. Uses its own container.
 func TestGRPCHealthWaitStrategyAlone(t *testing.T) {
 	ctx := ctxFor(t)
-	image := os.Getenv("SMTPSINK_IMAGE")
-	if image == "" {
-		image = smtpsink.DefaultImage
-	}
-	ctr, err := smtpsink.Run(ctx, image,
+	ctr, err := smtpsink.Run(ctx, testImage(),
 		testcontainers.WithLabels(testLabels()),
 		testcontainers.WithWaitStrategy(smtpsink.ForGRPCHealth(smtpsink.GRPCPort).WithStartupTimeout(30*time.Second)))
 	testcontainers.CleanupContainer(t, ctr)

@@ -3,7 +3,7 @@
  * API (@grpc/grpc-js + @grpc/proto-loader, keepCase, longs as strings).
  *
  * Every method that selects messages takes the same Filter (mail_from,
- * rcpt_to, subject, header_name + header_value, body, after_id): case-
+ * rcpt_to, subject, header_name + header_value, body, after_id, auth_user): case-
  * insensitive globs matched against the whole value (`*`, `?`, `[set]`;
  * `*text*` = contains). Parallel tests against one server each use their own
  * recipients and filter on them, so they never see each other's mail.
@@ -79,9 +79,9 @@ export interface WaitOptions {
 }
 
 export interface RejectRuleOptions {
-  /** 'CONNECT' | 'HELO' | 'MAIL_FROM' | 'RCPT_TO' | 'DATA' */
+  /** 'CONNECT' | 'HELO' | 'MAIL_FROM' | 'RCPT_TO' | 'DATA' | 'AUTH' */
   stage: Stage;
-  /** glob on the peer IP / HELO name / sender / recipient; '' = always */
+  /** glob on the peer IP / HELO name / sender / recipient / AUTH user name; '' = always */
   match?: string;
   /** 4xx or 5xx (default 550) */
   code?: number;
@@ -210,6 +210,17 @@ export class SinkClient {
   serverInfo(): Promise<ServerInfo__Output> {
     return this.unary<ServerInfo__Output>((cb) => this.stub.GetServerInfo(
       {}, { deadline: deadline(CALL_TIMEOUT_MS) }, cb));
+  }
+
+  /**
+   * The certificate (chain) the server presents on STARTTLS and its
+   * implicit-TLS port, PEM (ServerInfo.tls_certificate_pem). Rejects when the
+   * server serves no TLS.
+   */
+  async tlsCertificatePem(): Promise<string> {
+    const pem = (await this.serverInfo()).tls_certificate_pem;
+    if (!pem) throw new Error('smtpsink: the server serves no TLS (no certificate in ServerInfo)');
+    return pem;
   }
 
   /** True when grpc.health.v1 reports SERVING. */

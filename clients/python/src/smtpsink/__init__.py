@@ -20,6 +20,7 @@ from .client import (
     SmtpSinkTimeout,
     Stage,
     make_filter,
+    ssl_context_from_pem,
 )
 
 __version__ = "0.1.0"
@@ -34,6 +35,7 @@ __all__ = [
     "SmtpSinkTimeout",
     "Stage",
     "make_filter",
+    "ssl_context_from_pem",
 ]
 
 

@@ -2,7 +2,7 @@
 
 Every method that selects messages takes the same filter, given either as a
 `Filter` message, a dict, or keyword arguments (mail_from, rcpt_to, subject,
-header_name, header_value, body, after_id). Values are case-insensitive
+header_name, header_value, body, after_id, auth_user). Values are case-insensitive
 globs matched against the whole value (`*`, `?`, `[set]`; `*text*` for
 "contains"). Tests that run in parallel against one server each use their
 own recipient addresses and filter on them, so they never see, wait on or
@@ -10,6 +10,7 @@ clear each other's mail.
 """
 from __future__ import annotations
 
+import ssl
 from typing import Iterator, List, Mapping, Optional, Union
 
 import grpc
@@ -26,7 +27,8 @@ Stage = pb.Stage
 
 FilterLike = Union[pb.Filter, Mapping[str, object], None]
 
-_FILTER_FIELDS = ("mail_from", "rcpt_to", "subject", "header_name", "header_value", "body", "after_id")
+_FILTER_FIELDS = ("mail_from", "rcpt_to", "subject", "header_name", "header_value", "body", "after_id",
+                  "auth_user")
 
 
 class SmtpSinkError(Exception):
@@ -55,6 +57,15 @@ def make_filter(filter: FilterLike = None, **kwargs) -> pb.Filter:
         if v is not None:
             setattr(f, k, v)
     return f
+
+
+def ssl_context_from_pem(pem: str) -> ssl.SSLContext:
+    """A client SSLContext whose only trust anchors are the certificates in
+    `pem` (smtpsink's own, from ServerInfo.tls_certificate_pem: self-signed
+    with CA:TRUE). Certificate and host name checking stay on."""
+    if "-----BEGIN CERTIFICATE-----" not in pem:
+        raise ValueError("no certificate in the PEM")
+    return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
 
 
 def _stage(stage: Union[str, int]) -> int:
@@ -167,8 +178,9 @@ class SinkClient:
                     enhanced_code: str = "", times: int = 0, delay_ms: int = 0, disconnect: bool = False,
                     timeout: float = 30.0) -> pb.RejectRule:
         """Adds a rule making the server answer `code` at `stage`
-        ("CONNECT", "HELO", "MAIL_FROM", "RCPT_TO", "DATA") when `match`
-        (a glob on peer IP / HELO name / sender / recipient) matches.
+        ("CONNECT", "HELO", "MAIL_FROM", "RCPT_TO", "DATA", "AUTH") when
+        `match` (a glob on peer IP / HELO name / sender / recipient / AUTH
+        user name) matches.
         Returns the rule with its id (for delete_reject_rule)."""
         rule = pb.RejectRule(stage=_stage(stage), match=match, code=code, enhanced_code=enhanced_code,
                              message=message, times=times, delay_ms=delay_ms, disconnect=disconnect)
@@ -199,6 +211,20 @@ class SinkClient:
             return self.stub.GetServerInfo(pb.GetServerInfoRequest(), timeout=timeout)
         except grpc.RpcError as e:
             raise _wrap(e) from None
+
+    def tls_certificate_pem(self, *, timeout: float = 30.0) -> str:
+        """The certificate (chain) the server presents on STARTTLS and its
+        implicit-TLS port, PEM. Raises SmtpSinkError when it serves no TLS."""
+        pem = self.server_info(timeout=timeout).tls_certificate_pem
+        if not pem:
+            raise SmtpSinkError(grpc.StatusCode.FAILED_PRECONDITION,
+                                "the server serves no TLS (no certificate in ServerInfo)")
+        return pem
+
+    def ssl_context(self, *, timeout: float = 30.0) -> ssl.SSLContext:
+        """An SSLContext trusting exactly the served certificate, for
+        smtplib.SMTP.starttls(context=...) and smtplib.SMTP_SSL(context=...)."""
+        return ssl_context_from_pem(self.tls_certificate_pem(timeout=timeout))
 
     def health(self, *, timeout: float = 5.0) -> bool:
         """True when grpc.health.v1 reports SERVING."""

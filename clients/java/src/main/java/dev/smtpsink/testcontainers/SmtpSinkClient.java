@@ -15,9 +15,11 @@ import dev.smtpsink.v1.Stage;
 import dev.smtpsink.v1.WaitForMessagesRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLContext;
 
 /**
  * Control client of one smtpsink, over its gRPC API. Thread-safe.
@@ -138,9 +140,32 @@ public final class SmtpSinkClient implements AutoCloseable {
         .getDeleted();
   }
 
-  /** Version, addresses, advertised extensions and counters. */
+  /** Version, addresses, advertised extensions, TLS and AUTH settings, and counters. */
   public ServerInfo serverInfo() {
     return stub.getServerInfo(GetServerInfoRequest.getDefaultInstance());
+  }
+
+  /**
+   * The certificate (chain) the server presents on STARTTLS and its implicit-TLS port, in PEM.
+   *
+   * @throws IllegalStateException when the server serves no TLS
+   */
+  public String tlsCertificatePem() {
+    String pem = serverInfo().getTlsCertificatePem();
+    if (pem.isEmpty()) {
+      throw new IllegalStateException("the server serves no TLS (no certificate in ServerInfo)");
+    }
+    return pem;
+  }
+
+  /** An {@link SSLContext} trusting exactly the served certificate (see {@link SmtpSinkTls}). */
+  public SSLContext sslContext() throws GeneralSecurityException {
+    return SmtpSinkTls.sslContext(tlsCertificatePem());
+  }
+
+  /** Filter on the user a message's session authenticated as (SMTP AUTH; a glob). */
+  public static Filter authUser(String glob) {
+    return Filter.newBuilder().setAuthUser(glob).build();
   }
 
   @Override

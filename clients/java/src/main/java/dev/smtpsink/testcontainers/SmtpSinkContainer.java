@@ -1,6 +1,14 @@
 package dev.smtpsink.testcontainers;
 
+import java.security.GeneralSecurityException;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLSocketFactory;
 import org.testcontainers.containers.GenericContainer;
 import org.testcontainers.containers.wait.strategy.Wait;
 import org.testcontainers.containers.wait.strategy.WaitAllStrategy;
@@ -24,6 +32,11 @@ import org.testcontainers.utility.DockerImageName;
  *
  * <p>Tests running in parallel may share one container: each uses its own recipient addresses and
  * passes them in every filter, so none sees, waits on or clears another's mail.
+ *
+ * <p>TLS and SMTP AUTH: {@link #withStartTls()}, {@link #withImplicitTls()}, {@link
+ * #withRequireTls()}, {@link #withAuth()}, {@link #withAuth(Map)}, {@link #withRequireAuth()} turn
+ * them on; {@link #sslSocketFactory()} / {@link #sslContext()} trust exactly the certificate the
+ * server presents (fetched over the control API), for {@code mail.smtp.ssl.socketFactory}.
  */
 public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
@@ -36,7 +49,19 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
   /** gRPC control port inside the container. */
   public static final int GRPC_PORT = 50051;
 
+  /** Implicit-TLS (SMTPS, RFC 8314) port inside the container; exposed by withImplicitTls(). */
+  public static final int SMTPS_PORT = 1465;
+
   private SmtpSinkClient client;
+
+  private boolean startTls;
+  private boolean implicitTls;
+  private boolean requireTls;
+  private boolean auth;
+  private boolean requireAuth;
+  private final Map<String, String> authUsers = new TreeMap<>();
+  /** The command before configure() added the TLS/AUTH flags (so a restart adds them once). */
+  private String[] baseCommand;
 
   /** A container from {@link #DEFAULT_IMAGE}. */
   public SmtpSinkContainer() {
@@ -57,6 +82,119 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
             .withStartupTimeout(Duration.ofSeconds(60)));
   }
 
+  /**
+   * Advertises STARTTLS on the SMTP port ({@code --starttls}), with a self-signed certificate
+   * generated at start for the container's host names, localhost, 127.0.0.1 and ::1 (plus the
+   * Docker host when it is not local: {@code --tls-san}).
+   */
+  public SmtpSinkContainer withStartTls() {
+    startTls = true;
+    return self();
+  }
+
+  /** Adds an implicit-TLS listener on {@link #SMTPS_PORT}, mapped: {@link #getSmtpsPort()}. */
+  public SmtpSinkContainer withImplicitTls() {
+    implicitTls = true;
+    addExposedPort(SMTPS_PORT);
+    return self();
+  }
+
+  /**
+   * Refuses mail outside TLS ({@code --require-tls}: commands other than EHLO, HELO, STARTTLS,
+   * NOOP, RSET and QUIT get 530 before STARTTLS). Implies {@link #withStartTls()}.
+   */
+  public SmtpSinkContainer withRequireTls() {
+    requireTls = true;
+    return withStartTls();
+  }
+
+  /**
+   * Offers SMTP AUTH and accepts any credentials ({@code --auth}). With TLS on, AUTH is offered
+   * only after STARTTLS (or on the implicit-TLS port). Without TLS the container also gets {@code
+   * --auth-allow-insecure}, since the server refuses AUTH over plain text otherwise.
+   */
+  public SmtpSinkContainer withAuth() {
+    auth = true;
+    return self();
+  }
+
+  /**
+   * Offers SMTP AUTH for exactly these users (name to password, {@code SMTPSINK_AUTH_USERS}); other
+   * credentials get 535 5.7.8. See {@link #withAuth()}.
+   *
+   * @throws IllegalArgumentException for a name that is empty or holds ':' or ',', or a password
+   *     holding ','
+   */
+  public SmtpSinkContainer withAuth(Map<String, String> users) {
+    users.forEach(
+        (name, password) -> {
+          if (name.isEmpty() || name.contains(":") || name.contains(",") || password.contains(",")) {
+            throw new IllegalArgumentException(
+                "auth user " + name + ": names must be non-empty without ':' or ',', passwords without ','");
+          }
+        });
+    authUsers.putAll(users);
+    return withAuth();
+  }
+
+  /** MAIL before a successful AUTH gets 530 5.7.0 ({@code --require-auth}); implies withAuth(). */
+  public SmtpSinkContainer withRequireAuth() {
+    requireAuth = true;
+    return withAuth();
+  }
+
+  /**
+   * The smtpsink flags the TLS/AUTH settings stand for; {@code dockerHost} becomes an extra SAN
+   * unless the certificate names it anyway.
+   */
+  List<String> serverArgs(String dockerHost) {
+    List<String> args = new ArrayList<>();
+    boolean tls = startTls || implicitTls;
+    if (startTls) {
+      args.add("--starttls");
+    }
+    if (implicitTls) {
+      args.addAll(List.of("--smtps-listen", "0.0.0.0:" + SMTPS_PORT));
+    }
+    if (tls && !List.of("localhost", "127.0.0.1", "::1").contains(dockerHost)) {
+      args.addAll(List.of("--tls-san", dockerHost));
+    }
+    if (requireTls) {
+      args.add("--require-tls");
+    }
+    if (auth) {
+      args.add("--auth");
+      if (!tls) {
+        args.add("--auth-allow-insecure");
+      }
+    }
+    if (requireAuth) {
+      args.add("--require-auth");
+    }
+    return args;
+  }
+
+  /** The value of SMTPSINK_AUTH_USERS, "" when no users are listed. */
+  String authUsersEnv() {
+    List<String> pairs = new ArrayList<>();
+    authUsers.forEach((name, password) -> pairs.add(name + ":" + password));
+    return String.join(",", pairs);
+  }
+
+  @Override
+  protected void configure() {
+    super.configure();
+    if (baseCommand == null) {
+      baseCommand = getCommandParts();
+    }
+    List<String> cmd = new ArrayList<>(Arrays.asList(baseCommand));
+    cmd.addAll(serverArgs(getHost()));
+    setCommand(cmd.toArray(new String[0]));
+    if (!authUsers.isEmpty()) {
+      withEnv("SMTPSINK_AUTH_USERS", authUsersEnv());
+    }
+  }
+
   /** Host to send mail to. */
   public String getSmtpHost() {
     return getHost();
@@ -65,6 +203,29 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
   /** Host port mapped to the container's SMTP port. */
   public int getSmtpPort() {
     return getMappedPort(SMTP_PORT);
+  }
+
+  /** Host port mapped to the container's implicit-TLS port (needs {@link #withImplicitTls()}). */
+  public int getSmtpsPort() {
+    return getMappedPort(SMTPS_PORT);
+  }
+
+  /**
+   * An {@link SSLContext} whose only trust anchor is the certificate the server presents (from
+   * {@code ServerInfo.tls_certificate_pem}); host name checking is left to the TLS client.
+   *
+   * @throws IllegalStateException when the container serves no TLS
+   */
+  public SSLContext sslContext() throws GeneralSecurityException {
+    return client().sslContext();
+  }
+
+  /**
+   * {@code sslContext().getSocketFactory()}: for Jakarta Mail's {@code
+   * mail.smtp.ssl.socketFactory} (STARTTLS) or {@code mail.smtps.ssl.socketFactory} (implicit TLS).
+   */
+  public SSLSocketFactory sslSocketFactory() throws GeneralSecurityException {
+    return sslContext().getSocketFactory();
   }
 
   /** Host port mapped to the container's gRPC port. */
