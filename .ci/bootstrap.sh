@@ -23,7 +23,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
 if [ "$mode" != run ]; then
   PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 python3-cryptography
-         swaks libdigest-hmac-perl libnet-ssleay-perl libio-socket-ssl-perl curl valgrind
+         swaks libdigest-hmac-perl libnet-ssleay-perl libio-socket-ssl-perl curl openssl valgrind
          shellcheck clang-format clang)
 fi
 missing=()
