@@ -17,7 +17,7 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         cmake ninja-build pkg-config gcc libc6-dev binutils \
-        libevent-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev \
+        libevent-dev libssl-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev \
         protobuf-c-compiler grpc-proto libprotobuf-dev busybox-static \
  && rm -rf /var/lib/apt/lists/*
 
@@ -31,6 +31,8 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF
 RUN set -eu; \
     mkdir -p /out/usr/bin /out/etc /out/tmp; \
     chmod 1777 /out/tmp; \
+    # for --tls-cert-out: a named volume mounted here starts writable by the user
+    install -d -m 0755 -o 10001 -g 10001 /out/certs; \
     install -m 0755 -s /build/smtpsink /build/smtpsinkctl /out/usr/bin/; \
     # merged-/usr symlinks (bin, lib, lib64, sbin -> usr/...) as in Debian
     for d in bin sbin lib lib32 lib64 libx32; do \

@@ -19,10 +19,11 @@ case "$mode" in run|test|deps) ;; *) echo "usage: $0 run|test|deps [smtpsink opt
 SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS=(build-essential cmake ninja-build pkg-config git
-      libevent-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
+      libevent-dev libssl-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
       protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
 if [ "$mode" != run ]; then
-  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 swaks curl valgrind
+  PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 python3-cryptography
+         swaks libdigest-hmac-perl libnet-ssleay-perl libio-socket-ssl-perl curl valgrind
          shellcheck clang-format clang)
 fi
 missing=()

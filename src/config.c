@@ -19,7 +19,8 @@
 
 enum config_type {
 	CT_STR,	     /* char * */
-	CT_LISTEN,   /* smtp_listen[]: repeatable; env is comma-separated */
+	CT_LISTEN,   /* addresses: repeatable; env is comma-separated */
+	CT_LIST,     /* names: repeatable; env is comma-separated */
 	CT_SIZE,     /* size_t, bytes, K/M/G suffixes (binary) */
 	CT_COUNT,    /* size_t */
 	CT_UINT,     /* unsigned */
@@ -29,6 +30,8 @@ enum config_type {
 	CT_LOGFMT,
 	CT_LOGLEVEL,
 	CT_ONFULL,
+	CT_USERS, /* auth_users: flag = a file of user:password lines, env = u1:p1,u2:p2 */
+	CT_TLSVER,
 };
 
 struct config_opt {
@@ -83,6 +86,23 @@ static const struct config_opt config_opts[] = {
 	{ "max-wait", CT_DURATION, OFF(wait_max_ms), 0, "longest a WaitForMessages call may park" },
 	{ "grpc-max-message-size", CT_SIZE, OFF(grpc_max_message), 0,
 	    "largest gRPC message sent or received" },
+	{ "starttls", CT_FLAG, OFF(starttls), 0,
+	    "advertise STARTTLS (RFC 3207) on the --smtp-listen listeners" },
+	{ "smtps-listen", CT_LISTEN, OFF(smtps_listen), 0,
+	    "implicit-TLS listen address (SMTPS, RFC 8314), host:port (repeatable; port 0 "
+	    "allowed)" },
+	{ "tls-cert", CT_STR, OFF(tls_cert), 0,
+	    "PEM certificate (chain) to serve; without it a self-signed one is generated at "
+	    "start" },
+	{ "tls-key", CT_STR, OFF(tls_key), 0, "PEM private key of --tls-cert" },
+	{ "tls-cert-out", CT_STR, OFF(tls_cert_out), 0,
+	    "write the served certificate (PEM, 0644) here before the ready file" },
+	{ "tls-san", CT_LIST, OFF(tls_san), 0,
+	    "extra subjectAltName of the generated certificate (repeatable; IP literal = IP SAN)" },
+	{ "tls-min-version", CT_TLSVER, OFF(tls_min_version), 0,
+	    "lowest TLS version accepted: 1.2 or 1.3" },
+	{ "require-tls", CT_FLAG, OFF(require_tls), 0,
+	    "before STARTTLS only EHLO HELO STARTTLS NOOP RSET QUIT; others get 530 5.7.0" },
 	{ "no-pipelining", CT_NOEXT, 0, EXT_PIPELINING, "do not advertise PIPELINING" },
 	{ "no-8bitmime", CT_NOEXT, 0, EXT_8BITMIME, "do not advertise 8BITMIME" },
 	{ "no-smtputf8", CT_NOEXT, 0, EXT_SMTPUTF8, "do not advertise SMTPUTF8" },
@@ -92,6 +112,16 @@ static const struct config_opt config_opts[] = {
 	{ "no-chunking", CT_NOEXT, 0, EXT_CHUNKING, "do not advertise CHUNKING (BDAT)" },
 	{ "no-binarymime", CT_NOEXT, 0, EXT_BINARYMIME, "do not advertise BINARYMIME" },
 	{ "no-dsn", CT_NOEXT, 0, EXT_DSN, "do not advertise DSN" },
+	{ "auth", CT_FLAG, OFF(auth), 0,
+	    "offer SMTP AUTH (PLAIN LOGIN CRAM-MD5 XOAUTH2) and accept any credentials; only "
+	    "inside TLS when TLS is set" },
+	{ "auth-users", CT_USERS, OFF(auth_users), 0,
+	    "FILE of user:password lines (env: u1:p1,u2:p2); only these may log in (535 5.7.8 "
+	    "otherwise); implies --auth" },
+	{ "require-auth", CT_FLAG, OFF(require_auth), 0,
+	    "MAIL before a successful AUTH gets 530 5.7.0" },
+	{ "auth-allow-insecure", CT_FLAG, OFF(auth_allow_insecure), 0,
+	    "offer AUTH outside TLS (needed for --auth without TLS)" },
 	{ "on-full", CT_ONFULL, OFF(on_full), 0,
 	    "store full: evict the oldest, or reject new mail with 452 4.3.1" },
 	{ "print", CT_FLAG, OFF(print), 0,
@@ -101,10 +131,31 @@ static const struct config_opt config_opts[] = {
 };
 #define NOPTS (sizeof(config_opts) / sizeof(config_opts[0]))
 
+/* Each repeatable list (CT_LISTEN, CT_LIST) and the count beside it */
+static const struct {
+	size_t off, off_n;
+} config_lists[] = {
+	{ OFF(smtp_listen), OFF(smtp_listen_n) },
+	{ OFF(smtps_listen), OFF(smtps_listen_n) },
+	{ OFF(tls_san), OFF(tls_san_n) },
+};
+
+static size_t *
+config_list_n(const struct config *cfg, const struct config_opt *o)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(config_lists) / sizeof(config_lists[0]); i++)
+		if (config_lists[i].off == o->off)
+			return (size_t *)((char *)cfg + config_lists[i].off_n);
+	fatalx("config: no count for --%s", o->name);
+}
+
 /* Indexed by enum log_format and enum log_level: parsed and shown. */
 static const char *const log_format_names[] = { "text", "json" };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
 static const char *const on_full_names[] = { "evict", "reject" }; /* enum config_on_full */
+static const char *const tls_version_names[] = { "1.2", "1.3" };  /* enum config_tls_version */
 
 /*
  * Upper bounds: beyond them a value makes no sense and arithmetic on it
@@ -194,9 +245,21 @@ config_free(struct config *cfg)
 
 	for (i = 0; i < cfg->smtp_listen_n; i++)
 		free(cfg->smtp_listen[i]);
+	for (i = 0; i < cfg->smtps_listen_n; i++)
+		free(cfg->smtps_listen[i]);
+	for (i = 0; i < cfg->tls_san_n; i++)
+		free(cfg->tls_san[i]);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->tls_cert_out);
 	free(cfg->grpc_listen);
 	free(cfg->hostname);
 	free(cfg->ready_file);
+	for (i = 0; i < cfg->auth_users_n; i++) {
+		free(cfg->auth_users[i].name);
+		free(cfg->auth_users[i].password);
+	}
+	free(cfg->auth_users);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -331,6 +394,89 @@ config_listen_check(const char *a)
 	return colon != NULL && colon != a && colon[1] != '\0' ? 0 : -1;
 }
 
+/*
+ * One "user:password" entry (split at the first ':'; neither part empty, no
+ * control bytes in the name) appended to cfg->auth_users. -1 if malformed.
+ */
+static int
+config_auth_user_add(struct config *cfg, const char *entry, size_t len)
+{
+	const char *colon = memchr(entry, ':', len);
+	size_t	    i, ulen;
+
+	if (colon == NULL || colon == entry || colon + 1 == entry + len)
+		return -1;
+	ulen = colon - entry;
+	for (i = 0; i < ulen; i++)
+		if ((unsigned char)entry[i] < 0x20 || entry[i] == 0x7f)
+			return -1;
+	if (memchr(entry, '\0', len) != NULL)
+		return -1;
+	cfg->auth_users = xreallocarray(cfg->auth_users, cfg->auth_users_n + 1,
+	    sizeof(*cfg->auth_users));
+	cfg->auth_users[cfg->auth_users_n].name = xstrndup(entry, ulen);
+	cfg->auth_users[cfg->auth_users_n].password = xstrndup(colon + 1, len - ulen - 1);
+	cfg->auth_users_n++;
+	return 0;
+}
+
+/*
+ * --auth-users FILE: one user:password a line; '#' comments and blank lines
+ * are skipped; a malformed line is an error naming FILE:LINE (never the line:
+ * it holds a password).
+ */
+static int
+config_auth_users_file(struct config *cfg, const char *path, const char *origin)
+{
+	FILE   *fp;
+	char   *line = NULL;
+	size_t	cap = 0, lineno = 0;
+	ssize_t n;
+	int	rc = 0;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "smtpsink: %s: %s: %s\n", origin, path, strerror(errno));
+		return -1;
+	}
+	while (rc == 0 && (n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+			n--;
+		if (n == 0 || line[strspn(line, " \t")] == '#' || strspn(line, " \t") == (size_t)n)
+			continue;
+		if (config_auth_user_add(cfg, line, n) == -1) {
+			fprintf(stderr,
+			    "smtpsink: %s: %s:%zu: malformed line (want user:password)\n", origin,
+			    path, lineno);
+			rc = -1;
+		}
+	}
+	free(line);
+	fclose(fp);
+	return rc;
+}
+
+/* SMTPSINK_AUTH_USERS="u1:p1,u2:p2" */
+static int
+config_auth_users_list(struct config *cfg, const char *list, const char *origin)
+{
+	const char *p = list, *end;
+	size_t	    i = 0;
+
+	while (*p != '\0') {
+		end = p + strcspn(p, ",");
+		i++;
+		if (config_auth_user_add(cfg, p, end - p) == -1) {
+			fprintf(stderr,
+			    "smtpsink: %s: entry %zu malformed (want user:password,...)\n", origin,
+			    i);
+			return -1;
+		}
+		p = *end == ',' ? end + 1 : end;
+	}
+	return 0;
+}
+
 /* 1 (and a message naming the option) when v is over the option's limit */
 static int
 config_over_limit(const struct config_opt *o, unsigned long long v, const char *origin,
@@ -358,13 +504,15 @@ config_over_limit(const struct config_opt *o, unsigned long long v, const char *
 
 /*
  * Applies one value. from_env: the option's variable; first_listen tracks
- * whether a repeatable list is being replaced by its first new value.
+ * whether this option's repeatable list is being replaced by its first new
+ * value.
  */
 static int
 config_apply(struct config *cfg, const struct config_opt *o, const char *val, const char *origin,
     int *first_listen)
 {
-	char		  *p = (char *)cfg + o->off, *copy, *tok, *save;
+	char		  *p = (char *)cfg + o->off, *copy, *tok, *save, **list = (char **)p;
+	size_t		  *list_n;
 	unsigned long long ull;
 	int64_t		   ms;
 	int		   b;
@@ -375,33 +523,35 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 		*(char **)p = xstrdup(val);
 		return 0;
 	case CT_LISTEN:
+	case CT_LIST:
+		list_n = config_list_n(cfg, o);
 		if (*first_listen) {
 			size_t i;
-			for (i = 0; i < cfg->smtp_listen_n; i++)
-				free(cfg->smtp_listen[i]);
-			cfg->smtp_listen_n = 0;
+			for (i = 0; i < *list_n; i++)
+				free(list[i]);
+			*list_n = 0;
 			*first_listen = 0;
 		}
 		copy = xstrdup(val);
 		for (tok = strtok_r(copy, ", ", &save); tok != NULL;
 		     tok = strtok_r(NULL, ", ", &save)) {
-			if (config_listen_check(tok) == -1) {
+			if (o->type == CT_LISTEN && config_listen_check(tok) == -1) {
 				fprintf(stderr,
 				    "smtpsink: %s: bad address \"%s\" (want host:port)\n", origin,
 				    tok);
 				free(copy);
 				return -1;
 			}
-			if (cfg->smtp_listen_n == CONFIG_LISTEN_MAX) {
-				fprintf(stderr, "smtpsink: %s: at most %d addresses\n", origin,
+			if (*list_n == CONFIG_LISTEN_MAX) {
+				fprintf(stderr, "smtpsink: %s: at most %d values\n", origin,
 				    CONFIG_LISTEN_MAX);
 				free(copy);
 				return -1;
 			}
-			cfg->smtp_listen[cfg->smtp_listen_n++] = xstrdup(tok);
+			list[(*list_n)++] = xstrdup(tok);
 		}
 		free(copy);
-		if (cfg->smtp_listen_n == 0) {
+		if (*list_n == 0) {
 			fprintf(stderr, "smtpsink: %s: no address given\n", origin);
 			return -1;
 		}
@@ -428,6 +578,11 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 			goto bad;
 		*(int *)p = b;
 		return 0;
+	case CT_TLSVER:
+		if ((b = config_name_index(tls_version_names, NAMES(tls_version_names), val)) == -1)
+			goto bad;
+		*(int *)p = b;
+		return 0;
 	case CT_FLAG:
 		if (config_parse_bool(val, &b) == -1)
 			goto bad;
@@ -451,10 +606,78 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 			goto bad;
 		*(int *)p = b;
 		return 0;
+	case CT_USERS:
+		/* The environment holds the list itself, a flag names a file */
+		if (strncmp(origin, "--", 2) != 0)
+			return config_auth_users_list(cfg, val, origin);
+		return config_auth_users_file(cfg, val, origin);
 	}
 bad:
 	fprintf(stderr, "smtpsink: %s: bad value \"%s\"\n", origin, val);
 	return -1;
+}
+
+/* Users imply --auth; AUTH sends passwords, so outside TLS only when asked */
+static int
+config_validate_auth(struct config *cfg)
+{
+	const char *flag = cfg->auth ? "--auth" : "--auth-users";
+
+	if (cfg->auth_users_n > 0)
+		cfg->auth = 1;
+	if (cfg->require_auth && !cfg->auth) {
+		fprintf(stderr, "smtpsink: --require-auth needs --auth or --auth-users\n");
+		return -1;
+	}
+	if (cfg->auth && !config_tls_configured(cfg) && !cfg->auth_allow_insecure) {
+		fprintf(stderr,
+		    "smtpsink: %s needs TLS (--starttls or --smtps-listen) or "
+		    "--auth-allow-insecure\n",
+		    flag);
+		return -1;
+	}
+	return 0;
+}
+
+/* TLS flags need a TLS listener; --tls-cert and --tls-key go together */
+static int
+config_validate_tls(const struct config *cfg)
+{
+	const struct {
+		const char *flag;
+		int	    set;
+	} tls[] = {
+		{ "--tls-cert", cfg->tls_cert != NULL },
+		{ "--tls-key", cfg->tls_key != NULL },
+		{ "--tls-cert-out", cfg->tls_cert_out != NULL },
+		{ "--tls-san", cfg->tls_san_n > 0 },
+		{ "--tls-min-version", cfg->tls_min_version != CONFIG_TLS_1_2 },
+	};
+	size_t i;
+
+	for (i = 0; i < NAMES(tls); i++)
+		if (tls[i].set && !config_tls_configured(cfg)) {
+			fprintf(stderr, "smtpsink: %s needs --starttls or --smtps-listen\n",
+			    tls[i].flag);
+			return -1;
+		}
+	if (cfg->require_tls && !cfg->starttls) {
+		fprintf(stderr, "smtpsink: --require-tls needs --starttls\n");
+		return -1;
+	}
+	if ((cfg->tls_cert != NULL) != (cfg->tls_key != NULL)) {
+		fprintf(stderr, "smtpsink: %s needs %s\n",
+		    cfg->tls_cert != NULL ? "--tls-cert" : "--tls-key",
+		    cfg->tls_cert != NULL ? "--tls-key" : "--tls-cert");
+		return -1;
+	}
+	if (cfg->tls_san_n > 0 && cfg->tls_cert != NULL) {
+		fprintf(stderr,
+		    "smtpsink: --tls-san is for the generated certificate; "
+		    "drop it or --tls-cert\n");
+		return -1;
+	}
+	return 0;
 }
 
 static int
@@ -489,7 +712,9 @@ config_validate(struct config *cfg)
 		}
 	if (cfg->error_max == 0)
 		cfg->error_max = 1;
-	return 0;
+	if (config_validate_tls(cfg) == -1)
+		return -1;
+	return config_validate_auth(cfg);
 }
 
 int
@@ -499,18 +724,20 @@ config_parse(struct config *cfg, int argc, char **argv)
 	char	      env[64], origin[96];
 	const char   *v;
 	size_t	      i;
-	int	      ch, idx, first_listen = 1;
+	int	      ch, idx, first_listen[NOPTS];
 
 	for (i = 0; i < NOPTS; i++) {
+		first_listen[i] = 1;
 		config_env_name(&config_opts[i], env, sizeof(env));
 		if ((v = getenv(env)) == NULL)
 			continue;
 		snprintf(origin, sizeof(origin), "%s", env);
-		if (config_apply(cfg, &config_opts[i], v, origin, &first_listen) == -1)
+		if (config_apply(cfg, &config_opts[i], v, origin, &first_listen[i]) == -1)
 			return -1;
 	}
 
-	first_listen = 1;
+	for (i = 0; i < NOPTS; i++)
+		first_listen[i] = 1;
 	for (i = 0; i < NOPTS; i++) {
 		longopts[i].name = config_opts[i].name;
 		longopts[i].has_arg = config_opts[i].type == CT_FLAG ||
@@ -530,7 +757,7 @@ config_parse(struct config *cfg, int argc, char **argv)
 		case 0:
 			snprintf(origin, sizeof(origin), "--%s", config_opts[idx].name);
 			if (config_apply(cfg, &config_opts[idx], optarg ? optarg : "1", origin,
-				&first_listen) == -1)
+				&first_listen[idx]) == -1)
 				return -1;
 			break;
 		case 'h':
@@ -586,8 +813,10 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 		snprintf(buf, len, "%s", *(char *const *)p != NULL ? *(char *const *)p : "");
 		break;
 	case CT_LISTEN:
-		for (i = n = 0; i < d->smtp_listen_n && n < len; i++)
-			n += snprintf(buf + n, len - n, "%s%s", i ? "," : "", d->smtp_listen[i]);
+	case CT_LIST:
+		for (i = n = 0; i < *config_list_n(d, o) && n < len; i++)
+			n += snprintf(buf + n, len - n, "%s%s", i ? "," : "",
+			    ((char *const *)p)[i]);
 		break;
 	case CT_SIZE:
 		memcpy(&z, p, sizeof(z));
@@ -610,10 +839,14 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 	case CT_ONFULL:
 		snprintf(buf, len, "%s", on_full_names[*(const int *)p]);
 		break;
+	case CT_TLSVER:
+		snprintf(buf, len, "%s", tls_version_names[*(const int *)p]);
+		break;
 	case CT_FLAG:
 		snprintf(buf, len, "%s", *(const int *)p ? "on" : "off");
 		break;
 	case CT_NOEXT:
+	case CT_USERS:
 		break;
 	case CT_LOGFMT:
 		snprintf(buf, len, "%s", log_format_names[*(const int *)p]);
@@ -690,4 +923,8 @@ config_log(const struct config *cfg)
 	    config_show_ms(cfg->idle_timeout_ms, idle, sizeof(idle)),
 	    config_show_ms(cfg->session_deadline_ms, deadline, sizeof(deadline)),
 	    on_full_names[cfg->on_full], n ? exts : "none");
+	if (cfg->auth)
+		log_info("config auth=on auth_users=%zu require_auth=%s auth_allow_insecure=%s",
+		    cfg->auth_users_n, cfg->require_auth ? "on" : "off",
+		    cfg->auth_allow_insecure ? "on" : "off");
 }

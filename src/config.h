@@ -45,9 +45,21 @@
 #define DEF_GRPC_MAX_MESSAGE	   (64u * 1024 * 1024)
 
 /* What a full store does with a new message (--on-full) */
+/* One --auth-users entry (file line "user:password", or SMTPSINK_AUTH_USERS) */
+struct config_auth_user {
+	char *name;
+	char *password;
+};
+
 enum config_on_full {
 	CONFIG_ON_FULL_EVICT,  /* evict the oldest messages (default) */
 	CONFIG_ON_FULL_REJECT, /* refuse with 452 4.3.1, keep what is stored */
+};
+
+/* Lowest TLS version accepted (--tls-min-version) */
+enum config_tls_version {
+	CONFIG_TLS_1_2, /* "1.2" (default) */
+	CONFIG_TLS_1_3, /* "1.3" */
 };
 
 struct config {
@@ -55,9 +67,16 @@ struct config {
 	size_t smtp_listen_n;
 	char  *smtps_listen[CONFIG_LISTEN_MAX]; /* implicit TLS (RFC 8314) */
 	size_t smtps_listen_n;
-	int    starttls;    /* STARTTLS advertised on the smtp_listen listeners */
-	char  *grpc_listen; /* "" or "off" disables gRPC */
-	char  *hostname;    /* name in banner and EHLO */
+	int    starttls;		   /* STARTTLS advertised on the smtp_listen listeners */
+	char  *tls_cert;		   /* PEM chain; NULL: generate a self-signed one */
+	char  *tls_key;			   /* PEM private key of tls_cert */
+	char  *tls_cert_out;		   /* write the served PEM here before the ready file */
+	char  *tls_san[CONFIG_LISTEN_MAX]; /* extra SANs of the generated certificate */
+	size_t tls_san_n;
+	int    tls_min_version; /* enum config_tls_version */
+	int    require_tls;	/* 530 5.7.0 before STARTTLS (but EHLO/HELO/NOOP/RSET/QUIT) */
+	char  *grpc_listen;	/* "" or "off" disables gRPC */
+	char  *hostname;	/* name in banner and EHLO */
 	char  *ready_file;
 
 	size_t	 smtp_line_max;
@@ -80,6 +99,12 @@ struct config {
 	unsigned waiters_max;
 	uint64_t wait_max_ms;
 	size_t	 grpc_max_message;
+
+	int			 auth;		      /* AUTH offered (--auth, implied by users) */
+	int			 require_auth;	      /* MAIL before AUTH: 530 5.7.0 */
+	int			 auth_allow_insecure; /* AUTH outside TLS although TLS is set */
+	struct config_auth_user *auth_users;	      /* NULL: any credentials are accepted */
+	size_t			 auth_users_n;
 
 	int on_full;	/* enum config_on_full */
 	int print;	/* DebuggingServer-style dump to stdout */

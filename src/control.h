@@ -29,6 +29,7 @@ struct listener;
 struct rules;
 struct stats;
 struct store;
+struct tls;
 struct waiters;
 
 /*
@@ -43,9 +44,11 @@ struct control_env {
 	struct waiters	      *waiters;
 	struct rules	      *rules;
 	const struct stats    *stats;
-	const struct listener *listener;      /* SMTP addresses, for GetServerInfo */
-	const char	      *smtp_ext_line; /* "PIPELINING SIZE 33554432 ..." */
-	int (*serving)(void *arg);	      /* health: is the SMTP side up? */
+	const struct listener *listener;       /* SMTP addresses, for GetServerInfo */
+	const char	      *smtp_ext_line;  /* "PIPELINING SIZE 33554432 ..." */
+	const struct listener *smtps_listener; /* implicit TLS; NULL: none */
+	const struct tls      *tls;	       /* certificate; NULL without TLS */
+	int (*serving)(void *arg);	       /* health: is the SMTP side up? */
 	void			    *serving_arg;
 	const struct control_method *methods; /* registered methods (control_rpc.h) */
 	size_t			     nmethods;

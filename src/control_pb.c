@@ -120,7 +120,10 @@ control_pb_envelope(struct control_pb_arena *a, Smtpsink__V1__Message *pm, const
 	pm->eight_bit = m->body_type != MSG_BODY_7BIT;
 	pm->body_type = control_pb_str(message_body_type_str(m->body_type));
 	pm->tls = m->tls != 0;
+	pm->tls_version = control_pb_str(m->tls_version);
+	pm->tls_cipher = control_pb_str(m->tls_cipher);
 	pm->auth_user = control_pb_str(m->auth_user);
+	pm->auth_mechanism = control_pb_str(m->auth_mechanism);
 }
 
 /* anomalies as strings; mime_flags (MIME_FLAG_*) found while parsing add "mime" */
@@ -260,6 +263,7 @@ control_pb_filter(struct filter *dst, const Smtpsink__V1__Filter *src)
 	dst->header_value = control_pb_given(src->header_value);
 	dst->body = control_pb_given(src->body);
 	dst->after_id = src->after_id;
+	dst->auth_user = control_pb_given(src->auth_user);
 }
 
 void
@@ -273,6 +277,7 @@ control_pb_filter_to(Smtpsink__V1__Filter *dst, const struct filter *src)
 	dst->header_value = control_pb_str(src->header_value);
 	dst->body = control_pb_str(src->body);
 	dst->after_id = src->after_id;
+	dst->auth_user = control_pb_str(src->auth_user);
 }
 
 int
@@ -282,9 +287,9 @@ control_pb_rule_from(struct rule *dst, const Smtpsink__V1__RejectRule *src, char
 	const char *enh = src->enhanced_code != NULL ? src->enhanced_code : "";
 
 	memset(dst, 0, sizeof(*dst));
-	if (src->stage < SMTPSINK__V1__STAGE__CONNECT || src->stage > SMTPSINK__V1__STAGE__DATA) {
+	if (src->stage < SMTPSINK__V1__STAGE__CONNECT || src->stage > SMTPSINK__V1__STAGE__AUTH) {
 		snprintf(err, errlen,
-		    "stage %d: must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA",
+		    "stage %d: must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA, AUTH",
 		    (int)src->stage);
 		return -1;
 	}
@@ -292,7 +297,7 @@ control_pb_rule_from(struct rule *dst, const Smtpsink__V1__RejectRule *src, char
 		snprintf(err, errlen, "enhanced_code \"%.20s...\": must look like 5.7.1", enh);
 		return -1;
 	}
-	/* The proto enum and enum rules_stage share their numbers (1..5). */
+	/* The proto enum and enum rules_stage share their numbers (1..6). */
 	dst->stage = (enum rules_stage)src->stage;
 	dst->match = (char *)(src->match != NULL ? src->match : "");
 	dst->code = src->code;

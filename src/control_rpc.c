@@ -38,10 +38,12 @@
 #include "control_pb.h"
 #include "control_rpc.h"
 #include "listener.h"
+#include "tls.h"
 #include "log.h"
 #include "match.h"
 #include "message.h"
 #include "rules.h"
+#include "smtp_auth.h"
 #include "smtp_session.h"
 #include "stats.h"
 #include "store.h"
@@ -570,6 +572,45 @@ rpc_extensions(char *line, char **out, size_t max)
 	return n;
 }
 
+/* The AUTH settings; AUTH joins the extensions (advertised, inside TLS when set) */
+static void
+rpc_server_info_auth(Smtpsink__V1__ServerInfo *resp, const struct config *cfg)
+{
+	static char *mechs[] = { "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2" };
+	static char  ext[] = "AUTH " SMTP_AUTH_MECHS;
+
+	if (!cfg->auth)
+		return;
+	resp->extensions[resp->n_extensions++] = ext;
+	resp->n_auth_mechanisms = sizeof(mechs) / sizeof(mechs[0]);
+	resp->auth_mechanisms = mechs;
+	resp->auth_users = cfg->auth_users_n;
+	resp->require_auth = cfg->require_auth != 0;
+	resp->auth_allow_insecure = cfg->auth_allow_insecure != 0;
+}
+
+/* The TLS fields; the SMTPS addresses go into addrs (room for max) */
+static void
+rpc_server_info_tls(const struct control_env *s, Smtpsink__V1__ServerInfo *resp, char **addrs,
+    size_t max)
+{
+	size_t i, n = s->smtps_listener ? listener_count(s->smtps_listener) : 0;
+
+	if (s->tls == NULL)
+		return;
+	if (n > max)
+		n = max;
+	for (i = 0; i < n; i++)
+		addrs[i] = (char *)listener_addr(s->smtps_listener, i);
+	resp->n_smtps_addresses = n;
+	resp->smtps_addresses = addrs;
+	resp->tls_certificate_pem = (char *)tls_cert_pem(s->tls);
+	resp->starttls = s->cfg->starttls != 0;
+	resp->require_tls = s->cfg->require_tls != 0;
+	resp->tls_min_version = s->cfg->tls_min_version == CONFIG_TLS_1_3 ? "TLSv1.3" : "TLSv1.2";
+	resp->tls_self_signed = tls_self_signed(s->tls) != 0;
+}
+
 static void
 rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 {
@@ -589,7 +630,7 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	resp.smtp_addresses = addrs;
 	resp.grpc_address = (char *)control_address(c->ctl);
 	snprintf(line, sizeof(line), "%s", s->smtp_ext_line);
-	resp.n_extensions = rpc_extensions(line, ext, sizeof(ext) / sizeof(ext[0]));
+	resp.n_extensions = rpc_extensions(line, ext, sizeof(ext) / sizeof(ext[0]) - 1);
 	resp.extensions = ext;
 	cnt.sessions_total = s->stats->sessions_total;
 	cnt.sessions_active = s->stats->sessions_active;
@@ -606,6 +647,8 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	resp.counters = &cnt;
 	resp.max_message_size = s->cfg->message_size_max;
 	resp.grpc_max_message_size = control_max_message(c->ctl);
+	rpc_server_info_auth(&resp, s->cfg);
+	rpc_server_info_tls(s, &resp, addrs + n, sizeof(addrs) / sizeof(addrs[0]) - n);
 	control_reply(c, &resp.base);
 }
 

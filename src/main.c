@@ -101,7 +101,7 @@ main(int argc, char **argv)
 	sigint = evsignal_new(base, SIGINT, main_signal_cb, s);
 	evsignal_add(sigterm, NULL);
 	evsignal_add(sigint, NULL);
-	if (server_start(s, 1, err, sizeof(err)) == -1) {
+	if ((rc = server_start(s, 1, err, sizeof(err))) < 0) {
 		log_errorx("startup failed reason=\"%s\"", err);
 		fprintf(stderr, "smtpsink: %s\n", err);
 		event_free(sigterm);
@@ -109,11 +109,13 @@ main(int argc, char **argv)
 		server_free(s);
 		event_base_free(base);
 		config_free(&cfg);
-		return 1;
+		return rc == -2 ? 2 : 1; /* -2: the TLS configuration, like a bad flag */
 	}
 	printf("smtpsink ready");
 	for (i = 0; i < server_smtp_count(s); i++)
 		printf(" smtp=%s", server_smtp_addr(s, i));
+	for (i = 0; i < server_smtps_count(s); i++)
+		printf(" smtps=%s", server_smtps_addr(s, i));
 	if (server_grpc_addr(s) != NULL)
 		printf(" grpc=%s", server_grpc_addr(s));
 	printf("\n");

@@ -614,6 +614,7 @@ enum match_field {
 	MATCH_F_HEADER_NAME,
 	MATCH_F_HEADER_VALUE,
 	MATCH_F_BODY,
+	MATCH_F_AUTH_USER,
 	MATCH_NFIELDS
 };
 
@@ -627,6 +628,7 @@ static const struct {
 	{ "header_name", offsetof(struct filter, header_name) },
 	{ "header_value", offsetof(struct filter, header_value) },
 	{ "body", offsetof(struct filter, body) },
+	{ "auth_user", offsetof(struct filter, auth_user) },
 };
 
 static const char *
@@ -675,6 +677,7 @@ match_filter_is_empty(const struct filter *f)
  */
 enum match_stage {
 	MATCH_ST_FROM,
+	MATCH_ST_AUTH,
 	MATCH_ST_RCPT,
 	MATCH_ST_SUBJECT,
 	MATCH_ST_HEADERS, /* the fields the view lists */
@@ -783,6 +786,16 @@ match_run_glob(const struct match_glob *g, struct match_run *r, const char *text
 	rc = match_glob_run(g, &r->exec, text, limit, &used);
 	*budget -= (int64_t)used;
 	return rc;
+}
+
+/* One envelope string against its glob: 1 (also when not given), 0, -1 budget out */
+static int
+match_run_field(const struct match_query *q, struct match_run *r, int field, const char *text,
+    int64_t *budget)
+{
+	if (q->g[field] == NULL)
+		return 1;
+	return match_run_glob(q->g[field], r, text != NULL ? text : "", budget);
 }
 
 /* The header summary; parsing it (once per message) is charged by its size */
@@ -936,12 +949,13 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 			return -1;
 		switch (r->stage) {
 		case MATCH_ST_FROM:
-			g = q->g[MATCH_F_MAIL_FROM];
-			if (g != NULL &&
-			    (rc = match_run_glob(g, r, m->mail_from != NULL ? m->mail_from : "",
-				 budget)) != 1)
+		case MATCH_ST_AUTH:
+			rc = r->stage == MATCH_ST_FROM ?
+			    match_run_field(q, r, MATCH_F_MAIL_FROM, m->mail_from, budget) :
+			    match_run_field(q, r, MATCH_F_AUTH_USER, m->auth_user, budget);
+			if (rc != 1)
 				return rc == -1 ? -1 : match_run_end(r, 0);
-			r->stage = MATCH_ST_RCPT;
+			r->stage = r->stage == MATCH_ST_FROM ? MATCH_ST_AUTH : MATCH_ST_RCPT;
 			break;
 		case MATCH_ST_RCPT:
 			if ((g = q->g[MATCH_F_RCPT_TO]) != NULL) {
@@ -1058,6 +1072,7 @@ match_filter_copy(struct filter *dst, const struct filter *src)
 	dst->header_value = match_strdup(src->header_value);
 	dst->body = match_strdup(src->body);
 	dst->after_id = src->after_id;
+	dst->auth_user = match_strdup(src->auth_user);
 }
 
 void
@@ -1071,5 +1086,6 @@ match_filter_free(struct filter *f)
 	free(f->header_name);
 	free(f->header_value);
 	free(f->body);
+	free(f->auth_user);
 	memset(f, 0, sizeof(*f));
 }

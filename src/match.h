@@ -7,7 +7,8 @@
  * must match; rcpt_to matches if any envelope recipient matches;
  * header_name and header_value must match the same header (the top-level
  * fields, also those past the MIME_VIEW_MAX_HEADERS that a view lists);
- * body matches the decoded text or HTML body.
+ * body matches the decoded text or HTML body; auth_user the user a session
+ * authenticated as (a message without AUTH has "").
  *
  * Cost: matching is linear in the text for any pattern (match.c says how),
  * with a pattern of at most MATCH_PATTERN_MAX bytes, which match_glob_check()
@@ -39,6 +40,7 @@ struct filter {
 	char	*header_value;
 	char	*body;
 	uint64_t after_id;
+	char	*auth_user; /* the user of the session's successful AUTH */
 };
 
 #define MATCH_PATTERN_MAX 1024				  /* bytes of one glob */
@@ -135,7 +137,7 @@ void		    match_query_free(struct match_query *);
 /* 1 if no field is given and after_id is 0 */
 int		    match_query_is_empty(const struct match_query *);
 uint64_t	    match_query_after_id(const struct match_query *);
-/* Bytes the compiled query holds (at most 6 compiled globs of ~30 KiB) */
+/* Bytes the compiled query holds (at most 7 compiled globs of ~30 KiB) */
 size_t		    match_query_size(const struct match_query *);
 /*
  * Evaluates q against m from where r stands: 1 (matches) or 0 (does not),

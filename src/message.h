@@ -64,7 +64,10 @@ struct message {
 	enum message_body_type body_type;
 	int		       smtputf8;
 	int		       tls;
-	char		      *auth_user; /* NULL if none */
+	const char	      *tls_version;    /* static (OpenSSL): "TLSv1.3"; NULL without TLS */
+	const char	      *tls_cipher;     /* static (OpenSSL); NULL without TLS */
+	char		      *auth_user;      /* NULL if none */
+	const char	      *auth_mechanism; /* static "PLAIN"...; NULL if no AUTH */
 
 	struct mime_view *mime; /* lazily parsed, owned; see mime.h */
 	void (*mime_free)(struct mime_view *);

@@ -18,6 +18,7 @@
  *	MAIL_FROM	4.7.1 / 5.7.1
  *	RCPT_TO		4.2.1 / 5.1.1	mailbox unavailable / bad mailbox
  *	DATA		4.7.1 / 5.7.1
+ *	AUTH		4.7.0 / 5.7.8	temporary failure / bad credentials
  * Default message: "rejected by rule <id>".
  */
 #include <stdio.h>
@@ -39,8 +40,8 @@ struct rules_node {
 
 struct rules {
 	struct rule	   *head, **tailp;
-	struct rules_node  *stage_head[RULES_STAGE_DATA + 1];
-	struct rules_node **stage_tailp[RULES_STAGE_DATA + 1];
+	struct rules_node  *stage_head[RULES_STAGE_LAST + 1];
+	struct rules_node **stage_tailp[RULES_STAGE_LAST + 1];
 	size_t		    count;
 	size_t		    glob_bytes; /* sum of match_glob_size() */
 	uint64_t	    next_id;
@@ -54,7 +55,7 @@ rules_index(struct rules *rs)
 	struct rules_node *nd;
 	int		   st;
 
-	for (st = 0; st <= RULES_STAGE_DATA; st++) {
+	for (st = 0; st <= RULES_STAGE_LAST; st++) {
 		rs->stage_head[st] = NULL;
 		rs->stage_tailp[st] = &rs->stage_head[st];
 	}
@@ -114,6 +115,8 @@ rules_stage_str(enum rules_stage st)
 		return "RCPT_TO";
 	case RULES_STAGE_DATA:
 		return "DATA";
+	case RULES_STAGE_AUTH:
+		return "AUTH";
 	default:
 		return "NONE";
 	}
@@ -130,6 +133,8 @@ rules_default_enhanced(enum rules_stage st, unsigned code)
 		return perm ? "5.3.2" : "4.3.2";
 	case RULES_STAGE_RCPT_TO:
 		return perm ? "5.1.1" : "4.2.1";
+	case RULES_STAGE_AUTH:
+		return perm ? "5.7.8" : "4.7.0";
 	default:
 		return perm ? "5.7.1" : "4.7.1";
 	}
@@ -177,9 +182,9 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 	const char	  *match = t->match != NULL ? t->match : "";
 	const char	  *msg = t->message != NULL ? t->message : "";
 
-	if (t->stage < RULES_STAGE_CONNECT || t->stage > RULES_STAGE_DATA) {
+	if (t->stage < RULES_STAGE_CONNECT || t->stage > RULES_STAGE_LAST) {
 		snprintf(err, errlen,
-		    "stage must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA");
+		    "stage must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA, AUTH");
 		return NULL;
 	}
 	if (rs->count >= RULES_MAX) {
@@ -332,7 +337,7 @@ rules_eval(struct rules *rs, enum rules_stage st, const char *const *subjects, s
 	struct rules_node *nd;
 	struct rule	  *r;
 
-	if (st < RULES_STAGE_CONNECT || st > RULES_STAGE_DATA)
+	if (st < RULES_STAGE_CONNECT || st > RULES_STAGE_LAST)
 		return 0;
 	for (nd = rs->stage_head[st]; nd != NULL; nd = nd->stage_next) {
 		r = &nd->rule;

@@ -3,7 +3,8 @@
  *
  * Ordered by creation; the first matching, still active rule of a stage wins.
  * The match subject per stage: CONNECT the peer IP, HELO the HELO/EHLO name,
- * MAIL_FROM the sender, RCPT_TO that recipient, DATA any recipient.
+ * MAIL_FROM the sender, RCPT_TO that recipient, DATA any recipient, AUTH
+ * the user name of an AUTH exchange (evaluated once the credentials are in).
  * A rule with times > 0 stops firing after `times` hits but stays listed.
  * rules_eval() copies the action out, so no pointer into the rule list
  * survives the call (rules can be deleted at any time by the control API).
@@ -29,6 +30,8 @@ enum rules_stage {
 	RULES_STAGE_MAIL_FROM,
 	RULES_STAGE_RCPT_TO,
 	RULES_STAGE_DATA,
+	RULES_STAGE_AUTH, /* credentials received: replies instead of 235 */
+	RULES_STAGE_LAST = RULES_STAGE_AUTH,
 };
 
 #define RULES_ID_MAX	     24

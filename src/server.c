@@ -35,6 +35,7 @@
 #include "smtp_session.h"
 #include "stats.h"
 #include "store.h"
+#include "tls.h"
 #include "waiters.h"
 #include "xmalloc.h"
 
@@ -45,7 +46,9 @@ struct server {
 	struct waiters	    *waiters;
 	struct rules	    *rules;
 	struct listener	    *listener;
-	struct control	    *control; /* NULL when gRPC is off */
+	struct listener	    *smtps_listener; /* implicit TLS; NULL: none */
+	struct tls	    *tls;	     /* NULL without TLS */
+	struct control	    *control;	     /* NULL when gRPC is off */
 	struct inbox	    *inbox;
 	struct stats	     stats;
 	struct deliver	     deliver; /* end of data */
@@ -162,23 +165,51 @@ server_grpc_addr(const struct server *s)
 	return s->control != NULL ? control_address(s->control) : NULL;
 }
 
-char *
-server_ready_json(const struct server *s)
+size_t
+server_smtps_count(const struct server *s)
 {
-	char  *out, *list = xstrdup(""), *tmp, *q, *smtp, *grpc;
-	size_t i, n = s->listener ? listener_count(s->listener) : 0;
+	return s->smtps_listener != NULL ? listener_count(s->smtps_listener) : 0;
+}
+
+const char *
+server_smtps_addr(const struct server *s, size_t i)
+{
+	return listener_addr(s->smtps_listener, i);
+}
+
+/* The bound addresses of l as JSON array items: "a","b" (malloc'd) */
+static char *
+server_json_addrs(const struct listener *l)
+{
+	char  *list = xstrdup(""), *tmp, *q;
+	size_t i, n = l != NULL ? listener_count(l) : 0;
 
 	for (i = 0; i < n; i++) {
-		q = json_quote(listener_addr(s->listener, i));
+		q = json_quote(listener_addr(l, i));
 		xasprintf(&tmp, "%s%s%s", list, i ? "," : "", q);
 		free(q);
 		free(list);
 		list = tmp;
 	}
+	return list;
+}
+
+char *
+server_ready_json(const struct server *s)
+{
+	char  *out, *list = server_json_addrs(s->listener), *smtp, *grpc, *smtps = NULL;
+	size_t n = s->listener ? listener_count(s->listener) : 0;
+
 	smtp = json_quote(n ? listener_addr(s->listener, 0) : "");
 	grpc = s->control ? json_quote(control_address(s->control)) : xstrdup("");
-	xasprintf(&out, "{\"smtp\":%s,\"smtp_addresses\":[%s]%s%s}", smtp, list,
-	    s->control ? ",\"grpc\":" : "", grpc);
+	if (s->smtps_listener != NULL) {
+		out = server_json_addrs(s->smtps_listener);
+		xasprintf(&smtps, ",\"smtps\":[%s]", out);
+		free(out);
+	}
+	xasprintf(&out, "{\"smtp\":%s,\"smtp_addresses\":[%s]%s%s%s}", smtp, list,
+	    smtps != NULL ? smtps : "", s->control ? ",\"grpc\":" : "", grpc);
+	free(smtps);
 	free(smtp);
 	free(grpc);
 	free(list);
@@ -211,18 +242,42 @@ server_write_ready_file(const struct server *s, const char *path, char *err, siz
 	return rc;
 }
 
-/* The listener's accept callback: a new session; pause at max_sessions. */
+/* Every SMTP listener stops accepting (max_sessions, shutdown). */
+static void
+server_pause(struct server *s)
+{
+	if (!s->shutting_down)
+		log_info("smtp listen paused sessions=%llu max_sessions=%u",
+		    (unsigned long long)s->stats.sessions_active, s->cfg->max_sessions);
+	listener_pause(s->listener);
+	if (s->smtps_listener != NULL)
+		listener_pause(s->smtps_listener);
+}
+
+/* A new session (implicit TLS or not); pause at max_sessions. */
+static void
+server_accept_session(struct server *s, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t salen, int tls)
+{
+	if (tls)
+		smtp_session_new_tls(&s->sessions, fd, sa, salen);
+	else
+		smtp_session_new(&s->sessions, fd, sa, salen);
+	if (s->cfg->max_sessions > 0 && s->stats.sessions_active >= s->cfg->max_sessions)
+		server_pause(s);
+}
+
+/* The accept callbacks of the SMTP and the implicit-TLS listeners */
 static void
 server_accept(void *arg, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
 {
-	struct server *s = arg;
+	server_accept_session(arg, fd, sa, salen, 0);
+}
 
-	smtp_session_new(&s->sessions, fd, sa, salen);
-	if (s->cfg->max_sessions > 0 && s->stats.sessions_active >= s->cfg->max_sessions) {
-		log_info("smtp listen paused sessions=%llu max_sessions=%u",
-		    (unsigned long long)s->stats.sessions_active, s->cfg->max_sessions);
-		listener_pause(s->listener);
-	}
+static void
+server_accept_tls(void *arg, evutil_socket_t fd, const struct sockaddr *sa, socklen_t salen)
+{
+	server_accept_session(arg, fd, sa, salen, 1);
 }
 
 /* Health: serving while accepting SMTP and not stopping. */
@@ -240,9 +295,18 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 	const struct config *cfg = s->cfg;
 	struct control_env   env;
 
+	if (config_tls_configured(cfg)) {
+		if ((s->tls = tls_new(cfg, err, errlen)) == NULL)
+			return -2;
+		s->sessions.tls = s->tls;
+	}
 	s->listener = listener_new(s->base, cfg->smtp_listen, cfg->smtp_listen_n, server_accept, s,
 	    err, errlen);
 	if (s->listener == NULL)
+		return -1;
+	if (cfg->smtps_listen_n > 0 &&
+	    (s->smtps_listener = listener_new(s->base, cfg->smtps_listen, cfg->smtps_listen_n,
+		 server_accept_tls, s, err, errlen)) == NULL)
 		return -1;
 	if (with_control && cfg->grpc_listen != NULL && *cfg->grpc_listen != '\0' &&
 	    strcmp(cfg->grpc_listen, "off") != 0) {
@@ -255,6 +319,8 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 		env.rules = s->rules;
 		env.stats = &s->stats;
 		env.listener = s->listener;
+		env.smtps_listener = s->smtps_listener;
+		env.tls = s->tls;
 		env.smtp_ext_line = s->smtp_ext_line;
 		env.serving = server_serving;
 		env.serving_arg = s;
@@ -263,6 +329,9 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 		if (s->control == NULL)
 			return -1;
 	}
+	if (s->tls != NULL && cfg->tls_cert_out != NULL && *cfg->tls_cert_out != '\0' &&
+	    tls_write_cert(s->tls, cfg->tls_cert_out, err, errlen) == -1)
+		return -1;
 	if (cfg->ready_file != NULL && *cfg->ready_file != '\0' &&
 	    server_write_ready_file(s, cfg->ready_file, err, errlen) == -1)
 		return -1;
@@ -299,7 +368,7 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	struct server *s = arg;
 
 	log_info("shutdown grace over sessions=%llu", (unsigned long long)s->stats.sessions_active);
-	listener_pause(s->listener);
+	server_pause(s);
 	smtp_session_shutdown_all(&s->sessions, 1);
 	server_check_done(s);
 }
@@ -321,7 +390,7 @@ server_check_done(struct server *s)
 		return;
 	if (!s->control_stopping) {
 		s->control_stopping = 1;
-		listener_pause(s->listener);
+		server_pause(s);
 		if (s->shutdown_ev != NULL)
 			evtimer_del(s->shutdown_ev);
 		waiters_shutdown(s->waiters);
@@ -344,8 +413,11 @@ server_session_closed(void *arg)
 		server_check_done(s);
 		return;
 	}
-	if (s->listener != NULL && s->stats.sessions_active + 1 == s->cfg->max_sessions)
+	if (s->listener != NULL && s->stats.sessions_active + 1 == s->cfg->max_sessions) {
 		listener_resume(s->listener);
+		if (s->smtps_listener != NULL)
+			listener_resume(s->smtps_listener);
+	}
 }
 
 void
@@ -357,6 +429,8 @@ server_free(struct server *s)
 	if (s->control != NULL)
 		control_free(s->control);
 	listener_free(s->listener);
+	listener_free(s->smtps_listener);
+	tls_free(s->tls);
 	waiters_free(s->waiters);
 	store_free(s->store);
 	rules_free(s->rules);

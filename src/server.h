@@ -31,9 +31,12 @@ struct waiters;
 /* cfg must outlive the server. Never fails (out of memory aborts). */
 struct server *server_new(const struct config *cfg, struct event_base *);
 /*
- * Binds the SMTP listeners and, when with_control and cfg->grpc_listen is
- * set, the control API; then writes the ready file. 0 on success; -1 with a
- * one-line reason in err (nothing is left listening; call server_free()).
+ * Sets up TLS when configured (certificate loaded or generated), binds the
+ * SMTP and SMTPS listeners and, when with_control and cfg->grpc_listen is
+ * set, the control API; then writes --tls-cert-out and the ready file. 0 on
+ * success; -1 with a one-line reason in err (nothing is left listening;
+ * call server_free()); -2 when the TLS configuration is unusable
+ * (certificate or key missing, unreadable, not matching).
  */
 int	       server_start(struct server *, int with_control, char *err, size_t errlen);
 /* Starts a graceful shutdown; the loop breaks when it is complete. Idempotent. */
@@ -46,6 +49,9 @@ void	       server_set_handler(struct server *, deliver_handler_fn *, void *arg)
 /* Bound SMTP addresses ("127.0.0.1:40123"), i < server_smtp_count() */
 size_t	    server_smtp_count(const struct server *);
 const char *server_smtp_addr(const struct server *, size_t i);
+/* Bound implicit-TLS addresses, i < server_smtps_count() */
+size_t	    server_smtps_count(const struct server *);
+const char *server_smtps_addr(const struct server *, size_t i);
 /* Bound gRPC address, or NULL when the control API is off */
 const char *server_grpc_addr(const struct server *);
 /* The JSON written to --ready-file: {"smtp":"...","grpc":"..."} (malloc'd) */

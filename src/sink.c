@@ -189,6 +189,8 @@ sink_message_copy(struct smtpsink_message *dst, struct message *m)
 	dst->subject = xstrdup(sink_subject(m));
 	dst->anomalies = m->anomalies;
 	dst->smtputf8 = m->smtputf8;
+	dst->auth_user = xstrdup(sink_str(m->auth_user));
+	dst->auth_mechanism = sink_str(m->auth_mechanism); /* static */
 }
 
 static void
@@ -206,6 +208,7 @@ sink_message_clear(struct smtpsink_message *m)
 	}
 	free((char *)m->data);
 	free((char *)m->subject);
+	free((char *)m->auth_user);
 }
 
 void
@@ -358,6 +361,8 @@ sink_handler(void *arg, const struct message *msg)
 	view.subject = sink_subject((struct message *)msg);
 	view.anomalies = msg->anomalies;
 	view.smtputf8 = msg->smtputf8;
+	view.auth_user = sink_str(msg->auth_user);
+	view.auth_mechanism = sink_str(msg->auth_mechanism);
 	reply = sink->handler(&view, sink->handler_arg);
 	if (rcpts != stack)
 		free(rcpts);
@@ -525,6 +530,7 @@ sink_filter_from(struct filter *dst, const struct smtpsink_filter *f)
 	dst->header_value = (char *)f->header_value;
 	dst->body = (char *)f->body;
 	dst->after_id = f->after_id;
+	dst->auth_user = (char *)f->auth_user;
 }
 
 int
@@ -577,7 +583,7 @@ sink_thread(void *arg)
 	sink->server = server_new(&sink->cfg, sink->base);
 	rc = server_start(sink->server, sink->has_grpc, sink->start_err, sizeof(sink->start_err));
 	pthread_mutex_unlock(&sink_start_lock);
-	if (rc == -1) {
+	if (rc < 0) {
 		server_free(sink->server);
 		sink->server = NULL;
 		event_base_free(sink->base);

@@ -8,6 +8,9 @@
  * commands are rows here, not branches in the session.
  *
  * EXPN is answered "502 5.5.1" (a sink has no lists to expand); VRFY "252".
+ * STARTTLS (RFC 3207) exists only with --starttls and outside TLS; with
+ * --require-tls everything but EHLO HELO STARTTLS NOOP RSET QUIT gets
+ * "530 5.7.0" before it. The switch to TLS is smtp_session_starttls().
  */
 #include <ctype.h>
 #include <errno.h>
@@ -18,6 +21,7 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "smtp_auth.h"
 #include "smtp_session_internal.h"
 #include "stats.h"
 #include "xmalloc.h"
@@ -54,6 +58,8 @@ static int  smtp_check_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
 static void smtp_proceed_vrfy(struct smtp_session *, struct smtp_cmd_ctx *);
 static void smtp_proceed_expn(struct smtp_session *, struct smtp_cmd_ctx *);
 static void smtp_proceed_help(struct smtp_session *, struct smtp_cmd_ctx *);
+static int  smtp_check_starttls(struct smtp_session *, struct smtp_cmd_ctx *);
+static void smtp_proceed_starttls(struct smtp_session *, struct smtp_cmd_ctx *);
 
 static const struct smtp_cmd smtp_cmds[] = {
 	{ "EHLO", ST_CMD, 0, RULES_STAGE_HELO, "", smtp_check_helo, smtp_proceed_ehlo },
@@ -71,6 +77,8 @@ static const struct smtp_cmd smtp_cmds[] = {
 	{ "VRFY", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_vrfy, smtp_proceed_vrfy },
 	{ "EXPN", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_expn },
 	{ "HELP", ST_CMD, 0, RULES_STAGE_NONE, "", NULL, smtp_proceed_help },
+	{ "AUTH", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_auth_cmd_check, smtp_auth_cmd_proceed },
+	{ "STARTTLS", ST_CMD, 0, RULES_STAGE_NONE, "", smtp_check_starttls, smtp_proceed_starttls },
 };
 #define SMTP_NCMDS (sizeof(smtp_cmds) / sizeof(smtp_cmds[0]))
 
@@ -176,6 +184,12 @@ smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	memcpy(r + 4 + hl, "\r\n", 2);
 	n = 6 + hl;
 	n += smtp_session_ext_format(cfg, r + n, sizeof(r) - n, "250-", "\r\n", 0);
+	if (smtp_auth_session_offered(s))
+		n += snprintf(r + n, sizeof(r) - n, "250-AUTH " SMTP_AUTH_MECHS "\r\n");
+	if (cfg->starttls && !(s->flags & SF_TLS) && n + 14 < sizeof(r)) {
+		memcpy(r + n, "250-STARTTLS\r\n", 14); /* RFC 3207: not inside TLS */
+		n += 14;
+	}
 	if (n == 6 + hl) {
 		r[3] = ' '; /* no extensions: a single line */
 	} else {
@@ -191,9 +205,13 @@ smtp_proceed_ehlo(struct smtp_session *s, struct smtp_cmd_ctx *c)
 void
 smtp_session_ext_line(const struct config *cfg, char *dst, size_t dstsz)
 {
+	size_t n;
+
 	if (dstsz == 0)
 		return;
-	smtp_session_ext_format(cfg, dst, dstsz, "", " ", 1);
+	n = smtp_session_ext_format(cfg, dst, dstsz, "", " ", 1);
+	if (cfg->starttls)
+		snprintf(dst + n, dstsz - n, "%sSTARTTLS", n > 0 ? " " : "");
 }
 
 static int
@@ -261,6 +279,10 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 		smtp_session_error(s, 503, "5.5.1", "Error: nested MAIL command");
 		return 0;
 	}
+	if (cfg->require_auth && !smtp_auth_session_ok(s)) {
+		smtp_session_error(s, 530, "5.7.0", "Authentication required");
+		return 0;
+	}
 	if (smtp_proto_parse_mailrcpt(c->args, "FROM:", &c->addr, &params, &flags) == -1) {
 		smtp_session_error(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return 0;
@@ -316,6 +338,12 @@ smtp_check_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 		} else if (strcmp(k, "ENVID") == 0 && (cfg->extensions & EXT_DSN)) {
 			if (v == NULL || strlen(v) > 100) {
 				smtp_session_error(s, 501, "5.5.4", "Syntax error in ENVID");
+				return 0;
+			}
+		} else if (strcmp(k, "AUTH") == 0 && smtp_auth_session_offered(s)) {
+			/* RFC 4954 §5: recorded with the other parameters */
+			if (v == NULL || !smtp_proto_is_xtext(v)) {
+				smtp_session_error(s, 501, "5.5.4", "Syntax error in AUTH");
 				return 0;
 			}
 		} else {
@@ -596,13 +624,53 @@ smtp_proceed_expn(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	smtp_session_reply(s, 502, "5.5.1", "Error: EXPN not supported");
 }
 
+static int
+smtp_check_starttls(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	if (!s->owner->cfg->starttls || s->owner->tls == NULL) {
+		smtp_session_error(s, 500, "5.5.1", "Error: command not recognized");
+		return 0;
+	}
+	if (*c->args != '\0') {
+		smtp_session_error(s, 501, "5.5.4", "Syntax error (no parameters allowed)");
+		return 0;
+	}
+	if (s->flags & SF_TLS) {
+		smtp_session_error(s, 503, "5.5.1", "Error: TLS already active");
+		return 0;
+	}
+	return 1;
+}
+
+static void
+smtp_proceed_starttls(struct smtp_session *s, struct smtp_cmd_ctx *c)
+{
+	smtp_session_reply(s, 220, "2.0.0", "Ready to start TLS");
+	smtp_session_starttls(s);
+}
+
+/* --require-tls: what a client may do before STARTTLS (RFC 3207 section 4) */
+static int
+smtp_cmd_allowed_before_tls(const struct smtp_cmd *cmd)
+{
+	static const char *const verbs[] = { "EHLO", "HELO", "STARTTLS", "NOOP", "RSET", "QUIT" };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(cmd->verb, verbs[i]) == 0)
+			return 1;
+	return 0;
+}
+
 static void
 smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
 	char text[160];
 
 	snprintf(text, sizeof(text),
-	    "Commands: EHLO HELO MAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
+	    "Commands: EHLO HELO %s%sMAIL RCPT DATA %sRSET NOOP QUIT VRFY HELP",
+	    s->owner->cfg->starttls && !(s->flags & SF_TLS) ? "STARTTLS " : "",
+	    smtp_auth_session_offered(s) ? "AUTH " : "",
 	    smtp_session_ext(s, EXT_CHUNKING) ? "BDAT " : "");
 	smtp_session_reply(s, 214, "2.0.0", text);
 }
@@ -610,9 +678,9 @@ smtp_proceed_help(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static const struct smtp_cmd *
 smtp_cmd_lookup(const struct smtp_session *s, const char *verb)
 {
-	size_t i;
+	size_t i, n = strlen(verb);
 
-	if (strlen(verb) != 4)
+	if (n != 4 && n != 8)
 		return NULL;
 	for (i = 0; i < SMTP_NCMDS; i++)
 		if (strcasecmp(verb, smtp_cmds[i].verb) == 0) {
@@ -652,6 +720,11 @@ smtp_cmd_run(struct smtp_session *s, char *line, int more)
 		smtp_session_reply(s, 554, "5.5.0",
 		    "Error: SMTP protocol synchronization (PIPELINING not offered)");
 		smtp_session_close(s, "improper pipelining");
+		return;
+	}
+	if (s->owner->cfg->require_tls && !(s->flags & SF_TLS) &&
+	    !smtp_cmd_allowed_before_tls(cmd)) {
+		smtp_session_error(s, 530, "5.7.0", "Must issue a STARTTLS command first");
 		return;
 	}
 	if (!(cmd->states & (1u << s->state))) {

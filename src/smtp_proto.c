@@ -579,3 +579,22 @@ smtp_proto_data_finish(struct smtp_proto_data *d)
 		d->anomalies |= MSG_ANOM_LONG_LINE;
 	return d->anomalies;
 }
+
+int
+smtp_proto_is_xtext(const char *s)
+{
+	const char *hex = "0123456789ABCDEF";
+
+	if (*s == '\0')
+		return 0;
+	for (; *s != '\0'; s++) {
+		if (*s == '+') {
+			if (s[1] == '\0' || s[2] == '\0' || strchr(hex, s[1]) == NULL ||
+			    strchr(hex, s[2]) == NULL)
+				return 0;
+			s += 2;
+		} else if (*s < '!' || *s > '~' || *s == '=')
+			return 0;
+	}
+	return 1;
+}

@@ -112,6 +112,12 @@ struct smtp_proto_data {
 	size_t	      total;	/* octets scanned (before unstuffing) */
 };
 
+/*
+ * 1 if s is non-empty xtext (RFC 3461 §4: "!".."~" except "+" and "=", and
+ * "+" followed by two upper-case hex digits), as the MAIL AUTH= value is.
+ */
+int smtp_proto_is_xtext(const char *s);
+
 void   smtp_proto_data_init(struct smtp_proto_data *, unsigned flags, size_t line_max);
 /*
  * Scans in[0..len), appending the message bytes to out. Returns the number of

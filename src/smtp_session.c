@@ -36,8 +36,20 @@
  * smtp_session_free(); no code runs on a freed session. A transaction not
  * completed at close is dropped: nothing partial reaches the store.
  *
+ * TLS (tls.c does the OpenSSL side): an implicit-TLS session starts on a
+ * TLS bufferevent, its greeting waiting in the output until the handshake
+ * is done. STARTTLS (RFC 3207) writes its 220, discards the session's state
+ * and every byte of input already buffered (plaintext pipelined after
+ * STARTTLS is never executed inside TLS), stops reading, and once the 220
+ * is out hands the descriptor from the plaintext bufferevent to a TLS one.
+ * The handshake counts as idle time: a client that stalls in it is freed
+ * by the timer; a failed handshake frees only its own session. SF_TLS is
+ * set once the handshake completed. Nothing plain is written into a TLS
+ * stream: the lingering close and the forced shutdown go through tls.c.
+ *
  * Memory: an idle session is this struct, the bufferevent and one timer; no
- * transaction, no buffered input. A transaction (struct smtp_tx) exists from
+ * transaction, no buffered input (TLS adds the SSL object, whose buffers
+ * are released while idle). A transaction (struct smtp_tx) exists from
  * MAIL to the end of data, and its body moves into the message.
  */
 #include <sys/types.h>
@@ -63,6 +75,7 @@
 #include "log.h"
 #include "smtp_session_internal.h"
 #include "stats.h"
+#include "tls.h"
 #include "xmalloc.h"
 
 #define SMTP_OUTPUT_HIGH    (64 * 1024)
@@ -355,6 +368,10 @@ smtp_session_deliver(struct smtp_session *s)
 		    MSG_ANOM_8BIT_BODY | MSG_ANOM_NUL);
 	m->body_type = tx->body_type;
 	m->smtputf8 = tx->smtputf8;
+	smtp_auth_session_stamp(s, m);
+	m->tls = (s->flags & SF_TLS) != 0;
+	m->tls_version = s->tls_version;
+	m->tls_cipher = s->tls_cipher;
 	smtp_session_tx_end(s);
 
 	if (deliver_message(s->owner->deliver, m, reply, sizeof(reply), &disconnect, &delay_ms) ==
@@ -477,13 +494,14 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 {
 	struct evbuffer_iovec v;
 	struct evbuffer_ptr   ptr;
-	size_t		      avail, len, total, max = s->owner->cfg->smtp_line_max, eol;
+	size_t		      avail, len, total, max, eol;
 	const char	     *nl;
 	char		     *line;
 
 	if ((avail = evbuffer_get_length(in)) == 0)
 		return 0;
 	evbuffer_peek(in, -1, NULL, &v, 1);
+	max = smtp_auth_line_max(s, v.iov_base, v.iov_len);
 	nl = memchr(v.iov_base, '\n', v.iov_len < max ? v.iov_len : max);
 	if (nl != NULL)
 		len = nl - (const char *)v.iov_base + 1;
@@ -514,7 +532,9 @@ smtp_session_line(struct smtp_session *s, struct evbuffer *in)
 	if (len > 0 && line[len - 1] == '\r')
 		len--;
 	line[len] = '\0';
-	if (memchr(line, '\0', len) != NULL)
+	if (smtp_auth_session_line(s, line, len))
+		; /* an answer to a 334, not a command */
+	else if (memchr(line, '\0', len) != NULL)
 		smtp_session_error(s, 500, "5.5.2", "Error: NUL in command");
 	else
 		smtp_cmd_run(s, line, avail > total);
@@ -552,6 +572,79 @@ smtp_session_input_limit(struct smtp_session *s)
 	}
 }
 
+/*
+ * Input buffered behind STARTTLS is plaintext the client sent before TLS:
+ * dropped, never executed (CVE-2011-0411 and its kind).
+ */
+static void
+smtp_session_starttls_discard(struct smtp_session *s, struct evbuffer *in)
+{
+	size_t n = evbuffer_get_length(in);
+
+	if (n == 0)
+		return;
+	log_info("smtp starttls session=%016" PRIx64 " discarded=%zu", s->id, n);
+	evbuffer_drain(in, n);
+}
+
+void
+smtp_session_starttls(struct smtp_session *s)
+{
+	smtp_tx_free(s->tx);
+	s->tx = NULL;
+	free(s->helo);
+	s->helo = NULL;
+	smtp_auth_session_reset(s); /* RFC 3207 §4.2: AUTH state is discarded too */
+	s->flags &= ~SF_EHLO;
+	s->flags |= SF_STARTTLS;
+	smtp_session_set_state(s, SMTP_STATE_INIT);
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	bufferevent_trigger(s->bev, EV_WRITE,
+	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* The session's callbacks on a TLS bufferevent; the handshake begins */
+static void
+smtp_session_tls_attach(struct smtp_session *s, struct bufferevent *bev)
+{
+	s->bev = bev;
+	s->flags |= SF_HANDSHAKE;
+	bufferevent_setcb(bev, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
+	bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+/* The 220 to STARTTLS is out: the descriptor moves to a TLS bufferevent. */
+static void
+smtp_session_tls_start(struct smtp_session *s)
+{
+	evutil_socket_t	    fd = bufferevent_getfd(s->bev);
+	struct bufferevent *bev;
+
+	s->flags &= ~(SF_STARTTLS | SF_INPUT_FULL | SF_BACKPRESSURE);
+	if ((bev = tls_bev_new(s->owner->tls, s->owner->base, fd)) == NULL) {
+		smtp_session_free(s, "tls setup failed");
+		return;
+	}
+	/* The plaintext bufferevent must not close the descriptor it gives away */
+	bufferevent_setfd(s->bev, -1);
+	bufferevent_free(s->bev);
+	smtp_session_tls_attach(s, bev);
+}
+
+/* The handshake completed */
+static void
+smtp_session_tls_ready(struct smtp_session *s)
+{
+	s->flags &= ~SF_HANDSHAKE;
+	s->flags |= SF_TLS;
+	s->active_ms = smtp_now_ms(s);
+	tls_bev_info(s->bev, &s->tls_version, &s->tls_cipher);
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("smtp tls session=%016" PRIx64 " version=%s cipher=%s", s->id,
+		    s->tls_version, s->tls_cipher);
+}
+
 static void
 smtp_session_process(struct smtp_session *s)
 {
@@ -561,7 +654,7 @@ smtp_session_process(struct smtp_session *s)
 	unsigned	     n = 0, max = cfg->cmds_per_wakeup ? cfg->cmds_per_wakeup : 1;
 	int		     r;
 
-	while (!(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
+	while (!(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING | SF_STARTTLS))) {
 		if (n >= max && evbuffer_get_length(in) > 0) {
 			/* Fairness: let other sessions run, come back later */
 			bufferevent_trigger(s->bev, EV_READ,
@@ -578,8 +671,8 @@ smtp_session_process(struct smtp_session *s)
 		if (!r)
 			break;
 		n++;
-		if (s->owner->stopping && s->tx == NULL && !(s->flags & SF_CLOSING) &&
-		    s->state != SMTP_STATE_BDAT) {
+		if (s->owner->stopping && s->tx == NULL &&
+		    !(s->flags & (SF_CLOSING | SF_STARTTLS)) && s->state != SMTP_STATE_BDAT) {
 			smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
 			smtp_session_close(s, "shutdown");
 		}
@@ -588,6 +681,10 @@ smtp_session_process(struct smtp_session *s)
 			bufferevent_disable(s->bev, EV_READ);
 			bufferevent_setwatermark(s->bev, EV_WRITE, SMTP_OUTPUT_LOW, 0);
 		}
+	}
+	if (s->flags & SF_STARTTLS) {
+		smtp_session_starttls_discard(s, in);
+		return;
 	}
 	if ((s->flags & SF_EOF) && !(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
 		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)
@@ -607,7 +704,7 @@ smtp_read_cb(struct bufferevent *bev, void *arg)
 	struct smtp_session *s = arg;
 	struct evbuffer	    *in;
 
-	if (s->flags & SF_LINGER) {
+	if (s->flags & (SF_LINGER | SF_STARTTLS)) {
 		in = bufferevent_get_input(bev);
 		evbuffer_drain(in, evbuffer_get_length(in));
 		return;
@@ -635,6 +732,8 @@ smtp_session_linger(struct smtp_session *s)
 		tv.tv_usec = SMTP_LINGER_STOP_MS * 1000;
 	}
 	s->flags |= SF_LINGER;
+	if (s->flags & SF_TLS)
+		tls_bev_close_notify(s->bev);
 	shutdown(bufferevent_getfd(s->bev), SHUT_WR);
 	evbuffer_drain(in, evbuffer_get_length(in));
 	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
@@ -653,10 +752,17 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 	if (s->flags & SF_CLOSING) {
 		if ((s->flags & (SF_DELAY | SF_LINGER)) || evbuffer_get_length(out) > 0)
 			return;
-		if (s->flags & (SF_EOF | SF_NOLINGER))
+		if (s->flags & (SF_EOF | SF_NOLINGER)) {
+			if ((s->flags & (SF_TLS | SF_EOF)) == SF_TLS)
+				tls_bev_close_notify(s->bev);
 			smtp_session_free(s, s->close_reason);
-		else
+		} else
 			smtp_session_linger(s);
+		return;
+	}
+	if (s->flags & SF_STARTTLS) {
+		if (evbuffer_get_length(out) == 0)
+			smtp_session_tls_start(s);
 		return;
 	}
 	if ((s->flags & SF_BACKPRESSURE) && evbuffer_get_length(out) <= SMTP_OUTPUT_LOW) {
@@ -672,13 +778,30 @@ static void
 smtp_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct smtp_session *s = arg;
+	char		     why[320], e[256];
 
 	if (s->flags & SF_LINGER) {
 		smtp_session_free(s, s->close_reason);
 		return;
 	}
+	if (what & BEV_EVENT_CONNECTED) {
+		smtp_session_tls_ready(s);
+		return;
+	}
+	if ((what & BEV_EVENT_ERROR) && (s->flags & (SF_TLS | SF_HANDSHAKE))) {
+		snprintf(why, sizeof(why), "tls %s: %s",
+		    s->flags & SF_HANDSHAKE ? "handshake failed" : "error",
+		    tls_bev_error(bev, e, sizeof(e)));
+		smtp_session_free(s, why);
+		return;
+	}
 	if (what & BEV_EVENT_ERROR) {
 		smtp_session_free(s, "connection error");
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) && (s->flags & SF_HANDSHAKE)) {
+		/* Nothing can reach a client that left mid-handshake */
+		smtp_session_free(s, "client closed during tls handshake");
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
@@ -761,6 +884,13 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (why == NULL) {
 		smtp_session_timer_arm(s, now);
+		return;
+	}
+	if (s->flags & SF_HANDSHAKE) {
+		/* No reply can be sent before the handshake is done */
+		log_info("smtp timeout session=%016" PRIx64 " state=tls-handshake reason=\"%s\"",
+		    s->id, why);
+		smtp_session_free(s, "tls handshake timeout");
 		return;
 	}
 	if (s->flags & SF_CLOSING) {
@@ -859,9 +989,9 @@ smtp_session_format_peer(struct smtp_session *s, const struct sockaddr *sa, char
 	}
 }
 
-struct smtp_session *
-smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sockaddr *sa,
-    socklen_t salen)
+/* A new session on fd; tls: implicit TLS (the handshake comes first) */
+static struct smtp_session *
+smtp_session_start(struct smtp_sessions *ss, evutil_socket_t fd, const struct sockaddr *sa, int tls)
 {
 	const struct config *cfg = ss->cfg;
 	struct smtp_session *s;
@@ -881,8 +1011,10 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 	 * stopped it. Replies are small; this does not slow a reading client.
 	 */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	if ((bev = bufferevent_socket_new(ss->base, fd, BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		log_warnx("smtp bufferevent_socket_new failed");
+	bev = tls ? tls_bev_new(ss->tls, ss->base, fd) :
+		    bufferevent_socket_new(ss->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		log_warnx("smtp bufferevent_socket_new failed tls=%d", tls);
 		evutil_closesocket(fd);
 		return NULL;
 	}
@@ -897,6 +1029,8 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 	TAILQ_INSERT_TAIL(&ss->list, s, entry);
 
 	bufferevent_setcb(bev, smtp_read_cb, smtp_write_cb, smtp_event_cb, s);
+	if (tls)
+		s->flags |= SF_HANDSHAKE;
 	s->timer_ev = evtimer_new(ss->base, smtp_timer_cb, s);
 	s->active_ms = smtp_now_ms(s);
 	if (cfg->session_deadline_ms > 0)
@@ -924,6 +1058,20 @@ smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sock
 	return s;
 }
 
+struct smtp_session *
+smtp_session_new(struct smtp_sessions *ss, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	return smtp_session_start(ss, fd, sa, 0);
+}
+
+struct smtp_session *
+smtp_session_new_tls(struct smtp_sessions *ss, evutil_socket_t fd, const struct sockaddr *sa,
+    socklen_t salen)
+{
+	return smtp_session_start(ss, fd, sa, ss->tls != NULL);
+}
+
 void
 smtp_session_free(struct smtp_session *s, const char *reason)
 {
@@ -940,6 +1088,7 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 	log_info("smtp session session=%016" PRIx64 " peer=%s messages=%u reason=\"%s\" state=%s",
 	    s->id, s->peer, s->messages, reason ? reason : "", smtp_strstate(s->state));
 	smtp_tx_free(s->tx);
+	smtp_auth_session_reset(s);
 	event_free(s->timer_ev);
 	if (s->delay_ev != NULL)
 		event_free(s->delay_ev);
@@ -968,6 +1117,12 @@ smtp_session_shutdown_all(struct smtp_sessions *ss, int force)
 			smtp_session_undelay(s);
 			if (!(s->flags & SF_CLOSING))
 				smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
+			if (s->flags & (SF_TLS | SF_HANDSHAKE)) {
+				/* Encrypted, or nothing before the handshake is done */
+				tls_bev_flush_now(s->bev);
+				smtp_session_free(s, "shutdown");
+				continue;
+			}
 			/* The output is frozen for draining: peek, then send */
 			out = bufferevent_get_output(s->bev);
 			nv = evbuffer_peek(out, -1, NULL, v, 4);

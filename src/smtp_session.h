@@ -28,6 +28,7 @@ struct event_base;
 struct rules;
 struct smtp_session;
 struct stats;
+struct tls;
 
 /* Session states, in smtp_strstate() order */
 enum smtp_state {
@@ -54,6 +55,7 @@ struct smtp_sessions {
 	struct rules	    *rules;   /* CONNECT .. RCPT_TO stages */
 	struct deliver	    *deliver; /* end of data */
 	struct stats	    *stats;   /* sessions_*, rcpts_rejected, limit_breaches */
+	struct tls	    *tls;     /* STARTTLS and implicit TLS; NULL: none */
 	void (*closed)(void *arg);    /* after each smtp_session_free() */
 	void *closed_arg;
 
@@ -73,6 +75,12 @@ int		     smtp_sessions_empty(const struct smtp_sessions *);
  * cannot be created (fd closed).
  */
 struct smtp_session *smtp_session_new(struct smtp_sessions *, evutil_socket_t fd,
+    const struct sockaddr *sa, socklen_t salen);
+/*
+ * The same on an implicit-TLS listener (RFC 8314): the session starts with
+ * the TLS handshake (sessions->tls), the greeting goes inside TLS.
+ */
+struct smtp_session *smtp_session_new_tls(struct smtp_sessions *, evutil_socket_t fd,
     const struct sockaddr *sa, socklen_t salen);
 void		     smtp_session_free(struct smtp_session *, const char *reason);
 /*

@@ -36,6 +36,10 @@
 #define SF_NOLINGER	0x0100 /* close at once after the output (QUIT) */
 #define SF_INPUT_FULL	0x0200 /* reading paused: enough input is waiting */
 #define SF_TLS		0x0400 /* the session runs inside TLS (STARTTLS or implicit) */
+#define SF_STARTTLS	0x4000 /* 220 to STARTTLS sent: TLS starts once it is out */
+#define SF_HANDSHAKE	0x8000 /* TLS handshake in progress */
+
+struct smtp_auth;
 
 struct smtp_tx {
 	char		      *mail_from;
@@ -59,6 +63,7 @@ struct smtp_session {
 	struct event	     *delay_ev; /* created on the first delay */
 	struct evbuffer	     *delayed;	/* replies held during a delay */
 	struct smtp_tx	     *tx;	/* NULL between transactions */
+	struct smtp_auth     *auth;	/* NULL until the first AUTH (smtp_auth.c) */
 	char		     *helo;
 	const char	     *close_reason;
 	uint64_t	      id;
@@ -71,6 +76,8 @@ struct smtp_session {
 	enum smtp_state	      state;
 	enum smtp_state	      bdat_ret;			   /* state after a skipped BDAT chunk */
 	char		      peer[INET6_ADDRSTRLEN + 10]; /* "ip:port", "[v6]:port" */
+	const char	     *tls_version; /* static (OpenSSL): "TLSv1.3"; NULL before TLS */
+	const char	     *tls_cipher;
 };
 
 /* What a check function parsed, for the rules and for proceed() */
@@ -114,6 +121,14 @@ void smtp_session_delay(struct smtp_session *, unsigned ms);
 int  smtp_session_rules(struct smtp_session *, enum rules_stage, const char *subject,
      int *disconnect);
 
+/*
+ * STARTTLS accepted (its 220 is written): discards the session's state
+ * (HELO, transaction, EHLO flag) and input, stops reading; the TLS
+ * handshake starts once the 220 is out. Plaintext sent after STARTTLS is
+ * never executed.
+ */
+void smtp_session_starttls(struct smtp_session *);
+
 /* smtp_cmd.c */
 /*
  * One command line (NUL-terminated, CRLF removed, parsed in place): looked up
@@ -121,6 +136,28 @@ int  smtp_session_rules(struct smtp_session *, enum rules_stage, const char *sub
  * more: further input is already buffered (the client pipelines).
  */
 void smtp_cmd_run(struct smtp_session *, char *line, int more);
+
+/* smtp_auth.c: AUTH (RFC 4954); the pure exchange API is smtp_auth.h */
+int    smtp_auth_cmd_check(struct smtp_session *, struct smtp_cmd_ctx *);
+void   smtp_auth_cmd_proceed(struct smtp_session *, struct smtp_cmd_ctx *);
+/*
+ * A line while an AUTH exchange waits for the client (after a 334): handled
+ * (replied) and 1; 0 when no exchange is in progress (the line is a command).
+ */
+int    smtp_auth_session_line(struct smtp_session *, const char *line, size_t len);
+/* Line limit for the line starting with start[0..len): SMTP_AUTH_LINE_MAX for AUTH lines */
+size_t smtp_auth_line_max(const struct smtp_session *, const char *start, size_t len);
+/* AUTH offered to this session (--auth, and inside TLS unless allowed outside) */
+int    smtp_auth_session_offered(const struct smtp_session *);
+/* The session has authenticated */
+int    smtp_auth_session_ok(const struct smtp_session *);
+/* Sets m's auth_user and auth_mechanism after a successful AUTH */
+void   smtp_auth_session_stamp(const struct smtp_session *, struct message *m);
+/*
+ * Forgets the session's authentication and any exchange in progress (and
+ * frees s->auth). STARTTLS calls it (RFC 3207 §4.2); RSET does not.
+ */
+void   smtp_auth_session_reset(struct smtp_session *);
 
 /* Is extension bit (EXT_*) enabled? */
 static inline int

@@ -76,6 +76,7 @@ enum opt_id {
 	OPT_DELAY_MS,
 	OPT_DISCONNECT,
 	OPT_SERVICE,
+	OPT_AUTH_USER,
 };
 
 static const struct option all_opts[] = { { "help", no_argument, NULL, OPT_HELP },
@@ -99,7 +100,8 @@ static const struct option all_opts[] = { { "help", no_argument, NULL, OPT_HELP 
 	{ "times", required_argument, NULL, OPT_TIMES },
 	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
 	{ "disconnect", no_argument, NULL, OPT_DISCONNECT },
-	{ "service", required_argument, NULL, OPT_SERVICE }, { NULL, 0, NULL, 0 } };
+	{ "service", required_argument, NULL, OPT_SERVICE },
+	{ "auth-user", required_argument, NULL, OPT_AUTH_USER }, { NULL, 0, NULL, 0 } };
 
 /* Everything the command line said; strings are borrowed from argv. */
 struct ctl {
@@ -166,9 +168,10 @@ static int fill_rules_add(struct ctl *, int, char **, struct ctl_req *);
 static int fill_rules_delete(struct ctl *, int, char **, struct ctl_req *);
 static int fill_health(struct ctl *, int, char **, struct ctl_req *);
 static int health_verdict(const ProtobufCMessage *);
+static int cert_verdict(const ProtobufCMessage *);
 static int cmd_watch(struct ctl *, int, char **);
 
-#define FILTER_OPTS "from,to,subject,header,body,after-id,"
+#define FILTER_OPTS "from,to,subject,header,body,after-id,auth-user,"
 #define FILTER_USAGE \
 	"Filter flags (case-insensitive globs on the whole value: * ? [set];\n" \
 	"'*text*' means contains; all given flags must match):\n" \
@@ -177,7 +180,8 @@ static int cmd_watch(struct ctl *, int, char **);
 	"  --subject GLOB       decoded Subject\n" \
 	"  --header NAME=GLOB   one header whose name and value both match\n" \
 	"  --body GLOB          decoded text or HTML body\n" \
-	"  --after-id N         only messages with id > N\n"
+	"  --after-id N         only messages with id > N\n" \
+	"  --auth-user GLOB     the user the client authenticated as (SMTP AUTH)\n"
 
 static const struct cmd cmds[] = {
 	{ .name = "list",
@@ -288,9 +292,11 @@ static const struct cmd cmds[] = {
 		     "\n"
 		     "Adds a reject / fault-injection rule and prints it with its id. The first\n"
 		     "matching rule in creation order decides the reply.\n"
-		     "  --stage STAGE    connect, helo, mail_from (mail), rcpt_to (rcpt), data\n"
+		     "  --stage STAGE    connect, helo, mail_from (mail), rcpt_to (rcpt), data, "
+		     "auth\n"
 		     "  --match GLOB     peer IP (connect), HELO name, sender, this recipient\n"
-		     "                   (rcpt_to) or any recipient (data); empty = always\n"
+		     "                   (rcpt_to), any recipient (data) or the AUTH user name\n"
+		     "                   (auth); empty = always\n"
 		     "  --code N         4xx or 5xx reply code (0 with --delay-ms: only delay)\n"
 		     "  --enhanced X.Y.Z enhanced status code (default derived from --code)\n"
 		     "  --message TEXT   reply text\n"
@@ -335,6 +341,22 @@ static const struct cmd cmds[] = {
 		     "\n"
 		     "Shows the server's version, addresses, advertised SMTP extensions and\n"
 		     "counters.\n" },
+	{ .name = "cert",
+	    .opts = "",
+	    .min_args = 0,
+	    .max_args = 0,
+	    .method = SVC "GetServerInfo",
+	    .req = &smtpsink__v1__get_server_info_request__descriptor,
+	    .resp = &smtpsink__v1__server_info__descriptor,
+	    .timeout_s = CTL_TIMEOUT_S,
+	    .print = ctl_text_cert,
+	    .verdict = cert_verdict,
+	    .usage = "usage: smtpsinkctl cert > sink.pem\n"
+		     "\n"
+		     "Prints the certificate chain the server's STARTTLS and SMTPS listeners\n"
+		     "serve, PEM, exactly as served: give it to a client as its only trust\n"
+		     "anchor (e.g. curl --cacert sink.pem). Exits 1 when the server has no "
+		     "TLS.\n" },
 	{ .name = "health",
 	    .opts = "service,",
 	    .min_args = 0,
@@ -376,6 +398,7 @@ static const char main_usage[] =
     "  rules list                                  list reject rules\n"
     "  rules delete [ID]                           delete one or all rules\n"
     "  info                                        server version and counters\n"
+    "  cert                                        TLS certificate served (PEM)\n"
     "  health [--service NAME]                     exit 0 if SERVING\n"
     "  help COMMAND                                help on one command\n"
     "\n"
@@ -466,6 +489,7 @@ parse_stage(const char *s)
 		{ "rcpt_to", SMTPSINK__V1__STAGE__RCPT_TO },
 		{ "rcpt", SMTPSINK__V1__STAGE__RCPT_TO },
 		{ "data", SMTPSINK__V1__STAGE__DATA },
+		{ "auth", SMTPSINK__V1__STAGE__AUTH },
 	};
 	char   buf[32];
 	size_t i;
@@ -582,6 +606,9 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 		case OPT_BODY:
 			c->filter.body = optarg;
 			break;
+		case OPT_AUTH_USER:
+			c->filter.auth_user = optarg;
+			break;
 		case OPT_HEADER:
 			free(c->header_name);
 			if ((eq = strchr(optarg, '=')) == NULL) {
@@ -626,7 +653,7 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			if ((c->rule.stage = parse_stage(optarg)) == 0)
 				return usage_error(cname,
 				    "bad --stage \"%s\" "
-				    "(connect, helo, mail_from, rcpt_to, data)",
+				    "(connect, helo, mail_from, rcpt_to, data, auth)",
 				    optarg);
 			c->have_stage = 1;
 			break;
@@ -831,6 +858,20 @@ fill_health(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 	if (c->service != NULL)
 		r->u.health.service = (char *)c->service;
 	return 0;
+}
+
+/* 0 if the server serves TLS (its PEM was printed); else says so, exit 1. */
+static int
+cert_verdict(const ProtobufCMessage *pm)
+{
+	const Smtpsink__V1__ServerInfo *si = (const Smtpsink__V1__ServerInfo *)pm;
+
+	if (si->tls_certificate_pem != NULL && *si->tls_certificate_pem != '\0')
+		return CTL_EXIT_OK;
+	fprintf(stderr,
+	    "smtpsinkctl: cert: the server serves no TLS "
+	    "(start it with --starttls or --smtps-listen)\n");
+	return CTL_EXIT_RPC;
 }
 
 /* 0 if SERVING; else says the status on stderr and exits 4. */

@@ -48,6 +48,8 @@ void	    ctl_text_rule(const ProtobufCMessage *, int);
 void	    ctl_text_rules(const ProtobufCMessage *, int);
 void	    ctl_text_rules_deleted(const ProtobufCMessage *, int);
 void	    ctl_text_server_info(const ProtobufCMessage *, int);
+/* ServerInfo: its tls_certificate_pem as is (nothing without TLS) */
+void	    ctl_text_cert(const ProtobufCMessage *, int);
 void	    ctl_text_health(const ProtobufCMessage *, int);
 /* "SERVING" etc. for a HealthCheckResponse status; "UNKNOWN" if none. */
 const char *ctl_health_name(int status);

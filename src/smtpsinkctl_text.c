@@ -270,6 +270,8 @@ print_message(const Smtpsink__V1__Message *m)
 		}
 		putchar('\n');
 	}
+	if (m->tls)
+		printf("%-13s%s %s\n", "TLS:", m->tls_version, m->tls_cipher);
 	print_list_field("Anomalies:", m->anomalies, m->n_anomalies);
 	print_field("Subject:", m->subject);
 	print_field("From:", m->from);
@@ -436,6 +438,23 @@ ctl_text_rules_deleted(const ProtobufCMessage *pm, int flags)
 	print_deleted(r->deleted, "rule");
 }
 
+/* "auth:  PLAIN, LOGIN, ... (2 users, required, allowed outside TLS)" */
+static void
+print_server_auth(const Smtpsink__V1__ServerInfo *si)
+{
+	char how[128];
+
+	if (si->n_auth_mechanisms == 0)
+		return;
+	print_list_field("auth:", si->auth_mechanisms, si->n_auth_mechanisms);
+	if (si->auth_users > 0)
+		snprintf(how, sizeof(how), "%" PRIu32 " users listed", si->auth_users);
+	else
+		snprintf(how, sizeof(how), "any credentials");
+	printf("%-13s%s%s%s\n", "", how, si->require_auth ? ", required for MAIL" : "",
+	    si->auth_allow_insecure ? ", allowed outside TLS" : "");
+}
+
 void
 ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 {
@@ -444,12 +463,14 @@ ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 
 	print_field("version:", si->version);
 	print_list_field("smtp:", si->smtp_addresses, si->n_smtp_addresses);
+	print_list_field("smtps:", si->smtps_addresses, si->n_smtps_addresses);
 	print_field("grpc:", si->grpc_address);
 	if (si->max_message_size != 0)
 		printf("%-13s%" PRIu64 " bytes (SMTP)\n", "max size:", si->max_message_size);
 	if (si->grpc_max_message_size != 0)
 		printf("%-13s%" PRIu64 " bytes (gRPC)\n", "", si->grpc_max_message_size);
 	print_list_field("extensions:", si->extensions, si->n_extensions);
+	print_server_auth(si);
 	if ((k = si->counters) != NULL) {
 		printf("%-13s%" PRIu64 " total, %" PRIu64 " active\n",
 		    "sessions:", k->sessions_total, k->sessions_active);
@@ -464,6 +485,15 @@ ctl_text_server_info(const ProtobufCMessage *pm, int flags)
 		printf("%-13s%" PRIu64 " in progress, %" PRIu64 " waiting\n",
 		    "grpc calls:", k->grpc_calls, k->waiters);
 	}
+}
+
+void
+ctl_text_cert(const ProtobufCMessage *pm, int flags)
+{
+	const Smtpsink__V1__ServerInfo *si = (const Smtpsink__V1__ServerInfo *)pm;
+
+	if (si->tls_certificate_pem != NULL)
+		fputs(si->tls_certificate_pem, stdout);
 }
 
 const char *

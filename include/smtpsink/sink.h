@@ -50,7 +50,9 @@
  *
  * Patterns. Filter fields are case-insensitive globs matched against the
  * whole value: '*', '?', '[set]', '[!set]' or '[^set]' with ranges, '\'
- * escapes the next character. Use "*word*" for "contains".
+ * escapes the next character. Use "*word*" for "contains". A pattern is at
+ * most 1,024 bytes; a longer or malformed one (unclosed '[', trailing '\',
+ * reversed range) makes smtpsink_filter_check() fail with the reason.
  */
 #ifndef SMTPSINK_SINK_H
 #define SMTPSINK_SINK_H
@@ -118,11 +120,13 @@ struct smtpsink_message {
 	const char	  *mail_from;	  /* MAIL FROM without <>; "" for the null sender */
 	const char *const *rcpt_to;	  /* RCPT TO addresses without <>, in order */
 	size_t		   nrcpt_to;
-	const char	  *data;      /* raw message bytes (+ a NUL not counted) */
-	size_t		   size;      /* length of data */
-	const char	  *subject;   /* decoded Subject (UTF-8), "" if none */
-	unsigned	   anomalies; /* SMTPSINK_ANOM_* */
-	int		   smtputf8;  /* MAIL FROM had SMTPUTF8 */
+	const char	  *data;	   /* raw message bytes (+ a NUL not counted) */
+	size_t		   size;	   /* length of data */
+	const char	  *subject;	   /* decoded Subject (UTF-8), "" if none */
+	unsigned	   anomalies;	   /* SMTPSINK_ANOM_* */
+	int		   smtputf8;	   /* MAIL FROM had SMTPUTF8 */
+	const char	  *auth_user;	   /* user of the session's SMTP AUTH, "" if none */
+	const char	  *auth_mechanism; /* "PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2" or "" */
 };
 
 /*
@@ -139,6 +143,7 @@ struct smtpsink_filter {
 	const char *header_value;
 	const char *body;
 	uint64_t    after_id;
+	const char *auth_user; /* the user a session authenticated as (SMTP AUTH) */
 };
 
 struct smtpsink_stats {

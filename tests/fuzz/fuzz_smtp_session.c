@@ -11,7 +11,8 @@
  *     3 recipients, 4 errors, 2 commands per wakeup); 0x02 reject rules
  *     (see add_rules()); 0x04 graceful shutdown half-way through the input;
  *     0x08 half-close (SHUT_WR) after the input instead of close(); 0x10
- *     forced shutdown after the input; 0x20 a store of 2 messages (eviction)
+ *     forced shutdown after the input; 0x20 a store of 2 messages (eviction);
+ *     0x40 AUTH offered (outside TLS), users alice:pw and bob:pw
  *   byte 1: EHLO extensions switched off (EXT_* bits of config.h)
  *   byte 2: piece sizes: 0 writes everything at once, else a generator
  *     seeded with it gives pieces of 1 to 300 octets
@@ -60,6 +61,7 @@
 #define F_HALFCLOSE 0x08
 #define F_FORCE	    0x10
 #define F_EVICT	    0x20
+#define F_AUTH	    0x40
 
 #define PUMPS_MAX   20000 /* loop passes without progress = a stall */
 
@@ -209,6 +211,8 @@ add_rules(struct rules *rules)
 		{ RULES_STAGE_RCPT_TO, "*@bye.*", 421, 1 },
 		{ RULES_STAGE_DATA, "*@data.*", 554, 0 },
 		{ RULES_STAGE_DATA, "*@gone.*", 0, 1 },
+		{ RULES_STAGE_AUTH, "bob", 535, 0 },
+		{ RULES_STAGE_AUTH, "*bye*", 454, 1 },
 	};
 	struct rule r;
 	char	    err[256];
@@ -277,6 +281,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.base = event_base_new();
 	h.srv = server_new(&h.cfg, h.base);
 	server_set_handler(h.srv, check_message, NULL);
+	if (flags & F_AUTH) {
+		h.cfg.auth = h.cfg.auth_allow_insecure = 1;
+		h.cfg.auth_users = calloc(2, sizeof(*h.cfg.auth_users));
+		h.cfg.auth_users[0].name = strdup("alice");
+		h.cfg.auth_users[1].name = strdup("bob");
+		h.cfg.auth_users[0].password = strdup("pw");
+		h.cfg.auth_users[1].password = strdup("pw");
+		h.cfg.auth_users_n = 2;
+	}
 	if (flags & F_RULES)
 		add_rules(server_rules(h.srv));
 

@@ -10,14 +10,15 @@ import time
 
 import pytest
 
-from conftest import SMTPSINK_BIN, VALGRIND, Sink
+from conftest import HARNESS_WAIT, SMTPSINK_BIN, VALGRIND, Sink
 
 # valgrind takes 12 descriptors of the sink's limit for itself (300 -> 288)
 # and keeps the soft limit it started with
 VALGRIND_FDS = pytest.mark.skipif(VALGRIND, reason="valgrind changes the descriptor limits")
 
 
-def run(*args, env=None, timeout=10):
+def run(*args, env=None, timeout=HARNESS_WAIT):
+    """The binary run to its end; the harness's wait (10 s, 60 s under valgrind)."""
     e = dict(os.environ)
     e.update(env or {})
     return subprocess.run([SMTPSINK_BIN, *args], capture_output=True, timeout=timeout, env=e)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -150,6 +151,101 @@ test_config_errors_name_the_flag(void **state)
 		free(text);
 		config_free(&cfg);
 	}
+}
+
+/* config_parse() with stderr captured: returns its result, *text the message (free it) */
+static int
+parse_captured(struct config *cfg, int argc, char **argv, char **text)
+{
+	FILE  *saved = stderr;
+	size_t len;
+	int    rc;
+
+	assert_non_null(stderr = open_memstream(text, &len));
+	rc = parse(cfg, argc, argv);
+	fclose(stderr);
+	stderr = saved;
+	return rc;
+}
+
+/* --auth, --auth-users FILE, SMTPSINK_AUTH_USERS, --require-auth, the TLS rule */
+static void
+test_config_auth(void **state)
+{
+	char	      path[] = "/tmp/test_config_auth_XXXXXX";
+	struct config cfg;
+	char	     *text;
+	FILE	     *f;
+	int	      fd;
+	char	     *noinsecure[] = { "smtpsink", "--auth", NULL };
+	char	     *ok[] = { "smtpsink", "--auth", "--auth-allow-insecure", NULL };
+	char	     *file[] = { "smtpsink", "--auth-users", path, "--auth-allow-insecure",
+			"--require-auth", NULL };
+	char	     *file_notls[] = { "smtpsink", "--auth-users", path, NULL };
+	char	     *reqonly[] = { "smtpsink", "--require-auth", NULL };
+	char	     *env[] = { "smtpsink", "--auth-allow-insecure", NULL };
+
+	assert_int_equal(parse_captured(&cfg, ARGC(noinsecure), noinsecure, &text), -1);
+	assert_non_null(strstr(text,
+	    "--auth needs TLS (--starttls or --smtps-listen) or --auth-allow-insecure"));
+	free(text);
+	config_free(&cfg);
+	assert_int_equal(parse(&cfg, ARGC(ok), ok), 0);
+	assert_true(cfg.auth && cfg.auth_allow_insecure && !cfg.require_auth);
+	assert_int_equal(cfg.auth_users_n, 0);
+	config_free(&cfg);
+	assert_int_equal(parse_captured(&cfg, ARGC(reqonly), reqonly, &text), -1);
+	assert_non_null(strstr(text, "--require-auth needs --auth"));
+	free(text);
+	config_free(&cfg);
+
+	/* a file: comments and blank lines skipped, the password split at the first ':' */
+	assert_true((fd = mkstemp(path)) >= 0);
+	assert_non_null(f = fdopen(fd, "w"));
+	fputs("# users\n\nalice:pw:with:colons\r\n  # indented comment\nbob:x\n", f);
+	fclose(f);
+	assert_int_equal(parse(&cfg, ARGC(file), file), 0);
+	assert_true(cfg.auth && cfg.require_auth);
+	assert_int_equal(cfg.auth_users_n, 2);
+	assert_string_equal(cfg.auth_users[0].name, "alice");
+	assert_string_equal(cfg.auth_users[0].password, "pw:with:colons");
+	assert_string_equal(cfg.auth_users[1].name, "bob");
+	config_free(&cfg);
+	assert_int_equal(parse_captured(&cfg, ARGC(file_notls), file_notls, &text), -1);
+	assert_non_null(strstr(text, "--auth-users needs TLS"));
+	free(text);
+	config_free(&cfg);
+	/* a malformed line: FILE:LINE, never the line (it holds a password) */
+	assert_non_null(f = fopen(path, "w"));
+	fputs("alice:pw\n# c\nsecretpass-no-colon\n", f);
+	fclose(f);
+	assert_int_equal(parse_captured(&cfg, ARGC(file), file, &text), -1);
+	assert_non_null(strstr(text, ":3: malformed line"));
+	assert_non_null(strstr(text, path));
+	assert_null(strstr(text, "secretpass"));
+	free(text);
+	config_free(&cfg);
+	unlink(path);
+	file[2] = "/nonexistent/users";
+	assert_int_equal(parse_captured(&cfg, ARGC(file), file, &text), -1);
+	assert_non_null(strstr(text, "/nonexistent/users"));
+	free(text);
+	config_free(&cfg);
+
+	/* the environment holds the list itself */
+	setenv("SMTPSINK_AUTH_USERS", "u1:p1,u2:p:2", 1);
+	assert_int_equal(parse(&cfg, ARGC(env), env), 0);
+	assert_true(cfg.auth);
+	assert_int_equal(cfg.auth_users_n, 2);
+	assert_string_equal(cfg.auth_users[1].name, "u2");
+	assert_string_equal(cfg.auth_users[1].password, "p:2");
+	config_free(&cfg);
+	setenv("SMTPSINK_AUTH_USERS", "u1:p1,u2", 1);
+	assert_int_equal(parse_captured(&cfg, ARGC(env), env, &text), -1);
+	assert_non_null(strstr(text, "SMTPSINK_AUTH_USERS: entry 2 malformed"));
+	free(text);
+	config_free(&cfg);
+	unsetenv("SMTPSINK_AUTH_USERS");
 }
 
 /* The one duration grammar (daemon flags and smtpsinkctl --timeout). */
@@ -348,6 +444,7 @@ main(void)
 		cmocka_unit_test(test_config_usage_defaults),
 		cmocka_unit_test(test_config_ext_names),
 		cmocka_unit_test(test_config_readme_table),
+		cmocka_unit_test(test_config_auth),
 	};
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

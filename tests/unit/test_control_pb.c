@@ -74,6 +74,7 @@ sample(void)
 	m->body_type = MSG_BODY_8BITMIME;
 	m->smtputf8 = 1;
 	m->auth_user = xstrdup("user1");
+	m->auth_mechanism = "CRAM-MD5";
 	return m;
 }
 
@@ -129,6 +130,7 @@ test_message_envelope(void **state)
 	assert_true(u->smtputf8);
 	assert_false(u->tls);
 	assert_string_equal(u->auth_user, "user1");
+	assert_string_equal(u->auth_mechanism, "CRAM-MD5");
 	assert_int_equal(u->n_anomalies, 2);
 	assert_string_equal(u->anomalies[0], "bare_lf");
 	assert_string_equal(u->anomalies[1], "long_line");
@@ -237,7 +239,9 @@ test_filter(void **state)
 	pf.header_name = "X-Tenant";
 	pf.header_value = "blue";
 	pf.after_id = 9;
+	pf.auth_user = "Alice*";
 	control_pb_filter(&f, &pf);
+	assert_string_equal(f.auth_user, "Alice*");
 	assert_false(match_filter_is_empty(&f));
 	assert_string_equal(f.rcpt_to, "*@a.test");
 	assert_string_equal(f.header_name, "X-Tenant");
@@ -253,6 +257,7 @@ test_filter(void **state)
 	assert_non_null(u);
 	assert_string_equal(u->rcpt_to, "*@a.test");
 	assert_string_equal(u->mail_from, "");
+	assert_string_equal(u->auth_user, "Alice*");
 	assert_int_equal(u->after_id, 9);
 	smtpsink__v1__filter__free_unpacked(u, NULL);
 }

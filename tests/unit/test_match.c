@@ -575,6 +575,24 @@ test_match_filter_envelope(void **state)
 	assert_true(match_message(&f, m));
 	f.after_id = 10;
 	assert_false(match_message(&f, m));
+	/* auth_user: "" without AUTH, a glob on the user otherwise */
+	f.after_id = 0;
+	f.auth_user = "*";
+	assert_true(match_message(&f, m));
+	f.auth_user = "?*";
+	assert_false(match_message(&f, m));
+	m->auth_user = xstrdup("Alice");
+	f.auth_user = "ALI*";
+	assert_true(match_message(&f, m));
+	f.auth_user = "bob";
+	assert_false(match_message(&f, m));
+	{
+		char err[128];
+
+		f.auth_user = "[a";
+		assert_int_equal(match_filter_check(&f, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "auth_user: "));
+	}
 	message_free(m);
 
 	/* the null sender is "" */

@@ -96,7 +96,7 @@ test_validation(void **state)
 
 	t = tmpl(RULES_STAGE_NONE, "", 550);
 	add_bad(rs, &t, "stage");
-	t = tmpl((enum rules_stage)6, "", 550);
+	t = tmpl((enum rules_stage)(RULES_STAGE_LAST + 1), "", 550);
 	add_bad(rs, &t, "stage");
 	t = tmpl(RULES_STAGE_RCPT_TO, "", 250);
 	add_bad(rs, &t, "4xx or 5xx");
@@ -239,6 +239,7 @@ test_delay_only(void **state)
 	struct rule	    t;
 	struct rules_action a;
 	const struct rule  *r;
+	const char	   *subj[1];
 
 	t = tmpl(RULES_STAGE_DATA, "", 0);
 	t.delay_ms = 250;
@@ -250,6 +251,18 @@ test_delay_only(void **state)
 	assert_int_equal(a.delay_ms, 250);
 	assert_string_equal(rules_stage_str(RULES_STAGE_DATA), "DATA");
 	assert_string_equal(rules_stage_str(RULES_STAGE_RCPT_TO), "RCPT_TO");
+	assert_string_equal(rules_stage_str(RULES_STAGE_AUTH), "AUTH");
+	/* AUTH: 4.7.0 / 5.7.8 (RFC 4954), matched on the user name */
+	t = tmpl(RULES_STAGE_AUTH, "bob", 535);
+	add_ok(rs, &t);
+	t = tmpl(RULES_STAGE_AUTH, "", 454);
+	add_ok(rs, &t);
+	subj[0] = "BOB";
+	assert_int_equal(rules_eval(rs, RULES_STAGE_AUTH, subj, 1, &a), 1);
+	assert_non_null(strstr(a.reply, "535 5.7.8 "));
+	subj[0] = "alice";
+	assert_int_equal(rules_eval(rs, RULES_STAGE_AUTH, subj, 1, &a), 1);
+	assert_non_null(strstr(a.reply, "454 4.7.0 "));
 	rules_free(rs);
 }
 

@@ -1100,6 +1100,209 @@ test_smtp_session_on_full_reject(void **state)
 	h_free(h);
 }
 
+/* ----- AUTH (RFC 4954) ----- */
+
+static void
+tweak_auth(struct config *cfg)
+{
+	cfg->auth = 1;
+	cfg->auth_allow_insecure = 1;
+}
+
+static void
+tweak_auth_users(struct config *cfg)
+{
+	cfg->auth = 1;
+	cfg->auth_allow_insecure = 1;
+	cfg->require_auth = 1;
+	cfg->auth_users = calloc(1, sizeof(*cfg->auth_users));
+	cfg->auth_users[0].name = strdup("alice");
+	cfg->auth_users[0].password = strdup("pw");
+	cfg->auth_users_n = 1;
+}
+
+/* TLS configured (the TLS side sets SF_TLS once a session runs inside it) */
+static void
+tweak_auth_tls(struct config *cfg)
+{
+	cfg->auth = 1;
+	cfg->starttls = 1;
+}
+
+static void
+test_smtp_session_auth(void **state)
+{
+	struct h       *h = h_new_cfg(tweak_auth);
+	struct message *m;
+	char	       *r;
+
+	h_connect(h);
+	want_reply(h, "220 ");
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "503 5.5.1 Error: send EHLO first");
+	h_sends(h, "EHLO client.example\r\n");
+	r = h_reply(h);
+	if (strstr(r, "\n250 AUTH PLAIN LOGIN CRAM-MD5 XOAUTH2") == NULL)
+		fail_msg("EHLO reply without AUTH: \"%s\"", r);
+	h_sends(h, "AUTH\r\n");
+	want_reply(h, "501 5.5.4");
+	h_sends(h, "AUTH GSSAPI\r\n");
+	want_reply(h, "504 5.5.4");
+	h_sends(h, "AUTH PLAIN\r\n");
+	assert_string_equal(h_reply(h), "334 ");
+	h_sends(h, "*\r\n");
+	want_reply(h, "501 5.0.0 Authentication cancelled");
+	h_sends(h, "AUTH PLAIN not-base64\r\n");
+	want_reply(h, "501 5.5.2");
+	/* lines during an exchange are not commands */
+	h_sends(h, "AUTH LOGIN\r\n");
+	want_reply(h, "334 VXNlcm5hbWU6");
+	h_sends(h, "QUIT\r\n"); /* valid base64: the user name */
+	want_reply(h, "334 UGFzc3dvcmQ6");
+	h_sends(h, "*\r\n");
+	want_reply(h, "501 5.0.0");
+	/* not inside a transaction */
+	h_sends(h, "MAIL FROM:<a@b.example>\r\n");
+	want_reply(h, "250 2.1.0");
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "503 5.5.1");
+	h_sends(h, "RSET\r\n");
+	want_reply(h, "250 ");
+	/* "\0alice\0pw": any credentials without a user list */
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "235 2.7.0 Authentication successful");
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "503 5.5.1");
+	/* RSET keeps the authentication */
+	h_sends(h, "RSET\r\nAUTH LOGIN\r\n");
+	want_reply(h, "250 ");
+	want_reply(h, "503 5.5.1");
+	/* MAIL's AUTH= (RFC 4954 §5): xtext, recorded with the parameters */
+	h_sends(h, "MAIL FROM:<a@b.example> AUTH=a+zz\r\n");
+	want_reply(h, "501 5.5.4 Syntax error in AUTH");
+	h_sends(h, "MAIL FROM:<a@b.example> AUTH=<>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
+	want_reply(h, "250 2.1.0");
+	want_reply(h, "250 2.1.5");
+	want_reply(h, "354 ");
+	h_sends(h, "A: b\r\n\r\nx\r\n.\r\n");
+	m = want_stored(h, h_reply(h), "A: b\r\n\r\nx\r\n", 11);
+	assert_string_equal(m->auth_user, "alice");
+	assert_string_equal(m->auth_mechanism, "PLAIN");
+	assert_int_equal(m->nmail_params, 1);
+	assert_string_equal(m->mail_params[0].name, "AUTH");
+	assert_string_equal(m->mail_params[0].value, "<>");
+
+	/* a new session starts unauthenticated; a message without AUTH has none */
+	h_greet(h);
+	h_sends(h, "MAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n");
+	want_reply(h, "250 2.1.0");
+	want_reply(h, "250 2.1.5");
+	want_reply(h, "354 ");
+	h_sends(h, "A: b\r\n\r\n.\r\n");
+	m = want_stored(h, h_reply(h), "A: b\r\n\r\n", 8);
+	assert_null(m->auth_user);
+	assert_null(m->auth_mechanism);
+	h_free(h);
+
+	/* AUTH off: an unknown command, as before */
+	h = h_new_cfg(NULL);
+	h_greet(h);
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "500 5.5.1 Error: command not recognized");
+	h_sends(h, "MAIL FROM:<a@b.example> AUTH=<>\r\n");
+	want_reply(h, "555 5.5.4");
+	h_free(h);
+}
+
+static void
+test_smtp_session_auth_tls_required(void **state)
+{
+	struct h *h = h_new_cfg(tweak_auth_tls);
+	char	 *r;
+
+	h_connect(h);
+	want_reply(h, "220 ");
+	h_sends(h, "EHLO client.example\r\n");
+	r = h_reply(h);
+	if (strstr(r, "AUTH") != NULL)
+		fail_msg("AUTH advertised before TLS: \"%s\"", r);
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "538 5.7.11 Encryption required for requested authentication mechanism");
+	h_sends(h, "NOOP\r\n");
+	want_reply(h, "250 ");
+	h_free(h);
+}
+
+static void
+test_smtp_session_auth_users(void **state)
+{
+	struct h   *h = h_new_cfg(tweak_auth_users);
+	struct rule t;
+	char	    err[256];
+	unsigned    i;
+
+	h_greet(h);
+	h_sends(h, "MAIL FROM:<a@b.example>\r\n");
+	want_reply(h, "530 5.7.0 Authentication required");
+	/* LOGIN, wrong password: 535, the session goes on */
+	h_sends(h, "AUTH LOGIN YWxpY2U=\r\n");
+	want_reply(h, "334 UGFzc3dvcmQ6");
+	h_sends(h, "d3Jvbmc=\r\n");
+	want_reply(h, "535 5.7.8 Authentication credentials invalid");
+	h_sends(h, "NOOP\r\n");
+	want_reply(h, "250 ");
+	/* an AUTH rule with times 1: its reply instead of 235, then exhausted */
+	assert_non_null(rules_add(server_rules(h->srv),
+	    rule_tmpl(&t, RULES_STAGE_AUTH, "ALICE", 454, 0, 0), err, sizeof(err)));
+	t.times = 1;
+	rules_delete(server_rules(h->srv), NULL);
+	assert_non_null(rules_add(server_rules(h->srv), &t, err, sizeof(err)));
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "454 4.7.0 ruled");
+	h_sends(h, "MAIL FROM:<a@b.example>\r\n");
+	want_reply(h, "530 5.7.0");
+	h_sends(h, "AUTH PLAIN AGFsaWNlAHB3\r\n");
+	want_reply(h, "235 2.7.0");
+	h_sends(h, "MAIL FROM:<a@b.example>\r\n");
+	want_reply(h, "250 2.1.0");
+
+	/* an unlisted user over XOAUTH2: the 334 JSON error, then 535 */
+	h_greet(h);
+	h_sends(h, "AUTH XOAUTH2 dXNlcj1ib2IBYXV0aD1CZWFyZXIgdAEB\r\n");
+	want_reply(h, "334 eyJzdGF0dXMiOiI0MDAi");
+	h_sends(h, "\r\n");
+	want_reply(h, "535 5.7.8");
+
+	/* an AUTH line may be longer than --max-line-length, up to 12288 */
+	{
+		static char line[13000];
+		size_t	    n;
+
+		n = snprintf(line, sizeof(line), "AUTH PLAIN ");
+		memset(line + n, 'A', 8000);
+		memcpy(line + n + 8000, "\r\n", 3);
+		h_sends(h, line);
+		want_reply(h, "535 5.7.8"); /* decodes to NULs only */
+		memset(line + n, 'A', 12400);
+		memcpy(line + n + 12400, "\r\n", 3);
+		h_sends(h, line);
+		want_reply(h, "500 5.5.2 Error: line too long");
+		want_closed(h);
+	}
+
+	/* failures count as errors: --max-errors closes, not one failure */
+	h_greet(h);
+	for (i = 0; i + 1 < h->cfg.error_max; i++) {
+		h_sends(h, "AUTH PLAIN AGJvYgB4\r\n");
+		want_reply(h, "535 5.7.8");
+	}
+	h_sends(h, "AUTH PLAIN AGJvYgB4\r\n");
+	want_reply(h, "535 5.7.8");
+	want_reply(h, "421 4.7.0");
+	want_closed(h);
+	h_free(h);
+}
+
 static void
 test_smtp_session_ext_line(void **state)
 {
@@ -1135,6 +1338,9 @@ main(void)
 		cmocka_unit_test(test_smtp_session_stress_timeout),
 		cmocka_unit_test(test_smtp_session_on_full_reject),
 		cmocka_unit_test(test_smtp_session_ext_line),
+		cmocka_unit_test(test_smtp_session_auth),
+		cmocka_unit_test(test_smtp_session_auth_tls_required),
+		cmocka_unit_test(test_smtp_session_auth_users),
 	};
 
 	log_init(LOG_FORMAT_TEXT, getenv("TEST_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARN);
