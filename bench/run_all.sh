@@ -44,5 +44,5 @@ step mailpit $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode t
 MAILPIT=${MAILPIT_BIN:-$BUILD/bin/mailpit}
 if [ -x "$MAILPIT" ]; then TLS_SERVERS=smtpsink,mailpit; else TLS_SERVERS=smtpsink; fi
 step tls $PY "$ROOT/bench/tls_auth.py" --smtpsink "$BUILD/smtpsink" --mailpit "$MAILPIT" --tlsload "$BUILD/bin/tlsload" \
-    --servers "$TLS_SERVERS" --reps 3 --messages 10000 --idle 1000 --out "$OUT/tls.json"
+    --servers "$TLS_SERVERS" --reps 5 --messages 6000 --idle 1000 --out "$OUT/tls.json"
 echo "done"

@@ -14,12 +14,14 @@ exchange X25519, TLS 1.3 unless a server refuses it):
               AUTH PLAIN (initial response), MAIL, RCPT, DATA (1 KiB), QUIT;
               32 concurrent sessions, --messages in total
   implicit    the same over implicit TLS (RFC 8314): handshake first, no STARTTLS
-  plain       (not by default) the same without TLS and without AUTH: the
+  plain       the same without TLS and without AUTH: the
               reference for what TLS + AUTH cost
 Per run: msgs/s (client wall time), server CPU per message (utime+stime from
 /proc/PID/stat before/after, user + sys), peak RSS, and a check that every
-message was stored (smtpsink: its exit log's messages_received, or with
---grpc `smtpsinkctl info --json`; Mailpit: its API total).
+message was stored (smtpsink: `smtpsinkctl info --json`, and through
+`smtpsinkctl cert` / `list --auth-user` that it served our certificate and
+stored every message as authenticated over TLS with PLAIN; with --no-grpc its
+exit log's messages_received; Mailpit: its API total).
 
 Idle sessions (--idle K, default 1,000): RSS (VmRSS) with K sessions held
 idle after the handshake and EHLO minus RSS before (after a warm-up), per
@@ -28,8 +30,8 @@ EHLO only, the baseline).
 
 Usage (from the repository root, Debian's python3):
   /usr/bin/python3 bench/tls_auth.py [--smtpsink build-bench/smtpsink]
-      [--mailpit build-bench/bin/mailpit] [--reps 3] [--messages 10000]
-      [--servers smtpsink,mailpit] [--workloads starttls,implicit]
+      [--mailpit build-bench/bin/mailpit] [--reps 5] [--messages 6000]
+      [--servers smtpsink,mailpit] [--workloads starttls,implicit,plain]
       [--idle-modes starttls,implicit,plain] [--idle 1000]
 The Go client is built into build-bench/bin/tlsload when missing or older
 than its source (needs go).  Raw results go to bench/out/.
@@ -120,6 +122,28 @@ class Server:
             time.sleep(0.01)
         self.addr = "127.0.0.1:%d" % port
 
+    def ctl(self, *argv):
+        """smtpsinkctl against this smtpsink's control API (--grpc): stdout"""
+        with open(os.path.join(self.sink.tmp, "ready.json")) as f:
+            gaddr = json.load(f)["grpc"]
+        return subprocess.run([self.sink.ctl, "--addr", gaddr] + list(argv), stdout=subprocess.PIPE,
+                              check=True, timeout=60).stdout
+
+    def check_tls_auth(self, args, expected):
+        """Through the control API: the served certificate is ours, and
+        `expected` messages were stored that authenticated as AUTH_USER (the
+        first of them over TLS with PLAIN). Returns (ok, what was seen)."""
+        if self.sink.kind != "smtpsink+grpc":
+            return True, None
+        with open(args.cert, "rb") as f:
+            same_cert = self.ctl("cert") == f.read()
+        d = json.loads(self.ctl("--json", "list", "--auth-user", AUTH_USER, "--limit", "1"))
+        m = d["messages"][0] if d["messages"] else {}
+        seen = {"same_cert": same_cert, "matched_auth_user": d["matched"], "tls": m.get("tls"),
+                "tls_version": m.get("tls_version"), "tls_cipher": m.get("tls_cipher"),
+                "auth_mechanism": m.get("auth_mechanism")}
+        return same_cert and d["matched"] == expected and m.get("tls") is True and m.get("auth_mechanism") == "PLAIN", seen
+
     def stop(self):
         try:
             return self.sink.stop()
@@ -148,6 +172,7 @@ def load_once(kind, mode, args):
         p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900)
         u1, s1 = cpu_ticks_split(srv.pid)
         hwm = status_kib(srv.pid, "VmHWM")
+        checked, seen = srv.check_tls_auth(args, args.messages) if mode != "plain" else (True, None)
     finally:
         rc, stored, nbytes = srv.stop()
     try:
@@ -161,10 +186,10 @@ def load_once(kind, mode, args):
         "server_user_us_per_msg": (u1 - u0) / CLK_TCK / n * 1e6,
         "server_sys_us_per_msg": (s1 - s0) / CLK_TCK / n * 1e6,
         "peak_rss_kib": hwm, "stored": stored, "stored_bytes": nbytes,
-        "client_rc": p.returncode, "server_rc": rc, "command": " ".join(argv),
+        "control_api_check": seen, "client_rc": p.returncode, "server_rc": rc, "command": " ".join(argv),
         "server_command": " ".join(srv.sink.argv),
     })
-    res["ok"] = p.returncode == 0 and res.get("messages") == args.messages and stored == args.messages
+    res["ok"] = checked and p.returncode == 0 and res.get("messages") == args.messages and stored == args.messages
     if p.returncode != 0:
         res["client_stderr"] = p.stderr.decode("utf-8", "replace")[-500:]
     return res
@@ -268,16 +293,17 @@ def main():
     ap.add_argument("--mailpit", default=os.environ.get("MAILPIT_BIN", os.path.join(ROOT, "build-bench", "bin", "mailpit")))
     ap.add_argument("--tlsload", default=os.path.join(ROOT, "build-bench", "bin", "tlsload"))
     ap.add_argument("--servers", default="smtpsink,mailpit")
-    ap.add_argument("--workloads", default="starttls,implicit", help="of starttls, implicit, plain")
+    ap.add_argument("--workloads", default="starttls,implicit,plain", help="of starttls, implicit, plain")
     ap.add_argument("--idle-modes", default="starttls,implicit,plain")
-    ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--messages", type=int, default=10000, help="per load run")
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--messages", type=int, default=6000, help="per load run")
     ap.add_argument("--workers", type=int, default=32)
     ap.add_argument("--size", type=int, default=1024)
     ap.add_argument("--idle", type=int, default=1000, help="idle sessions held per idle run")
     ap.add_argument("--goal-kib", type=float, default=48)
-    ap.add_argument("--grpc", action="store_true",
-                    help="smtpsink with its control API on; stored count from `smtpsinkctl info --json`")
+    ap.add_argument("--no-grpc", dest="grpc", action="store_false",
+                    help="smtpsink without its control API (stored count from its exit log only; no checks of "
+                    "the served certificate, the AUTH user and the TLS version through `smtpsinkctl`)")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
     args.servers = [s for s in args.servers.split(",") if s]
