@@ -226,10 +226,10 @@ def idle_once(kind, mode, args):
             "ok": held == args.idle, "server_command": " ".join(srv.sink.argv)}
 
 
-def spread(values, fmt):
+def spread(values, fmt, unit=""):
     if not values:
         return "-"
-    return (fmt + " (" + fmt + "-" + fmt + ")") % (statistics.median(values), min(values), max(values))
+    return (fmt + unit + " (" + fmt + "-" + fmt + ")") % (statistics.median(values), min(values), max(values))
 
 
 def same_rep_ratios(results, key, select, num="smtpsink", den="mailpit"):
@@ -254,11 +254,11 @@ def summarize_load(results, servers, workloads):
             stored = "/".join(sorted({str(r["stored"]) for r in rs}))
             lines.append("| %s | %s | %s | %s | %.0f (%.0f + %.0f) | %s | %.1f | %s / %d%s | %.0f%% | %s |" % (
                 wl, kind, spread([r["msgs_per_s"] for r in rs], "%.0f"),
-                spread(mr, "%.2fx") if mr else "",
+                spread(mr, "%.2f", "x") if mr else "",
                 statistics.median(r["server_cpu_us_per_msg"] for r in rs),
                 statistics.median(r["server_user_us_per_msg"] for r in rs),
                 statistics.median(r["server_sys_us_per_msg"] for r in rs),
-                spread(cr, "%.2fx") if cr else "",
+                spread(cr, "%.2f", "x") if cr else "",
                 max(r["peak_rss_kib"] for r in rs) / 1024, stored, rs[0]["expected"],
                 "" if all(r["ok"] for r in rs) else " FAILED",
                 100 * statistics.median(r.get("client_cpu_s", 0) / r["seconds"] for r in rs if r.get("seconds")),
@@ -283,7 +283,7 @@ def summarize_idle(results, servers, modes, goal_kib):
                 mode, kind, "/".join(sorted({"%d" % r["held"] for r in rs})) + ("" if all(r["ok"] for r in rs) else " FAILED"),
                 statistics.median(r["rss_before_kib"] for r in rs) / 1024,
                 statistics.median(r["rss_after_kib"] for r in rs) / 1024,
-                spread(per, "%.1f"), spread(rat, "%.2fx") if rat else "", goal))
+                spread(per, "%.1f"), spread(rat, "%.2f", "x") if rat else "", goal))
     return "\n".join(lines)
 
 
@@ -305,7 +305,16 @@ def main():
                     help="smtpsink without its control API (stored count from its exit log only; no checks of "
                     "the served certificate, the AUTH user and the TLS version through `smtpsinkctl`)")
     ap.add_argument("--out", default=None)
+    ap.add_argument("--from-json", metavar="PATH", help="only print the tables of an earlier run's raw JSON")
     args = ap.parse_args()
+    if args.from_json:
+        with open(args.from_json) as f:
+            old = json.load(f)
+        ns = ap.parse_args(old["argv"][1:])
+        for k in ("servers", "workloads", "idle_modes"):
+            setattr(ns, k, [x for x in getattr(ns, k).split(",") if x])
+        print(report(ns, old["load"], old["idle"]))
+        return 0
     args.servers = [s for s in args.servers.split(",") if s]
     args.workloads = [w for w in args.workloads.split(",") if w]
     args.idle_modes = [w for w in args.idle_modes.split(",") if w]
@@ -359,17 +368,21 @@ def main():
         with open(path, "w") as f:
             json.dump(out, f, indent=1)
         shutil.rmtree(tmp, ignore_errors=True)
+    print(report(args, loads, idles))
+    print("\nraw results: %s" % path)
+    bad = [r for r in loads + idles if not r["ok"]]
+    return 1 if bad else 0
+
+
+def report(args, loads, idles):
     report = []
     if loads:
-        report.append("### New connection + TLS + AUTH + one %d-byte message, %d sessions, %d messages per run, %d repetitions\n\n%s"
+        report.append("### New connection per message (STARTTLS or implicit TLS + AUTH PLAIN; plain: neither), one %d-byte message, %d sessions, %d messages per run, %d repetitions\n\n%s"
                       % (args.size, args.workers, args.messages, args.reps, summarize_load(loads, args.servers, args.workloads)))
     if idles:
         report.append("### Memory per idle session (%d held, after handshake + EHLO)\n\n%s"
                       % (args.idle, summarize_idle(idles, args.servers, args.idle_modes, args.goal_kib)))
-    print("\n\n".join(report))
-    print("\nraw results: %s" % path)
-    bad = [r for r in loads + idles if not r["ok"]]
-    return 1 if bad else 0
+    return "\n\n".join(report)
 
 
 if __name__ == "__main__":
