@@ -68,6 +68,9 @@ if shellcheck "${scripts[@]}"; then echo "shellcheck: ${#scripts[@]} scripts cle
 step "lint: clang-format (settings in .clang-format, clang-format 14)"
 bash "$ROOT/.ci/format-check.sh" || status=1
 
+step "lint: one version everywhere (CMakeLists.txt, the four client modules, CHANGELOG.md)"
+bash "$ROOT/.ci/check-versions.sh" || status=1
+
 step "gcc build (-Werror): unit + integration tests"
 build "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPICKY_DEVELOPER=ON
 ctest --test-dir "$ROOT/build" -j "$JOBS" --timeout 300 || status=1
