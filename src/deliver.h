@@ -14,6 +14,7 @@
 
 struct config;
 struct message;
+struct relay;
 struct rules;
 struct stats;
 struct store;
@@ -32,6 +33,7 @@ struct deliver {
 	struct rules	    *rules; /* DATA stage */
 	struct store	    *store;
 	struct waiters	    *waiters; /* kicked after each put */
+	struct relay	    *relay;   /* told after each put; NULL: none */
 	struct stats	    *stats;   /* messages_received/rejected, bytes */
 	deliver_handler_fn  *handler; /* NULL: accept everything */
 	void		    *handler_arg;
