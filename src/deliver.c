@@ -90,6 +90,7 @@ deliver_message(struct deliver *d, struct message *msg, char *reply, size_t repl
 		return -1;
 	}
 	id = store_put(d->store, msg); /* msg stays valid until we return to the loop */
+	d->stored_id = id;
 	d->stats->messages_received++;
 	d->stats->bytes_received += msg->size;
 	waiters_kick(d->waiters);

@@ -11,6 +11,7 @@
 #ifndef SMTPSINK_DELIVER_H
 #define SMTPSINK_DELIVER_H
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct message;
@@ -37,6 +38,7 @@ struct deliver {
 	struct stats	    *stats;   /* messages_received/rejected, bytes */
 	deliver_handler_fn  *handler; /* NULL: accept everything */
 	void		    *handler_arg;
+	uint64_t	     stored_id; /* the last message deliver_message() stored */
 };
 
 /*

@@ -274,7 +274,7 @@ relay_record(struct relay_job *j, const char *cmd, unsigned code, const char *te
 
 /* ----- the queue ----- */
 
-static int
+int
 relay_rcpt_wanted(const struct relay *r, const char *addr)
 {
 	size_t i;
@@ -438,15 +438,13 @@ relay_job_outcome(struct relay_job *j, unsigned code, const char *why)
 
 /* ----- connections ----- */
 
-static struct relay_conn *
-relay_conn_new(struct relay *r, const struct relay_url *url, int release)
+static struct smtp_client *
+relay_client_to(struct relay *r, const struct relay_url *url, smtp_client_ready_fn *ready,
+    void *arg)
 {
-	struct relay_conn     *c = xcalloc(1, sizeof(*c));
 	struct smtp_client_cfg sc;
 	unsigned char	       ip[16];
 
-	c->r = r;
-	c->release = release;
 	memset(&sc, 0, sizeof(sc));
 	sc.url = url;
 	sc.tls = r->tls;
@@ -457,10 +455,44 @@ relay_conn_new(struct relay *r, const struct relay_url *url, int release)
 	sc.helo = r->cfg->hostname;
 	sc.timeout_ms = RELAY_TIMEOUT_MS;
 	sc.idle_ms = RELAY_IDLE_MS;
+	return smtp_client_new(r->base, &sc, ready, arg);
+}
+
+struct smtp_client *
+relay_client_new(struct relay *r, smtp_client_ready_fn *ready, void *arg)
+{
+	return relay_client_to(r, &r->url, ready, arg);
+}
+
+int
+relay_proxying(const struct relay *r)
+{
+	return r != NULL && r->url.host[0] != '\0' && r->cfg->relay_mode == CONFIG_RELAY_PROXY;
+}
+
+struct store *
+relay_store(struct relay *r)
+{
+	return r->store;
+}
+
+struct stats *
+relay_stats(struct relay *r)
+{
+	return r->stats;
+}
+
+static struct relay_conn *
+relay_conn_new(struct relay *r, const struct relay_url *url, int release)
+{
+	struct relay_conn *c = xcalloc(1, sizeof(*c));
+
+	c->r = r;
+	c->release = release;
 	TAILQ_INSERT_TAIL(&r->conns, c, entry);
 	if (!release)
 		r->nconns++;
-	c->client = smtp_client_new(r->base, &sc, relay_conn_ready, c);
+	c->client = relay_client_to(r, url, relay_conn_ready, c);
 	return c;
 }
 

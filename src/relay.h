@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smtp_client.h"
+
 struct config;
 struct event_base;
 struct message;
@@ -73,6 +75,16 @@ int  relay_release(struct relay *, uint64_t id, const char *url, char *const *rc
      size_t errlen);
 /* The caller went away: the release goes on, done() is not called */
 void relay_release_detach(struct relay_job *);
+
+/* For proxy mode (relay_proxy.c) */
+/* 1 when --relay-mode proxy is configured with an upstream */
+int		    relay_proxying(const struct relay *);
+/* 1 when addr is to be forwarded (--relay-rcpt; all without it) */
+int		    relay_rcpt_wanted(const struct relay *, const char *addr);
+/* A connection to the configured upstream (smtp_client_new()) */
+struct smtp_client *relay_client_new(struct relay *, smtp_client_ready_fn *, void *arg);
+struct store	   *relay_store(struct relay *);
+struct stats	   *relay_stats(struct relay *);
 
 /* Shutdown: one last attempt for everything queued; idle(arg) once none is left */
 void relay_shutdown(struct relay *, void (*idle)(void *), void *arg);

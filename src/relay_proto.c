@@ -272,7 +272,8 @@ relay_proto_mail(char *dst, size_t dstsz, const struct message *m, const char *f
 			if (!(caps->flags & RELAY_CAP_SIZE))
 				continue;
 			snprintf(size, sizeof(size), "%zu", m->size);
-			v = size;
+			if (m->data != NULL) /* else not received yet (proxy): as declared */
+				v = size;
 		} else if (strcmp(k, "BODY") == 0) {
 			if (!(caps->flags & (RELAY_CAP_8BITMIME | RELAY_CAP_BINARYMIME)))
 				continue; /* BODY=7BIT to a server without 8BITMIME */

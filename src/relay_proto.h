@@ -75,7 +75,8 @@ void relay_caps_ehlo(struct relay_caps *, const char *line);
  * upstream with caps, with from instead of m's sender when from is not
  * NULL. Kept: SIZE (the real size) when offered, BODY, SMTPUTF8, and RET/
  * ENVID when DSN is offered; AUTH= is the sink's own session's and is
- * dropped. 0, or -1 with the reason in why when the upstream cannot take
+ * dropped. m->data NULL means the data is not there yet (proxy mode): SIZE
+ * is passed on as declared. 0, or -1 with the reason in why when the upstream cannot take
  * the message as declared (SMTPUTF8, 8BITMIME, BINARYMIME+CHUNKING not
  * offered, over its SIZE, not ending in CRLF without CHUNKING) or the
  * line does not fit.

@@ -313,6 +313,7 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 	if ((s->relay = relay_new(cfg, s->base, s->store, &s->stats, err, errlen)) == NULL)
 		return -1;
 	s->deliver.relay = s->relay;
+	s->sessions.relay = s->relay;
 	s->listener = listener_new(s->base, cfg->smtp_listen, cfg->smtp_listen_n, server_accept, s,
 	    err, errlen);
 	if (s->listener == NULL)

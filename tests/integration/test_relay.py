@@ -176,3 +176,20 @@ def test_relay_evicted_while_queued_is_dropped(sink_factory):
     ca.sink.Clear(pb.ClearRequest(), timeout=10)
     ca.wait_until(lambda i: i.counters.relay_queued == 0)
     assert a.proc.poll() is None
+
+
+def test_relay_shutdown_gives_a_last_attempt(sink_factory):
+    a, ca, addr = dead_upstream(sink_factory, "--relay-backoff", "1m")
+    mid = grpc_util.send(a, "s@example.test", "r@example.test")
+    ca.wait_until(lambda i: i.counters.relay_attempts == 1)
+    up = sink_factory("--smtp-listen", addr)
+    rc, _ = a.stop()
+    assert rc == 0, a.stderr()
+    assert len(upstream_message(grpc_util.Client(up))) == 1
+    assert "relay done id=%d attempts=2" % mid in a.stderr()
+    # Upstream still down: the last attempt fails, the message is named in the log
+    b, cb, _ = dead_upstream(sink_factory, "--relay-backoff", "1m")
+    mid = grpc_util.send(b, "s@example.test", "r@example.test")
+    cb.wait_until(lambda i: i.counters.relay_attempts == 1)
+    rc, _ = b.stop()
+    assert rc == 0 and "relay failed id=%d attempts=2" % mid in b.stderr(), b.stderr()
