@@ -4,10 +4,36 @@ BINARYMIME), retries with backoff, 5xx without retry, --relay-rcpt, the
 queue bound, relay_state in filters and counters in GetServerInfo."""
 import time
 
+import pytest
+
+import conftest
 import grpc_util
 from grpc_util import RawSMTP, pb
 
 BACKOFF = "100ms"
+
+
+@pytest.fixture
+def sink_factory():
+    """conftest's, but every sink still running at the end is stopped with
+    SIGTERM and must exit 0 without a sanitizer report (leaks included)."""
+    sinks = []
+
+    def make(*args, **kw):
+        s = conftest.Sink(args, **kw)
+        sinks.append(s)
+        return s
+
+    yield make
+    bad = []
+    for s in sinks:
+        if s.proc.poll() is None:
+            rc, _ = s.stop(timeout=conftest.HARNESS_WAIT * 3)
+            err = s.stderr()
+            if rc != 0 or "AddressSanitizer" in err or "runtime error:" in err:
+                bad.append((rc, err[-3000:]))
+        s.close()
+    assert not bad, bad
 
 
 def relayed_pair(factory, *args, upstream_args=(), **kw):

@@ -9,7 +9,7 @@ import pytest
 
 import grpc_util
 from grpc_util import pb
-from test_relay import dead_upstream, raw_send
+from test_relay import sink_factory, dead_upstream, raw_send
 
 
 def proxy_pair(factory, *args):

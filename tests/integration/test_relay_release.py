@@ -9,6 +9,7 @@ import grpc
 import grpc_util
 from conftest import SMTPSINKCTL_BIN
 from grpc_util import pb, rpc_error
+from test_relay import sink_factory  # noqa: F401 (stops every sink, checks the exit)
 
 
 def ctl(sink, *args):

@@ -7,7 +7,7 @@ import tempfile
 
 import grpc_util
 from grpc_util import pb
-from test_relay import upstream_message, wait_state
+from test_relay import sink_factory, upstream_message, wait_state
 
 PASSWORD = "Relay-S3cret%"
 USERS = {"SMTPSINK_AUTH_USERS": "relayuser:" + PASSWORD}
