@@ -82,6 +82,7 @@ struct relay_conn {
 	struct relay	   *r;
 	struct smtp_client *client;
 	struct relay_job   *job;
+	struct relay_job   *next; /* pipelined behind job's data (PIPELINING) */
 	int		    used;
 	int		    release;
 };
@@ -114,6 +115,8 @@ static void relay_kick(struct relay *);
 static void relay_conn_ready(void *, int, unsigned, const char *);
 static void relay_tx_reply(void *, unsigned, const char *);
 static void relay_conn_free(struct relay_conn *);
+static void relay_conn_prefetch(struct relay_conn *);
+static void relay_job_assign(struct relay_job *, struct relay_conn *);
 
 static void
 relay_kick_cb(evutil_socket_t fd, short what, void *arg)
@@ -200,7 +203,9 @@ relay_free(struct relay *r)
 	while ((c = TAILQ_FIRST(&r->conns)) != NULL) {
 		if (c->job != NULL)
 			relay_job_free(c->job);
-		c->job = NULL;
+		if (c->next != NULL)
+			relay_job_free(c->next);
+		c->job = c->next = NULL;
 		relay_conn_free(c);
 	}
 	while ((j = TAILQ_FIRST(&r->ready)) != NULL) {
@@ -506,14 +511,17 @@ relay_conn_free(struct relay_conn *c)
 	free(c);
 }
 
-/* The attempt on c ended; c goes back to the pool or away */
+/* j's attempt on c ended; c goes on with the next job, back to the pool or away */
 static void
-relay_conn_done(struct relay_conn *c)
+relay_conn_done(struct relay_conn *c, struct relay_job *j)
 {
-	struct relay	 *r = c->r;
-	struct relay_job *j = c->job;
+	struct relay *r = c->r;
 
-	c->job = NULL;
+	if (c->job == j) {
+		c->job = c->next;
+		c->next = NULL;
+	} else if (c->next == j)
+		c->next = NULL;
 	if (j != NULL) {
 		j->conn = NULL;
 		if (j->payload != NULL) {
@@ -523,7 +531,7 @@ relay_conn_done(struct relay_conn *c)
 		free(j->mail_line);
 		j->mail_line = NULL;
 	}
-	if (c->release || !smtp_client_usable(c->client))
+	if (c->job == NULL && (c->release || !smtp_client_usable(c->client)))
 		relay_conn_free(c);
 	relay_schedule(r);
 }
@@ -576,9 +584,7 @@ relay_job_build(struct relay_job *j, const struct message *m)
 static void
 relay_attempt_abort(struct relay_job *j, unsigned code, const char *why, int perm)
 {
-	struct relay_conn *c = j->conn;
-
-	relay_conn_done(c);
+	relay_conn_done(j->conn, j);
 	relay_job_outcome(j, perm ? 554 : code, why);
 }
 
@@ -593,7 +599,7 @@ relay_attempt_start(struct relay_job *j)
 	size_t		      i;
 
 	if (m == NULL) {
-		relay_conn_done(c);
+		relay_conn_done(c, j);
 		relay_job_drop(j);
 		return;
 	}
@@ -633,9 +639,10 @@ relay_attempt_start(struct relay_job *j)
 			snprintf(line, sizeof(line), "RCPT TO:<%s>", j->rcpts[i].addr);
 		smtp_client_cmd(c->client, line, relay_tx_reply, j);
 	}
-	if (j->bdat)
+	if (j->bdat) {
 		smtp_client_raw(c->client, j->payload, relay_tx_reply, j);
-	else
+		relay_conn_prefetch(c);
+	} else
 		smtp_client_cmd(c->client, "DATA", relay_tx_reply, j);
 }
 
@@ -660,7 +667,7 @@ relay_tx_end(struct relay_job *j)
 		; /* final_text holds the upstream's acceptance */
 	else if (j->first_bad[0] != '\0' && (j->mail_code / 100 != 2 || ok == 0))
 		snprintf(j->final_text, sizeof(j->final_text), "%s", j->first_bad);
-	relay_conn_done(j->conn);
+	relay_conn_done(j->conn, j);
 	relay_job_outcome(j, code, j->final_text);
 }
 
@@ -702,6 +709,7 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 		relay_record(j, "DATA", code, text);
 		if (code == 354) {
 			smtp_client_raw(j->conn->client, j->payload, relay_tx_reply, j);
+			relay_conn_prefetch(j->conn);
 			return;
 		}
 		j->data_code = code;
@@ -736,13 +744,36 @@ relay_conn_ready(void *arg, int ok, unsigned code, const char *text)
 	relay_attempt_abort(j, code, shown, code / 100 == 5);
 }
 
+/*
+ * j's data is on its way on c: with PIPELINING the next queued message's
+ * commands may follow it at once (RFC 2920: the content may start a
+ * group), saving a round trip and a write per message.
+ */
+static void
+relay_conn_prefetch(struct relay_conn *c)
+{
+	struct relay	 *r = c->r;
+	struct relay_job *k = TAILQ_FIRST(&r->ready);
+
+	if (c->release || c->next != NULL || k == NULL || k->release ||
+	    !(smtp_client_caps(c->client)->flags & RELAY_CAP_PIPELINING) ||
+	    store_get(r->store, k->id) == NULL)
+		return;
+	TAILQ_REMOVE(&r->ready, k, entry);
+	k->queued = 0;
+	c->next = k;
+	if (log_enabled(LOG_LEVEL_DEBUG))
+		log_debug("relay pipelined id=%llu behind id=%llu", (unsigned long long)k->id,
+		    c->job != NULL ? (unsigned long long)c->job->id : 0ULL);
+	relay_job_assign(k, c);
+}
+
 /* Hands j to connection c: counted as an attempt */
 static void
 relay_job_assign(struct relay_job *j, struct relay_conn *c)
 {
 	struct message_relay *st = relay_status(j);
 
-	c->job = j;
 	j->conn = c;
 	j->attempts++;
 	j->r->stats->relay_attempts++;
@@ -781,6 +812,7 @@ relay_kick(struct relay *r)
 		}
 		if (c == NULL || j->release)
 			c = relay_conn_new(r, j->release ? &j->url : &r->url, j->release);
+		c->job = j;
 		relay_job_assign(j, c);
 	}
 }
@@ -865,6 +897,13 @@ relay_shutdown(struct relay *r, void (*idle)(void *), void *arg)
 		log_info("relay shutdown queued=%zu: one last attempt each", r->nqueued);
 }
 
+static void
+relay_abandon_log(const struct relay_job *j, const char *state)
+{
+	log_warnx("relay abandoned id=%llu state=%s attempts=%u", (unsigned long long)j->id, state,
+	    j->attempts);
+}
+
 void
 relay_abandon(struct relay *r)
 {
@@ -872,12 +911,19 @@ relay_abandon(struct relay *r)
 	struct relay_conn *c;
 
 	TAILQ_FOREACH(c, &r->conns, entry)
-	if (c->job != NULL)
-		log_warnx("relay abandoned id=%llu state=in-flight",
-		    (unsigned long long)c->job->id);
+	{
+		if (c->job != NULL)
+			relay_abandon_log(c->job, "in-flight");
+		if (c->next != NULL)
+			relay_abandon_log(c->next, "in-flight");
+	}
 	TAILQ_FOREACH(j, &r->ready, entry)
-	log_warnx("relay abandoned id=%llu state=queued", (unsigned long long)j->id);
+	{
+		relay_abandon_log(j, "queued");
+	}
 	TAILQ_FOREACH(j, &r->other, entry)
-	log_warnx("relay abandoned id=%llu state=queued", (unsigned long long)j->id);
+	{
+		relay_abandon_log(j, "waiting");
+	}
 	r->idle = NULL;
 }

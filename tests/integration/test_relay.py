@@ -219,3 +219,27 @@ def test_relay_shutdown_gives_a_last_attempt(sink_factory):
     cb.wait_until(lambda i: i.counters.relay_attempts == 1)
     rc, _ = b.stop()
     assert rc == 0 and "relay failed id=%d attempts=2" % mid in b.stderr(), b.stderr()
+
+
+def test_relay_one_connection_many_messages(sink_factory):
+    """One upstream connection reused (RSET between), the next message's commands
+    pipelined behind the previous one's data: all arrive, in order, unchanged."""
+    a, up, ca, cu = relayed_pair(sink_factory, "--relay-connections", "1", "--log-level", "debug")
+    c = RawSMTP(a)
+    assert c.cmd("EHLO client.test")[0] == 250
+    n = 40
+    batch = b""
+    for i in range(n):
+        batch += (b"MAIL FROM:<s%d@example.test>\r\nRCPT TO:<r@example.test>\r\nDATA\r\n" % i +
+                  b"Subject: %d\r\n\r\n..line %d\r\n.\r\n" % (i, i))
+    c.sock.sendall(batch)
+    for _ in range(4 * n):
+        assert c.reply()[0] in (250, 354)
+    c.close()
+    ms = upstream_message(cu, count=n)
+    assert [m.mail_from for m in ms] == ["s%d@example.test" % i for i in range(n)]
+    assert all(m.raw == b"Subject: %d\r\n\r\n.line %d\r\n" % (i, i) for i, m in enumerate(ms))
+    ca.wait_until(lambda i: i.counters.relay_relayed == n)
+    assert ca.info().counters.relay_attempts == n
+    assert up.stderr().count("smtp session ") <= 1  # one upstream session (still open)
+    assert "relay pipelined id=" in a.stderr()
