@@ -387,10 +387,9 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	log_info("shutdown grace over sessions=%llu", (unsigned long long)s->stats.sessions_active);
 	server_pause(s);
 	smtp_session_shutdown_all(&s->sessions, 1);
-	if (s->relay != NULL && relay_busy(s->relay)) {
+	if (s->relay != NULL && relay_busy(s->relay))
 		relay_abandon(s->relay);
-		s->relay_abandoned = 1;
-	}
+	s->relay_abandoned = 1; /* the grace is over: the relay is not waited for */
 	server_check_done(s);
 }
 
