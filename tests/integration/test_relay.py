@@ -243,3 +243,16 @@ def test_relay_one_connection_many_messages(sink_factory):
     assert ca.info().counters.relay_attempts == n
     assert up.stderr().count("smtp session ") <= 1  # one upstream session (still open)
     assert "relay pipelined id=" in a.stderr()
+
+
+def test_relay_4xx_recipient_retried_alone(sink_factory):
+    a, up, ca, cu = relayed_pair(sink_factory)
+    cu.sink.SetRejectRule(pb.RejectRule(stage=pb.RCPT_TO, match="soft@*", code=452,
+                                        enhanced_code="4.2.2", message="mailbox full", times=1))
+    mid = grpc_util.send(a, "s@example.test", ["ok@example.test", "soft@example.test"])
+    ms = upstream_message(cu, count=2)
+    assert [list(m.rcpt_to) for m in ms] == [["ok@example.test"], ["soft@example.test"]]
+    ca.wait_until(lambda i: i.counters.relay_queued == 0)
+    m = ca.sink.GetMessage(pb.GetMessageRequest(id=mid))
+    assert m.relay.state == pb.RELAY_STATE_RELAYED and m.relay.attempts == 2
+    assert list(m.relay.rcpt_to) == ["soft@example.test"]
