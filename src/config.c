@@ -15,6 +15,7 @@
 
 #include "config.h"
 #include "log.h"
+#include "relay_proto.h"
 #include "xmalloc.h"
 
 enum config_type {
@@ -32,6 +33,7 @@ enum config_type {
 	CT_ONFULL,
 	CT_USERS, /* auth_users: flag = a file of user:password lines, env = u1:p1,u2:p2 */
 	CT_TLSVER,
+	CT_RELAYMODE,
 };
 
 struct config_opt {
@@ -122,6 +124,26 @@ static const struct config_opt config_opts[] = {
 	    "MAIL before a successful AUTH gets 530 5.7.0" },
 	{ "auth-allow-insecure", CT_FLAG, OFF(auth_allow_insecure), 0,
 	    "offer AUTH outside TLS (needed for --auth without TLS)" },
+	{ "relay-url", CT_STR, OFF(relay_url), 0,
+	    "forward captured mail to smtp://[user:password@]host:port[?starttls=require|never] "
+	    "or smtps://...; credentials best in the environment" },
+	{ "relay-mode", CT_RELAYMODE, OFF(relay_mode), 0,
+	    "async (store, then forward from a queue) or proxy (the client gets the upstream's "
+	    "replies)" },
+	{ "relay-rcpt", CT_LIST, OFF(relay_rcpt), 0,
+	    "forward only recipients matching this glob (repeatable); default: all" },
+	{ "relay-ca", CT_STR, OFF(relay_ca), 0,
+	    "PEM CA file to verify the upstream's certificate (default: the system store)" },
+	{ "relay-insecure", CT_FLAG, OFF(relay_insecure), 0,
+	    "do not verify the upstream's certificate" },
+	{ "relay-queue", CT_COUNT, OFF(relay_queue_max), 0,
+	    "messages waiting to be relayed; beyond, a message is kept but marked FAILED" },
+	{ "relay-retries", CT_UINT, OFF(relay_retries), 0,
+	    "attempts per message for 4xx replies and connection errors" },
+	{ "relay-backoff", CT_DURATION, OFF(relay_backoff_ms), 0,
+	    "delay before the first retry, doubling up to 5m" },
+	{ "relay-connections", CT_UINT, OFF(relay_connections), 0,
+	    "connections to the upstream at once (async mode)" },
 	{ "on-full", CT_ONFULL, OFF(on_full), 0,
 	    "store full: evict the oldest, or reject new mail with 452 4.3.1" },
 	{ "print", CT_FLAG, OFF(print), 0,
@@ -138,6 +160,7 @@ static const struct {
 	{ OFF(smtp_listen), OFF(smtp_listen_n) },
 	{ OFF(smtps_listen), OFF(smtps_listen_n) },
 	{ OFF(tls_san), OFF(tls_san_n) },
+	{ OFF(relay_rcpt), OFF(relay_rcpt_n) },
 };
 
 static size_t *
@@ -154,8 +177,9 @@ config_list_n(const struct config *cfg, const struct config_opt *o)
 /* Indexed by enum log_format and enum log_level: parsed and shown. */
 static const char *const log_format_names[] = { "text", "json" };
 static const char *const log_level_names[] = { "error", "warn", "info", "debug" };
-static const char *const on_full_names[] = { "evict", "reject" }; /* enum config_on_full */
-static const char *const tls_version_names[] = { "1.2", "1.3" };  /* enum config_tls_version */
+static const char *const on_full_names[] = { "evict", "reject" };   /* enum config_on_full */
+static const char *const tls_version_names[] = { "1.2", "1.3" };    /* enum config_tls_version */
+static const char *const relay_mode_names[] = { "async", "proxy" }; /* enum config_relay_mode */
 
 /*
  * Upper bounds: beyond them a value makes no sense and arithmetic on it
@@ -179,6 +203,9 @@ static const struct {
 	{ "mime-max-parts", 1000000, "1000000" },
 	{ "max-waiters", 1000000, "1000000" },
 	{ "grpc-max-message-size", 2ULL << 30, "2G" },
+	{ "relay-queue", 10000000, "10000000" },
+	{ "relay-retries", 1000, "1000" },
+	{ "relay-connections", 1000, "1000" },
 };
 #define NAMES(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -231,6 +258,10 @@ config_defaults(struct config *cfg)
 	cfg->mime_max_parts = DEF_MIME_MAX_PARTS;
 	cfg->waiters_max = DEF_WAITERS_MAX;
 	cfg->wait_max_ms = DEF_WAIT_MAX_MS;
+	cfg->relay_queue_max = DEF_RELAY_QUEUE;
+	cfg->relay_retries = DEF_RELAY_RETRIES;
+	cfg->relay_backoff_ms = DEF_RELAY_BACKOFF_MS;
+	cfg->relay_connections = DEF_RELAY_CONNECTIONS;
 	cfg->on_full = CONFIG_ON_FULL_EVICT;
 	cfg->grpc_max_message = DEF_GRPC_MAX_MESSAGE;
 	cfg->print = 0;
@@ -249,6 +280,12 @@ config_free(struct config *cfg)
 		free(cfg->smtps_listen[i]);
 	for (i = 0; i < cfg->tls_san_n; i++)
 		free(cfg->tls_san[i]);
+	for (i = 0; i < cfg->relay_rcpt_n; i++)
+		free(cfg->relay_rcpt[i]);
+	if (cfg->relay_url != NULL)
+		explicit_bzero(cfg->relay_url, strlen(cfg->relay_url));
+	free(cfg->relay_url);
+	free(cfg->relay_ca);
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->tls_cert_out);
@@ -583,6 +620,11 @@ config_apply(struct config *cfg, const struct config_opt *o, const char *val, co
 			goto bad;
 		*(int *)p = b;
 		return 0;
+	case CT_RELAYMODE:
+		if ((b = config_name_index(relay_mode_names, NAMES(relay_mode_names), val)) == -1)
+			goto bad;
+		*(int *)p = b;
+		return 0;
 	case CT_FLAG:
 		if (config_parse_bool(val, &b) == -1)
 			goto bad;
@@ -680,6 +722,42 @@ config_validate_tls(const struct config *cfg)
 	return 0;
 }
 
+/* The relay URL parses (the reason never shows the password); globs: relay_new() */
+static int
+config_validate_relay(struct config *cfg)
+{
+	struct relay_url u;
+	char		 err[256];
+
+	if (cfg->relay_url != NULL && *cfg->relay_url == '\0') {
+		free(cfg->relay_url);
+		cfg->relay_url = NULL;
+	}
+	if (cfg->relay_url == NULL) {
+		if (cfg->relay_mode == CONFIG_RELAY_PROXY || cfg->relay_rcpt_n > 0) {
+			fprintf(stderr,
+			    "smtpsink: --relay-mode proxy and --relay-rcpt need "
+			    "--relay-url\n");
+			return -1;
+		}
+	} else if (relay_url_parse(cfg->relay_url, &u, err, sizeof(err)) == -1) {
+		fprintf(stderr, "smtpsink: --relay-url: %s\n", err);
+		return -1;
+	} else
+		relay_url_clear(&u);
+	if (cfg->relay_ca != NULL && cfg->relay_insecure) {
+		fprintf(stderr, "smtpsink: --relay-ca and --relay-insecure exclude each other\n");
+		return -1;
+	}
+	if (cfg->relay_connections == 0 || cfg->relay_retries == 0) {
+		fprintf(stderr,
+		    "smtpsink: --relay-connections and --relay-retries must be greater "
+		    "than 0\n");
+		return -1;
+	}
+	return 0;
+}
+
 static int
 config_validate(struct config *cfg)
 {
@@ -712,7 +790,7 @@ config_validate(struct config *cfg)
 		}
 	if (cfg->error_max == 0)
 		cfg->error_max = 1;
-	if (config_validate_tls(cfg) == -1)
+	if (config_validate_tls(cfg) == -1 || config_validate_relay(cfg) == -1)
 		return -1;
 	return config_validate_auth(cfg);
 }
@@ -842,6 +920,9 @@ config_show(const struct config *d, const struct config_opt *o, char *buf, size_
 	case CT_TLSVER:
 		snprintf(buf, len, "%s", tls_version_names[*(const int *)p]);
 		break;
+	case CT_RELAYMODE:
+		snprintf(buf, len, "%s", relay_mode_names[*(const int *)p]);
+		break;
 	case CT_FLAG:
 		snprintf(buf, len, "%s", *(const int *)p ? "on" : "off");
 		break;
@@ -923,6 +1004,19 @@ config_log(const struct config *cfg)
 	    config_show_ms(cfg->idle_timeout_ms, idle, sizeof(idle)),
 	    config_show_ms(cfg->session_deadline_ms, deadline, sizeof(deadline)),
 	    on_full_names[cfg->on_full], n ? exts : "none");
+	if (cfg->relay_url != NULL) {
+		struct relay_url u;
+		char		 err[256];
+
+		if (relay_url_parse(cfg->relay_url, &u, err, sizeof(err)) == 0) {
+			log_info("config relay_url=%s relay_mode=%s relay_rcpt=%zu relay_queue=%zu "
+				 "relay_retries=%u relay_connections=%u auth=%s",
+			    u.shown, relay_mode_names[cfg->relay_mode], cfg->relay_rcpt_n,
+			    cfg->relay_queue_max, cfg->relay_retries, cfg->relay_connections,
+			    u.user != NULL ? "yes" : "no");
+			relay_url_clear(&u);
+		}
+	}
 	if (cfg->auth)
 		log_info("config auth=on auth_users=%zu require_auth=%s auth_allow_insecure=%s",
 		    cfg->auth_users_n, cfg->require_auth ? "on" : "off",

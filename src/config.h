@@ -43,6 +43,16 @@
 #define DEF_WAITERS_MAX		   1024
 #define DEF_WAIT_MAX_MS		   (3600 * 1000) /* longest a WaitForMessages may park */
 #define DEF_GRPC_MAX_MESSAGE	   (64u * 1024 * 1024)
+#define DEF_RELAY_QUEUE		   10000
+#define DEF_RELAY_RETRIES	   8
+#define DEF_RELAY_BACKOFF_MS	   1000
+#define DEF_RELAY_CONNECTIONS	   4
+
+/* --relay-mode */
+enum config_relay_mode {
+	CONFIG_RELAY_ASYNC, /* store, then forward from a queue (default) */
+	CONFIG_RELAY_PROXY, /* forward during the client's transaction */
+};
 
 /* What a full store does with a new message (--on-full) */
 /* One --auth-users entry (file line "user:password", or SMTPSINK_AUTH_USERS) */
@@ -105,6 +115,17 @@ struct config {
 	int			 auth_allow_insecure; /* AUTH outside TLS although TLS is set */
 	struct config_auth_user *auth_users;	      /* NULL: any credentials are accepted */
 	size_t			 auth_users_n;
+
+	char	*relay_url;  /* NULL: no relay; may hold credentials: never log it */
+	int	 relay_mode; /* enum config_relay_mode */
+	char	*relay_rcpt[CONFIG_LISTEN_MAX]; /* globs; none: every recipient */
+	size_t	 relay_rcpt_n;
+	char	*relay_ca;	   /* PEM CA file for the upstream; NULL: system store */
+	int	 relay_insecure;   /* no certificate check */
+	size_t	 relay_queue_max;  /* async queue bound */
+	unsigned relay_retries;	   /* attempts in all */
+	uint64_t relay_backoff_ms; /* first retry delay, doubling */
+	unsigned relay_connections;
 
 	int on_full;	/* enum config_on_full */
 	int print;	/* DebuggingServer-style dump to stdout */

@@ -26,6 +26,7 @@ struct control_method;
 struct event_base;
 struct inbox;
 struct listener;
+struct relay;
 struct rules;
 struct stats;
 struct store;
@@ -48,6 +49,7 @@ struct control_env {
 	const char	      *smtp_ext_line;  /* "PIPELINING SIZE 33554432 ..." */
 	const struct listener *smtps_listener; /* implicit TLS; NULL: none */
 	const struct tls      *tls;	       /* certificate; NULL without TLS */
+	struct relay	      *relay;	       /* ReleaseMessage, relay counters */
 	int (*serving)(void *arg);	       /* health: is the SMTP side up? */
 	void			    *serving_arg;
 	const struct control_method *methods; /* registered methods (control_rpc.h) */

@@ -25,6 +25,7 @@
 struct control;
 struct control_call;
 struct control_env;
+struct relay_job;
 struct waiter;
 
 /* A tag handed to gRPC: exactly one delivery per accepted op. */
@@ -71,12 +72,13 @@ struct control_call {
 	void (*on_close)(struct control_call *);
 	void (*on_shutdown)(struct control_call *);
 	void (*on_serving)(struct control_call *); /* health changed */
-	struct waiter *waiter;
-	struct filter  filter;	/* owned copy (match_filter_copy) */
-	uint64_t       cursor;	/* watch: last id examined */
-	size_t	       count;	/* wait: how many must match */
-	unsigned       pbflags; /* CONTROL_PB_* */
-	int	       health;	/* health watch: last status sent */
+	struct waiter	 *waiter;
+	struct relay_job *release; /* ReleaseMessage in progress */
+	struct filter	  filter;  /* owned copy (match_filter_copy) */
+	uint64_t	  cursor;  /* watch: last id examined */
+	size_t		  count;   /* wait: how many must match */
+	unsigned	  pbflags; /* CONTROL_PB_* */
+	int		  health;  /* health watch: last status sent */
 };
 
 const struct control_env *control_env(const struct control *);

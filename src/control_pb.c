@@ -216,6 +216,44 @@ control_pb_body(struct control_pb_arena *a, Smtpsink__V1__Message *pm, const str
 	return b->flags;
 }
 
+Smtpsink__V1__RelayStatus *
+control_pb_relay(struct control_pb_arena *a, const struct message_relay *st)
+{
+	Smtpsink__V1__RelayStatus   *ps = control_pb_alloc(a, 1, sizeof(*ps));
+	Smtpsink__V1__UpstreamReply *ur;
+	size_t			     i;
+
+	smtpsink__v1__relay_status__init(ps);
+	if (st == NULL)
+		return ps;
+	/* enum message_relay_state and the proto's RelayState share their numbers */
+	ps->state = (Smtpsink__V1__RelayState)st->state;
+	ps->attempts = st->attempts;
+	ps->last_reply = control_pb_str(st->last_reply);
+	ps->upstream = control_pb_str(st->upstream);
+	if (st->relayed_at.tv_sec != 0) {
+		ps->relayed_at = control_pb_alloc(a, 1, sizeof(*ps->relayed_at));
+		google__protobuf__timestamp__init(ps->relayed_at);
+		ps->relayed_at->seconds = st->relayed_at.tv_sec;
+		ps->relayed_at->nanos = (int32_t)st->relayed_at.tv_nsec;
+	}
+	if (st->nreplies > 0) {
+		ps->n_replies = st->nreplies;
+		ps->replies = control_pb_alloc(a, st->nreplies, sizeof(*ps->replies));
+		ur = control_pb_alloc(a, st->nreplies, sizeof(*ur));
+		for (i = 0; i < st->nreplies; i++) {
+			smtpsink__v1__upstream_reply__init(&ur[i]);
+			ur[i].command = control_pb_str(st->replies[i].command);
+			ur[i].code = st->replies[i].code;
+			ur[i].text = control_pb_str(st->replies[i].text);
+			ps->replies[i] = &ur[i];
+		}
+	}
+	ps->n_rcpt_to = st->nrcpt_to;
+	ps->rcpt_to = st->rcpt_to;
+	return ps;
+}
+
 Smtpsink__V1__Message *
 control_pb_message(struct control_pb_arena *a, struct message *m, unsigned flags)
 {
@@ -236,6 +274,8 @@ control_pb_message_body(struct control_pb_arena *a, struct message *m, const str
 		mime_flags |= control_pb_body(a, pm, m, body,
 		    (flags & CONTROL_PB_ATT_CONTENT) != 0);
 	control_pb_anomalies(a, pm, m->anomalies, mime_flags);
+	if (m->relay != NULL)
+		pm->relay = control_pb_relay(a, m->relay);
 	if (flags & CONTROL_PB_RAW) {
 		pm->raw.data = (uint8_t *)m->data;
 		pm->raw.len = m->data != NULL ? m->size : 0;
@@ -264,6 +304,7 @@ control_pb_filter(struct filter *dst, const Smtpsink__V1__Filter *src)
 	dst->body = control_pb_given(src->body);
 	dst->after_id = src->after_id;
 	dst->auth_user = control_pb_given(src->auth_user);
+	dst->relay_state = (int)src->relay_state;
 }
 
 void
@@ -278,6 +319,7 @@ control_pb_filter_to(Smtpsink__V1__Filter *dst, const struct filter *src)
 	dst->body = control_pb_str(src->body);
 	dst->after_id = src->after_id;
 	dst->auth_user = control_pb_str(src->auth_user);
+	dst->relay_state = (Smtpsink__V1__RelayState)src->relay_state;
 }
 
 int

@@ -16,6 +16,7 @@
 #include "smtpsink/v1/smtpsink.pb-c.h"
 
 struct message;
+struct message_relay;
 struct mime_body;
 struct filter;
 struct rule;
@@ -57,6 +58,10 @@ Smtpsink__V1__Message *control_pb_message(struct control_pb_arena *, struct mess
  */
 Smtpsink__V1__Message *control_pb_message_body(struct control_pb_arena *, struct message *m,
     const struct mime_body *body, unsigned flags);
+
+/* A relay record to its proto (NULL: an empty RelayStatus); borrows strings */
+Smtpsink__V1__RelayStatus *control_pb_relay(struct control_pb_arena *,
+    const struct message_relay *st);
 
 /* Request filter (may be NULL = empty) to struct filter; borrows strings. */
 void control_pb_filter(struct filter *dst, const Smtpsink__V1__Filter *src);

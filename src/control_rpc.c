@@ -42,6 +42,7 @@
 #include "log.h"
 #include "match.h"
 #include "message.h"
+#include "relay.h"
 #include "rules.h"
 #include "smtp_auth.h"
 #include "smtp_session.h"
@@ -647,12 +648,89 @@ rpc_get_server_info(struct control_call *c, const ProtobufCMessage *pm)
 	cnt.bytes_received = s->stats->bytes_received;
 	cnt.waiters = waiters_count(s->waiters);
 	cnt.grpc_calls = control_live_calls(c->ctl);
+	cnt.relay_queued = s->relay != NULL ? relay_queued(s->relay) : 0;
+	cnt.relay_relayed = s->stats->relay_relayed;
+	cnt.relay_failed = s->stats->relay_failed;
+	cnt.relay_attempts = s->stats->relay_attempts;
 	resp.counters = &cnt;
 	resp.max_message_size = s->cfg->message_size_max;
 	resp.grpc_max_message_size = control_max_message(c->ctl);
 	rpc_server_info_auth(&resp, s->cfg);
 	rpc_server_info_tls(s, &resp, addrs + n, sizeof(addrs) / sizeof(addrs[0]) - n);
+	if (s->relay != NULL && *relay_upstream(s->relay) != '\0') {
+		resp.relay_upstream = (char *)relay_upstream(s->relay);
+		resp.relay_mode = s->cfg->relay_mode == CONFIG_RELAY_PROXY ? "proxy" : "async";
+		resp.n_relay_rcpt = s->cfg->relay_rcpt_n;
+		resp.relay_rcpt = s->cfg->relay_rcpt_n > 0 ? (char **)s->cfg->relay_rcpt : NULL;
+		resp.relay_queue_max = s->cfg->relay_queue_max;
+	}
 	control_reply(c, &resp.base);
+}
+
+/* --- ReleaseMessage ------------------------------------------------------- */
+
+/*
+ * The relay runs the attempt on the loop (never blocking it); the call
+ * stays parked until it ended. Past the client's deadline gRPC cancels the
+ * call (DEADLINE_EXCEEDED) and the release goes on without it.
+ */
+static void
+rpc_release_done(void *arg, const struct message_relay *st)
+{
+	struct control_call	  *c = arg;
+	struct control_pb_arena	   a;
+	Smtpsink__V1__RelayStatus *ps;
+
+	c->release = NULL;
+	c->on_close = NULL;
+	c->on_shutdown = NULL;
+	control_pb_arena_init(&a);
+	ps = control_pb_relay(&a, st);
+	control_reply(c, &ps->base);
+	control_pb_arena_release(&a);
+}
+
+static void
+rpc_release_close(struct control_call *c)
+{
+	if (c->release != NULL)
+		relay_release_detach(c->release);
+	c->release = NULL;
+}
+
+static void
+rpc_release_shutdown(struct control_call *c)
+{
+	rpc_release_close(c);
+	c->on_close = NULL;
+	control_fail(c, GRPC_STATUS_UNAVAILABLE, "server shutting down");
+}
+
+static void
+rpc_release_message(struct control_call *c, const ProtobufCMessage *pm)
+{
+	const Smtpsink__V1__ReleaseMessageRequest *req = (const void *)pm;
+	const struct control_env		  *s = rpc_env(c);
+	char					   err[256];
+	int					   rc;
+
+	if (s->relay == NULL) {
+		control_fail(c, GRPC_STATUS_UNAVAILABLE, "relay not available");
+		return;
+	}
+	rc = relay_release(s->relay, req->id, req->relay_url, req->rcpt_to, req->n_rcpt_to,
+	    req->override_mail_from ? (req->mail_from != NULL ? req->mail_from : "") : NULL,
+	    rpc_release_done, c, &c->release, err, sizeof(err));
+	if (rc == -2) {
+		control_fail(c, GRPC_STATUS_NOT_FOUND, "%s", err);
+		return;
+	}
+	if (rc == -1) {
+		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+		return;
+	}
+	c->on_close = rpc_release_close;
+	c->on_shutdown = rpc_release_shutdown;
 }
 
 /* --- grpc.health.v1.Health ------------------------------------------------ */
@@ -749,6 +827,8 @@ static const struct control_method rpc_methods[] = {
 	    &smtpsink__v1__delete_reject_rule_request__descriptor, rpc_delete_reject_rule },
 	{ "/smtpsink.v1.Sink/GetServerInfo", CONTROL_UNARY,
 	    &smtpsink__v1__get_server_info_request__descriptor, rpc_get_server_info },
+	{ "/smtpsink.v1.Sink/ReleaseMessage", CONTROL_UNARY,
+	    &smtpsink__v1__release_message_request__descriptor, rpc_release_message },
 	{ "/grpc.health.v1.Health/Check", CONTROL_UNARY,
 	    &grpc__health__v1__health_check_request__descriptor, rpc_health_check },
 	{ "/grpc.health.v1.Health/Watch", CONTROL_SERVER_STREAM,

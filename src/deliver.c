@@ -10,6 +10,7 @@
 #include "deliver.h"
 #include "log.h"
 #include "message.h"
+#include "relay.h"
 #include "rules.h"
 #include "stats.h"
 #include "store.h"
@@ -89,9 +90,12 @@ deliver_message(struct deliver *d, struct message *msg, char *reply, size_t repl
 		return -1;
 	}
 	id = store_put(d->store, msg); /* msg stays valid until we return to the loop */
+	d->stored_id = id;
 	d->stats->messages_received++;
 	d->stats->bytes_received += msg->size;
 	waiters_kick(d->waiters);
+	if (d->relay != NULL)
+		relay_message_stored(d->relay, msg);
 	snprintf(reply, replylen, "250 2.0.0 Ok: queued as %llu", (unsigned long long)id);
 	if (log_enabled(LOG_LEVEL_INFO))
 		log_info("message stored session=%016llx id=%llu from=<%s> rcpts=%zu size=%zu",

@@ -11,9 +11,11 @@
 #ifndef SMTPSINK_DELIVER_H
 #define SMTPSINK_DELIVER_H
 #include <stddef.h>
+#include <stdint.h>
 
 struct config;
 struct message;
+struct relay;
 struct rules;
 struct stats;
 struct store;
@@ -32,9 +34,11 @@ struct deliver {
 	struct rules	    *rules; /* DATA stage */
 	struct store	    *store;
 	struct waiters	    *waiters; /* kicked after each put */
+	struct relay	    *relay;   /* told after each put; NULL: none */
 	struct stats	    *stats;   /* messages_received/rejected, bytes */
 	deliver_handler_fn  *handler; /* NULL: accept everything */
 	void		    *handler_arg;
+	uint64_t	     stored_id; /* the last message deliver_message() stored */
 };
 
 /*

@@ -666,7 +666,7 @@ match_filter_is_empty(const struct filter *f)
 	for (i = 0; i < MATCH_NFIELDS; i++)
 		if (match_given(match_field(f, i)))
 			return 0;
-	return f->after_id == 0;
+	return f->after_id == 0 && f->relay_state == 0;
 }
 
 /* ---- compiled filters, evaluated in slices ----------------------------- */
@@ -692,7 +692,8 @@ enum match_stage {
 struct match_query {
 	struct match_glob *g[MATCH_NFIELDS]; /* NULL: not given */
 	uint64_t	   after_id;
-	int		   never; /* a glob over MATCH_PATTERN_MAX */
+	int		   relay_state; /* 0: any */
+	int		   never;	/* a glob over MATCH_PATTERN_MAX */
 	size_t		   size;
 };
 
@@ -707,6 +708,7 @@ match_query_new(const struct filter *f)
 	if (f == NULL)
 		return q;
 	q->after_id = f->after_id;
+	q->relay_state = f->relay_state;
 	for (i = 0; i < MATCH_NFIELDS; i++) {
 		pat = match_field(f, i);
 		if (!match_given(pat))
@@ -742,7 +744,7 @@ match_query_is_empty(const struct match_query *q)
 	for (i = 0; i < MATCH_NFIELDS; i++)
 		if (q->g[i] != NULL)
 			return 0;
-	return !q->never && q->after_id == 0;
+	return !q->never && q->after_id == 0 && q->relay_state == 0;
 }
 
 uint64_t
@@ -941,7 +943,9 @@ match_query_run(const struct match_query *q, struct match_run *r, struct message
 	const struct match_glob *g;
 	int			 rc, fresh;
 
-	if (q->never || (q->after_id != 0 && m->id <= q->after_id))
+	if (q->never || (q->after_id != 0 && m->id <= q->after_id) ||
+	    (q->relay_state != 0 &&
+		(m->relay == NULL ? MSG_RELAY_NONE : (int)m->relay->state) != q->relay_state))
 		return match_run_end(r, 0);
 	for (fresh = 1;; fresh = 0) {
 		/* between stages too, once this call made some progress */
@@ -1072,6 +1076,7 @@ match_filter_copy(struct filter *dst, const struct filter *src)
 	dst->header_value = match_strdup(src->header_value);
 	dst->body = match_strdup(src->body);
 	dst->after_id = src->after_id;
+	dst->relay_state = src->relay_state;
 	dst->auth_user = match_strdup(src->auth_user);
 }
 

@@ -8,7 +8,8 @@
  * header_name and header_value must match the same header (the top-level
  * fields, also those past the MIME_VIEW_MAX_HEADERS that a view lists);
  * body matches the decoded text or HTML body; auth_user the user a session
- * authenticated as (a message without AUTH has "").
+ * authenticated as (a message without AUTH has ""); relay_state, when not
+ * 0, the message's forwarding state (message.h).
  *
  * Cost: matching is linear in the text for any pattern (match.c says how),
  * with a pattern of at most MATCH_PATTERN_MAX bytes, which match_glob_check()
@@ -40,7 +41,8 @@ struct filter {
 	char	*header_value;
 	char	*body;
 	uint64_t after_id;
-	char	*auth_user; /* the user of the session's successful AUTH */
+	char	*auth_user;   /* the user of the session's successful AUTH */
+	int	 relay_state; /* enum message_relay_state; 0 (NONE) = any */
 };
 
 #define MATCH_PATTERN_MAX 1024				  /* bytes of one glob */

@@ -44,6 +44,7 @@ message_free(struct message *m)
 
 	if (m == NULL)
 		return;
+	message_relay_free(m->relay);
 	if (m->packed) { /* everything else lives in the same block */
 		if (m->packed & MSG_PACKED_OWN_DATA)
 			free(m->data);
@@ -224,6 +225,7 @@ message_pack(struct message *m)
 	pm->packed = MSG_PACKED | (inline_data || m->data == NULL ? 0 : MSG_PACKED_OWN_DATA);
 	pm->mime = NULL;
 	pm->mime_free = NULL;
+	m->relay = NULL; /* moves to pm */
 	pm->rcpts = m->nrcpts > 0 ? (struct message_rcpt *)(pm + 1) : NULL;
 	params = (struct esmtp_param *)((char *)(pm + 1) + m->nrcpts * sizeof(*m->rcpts));
 	pk.p = (char *)pm + head;
@@ -252,4 +254,62 @@ message_pack(struct message *m)
 		    (size_t)(pk.p - (pk.end - chars)));
 	message_free(m);
 	return pm;
+}
+
+struct message_relay *
+message_relay_get(struct message *m)
+{
+	if (m->relay == NULL)
+		m->relay = xcalloc(1, sizeof(*m->relay));
+	return m->relay;
+}
+
+void
+message_relay_reset(struct message_relay *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nreplies; i++) {
+		free(r->replies[i].command);
+		free(r->replies[i].text);
+	}
+	free(r->replies);
+	r->replies = NULL;
+	r->nreplies = 0;
+	for (i = 0; i < r->nrcpt_to; i++)
+		free(r->rcpt_to[i]);
+	free(r->rcpt_to);
+	r->rcpt_to = NULL;
+	r->nrcpt_to = 0;
+}
+
+void
+message_relay_free(struct message_relay *r)
+{
+	if (r == NULL)
+		return;
+	message_relay_reset(r);
+	free(r->last_reply);
+	free(r->upstream);
+	free(r);
+}
+
+void
+message_relay_add_reply(struct message_relay *r, const char *command, unsigned code,
+    const char *text)
+{
+	struct message_relay_reply *rr;
+
+	r->replies = xreallocarray(r->replies, r->nreplies + 1, sizeof(*r->replies));
+	rr = &r->replies[r->nreplies++];
+	rr->command = xstrndup(command, 1000);
+	rr->code = code;
+	rr->text = xstrndup(text != NULL ? text : "", 1000);
+}
+
+void
+message_relay_set_last(struct message_relay *r, const char *text)
+{
+	free(r->last_reply);
+	r->last_reply = xstrndup(text != NULL ? text : "", 1000);
 }

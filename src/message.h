@@ -47,6 +47,36 @@ struct message_rcpt {
 struct mime_body;
 struct mime_view;
 
+/* Forwarding state (relay.c); the numbers are the proto's RelayState */
+enum message_relay_state {
+	MSG_RELAY_NONE,	   /* not forwarded */
+	MSG_RELAY_PENDING, /* queued or being tried */
+	MSG_RELAY_RELAYED, /* the upstream accepted it */
+	MSG_RELAY_FAILED,  /* given up */
+};
+
+struct message_relay_reply {
+	char	*command; /* "MAIL FROM:<a@b>", "CONNECT", ... */
+	unsigned code;	  /* 0: no reply (connection error) */
+	char	*text;
+};
+
+/*
+ * What forwarding did with a message, owned by the message (m->relay, NULL
+ * when never forwarded). Written by relay.c on the loop thread only.
+ */
+struct message_relay {
+	enum message_relay_state    state;
+	unsigned		    attempts;
+	char			   *last_reply; /* NULL: none yet */
+	struct timespec		    relayed_at; /* CLOCK_REALTIME; 0 until relayed */
+	char			   *upstream;	/* "smtp://host:port", no credentials */
+	struct message_relay_reply *replies;	/* the last attempt's, in order */
+	size_t			    nreplies;
+	char			  **rcpt_to; /* the recipients forwarded */
+	size_t			    nrcpt_to;
+};
+
 struct message {
 	uint64_t	       id; /* assigned by store_put(), > 0 */
 	uint64_t	       session_id;
@@ -72,7 +102,8 @@ struct message {
 	struct mime_view *mime; /* lazily parsed, owned; see mime.h */
 	void (*mime_free)(struct mime_view *);
 	/* frees mime; set with it */
-	int packed; /* MSG_PACKED_*: see message_pack() */
+	int		      packed; /* MSG_PACKED_*: see message_pack() */
+	struct message_relay *relay;  /* own block (never packed); NULL: none */
 
 	/* store linkage, owned by store.c */
 	struct message	 *st_prev, *st_next;
@@ -105,5 +136,17 @@ void		message_params_free(struct esmtp_param *, size_t n);
  * m must not be in a store yet and must have no MIME view.
  */
 struct message *message_pack(struct message *m);
+
+/* m's relay record, made empty (MSG_RELAY_NONE) on first use */
+struct message_relay *message_relay_get(struct message *m);
+/* Frees a relay record and everything it holds (NULL is a no-op) */
+void		      message_relay_free(struct message_relay *);
+/* Drops the replies and recipients of the previous attempt */
+void		      message_relay_reset(struct message_relay *);
+/* Appends one upstream reply (copied; text cut at 1000 bytes) */
+void message_relay_add_reply(struct message_relay *, const char *command, unsigned code,
+    const char *text);
+/* Replaces last_reply (copied) */
+void message_relay_set_last(struct message_relay *, const char *text);
 
 #endif

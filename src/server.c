@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "log.h"
 #include "mime.h"
+#include "relay.h"
 #include "rules.h"
 #include "server.h"
 #include "smtp_session.h"
@@ -50,12 +51,14 @@ struct server {
 	struct tls	    *tls;	     /* NULL without TLS */
 	struct control	    *control;	     /* NULL when gRPC is off */
 	struct inbox	    *inbox;
+	struct relay	    *relay; /* forwarding (NULL until started) */
 	struct stats	     stats;
 	struct deliver	     deliver; /* end of data */
 	struct smtp_sessions sessions;
 	int		     shutting_down;
 	int		     control_stopping; /* SMTP drained: control API stopping */
 	int		     control_stopped;  /* control API drained */
+	int		     relay_abandoned;  /* grace over: what was queued is dropped */
 	struct event	    *shutdown_ev;      /* grace timer */
 	char		     smtp_ext_line[SMTP_EXT_LINE_MAX]; /* for GetServerInfo */
 };
@@ -64,6 +67,7 @@ static void server_grace_cb(evutil_socket_t, short, void *);
 static void server_control_done(void *);
 static void server_check_done(struct server *);
 static void server_session_closed(void *);
+static void server_relay_idle(void *);
 
 struct server *
 server_new(const struct config *cfg, struct event_base *base)
@@ -133,6 +137,12 @@ struct stats *
 server_stats(struct server *s)
 {
 	return &s->stats;
+}
+
+struct relay *
+server_relay(struct server *s)
+{
+	return s->relay;
 }
 
 struct smtp_sessions *
@@ -300,6 +310,10 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 			return -2;
 		s->sessions.tls = s->tls;
 	}
+	if ((s->relay = relay_new(cfg, s->base, s->store, &s->stats, err, errlen)) == NULL)
+		return -1;
+	s->deliver.relay = s->relay;
+	s->sessions.relay = s->relay;
 	s->listener = listener_new(s->base, cfg->smtp_listen, cfg->smtp_listen_n, server_accept, s,
 	    err, errlen);
 	if (s->listener == NULL)
@@ -321,6 +335,7 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 		env.listener = s->listener;
 		env.smtps_listener = s->smtps_listener;
 		env.tls = s->tls;
+		env.relay = s->relay;
 		env.smtp_ext_line = s->smtp_ext_line;
 		env.serving = server_serving;
 		env.serving_arg = s;
@@ -353,7 +368,9 @@ server_shutdown(struct server *s)
 	if (s->control != NULL)
 		control_serving_changed(s->control); /* health: NOT_SERVING now */
 	smtp_session_shutdown_all(&s->sessions, 0);
-	if (!smtp_sessions_empty(&s->sessions)) {
+	if (s->relay != NULL)
+		relay_shutdown(s->relay, server_relay_idle, s);
+	if (!smtp_sessions_empty(&s->sessions) || (s->relay != NULL && relay_busy(s->relay))) {
 		tv.tv_sec = s->cfg->shutdown_grace_ms / 1000;
 		tv.tv_usec = (s->cfg->shutdown_grace_ms % 1000) * 1000;
 		s->shutdown_ev = evtimer_new(s->base, server_grace_cb, s);
@@ -370,7 +387,17 @@ server_grace_cb(evutil_socket_t fd, short what, void *arg)
 	log_info("shutdown grace over sessions=%llu", (unsigned long long)s->stats.sessions_active);
 	server_pause(s);
 	smtp_session_shutdown_all(&s->sessions, 1);
+	if (s->relay != NULL && relay_busy(s->relay))
+		relay_abandon(s->relay);
+	s->relay_abandoned = 1; /* the grace is over: the relay is not waited for */
 	server_check_done(s);
+}
+
+/* The relay has nothing left to try: the shutdown may go on */
+static void
+server_relay_idle(void *arg)
+{
+	server_check_done(arg);
 }
 
 static void
@@ -387,6 +414,8 @@ static void
 server_check_done(struct server *s)
 {
 	if (!s->shutting_down || !smtp_sessions_empty(&s->sessions))
+		return;
+	if (s->relay != NULL && relay_busy(s->relay) && !s->relay_abandoned)
 		return;
 	if (!s->control_stopping) {
 		s->control_stopping = 1;
@@ -431,6 +460,7 @@ server_free(struct server *s)
 	listener_free(s->listener);
 	listener_free(s->smtps_listener);
 	tls_free(s->tls);
+	relay_free(s->relay);
 	waiters_free(s->waiters);
 	store_free(s->store);
 	rules_free(s->rules);

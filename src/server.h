@@ -21,6 +21,7 @@
 struct config;
 struct event_base;
 struct inbox;
+struct relay;
 struct rules;
 struct server;
 struct smtp_sessions;
@@ -64,5 +65,6 @@ struct rules	     *server_rules(struct server *);
 struct inbox	     *server_inbox(struct server *);
 struct stats	     *server_stats(struct server *);
 struct smtp_sessions *server_sessions(struct server *);
+struct relay	     *server_relay(struct server *); /* NULL before server_start() */
 
 #endif

@@ -21,6 +21,8 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "relay.h"
+#include "relay_proxy.h"
 #include "smtp_auth.h"
 #include "smtp_session_internal.h"
 #include "stats.h"
@@ -378,7 +380,69 @@ smtp_proceed_mail(struct smtp_session *s, struct smtp_cmd_ctx *c)
 	buf_init(&tx->body, s->owner->cfg->message_size_max);
 	s->tx = tx;
 	smtp_session_set_state(s, SMTP_STATE_MAIL);
+	smtp_session_proxy_end(s);
+	if (relay_proxying(s->owner->relay)) {
+		/* Proxy mode: the upstream's reply is the client's */
+		s->proxy = relay_proxy_new(s->owner->relay, smtp_cmd_proxy_reply, s);
+		s->proxy_step = SMTP_PROXY_MAIL;
+		smtp_session_proxy_wait(s);
+		relay_proxy_mail(s->proxy, tx->mail_from, tx->mail_params, tx->nmail_params,
+		    tx->body_type, tx->smtputf8);
+		return;
+	}
 	smtp_session_reply(s, 250, "2.1.0", "Ok");
+}
+
+/* Adds a recipient to the transaction; takes addr and params */
+static void
+smtp_tx_add_rcpt(struct smtp_session *s, char *addr, struct esmtp_param *params, size_t n)
+{
+	struct smtp_tx	    *tx = s->tx;
+	struct message_rcpt *r;
+
+	if (tx->nrcpts == tx->rcpts_cap) {
+		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 2;
+		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap, sizeof(*tx->rcpts));
+	}
+	r = &tx->rcpts[tx->nrcpts++];
+	r->addr = addr;
+	r->params = params;
+	r->nparams = n;
+	smtp_session_set_state(s, SMTP_STATE_RCPT);
+}
+
+void
+smtp_cmd_proxy_reply(void *arg, unsigned code, const char *line)
+{
+	struct smtp_session *s = arg;
+	enum smtp_proxy_step step = s->proxy_step;
+
+	s->proxy_step = SMTP_PROXY_NONE;
+	if (step == SMTP_PROXY_NONE)
+		return;			  /* nothing waits: a late answer */
+	smtp_session_reply_line(s, line); /* held until resumed, after what was */
+	switch (step) {
+	case SMTP_PROXY_MAIL:
+		if (code / 100 != 2) {
+			smtp_session_tx_end(s);
+			smtp_session_proxy_end(s);
+		}
+		break;
+	case SMTP_PROXY_RCPT:
+		if (code / 100 == 2 && s->tx != NULL) {
+			smtp_tx_add_rcpt(s, s->proxy_rcpt.addr, s->proxy_rcpt.params,
+			    s->proxy_rcpt.nparams);
+			memset(&s->proxy_rcpt, 0, sizeof(s->proxy_rcpt));
+		} else
+			s->owner->stats->rcpts_rejected++;
+		break;
+	case SMTP_PROXY_DATA:
+		smtp_session_proxy_end(s);
+		break;
+	case SMTP_PROXY_NONE:
+		break;
+	}
+	smtp_session_proxy_resume(s);
 }
 
 static int
@@ -456,18 +520,22 @@ smtp_check_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
 static void
 smtp_proceed_rcpt(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
-	struct smtp_tx	    *tx = s->tx;
-	struct message_rcpt *r;
+	char		   *addr = xstrdup(c->addr);
+	struct esmtp_param *params = smtp_params_copy(c->params, c->nparams);
 
-	if (tx->nrcpts == tx->rcpts_cap) {
-		tx->rcpts_cap = tx->rcpts_cap ? tx->rcpts_cap * 2 : 2;
-		tx->rcpts = xreallocarray(tx->rcpts, tx->rcpts_cap, sizeof(*tx->rcpts));
+	if (s->proxy != NULL && relay_rcpt_wanted(s->owner->relay, addr)) {
+		/* Forwarded: added once the upstream accepted it */
+		free(s->proxy_rcpt.addr);
+		message_params_free(s->proxy_rcpt.params, s->proxy_rcpt.nparams);
+		s->proxy_rcpt.addr = addr;
+		s->proxy_rcpt.params = params;
+		s->proxy_rcpt.nparams = c->nparams;
+		s->proxy_step = SMTP_PROXY_RCPT;
+		smtp_session_proxy_wait(s);
+		relay_proxy_rcpt(s->proxy, addr, params, c->nparams);
+		return;
 	}
-	r = &tx->rcpts[tx->nrcpts++];
-	r->addr = xstrdup(c->addr);
-	r->params = smtp_params_copy(c->params, c->nparams);
-	r->nparams = c->nparams;
-	smtp_session_set_state(s, SMTP_STATE_RCPT);
+	smtp_tx_add_rcpt(s, addr, params, c->nparams);
 	smtp_session_reply(s, 250, "2.1.5", "Ok");
 }
 
@@ -584,6 +652,7 @@ static void
 smtp_proceed_rset(struct smtp_session *s, struct smtp_cmd_ctx *c)
 {
 	smtp_session_tx_end(s);
+	smtp_session_proxy_end(s);
 	smtp_session_reply(s, 250, "2.0.0", "Ok");
 }
 

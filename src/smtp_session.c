@@ -73,6 +73,7 @@
 
 #include "deliver.h"
 #include "log.h"
+#include "relay_proxy.h"
 #include "smtp_session_internal.h"
 #include "stats.h"
 #include "tls.h"
@@ -185,7 +186,7 @@ smtp_session_tx_end(struct smtp_session *s)
 void
 smtp_session_write(struct smtp_session *s, const char *p, size_t n)
 {
-	if (s->flags & SF_DELAY)
+	if (s->flags & SF_HOLD)
 		evbuffer_add(s->delayed, p, n);
 	else
 		evbuffer_add(bufferevent_get_output(s->bev), p, n);
@@ -226,7 +227,7 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 	smtp_session_set_state(s, SMTP_STATE_QUIT);
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-	if (!(s->flags & SF_DELAY))
+	if (!(s->flags & SF_HOLD))
 		bufferevent_trigger(s->bev, EV_WRITE,
 		    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
@@ -274,7 +275,41 @@ smtp_session_undelay(struct smtp_session *s)
 		return;
 	s->flags &= ~SF_DELAY;
 	evtimer_del(s->delay_ev);
+	if (!(s->flags & SF_PROXY_WAIT))
+		evbuffer_add_buffer(bufferevent_get_output(s->bev), s->delayed);
+}
+
+void
+smtp_session_proxy_wait(struct smtp_session *s)
+{
+	if (s->delayed == NULL)
+		s->delayed = evbuffer_new();
+	s->flags |= SF_PROXY_WAIT;
+}
+
+void
+smtp_session_proxy_resume(struct smtp_session *s)
+{
+	if (!(s->flags & SF_PROXY_WAIT))
+		return;
+	s->flags &= ~SF_PROXY_WAIT;
+	if (s->flags & SF_DELAY)
+		return; /* the delay timer releases it all */
 	evbuffer_add_buffer(bufferevent_get_output(s->bev), s->delayed);
+	/* Input waiting: processed from the loop, not inside the upstream's callback */
+	bufferevent_trigger(s->bev, (s->flags & SF_CLOSING) ? EV_WRITE : EV_READ,
+	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void
+smtp_session_proxy_end(struct smtp_session *s)
+{
+	relay_proxy_free(s->proxy);
+	s->proxy = NULL;
+	s->proxy_step = SMTP_PROXY_NONE;
+	free(s->proxy_rcpt.addr);
+	message_params_free(s->proxy_rcpt.params, s->proxy_rcpt.nparams);
+	memset(&s->proxy_rcpt, 0, sizeof(s->proxy_rcpt));
 }
 
 static void
@@ -375,8 +410,18 @@ smtp_session_deliver(struct smtp_session *s)
 	smtp_session_tx_end(s);
 
 	if (deliver_message(s->owner->deliver, m, reply, sizeof(reply), &disconnect, &delay_ms) ==
-	    0)
+	    0) {
 		s->messages++;
+		if (s->proxy != NULL && relay_proxy_accepted(s->proxy) > 0) {
+			/* Proxy mode: the client's reply is the upstream's */
+			smtp_session_delay(s, delay_ms);
+			s->proxy_step = SMTP_PROXY_DATA;
+			smtp_session_proxy_wait(s);
+			relay_proxy_data(s->proxy, s->owner->deliver->stored_id);
+			return;
+		}
+	}
+	smtp_session_proxy_end(s);
 	smtp_session_delay(s, delay_ms);
 	smtp_session_reply_line(s, reply);
 	if (disconnect)
@@ -654,7 +699,7 @@ smtp_session_process(struct smtp_session *s)
 	unsigned	     n = 0, max = cfg->cmds_per_wakeup ? cfg->cmds_per_wakeup : 1;
 	int		     r;
 
-	while (!(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING | SF_STARTTLS))) {
+	while (!(s->flags & (SF_HOLD | SF_BACKPRESSURE | SF_CLOSING | SF_STARTTLS))) {
 		if (n >= max && evbuffer_get_length(in) > 0) {
 			/* Fairness: let other sessions run, come back later */
 			bufferevent_trigger(s->bev, EV_READ,
@@ -686,7 +731,7 @@ smtp_session_process(struct smtp_session *s)
 		smtp_session_starttls_discard(s, in);
 		return;
 	}
-	if ((s->flags & SF_EOF) && !(s->flags & (SF_DELAY | SF_BACKPRESSURE | SF_CLOSING))) {
+	if ((s->flags & SF_EOF) && !(s->flags & (SF_HOLD | SF_BACKPRESSURE | SF_CLOSING))) {
 		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT)
 			log_info("smtp aborted session=%016" PRIx64 " state=%s", s->id,
 			    smtp_strstate(s->state));
@@ -750,7 +795,7 @@ smtp_write_cb(struct bufferevent *bev, void *arg)
 
 	s->active_ms = smtp_now_ms(s);
 	if (s->flags & SF_CLOSING) {
-		if ((s->flags & (SF_DELAY | SF_LINGER)) || evbuffer_get_length(out) > 0)
+		if ((s->flags & (SF_HOLD | SF_LINGER)) || evbuffer_get_length(out) > 0)
 			return;
 		if (s->flags & (SF_EOF | SF_NOLINGER)) {
 			if ((s->flags & (SF_TLS | SF_EOF)) == SF_TLS)
@@ -877,7 +922,7 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 	if (s->deadline_ms != 0 && now >= s->deadline_ms)
 		why = "session deadline";
 	else if (idle > 0 && now - s->active_ms >= idle) {
-		if (s->flags & SF_DELAY)
+		if (s->flags & SF_HOLD)
 			s->active_ms = now; /* we are the ones waiting */
 		else
 			why = "idle timeout";
@@ -902,7 +947,11 @@ smtp_timer_cb(evutil_socket_t fd, short what, void *arg)
 	    smtp_strstate(s->state), why);
 	snprintf(text, sizeof(text), "%s Error: %s exceeded", cfg->hostname,
 	    s->deadline_ms != 0 && now >= s->deadline_ms ? "session deadline" : "timeout");
+	smtp_session_proxy_end(s);
+	s->flags &= ~SF_PROXY_WAIT;
 	smtp_session_undelay(s);
+	if (s->delayed != NULL)
+		evbuffer_add_buffer(bufferevent_get_output(s->bev), s->delayed);
 	smtp_session_reply(s, 421, "4.4.2", text);
 	smtp_session_close(s, why);
 	/* One more idle period for the 421 to leave, then free regardless */
@@ -1088,6 +1137,7 @@ smtp_session_free(struct smtp_session *s, const char *reason)
 	log_info("smtp session session=%016" PRIx64 " peer=%s messages=%u reason=\"%s\" state=%s",
 	    s->id, s->peer, s->messages, reason ? reason : "", smtp_strstate(s->state));
 	smtp_tx_free(s->tx);
+	smtp_session_proxy_end(s);
 	smtp_auth_session_reset(s);
 	event_free(s->timer_ev);
 	if (s->delay_ev != NULL)
@@ -1114,7 +1164,11 @@ smtp_session_shutdown_all(struct smtp_sessions *ss, int force)
 		next = TAILQ_NEXT(s, entry);
 		if (force) {
 			/* Best effort: whatever is pending plus the 421, then close */
+			smtp_session_proxy_end(s);
+			s->flags &= ~SF_PROXY_WAIT;
 			smtp_session_undelay(s);
+			if (s->delayed != NULL)
+				evbuffer_add_buffer(bufferevent_get_output(s->bev), s->delayed);
 			if (!(s->flags & SF_CLOSING))
 				smtp_session_reply(s, 421, "4.3.2", "Service shutting down");
 			if (s->flags & (SF_TLS | SF_HANDSHAKE)) {

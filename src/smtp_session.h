@@ -25,6 +25,7 @@
 struct config;
 struct deliver;
 struct event_base;
+struct relay;
 struct rules;
 struct smtp_session;
 struct stats;
@@ -56,6 +57,7 @@ struct smtp_sessions {
 	struct deliver	    *deliver; /* end of data */
 	struct stats	    *stats;   /* sessions_*, rcpts_rejected, limit_breaches */
 	struct tls	    *tls;     /* STARTTLS and implicit TLS; NULL: none */
+	struct relay	    *relay;   /* proxy mode; NULL: none */
 	void (*closed)(void *arg);    /* after each smtp_session_free() */
 	void *closed_arg;
 

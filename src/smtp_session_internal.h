@@ -36,10 +36,16 @@
 #define SF_NOLINGER	0x0100 /* close at once after the output (QUIT) */
 #define SF_INPUT_FULL	0x0200 /* reading paused: enough input is waiting */
 #define SF_TLS		0x0400 /* the session runs inside TLS (STARTTLS or implicit) */
+#define SF_PROXY_WAIT	0x0800 /* waiting for the upstream (proxy mode); replies held */
+#define SF_HOLD		(SF_DELAY | SF_PROXY_WAIT) /* replies held, input not processed */
 #define SF_STARTTLS	0x4000 /* 220 to STARTTLS sent: TLS starts once it is out */
 #define SF_HANDSHAKE	0x8000 /* TLS handshake in progress */
 
 struct smtp_auth;
+struct relay_proxy;
+
+/* What a session waits for from the upstream (proxy mode) */
+enum smtp_proxy_step { SMTP_PROXY_NONE, SMTP_PROXY_MAIL, SMTP_PROXY_RCPT, SMTP_PROXY_DATA };
 
 struct smtp_tx {
 	char		      *mail_from;
@@ -64,6 +70,9 @@ struct smtp_session {
 	struct evbuffer	     *delayed;	/* replies held during a delay */
 	struct smtp_tx	     *tx;	/* NULL between transactions */
 	struct smtp_auth     *auth;	/* NULL until the first AUTH (smtp_auth.c) */
+	struct relay_proxy   *proxy;	/* proxy mode: the upstream transaction */
+	enum smtp_proxy_step  proxy_step;
+	struct message_rcpt   proxy_rcpt; /* RCPT waiting for the upstream's reply */
 	char		     *helo;
 	const char	     *close_reason;
 	uint64_t	      id;
@@ -113,6 +122,15 @@ void smtp_session_error(struct smtp_session *, unsigned code, const char *enh, c
 /* Holds replies and input processing for ms milliseconds. */
 void smtp_session_delay(struct smtp_session *, unsigned ms);
 /*
+ * Proxy mode: holds replies and input processing until
+ * smtp_session_proxy_resume(), which writes what was held (unless a rule
+ * delay still runs) and goes on with the input.
+ */
+void smtp_session_proxy_wait(struct smtp_session *);
+void smtp_session_proxy_resume(struct smtp_session *);
+/* Drops the upstream transaction (and a RCPT waiting for it); the wait stays */
+void smtp_session_proxy_end(struct smtp_session *);
+/*
  * Evaluates the rules of stage for subject. Returns 0 when nothing fired or
  * only a delay did (the caller proceeds normally), 1 when the rule replied
  * instead (the caller must not proceed). *disconnect tells the caller to
@@ -136,6 +154,8 @@ void smtp_session_starttls(struct smtp_session *);
  * more: further input is already buffered (the client pipelines).
  */
 void smtp_cmd_run(struct smtp_session *, char *line, int more);
+/* Proxy mode: the upstream's answer to the step the session waits for */
+void smtp_cmd_proxy_reply(void *session, unsigned code, const char *line);
 
 /* smtp_auth.c: AUTH (RFC 4954); the pure exchange API is smtp_auth.h */
 int    smtp_auth_cmd_check(struct smtp_session *, struct smtp_cmd_ctx *);

@@ -77,6 +77,7 @@ enum opt_id {
 	OPT_DISCONNECT,
 	OPT_SERVICE,
 	OPT_AUTH_USER,
+	OPT_RELAY_URL,
 };
 
 static const struct option all_opts[] = { { "help", no_argument, NULL, OPT_HELP },
@@ -101,7 +102,8 @@ static const struct option all_opts[] = { { "help", no_argument, NULL, OPT_HELP 
 	{ "delay-ms", required_argument, NULL, OPT_DELAY_MS },
 	{ "disconnect", no_argument, NULL, OPT_DISCONNECT },
 	{ "service", required_argument, NULL, OPT_SERVICE },
-	{ "auth-user", required_argument, NULL, OPT_AUTH_USER }, { NULL, 0, NULL, 0 } };
+	{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
+	{ "relay-url", required_argument, NULL, OPT_RELAY_URL }, { NULL, 0, NULL, 0 } };
 
 /* Everything the command line said; strings are borrowed from argv. */
 struct ctl {
@@ -120,6 +122,10 @@ struct ctl {
 	int			 have_stage, have_code, have_delay;
 	const char		*service;
 	struct ctl_client	*client;
+	char			*to[CTL_RELEASE_TO_MAX]; /* release: every --to */
+	size_t			 nto;
+	int			 have_from;
+	const char		*relay_url;
 };
 
 /*
@@ -136,6 +142,7 @@ struct ctl_req {
 		Smtpsink__V1__RejectRule	      rule;
 		Smtpsink__V1__DeleteRejectRuleRequest rules_delete;
 		Grpc__Health__V1__HealthCheckRequest  health;
+		Smtpsink__V1__ReleaseMessageRequest   release;
 	} u;					/* initialised from cmd->req */
 	Google__Protobuf__Duration timeout;	/* wait's u.wait.timeout */
 	int64_t			   deadline_ms; /* of the call; -1: none */
@@ -167,6 +174,8 @@ static int fill_clear(struct ctl *, int, char **, struct ctl_req *);
 static int fill_rules_add(struct ctl *, int, char **, struct ctl_req *);
 static int fill_rules_delete(struct ctl *, int, char **, struct ctl_req *);
 static int fill_health(struct ctl *, int, char **, struct ctl_req *);
+static int fill_release(struct ctl *, int, char **, struct ctl_req *);
+static int release_verdict(const ProtobufCMessage *);
 static int health_verdict(const ProtobufCMessage *);
 static int cert_verdict(const ProtobufCMessage *);
 static int cmd_watch(struct ctl *, int, char **);
@@ -328,6 +337,28 @@ static const struct cmd cmds[] = {
 	    .usage = "usage: smtpsinkctl rules delete [ID]\n"
 		     "\n"
 		     "Deletes the rule ID, or every rule when no ID is given.\n" },
+	{ .name = "release",
+	    .opts = "from,to,relay-url,",
+	    .min_args = 1,
+	    .max_args = 1,
+	    .method = SVC "ReleaseMessage",
+	    .req = &smtpsink__v1__release_message_request__descriptor,
+	    .resp = &smtpsink__v1__relay_status__descriptor,
+	    .timeout_s = CTL_RELEASE_TIMEOUT_S,
+	    .fill = fill_release,
+	    .print = ctl_text_relay_status,
+	    .verdict = release_verdict,
+	    .usage = "usage: smtpsinkctl release ID [--to ADDR ...] [--from ADDR] [--relay-url "
+		     "URL]\n"
+		     "\n"
+		     "Forwards stored message ID to the upstream now and prints the outcome\n"
+		     "(state, attempts, the upstream's replies). Exits 0 when the upstream\n"
+		     "accepted it, 1 otherwise.\n"
+		     "  --to ADDR       forward to ADDR instead of the message's recipients\n"
+		     "                  (repeatable)\n"
+		     "  --from ADDR     envelope sender instead of the message's (\"\" = <>)\n"
+		     "  --relay-url URL smtp://[user:password@]host:port or smtps://...; default:\n"
+		     "                  the server's --relay-url\n" },
 	{ .name = "info",
 	    .opts = "",
 	    .min_args = 0,
@@ -397,6 +428,7 @@ static const char main_usage[] =
     "  rules add --stage STAGE --code N [...]      add a reject rule\n"
     "  rules list                                  list reject rules\n"
     "  rules delete [ID]                           delete one or all rules\n"
+    "  release ID [--to ADDR] [--from ADDR]        forward a message to the upstream now\n"
     "  info                                        server version and counters\n"
     "  cert                                        TLS certificate served (PEM)\n"
     "  health [--service NAME]                     exit 0 if SERVING\n"
@@ -595,9 +627,16 @@ parse_opts(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 			break;
 		case OPT_FROM:
 			c->filter.mail_from = optarg;
+			c->have_from = 1;
 			break;
 		case OPT_TO:
 			c->filter.rcpt_to = optarg;
+			if (c->nto == CTL_RELEASE_TO_MAX)
+				return usage_error(cname, "at most %d --to", CTL_RELEASE_TO_MAX);
+			c->to[c->nto++] = optarg;
+			break;
+		case OPT_RELAY_URL:
+			c->relay_url = optarg;
 			break;
 		case OPT_SUBJECT:
 			c->filter.subject = optarg;
@@ -802,6 +841,31 @@ fill_get(struct ctl *c, int argc, char **argv, struct ctl_req *r)
 	r->u.get.include_raw = c->raw;
 	r->u.get.include_attachments = c->attachments;
 	return 0;
+}
+
+static int
+fill_release(struct ctl *c, int argc, char **argv, struct ctl_req *r)
+{
+	uint64_t id;
+
+	if (parse_u64(argv[0], UINT64_MAX, &id) == -1)
+		return usage_error("release", "bad message id \"%s\"", argv[0]);
+	r->u.release.id = id;
+	r->u.release.relay_url = (char *)(c->relay_url != NULL ? c->relay_url : "");
+	r->u.release.n_rcpt_to = c->nto;
+	r->u.release.rcpt_to = c->nto > 0 ? c->to : NULL;
+	r->u.release.override_mail_from = c->have_from;
+	r->u.release.mail_from = (char *)(c->have_from ? c->filter.mail_from : "");
+	return 0;
+}
+
+static int
+release_verdict(const ProtobufCMessage *pm)
+{
+	const Smtpsink__V1__RelayStatus *st = (const Smtpsink__V1__RelayStatus *)pm;
+
+	return st->state == SMTPSINK__V1__RELAY_STATE__RELAY_STATE_RELAYED ? CTL_EXIT_OK :
+									     CTL_EXIT_RPC;
 }
 
 /* The wait is the request's timeout; the call's deadline leaves some slack. */

@@ -15,16 +15,18 @@
 #include <protobuf-c/protobuf-c.h>
 
 /* Exit statuses (documented in the usage text). */
-#define CTL_EXIT_OK	     0
-#define CTL_EXIT_RPC	     1	 /* gRPC status error, bad response */
-#define CTL_EXIT_USAGE	     2	 /* bad command line */
-#define CTL_EXIT_DEADLINE    3	 /* DEADLINE_EXCEEDED (wait not satisfied) */
-#define CTL_EXIT_UNAVAILABLE 4	 /* unreachable, or health not SERVING */
-#define CTL_EXIT_INTERRUPTED 130 /* SIGINT/SIGTERM (not for watch) */
+#define CTL_RELEASE_TO_MAX    64 /* --to of release */
+#define CTL_RELEASE_TIMEOUT_S 60 /* release's default deadline */
+#define CTL_EXIT_OK	      0
+#define CTL_EXIT_RPC	      1	  /* gRPC status error, bad response */
+#define CTL_EXIT_USAGE	      2	  /* bad command line */
+#define CTL_EXIT_DEADLINE     3	  /* DEADLINE_EXCEEDED (wait not satisfied) */
+#define CTL_EXIT_UNAVAILABLE  4	  /* unreachable, or health not SERVING */
+#define CTL_EXIT_INTERRUPTED  130 /* SIGINT/SIGTERM (not for watch) */
 
 /* Printer flags, from the command line. */
-#define CTL_PRINT_RAW	     0x01 /* --raw: messages as mbox, or bytes */
-#define CTL_PRINT_VERBOSE    0x02 /* --verbose */
+#define CTL_PRINT_RAW	      0x01 /* --raw: messages as mbox, or bytes */
+#define CTL_PRINT_VERBOSE     0x02 /* --verbose */
 
 /* Prints one response (of the type the printer is named after) for people. */
 typedef void (*ctl_print_fn)(const ProtobufCMessage *, int flags);
@@ -44,6 +46,7 @@ void	    ctl_text_messages(const ProtobufCMessage *, int);
 void	    ctl_text_message(const ProtobufCMessage *, int);
 void	    ctl_text_message_line(const ProtobufCMessage *, int);
 void	    ctl_text_cleared(const ProtobufCMessage *, int);
+void	    ctl_text_relay_status(const ProtobufCMessage *, int);
 void	    ctl_text_rule(const ProtobufCMessage *, int);
 void	    ctl_text_rules(const ProtobufCMessage *, int);
 void	    ctl_text_rules_deleted(const ProtobufCMessage *, int);

@@ -413,6 +413,23 @@ ctl_text_cleared(const ProtobufCMessage *pm, int flags)
 }
 
 void
+ctl_text_relay_status(const ProtobufCMessage *pm, int flags)
+{
+	const Smtpsink__V1__RelayStatus *st = (const Smtpsink__V1__RelayStatus *)pm;
+	static const char *const	 names[] = { "NONE", "PENDING", "RELAYED", "FAILED" };
+	size_t				 i;
+
+	printf("state: %s\nattempts: %u\nupstream: %s\nlast reply: %s\n",
+	    (unsigned)st->state < 4 ? names[st->state] : "?", st->attempts, st->upstream,
+	    st->last_reply);
+	for (i = 0; i < st->n_rcpt_to; i++)
+		printf("rcpt: %s\n", st->rcpt_to[i]);
+	for (i = 0; i < st->n_replies; i++)
+		printf("  %s -> %u %s\n", st->replies[i]->command, st->replies[i]->code,
+		    st->replies[i]->text);
+}
+
+void
 ctl_text_rule(const ProtobufCMessage *pm, int flags)
 {
 	Smtpsink__V1__RejectRule *r = (Smtpsink__V1__RejectRule *)pm;

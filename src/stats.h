@@ -13,6 +13,9 @@ struct stats {
 	uint64_t rcpts_rejected;
 	uint64_t bytes_received; /* message bytes stored */
 	uint64_t limit_breaches; /* line/size/rcpt/error limits hit */
+	uint64_t relay_relayed;	 /* messages the upstream accepted */
+	uint64_t relay_failed;	 /* messages given up on */
+	uint64_t relay_attempts; /* upstream transactions tried */
 };
 
 #endif

@@ -15,6 +15,7 @@
  * there, so one session's failure never shows up in another's.
  */
 #include <sys/stat.h>
+#include <arpa/inet.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -474,4 +475,103 @@ tls_bev_flush_now(struct bufferevent *bev)
 		if (v[i].iov_len > 0 && SSL_write(ssl, v[i].iov_base, (int)v[i].iov_len) <= 0)
 			break;
 	tls_bev_close_notify(bev);
+}
+
+struct tls_client {
+	SSL_CTX *ctx;
+	int	 insecure;
+};
+
+struct tls_client *
+tls_client_new(const char *ca_file, int insecure, char *err, size_t errlen)
+{
+	struct tls_client *tc = xcalloc(1, sizeof(*tc));
+	char		   ebuf[256];
+
+	ERR_clear_error();
+	if ((tc->ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "relay tls: SSL_CTX_new failed");
+		goto fail;
+	}
+	SSL_CTX_set_min_proto_version(tc->ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(tc->ctx, SSL_MODE_RELEASE_BUFFERS);
+	tc->insecure = insecure;
+	if (insecure)
+		SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_NONE, NULL);
+	else {
+		SSL_CTX_set_verify(tc->ctx, SSL_VERIFY_PEER, NULL);
+		if (ca_file != NULL && *ca_file != '\0') {
+			if (SSL_CTX_load_verify_locations(tc->ctx, ca_file, NULL) != 1) {
+				snprintf(err, errlen, "--relay-ca %s: %s", ca_file,
+				    tls_err_str(ebuf, sizeof(ebuf), "cannot load"));
+				goto fail;
+			}
+		} else
+			SSL_CTX_set_default_verify_paths(tc->ctx);
+	}
+	ERR_clear_error();
+	return tc;
+fail:
+	ERR_clear_error();
+	tls_client_free(tc);
+	return NULL;
+}
+
+void
+tls_client_free(struct tls_client *tc)
+{
+	if (tc == NULL)
+		return;
+	SSL_CTX_free(tc->ctx);
+	free(tc);
+}
+
+struct bufferevent *
+tls_client_bev(struct tls_client *tc, struct event_base *base, struct bufferevent *under,
+    const char *host)
+{
+	struct bufferevent *bev;
+	unsigned char	    ip[16];
+	SSL		   *ssl;
+	int		    is_ip;
+
+	if ((ssl = SSL_new(tc->ctx)) == NULL) {
+		ERR_clear_error();
+		return NULL;
+	}
+	is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
+	if (!is_ip)
+		SSL_set_tlsext_host_name(ssl, host);
+	if (!tc->insecure) {
+		if (is_ip)
+			X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+		else
+			SSL_set1_host(ssl, host);
+	}
+	bev = bufferevent_openssl_filter_new(base, under, ssl, BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL) {
+		SSL_free(ssl);
+		ERR_clear_error();
+		return NULL;
+	}
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	return bev;
+}
+
+const char *
+tls_client_error(struct bufferevent *bev, char *buf, size_t len)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	long v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+
+	if (v != X509_V_OK) {
+		snprintf(buf, len, "certificate verify failed: %s",
+		    X509_verify_cert_error_string(v));
+		ERR_clear_error();
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;
+		return buf;
+	}
+	return tls_bev_error(bev, buf, len);
 }

@@ -80,4 +80,23 @@ void		    tls_bev_close_notify(struct bufferevent *);
  */
 void		    tls_bev_flush_now(struct bufferevent *);
 
+/*
+ * The client side, for the relay's connections to its upstream: a context
+ * that verifies the server against ca_file (PEM) or, when NULL, the system
+ * store, and its name (or IP address) -- or nothing with insecure. NULL
+ * with a reason in err when ca_file cannot be loaded.
+ */
+struct tls_client;
+struct tls_client  *tls_client_new(const char *ca_file, int insecure, char *err, size_t errlen);
+void		    tls_client_free(struct tls_client *);
+/*
+ * A TLS filter over the connected bufferevent under, starting the
+ * handshake for host (SNI unless an IP literal; verified as above). Takes
+ * under on success (freed with the result); NULL when out of memory.
+ */
+struct bufferevent *tls_client_bev(struct tls_client *, struct event_base *,
+    struct bufferevent *under, const char *host);
+/* Why a client handshake failed: the certificate check's reason, or tls_bev_error()'s */
+const char	   *tls_client_error(struct bufferevent *, char *buf, size_t len);
+
 #endif

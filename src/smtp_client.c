@@ -1,0 +1,647 @@
+/*
+ * smtp_client - non-blocking ESMTP client for the relay; see smtp_client.h.
+ *
+ * The connection set-up is a chain of requests like any command: the
+ * greeting is a request with nothing to write, then EHLO, STARTTLS (the
+ * bufferevent is then wrapped in a TLS filter and EHLO repeated), AUTH.
+ * Requests live in one FIFO; `nsent` of them, at its head, are written and
+ * wait for their reply.
+ */
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <glib.h>
+
+#include "log.h"
+#include "smtp_client.h"
+#include "tls.h"
+#include "xmalloc.h"
+
+enum smtp_client_state {
+	SC_CONNECT,   /* TCP connect (and the implicit TLS handshake) */
+	SC_SETUP,     /* greeting, EHLO, STARTTLS, AUTH */
+	SC_HANDSHAKE, /* STARTTLS handshake */
+	SC_READY,
+	SC_BROKEN,
+};
+
+struct smtp_client_req {
+	TAILQ_ENTRY(smtp_client_req) entry;
+	struct evbuffer	     *out; /* NULL: nothing to write (the greeting) */
+	smtp_client_reply_fn *cb;
+	void		     *arg;
+};
+
+TAILQ_HEAD(smtp_client_reqs, smtp_client_req);
+
+struct smtp_client {
+	struct event_base      *base;
+	struct bufferevent     *bev;
+	struct event	       *defer_ev; /* a failure reported after new() returned */
+	struct relay_url	url;
+	struct tls_client      *tls;
+	struct evdns_base      *dns;
+	char		       *helo;
+	unsigned		timeout_ms, idle_ms;
+	enum smtp_client_state	state;
+	struct relay_caps	caps;
+	int			tls_on;
+	int			ever_ready;
+	int			loopback;
+	struct smtp_client_reqs reqs;
+	size_t			nsent;
+	char			reply[SMTP_CLIENT_REPLY_MAX];
+	size_t			replylen;
+	smtp_client_ready_fn   *ready;
+	void		       *ready_arg;
+	int			busy; /* inside a dispatch: free is deferred */
+	int			dead;
+	char			error[600];
+};
+
+static void smtp_client_read_cb(struct bufferevent *, void *);
+static void smtp_client_event_cb(struct bufferevent *, short, void *);
+static void smtp_client_flush(struct smtp_client *);
+static void smtp_client_greeting(void *, unsigned, const char *);
+static void smtp_client_ehlo(void *, unsigned, const char *);
+
+static void
+smtp_client_destroy(struct smtp_client *c)
+{
+	struct smtp_client_req *r;
+
+	while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
+		TAILQ_REMOVE(&c->reqs, r, entry);
+		if (r->out != NULL)
+			evbuffer_free(r->out);
+		free(r);
+	}
+	if (c->bev != NULL)
+		bufferevent_free(c->bev);
+	if (c->defer_ev != NULL)
+		event_free(c->defer_ev);
+	relay_url_clear(&c->url);
+	free(c->helo);
+	free(c);
+}
+
+void
+smtp_client_free(struct smtp_client *c)
+{
+	if (c == NULL)
+		return;
+	if (c->busy) {
+		c->dead = 1;
+		return;
+	}
+	smtp_client_destroy(c);
+}
+
+int
+smtp_client_usable(const struct smtp_client *c)
+{
+	return c->state == SC_READY && !c->dead;
+}
+
+const struct relay_caps *
+smtp_client_caps(const struct smtp_client *c)
+{
+	return &c->caps;
+}
+
+int
+smtp_client_tls(const struct smtp_client *c)
+{
+	return c->tls_on;
+}
+
+static void
+smtp_client_timeouts(struct smtp_client *c)
+{
+	struct timeval tv;
+	unsigned       ms = c->nsent > 0 || c->state != SC_READY ? c->timeout_ms : c->idle_ms;
+
+	if (c->bev == NULL)
+		return;
+	tv.tv_sec = ms / 1000;
+	tv.tv_usec = (ms % 1000) * 1000;
+	bufferevent_set_timeouts(c->bev, &tv, &tv);
+}
+
+/*
+ * Tells the waiters the connection is gone: ready() before the client was
+ * ever ready, else every request's callback with code 0.
+ */
+static void
+smtp_client_report(struct smtp_client *c, unsigned code)
+{
+	struct smtp_client_req *r;
+
+	c->busy++;
+	if (!c->ever_ready) {
+		while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
+			TAILQ_REMOVE(&c->reqs, r, entry);
+			if (r->out != NULL)
+				evbuffer_free(r->out);
+			free(r);
+		}
+		if (c->ready != NULL)
+			c->ready(c->ready_arg, 0, code, c->error);
+	} else {
+		while (!c->dead && (r = TAILQ_FIRST(&c->reqs)) != NULL) {
+			TAILQ_REMOVE(&c->reqs, r, entry);
+			if (r->out != NULL)
+				evbuffer_free(r->out);
+			r->cb(r->arg, 0, c->error);
+			free(r);
+		}
+	}
+	c->nsent = 0;
+	if (--c->busy == 0 && c->dead)
+		smtp_client_destroy(c);
+}
+
+/* The connection is gone; the client stays allocated for its owner. */
+static void
+smtp_client_fail(struct smtp_client *c, unsigned code, const char *why)
+{
+	if (c->state == SC_BROKEN)
+		return;
+	c->state = SC_BROKEN;
+	snprintf(c->error, sizeof(c->error), "%s", why);
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	smtp_client_report(c, code);
+}
+
+static void
+smtp_client_defer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	smtp_client_report(arg, 0);
+}
+
+/* Broken already, or found broken before new() returned: reported from the loop */
+static void
+smtp_client_fail_later(struct smtp_client *c, const char *why)
+{
+	struct timeval tv = { 0, 0 };
+
+	if (why != c->error)
+		snprintf(c->error, sizeof(c->error), "%s", why);
+	c->state = SC_BROKEN;
+	if (c->bev != NULL) {
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+	}
+	if (c->defer_ev == NULL)
+		c->defer_ev = evtimer_new(c->base, smtp_client_defer_cb, c);
+	if (!evtimer_pending(c->defer_ev, NULL))
+		evtimer_add(c->defer_ev, &tv);
+}
+
+static void
+smtp_client_push(struct smtp_client *c, struct evbuffer *out, smtp_client_reply_fn *cb, void *arg)
+{
+	struct smtp_client_req *r = xcalloc(1, sizeof(*r));
+
+	r->out = out;
+	r->cb = cb;
+	r->arg = arg;
+	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
+	smtp_client_flush(c);
+}
+
+static void
+smtp_client_line(struct smtp_client *c, const char *line, smtp_client_reply_fn *cb, void *arg)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	evbuffer_add_printf(out, "%s\r\n", line);
+	smtp_client_push(c, out, cb, arg);
+}
+
+void
+smtp_client_cmd(struct smtp_client *c, const char *line, smtp_client_reply_fn *cb, void *arg)
+{
+	if (c->state == SC_BROKEN) {
+		/* Keep the contract: the callback runs, from the loop */
+		smtp_client_push(c, NULL, cb, arg);
+		return;
+	}
+	smtp_client_line(c, line, cb, arg);
+}
+
+void
+smtp_client_raw(struct smtp_client *c, struct evbuffer *data, smtp_client_reply_fn *cb, void *arg)
+{
+	struct evbuffer *out = evbuffer_new();
+
+	evbuffer_add_buffer(out, data);
+	smtp_client_push(c, out, cb, arg);
+}
+
+/* Writes what may go now: everything with PIPELINING, else one at a time */
+static void
+smtp_client_flush(struct smtp_client *c)
+{
+	struct smtp_client_req *r;
+	size_t			i = 0;
+	int			pipelining;
+
+	if (c->state == SC_BROKEN) {
+		smtp_client_fail_later(c, c->error);
+		return;
+	}
+	if (c->bev == NULL || c->state == SC_HANDSHAKE || c->state == SC_CONNECT)
+		return;
+	pipelining = c->state == SC_READY && (c->caps.flags & RELAY_CAP_PIPELINING);
+	TAILQ_FOREACH(r, &c->reqs, entry)
+	{
+		if (i++ < c->nsent)
+			continue;
+		if (c->nsent > 0 && !pipelining)
+			break;
+		if (r->out != NULL)
+			bufferevent_write_buffer(c->bev, r->out);
+		c->nsent++;
+	}
+	smtp_client_timeouts(c);
+}
+
+/* A complete reply: to the request at the head */
+static void
+smtp_client_reply(struct smtp_client *c, unsigned code)
+{
+	struct smtp_client_req *r = TAILQ_FIRST(&c->reqs);
+
+	if (r == NULL || c->nsent == 0) {
+		smtp_client_fail(c, 0, "upstream sent an unexpected reply");
+		return;
+	}
+	TAILQ_REMOVE(&c->reqs, r, entry);
+	c->nsent--;
+	if (r->out != NULL)
+		evbuffer_free(r->out);
+	c->reply[c->replylen] = '\0';
+	r->cb(r->arg, code, c->reply);
+	free(r);
+	c->replylen = 0;
+	if (!c->dead)
+		smtp_client_flush(c);
+}
+
+static void
+smtp_client_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct smtp_client *c = arg;
+	struct evbuffer	   *in = bufferevent_get_input(bev);
+	char		   *line;
+	size_t		    n, t;
+	unsigned	    code;
+
+	c->busy++;
+	while (!c->dead && c->state != SC_BROKEN &&
+	    (line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
+		if (n < 3 || !isdigit((unsigned char)line[0]) || !isdigit((unsigned char)line[1]) ||
+		    !isdigit((unsigned char)line[2]) ||
+		    (n > 3 && line[3] != ' ' && line[3] != '-')) {
+			free(line);
+			smtp_client_fail(c, 0, "upstream sent a malformed reply");
+			break;
+		}
+		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		/* The text of each line, joined with '\n', cut to fit */
+		t = n > 4 ? n - 4 : 0;
+		if (c->replylen > 0 && c->replylen + 1 < sizeof(c->reply))
+			c->reply[c->replylen++] = '\n';
+		if (t > sizeof(c->reply) - 1 - c->replylen)
+			t = sizeof(c->reply) - 1 - c->replylen;
+		memcpy(c->reply + c->replylen, line + (n > 4 ? 4 : n), t);
+		c->replylen += t;
+		if (n > 3 && line[3] == '-') {
+			free(line);
+			continue;
+		}
+		free(line);
+		smtp_client_reply(c, code);
+	}
+	if (!c->dead && c->state != SC_BROKEN && evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
+		smtp_client_fail(c, 0, "upstream reply line too long");
+	if (--c->busy == 0 && c->dead)
+		smtp_client_destroy(c);
+}
+
+static int
+smtp_client_is_loopback(evutil_socket_t fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t		len = sizeof(ss);
+	const unsigned char    *a;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return (ntohl(((struct sockaddr_in *)&ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss.ss_family == AF_INET6) {
+		a = ((struct sockaddr_in6 *)&ss)->sin6_addr.s6_addr;
+		if (IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)a) && a[12] == 127;
+	}
+	return 0;
+}
+
+/* Wraps the connection in TLS; the handshake's end is an event */
+static int
+smtp_client_start_tls(struct smtp_client *c)
+{
+	struct bufferevent *tb;
+
+	if (c->tls == NULL || (tb = tls_client_bev(c->tls, c->base, c->bev, c->url.host)) == NULL)
+		return -1;
+	c->bev = tb;
+	bufferevent_setcb(tb, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
+	bufferevent_enable(tb, EV_READ | EV_WRITE);
+	smtp_client_timeouts(c);
+	return 0;
+}
+
+static void
+smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+	char		    why[600], ebuf[200];
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->state == SC_CONNECT && !c->tls_on && c->url.tls == RELAY_TLS_IMPLICIT &&
+		    c->loopback == -1) {
+			c->loopback = smtp_client_is_loopback(bufferevent_getfd(bev));
+			if (smtp_client_start_tls(c) == -1)
+				smtp_client_fail(c, 0, "TLS: cannot set up the connection");
+			return;
+		}
+		if (c->loopback == -1)
+			c->loopback = smtp_client_is_loopback(bufferevent_getfd(bev));
+		if (c->state == SC_HANDSHAKE || c->url.tls == RELAY_TLS_IMPLICIT)
+			c->tls_on = 1;
+		if (c->state == SC_HANDSHAKE) {
+			c->state = SC_SETUP;
+			memset(&c->caps, 0, sizeof(c->caps));
+			snprintf(why, sizeof(why), "EHLO %s", c->helo);
+			smtp_client_line(c, why, smtp_client_ehlo, c);
+			return;
+		}
+		c->state = SC_SETUP;
+		smtp_client_push(c, NULL, smtp_client_greeting, c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		snprintf(why, sizeof(why), "timeout waiting for the upstream");
+	else if (what & BEV_EVENT_EOF)
+		snprintf(why, sizeof(why), "upstream closed the connection");
+	else if (c->tls_on || c->state == SC_HANDSHAKE || (c->url.tls == RELAY_TLS_IMPLICIT))
+		snprintf(why, sizeof(why), "%s: %s", c->state == SC_READY ? "connection" : "TLS",
+		    tls_client_error(bev, ebuf, sizeof(ebuf)));
+	else if (c->state == SC_CONNECT)
+		snprintf(why, sizeof(why), "connect to %s:%s failed (%s)", c->url.host, c->url.port,
+		    EVUTIL_SOCKET_ERROR() != 0 ?
+			evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()) :
+			"refused or unreachable");
+	else
+		snprintf(why, sizeof(why), "connection error (%s)",
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	if (c->state == SC_READY && c->nsent == 0 && TAILQ_EMPTY(&c->reqs)) {
+		/* Idle: the upstream (or our idle timer) ended it; nobody waits */
+		c->state = SC_BROKEN;
+		bufferevent_free(c->bev);
+		c->bev = NULL;
+		return;
+	}
+	smtp_client_fail(c, 0, why);
+}
+
+/* ----- set-up chain ----- */
+
+static void
+smtp_client_setup_fail(struct smtp_client *c, unsigned code, const char *what, const char *text)
+{
+	char why[512];
+
+	snprintf(why, sizeof(why), "%s: %u %s", what, code, text);
+	smtp_client_fail(c, code, why);
+}
+
+static void
+smtp_client_ready_now(struct smtp_client *c)
+{
+	c->state = SC_READY;
+	c->ever_ready = 1;
+	smtp_client_timeouts(c);
+	if (c->ready != NULL)
+		c->ready(c->ready_arg, 1, 250, "");
+}
+
+static void
+smtp_client_authed(void *arg, unsigned code, const char *text)
+{
+	struct smtp_client *c = arg;
+
+	if (code != 235) {
+		smtp_client_setup_fail(c, code, "AUTH", text);
+		return;
+	}
+	smtp_client_ready_now(c);
+}
+
+static char *
+smtp_client_b64(const char *s, size_t len)
+{
+	gchar *g = g_base64_encode((const guchar *)s, len);
+	char  *r = xstrdup(g);
+
+	g_free(g);
+	return r;
+}
+
+/* AUTH LOGIN: after a 334, secret base64-encoded, its reply to next */
+static void
+smtp_client_login_step(struct smtp_client *c, unsigned code, const char *text, const char *secret,
+    smtp_client_reply_fn *next)
+{
+	char *b;
+
+	if (code != 334) {
+		smtp_client_setup_fail(c, code, "AUTH LOGIN", text);
+		return;
+	}
+	b = smtp_client_b64(secret, strlen(secret));
+	smtp_client_line(c, b, next, c);
+	explicit_bzero(b, strlen(b));
+	free(b);
+}
+
+static void
+smtp_client_login_pass(void *arg, unsigned code, const char *text)
+{
+	struct smtp_client *c = arg;
+
+	smtp_client_login_step(c, code, text, c->url.password, smtp_client_authed);
+}
+
+static void
+smtp_client_login_user(void *arg, unsigned code, const char *text)
+{
+	struct smtp_client *c = arg;
+
+	smtp_client_login_step(c, code, text, c->url.user, smtp_client_login_pass);
+}
+
+static void
+smtp_client_auth(struct smtp_client *c)
+{
+	size_t ul = strlen(c->url.user), pl = strlen(c->url.password);
+	char  *raw, *b, *line;
+
+	if (!c->tls_on && !c->loopback) {
+		smtp_client_fail(c, 0, "AUTH to the upstream needs TLS (it is not on loopback)");
+		return;
+	}
+	if (c->caps.flags & RELAY_CAP_AUTH_PLAIN) {
+		raw = xmalloc(ul + pl + 2);
+		raw[0] = '\0';
+		memcpy(raw + 1, c->url.user, ul);
+		raw[ul + 1] = '\0';
+		memcpy(raw + ul + 2, c->url.password, pl);
+		b = smtp_client_b64(raw, ul + pl + 2);
+		explicit_bzero(raw, ul + pl + 2);
+		free(raw);
+		xasprintf(&line, "AUTH PLAIN %s", b);
+		smtp_client_line(c, line, smtp_client_authed, c);
+		explicit_bzero(line, strlen(line));
+		free(line);
+		free(b);
+	} else if (c->caps.flags & RELAY_CAP_AUTH_LOGIN)
+		smtp_client_line(c, "AUTH LOGIN", smtp_client_login_user, c);
+	else
+		smtp_client_fail(c, 0, "upstream offers no AUTH PLAIN or LOGIN");
+}
+
+static void
+smtp_client_starttls_reply(void *arg, unsigned code, const char *text)
+{
+	struct smtp_client *c = arg;
+
+	if (code != 220) {
+		smtp_client_setup_fail(c, code, "STARTTLS", text);
+		return;
+	}
+	c->state = SC_HANDSHAKE;
+	if (smtp_client_start_tls(c) == -1)
+		smtp_client_fail(c, 0, "TLS: cannot set up the connection");
+}
+
+static void
+smtp_client_ehlo(void *arg, unsigned code, const char *text)
+{
+	struct smtp_client *c = arg;
+	const char	   *p = text, *nl;
+	char		    kw[128];
+
+	if (code != 250) {
+		smtp_client_setup_fail(c, code, "EHLO", text);
+		return;
+	}
+	/* The first line is the greeting name; each next one an extension */
+	while ((nl = strchr(p, '\n')) != NULL) {
+		p = nl + 1;
+		snprintf(kw, sizeof(kw), "%.*s", (int)strcspn(p, "\n"), p);
+		relay_caps_ehlo(&c->caps, kw);
+	}
+	if (!c->tls_on && c->url.tls != RELAY_TLS_NEVER) {
+		if (c->caps.flags & RELAY_CAP_STARTTLS) {
+			smtp_client_line(c, "STARTTLS", smtp_client_starttls_reply, c);
+			return;
+		}
+		if (c->url.tls == RELAY_TLS_REQUIRE) {
+			smtp_client_fail(c, 0,
+			    "upstream does not offer STARTTLS (starttls=require)");
+			return;
+		}
+	}
+	if (c->url.user != NULL)
+		smtp_client_auth(c);
+	else
+		smtp_client_ready_now(c);
+}
+
+static void
+smtp_client_greeting(void *arg, unsigned code, const char *text)
+{
+	struct smtp_client *c = arg;
+	char		    line[300];
+
+	if (code != 220) {
+		smtp_client_setup_fail(c, code, "greeting", text);
+		return;
+	}
+	snprintf(line, sizeof(line), "EHLO %s", c->helo);
+	smtp_client_line(c, line, smtp_client_ehlo, c);
+}
+
+struct smtp_client *
+smtp_client_new(struct event_base *base, const struct smtp_client_cfg *cfg,
+    smtp_client_ready_fn *ready, void *arg)
+{
+	struct smtp_client     *c = xcalloc(1, sizeof(*c));
+	struct sockaddr_storage ss;
+	int			sslen = sizeof(ss);
+	char			hp[RELAY_HOST_MAX + 16];
+
+	c->base = base;
+	relay_url_copy(&c->url, cfg->url);
+	c->tls = cfg->tls;
+	c->dns = cfg->dns;
+	c->helo = xstrdup(cfg->helo);
+	c->timeout_ms = cfg->timeout_ms;
+	c->idle_ms = cfg->idle_ms;
+	c->ready = ready;
+	c->ready_arg = arg;
+	c->loopback = -1;
+	TAILQ_INIT(&c->reqs);
+	if ((c->url.tls != RELAY_TLS_NEVER) && c->tls == NULL) {
+		smtp_client_fail_later(c, "TLS is not available");
+		return c;
+	}
+	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	bufferevent_setcb(c->bev, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	smtp_client_timeouts(c);
+	snprintf(hp, sizeof(hp), strchr(c->url.host, ':') ? "[%s]:%s" : "%s:%s", c->url.host,
+	    c->url.port);
+	if (evutil_parse_sockaddr_port(hp, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (bufferevent_socket_connect(c->bev, (struct sockaddr *)&ss, sslen) == -1) {
+			snprintf(hp, sizeof(hp), "connect: %s",
+			    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+			smtp_client_fail_later(c, hp);
+		}
+		return c;
+	}
+	if (c->dns == NULL ||
+	    bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC, c->url.host,
+		atoi(c->url.port)) == -1)
+		smtp_client_fail_later(c, "cannot resolve the upstream's name");
+	return c;
+}
