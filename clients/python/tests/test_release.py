@@ -1,6 +1,6 @@
-"""SinkClient.release (ReleaseMessage, issue 10). The server side is not in
-this tree yet, so these tests check the request the client builds and
-sends, against an in-process gRPC server standing in for smtpsink."""
+"""SinkClient.release (ReleaseMessage, issue 10): the request the client
+builds, checked against an in-process gRPC server standing in for smtpsink,
+and one release through the real server in the container."""
 from concurrent import futures
 
 import grpc
@@ -58,3 +58,30 @@ def test_release_sends_the_request_and_returns_the_status(fake):
     with pytest.raises(SmtpSinkError) as e:
         client.release(404)
     assert e.value.code == grpc.StatusCode.NOT_FOUND and "404" in e.value.details
+
+
+def test_release_against_the_real_server(sink):
+    """The container releases a stored message to itself (smtp://127.0.0.1:1025
+    is the container's own SMTP port): the copy arrives with the overridden
+    envelope and the same bytes, and the original records RELAYED."""
+    import smtplib
+    import uuid
+
+    tag = uuid.uuid4().hex[:8]
+    rcpt, other = f"rel-{tag}@release.test", f"copy-{tag}@release.test"
+    body = b"Subject: release " + tag.encode() + b"\r\n\r\n.leading dot\r\nbody\r\n"
+    with smtplib.SMTP(sink.smtp_host, sink.smtp_port, timeout=10) as s:
+        s.sendmail("app@release.test", [rcpt], body)
+    client = sink.client()
+    [m] = client.wait_for_messages(rcpt_to=rcpt, count=1, timeout=10)
+    st = client.release(m.id, rcpt_to=[other], mail_from="bounce@release.test",
+                        relay_url="smtp://127.0.0.1:1025", timeout=30)
+    assert st.state == pb.RELAY_STATE_RELAYED and st.attempts == 1, st
+    assert list(st.rcpt_to) == [other] and st.last_reply.startswith("250")
+    [copy] = client.wait_for_messages(rcpt_to=other, count=1, timeout=10)
+    assert copy.mail_from == "bounce@release.test"
+    assert client.get_message(copy.id, include_raw=True).raw == client.get_message(m.id, include_raw=True).raw
+    assert client.get_message(m.id).relay.state == pb.RELAY_STATE_RELAYED
+    with pytest.raises(SmtpSinkError) as e:
+        client.release(m.id + 10**9, relay_url="smtp://127.0.0.1:1025")
+    assert e.value.code == grpc.StatusCode.NOT_FOUND
