@@ -3,7 +3,7 @@
  * test suites written against Mailpit use, with the same JSON keys and JSON
  * types, over our store (routes in http.h's list; API in http_internal.h):
  *
- *   GET    messages?start=&limit=    newest first, summaries
+ *   GET    messages?start=&limit=    newest first, summaries (limit <= 1000)
  *   GET    search?query=&start=&limit=
  *   DELETE search?query=
  *   DELETE messages                  all, or {"IDs": ["1", "2"]}
@@ -47,6 +47,7 @@
 #include "xmalloc.h"
 
 #define MP_LIMIT_DEF   50
+#define MP_LIMIT_MAX   1000 /* summaries per page: their bodies are read on the loop */
 #define MP_SNIPPET_MAX 250
 #define MP_TERM_MAX    256
 
@@ -385,6 +386,8 @@ mp_list(struct http *h, struct evhttp_request *req, struct evkeyvalq *q, int sea
 	s->op = del ? MP_DELETE : MP_LIST;
 	s->start = mp_param(q, "start", 0);
 	s->limit = mp_param(q, "limit", MP_LIMIT_DEF);
+	if (s->limit == 0 || s->limit > MP_LIMIT_MAX)
+		s->limit = MP_LIMIT_MAX;
 	if (search) {
 		if (query == NULL || *query == '\0') {
 			http_reply_error(req, 400, "invalid_argument", "no query");

@@ -35,6 +35,7 @@ def test_messages_and_search(web):
     m3 = r["messages"][1]
     assert m3["Attachments"] == 1 and m3["Snippet"] == "see attached"
     assert m3["Bcc"] == [{"Name": "", "Address": "hidden@example.com"}]
+    assert hu.get_json(a, "/api/v1/messages?limit=0")["count"] == 4  # 0: the page maximum
     r = hu.get_json(a, "/api/v1/messages?start=1&limit=2")
     assert [m["ID"] for m in r["messages"]] == ["3", "2"] and r["start"] == 1 and r["count"] == 2
     assert [m["ID"] for m in hu.get_json(a, "/api/v1/search?query=subject:three")["messages"]] == ["3"]
