@@ -9,7 +9,7 @@
 # Stage 2 is FROM scratch with only that tree: about 33 MB instead of the
 # 75 MB of debian:bookworm-slim alone.
 #
-#   docker build -t smtpsink .
+#   docker build -t smtpsink:latest -t smtpsink:0.1.0 .   # the version is CMakeLists.txt's
 #   docker run --rm -p 1025:1025 -p 50051:50051 smtpsink
 
 FROM debian:bookworm-slim AS build

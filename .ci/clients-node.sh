@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # clients-node.sh - build the smtpsink image (layer-cached), build the npm
 # package clients/node (types generated from proto/ by proto-loader-gen-types,
-# TypeScript compiled with declarations), and run its Testcontainers tests
-# (node:test + nodemailer) against the image. Installs Node.js 20 from Debian
+# TypeScript compiled with declarations), check that its `npm pack` tarball
+# installs into a fresh project with its types (tsc on test/consumer), and
+# run its Testcontainers tests (node:test + nodemailer) against the image. Installs Node.js 20 from Debian
 # (nodejs + npm) when npm is missing, and Node 20 from the npm registry when
 # the node on PATH is older than 20.18. Idempotent; removes the
 # containers this run labelled (lib.sh); exits non-zero on failure.
@@ -39,10 +40,34 @@ cd "$ROOT/clients/node"
 # npm ci from the lock file; ~/.npm caches the tarballs between runs
 lock_sum=$(sha256sum package-lock.json | cut -d' ' -f1)
 if [ "$(cat node_modules/.smtpsink-lock-sum 2>/dev/null)" != "$lock_sum" ]; then
-  npm ci --no-audit --no-fund --loglevel=error
+  npm ci --no-audit --no-fund --loglevel=error    # its prepare hook builds
   echo "$lock_sum" >node_modules/.smtpsink-lock-sum
+else
+  npm run build --silent
 fi
-npm run build --silent
+
+# The package as users get it: `npm pack` (its prepare hook builds dist/),
+# installed into a fresh project with testcontainers, whose TypeScript file
+# (test/consumer/consumer.ts) must type-check against the shipped .d.ts under
+# both the classic ("node") and the node16 module resolution.
+t0=$SECONDS
+CONSUMER=$ROOT/clients/node/build-consumer
+rm -rf "$CONSUMER" && mkdir -p "$CONSUMER"
+tgz=$(npm pack --silent --pack-destination "$CONSUMER" | tail -1)
+printf '{"name":"consumer","version":"1.0.0","private":true}\n' >"$CONSUMER/package.json"
+cp test/consumer/consumer.ts "$CONSUMER/"
+dep_version() { node -p "require('./node_modules/$1/package.json').version"; }
+tc_version=$(dep_version testcontainers)
+types_version=$(dep_version @types/node)
+(cd "$CONSUMER" && npm install --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error \
+  "./$tgz" "testcontainers@$tc_version" "@types/node@$types_version")
+for res in "node --module commonjs" "node16 --module node16"; do
+  # shellcheck disable=SC2086 # two flags in one word
+  (cd "$CONSUMER" && "$ROOT/clients/node/node_modules/.bin/tsc" --noEmit --strict --esModuleInterop --target ES2022 \
+    --types node --moduleResolution $res consumer.ts)
+done
+(cd "$CONSUMER" && node -e "require('smtpsink-testcontainers'); require('smtpsink-testcontainers/client')")
+ci_log "$tgz installs into a fresh project with its types ($((SECONDS - t0)) s)"
 
 ci_testcontainers_env
 node --test --test-concurrency=1 --test-reporter=spec test/

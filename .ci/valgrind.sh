@@ -40,8 +40,12 @@ JOBS=$(nproc 2>/dev/null || echo 2)
 #                             mean nothing under valgrind
 #   test_grpc_http2_abuse.py  RSS bounds under floods: meaningless under
 #                             valgrind (the file skips itself there)
+#   test_smtp_tls.py, test_smtp_auth.py  3 min together; TLS and AUTH run
+#                             under valgrind through test_smtp_tls_auth.py
+#                             (all three: 0 errors, 0 bytes lost, 2026-12-03)
 INTEGRATION=(test_grpc_api.py test_smtp_protocol.py test_grpc_wait.py test_grpc_rules.py
-             test_daemon.py test_smtp_sessions.py test_smtp_clients.py test_grpc_health.py)
+             test_daemon.py test_smtp_sessions.py test_smtp_tls_auth.py test_smtp_clients.py
+             test_grpc_health.py)
 if [ $# -gt 0 ]; then
   INTEGRATION=("$@")
 fi

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs every benchmark the way bench/RESULTS.md was produced; ~30 minutes on
+# Runs every benchmark the way bench/RESULTS.md was produced; ~35 minutes on
 # a 2-core machine.  Usage (from anywhere): bench/run_all.sh [BUILD_DIR]
 # Builds BUILD_DIR (default build-bench, RelWithDebInfo) first.  Logs and JSON
 # go to bench/out/<timestamp>/.
@@ -39,4 +39,10 @@ step grpc $PY "$ROOT/bench/grpc_latency.py" --smtpsink "$BUILD/smtpsink" --pygen
 # 4. Mailpit as an extra SMTP peer (one repetition; its 256 KiB run alone takes minutes)
 step mailpit $PY "$ROOT/bench/run_smtp.py" --smtpsink "$BUILD/smtpsink" --mode throughput --reps 1 --slow-reps 1 \
     --sinks smtp-sink,mailpit,smtpsink --out "$OUT/mailpit.json"
+# 5. TLS + AUTH (issue 9): new connection + STARTTLS / implicit TLS + AUTH, idle TLS sessions; beside Mailpit
+#    with the same certificate (Mailpit from MAILPIT_BIN or build-bench/bin/mailpit; smtpsink alone without it)
+MAILPIT=${MAILPIT_BIN:-$BUILD/bin/mailpit}
+if [ -x "$MAILPIT" ]; then TLS_SERVERS=smtpsink,mailpit; else TLS_SERVERS=smtpsink; fi
+step tls $PY "$ROOT/bench/tls_auth.py" --smtpsink "$BUILD/smtpsink" --mailpit "$MAILPIT" --tlsload "$BUILD/bin/tlsload" \
+    --servers "$TLS_SERVERS" --reps 5 --messages 6000 --idle 1000 --out "$OUT/tls.json"
 echo "done"

@@ -494,7 +494,10 @@ rpc_set_reject_rule(struct control_call *c, const ProtobufCMessage *pm)
 		return;
 	}
 	if ((r = rules_add(s->rules, &t, err, sizeof(err))) == NULL) {
-		control_fail(c, GRPC_STATUS_INVALID_ARGUMENT, "%s", err);
+		control_fail(c,
+		    rules_add_full(s->rules) ? GRPC_STATUS_RESOURCE_EXHAUSTED :
+					       GRPC_STATUS_INVALID_ARGUMENT,
+		    "%s", err);
 		return;
 	}
 	log_info("rule added id=%s stage=%s code=%u times=%u delay_ms=%u disconnect=%d", r->id,

@@ -45,6 +45,7 @@ struct rules {
 	size_t		    count;
 	size_t		    glob_bytes; /* sum of match_glob_size() */
 	uint64_t	    next_id;
+	int		    full; /* the last rules_add() failed for room, not input */
 };
 
 /* Rebuilds the per-stage lists from the creation-order list. */
@@ -182,12 +183,15 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 	const char	  *match = t->match != NULL ? t->match : "";
 	const char	  *msg = t->message != NULL ? t->message : "";
 
+	rs->full = 0;
+
 	if (t->stage < RULES_STAGE_CONNECT || t->stage > RULES_STAGE_LAST) {
 		snprintf(err, errlen,
 		    "stage must be one of CONNECT, HELO, MAIL_FROM, RCPT_TO, DATA, AUTH");
 		return NULL;
 	}
 	if (rs->count >= RULES_MAX) {
+		rs->full = 1;
 		snprintf(err, errlen, "too many rules (max %d)", RULES_MAX);
 		return NULL;
 	}
@@ -241,6 +245,7 @@ rules_add(struct rules *rs, const struct rule *t, char *err, size_t errlen)
 		glob = match_glob_compile(match, gerr, sizeof(gerr));
 		if (rs->glob_bytes + match_glob_size(glob) > RULES_GLOB_BYTES_MAX) {
 			match_glob_free(glob);
+			rs->full = 1;
 			snprintf(err, errlen,
 			    "match: the rules' compiled globs would take more "
 			    "than %u MiB (delete rules first)",
@@ -309,6 +314,12 @@ const struct rule *
 rules_first(const struct rules *rs)
 {
 	return rs->head;
+}
+
+int
+rules_add_full(const struct rules *rs)
+{
+	return rs->full;
 }
 
 size_t

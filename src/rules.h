@@ -76,6 +76,8 @@ void		   rules_free(struct rules *);
  * Returns the stored rule (borrowed) or NULL with the reason in err.
  */
 const struct rule *rules_add(struct rules *, const struct rule *tmpl, char *err, size_t errlen);
+/* Did the last failed rules_add() fail for lack of room (RULES_MAX, RULES_GLOB_BYTES_MAX)? */
+int		   rules_add_full(const struct rules *);
 /* id NULL or "": deletes all. Returns how many were deleted. */
 size_t		   rules_delete(struct rules *, const char *id);
 const struct rule *rules_first(const struct rules *); /* iterate with ->next */

@@ -255,7 +255,7 @@ static const struct cmd cmds[] = {
 		     "\n"
 		     "Prints the matching stored messages with id > N (default 0: all), then\n"
 		     "every new matching message as it arrives, one line each (one JSON object\n"
-		     "per line with --json), until interrupted (SIGINT/SIGTERM: exit 0).\n"
+		     "per line with --json), until interrupted (SIGINT/SIGTERM: exit 130).\n"
 		     "  --count N      stop after N messages\n"
 		     "  --raw          print each message raw, as an mbox entry (see list)\n"
 		     "  --timeout DUR  stop after DUR (exit 0; exit 3 if --count was not reached)\n"
@@ -435,8 +435,7 @@ static const char main_usage[] =
 						      "matching messages in time)\n"
 						      "  4  server unreachable (UNAVAILABLE), or "
 						      "health not SERVING\n"
-						      "  130 interrupted (SIGINT/SIGTERM; watch "
-						      "exits 0 instead)\n";
+						      "  130 interrupted (SIGINT/SIGTERM)\n";
 
 static int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -929,7 +928,9 @@ cmd_watch(struct ctl *c, int argc, char **argv)
 	    &smtpsink__v1__message__descriptor, watch_cb, &ws, c->timeout_ms, &st);
 	if (ws.write_error)
 		rc = finish_output(CTL_EXIT_RPC);
-	else if (st.interrupted || st.stopped)
+	else if (st.interrupted)
+		rc = rpc_failed(c, &st); /* Ctrl-C ends a watch: 130, as a shell expects */
+	else if (st.stopped)
 		rc = 0;
 	else if (st.deadline && c->timeout_ms >= 0 && !c->have_count)
 		rc = 0;

@@ -74,3 +74,16 @@ def test_compose_file():
     assert app["depends_on"]["smtpsink"]["condition"] == "service_healthy"
     assert sink["healthcheck"]["test"][:3] == ["CMD", "smtpsinkctl", "health"]
     assert set(sink["environment"]) <= known_env()
+
+
+def test_readme_compose_snippet_publishes_what_the_file_does():
+    """Issue 12: the README's compose excerpt published 1025:1025 while
+    deploy/docker-compose.yml leaves the host ports to Docker."""
+    [doc] = load("docker-compose.yml")
+    with open(os.path.join(ROOT, "README.md")) as f:
+        readme = f.read()
+    section = readme.split("**docker-compose**", 1)[1]
+    snippet = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    shown = yaml.safe_load(snippet)["services"]["smtpsink"]
+    assert shown["ports"] == doc["services"]["smtpsink"]["ports"]
+    assert shown["healthcheck"]["test"] == doc["services"]["smtpsink"]["healthcheck"]["test"]

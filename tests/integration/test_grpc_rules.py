@@ -204,3 +204,19 @@ def test_enhanced_code_omitted_when_extension_off(sink_factory):
     finally:
         c.close()
         assert s.stop()[0] == 0
+
+
+def test_rule_count_limit_is_resource_exhausted(client):
+    """10,000 rules at most: the next one is RESOURCE_EXHAUSTED (room), a bad
+    one stays INVALID_ARGUMENT (input); deleting one makes room again."""
+    futures = [client.sink.SetRejectRule.future(pb.RejectRule(stage=pb.HELO, match="h%d.test" % i, code=550),
+                                                timeout=60) for i in range(10000)]
+    ids = [f.result().id for f in futures]
+    e = rpc_error(add, client, stage=pb.HELO, match="one-more.test", code=550)
+    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED and "too many rules" in e.details()
+    e = rpc_error(add, client, stage=pb.HELO, match="[", code=550)
+    assert e.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # the count is checked first
+    client.sink.DeleteRejectRule(pb.DeleteRejectRuleRequest(id=ids[0]), timeout=10)
+    e = rpc_error(add, client, stage=pb.HELO, match="[", code=550)
+    assert e.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert add(client, stage=pb.HELO, match="one-more.test", code=550).id

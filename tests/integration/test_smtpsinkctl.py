@@ -501,13 +501,31 @@ def test_watch_replay_then_live(sink):
         assert third["subject"] == "live 3"
         assert first["id"] < second["id"] < third["id"]
         assert rd.empty_for(0.3)
+        p.send_signal(signal.SIGINT)           # Ctrl-C ends a watch
+        p.wait(timeout=20)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = p.stderr.read()
+    assert p.returncode == 130, err            # the shell convention for SIGINT, as the README says
+    assert b"interrupted" in err
+
+
+def test_issue12_watch_sigterm_exit_130(sink):
+    """Issue 12: watch ended by a signal exits 130 like every other command
+    (it used to exit 0, against the README's exit status table)."""
+    send(sink, "a@a.test", ["t@term.test"], subject="seen")
+    p = popen_ctl(sink, "watch", "--to", "*@term.test")
+    try:
+        assert LineReader(p).line().rstrip().endswith("seen")
         p.terminate()
         p.wait(timeout=20)
     finally:
         if p.poll() is None:
             p.kill()
             p.wait()
-    assert p.returncode == 0, p.stderr.read()
+    assert p.returncode == 130, p.stderr.read()
 
 
 def test_watch_human_after_id_and_count(sink):

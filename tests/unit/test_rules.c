@@ -360,12 +360,14 @@ test_limits(void **state)
 	for (i = 0; i < RULES_MAX; i++)
 		add_ok(rs, &t);
 	add_bad(rs, &t, "too many rules");
+	assert_true(rules_add_full(rs)); /* RESOURCE_EXHAUSTED over gRPC */
 	assert_int_equal(rules_delete(rs, NULL), RULES_MAX);
 
 	/* The glob length */
 	glob = globs_repeat("", '?', RULES_MATCH_MAX + 1, "");
 	t = tmpl(RULES_STAGE_RCPT_TO, glob, 550);
 	add_bad(rs, &t, "longer than 1024");
+	assert_false(rules_add_full(rs)); /* bad input: INVALID_ARGUMENT */
 	free(glob);
 
 	/*
@@ -390,6 +392,7 @@ test_limits(void **state)
 	assert_int_equal(rules_delete(rs, id), 1); /* room for one again */
 	add_ok(rs, &t);
 	add_bad(rs, &t, "MiB");
+	assert_true(rules_add_full(rs));
 	assert_int_equal(rules_delete(rs, NULL), n);
 	for (i = 0; i < n; i++)
 		add_ok(rs, &t);

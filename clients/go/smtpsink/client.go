@@ -14,12 +14,13 @@ import (
 
 // Aliases of the generated API types, so tests need only this package.
 type (
-	Filter     = smtpsinkv1.Filter
-	Message    = smtpsinkv1.Message
-	Attachment = smtpsinkv1.Attachment
-	RejectRule = smtpsinkv1.RejectRule
-	Stage      = smtpsinkv1.Stage
-	ServerInfo = smtpsinkv1.ServerInfo
+	Filter      = smtpsinkv1.Filter
+	Message     = smtpsinkv1.Message
+	Attachment  = smtpsinkv1.Attachment
+	RejectRule  = smtpsinkv1.RejectRule
+	Stage       = smtpsinkv1.Stage
+	ServerInfo  = smtpsinkv1.ServerInfo
+	RelayStatus = smtpsinkv1.RelayStatus
 )
 
 // Reject rule stages.
@@ -153,6 +154,34 @@ func (c *Client) DeleteRejectRule(ctx context.Context, id string) (uint64, error
 		return 0, fmt.Errorf("smtpsink: delete reject rule %q: %w", id, err)
 	}
 	return resp.GetDeleted(), nil
+}
+
+// ReleaseOptions say where and how Release forwards a message; the zero
+// value forwards it as received to the server's --relay-url.
+type ReleaseOptions struct {
+	RelayURL string   // e.g. "smtp://mailpit:1025"; "" = the server's --relay-url
+	RcptTo   []string // nil = the message's own envelope recipients
+	MailFrom *string  // nil = the message's own envelope sender; "" = the null sender <>
+}
+
+func releaseRequest(id uint64, o ReleaseOptions) *smtpsinkv1.ReleaseMessageRequest {
+	req := &smtpsinkv1.ReleaseMessageRequest{Id: id, RelayUrl: o.RelayURL, RcptTo: o.RcptTo}
+	if o.MailFrom != nil {
+		req.MailFrom, req.OverrideMailFrom = *o.MailFrom, true
+	}
+	return req
+}
+
+// Release forwards stored message id to an upstream SMTP server now
+// (ReleaseMessage) and returns the final status: state, attempts,
+// last_reply and the upstream's replies. The server works within ctx's
+// deadline.
+func (c *Client) Release(ctx context.Context, id uint64, opts ReleaseOptions) (*RelayStatus, error) {
+	st, err := c.sink.ReleaseMessage(ctx, releaseRequest(id, opts))
+	if err != nil {
+		return nil, fmt.Errorf("smtpsink: release message %d: %w", id, err)
+	}
+	return st, nil
 }
 
 // ServerInfo returns the version, addresses, advertised extensions and

@@ -20,6 +20,8 @@ import type { Filter } from './generated/smtpsink/v1/Filter';
 import type { Message__Output } from './generated/smtpsink/v1/Message';
 import type { RejectRule, RejectRule__Output } from './generated/smtpsink/v1/RejectRule';
 import type { ServerInfo__Output } from './generated/smtpsink/v1/ServerInfo';
+import type { ReleaseMessageRequest } from './generated/smtpsink/v1/ReleaseMessageRequest';
+import type { RelayStatus__Output } from './generated/smtpsink/v1/RelayStatus';
 import type { Stage } from './generated/smtpsink/v1/Stage';
 
 export type { Filter } from './generated/smtpsink/v1/Filter';
@@ -28,6 +30,8 @@ export type { Attachment__Output as Attachment } from './generated/smtpsink/v1/A
 export type { RejectRule__Output as RejectRuleInfo } from './generated/smtpsink/v1/RejectRule';
 export type { ServerInfo__Output as ServerInfo } from './generated/smtpsink/v1/ServerInfo';
 export type { Stage } from './generated/smtpsink/v1/Stage';
+export type { RelayStatus__Output as RelayStatus } from './generated/smtpsink/v1/RelayStatus';
+export type { ReleaseMessageRequest } from './generated/smtpsink/v1/ReleaseMessageRequest';
 
 /** Directory holding the .proto files shipped with this package. */
 export const PROTO_DIR = path.join(__dirname, '..', 'proto');
@@ -94,6 +98,27 @@ export interface RejectRuleOptions {
 }
 
 const CALL_TIMEOUT_MS = 30_000;
+
+export interface ReleaseOptions {
+  /** e.g. 'smtp://mailpit:1025'; default: the server's --relay-url */
+  relayUrl?: string;
+  /** forward to these instead of the message's own envelope recipients */
+  rcptTo?: string[];
+  /** this envelope sender instead of the message's own; '' = the null sender <> */
+  mailFrom?: string;
+  /** RPC deadline, within which the server forwards (default 60 s) */
+  timeoutMs?: number;
+}
+
+/** The ReleaseMessage request SinkClient.release sends. */
+export function releaseRequest(id: string | number, opts: ReleaseOptions = {}): ReleaseMessageRequest {
+  const req: ReleaseMessageRequest = { id, relay_url: opts.relayUrl ?? '', rcpt_to: opts.rcptTo ?? [] };
+  if (opts.mailFrom !== undefined) {
+    req.mail_from = opts.mailFrom;
+    req.override_mail_from = true;
+  }
+  return req;
+}
 
 function deadline(ms: number): grpc.Deadline {
   return new Date(Date.now() + ms);
@@ -205,6 +230,16 @@ export class SinkClient {
     const res = await this.unary<{ deleted: string }>((cb) => this.stub.DeleteRejectRule(
       { id }, { deadline: deadline(CALL_TIMEOUT_MS) }, cb));
     return Number(res.deleted);
+  }
+
+  /**
+   * Forwards stored message `id` to an upstream SMTP server now
+   * (ReleaseMessage) and resolves to the final RelayStatus (state, attempts,
+   * last_reply, the upstream's replies).
+   */
+  release(id: string | number, opts: ReleaseOptions = {}): Promise<RelayStatus__Output> {
+    return this.unary<RelayStatus__Output>((cb) => this.stub.ReleaseMessage(
+      releaseRequest(id, opts), { deadline: deadline(opts.timeoutMs ?? 60_000) }, cb));
   }
 
   serverInfo(): Promise<ServerInfo__Output> {

@@ -4,6 +4,9 @@ import pytest
 
 from smtpsink import SmtpSinkContainer
 
+# runs inner pytest sessions (tests/test_pytest_plugin.py)
+pytest_plugins = ["pytester"]
+
 
 def run_labels():
     """dev.smtpsink.run=$SMTPSINK_CI_RUN when .ci/lib.sh runs the tests: the

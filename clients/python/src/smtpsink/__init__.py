@@ -15,11 +15,13 @@ from .client import (
     Filter,
     Message,
     RejectRule,
+    RelayStatus,
     SinkClient,
     SmtpSinkError,
     SmtpSinkTimeout,
     Stage,
     make_filter,
+    make_release_request,
     ssl_context_from_pem,
 )
 
@@ -29,12 +31,14 @@ __all__ = [
     "Filter",
     "Message",
     "RejectRule",
+    "RelayStatus",
     "SinkClient",
     "SmtpSinkContainer",
     "SmtpSinkError",
     "SmtpSinkTimeout",
     "Stage",
     "make_filter",
+    "make_release_request",
     "ssl_context_from_pem",
 ]
 

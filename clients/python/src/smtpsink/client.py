@@ -11,7 +11,7 @@ clear each other's mail.
 from __future__ import annotations
 
 import ssl
-from typing import Iterator, List, Mapping, Optional, Union
+from typing import Iterator, List, Mapping, Optional, Sequence, Union
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
@@ -23,6 +23,7 @@ from .v1 import smtpsink_pb2_grpc as pb_grpc
 Filter = pb.Filter
 Message = pb.Message
 RejectRule = pb.RejectRule
+RelayStatus = pb.RelayStatus
 Stage = pb.Stage
 
 FilterLike = Union[pb.Filter, Mapping[str, object], None]
@@ -66,6 +67,22 @@ def ssl_context_from_pem(pem: str) -> ssl.SSLContext:
     if "-----BEGIN CERTIFICATE-----" not in pem:
         raise ValueError("no certificate in the PEM")
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
+
+
+def make_release_request(id: int, rcpt_to: Union[str, Sequence[str], None] = None,
+                         mail_from: Optional[str] = None, relay_url: Optional[str] = None
+                         ) -> pb.ReleaseMessageRequest:
+    """The ReleaseMessage request: forward stored message `id` to `relay_url`
+    (None: the server's --relay-url), to `rcpt_to` (None: the message's own
+    recipients), from `mail_from` (None: the message's own sender; "" = the
+    null sender <>)."""
+    if isinstance(rcpt_to, str):
+        rcpt_to = [rcpt_to]
+    req = pb.ReleaseMessageRequest(id=id, relay_url=relay_url or "", rcpt_to=list(rcpt_to or []))
+    if mail_from is not None:
+        req.mail_from = mail_from
+        req.override_mail_from = True
+    return req
 
 
 def _stage(stage: Union[str, int]) -> int:
@@ -201,6 +218,22 @@ class SinkClient:
             id = id.id
         try:
             return self.stub.DeleteRejectRule(pb.DeleteRejectRuleRequest(id=id), timeout=timeout).deleted
+        except grpc.RpcError as e:
+            raise _wrap(e) from None
+
+    # -- relay ---------------------------------------------------------------
+
+    def release(self, id: int, rcpt_to: Union[str, Sequence[str], None] = None, mail_from: Optional[str] = None,
+                relay_url: Optional[str] = None, *, timeout: float = 60.0) -> pb.RelayStatus:
+        """Forwards stored message `id` to an upstream SMTP server now and
+        returns the final RelayStatus (state, attempts, last_reply, the
+        upstream's replies). `relay_url` (e.g. "smtp://mailpit:1025")
+        defaults to the server's --relay-url; `rcpt_to` and `mail_from`
+        replace the envelope (see make_release_request). The server works
+        within `timeout` seconds (the RPC deadline)."""
+        req = make_release_request(id, rcpt_to=rcpt_to, mail_from=mail_from, relay_url=relay_url)
+        try:
+            return self.stub.ReleaseMessage(req, timeout=timeout)
         except grpc.RpcError as e:
             raise _wrap(e) from None
 

@@ -9,6 +9,8 @@ import dev.smtpsink.v1.ListMessagesRequest;
 import dev.smtpsink.v1.ListRejectRulesRequest;
 import dev.smtpsink.v1.Message;
 import dev.smtpsink.v1.RejectRule;
+import dev.smtpsink.v1.RelayStatus;
+import dev.smtpsink.v1.ReleaseMessageRequest;
 import dev.smtpsink.v1.ServerInfo;
 import dev.smtpsink.v1.SinkGrpc;
 import dev.smtpsink.v1.Stage;
@@ -138,6 +140,45 @@ public final class SmtpSinkClient implements AutoCloseable {
   public long deleteRejectRule(String id) {
     return stub.deleteRejectRule(DeleteRejectRuleRequest.newBuilder().setId(id).build())
         .getDeleted();
+  }
+
+  /**
+   * Forwards stored message {@code id} to an upstream SMTP server now (ReleaseMessage), as
+   * received, to the server's {@code --relay-url}, and returns the final status.
+   */
+  public RelayStatus release(long id) {
+    return release(id, null, null, null);
+  }
+
+  /**
+   * Forwards stored message {@code id} to an upstream SMTP server now (ReleaseMessage) and returns
+   * the final status: state, attempts, last reply and the upstream's replies. The server works
+   * within a 60 s deadline.
+   *
+   * @param rcptTo these recipients instead of the message's own; null or empty: its own
+   * @param mailFrom this envelope sender instead of the message's own ("" = the null sender);
+   *     null: its own
+   * @param relayUrl e.g. {@code smtp://mailpit:1025}; null: the server's {@code --relay-url}
+   */
+  public RelayStatus release(long id, List<String> rcptTo, String mailFrom, String relayUrl) {
+    return stub.withDeadlineAfter(60, TimeUnit.SECONDS)
+        .releaseMessage(releaseRequest(id, rcptTo, mailFrom, relayUrl));
+  }
+
+  /** The request {@link #release(long, List, String, String)} sends. */
+  static ReleaseMessageRequest releaseRequest(
+      long id, List<String> rcptTo, String mailFrom, String relayUrl) {
+    ReleaseMessageRequest.Builder b = ReleaseMessageRequest.newBuilder().setId(id);
+    if (rcptTo != null) {
+      b.addAllRcptTo(rcptTo);
+    }
+    if (mailFrom != null) {
+      b.setMailFrom(mailFrom).setOverrideMailFrom(true);
+    }
+    if (relayUrl != null) {
+      b.setRelayUrl(relayUrl);
+    }
+    return b.build();
   }
 
   /** Version, addresses, advertised extensions, TLS and AUTH settings, and counters. */

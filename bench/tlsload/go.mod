@@ -1,0 +1,3 @@
+module github.com/smtpsink/smtpsink/bench/tlsload
+
+go 1.24
