@@ -17,12 +17,12 @@ ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
         cmake ninja-build pkg-config gcc libc6-dev binutils \
-        libevent-dev libssl-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev \
+        libevent-dev libssl-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev libjansson-dev \
         protobuf-c-compiler grpc-proto libprotobuf-dev busybox-static \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
-# .dockerignore lets in only CMakeLists.txt, cmake/, include/, proto/ and src/.
+# .dockerignore lets in only CMakeLists.txt, cmake/, include/, proto/, src/ and web/.
 COPY . .
 RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
  && cmake --build /build -j"$(nproc)" --target smtpsink smtpsinkctl
@@ -74,12 +74,13 @@ RUN set -eu; \
 FROM scratch
 COPY --from=build /out/ /
 LABEL org.opencontainers.image.title="smtpsink" \
-      org.opencontainers.image.description="SMTP sink for test suites: captures mail in memory, gRPC control API" \
+      org.opencontainers.image.description="SMTP sink for test suites: captures mail in memory, gRPC and HTTP control API" \
       org.opencontainers.image.licenses="MIT"
 ENV SMTPSINK_SMTP_LISTEN=0.0.0.0:1025 \
     SMTPSINK_GRPC_LISTEN=0.0.0.0:50051 \
+    SMTPSINK_HTTP_LISTEN=0.0.0.0:8025 \
     PATH=/usr/bin
-EXPOSE 1025 50051
+EXPOSE 1025 50051 8025
 USER 10001:10001
 WORKDIR /tmp
 # The port is taken from SMTPSINK_GRPC_LISTEN so the check follows overrides.

@@ -20,7 +20,7 @@ SUDO=
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 PKGS=(build-essential cmake ninja-build pkg-config git
       libevent-dev libssl-dev libgmime-3.0-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
-      protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev)
+      protobuf-compiler protobuf-compiler-grpc libprotobuf-dev grpc-proto libcmocka-dev libjansson-dev)
 if [ "$mode" != run ]; then
   PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 python3-cryptography
          swaks libdigest-hmac-perl libnet-ssleay-perl libio-socket-ssl-perl curl openssl valgrind
@@ -70,6 +70,9 @@ bash "$ROOT/.ci/format-check.sh" || status=1
 
 step "lint: one version everywhere (CMakeLists.txt, the four client modules, CHANGELOG.md)"
 bash "$ROOT/.ci/check-versions.sh" || status=1
+
+step "mailpit $(grep -m1 -o 'v[0-9.]*' "$ROOT/.ci/mailpit.sh") for the side-by-side test of the Mailpit-compatible API"
+if mp=$(bash "$ROOT/.ci/mailpit.sh" | tail -n 1); then export SMTPSINK_MAILPIT="$mp"; else status=1; fi
 
 step "gcc build (-Werror): unit + integration tests"
 build "$ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPICKY_DEVELOPER=ON

@@ -51,6 +51,16 @@ static const struct config_opt config_opts[] = {
 	    "SMTP listen address host:port (repeatable; [v6]:port; port 0 = any free port)" },
 	{ "grpc-listen", CT_STR, OFF(grpc_listen), 0,
 	    "gRPC control API listen address; \"off\" disables it" },
+	{ "http-listen", CT_STR, OFF(http_listen), 0,
+	    "HTTP API and web UI listen address (Mailpit's port); \"off\" disables it" },
+	{ "http-base-path", CT_STR, OFF(http_base_path), 0,
+	    "path prefix of every HTTP route, e.g. /sink behind a reverse proxy" },
+	{ "http-allowed-hosts", CT_LIST, OFF(http_allowed_hosts), 0,
+	    "Host header names accepted besides IP addresses and localhost (comma-separated)" },
+	{ "http-auth-file", CT_STR, OFF(http_auth_file), 0,
+	    "file of user:password lines: HTTP basic auth (probes /healthz, /readyz exempt)" },
+	{ "http-max-connections", CT_UINT, OFF(http_max_connections), 0,
+	    "open HTTP connections; accepting pauses at the limit" },
 	{ "hostname", CT_STR, OFF(hostname), 0, "name in the greeting and the EHLO reply" },
 	{ "ready-file", CT_STR, OFF(ready_file), 0,
 	    "write {\"smtp\":\"addr\",\"grpc\":\"addr\"} here once listening" },
@@ -161,6 +171,7 @@ static const struct {
 	{ OFF(smtps_listen), OFF(smtps_listen_n) },
 	{ OFF(tls_san), OFF(tls_san_n) },
 	{ OFF(relay_rcpt), OFF(relay_rcpt_n) },
+	{ OFF(http_allowed_hosts), OFF(http_allowed_hosts_n) },
 };
 
 static size_t *
@@ -206,6 +217,7 @@ static const struct {
 	{ "relay-queue", 10000000, "10000000" },
 	{ "relay-retries", 1000, "1000" },
 	{ "relay-connections", 1000, "1000" },
+	{ "http-max-connections", 1000000, "1000000" },
 };
 #define NAMES(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -238,6 +250,9 @@ config_defaults(struct config *cfg)
 	cfg->smtp_listen[0] = xstrdup(DEF_SMTP_LISTEN);
 	cfg->smtp_listen_n = 1;
 	cfg->grpc_listen = xstrdup(DEF_GRPC_LISTEN);
+	cfg->http_listen = xstrdup(DEF_HTTP_LISTEN);
+	cfg->http_base_path = xstrdup("");
+	cfg->http_max_connections = DEF_HTTP_MAX_CONNECTIONS;
 	cfg->hostname = xstrdup(DEF_HOSTNAME);
 	cfg->ready_file = NULL;
 	cfg->smtp_line_max = DEF_SMTP_LINE_MAX;
@@ -290,6 +305,11 @@ config_free(struct config *cfg)
 	free(cfg->tls_key);
 	free(cfg->tls_cert_out);
 	free(cfg->grpc_listen);
+	free(cfg->http_listen);
+	free(cfg->http_base_path);
+	free(cfg->http_auth_file);
+	for (i = 0; i < cfg->http_allowed_hosts_n; i++)
+		free(cfg->http_allowed_hosts[i]);
 	free(cfg->hostname);
 	free(cfg->ready_file);
 	for (i = 0; i < cfg->auth_users_n; i++) {

@@ -24,6 +24,8 @@
 
 #define DEF_SMTP_LISTEN		   "127.0.0.1:1025"
 #define DEF_GRPC_LISTEN		   "127.0.0.1:50051"
+#define DEF_HTTP_LISTEN		   "127.0.0.1:8025" /* Mailpit's and MailHog's port */
+#define DEF_HTTP_MAX_CONNECTIONS   256
 #define DEF_HOSTNAME		   "smtpsink"
 #define DEF_SMTP_LINE_MAX	   2048
 #define DEF_DATA_LINE_MAX	   65536
@@ -73,21 +75,27 @@ enum config_tls_version {
 };
 
 struct config {
-	char  *smtp_listen[CONFIG_LISTEN_MAX];
-	size_t smtp_listen_n;
-	char  *smtps_listen[CONFIG_LISTEN_MAX]; /* implicit TLS (RFC 8314) */
-	size_t smtps_listen_n;
-	int    starttls;		   /* STARTTLS advertised on the smtp_listen listeners */
-	char  *tls_cert;		   /* PEM chain; NULL: generate a self-signed one */
-	char  *tls_key;			   /* PEM private key of tls_cert */
-	char  *tls_cert_out;		   /* write the served PEM here before the ready file */
-	char  *tls_san[CONFIG_LISTEN_MAX]; /* extra SANs of the generated certificate */
-	size_t tls_san_n;
-	int    tls_min_version; /* enum config_tls_version */
-	int    require_tls;	/* 530 5.7.0 before STARTTLS (but EHLO/HELO/NOOP/RSET/QUIT) */
-	char  *grpc_listen;	/* "" or "off" disables gRPC */
-	char  *hostname;	/* name in banner and EHLO */
-	char  *ready_file;
+	char	*smtp_listen[CONFIG_LISTEN_MAX];
+	size_t	 smtp_listen_n;
+	char	*smtps_listen[CONFIG_LISTEN_MAX]; /* implicit TLS (RFC 8314) */
+	size_t	 smtps_listen_n;
+	int	 starttls;		     /* STARTTLS advertised on the smtp_listen listeners */
+	char	*tls_cert;		     /* PEM chain; NULL: generate a self-signed one */
+	char	*tls_key;		     /* PEM private key of tls_cert */
+	char	*tls_cert_out;		     /* write the served PEM here before the ready file */
+	char	*tls_san[CONFIG_LISTEN_MAX]; /* extra SANs of the generated certificate */
+	size_t	 tls_san_n;
+	int	 tls_min_version; /* enum config_tls_version */
+	int	 require_tls;	  /* 530 5.7.0 before STARTTLS (but EHLO/HELO/NOOP/RSET/QUIT) */
+	char	*grpc_listen;	  /* "" or "off" disables gRPC */
+	char	*http_listen;	  /* "" or "off" disables HTTP */
+	char	*http_base_path;  /* "/sink" behind a reverse proxy; "" none */
+	char	*http_auth_file;  /* user:password lines: basic auth; NULL none */
+	char	*http_allowed_hosts[CONFIG_LISTEN_MAX]; /* Host names besides IPs, localhost */
+	size_t	 http_allowed_hosts_n;
+	unsigned http_max_connections;
+	char	*hostname; /* name in banner and EHLO */
+	char	*ready_file;
 
 	size_t	 smtp_line_max;
 	size_t	 data_line_max;

@@ -54,6 +54,7 @@
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
 #include <grpc/slice.h>
+#include <grpc/support/alloc.h>
 #include <grpc/support/log.h>
 #include <grpc/support/time.h>
 
@@ -111,6 +112,10 @@ static void control_request(struct control *, size_t);
 static void control_call_free(struct control_call *);
 static void control_maybe_cq_shutdown(struct control *);
 static void control_test_batch(struct control_call *, const grpc_op *, size_t, struct control_op *);
+static void control_local_batch(struct control_call *, const grpc_op *, size_t,
+    struct control_op *);
+static void control_dispatch(void *, int);
+static void control_drained(void *, int);
 
 const struct control_env *
 control_env(const struct control *ctl)
@@ -194,8 +199,6 @@ control_grpc_log(gpr_log_func_args *a)
 }
 
 /* The CQ thread: forwards, nothing else. */
-static void control_dispatch(void *, int);
-static void control_drained(void *, int);
 
 static void *
 control_cq_thread(void *arg)
@@ -260,7 +263,10 @@ control_maybe_cq_shutdown(struct control *ctl)
 {
 	if (ctl->server_down && !ctl->cq_down && ctl->ncalls == 0) {
 		ctl->cq_down = 1;
-		grpc_completion_queue_shutdown(ctl->cq);
+		if (ctl->cq == NULL) /* local calls only: nothing to drain */
+			inbox_post(ctl->inbox, control_drained, ctl, 1);
+		else
+			grpc_completion_queue_shutdown(ctl->cq);
 	}
 }
 
@@ -270,6 +276,11 @@ control_batch(struct control_call *c, const grpc_op *ops, size_t n, struct contr
 {
 	grpc_call_error e;
 
+	if (c->local) {
+		control_local_batch(c, ops, n, op);
+		c->pending++;
+		return 0;
+	}
 	if (c->ctl->test_observe != NULL) {
 		control_test_batch(c, ops, n, op);
 		c->pending++;
@@ -860,6 +871,11 @@ control_shutdown(struct control *ctl, void (*done)(void *), void *arg)
 	if (ctl->trim_ev != NULL)
 		event_del(ctl->trim_ev);
 	control_shutdown_calls(ctl);
+	if (ctl->gs == NULL) { /* local calls only */
+		ctl->server_down = 1;
+		control_maybe_cq_shutdown(ctl);
+		return;
+	}
 	grpc_server_shutdown_and_notify(ctl->gs, ctl->cq, &ctl->op_shutdown);
 	ctl->grace_ev = evtimer_new(ctl->base, control_grace_cb, ctl);
 	evtimer_add(ctl->grace_ev, &tv);
@@ -881,14 +897,154 @@ control_free(struct control *ctl)
 	}
 	if (ctl->thread_started)
 		pthread_join(ctl->thread, NULL);
-	grpc_server_destroy(ctl->gs);
-	grpc_completion_queue_destroy(ctl->cq);
+	if (ctl->gs != NULL)
+		grpc_server_destroy(ctl->gs);
+	if (ctl->cq != NULL)
+		grpc_completion_queue_destroy(ctl->cq);
 	if (ctl->grace_ev != NULL)
 		event_free(ctl->grace_ev);
 	if (ctl->trim_ev != NULL)
 		event_free(ctl->trim_ev);
 	free(ctl);
 	grpc_shutdown();
+}
+
+/* ----- local calls (control.h) ----- */
+
+/* Posted through the inbox: a completion as gRPC would deliver it, later. */
+static void
+control_local_complete(struct control_call *c, struct control_op *op, int ok)
+{
+	if (op == &c->op_close) {
+		if (c->local_closed)
+			return;
+		c->local_closed = 1;
+	}
+	inbox_post(c->ctl->inbox, control_dispatch, op, ok);
+}
+
+/*
+ * A local call's batch: RECV_CLOSE_ON_SERVER completes once the status went
+ * (or the caller cancelled); a streamed message completes when the caller
+ * consumed it (control_local_sent); the rest at once.
+ */
+static void
+control_local_batch(struct control_call *c, const grpc_op *ops, size_t n, struct control_op *op)
+{
+	grpc_byte_buffer_reader rd;
+	grpc_slice		sl = grpc_empty_slice();
+	const grpc_op	       *status = NULL;
+	control_local_fn       *fn = c->local_fn;
+	char		       *msg = NULL;
+	int			has_msg = 0;
+	size_t			i;
+
+	for (i = 0; i < n; i++) {
+		if (ops[i].op == GRPC_OP_RECV_CLOSE_ON_SERVER) {
+			if (c->local_fn == NULL) /* cancelled before the handler ran */
+				control_local_complete(c, op, 1);
+			return;
+		}
+		if (ops[i].op == GRPC_OP_SEND_STATUS_FROM_SERVER)
+			status = &ops[i];
+		if (ops[i].op == GRPC_OP_SEND_MESSAGE &&
+		    grpc_byte_buffer_reader_init(&rd, ops[i].data.send_message.send_message)) {
+			sl = grpc_byte_buffer_reader_readall(&rd);
+			grpc_byte_buffer_reader_destroy(&rd);
+			has_msg = 1;
+		}
+	}
+	if (status != NULL) {
+		c->local_fn = NULL;
+		if (status->data.send_status_from_server.status_details != NULL)
+			msg = grpc_slice_to_c_string(
+			    *status->data.send_status_from_server.status_details);
+		if (fn != NULL)
+			fn(c->local_arg, 1, status->data.send_status_from_server.status, msg,
+			    GRPC_SLICE_START_PTR(sl), GRPC_SLICE_LENGTH(sl));
+		gpr_free(msg);
+		control_local_complete(c, op, 1);
+		control_local_complete(c, &c->op_close, 1);
+	} else if (has_msg && fn != NULL) {
+		c->local_held = op;
+		fn(c->local_arg, 0, GRPC_STATUS_OK, NULL, GRPC_SLICE_START_PTR(sl),
+		    GRPC_SLICE_LENGTH(sl));
+	} else
+		control_local_complete(c, op, fn != NULL);
+	grpc_slice_unref(sl);
+}
+
+struct control_call *
+control_local_call(struct control *ctl, const char *path, const ProtobufCMessage *req,
+    control_local_fn *fn, void *arg)
+{
+	struct control_call *c;
+	size_t		     i;
+
+	for (i = 0; i < ctl->env.nmethods; i++)
+		if (strcmp(ctl->env.methods[i].path, path) == 0)
+			break;
+	if (i == ctl->env.nmethods)
+		return NULL;
+	c = control_call_new(ctl, i);
+	c->local = 1;
+	c->local_fn = fn;
+	c->local_arg = arg;
+	c->deadline = gpr_inf_future(GPR_CLOCK_MONOTONIC);
+	c->payload = pbgrpc_pack(req, protobuf_c_message_get_packed_size(req));
+	control_call_begin(c);
+	return c;
+}
+
+int
+control_local_streaming(const struct control *ctl, const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < ctl->env.nmethods; i++)
+		if (strcmp(ctl->env.methods[i].path, path) == 0)
+			return ctl->env.methods[i].kind == CONTROL_SERVER_STREAM;
+	return -1;
+}
+
+void
+control_local_sent(struct control_call *c)
+{
+	struct control_op *op = c->local_held;
+
+	if (op != NULL) {
+		c->local_held = NULL;
+		control_local_complete(c, op, 1);
+	}
+}
+
+void
+control_local_cancel(struct control_call *c)
+{
+	struct control_op *op = c->local_held;
+
+	c->local_fn = NULL;
+	c->local_held = NULL;
+	if (op != NULL)
+		control_local_complete(c, op, 0);
+	if (!c->status_sent)
+		c->cancelled = 1;
+	control_local_complete(c, &c->op_close, 1);
+}
+
+struct control *
+control_local_new(const struct control_env *env)
+{
+	struct control *ctl = xcalloc(1, sizeof(*ctl));
+
+	grpc_init(); /* byte buffers and slices */
+	ctl->env = *env;
+	ctl->base = env->base;
+	ctl->inbox = env->inbox;
+	ctl->max_message = env->cfg->grpc_max_message > INT_MAX ? INT_MAX :
+								  env->cfg->grpc_max_message;
+	TAILQ_INIT(&ctl->calls);
+	return ctl;
 }
 
 /* ----- test hook (tests/fuzz/fuzz_control.c; see control_call.h) ----- */

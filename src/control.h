@@ -19,6 +19,10 @@
 #ifndef SMTPSINK_CONTROL_H
 #define SMTPSINK_CONTROL_H
 #include <stddef.h>
+#include <stdint.h>
+
+#include <grpc/status.h>
+#include <protobuf-c/protobuf-c.h>
 
 struct config;
 struct control;
@@ -83,5 +87,34 @@ void		control_serving_changed(struct control *);
  * done here first, running the event loop until drained. NULL is a no-op.
  */
 void		control_free(struct control *);
+
+/*
+ * Local calls: a registered method run from inside the process (the HTTP
+ * API) through the same handler as a gRPC call, with its answer handed to
+ * fn instead of gRPC. fn(arg, final, code, msg, data, len): final == 0 for
+ * one message of a server stream (data[0..len) is the packed message;
+ * call control_local_sent() once it is consumed, the next one follows
+ * only then), final == 1 once, for the status (code, msg) and for a unary
+ * call its reply message (len 0 for an empty one or on error). Nothing is
+ * called after that. fn may run before control_local_call() returns (a
+ * handler that answers at once). The request is borrowed (packed here).
+ * NULL when path is not a registered method. The call belongs to ctl: the
+ * pointer is valid until fn ran with final == 1 or control_local_cancel().
+ */
+typedef void	     control_local_fn(void *arg, int final, grpc_status_code code, const char *msg,
+	    const uint8_t *data, size_t len);
+struct control_call *control_local_call(struct control *, const char *path,
+    const ProtobufCMessage *req, control_local_fn *fn, void *arg);
+/* 1 if path is a server-streaming method, 0 unary, -1 not registered */
+int		     control_local_streaming(const struct control *, const char *path);
+/* The message fn was given is consumed: the stream may send the next. */
+void		     control_local_sent(struct control_call *);
+/* The caller is gone: the handler is told (on_close), fn is not called again. */
+void		     control_local_cancel(struct control_call *);
+/*
+ * A struct control for local calls only, when the gRPC listener is off:
+ * no server, no thread. control_shutdown() and control_free() work on it.
+ */
+struct control	    *control_local_new(const struct control_env *);
 
 #endif

@@ -62,9 +62,15 @@ struct control_call {
 	int			     sending;	   /* a send batch is in flight */
 	int			     started;	   /* a client call (not a posted request) */
 	int			     defer_status; /* status waits for the send in flight */
+	int			     local;	   /* control_local_call(): no gRPC call */
+	int			     local_closed; /* local: op_close was completed */
 	grpc_status_code	     defer_code;
 	char			    *defer_msg;
 	struct control_op	     op_new, op_send, op_close;
+	struct control_op	    *local_held; /* local: a streamed message's op */
+	/* control_local_fn (control.h); NULL once the status went or cancelled */
+	void (*local_fn)(void *, int, grpc_status_code, const char *, const uint8_t *, size_t);
+	void *local_arg;
 	TAILQ_ENTRY(control_call) entry;
 
 	/* Handler state (control_rpc.c) */

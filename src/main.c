@@ -118,6 +118,8 @@ main(int argc, char **argv)
 		printf(" smtps=%s", server_smtps_addr(s, i));
 	if (server_grpc_addr(s) != NULL)
 		printf(" grpc=%s", server_grpc_addr(s));
+	if (server_http_addr(s) != NULL)
+		printf(" http=%s", server_http_addr(s));
 	printf("\n");
 	fflush(stdout);
 	log_info("ready version=%s", SMTPSINK_VERSION);

@@ -25,6 +25,7 @@
 #include "control.h"
 #include "control_rpc.h"
 #include "deliver.h"
+#include "http.h"
 #include "inbox.h"
 #include "json.h"
 #include "listener.h"
@@ -49,7 +50,9 @@ struct server {
 	struct listener	    *listener;
 	struct listener	    *smtps_listener; /* implicit TLS; NULL: none */
 	struct tls	    *tls;	     /* NULL without TLS */
-	struct control	    *control;	     /* NULL when gRPC is off */
+	struct control	    *control;	     /* NULL when gRPC and HTTP are off */
+	int		     grpc_on;	     /* control serves gRPC (else local calls only) */
+	struct http	    *http;	     /* NULL when HTTP is off */
 	struct inbox	    *inbox;
 	struct relay	    *relay; /* forwarding (NULL until started) */
 	struct stats	     stats;
@@ -172,7 +175,13 @@ server_smtp_addr(const struct server *s, size_t i)
 const char *
 server_grpc_addr(const struct server *s)
 {
-	return s->control != NULL ? control_address(s->control) : NULL;
+	return s->grpc_on ? control_address(s->control) : NULL;
+}
+
+const char *
+server_http_addr(const struct server *s)
+{
+	return s->http != NULL ? http_address(s->http) : NULL;
 }
 
 size_t
@@ -207,18 +216,25 @@ server_json_addrs(const struct listener *l)
 char *
 server_ready_json(const struct server *s)
 {
-	char  *out, *list = server_json_addrs(s->listener), *smtp, *grpc, *smtps = NULL;
+	char  *out, *list = server_json_addrs(s->listener), *smtp, *grpc, *smtps = NULL, *http, *q;
 	size_t n = s->listener ? listener_count(s->listener) : 0;
 
 	smtp = json_quote(n ? listener_addr(s->listener, 0) : "");
-	grpc = s->control ? json_quote(control_address(s->control)) : xstrdup("");
+	grpc = s->grpc_on ? json_quote(control_address(s->control)) : xstrdup("");
 	if (s->smtps_listener != NULL) {
 		out = server_json_addrs(s->smtps_listener);
 		xasprintf(&smtps, ",\"smtps\":[%s]", out);
 		free(out);
 	}
-	xasprintf(&out, "{\"smtp\":%s,\"smtp_addresses\":[%s]%s%s%s}", smtp, list,
-	    smtps != NULL ? smtps : "", s->control ? ",\"grpc\":" : "", grpc);
+	if (s->http != NULL) {
+		q = json_quote(http_address(s->http));
+		xasprintf(&http, ",\"http\":[%s]", q);
+		free(q);
+	} else
+		http = xstrdup("");
+	xasprintf(&out, "{\"smtp\":%s,\"smtp_addresses\":[%s]%s%s%s%s}", smtp, list,
+	    smtps != NULL ? smtps : "", s->grpc_on ? ",\"grpc\":" : "", grpc, http);
+	free(http);
 	free(smtps);
 	free(smtp);
 	free(grpc);
@@ -299,6 +315,31 @@ server_serving(void *arg)
 	return !s->shutting_down && listener_count(s->listener) > 0;
 }
 
+/* An address option that is set and not "off" */
+static int
+server_listen_on(const char *addr)
+{
+	return addr != NULL && *addr != '\0' && strcmp(addr, "off") != 0;
+}
+
+static int
+server_start_http(struct server *s, char *err, size_t errlen)
+{
+	struct http_env env;
+
+	memset(&env, 0, sizeof(env));
+	env.cfg = s->cfg;
+	env.base = s->base;
+	env.store = s->store;
+	env.waiters = s->waiters;
+	env.control = s->control;
+	env.stats = &s->stats;
+	env.serving = server_serving;
+	env.serving_arg = s;
+	s->http = http_new(&env, err, errlen);
+	return s->http != NULL ? 0 : -1;
+}
+
 int
 server_start(struct server *s, int with_control, char *err, size_t errlen)
 {
@@ -322,8 +363,8 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 	    (s->smtps_listener = listener_new(s->base, cfg->smtps_listen, cfg->smtps_listen_n,
 		 server_accept_tls, s, err, errlen)) == NULL)
 		return -1;
-	if (with_control && cfg->grpc_listen != NULL && *cfg->grpc_listen != '\0' &&
-	    strcmp(cfg->grpc_listen, "off") != 0) {
+	s->grpc_on = with_control && server_listen_on(cfg->grpc_listen);
+	if (s->grpc_on || (with_control && server_listen_on(cfg->http_listen))) {
 		memset(&env, 0, sizeof(env));
 		env.cfg = cfg;
 		env.base = s->base;
@@ -340,10 +381,16 @@ server_start(struct server *s, int with_control, char *err, size_t errlen)
 		env.serving = server_serving;
 		env.serving_arg = s;
 		env.methods = control_rpc_methods(&env.nmethods);
-		s->control = control_new(&env, cfg->grpc_listen, err, errlen);
+		if (s->grpc_on)
+			s->control = control_new(&env, cfg->grpc_listen, err, errlen);
+		else
+			s->control = control_local_new(&env); /* the HTTP API's calls */
 		if (s->control == NULL)
 			return -1;
 	}
+	if (with_control && server_listen_on(cfg->http_listen) &&
+	    server_start_http(s, err, errlen) == -1)
+		return -1;
 	if (s->tls != NULL && cfg->tls_cert_out != NULL && *cfg->tls_cert_out != '\0' &&
 	    tls_write_cert(s->tls, cfg->tls_cert_out, err, errlen) == -1)
 		return -1;
@@ -455,6 +502,7 @@ server_free(struct server *s)
 	if (s == NULL)
 		return;
 	smtp_sessions_free_all(&s->sessions, "server freed");
+	http_free(s->http);
 	if (s->control != NULL)
 		control_free(s->control);
 	listener_free(s->listener);

@@ -55,7 +55,9 @@ size_t	    server_smtps_count(const struct server *);
 const char *server_smtps_addr(const struct server *, size_t i);
 /* Bound gRPC address, or NULL when the control API is off */
 const char *server_grpc_addr(const struct server *);
-/* The JSON written to --ready-file: {"smtp":"...","grpc":"..."} (malloc'd) */
+/* Bound HTTP address, or NULL when HTTP is off */
+const char *server_http_addr(const struct server *);
+/* The JSON written to --ready-file: {"smtp":"...","grpc":"...","http":["..."]} (malloc'd) */
 char	   *server_ready_json(const struct server *);
 
 /* Parts, borrowed for the server's lifetime (sink.c, tests) */

@@ -681,6 +681,8 @@ smtpsink_start(const struct smtpsink_options *opt, char *err, size_t errlen)
 	free(sink->cfg.grpc_listen);
 	sink->has_grpc = opt->grpc_listen != NULL && *opt->grpc_listen != '\0';
 	sink->cfg.grpc_listen = xstrdup(sink->has_grpc ? opt->grpc_listen : "off");
+	free(sink->cfg.http_listen);
+	sink->cfg.http_listen = xstrdup("off"); /* the embedding API has no HTTP side */
 	if (opt->hostname != NULL && *opt->hostname != '\0') {
 		free(sink->cfg.hostname);
 		sink->cfg.hostname = xstrdup(opt->hostname);

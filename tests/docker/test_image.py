@@ -1,5 +1,6 @@
 """Checks of the smtpsink image: size, metadata, non-root, locked-down run,
 charset decoding with the trimmed iconv set, health check, SIGTERM as PID 1."""
+import http.client
 import json
 import smtplib
 import time
@@ -18,9 +19,10 @@ def test_image_size_within_budget():
 def test_image_metadata():
     cfg = inspect(IMAGE, "image")["Config"]
     assert cfg["User"] == "10001:10001"
-    assert set(cfg["ExposedPorts"]) == {"1025/tcp", "50051/tcp"}
+    assert set(cfg["ExposedPorts"]) == {"1025/tcp", "50051/tcp", "8025/tcp"}
     assert "SMTPSINK_SMTP_LISTEN=0.0.0.0:1025" in cfg["Env"]
     assert "SMTPSINK_GRPC_LISTEN=0.0.0.0:50051" in cfg["Env"]
+    assert "SMTPSINK_HTTP_LISTEN=0.0.0.0:8025" in cfg["Env"]
     assert cfg["Entrypoint"] == ["/usr/bin/smtpsink"]
     assert "smtpsinkctl health" in " ".join(cfg["Healthcheck"]["Test"])
 
@@ -50,6 +52,20 @@ def test_locked_down_container_captures_and_decodes(run_sink):
     # iconv modules present: ISO-8859-1, ISO-2022-JP and windows-1252 decode
     assert m["subject"] == "caf\u00e9\u30c6\u30b9\u30c8"
     assert m["text_body"].rstrip("\r\n") == "price \u20ac 5"
+
+
+def test_http_api_on_8025(run_sink):
+    # reached through the published port by IP address: Host is an IP literal
+    sink = run_sink("-p", "127.0.0.1::8025", "--read-only")
+    port = sink.port(8025)
+    with smtplib.SMTP("127.0.0.1", sink.port(1025), timeout=10) as s:
+        s.sendmail("a@example.test", ["b@example.test"], b"Subject: over http\r\n\r\nhi\r\n")
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/api/v1/messages")
+    r = c.getresponse()
+    assert r.status == 200 and json.loads(r.read())["messages"][0]["Subject"] == "over http"
+    c.request("GET", "/readyz", headers={"Host": "smtpsink.evil.example"})
+    assert c.getresponse().status == 403  # DNS rebinding refused
 
 
 def test_runs_under_an_arbitrary_uid(run_sink):

@@ -40,7 +40,7 @@ def test_kubernetes_deployment_and_service():
 
     [c] = pod["spec"]["containers"]
     ports = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert ports == {"smtp": 1025, "grpc": 50051}
+    assert ports == {"smtp": 1025, "grpc": 50051, "http": 8025}
     assert {p["targetPort"] for p in svc["spec"]["ports"]} <= set(ports)
 
     # native gRPC probes on the health service

@@ -21,6 +21,10 @@ if PYGEN not in sys.path:
 # takes seconds to start and to stop. Only the harness's own waits stretch;
 # what a test asserts about timing does not (such tests skip themselves).
 VALGRIND = bool(os.environ.get("SMTPSINK_VALGRIND"))
+# The HTTP side's default port (8025) would clash between sinks started in
+# parallel, also by tests that run the binary themselves: port 0 unless a
+# test says otherwise (--http-listen wins over the environment).
+os.environ.setdefault("SMTPSINK_HTTP_LISTEN", "127.0.0.1:0")
 HARNESS_WAIT = 10.0 * (6 if VALGRIND else 1)
 
 
@@ -69,6 +73,7 @@ class Sink:
         self.smtp_addr = self.ready["smtp"]
         self.smtp_host, self.smtp_port = _split(self.smtp_addr)
         self.grpc_addr = self.ready.get("grpc")
+        self.http_addr = (self.ready.get("http") or [None])[0]
 
     def stderr(self):
         try:
