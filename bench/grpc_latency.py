@@ -183,7 +183,7 @@ class Smtpsink:
         self.tmp = tempfile.mkdtemp(prefix="bench-grpc-")
         ready = os.path.join(self.tmp, "ready.json")
         self.stderr = open(os.path.join(self.tmp, "stderr.log"), "wb")
-        self.proc = subprocess.Popen([binary, "--smtp-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+        self.proc = subprocess.Popen([binary, "--smtp-listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--http-listen", "off",
                                       "--ready-file", ready, "--max-messages", "1000000", "--max-bytes", "4G",
                                       "--max-waiters", "100000"] + list(extra),
                                      stdout=subprocess.DEVNULL, stderr=self.stderr)

@@ -132,6 +132,7 @@ class Sink:
         elif kind in ("smtpsink", "smtpsink+grpc"):
             argv = [smtpsink_bin, "--smtp-listen", addr,
                     "--grpc-listen", "127.0.0.1:0" if kind == "smtpsink+grpc" else "off",
+                    "--http-listen", "off",  # its default 127.0.0.1:8025 is Mailpit's port too
                     "--max-messages", "10000000", "--max-bytes", "8G", "--max-sessions", "6000",
                     "--ready-file", os.path.join(self.tmp, "ready.json")]
         else:
