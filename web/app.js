@@ -758,7 +758,7 @@
 			st.pending = 0;
 			loadPage(null).then(connectEvents);
 		});
-		$('reset').addEventListener('click', () => {
+		$('f-reset').addEventListener('click', () => {
 			$('search').reset();
 			$('search').requestSubmit();
 		});
