@@ -85,6 +85,27 @@ def ui(sink, browser):
     yield browser
 
 
+@pytest.fixture
+def remote():
+    """A stand-in for a tracking pixel's host: (its port, the paths fetched from it)."""
+    hits = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv.server_port, hits
+    srv.shutdown()
+    srv.server_close()
+
+
 def rpc(sink, method, body):
     c = http.client.HTTPConnection(urllib.parse.urlsplit(sink.http_base).netloc, timeout=10)
     try:
@@ -250,77 +271,45 @@ def test_message_html_in_sandboxed_iframe_and_envelope(sink, ui):
     assert "None" in tab(ui, "anomalies").text
 
 
-def test_remote_images_blocked_by_default_cid_images_shown(sink, ui):
-    hits = []
-
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
+def test_remote_images_blocked_by_default_cid_images_shown(sink, ui, remote):
+    port, hits = remote
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                        "1f15c4890000000d49444154789c63f8cfc0f01f0005000201ff8999"
+                        "3d1d0000000049454e44ae426082")
+    m = EmailMessage()
+    m["From"], m["To"], m["Subject"] = "a@example.com", "b@test.example", "images"
+    m.set_content("x")
+    m.add_alternative('<img id="cid" src="cid:logo@x"><img id="remote" src="http://127.0.0.1:%d/t.png">'
+                      % port, subtype="html")
+    m.get_payload()[1].add_related(png, maintype="image", subtype="png", cid="<logo@x>", filename="logo.png")
+    with smtplib.SMTP(sink.smtp_host, sink.smtp_port, timeout=10) as s:
+        s.send_message(m)
+    open_ui(sink, ui, 1)
+    open_row(ui, 0)
+    ui.switch_to.frame(ui.find_element(By.ID, "m-frame"))
     try:
-        png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-                            "1f15c4890000000d49444154789c63f8cfc0f01f0005000201ff8999"
-                            "3d1d0000000049454e44ae426082")
-        m = EmailMessage()
-        m["From"], m["To"], m["Subject"] = "a@example.com", "b@test.example", "images"
-        m.set_content("x")
-        m.add_alternative('<img id="cid" src="cid:logo@x"><img id="remote" src="http://127.0.0.1:%d/t.png">'
-                          % srv.server_port, subtype="html")
-        m.get_payload()[1].add_related(png, maintype="image", subtype="png", cid="<logo@x>", filename="logo.png")
-        with smtplib.SMTP(sink.smtp_host, sink.smtp_port, timeout=10) as s:
-            s.send_message(m)
-        open_ui(sink, ui, 1)
-        open_row(ui, 0)
-        ui.switch_to.frame(ui.find_element(By.ID, "m-frame"))
-        try:
-            wait_for(lambda: js(ui, "const i = document.getElementById('cid'); return i && i.complete && "
-                                    "i.naturalWidth === 1"), "the cid: image shown")
-            assert js(ui, "return document.getElementById('cid').src.startsWith('data:image/png;base64,')")
-        finally:
-            ui.switch_to.default_content()
-        time.sleep(0.5)
-        assert hits == [], "a remote image was fetched without consent"
-        att = tab(ui, "attachments")
-        assert "logo.png" in att.text
-        wait_for(lambda: js(ui, "const i = document.querySelector('#m-attachments img'); "
-                                "return i && i.complete && i.naturalWidth === 1"), "the inline image")
+        wait_for(lambda: js(ui, "const i = document.getElementById('cid'); return i && i.complete && "
+                                "i.naturalWidth === 1"), "the cid: image shown")
+        assert js(ui, "return document.getElementById('cid').src.startsWith('data:image/png;base64,')")
     finally:
-        srv.shutdown()
-        srv.server_close()
+        ui.switch_to.default_content()
+    time.sleep(0.5)
+    assert hits == [], "a remote image was fetched without consent"
+    att = tab(ui, "attachments")
+    assert "logo.png" in att.text
+    wait_for(lambda: js(ui, "const i = document.querySelector('#m-attachments img'); "
+                            "return i && i.complete && i.naturalWidth === 1"), "the inline image")
 
 
 @pytest.mark.xfail(strict=True, reason="the srcdoc iframe inherits the page's CSP, whose img-src "
                    "('self' data:) has no http: https:: the remote-images toggle cannot load them")
-def test_remote_images_after_the_toggle(sink, ui):
-    hits = []
-
-    class H(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            hits.append(self.path)
-            self.send_response(404)
-            self.end_headers()
-
-        def log_message(self, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
-    threading.Thread(target=srv.serve_forever, daemon=True).start()
-    try:
-        send(sink, "remote", html='<img src="http://127.0.0.1:%d/t.png">' % srv.server_port)
-        open_ui(sink, ui, 1)
-        open_row(ui, 0)
-        ui.find_element(By.ID, "remote").click()
-        wait_for(lambda: hits, "the remote image fetched after the toggle", timeout=3)
-    finally:
-        srv.shutdown()
-        srv.server_close()
+def test_remote_images_after_the_toggle(sink, ui, remote):
+    port, hits = remote
+    send(sink, "remote", html='<img src="http://127.0.0.1:%d/t.png">' % port)
+    open_ui(sink, ui, 1)
+    open_row(ui, 0)
+    ui.find_element(By.ID, "remote").click()
+    wait_for(lambda: hits, "the remote image fetched after the toggle", timeout=3)
 
 
 HOSTILE_SUBJECT = '<img src=x onerror="window.pwned=1;alert(1)"><script>window.pwned=11</script>'
