@@ -24,7 +24,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git
 if [ "$mode" != run ]; then
   PKGS+=(python3 python3-pytest python3-grpcio python3-protobuf python3-h2 python3-cryptography
          swaks libdigest-hmac-perl libnet-ssleay-perl libio-socket-ssl-perl curl openssl valgrind
-         shellcheck clang-format clang)
+         shellcheck clang-format clang chromium chromium-driver python3-selenium)
 fi
 missing=()
 for p in "${PKGS[@]}"; do

@@ -54,8 +54,6 @@ foreach(f ${files})
 endforeach()
 string(APPEND body "\nstatic const struct http_asset assets[] = {\n${rows}};\n\n"
   "const struct http_asset *\nhttp_assets_find(const char *path)\n{\n\tsize_t i;\n\n"
-  "\tif (strcmp(path, \"/ui\") == 0 || strcmp(path, \"/ui/\") == 0 || strcmp(path, \"/index.html\") == 0)\n"
-  "\t\tpath = \"/\";\n"
   "\tfor (i = 0; i < sizeof(assets) / sizeof(assets[0]); i++)\n"
   "\t\tif (strcmp(assets[i].path, path) == 0)\n\t\t\treturn &assets[i];\n\treturn NULL;\n}\n")
 file(WRITE ${OUT}.tmp "${body}")

@@ -70,8 +70,15 @@
 #define HTTP_SSE_PUMP_MS      20
 #define HTTP_SERVICE	      "smtpsink.v1.Sink"
 #define HTTP_CSP_API	      "default-src 'none'; frame-ancestors 'none'; sandbox"
+/*
+ * The UI's own policy. img-src allows http: and https: only because a
+ * srcdoc iframe inherits it: the UI puts its own stricter CSP first in each
+ * HTML body (remote images blocked until the user's toggle), and its own
+ * code loads no remote image.
+ */
 #define HTTP_CSP_UI \
-	"default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; " \
+	"default-src 'self'; img-src 'self' data: http: https:; style-src 'self' " \
+	"'unsafe-inline'; " \
 	"frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 
 enum http_req_kind { HTTP_REQ_RPC, HTTP_REQ_SSE, HTTP_REQ_HELD };
@@ -817,6 +824,18 @@ http_asset(struct evhttp_request *req, const char *path)
 	evbuffer_free(b);
 }
 
+/* The page itself is served at the base path's "/" only: its URLs are relative */
+static void
+http_redirect_root(struct http *h, struct evhttp_request *req)
+{
+	char loc[512];
+
+	snprintf(loc, sizeof(loc), "%.*s/", (int)h->baselen, h->base);
+	http_security_headers(req, HTTP_CSP_API);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Location", loc);
+	evhttp_send_reply(req, 301, "Moved Permanently", NULL);
+}
+
 /* --- checks --------------------------------------------------------------- */
 
 /* host without port: "[::1]:8025" -> "::1", "Example.com:80" -> "example.com" */
@@ -965,6 +984,9 @@ http_route(struct http *h, struct evhttp_request *req, const char *path, const c
 		http_events(h, req, query);
 	else if (strncmp(path, "/api/messages/", 14) == 0)
 		http_messages(h, req, path + 14);
+	else if (strcmp(path, "/ui") == 0 || strcmp(path, "/ui/") == 0 ||
+	    strcmp(path, "/index.html") == 0)
+		http_redirect_root(h, req); /* the page's relative URLs need "/" */
 	else
 		http_asset(req, path);
 }
@@ -1013,8 +1035,11 @@ http_request_cb(struct evhttp_request *req, void *arg)
 			return;
 		}
 		memmove(path, path + h->baselen, strlen(path + h->baselen) + 1);
-		if (*path == '\0')
-			strcpy(path, "/");
+		if (*path == '\0') { /* "/sink": the page needs "/sink/" */
+			http_redirect_root(h, req);
+			free(path);
+			return;
+		}
 	}
 	if (strcmp(path, "/healthz") != 0 && strcmp(path, "/readyz") != 0 &&
 	    !http_auth_ok(h, req)) {

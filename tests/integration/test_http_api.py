@@ -45,6 +45,9 @@ def test_health_ready_and_headers(web):
     import gzip
     assert gzip.decompress(gz) == body
     assert hu.request(web.http_addr, "GET", "/nope")[0] == 404
+    for p in ("/ui", "/ui/", "/index.html"):
+        st, h, _ = hu.request(web.http_addr, "GET", p)
+        assert (st, h.get("location")) == (301, "/"), p
 
 
 def test_readyz_follows_drain(sink_factory):
@@ -281,7 +284,10 @@ def test_basic_auth_and_base_path(sink_factory):
         assert hu.request(a, "GET", "/sink/api/v1/messages", headers=hu.basic("alice", "s3cret:with:colons"))[0] == 200
         assert hu.request(a, "GET", "/sink/api/v1/messages", headers=hu.basic("bob", "pw"))[0] == 200
         assert hu.request(a, "GET", "/api/v1/messages", headers=hu.basic("bob", "pw"))[0] == 404
-        assert hu.request(a, "GET", "/sink", headers=hu.basic("bob", "pw"))[0] == 200
+        assert hu.request(a, "GET", "/sink/", headers=hu.basic("bob", "pw"))[0] == 200
+        for p in ("/sink", "/sink/ui", "/sink/ui/", "/sink/index.html"):  # the page's URLs are relative
+            st, h, _ = hu.request(a, "GET", p, headers=hu.basic("bob", "pw"))
+            assert (st, h.get("location")) == (301, "/sink/"), p
     finally:
         os.unlink(f.name)
 
