@@ -326,10 +326,18 @@ def test_hostile_requests(sink_factory):
     hu.send(s.smtp_addr, *hu.MAILS[0])
     for c in idle:
         c.close()
+    # Accepting resumes. The idle sockets that were still in the backlog are
+    # accepted too (the kernel does not drop them when the client closes), so
+    # for a moment the cap may still be reached and the late client may get
+    # 503; a client that retries gets in within a few seconds.
     late.settimeout(5)
-    assert late.recv(100).startswith(b"HTTP/1.1 200")
+    first = late.recv(100)
+    assert first.startswith(b"HTTP/1.1 200") or first.startswith(b"HTTP/1.1 503"), first
     late.close()
-    assert hu.request(a, "GET", "/healthz")[0] == 200
+    deadline = time.monotonic() + 5
+    while hu.request(a, "GET", "/healthz")[0] != 200:
+        assert time.monotonic() < deadline, "the cap still refuses after the idle clients left"
+        time.sleep(0.1)
 
 
 def test_http_off_and_grpc_off(sink_factory):
