@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs every benchmark the way bench/RESULTS.md was produced; ~35 minutes on
+# Runs every benchmark the way bench/RESULTS.md was produced; ~40 minutes on
 # a 2-core machine.  Usage (from anywhere): bench/run_all.sh [BUILD_DIR]
 # Builds BUILD_DIR (default build-bench, RelWithDebInfo) first.  Logs and JSON
 # go to bench/out/<timestamp>/.
@@ -45,4 +45,9 @@ MAILPIT=${MAILPIT_BIN:-$BUILD/bin/mailpit}
 if [ -x "$MAILPIT" ]; then TLS_SERVERS=smtpsink,mailpit; else TLS_SERVERS=smtpsink; fi
 step tls $PY "$ROOT/bench/tls_auth.py" --smtpsink "$BUILD/smtpsink" --mailpit "$MAILPIT" --tlsload "$BUILD/bin/tlsload" \
     --servers "$TLS_SERVERS" --reps 5 --messages 6000 --idle 1000 --out "$OUT/tls.json"
+# 6. async relay (issue 10): smtpsink A relaying to a plain smtpsink B, beside Mailpit relaying to the same kind
+#    of B (skipped without Mailpit), and A capture-only for the CPU ratio
+if [ -x "$MAILPIT" ]; then RELAY_SERVERS=smtpsink,mailpit,capture; else RELAY_SERVERS=smtpsink,capture; fi
+step relay $PY "$ROOT/bench/relay.py" --smtpsink "$BUILD/smtpsink" --mailpit "$MAILPIT" --servers "$RELAY_SERVERS" \
+    --reps 3 --messages 20000 --out "$OUT/relay.json"
 echo "done"

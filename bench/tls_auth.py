@@ -287,6 +287,39 @@ def summarize_idle(results, servers, modes, goal_kib):
     return "\n".join(lines)
 
 
+def split_lists(args, names):
+    """Comma-separated list options to lists; --mailpit checked and handed to
+    run_smtp.Sink when "mailpit" is among args.servers."""
+    for k in names:
+        setattr(args, k, [x for x in getattr(args, k).split(",") if x])
+    if "mailpit" in args.servers:
+        if not os.access(args.mailpit, os.X_OK):
+            sys.exit("no Mailpit binary at %s (--mailpit or MAILPIT_BIN)" % args.mailpit)
+        run_smtp.MAILPIT_BIN = args.mailpit
+
+
+def earlier_run(ap, path, names):
+    """(its arguments, its raw JSON) of an earlier run, for --from-json."""
+    with open(path) as f:
+        old = json.load(f)
+    ns = ap.parse_args(old["argv"][1:])
+    for k in names:
+        setattr(ns, k, [x for x in getattr(ns, k).split(",") if x])
+    return ns, old
+
+
+def write_out(out, path, prefix):
+    """Stamps `out` finished and writes it as JSON to path (default
+    bench/out/PREFIX-HHMMSS.json); returns the path."""
+    out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    out["loadavg_end"] = os.getloadavg()
+    os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
+    path = path or os.path.join(HERE, "out", "%s-%s.json" % (prefix, time.strftime("%H%M%S")))
+    with open(path, "w") as f:
+        json.dump(out, f, indent=1)
+    return path
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smtpsink", default=os.path.join(ROOT, "build-bench", "smtpsink"))
@@ -307,21 +340,12 @@ def main():
     ap.add_argument("--out", default=None)
     ap.add_argument("--from-json", metavar="PATH", help="only print the tables of an earlier run's raw JSON")
     args = ap.parse_args()
+    lists = ("servers", "workloads", "idle_modes")
     if args.from_json:
-        with open(args.from_json) as f:
-            old = json.load(f)
-        ns = ap.parse_args(old["argv"][1:])
-        for k in ("servers", "workloads", "idle_modes"):
-            setattr(ns, k, [x for x in getattr(ns, k).split(",") if x])
+        ns, old = earlier_run(ap, args.from_json, lists)
         print(report(ns, old["load"], old["idle"]))
         return 0
-    args.servers = [s for s in args.servers.split(",") if s]
-    args.workloads = [w for w in args.workloads.split(",") if w]
-    args.idle_modes = [w for w in args.idle_modes.split(",") if w]
-    if "mailpit" in args.servers:
-        if not os.access(args.mailpit, os.X_OK):
-            sys.exit("no Mailpit binary at %s (--mailpit or MAILPIT_BIN)" % args.mailpit)
-        run_smtp.MAILPIT_BIN = args.mailpit
+    split_lists(args, lists)
     build_client(args.tlsload)
     soft, hard = run_smtp.resource.getrlimit(run_smtp.resource.RLIMIT_NOFILE)
     run_smtp.resource.setrlimit(run_smtp.resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle + 1000)), hard))
@@ -361,12 +385,7 @@ def main():
                           % (rep, mode, kind, r["held"], r["kib_per_session"], r["ok"], r["first_error"] or ""), flush=True)
     finally:
         out["load"], out["idle"] = loads, idles
-        out["finished"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        out["loadavg_end"] = os.getloadavg()
-        os.makedirs(os.path.join(HERE, "out"), exist_ok=True)
-        path = args.out or os.path.join(HERE, "out", "tls-auth-%s.json" % time.strftime("%H%M%S"))
-        with open(path, "w") as f:
-            json.dump(out, f, indent=1)
+        path = write_out(out, args.out, "tls-auth")
         shutil.rmtree(tmp, ignore_errors=True)
     print(report(args, loads, idles))
     print("\nraw results: %s" % path)

@@ -4,6 +4,7 @@ sends its mail, the mail is listed with smtpsinkctl in the container, and
 the published ports work from the host; then everything is torn down.
 The project name and the labels on its containers and network come from
 runlabels.py (one project per CI run)."""
+import base64
 import json
 import os
 import shutil
@@ -13,12 +14,14 @@ import subprocess
 import uuid
 
 import pytest
+import yaml
 
 from conftest import IMAGE, ROOT, docker, inspect
 from runlabels import COMPOSE_PROJECT, LABELS
 
 FILE = os.path.join(ROOT, "deploy", "docker-compose.yml")
 TLS_FILE = os.path.join(ROOT, "deploy", "docker-compose.tls.yml")
+RELAY_FILE = os.path.join(ROOT, "deploy", "docker-compose.relay.yml")
 
 
 def compose_cmd():
@@ -32,10 +35,12 @@ def compose_cmd():
 def compose_for(path, tmp_path):
     # the labels go on in an override file (JSON is YAML), deploy/ stays as users see it
     labels = tmp_path / "labels.yml"
-    over = {"services": {"smtpsink": {"labels": LABELS}, "app": {"labels": LABELS}},
+    with open(path) as f:
+        spec = yaml.safe_load(f)
+    over = {"services": {name: {"labels": LABELS} for name in spec["services"]},
             "networks": {"default": {"labels": LABELS}}}
-    if path == TLS_FILE:
-        over["volumes"] = {"certs": {"labels": LABELS}}
+    if spec.get("volumes"):
+        over["volumes"] = {name: {"labels": LABELS} for name in spec["volumes"]}
     labels.write_text(json.dumps(over))
     base = compose_cmd() + ["-p", COMPOSE_PROJECT, "-f", path, "-f", str(labels)]
     env = dict(os.environ, SMTPSINK_IMAGE=IMAGE, MAIL_TO=f"user-{uuid.uuid4().hex[:8]}@example.test")
@@ -59,6 +64,13 @@ def compose(tmp_path):
 @pytest.fixture
 def compose_tls(tmp_path):
     run = compose_for(TLS_FILE, tmp_path)
+    yield run
+    run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
+
+
+@pytest.fixture
+def compose_relay(tmp_path):
+    run = compose_for(RELAY_FILE, tmp_path)
     yield run
     run("down", "-v", "--remove-orphans", "--timeout", "5", check=False)
 
@@ -124,8 +136,54 @@ def test_compose_tls_app_trusts_the_shared_certificate(compose_tls):
     assert len(json.loads(out.stdout)["messages"]) == 2
 
 
-def test_readme_shows_the_tls_compose_file():
-    with open(TLS_FILE) as f:
+def test_compose_relay_forwards_the_apps_mail_unchanged(compose_relay):
+    """deploy/docker-compose.relay.yml: the sink captures the app's mail and
+    relays it (async, --relay-rcpt '*@example.test') to the upstream service,
+    which receives exactly the captured bytes; a recipient outside the glob
+    is captured but not forwarded."""
+    run = compose_relay
+    rcpt = run.env["MAIL_TO"]
+    up = run("up", "-d", "--build")
+    app_id = run("ps", "-q", "app").stdout.strip()
+    assert app_id, up.stdout + up.stderr
+    assert docker("wait", app_id, timeout=60).stdout.strip() == "0", docker("logs", app_id).stderr
+
+    # arrival upstream first (the relay is asynchronous), then the sink's record of it
+    out = run("exec", "-T", "upstream", "smtpsinkctl", "wait", "--to", rcpt, "--json", "--raw", "--timeout", "20s")
+    [fwd] = json.loads(out.stdout)["messages"]
+    out = run("exec", "-T", "smtpsink", "smtpsinkctl", "wait", "--to", rcpt, "--json", "--raw", "--timeout", "10s")
+    [m] = json.loads(out.stdout)["messages"]
+    assert m["subject"] == "Welcome from the example app"
+    assert m["relay"]["state"] == "RELAY_STATE_RELAYED", m["relay"]
+    assert m["relay"]["rcpt_to"] == [rcpt] and m["relay"]["last_reply"].startswith("250 "), m["relay"]
+    assert (fwd["mail_from"], fwd["rcpt_to"]) == ("app@example.test", [rcpt])
+    assert fwd["raw"] and base64.b64decode(fwd["raw"]) == base64.b64decode(m["raw"])
+    info = json.loads(run("exec", "-T", "smtpsink", "smtpsinkctl", "--json", "info").stdout)
+    assert "upstream:1025" in json.dumps(info)
+
+    # from the host: a recipient outside example.test is captured, not forwarded
+    host, port = run("port", "smtpsink", "1025").stdout.strip().rsplit(":", 1)
+    with smtplib.SMTP("127.0.0.1" if host in ("0.0.0.0", "") else host, int(port), timeout=10) as s:
+        s.sendmail("host@example.test", ["someone@elsewhere.test", rcpt],
+                   b"Subject: from the host\r\n\r\nhi\r\n")
+    out = run("exec", "-T", "upstream", "smtpsinkctl", "wait", "--to", rcpt, "--count", "2", "--json",
+              "--timeout", "20s")
+    fwd2 = json.loads(out.stdout)["messages"][1]
+    assert fwd2["subject"] == "from the host" and fwd2["rcpt_to"] == [rcpt]
+    out = run("exec", "-T", "upstream", "smtpsinkctl", "--json", "list", "--to", "someone@elsewhere.test")
+    assert json.loads(out.stdout)["messages"] == []
+
+
+def readme_shows(path):
+    with open(path) as f:
         body = f.read().split("services:", 1)[1]
     with open(os.path.join(ROOT, "README.md")) as f:
         assert "services:" + body in f.read()
+
+
+def test_readme_shows_the_tls_compose_file():
+    readme_shows(TLS_FILE)
+
+
+def test_readme_shows_the_relay_compose_file():
+    readme_shows(RELAY_FILE)
