@@ -71,7 +71,7 @@ bash "$ROOT/.ci/format-check.sh" || status=1
 step "lint: one version everywhere (CMakeLists.txt, the four client modules, CHANGELOG.md)"
 bash "$ROOT/.ci/check-versions.sh" || status=1
 
-step "mailpit $(grep -m1 -o 'v[0-9.]*' "$ROOT/.ci/mailpit.sh") for the side-by-side test of the Mailpit-compatible API"
+step "mailpit $(sed -n 's/^MAILPIT_VERSION=//p' "$ROOT/.ci/mailpit.sh") for the side-by-side test of the Mailpit-compatible API"
 if mp=$(bash "$ROOT/.ci/mailpit.sh" | tail -n 1); then export SMTPSINK_MAILPIT="$mp"; else status=1; fi
 
 step "gcc build (-Werror): unit + integration tests"
