@@ -750,9 +750,22 @@ mime_hdr_find(const char *data, const struct mime_hdr_scan *sc, const char *name
 	return n;
 }
 
+/* A CR not followed by LF: GMime's header parser reads such a value its own way */
+static int
+mime_hdr_bare_cr(const char *p, size_t n)
+{
+	const char *q, *end = p + n;
+
+	for (q = p; (q = memchr(q, '\r', end - q)) != NULL; q++)
+		if (q + 1 >= end || q[1] != '\n')
+			return 1;
+	return 0;
+}
+
 /*
  * 1 if a header the fast paths read appears more than once, or holds a NUL
- * (GMime reads its value as a C string, up to the NUL): GMime's call then.
+ * (GMime reads its value as a C string, up to the NUL) or a bare CR: GMime's
+ * call then.
  */
 int
 mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc)
@@ -773,7 +786,9 @@ mime_hdr_needs_gmime(const char *data, const struct mime_hdr_scan *sc)
 			    g_ascii_strncasecmp(name, names[k], len) == 0 &&
 			    (seen[k]++ > 0 ||
 				memchr(data + sc->spans[i].value, '\0',
-				    sc->spans[i].end - sc->spans[i].value) != NULL))
+				    sc->spans[i].end - sc->spans[i].value) != NULL ||
+				mime_hdr_bare_cr(data + sc->spans[i].value,
+				    sc->spans[i].end - sc->spans[i].value)))
 				return 1;
 	}
 	return 0;
