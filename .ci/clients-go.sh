@@ -5,10 +5,10 @@
 # protoc-gen-go-grpc), builds the smtpsink image (layer-cached), checks
 # that the committed stubs (smtpsinkv1/*.pb.go) are what the pinned plugins
 # generate from the current proto, builds a fresh consumer module
-# (testdata/consumer) from the committed tree, and runs the testcontainers-go
-# tests against the image. Idempotent; GOPATH and the Go build cache are reused between
-# runs. Removes the containers this run labelled (lib.sh). Exits non-zero on
-# failure.
+# (testdata/consumer) from the committed tree, runs the testcontainers-go
+# tests against the image, then the tests of examples/go. Idempotent; GOPATH
+# and the Go build cache are reused between runs. Removes the containers this
+# run labelled (lib.sh). Exits non-zero on failure.
 # Env: SMTPSINK_IMAGE (default smtpsink:latest), SMTPSINK_SKIP_IMAGE_BUILD=1.
 # Debian packages it may install: protobuf-compiler libprotobuf-dev curl
 # ca-certificates unzip.
@@ -123,4 +123,8 @@ SMTPSINK_SMTP_ADDR=127.0.0.1:$(port_of 1025) SMTPSINK_GRPC_ADDR=127.0.0.1:$(port
 	SMTPSINK_HTTP_ADDR=127.0.0.1:$(port_of 8025) \
 	go test -count=1 -timeout 2m -v -run 'TestParallelMailboxesNeverMeet|TestMailboxWebURL' ./smtpsinktest
 docker rm -f "$cid" >/dev/null
+
+# examples/go: an application's own module requiring this one (replace =>
+# this checkout), its tests on smtpsinktest, as a user runs them
+(cd "$ROOT/examples/go" && go vet ./... && go test -count=1 -timeout 2m -v ./...)
 ci_log "passed"
