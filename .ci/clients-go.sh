@@ -112,17 +112,10 @@ go test -count=1 -timeout 5m -v ./...
 # smtpsinktest's other path: a sink already running (docker run), named by
 # SMTPSINK_SMTP_ADDR / SMTPSINK_GRPC_ADDR / SMTPSINK_HTTP_ADDR, instead of its
 # own container
-cid=$(docker run -d --rm --label "$CI_RUN_LABEL=$CI_RUN" \
-	-p 127.0.0.1::1025 -p 127.0.0.1::50051 -p 127.0.0.1::8025 "$SMTPSINK_IMAGE")
-for _ in $(seq 300); do
-	docker logs "$cid" 2>/dev/null | grep -q '^smtpsink ready' && break
-	sleep 0.1
-done
-port_of() { docker port "$cid" "$1/tcp" | head -1 | sed 's/.*://'; }
-SMTPSINK_SMTP_ADDR=127.0.0.1:$(port_of 1025) SMTPSINK_GRPC_ADDR=127.0.0.1:$(port_of 50051) \
-	SMTPSINK_HTTP_ADDR=127.0.0.1:$(port_of 8025) \
+ci_running_sink
+SMTPSINK_SMTP_ADDR=$CI_SINK_SMTP SMTPSINK_GRPC_ADDR=$CI_SINK_GRPC SMTPSINK_HTTP_ADDR=$CI_SINK_HTTP \
 	go test -count=1 -timeout 2m -v -run 'TestParallelMailboxesNeverMeet|TestMailboxWebURL' ./smtpsinktest
-docker rm -f "$cid" >/dev/null
+docker rm -f "$CI_SINK_ID" >/dev/null
 
 # examples/go: an application's own module requiring this one (replace =>
 # this checkout), its tests on smtpsinktest, as a user runs them
