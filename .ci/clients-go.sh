@@ -5,10 +5,10 @@
 # protoc-gen-go-grpc), builds the smtpsink image (layer-cached), checks
 # that the committed stubs (smtpsinkv1/*.pb.go) are what the pinned plugins
 # generate from the current proto, builds a fresh consumer module
-# (testdata/consumer) from the committed tree, and runs the testcontainers-go
-# tests against the image. Idempotent; GOPATH and the Go build cache are reused between
-# runs. Removes the containers this run labelled (lib.sh). Exits non-zero on
-# failure.
+# (testdata/consumer) from the committed tree, runs the testcontainers-go
+# tests against the image, then the tests of examples/go. Idempotent; GOPATH
+# and the Go build cache are reused between runs. Removes the containers this
+# run labelled (lib.sh). Exits non-zero on failure.
 # Env: SMTPSINK_IMAGE (default smtpsink:latest), SMTPSINK_SKIP_IMAGE_BUILD=1.
 # Debian packages it may install: protobuf-compiler libprotobuf-dev curl
 # ca-certificates unzip.
@@ -110,14 +110,14 @@ ci_testcontainers_env
 go test -count=1 -timeout 5m -v ./...
 
 # smtpsinktest's other path: a sink already running (docker run), named by
-# SMTPSINK_SMTP_ADDR / SMTPSINK_GRPC_ADDR, instead of its own container
-cid=$(docker run -d --rm --label "$CI_RUN_LABEL=$CI_RUN" -p 127.0.0.1::1025 -p 127.0.0.1::50051 "$SMTPSINK_IMAGE")
-for _ in $(seq 300); do
-	docker logs "$cid" 2>/dev/null | grep -q '^smtpsink ready' && break
-	sleep 0.1
-done
-port_of() { docker port "$cid" "$1/tcp" | head -1 | sed 's/.*://'; }
-SMTPSINK_SMTP_ADDR=127.0.0.1:$(port_of 1025) SMTPSINK_GRPC_ADDR=127.0.0.1:$(port_of 50051) \
-	go test -count=1 -timeout 2m -v -run TestParallelMailboxesNeverMeet ./smtpsinktest
-docker rm -f "$cid" >/dev/null
+# SMTPSINK_SMTP_ADDR / SMTPSINK_GRPC_ADDR / SMTPSINK_HTTP_ADDR, instead of its
+# own container
+ci_running_sink
+SMTPSINK_SMTP_ADDR=$CI_SINK_SMTP SMTPSINK_GRPC_ADDR=$CI_SINK_GRPC SMTPSINK_HTTP_ADDR=$CI_SINK_HTTP \
+	go test -count=1 -timeout 2m -v -run 'TestParallelMailboxesNeverMeet|TestMailboxWebURL' ./smtpsinktest
+docker rm -f "$CI_SINK_ID" >/dev/null
+
+# examples/go: an application's own module requiring this one (replace =>
+# this checkout), its tests on smtpsinktest, as a user runs them
+(cd "$ROOT/examples/go" && go vet ./... && go test -count=1 -timeout 2m -v ./...)
 ci_log "passed"

@@ -2,18 +2,22 @@
 # clients-python.sh - build the smtpsink image (layer-cached), build the Python
 # package clients/python (stubs generated from proto/ by grpcio-tools) into a
 # venv with pip from PyPI, check that its sdist and wheel (python -m build)
-# install into a fresh venv with the pytest plugin registered, and run its
-# Testcontainers and pytest-plugin tests against the image.
+# install into a fresh venv with the pytest plugin registered, run its
+# Testcontainers and pytest-plugin tests against the image, then the tests of
+# examples/python (a Flask app) in a venv of their own with that wheel and
+# Flask, under pytest-xdist (-n 2) against one `docker run` sink.
 # Idempotent; removes the containers this run labelled (lib.sh); exits
 # non-zero on failure.
 # Env: SMTPSINK_IMAGE (default smtpsink:latest), SMTPSINK_SKIP_IMAGE_BUILD=1,
-#      SMTPSINK_PY_VENV (default clients/python/.venv).
+#      SMTPSINK_PY_VENV (default clients/python/.venv),
+#      SMTPSINK_EXAMPLE_VENV (default examples/python/.venv).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 # shellcheck source=lib.sh
 . "$ROOT/.ci/lib.sh"
 VENV=${SMTPSINK_PY_VENV:-$ROOT/clients/python/.venv}
+EXAMPLE_VENV=${SMTPSINK_EXAMPLE_VENV:-$ROOT/examples/python/.venv}
 
 ci_begin
 
@@ -25,10 +29,14 @@ fi
 
 ci_image
 
-if ! [ -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import sys' >/dev/null 2>&1; then
-  rm -rf "$VENV"
-  "$PY" -m venv "$VENV"
-fi
+# venv DIR: DIR holds a working venv (made anew when broken)
+venv() {
+  if ! [ -x "$1/bin/python" ] || ! "$1/bin/python" -c 'import sys' >/dev/null 2>&1; then
+    rm -rf "$1"
+    "$PY" -m venv "$1"
+  fi
+}
+venv "$VENV"
 PIP=("$VENV/bin/python" -m pip --disable-pip-version-check -q)
 export PIP_CONSTRAINT=$ROOT/clients/python/constraints-ci.txt
 # dependencies (cached by pip), then the package itself, always rebuilt so the
@@ -73,3 +81,16 @@ ci_log "$(basename "$sdist") and $(basename "$wheel") install into a fresh venv,
 ci_testcontainers_env
 cd "$ROOT/clients/python"
 "$VENV/bin/python" -m pytest -p no:cacheprovider -v tests
+
+# examples/python: the app's own venv, with the wheel built above (as users
+# install the package) and Flask from PyPI; -n 2 against one running sink
+# (two pytest-xdist workers, one sink: only the mailboxes keep them apart)
+venv "$EXAMPLE_VENV"
+"$EXAMPLE_VENV/bin/python" -m pip --disable-pip-version-check -q install \
+  "${wheel}[pytest]" -r "$ROOT/examples/python/requirements.txt"
+"$EXAMPLE_VENV/bin/python" -m pip --disable-pip-version-check -q install --force-reinstall --no-deps "$wheel"
+ci_running_sink
+cd "$ROOT/examples/python"
+SMTPSINK_SMTP_ADDR=$CI_SINK_SMTP SMTPSINK_GRPC_ADDR=$CI_SINK_GRPC SMTPSINK_HTTP_ADDR=$CI_SINK_HTTP \
+  "$EXAMPLE_VENV/bin/python" -m pytest -p no:cacheprovider -n 2 -v
+docker rm -f "$CI_SINK_ID" >/dev/null

@@ -10,6 +10,8 @@
 #   ci_image [TAG...]   builds the image from this tree (or takes an existing
 #                       one) and pins it for this run; exports SMTPSINK_IMAGE
 #   ci_testcontainers_env   the Testcontainers settings every client stage uses
+#   ci_running_sink     starts the image under test with `docker run` for the
+#                       clients' "running sink" path (CI_SINK_* below)
 #   ci_apt_install PKG...   installs Debian packages (sudo when not root)
 #   ci_log MSG...       "<stage>: MSG" on stdout
 #
@@ -156,4 +158,25 @@ ci_image() {
 ci_testcontainers_env() {
 	export TESTCONTAINERS_RYUK_DISABLED=${TESTCONTAINERS_RYUK_DISABLED:-true}
 	export TESTCONTAINERS_HOST_OVERRIDE=${TESTCONTAINERS_HOST_OVERRIDE:-localhost}
+}
+
+# ci_running_sink: starts $SMTPSINK_IMAGE with `docker run` (labelled with
+# this run's id, so the exit trap removes it; loopback ports chosen by
+# Docker) and waits for its ready line. Sets CI_SINK_ID (the container) and
+# CI_SINK_SMTP, CI_SINK_GRPC, CI_SINK_HTTP (host:port each), the values for
+# the clients' SMTPSINK_SMTP_ADDR / SMTPSINK_GRPC_ADDR / SMTPSINK_HTTP_ADDR.
+# Fails when the sink is not ready within 30 s.
+# shellcheck disable=SC2034 # CI_SINK_* are read by the stage scripts
+ci_running_sink() {
+	local i
+	CI_SINK_ID=$(docker run -d --rm --label "$CI_RUN_LABEL=$CI_RUN" \
+		-p 127.0.0.1::1025 -p 127.0.0.1::50051 -p 127.0.0.1::8025 "$SMTPSINK_IMAGE")
+	for i in $(seq 300); do
+		docker logs "$CI_SINK_ID" 2>/dev/null | grep -q '^smtpsink ready' && break
+		[ "$i" -lt 300 ] || { ci_log "docker run $SMTPSINK_IMAGE: not ready in 30 s" >&2; return 1; }
+		sleep 0.1
+	done
+	CI_SINK_SMTP=127.0.0.1:$(docker port "$CI_SINK_ID" 1025/tcp | head -1 | sed 's/.*://')
+	CI_SINK_GRPC=127.0.0.1:$(docker port "$CI_SINK_ID" 50051/tcp | head -1 | sed 's/.*://')
+	CI_SINK_HTTP=127.0.0.1:$(docker port "$CI_SINK_ID" 8025/tcp | head -1 | sed 's/.*://')
 }

@@ -11,6 +11,10 @@
 //	sink, _ := ctr.Client(ctx)
 //	msgs, err := sink.WaitForMessages(ctx, &smtpsink.Filter{RcptTo: "bob@example.test"}, 1, 10*time.Second)
 //
+// WebURL is the base URL of the sink's web UI and HTTP API (port 8025): open
+// it in a browser while debugging, or call the Mailpit-compatible /api/v1/
+// routes and the JSON form of every RPC (POST /smtpsink.v1.Sink/<Method>).
+//
 // WaitForMessages is woken by the server as the message is stored; it never
 // polls. Tests that run in parallel against one container stay isolated as
 // long as each one uses its own recipient addresses in its filters.
@@ -22,6 +26,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +45,8 @@ const (
 	SMTPPort = "1025/tcp"
 	// GRPCPort is the container's gRPC control port.
 	GRPCPort = "50051/tcp"
+	// HTTPPort is the container's port of the web UI and HTTP API.
+	HTTPPort = "8025/tcp"
 
 	defaultStartupTimeout = 60 * time.Second
 )
@@ -58,7 +65,10 @@ type Container struct {
 // SERVING through the mapped port. opts customise the request like in every
 // testcontainers-go module (testcontainers.WithEnv, WithLabels, ...); this
 // package's Options (WithStartTLS, WithImplicitTLS, WithAuth, ...) turn on
-// TLS and SMTP AUTH.
+// TLS and SMTP AUTH. SMTPPort, GRPCPort and HTTPPort are exposed; when the
+// host tests reach the container by (SMTPHost) is a name other than
+// localhost, Run puts it in SMTPSINK_HTTP_ALLOWED_HOSTS so that WebURL
+// answers there too (a WithEnv setting that variable replaces it).
 //
 // As with the official modules, a non-nil *Container may be returned along
 // with an error; terminate it in that case too.
@@ -67,7 +77,7 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 		img = DefaultImage
 	}
 	moduleOpts := []testcontainers.ContainerCustomizer{
-		testcontainers.WithExposedPorts(SMTPPort, GRPCPort),
+		testcontainers.WithExposedPorts(SMTPPort, GRPCPort, HTTPPort),
 		testcontainers.WithWaitStrategy(
 			wait.ForAll(
 				wait.ForLog("smtpsink ready"),
@@ -81,19 +91,19 @@ func Run(ctx context.Context, img string, opts ...testcontainers.ContainerCustom
 			so(&set)
 		}
 	}
+	host, err := daemonHost(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("run smtpsink: %w", err)
+	}
+	// Before opts: an SMTPSINK_HTTP_ALLOWED_HOSTS of the caller's wins.
+	if env := httpEnv(host); env != nil {
+		moduleOpts = append(moduleOpts, testcontainers.WithEnv(env))
+	}
 	moduleOpts = append(moduleOpts, opts...)
 	if set.implicitTLS {
 		moduleOpts = append(moduleOpts, testcontainers.WithExposedPorts(SMTPSPort))
 	}
 	if set.tls() || set.auth {
-		host := ""
-		if set.tls() {
-			h, err := daemonHost(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("run smtpsink: %w", err)
-			}
-			host = h
-		}
 		args, env, err := set.serverArgs(host)
 		if err != nil {
 			return nil, err
@@ -133,6 +143,34 @@ func (c *Container) SMTPAddress(ctx context.Context) (string, error) {
 // GRPCAddress is "host:port" of the gRPC control API.
 func (c *Container) GRPCAddress(ctx context.Context) (string, error) {
 	return c.address(ctx, GRPCPort)
+}
+
+// HTTPAddress is "host:port" of the web UI and HTTP API.
+func (c *Container) HTTPAddress(ctx context.Context) (string, error) {
+	return c.address(ctx, HTTPPort)
+}
+
+// WebURL is the base URL of the web UI and HTTP API, "http://host:port"
+// (no trailing slash: append "/api/v1/info", "/healthz", ...).
+func (c *Container) WebURL(ctx context.Context) (string, error) {
+	addr, err := c.HTTPAddress(ctx)
+	if err != nil {
+		return "", err
+	}
+	return "http://" + addr, nil
+}
+
+// httpEnv is the environment that lets the HTTP API answer requests whose
+// Host header is host, the name tests reach the container by: the server
+// accepts IP addresses and localhost by itself and answers other names
+// 403 (its guard against DNS rebinding) unless SMTPSINK_HTTP_ALLOWED_HOSTS
+// lists them. Nil when nothing is needed.
+func httpEnv(host string) map[string]string {
+	h := strings.ToLower(host)
+	if h == "" || net.ParseIP(strings.Trim(h, "[]")) != nil || h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return nil
+	}
+	return map[string]string{"SMTPSINK_HTTP_ALLOWED_HOSTS": h}
 }
 
 // Client returns the container's control client, connecting it on first use.

@@ -13,14 +13,18 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"mime"
 	"mime/multipart"
 	"net"
+	"net/http"
 	"net/smtp"
 	"net/textproto"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -413,6 +417,73 @@ func TestRunOptionsAndAddresses(t *testing.T) {
 	c := dialSMTP(t)
 	if ok, param := c.Extension("SIZE"); !ok || param != strconv.Itoa(10<<20) {
 		t.Errorf("EHLO SIZE = %v %q, want %d", ok, param, 10<<20)
+	}
+}
+
+// getJSON GETs url and decodes its JSON reply into v; any status but 200
+// fails the test.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctxFor(t), http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %q %v", url, resp.Status, body, err)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v in %q", url, err, body)
+	}
+}
+
+// WebURL reaches the HTTP API on the mapped port 8025: the Mailpit-compatible
+// routes see the mail sent over SMTP and report the version gRPC reports.
+func TestWebURL(t *testing.T) {
+	ctx := ctxFor(t)
+	web, err := sinkCtr.WebURL(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := sinkCtr.HTTPAddress(ctx)
+	if err != nil || web != "http://"+addr {
+		t.Fatalf("WebURL %q, HTTPAddress %q, %v", web, addr, err)
+	}
+	from, to := uniqueAddr("app"), uniqueAddr("web")
+	subject := "web " + to
+	send(t, from, []string{to}, simpleMessage(from, to, subject, "hi"))
+	if _, err := client(t).WaitForMessages(ctx, &smtpsink.Filter{RcptTo: to}, 1, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	var info struct {
+		Version  string
+		Messages *int64
+	}
+	getJSON(t, web+"/api/v1/info", &info)
+	grpcInfo, err := client(t).ServerInfo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Version == "" || info.Version != grpcInfo.GetVersion() || info.Messages == nil || *info.Messages < 1 {
+		t.Fatalf("/api/v1/info: %+v (gRPC version %q)", info, grpcInfo.GetVersion())
+	}
+	var found struct {
+		MessagesCount int `json:"messages_count"`
+		Messages      []struct {
+			Subject string
+			To      []struct{ Address string }
+		}
+	}
+	getJSON(t, web+"/api/v1/search?query="+url.QueryEscape("to:"+to), &found)
+	if found.MessagesCount != 1 || len(found.Messages) != 1 || found.Messages[0].Subject != subject ||
+		len(found.Messages[0].To) != 1 || found.Messages[0].To[0].Address != to {
+		t.Fatalf("/api/v1/search to:%s = %+v", to, found)
 	}
 }
 

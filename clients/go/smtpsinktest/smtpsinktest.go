@@ -9,10 +9,10 @@
 //	}
 //
 // The sink: with SMTPSINK_SMTP_ADDR and SMTPSINK_GRPC_ADDR (host:port each)
-// set, the one already running there; otherwise one container per test
-// binary (that is, per package), started by the first New (image
-// $SMTPSINK_IMAGE, else smtpsink.DefaultImage). Terminate it at the end
-// with a TestMain:
+// set, the one already running there (SMTPSINK_HTTP_ADDR, optional, names
+// its web UI and HTTP API); otherwise one container per test binary (that
+// is, per package), started by the first New (image $SMTPSINK_IMAGE, else
+// smtpsink.DefaultImage). Terminate it at the end with a TestMain:
 //
 //	func TestMain(m *testing.M) { os.Exit(smtpsinktest.Main(m)) }
 //
@@ -24,7 +24,8 @@
 // t.Cleanup deletes its rules and clears its mail and nothing else: tests
 // calling t.Parallel() never see, wait on, bounce or clear each other's
 // mail. Helpers report errors with t.Fatalf, so they must be called from
-// the test's goroutine.
+// the test's goroutine. mb.WebURL is the sink's web UI (when known): log it
+// to look at a failing test's mail in a browser (search to:@<mb.Domain>).
 package smtpsinktest
 
 import (
@@ -46,16 +47,19 @@ import (
 	"github.com/smtpsink/smtpsink/clients/go/smtpsink"
 )
 
-// Environment variables naming a running sink (both or neither).
+// Environment variables naming a running sink: SMTP and gRPC both or
+// neither; HTTP optional, and only with the other two.
 const (
 	SMTPAddrEnv = "SMTPSINK_SMTP_ADDR"
 	GRPCAddrEnv = "SMTPSINK_GRPC_ADDR"
+	HTTPAddrEnv = "SMTPSINK_HTTP_ADDR"
 )
 
 // Sink is the sink the mailboxes of one test binary share.
 type Sink struct {
 	SMTPAddr  string           // host:port to send mail to
 	GRPCAddr  string           // host:port of the control API
+	WebURL    string           // http://host:port of the web UI and HTTP API; "" when unknown
 	Client    *smtpsink.Client // unfiltered: sees every test's mail
 	container *smtpsink.Container
 }
@@ -96,22 +100,42 @@ func Shared(t testing.TB) *Sink {
 	return shared.sink
 }
 
+// runningSink is the sink the environment names (getenv: os.Getenv), its
+// Client not yet connected; nil, nil when it names none.
+func runningSink(getenv func(string) string) (*Sink, error) {
+	smtpAddr, grpcAddr, httpAddr := getenv(SMTPAddrEnv), getenv(GRPCAddrEnv), getenv(HTTPAddrEnv)
+	if smtpAddr == "" && grpcAddr == "" {
+		if httpAddr != "" {
+			return nil, fmt.Errorf("%s names the HTTP API of a running smtpsink: set %s and %s (host:port) too",
+				HTTPAddrEnv, SMTPAddrEnv, GRPCAddrEnv)
+		}
+		return nil, nil
+	}
+	if smtpAddr == "" || grpcAddr == "" {
+		return nil, fmt.Errorf("set both %s and %s (host:port) to use a running smtpsink", SMTPAddrEnv, GRPCAddrEnv)
+	}
+	s := &Sink{SMTPAddr: smtpAddr, GRPCAddr: grpcAddr}
+	for _, a := range []string{smtpAddr, grpcAddr, httpAddr} {
+		if _, _, err := net.SplitHostPort(a); a != "" && err != nil {
+			return nil, fmt.Errorf("%q: %w", a, err)
+		}
+	}
+	if httpAddr != "" {
+		s.WebURL = "http://" + httpAddr
+	}
+	return s, nil
+}
+
 func start() (*Sink, error) {
-	smtpAddr, grpcAddr := os.Getenv(SMTPAddrEnv), os.Getenv(GRPCAddrEnv)
-	if smtpAddr != "" || grpcAddr != "" {
-		if smtpAddr == "" || grpcAddr == "" {
-			return nil, fmt.Errorf("set both %s and %s (host:port) to use a running smtpsink", SMTPAddrEnv, GRPCAddrEnv)
-		}
-		for _, a := range []string{smtpAddr, grpcAddr} {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				return nil, fmt.Errorf("%q: %w", a, err)
-			}
-		}
-		c, err := smtpsink.NewClient(grpcAddr)
-		if err != nil {
+	s, err := runningSink(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	if s != nil {
+		if s.Client, err = smtpsink.NewClient(s.GRPCAddr); err != nil {
 			return nil, err
 		}
-		return &Sink{SMTPAddr: smtpAddr, GRPCAddr: grpcAddr, Client: c}, nil
+		return s, nil
 	}
 	ctx := context.Background()
 	img := os.Getenv("SMTPSINK_IMAGE")
@@ -122,10 +146,12 @@ func start() (*Sink, error) {
 		}
 		return nil, err
 	}
-	s := &Sink{container: ctr}
+	s = &Sink{container: ctr}
 	if s.SMTPAddr, err = ctr.SMTPAddress(ctx); err == nil {
 		if s.GRPCAddr, err = ctr.GRPCAddress(ctx); err == nil {
-			s.Client, err = ctr.Client(ctx)
+			if s.WebURL, err = ctr.WebURL(ctx); err == nil {
+				s.Client, err = ctr.Client(ctx)
+			}
 		}
 	}
 	if err != nil {
@@ -139,6 +165,7 @@ func start() (*Sink, error) {
 type Mailbox struct {
 	Domain   string           // unique to this test, e.g. t-1a2b3c4d5e6f.testsignup.smtpsink.test
 	SMTPAddr string           // host:port to send mail to
+	WebURL   string           // the sink's web UI and HTTP API (Sink.WebURL); "" when unknown
 	Client   *smtpsink.Client // the shared, unfiltered client (for what the helpers do not cover)
 
 	t     testing.TB
@@ -168,7 +195,7 @@ func domainFor(name string) string {
 func New(t testing.TB) *Mailbox {
 	t.Helper()
 	s := Shared(t)
-	mb := &Mailbox{Domain: domainFor(t.Name()), SMTPAddr: s.SMTPAddr, Client: s.Client, t: t}
+	mb := &Mailbox{Domain: domainFor(t.Name()), SMTPAddr: s.SMTPAddr, WebURL: s.WebURL, Client: s.Client, t: t}
 	t.Cleanup(mb.cleanup)
 	return mb
 }

@@ -2,14 +2,18 @@ package smtpsinktest
 
 // Run by .ci/clients-go.sh twice: with the shared container this package
 // starts (image $SMTPSINK_IMAGE), and with SMTPSINK_SMTP_ADDR /
-// SMTPSINK_GRPC_ADDR naming a sink started by `docker run`.
+// SMTPSINK_GRPC_ADDR / SMTPSINK_HTTP_ADDR naming a sink started by
+// `docker run`.
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/smtp"
 	"net/textproto"
+	"net/url"
 	"os"
 	"sort"
 	"strings"
@@ -143,5 +147,79 @@ func TestRejectRuleIsBoundToTheDomain(t *testing.T) {
 	}
 	if f := mb.scoped(&smtpsink.Filter{Subject: "s", RcptTo: "alice"}); f.GetRcptTo() != "alice@t-1.x.smtpsink.test" || f.GetSubject() != "s" {
 		t.Fatalf("scoped %v", f)
+	}
+}
+
+// The mailbox's WebURL reaches the sink's HTTP API: the Mailpit-compatible
+// search finds the mail sent to the mailbox, and /api/v1/info reports the
+// version gRPC reports.
+func TestMailboxWebURL(t *testing.T) {
+	mb := New(t)
+	if mb.WebURL == "" {
+		if os.Getenv(SMTPAddrEnv) != "" && os.Getenv(HTTPAddrEnv) == "" {
+			t.Skip("a running sink named without " + HTTPAddrEnv + ": no web URL")
+		}
+		t.Fatal("no WebURL")
+	}
+	if err := send(t, mb, "alice", "web url"); err != nil {
+		t.Fatal(err)
+	}
+	mb.Wait(1, 10*time.Second)
+	get := func(path string, v any) {
+		t.Helper()
+		resp, err := http.Get(mb.WebURL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %s, %v", path, resp.Status, err)
+		}
+	}
+	var found struct {
+		Count    int `json:"messages_count"`
+		Messages []struct{ Subject string }
+	}
+	get("/api/v1/search?query="+url.QueryEscape("to:@"+mb.Domain), &found)
+	if found.Count != 1 || len(found.Messages) != 1 || found.Messages[0].Subject != "web url" {
+		t.Fatalf("search to:@%s = %+v", mb.Domain, found)
+	}
+	var info struct{ Version string }
+	get("/api/v1/info", &info)
+	grpcInfo, err := mb.Client.ServerInfo(context.Background())
+	if err != nil || info.Version == "" || info.Version != grpcInfo.GetVersion() {
+		t.Fatalf("/api/v1/info version %q, gRPC %q, %v", info.Version, grpcInfo.GetVersion(), err)
+	}
+}
+
+// Which running sink the environment names (no sink needed).
+func TestRunningSinkFromEnv(t *testing.T) {
+	for _, tc := range []struct {
+		env     map[string]string
+		web     string // "-": no sink (the container path)
+		wantErr string
+	}{
+		{nil, "-", ""},
+		{map[string]string{SMTPAddrEnv: "127.0.0.1:1", GRPCAddrEnv: "127.0.0.1:2"}, "", ""},
+		{map[string]string{SMTPAddrEnv: "h:1", GRPCAddrEnv: "h:2", HTTPAddrEnv: "[::1]:8025"}, "http://[::1]:8025", ""},
+		{map[string]string{HTTPAddrEnv: "127.0.0.1:8025"}, "", "set " + SMTPAddrEnv},
+		{map[string]string{SMTPAddrEnv: "h:1"}, "", "set both"},
+		{map[string]string{SMTPAddrEnv: "h:1", GRPCAddrEnv: "h:2", HTTPAddrEnv: "h"}, "", `"h"`},
+	} {
+		s, err := runningSink(func(k string) string { return tc.env[k] })
+		switch {
+		case tc.wantErr != "":
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%v: error %v, want %q", tc.env, err, tc.wantErr)
+			}
+		case err != nil:
+			t.Errorf("%v: %v", tc.env, err)
+		case tc.web == "-":
+			if s != nil {
+				t.Errorf("%v: sink %+v, want none", tc.env, s)
+			}
+		case s == nil || s.WebURL != tc.web || s.SMTPAddr != tc.env[SMTPAddrEnv] || s.GRPCAddr != tc.env[GRPCAddrEnv]:
+			t.Errorf("%v: sink %+v, want WebURL %q", tc.env, s, tc.web)
+		}
 	}
 }

@@ -3,8 +3,11 @@
 Run by .ci/clients-python.sh (image smtpsink:latest or $SMTPSINK_IMAGE).
 Every test uses its own recipient addresses, so all run against one container.
 """
+import json
 import smtplib
 import threading
+import urllib.parse
+import urllib.request
 import uuid
 from email.message import EmailMessage
 
@@ -12,6 +15,7 @@ import pytest
 from conftest import run_labels
 
 from smtpsink import SmtpSinkTimeout, make_filter
+from smtpsink.container import http_allowed_host
 
 ATTACHMENT = bytes(range(256)) * 4  # binary, survives base64 only if decoded right
 
@@ -153,6 +157,36 @@ def test_parallel_tests_on_one_container_are_isolated(sink):
         assert sorted(m.subject for m in got) == [f"{name} #{i}" for i in range(n)]
         assert deleted == n  # clear(filter) removed only this test's mail
         assert after == []
+
+
+def get(url: str):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        assert r.status == 200, url
+        return r.read()
+
+
+def test_web_url_reaches_the_http_api(sink):
+    web = sink.get_web_url()
+    assert web == f"http://{sink.smtp_host}:{sink.http_port}"
+    assert get(web + "/healthz") == b"ok\n"
+    sender, rcpt = unique("app"), unique("web")
+    subject = "web " + uuid.uuid4().hex[:6]
+    send(sink, build_message(sender, rcpt, subject, "hi\n", attach=False), sender, [rcpt])
+    sink.client().wait_for_messages(rcpt_to=rcpt, count=1, timeout=10)
+
+    info = json.loads(get(web + "/api/v1/info"))
+    assert info["Version"] == sink.client().server_info().version != ""
+    assert isinstance(info["Messages"], int) and info["Messages"] >= 1
+    found = json.loads(get(web + "/api/v1/search?query=" + urllib.parse.quote("to:" + rcpt)))
+    assert found["messages_count"] == 1
+    [m] = found["messages"]
+    assert m["Subject"] == subject and [a["Address"] for a in m["To"]] == [rcpt]
+
+
+def test_http_allowed_host():
+    for host in (None, "", "localhost", "app.localhost", "127.0.0.1", "::1", "[::1]", "172.17.0.1"):
+        assert http_allowed_host(host) is None, host
+    assert http_allowed_host("Docker.Example.test") == "docker.example.test"
 
 
 def test_module_start_labels_and_teardown():

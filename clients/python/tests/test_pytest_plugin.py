@@ -4,8 +4,9 @@ point loads it) with the `mailbox` fixture.
 
 - two tests in parallel (pytest-xdist, -n 2) against one sink started with
   `docker run` (the "already running sink" path: SMTPSINK_SMTP_ADDR /
-  SMTPSINK_GRPC_ADDR): each sees only its own mail, its own reject rule
-  only bounces its own addresses, and teardown leaves nothing behind;
+  SMTPSINK_GRPC_ADDR / SMTPSINK_HTTP_ADDR): each sees only its own mail
+  (over gRPC and through `mailbox.web_url`), its own reject rule only
+  bounces its own addresses, and teardown leaves nothing behind;
 - the container path: no addresses set, the plugin starts the image named
   in pytest.ini with the extra flags from pytest.ini.
 """
@@ -19,12 +20,12 @@ import pytest
 from conftest import run_labels
 
 from smtpsink import SinkClient
-from smtpsink.pytest_plugin import Mailbox, mailbox_domain
+from smtpsink.pytest_plugin import Mailbox, RunningSink, mailbox_domain
 
 IMAGE = os.environ.get("SMTPSINK_IMAGE", "smtpsink:latest")
 
 PAIR = textwrap.dedent('''
-    import os, smtplib
+    import json, os, smtplib, urllib.parse, urllib.request
     import pytest
 
     MARK = os.environ["PAIR_MARK"]
@@ -45,6 +46,11 @@ PAIR = textwrap.dedent('''
         mine = mailbox.wait(count=2, timeout=10)
         assert sorted(m.subject for m in mine) == [f"{MARK} {me} 1", f"{MARK} {me} 2"]
         assert [m.subject for m in mailbox.messages(rcpt_to="bob")] == [f"{MARK} {me} 2"]
+        # the web UI's search for the mailbox's domain: its two messages only
+        query = urllib.parse.quote("to:@" + mailbox.domain)
+        with urllib.request.urlopen(f"{mailbox.web_url}/api/v1/search?query={query}", timeout=10) as r:
+            found = json.load(r)
+        assert sorted(m["Subject"] for m in found["messages"]) == [f"{MARK} {me} 1", f"{MARK} {me} 2"]
         assert all(r.endswith("@" + mailbox.domain) for m in mailbox.messages() for r in m.rcpt_to)
         # the other test's rule (created first or not) never answers for us
         with pytest.raises(smtplib.SMTPRecipientsRefused) as e:
@@ -64,11 +70,16 @@ PAIR = textwrap.dedent('''
 ''')
 
 CONTAINER_PATH = textwrap.dedent('''
+    import json, urllib.request
+
     def test_started_by_the_plugin(smtpsink, mailbox):
         info = smtpsink.client().server_info()
         assert info.max_message_size == 123456          # smtpsink_args from pytest.ini
         assert mailbox.messages() == []
         assert mailbox.address("x").endswith(".smtpsink.test")
+        assert mailbox.web_url == smtpsink.get_web_url() and mailbox.web_url.startswith("http://")
+        with urllib.request.urlopen(mailbox.web_url + "/api/v1/info", timeout=10) as r:
+            assert json.load(r)["Version"] == info.version
 ''')
 
 CONTAINER_CONFTEST = textwrap.dedent('''
@@ -86,29 +97,30 @@ def running_sink():
     """smtpsink started with `docker run`, loopback ports picked by Docker."""
     labels = [a for k, v in run_labels().items() for a in ("--label", f"{k}={v}")]
     cid = subprocess.run(["docker", "run", "-d", "--rm", *labels, "-p", "127.0.0.1::1025", "-p", "127.0.0.1::50051",
-                          IMAGE], check=True, capture_output=True, text=True).stdout.strip()
+                          "-p", "127.0.0.1::8025", IMAGE], check=True, capture_output=True, text=True).stdout.strip()
     try:
         def port(p):
             out = subprocess.run(["docker", "port", cid, f"{p}/tcp"], check=True, capture_output=True,
                                  text=True).stdout
             return out.splitlines()[0].rsplit(":", 1)[1]
 
-        smtp, grpc_ = f"127.0.0.1:{port(1025)}", f"127.0.0.1:{port(50051)}"
+        smtp, grpc_, http = (f"127.0.0.1:{port(p)}" for p in (1025, 50051, 8025))
         with SinkClient(grpc_) as c:
             deadline = time.monotonic() + 30
             while not c.health(timeout=1.0):
                 assert time.monotonic() < deadline, "docker run sink not SERVING"
                 time.sleep(0.1)
-        yield smtp, grpc_
+        yield smtp, grpc_, http
     finally:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True)
 
 
 def test_xdist_pair_against_a_running_sink(pytester, monkeypatch, running_sink):
-    smtp, grpc_ = running_sink
+    smtp, grpc_, http = running_sink
     mark = "pair-" + uuid.uuid4().hex[:8]
     monkeypatch.setenv("SMTPSINK_SMTP_ADDR", smtp)
     monkeypatch.setenv("SMTPSINK_GRPC_ADDR", grpc_)
+    monkeypatch.setenv("SMTPSINK_HTTP_ADDR", http)
     monkeypatch.setenv("PAIR_MARK", mark)
     monkeypatch.setenv("PAIR_OUT", str(pytester.path))
     pytester.makepyfile(test_pair=PAIR)
@@ -128,8 +140,8 @@ def test_xdist_pair_against_a_running_sink(pytester, monkeypatch, running_sink):
 
 
 def test_container_started_by_the_plugin(pytester, monkeypatch):
-    monkeypatch.delenv("SMTPSINK_SMTP_ADDR", raising=False)
-    monkeypatch.delenv("SMTPSINK_GRPC_ADDR", raising=False)
+    for name in ("SMTPSINK_SMTP_ADDR", "SMTPSINK_GRPC_ADDR", "SMTPSINK_HTTP_ADDR"):
+        monkeypatch.delenv(name, raising=False)
     pytester.makeini(f"[pytest]\nsmtpsink_image = {IMAGE}\nsmtpsink_args = --max-message-size 123456\n")
     pytester.makeconftest(CONTAINER_CONFTEST)
     pytester.makepyfile(test_container_path=CONTAINER_PATH)
@@ -137,13 +149,26 @@ def test_container_started_by_the_plugin(pytester, monkeypatch):
     result.assert_outcomes(passed=1)
 
 
-def test_only_one_address_variable_is_a_usage_error(pytester, monkeypatch):
-    monkeypatch.setenv("SMTPSINK_SMTP_ADDR", "127.0.0.1:1")
-    monkeypatch.delenv("SMTPSINK_GRPC_ADDR", raising=False)
+@pytest.mark.parametrize("only, says", [
+    ("SMTPSINK_SMTP_ADDR", "set both SMTPSINK_SMTP_ADDR and SMTPSINK_GRPC_ADDR"),
+    ("SMTPSINK_HTTP_ADDR", "SMTPSINK_HTTP_ADDR names the HTTP API of a running smtpsink"),
+])
+def test_only_one_address_variable_is_a_usage_error(pytester, monkeypatch, only, says):
+    for name in ("SMTPSINK_SMTP_ADDR", "SMTPSINK_GRPC_ADDR", "SMTPSINK_HTTP_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(only, "127.0.0.1:1")
     pytester.makepyfile("def test_x(mailbox):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=60)
     assert result.ret != 0
-    assert "set both SMTPSINK_SMTP_ADDR and SMTPSINK_GRPC_ADDR" in result.stdout.str() + result.stderr.str()
+    assert says in result.stdout.str() + result.stderr.str()
+
+
+def test_running_sink_web_url():
+    assert RunningSink("h:1", "h:2").get_web_url() is None
+    assert RunningSink("h:1", "h:2", "127.0.0.1:8025").get_web_url() == "http://127.0.0.1:8025"
+    assert RunningSink("h:1", "h:2", "[::1]:8025").get_web_url() == "http://[::1]:8025"
+    with pytest.raises(pytest.UsageError):
+        RunningSink("h:1", "h:2", "nohostport")
 
 
 class _FakeClient:

@@ -69,6 +69,13 @@ def ssl_context_from_pem(pem: str) -> ssl.SSLContext:
     return ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cadata=pem)
 
 
+def web_url(host: str, port: int) -> str:
+    """"http://host:port" of a sink's web UI and HTTP API (an IPv6 address
+    in brackets)."""
+    host = host.strip("[]")
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def make_release_request(id: int, rcpt_to: Union[str, Sequence[str], None] = None,
                          mail_from: Optional[str] = None, relay_url: Optional[str] = None
                          ) -> pb.ReleaseMessageRequest:

@@ -5,6 +5,7 @@
     with SmtpSinkContainer("smtpsink:latest") as sink:
         smtplib.SMTP(sink.smtp_host, sink.smtp_port).sendmail(...)
         msgs = sink.client().wait_for_messages(rcpt_to="bob@example.test")
+        print(sink.get_web_url())   # the web UI and HTTP API, http://host:port
 
 Startup waits until the container prints its readiness line (both SMTP and
 gRPC listen) and gRPC health answers SERVING through the mapped port.
@@ -12,6 +13,7 @@ The image defaults to $SMTPSINK_IMAGE or "smtpsink:latest".
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import ssl
@@ -23,13 +25,30 @@ from testcontainers.core.config import ConnectionMode
 from testcontainers.core.container import DockerContainer
 from testcontainers.core.wait_strategies import WaitStrategy
 
-from .client import SinkClient
+from .client import SinkClient, web_url
 
 SMTP_PORT = 1025
 GRPC_PORT = 50051
 SMTPS_PORT = 1465  # implicit TLS (RFC 8314), exposed by with_implicit_tls()
+HTTP_PORT = 8025  # web UI and HTTP API (Mailpit's port)
 DEFAULT_IMAGE = "smtpsink:latest"
 READY_LINE = re.compile(r"^smtpsink ready .*grpc=", re.MULTILINE)
+
+
+def http_allowed_host(host: Optional[str]) -> Optional[str]:
+    """The name to put in SMTPSINK_HTTP_ALLOWED_HOSTS so that the HTTP API
+    answers requests to `host`: the server accepts IP addresses and
+    localhost by itself and answers other Host names 403 (its guard against
+    DNS rebinding). None when nothing is needed."""
+    if not host:
+        return None
+    h = host.lower().strip("[]")
+    try:
+        ipaddress.ip_address(h)
+        return None
+    except ValueError:
+        pass
+    return None if h == "localhost" or h.endswith(".localhost") else h
 
 
 class SmtpSinkReady(WaitStrategy):
@@ -66,7 +85,8 @@ class SmtpSinkReady(WaitStrategy):
 
 
 class SmtpSinkContainer(DockerContainer):
-    """smtpsink in a container: SMTP on `smtp_host:smtp_port`, control API via `client()`.
+    """smtpsink in a container: SMTP on `smtp_host:smtp_port`, control API via
+    `client()`, web UI and HTTP API at `get_web_url()`.
 
     Extra keyword arguments go to DockerContainer (e.g. labels=...); use
     with_env("SMTPSINK_MAX_MESSAGES", "100") etc. for server options.
@@ -81,7 +101,7 @@ class SmtpSinkContainer(DockerContainer):
         labels = dict(kwargs.pop("labels", None) or {})
         labels.setdefault("dev.smtpsink.module", "python")
         super().__init__(image or os.environ.get("SMTPSINK_IMAGE", DEFAULT_IMAGE), labels=labels, **kwargs)
-        self.with_exposed_ports(SMTP_PORT, GRPC_PORT)
+        self.with_exposed_ports(SMTP_PORT, GRPC_PORT, HTTP_PORT)
         self.waiting_for(SmtpSinkReady())
         self._client: Optional[SinkClient] = None
         self._client_lock = threading.Lock()
@@ -174,16 +194,22 @@ class SmtpSinkContainer(DockerContainer):
         return next((cfg["Gateway"] for cfg in configs if cfg.get("Gateway")), None)
 
     def start(self) -> "SmtpSinkContainer":
-        self._apply_tls_auth()
+        self._apply_settings()
         return super().start()
 
-    def _apply_tls_auth(self) -> None:
+    def _apply_settings(self) -> None:
         """Adds the TLS/AUTH flags to the command (once: the command given
-        before the first start is kept) and SMTPSINK_AUTH_USERS."""
+        before the first start is kept), SMTPSINK_AUTH_USERS, and the host
+        tests reach the container at to SMTPSINK_HTTP_ALLOWED_HOSTS when
+        the HTTP API would refuse that name (see http_allowed_host)."""
         if self._base_command is None:
             cmd = self._command or []
             self._base_command = cmd.split() if isinstance(cmd, str) else list(cmd)
-        args = self.server_args(self._host_before_start() if self._starttls or self._implicit_tls else None)
+        host = self._host_before_start()
+        allowed = http_allowed_host(host)
+        if allowed and "SMTPSINK_HTTP_ALLOWED_HOSTS" not in self.env:
+            self.with_env("SMTPSINK_HTTP_ALLOWED_HOSTS", allowed)
+        args = self.server_args(host if self._starttls or self._implicit_tls else None)
         if args:
             self.with_command(self._base_command + args)
         if self._auth_users:
@@ -207,6 +233,16 @@ class SmtpSinkContainer(DockerContainer):
         (fetched over the control API), host name checking on: for
         smtplib.SMTP.starttls(context=...) and smtplib.SMTP_SSL(context=...)."""
         return self.client().ssl_context()
+
+    @property
+    def http_port(self) -> int:
+        """Host port mapped to the web UI and HTTP API port (8025)."""
+        return int(self.get_exposed_port(HTTP_PORT))
+
+    def get_web_url(self) -> str:
+        """Base URL of the web UI and HTTP API, "http://host:port" (no
+        trailing slash: append "/api/v1/info", "/healthz", ...)."""
+        return web_url(self.get_container_host_ip(), self.http_port)
 
     @property
     def grpc_target(self) -> str:

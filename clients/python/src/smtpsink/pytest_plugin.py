@@ -9,16 +9,18 @@ per test.
 
 Fixtures:
   smtpsink  (session) the sink: `smtp_host`, `smtp_port`, `grpc_target`,
-            `client()`. With SMTPSINK_SMTP_ADDR and SMTPSINK_GRPC_ADDR
-            (host:port each) set, the sink already running there;
-            otherwise an SmtpSinkContainer started once per run (per worker
-            under pytest-xdist: each worker is its own session) and stopped
-            at its end.
+            `client()`, `get_web_url()`. With SMTPSINK_SMTP_ADDR and
+            SMTPSINK_GRPC_ADDR (host:port each) set, the sink already
+            running there (SMTPSINK_HTTP_ADDR, optional, names its web UI
+            and HTTP API; without it get_web_url() is None); otherwise an
+            SmtpSinkContainer started once per run (per worker under
+            pytest-xdist: each worker is its own session) and stopped at
+            its end.
   mailbox   (function) a unique address domain and the client filtered to
-            it: address(), wait(), messages(), reject(); at teardown its
-            rules are deleted and its mail cleared (Clear with its filter
-            only), so parallel tests against one sink never see, wait on,
-            bounce or clear each other's mail.
+            it: address(), wait(), messages(), reject(), `web_url`; at
+            teardown its rules are deleted and its mail cleared (Clear with
+            its filter only), so parallel tests against one sink never see,
+            wait on, bounce or clear each other's mail.
   smtpsink_container_kwargs  (session) keyword arguments for
             SmtpSinkContainer (e.g. labels=...); override it in a conftest.
 
@@ -37,11 +39,12 @@ from typing import List, Optional
 
 import pytest
 
-from .client import SinkClient, make_filter
+from .client import SinkClient, make_filter, web_url
 from .v1 import smtpsink_pb2 as pb
 
 SMTP_ADDR_ENV = "SMTPSINK_SMTP_ADDR"
 GRPC_ADDR_ENV = "SMTPSINK_GRPC_ADDR"
+HTTP_ADDR_ENV = "SMTPSINK_HTTP_ADDR"  # optional, only with the other two
 # stages whose match glob is on an address (the sender or a recipient), so
 # a rule can be bound to the mailbox's domain; the others match peer IPs,
 # HELO names or AUTH user names, which no domain scopes
@@ -67,11 +70,17 @@ class RunningSink:
     """A sink started elsewhere (docker run, compose, a CI service): the same
     surface as SmtpSinkContainer for what the fixtures use."""
 
-    def __init__(self, smtp_addr: str, grpc_addr: str) -> None:
+    def __init__(self, smtp_addr: str, grpc_addr: str, http_addr: Optional[str] = None) -> None:
         self.smtp_host, self.smtp_port = _split_addr(smtp_addr, SMTP_ADDR_ENV)
         _split_addr(grpc_addr, GRPC_ADDR_ENV)
         self.grpc_target = grpc_addr
+        self._web_url = web_url(*_split_addr(http_addr, HTTP_ADDR_ENV)) if http_addr else None
         self._client: Optional[SinkClient] = None
+
+    def get_web_url(self) -> Optional[str]:
+        """"http://host:port" of the web UI and HTTP API (SMTPSINK_HTTP_ADDR),
+        None when it was not named."""
+        return self._web_url
 
     def client(self) -> SinkClient:
         if self._client is None:
@@ -102,6 +111,9 @@ class Mailbox:
         self.client: SinkClient = sink.client()
         self.domain = domain
         self.smtp_host, self.smtp_port = sink.smtp_host, sink.smtp_port
+        get_web_url = getattr(sink, "get_web_url", None)
+        # the sink's web UI and HTTP API; None when not known
+        self.web_url: Optional[str] = get_web_url() if get_web_url else None
         self._rules: List[str] = []
 
     def address(self, local: str = "user") -> str:
@@ -184,16 +196,20 @@ def smtpsink_container_kwargs():
 def smtpsink(request, smtpsink_container_kwargs):
     """The sink for this run (see the module docstring)."""
     smtp_addr, grpc_addr = os.environ.get(SMTP_ADDR_ENV), os.environ.get(GRPC_ADDR_ENV)
+    http_addr = os.environ.get(HTTP_ADDR_ENV)
     if smtp_addr or grpc_addr:
         if not (smtp_addr and grpc_addr):
             raise pytest.UsageError(f"set both {SMTP_ADDR_ENV} and {GRPC_ADDR_ENV} (host:port) "
                                     "to use a running smtpsink")
-        sink = RunningSink(smtp_addr, grpc_addr)
+        sink = RunningSink(smtp_addr, grpc_addr, http_addr)
         try:
             yield sink
         finally:
             sink.stop()
         return
+    if http_addr:
+        raise pytest.UsageError(f"{HTTP_ADDR_ENV} names the HTTP API of a running smtpsink: "
+                                f"set {SMTP_ADDR_ENV} and {GRPC_ADDR_ENV} (host:port) too")
     from .container import SmtpSinkContainer  # needs the testcontainers extra
 
     image = request.config.getini("smtpsink_image") or None
