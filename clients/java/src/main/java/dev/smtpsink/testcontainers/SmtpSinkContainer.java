@@ -33,6 +33,10 @@ import org.testcontainers.utility.DockerImageName;
  * <p>Tests running in parallel may share one container: each uses its own recipient addresses and
  * passes them in every filter, so none sees, waits on or clears another's mail.
  *
+ * <p>The HTTP API and web UI (port {@link #HTTP_PORT}) are exposed too: {@link #getWebUrl()} is the UI,
+ * {@code getWebUrl() + "api/v1/"} the Mailpit-compatible API and {@code getWebUrl() +
+ * "smtpsink.v1.Sink/<Method>"} every unary RPC as JSON.
+ *
  * <p>TLS and SMTP AUTH: {@link #withStartTls()}, {@link #withImplicitTls()}, {@link
  * #withRequireTls()}, {@link #withAuth()}, {@link #withAuth(Map)}, {@link #withRequireAuth()} turn
  * them on; {@link #sslSocketFactory()} / {@link #sslContext()} trust exactly the certificate the
@@ -48,6 +52,9 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
   /** gRPC control port inside the container. */
   public static final int GRPC_PORT = 50051;
+
+  /** HTTP API and web UI port inside the container (the image listens on 0.0.0.0:8025). */
+  public static final int HTTP_PORT = 8025;
 
   /** Implicit-TLS (SMTPS, RFC 8314) port inside the container; exposed by withImplicitTls(). */
   public static final int SMTPS_PORT = 1465;
@@ -74,7 +81,7 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
   public SmtpSinkContainer(DockerImageName image) {
     super(image);
-    withExposedPorts(SMTP_PORT, GRPC_PORT);
+    withExposedPorts(SMTP_PORT, GRPC_PORT, HTTP_PORT);
     waitingFor(
         new WaitAllStrategy(WaitAllStrategy.Mode.WITH_OUTER_TIMEOUT)
             .withStrategy(Wait.forLogMessage("(?s).*smtpsink ready .*", 1))
@@ -145,18 +152,23 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
   /**
    * The smtpsink flags the TLS/AUTH settings stand for; {@code dockerHost} becomes an extra SAN
-   * unless the certificate names it anyway.
+   * unless the certificate names it anyway, and a Host name the HTTP side accepts (it answers 403
+   * to names other than IP addresses and localhost, against DNS rebinding).
    */
   List<String> serverArgs(String dockerHost) {
     List<String> args = new ArrayList<>();
     boolean tls = startTls || implicitTls;
+    boolean remote = !List.of("localhost", "127.0.0.1", "::1").contains(dockerHost);
+    if (remote) {
+      args.addAll(List.of("--http-allowed-hosts", dockerHost));
+    }
     if (startTls) {
       args.add("--starttls");
     }
     if (implicitTls) {
       args.addAll(List.of("--smtps-listen", "0.0.0.0:" + SMTPS_PORT));
     }
-    if (tls && !List.of("localhost", "127.0.0.1", "::1").contains(dockerHost)) {
+    if (tls && remote) {
       args.addAll(List.of("--tls-san", dockerHost));
     }
     if (requireTls) {
@@ -226,6 +238,26 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
    */
   public SSLSocketFactory sslSocketFactory() throws GeneralSecurityException {
     return sslContext().getSocketFactory();
+  }
+
+  /** Host port mapped to the container's HTTP port ({@link #HTTP_PORT}). */
+  public int getHttpPort() {
+    return getMappedPort(HTTP_PORT);
+  }
+
+  /**
+   * The web UI, {@code http://host:port/} with the host and port the container's HTTP port is mapped
+   * to; the HTTP API lives below it ({@code api/v1/info}, {@code smtpsink.v1.Sink/GetServerInfo},
+   * {@code healthz}).
+   */
+  public String getWebUrl() {
+    return webUrl(getHost(), getHttpPort());
+  }
+
+  /** {@code http://host:port/}, an IPv6 literal in brackets. */
+  static String webUrl(String host, int port) {
+    boolean v6 = host.contains(":") && !host.startsWith("[");
+    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + port + "/";
   }
 
   /** Host port mapped to the container's gRPC port. */

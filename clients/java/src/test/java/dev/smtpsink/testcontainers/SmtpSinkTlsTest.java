@@ -111,12 +111,22 @@ class SmtpSinkTlsTest {
       assertEquals(List.of("--auth", "--auth-allow-insecure"), plain.serverArgs("localhost"));
       assertEquals(
           List.of(
-              "--smtps-listen", "0.0.0.0:1465", "--tls-san", "docker.example.test", "--auth",
-              "--require-auth"),
+              "--http-allowed-hosts", "docker.example.test", "--smtps-listen", "0.0.0.0:1465",
+              "--tls-san", "docker.example.test", "--auth", "--require-auth"),
           tls.serverArgs("docker.example.test"));
+      assertEquals(
+          List.of("--http-allowed-hosts", "docker.example.test", "--auth", "--auth-allow-insecure"),
+          plain.serverArgs("docker.example.test"));
       assertEquals("a:p1,b:p:2", tls.authUsersEnv());
       assertEquals(List.of("--starttls", "--require-tls"), required.serverArgs("127.0.0.1"));
       assertThrows(IllegalArgumentException.class, () -> plain.withAuth(Map.of("a,b", "x")));
     }
+  }
+
+  @Test
+  void webUrlPutsIpv6LiteralsInBrackets() {
+    assertEquals("http://localhost:49153/", SmtpSinkContainer.webUrl("localhost", 49153));
+    assertEquals("http://[::1]:8025/", SmtpSinkContainer.webUrl("::1", 8025));
+    assertEquals("http://[::1]:8025/", SmtpSinkContainer.webUrl("[::1]", 8025));
   }
 }
