@@ -254,8 +254,8 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
     return webUrl(getHost(), getHttpPort());
   }
 
-  /** {@code http://host:port/}, an IPv6 literal in brackets. */
-  static String webUrl(String host, int port) {
+  /** {@code http://host:port/} (an IPv6 literal in brackets): the web UI of an HTTP side there. */
+  public static String webUrl(String host, int port) {
     boolean v6 = host.contains(":") && !host.startsWith("[");
     return "http://" + (v6 ? "[" + host + "]" : host) + ":" + port + "/";
   }
