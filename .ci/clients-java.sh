@@ -51,16 +51,12 @@ ci_log "installed dev.smtpsink:smtpsink-testcontainers:$version with its sources
 
 # examples/java against the installed coordinates and a sink started here
 cd "$ROOT/examples/java"
-cid=$(docker run -d --label "$labels" --label dev.smtpsink.test=examples-java \
-	-p 127.0.0.1::1025 -p 127.0.0.1::50051 -p 127.0.0.1::8025 "$SMTPSINK_IMAGE")
-addr() {  # addr PORT: the loopback host:port Docker mapped the container's PORT to
-	docker port "$cid" "$1/tcp" | sed -n 's/^127\.0\.0\.1:/127.0.0.1:/p' | head -1
-}
-SMTPSINK_SMTP_ADDR=$(addr 1025) SMTPSINK_GRPC_ADDR=$(addr 50051) SMTPSINK_HTTP_ADDR=$(addr 8025) \
+ci_running_sink
+SMTPSINK_SMTP_ADDR=$CI_SINK_SMTP SMTPSINK_GRPC_ADDR=$CI_SINK_GRPC SMTPSINK_HTTP_ADDR=$CI_SINK_HTTP \
 	mvn -q -B -Dsmtpsink.version="$version" test
 # the example's mail went to that sink (its mailboxes cleared it; the counter stays)
-received=$(docker exec "$cid" smtpsinkctl info --json | sed -n 's/.*"messages_received": *"\{0,1\}\([0-9]*\).*/\1/p')
+received=$(docker exec "$CI_SINK_ID" smtpsinkctl info --json | sed -n 's/.*"messages_received": *\([0-9]*\).*/\1/p')
 [ "${received:-0}" -ge 2 ] || { ci_log "the example sent no mail to the running sink (received=${received:-none})" >&2; exit 1; }
-docker rm -fv "$cid" >/dev/null
+docker rm -f "$CI_SINK_ID" >/dev/null
 ci_log "examples/java: $(surefire_count .) passed against dev.smtpsink:smtpsink-testcontainers:$version and a running sink ($received messages)"
 ci_log "passed"

@@ -19,7 +19,7 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * <ul>
  *   <li>{@link SmtpSink}: the sink of the run. With {@code SMTPSINK_SMTP_ADDR} and {@code
  *       SMTPSINK_GRPC_ADDR} (host:port each; {@code SMTPSINK_HTTP_ADDR} optionally names its HTTP
- *       side) set, the sink already running there; otherwise a {@link SmtpSinkContainer} started on
+ *       side, and is an error without the other two) set, the sink already running there; otherwise a {@link SmtpSinkContainer} started on
  *       first use and stopped when the run ends (kept in the root context's store, so every class
  *       of the run shares it, also under parallel execution).
  *   <li>{@link Mailbox}: the test's own domain on that sink; the test method, its
@@ -119,14 +119,19 @@ public class SmtpSinkExtension implements ParameterResolver {
   private static SmtpSink start(ExtensionContext context) {
     Optional<String> smtp = setting(context, "smtpsink.smtp.addr", SMTP_ADDR_ENV);
     Optional<String> grpc = setting(context, "smtpsink.grpc.addr", GRPC_ADDR_ENV);
+    Optional<String> http = setting(context, "smtpsink.http.addr", HTTP_ADDR_ENV);
     if (smtp.isPresent() || grpc.isPresent()) {
       if (smtp.isEmpty() || grpc.isEmpty()) {
         throw new ExtensionConfigurationException(
             "set both " + SMTP_ADDR_ENV + " and " + GRPC_ADDR_ENV
                 + " (host:port) to use a running smtpsink");
       }
-      return SmtpSink.running(
-          smtp.get(), grpc.get(), setting(context, "smtpsink.http.addr", HTTP_ADDR_ENV).orElse(null));
+      return SmtpSink.running(smtp.get(), grpc.get(), http.orElse(null));
+    }
+    if (http.isPresent()) {
+      throw new ExtensionConfigurationException(
+          HTTP_ADDR_ENV + " names the HTTP API of a running smtpsink: set " + SMTP_ADDR_ENV
+              + " and " + GRPC_ADDR_ENV + " (host:port) too");
     }
     String image =
         setting(context, "smtpsink.image", "SMTPSINK_IMAGE").orElse(SmtpSinkContainer.DEFAULT_IMAGE);

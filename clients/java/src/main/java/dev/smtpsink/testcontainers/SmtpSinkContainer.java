@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import javax.net.ssl.SSLContext;
@@ -152,16 +153,12 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
   /**
    * The smtpsink flags the TLS/AUTH settings stand for; {@code dockerHost} becomes an extra SAN
-   * unless the certificate names it anyway, and a Host name the HTTP side accepts (it answers 403
-   * to names other than IP addresses and localhost, against DNS rebinding).
+   * unless the certificate names it anyway.
    */
   List<String> serverArgs(String dockerHost) {
     List<String> args = new ArrayList<>();
     boolean tls = startTls || implicitTls;
     boolean remote = !List.of("localhost", "127.0.0.1", "::1").contains(dockerHost);
-    if (remote) {
-      args.addAll(List.of("--http-allowed-hosts", dockerHost));
-    }
     if (startTls) {
       args.add("--starttls");
     }
@@ -205,6 +202,21 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
     if (!authUsers.isEmpty()) {
       withEnv("SMTPSINK_AUTH_USERS", authUsersEnv());
     }
+    String allowed = httpAllowedHost(getHost());
+    if (allowed != null && !getEnvMap().containsKey("SMTPSINK_HTTP_ALLOWED_HOSTS")) {
+      withEnv("SMTPSINK_HTTP_ALLOWED_HOSTS", allowed);
+    }
+  }
+
+  /**
+   * The name SMTPSINK_HTTP_ALLOWED_HOSTS needs so that the HTTP side answers requests to {@code
+   * host}, or null: the server accepts IP addresses and localhost by itself and answers other Host
+   * names 403 (its guard against DNS rebinding).
+   */
+  static String httpAllowedHost(String host) {
+    String h = host.toLowerCase(Locale.ROOT).replaceAll("^\\[|\\]$", "");
+    boolean ip = h.contains(":") || h.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+    return ip || h.equals("localhost") || h.endsWith(".localhost") ? null : h;
   }
 
   /** Host to send mail to. */

@@ -109,12 +109,14 @@ class SmtpSinkExtensionLifecycleTest {
   }
 
   @Test
-  void runningSinkNeedsBothAddressesAsHostPort(SmtpSink outer) {
+  void runningSinkNeedsBothAddressesAsHostPortAndHttpOnlyWithThem(SmtpSink outer) {
     Map<String, String> onlySmtp = Map.of("smtpsink.smtp.addr", "localhost:" + outer.smtpPort());
     assertConfigurationError(launch(onlySmtp, LeavesMailAndARule.class), "set both");
     Map<String, String> noPort =
         Map.of("smtpsink.smtp.addr", "localhost", "smtpsink.grpc.addr", outer.grpcTarget());
     assertConfigurationError(launch(noPort, LeavesMailAndARule.class), "expected HOST:PORT");
+    Map<String, String> onlyHttp = Map.of("smtpsink.http.addr", "localhost:8025");
+    assertConfigurationError(launch(onlyHttp, LeavesMailAndARule.class), "set SMTPSINK_SMTP_ADDR");
   }
 
   static void assertConfigurationError(TestExecutionSummary summary, String message) {

@@ -111,15 +111,22 @@ class SmtpSinkTlsTest {
       assertEquals(List.of("--auth", "--auth-allow-insecure"), plain.serverArgs("localhost"));
       assertEquals(
           List.of(
-              "--http-allowed-hosts", "docker.example.test", "--smtps-listen", "0.0.0.0:1465",
-              "--tls-san", "docker.example.test", "--auth", "--require-auth"),
+              "--smtps-listen", "0.0.0.0:1465", "--tls-san", "docker.example.test", "--auth",
+              "--require-auth"),
           tls.serverArgs("docker.example.test"));
-      assertEquals(
-          List.of("--http-allowed-hosts", "docker.example.test", "--auth", "--auth-allow-insecure"),
-          plain.serverArgs("docker.example.test"));
       assertEquals("a:p1,b:p:2", tls.authUsersEnv());
       assertEquals(List.of("--starttls", "--require-tls"), required.serverArgs("127.0.0.1"));
       assertThrows(IllegalArgumentException.class, () -> plain.withAuth(Map.of("a,b", "x")));
+    }
+  }
+
+  /** The HTTP side's Host check: names other than localhost and IP addresses must be allowed. */
+  @Test
+  void onlyADockerHostNameIsAddedToTheHttpAllowedHosts() {
+    assertEquals("docker.example.test", SmtpSinkContainer.httpAllowedHost("Docker.Example.test"));
+    for (String accepted :
+        new String[] {"localhost", "app.localhost", "127.0.0.1", "172.17.0.1", "::1", "[fd00::1]"}) {
+      assertEquals(null, SmtpSinkContainer.httpAllowedHost(accepted), accepted);
     }
   }
 
