@@ -2,8 +2,9 @@
 # check-versions.sh - every client module carries the project's one version:
 # project(smtpsink VERSION x.y.z) in CMakeLists.txt. Checks the Python
 # distribution (pyproject.toml and smtpsink.__version__), the npm package
-# (package.json and package-lock.json), the Maven artifact (pom.xml), the Go
-# module (smtpsink.Version) and the newest entry of CHANGELOG.md. Prints each
+# (package.json and package-lock.json), the Maven artifact (pom.xml) and the
+# version examples/java depends on, the Go module (smtpsink.Version) and the
+# newest entry of CHANGELOG.md. Prints each
 # disagreement; exits 1 if there is one. Needs only sed and grep (bootstrap's
 # lint step runs it).
 set -euo pipefail
@@ -28,6 +29,8 @@ check 'clients/node/package-lock.json (packages."")' \
 	"$(sed -n '/^    "": {/,/^    }/s/^      "version": "\(.*\)",$/\1/p' clients/node/package-lock.json)"
 # the project's <version>: the first one at two spaces of indentation
 check clients/java/pom.xml "$(sed -n 's|^  <version>\(.*\)</version>$|\1|p' clients/java/pom.xml | head -1)"
+# the version the Java example depends on
+check examples/java/pom.xml "$(sed -n 's|^    <smtpsink.version>\(.*\)</smtpsink.version>$|\1|p' examples/java/pom.xml)"
 check clients/go/smtpsink/version.go \
 	"$(sed -n 's/^const Version = "\(.*\)"$/\1/p' clients/go/smtpsink/version.go)"
 check CHANGELOG.md "$(sed -n 's/^## \([0-9][0-9.]*\).*/\1/p' CHANGELOG.md | head -1)"

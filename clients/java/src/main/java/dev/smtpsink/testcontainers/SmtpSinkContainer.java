@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import javax.net.ssl.SSLContext;
@@ -33,6 +34,10 @@ import org.testcontainers.utility.DockerImageName;
  * <p>Tests running in parallel may share one container: each uses its own recipient addresses and
  * passes them in every filter, so none sees, waits on or clears another's mail.
  *
+ * <p>The HTTP API and web UI (port {@link #HTTP_PORT}) are exposed too: {@link #getWebUrl()} is the UI,
+ * {@code getWebUrl() + "api/v1/"} the Mailpit-compatible API and {@code getWebUrl() +
+ * "smtpsink.v1.Sink/<Method>"} every unary RPC as JSON.
+ *
  * <p>TLS and SMTP AUTH: {@link #withStartTls()}, {@link #withImplicitTls()}, {@link
  * #withRequireTls()}, {@link #withAuth()}, {@link #withAuth(Map)}, {@link #withRequireAuth()} turn
  * them on; {@link #sslSocketFactory()} / {@link #sslContext()} trust exactly the certificate the
@@ -48,6 +53,9 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
   /** gRPC control port inside the container. */
   public static final int GRPC_PORT = 50051;
+
+  /** HTTP API and web UI port inside the container (the image listens on 0.0.0.0:8025). */
+  public static final int HTTP_PORT = 8025;
 
   /** Implicit-TLS (SMTPS, RFC 8314) port inside the container; exposed by withImplicitTls(). */
   public static final int SMTPS_PORT = 1465;
@@ -74,7 +82,7 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
 
   public SmtpSinkContainer(DockerImageName image) {
     super(image);
-    withExposedPorts(SMTP_PORT, GRPC_PORT);
+    withExposedPorts(SMTP_PORT, GRPC_PORT, HTTP_PORT);
     waitingFor(
         new WaitAllStrategy(WaitAllStrategy.Mode.WITH_OUTER_TIMEOUT)
             .withStrategy(Wait.forLogMessage("(?s).*smtpsink ready .*", 1))
@@ -150,13 +158,14 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
   List<String> serverArgs(String dockerHost) {
     List<String> args = new ArrayList<>();
     boolean tls = startTls || implicitTls;
+    boolean remote = !List.of("localhost", "127.0.0.1", "::1").contains(dockerHost);
     if (startTls) {
       args.add("--starttls");
     }
     if (implicitTls) {
       args.addAll(List.of("--smtps-listen", "0.0.0.0:" + SMTPS_PORT));
     }
-    if (tls && !List.of("localhost", "127.0.0.1", "::1").contains(dockerHost)) {
+    if (tls && remote) {
       args.addAll(List.of("--tls-san", dockerHost));
     }
     if (requireTls) {
@@ -193,6 +202,21 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
     if (!authUsers.isEmpty()) {
       withEnv("SMTPSINK_AUTH_USERS", authUsersEnv());
     }
+    String allowed = httpAllowedHost(getHost());
+    if (allowed != null && !getEnvMap().containsKey("SMTPSINK_HTTP_ALLOWED_HOSTS")) {
+      withEnv("SMTPSINK_HTTP_ALLOWED_HOSTS", allowed);
+    }
+  }
+
+  /**
+   * The name SMTPSINK_HTTP_ALLOWED_HOSTS needs so that the HTTP side answers requests to {@code
+   * host}, or null: the server accepts IP addresses and localhost by itself and answers other Host
+   * names 403 (its guard against DNS rebinding).
+   */
+  static String httpAllowedHost(String host) {
+    String h = host.toLowerCase(Locale.ROOT).replaceAll("^\\[|\\]$", "");
+    boolean ip = h.contains(":") || h.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}");
+    return ip || h.equals("localhost") || h.endsWith(".localhost") ? null : h;
   }
 
   /** Host to send mail to. */
@@ -226,6 +250,26 @@ public class SmtpSinkContainer extends GenericContainer<SmtpSinkContainer> {
    */
   public SSLSocketFactory sslSocketFactory() throws GeneralSecurityException {
     return sslContext().getSocketFactory();
+  }
+
+  /** Host port mapped to the container's HTTP port ({@link #HTTP_PORT}). */
+  public int getHttpPort() {
+    return getMappedPort(HTTP_PORT);
+  }
+
+  /**
+   * The web UI, {@code http://host:port/} with the host and port the container's HTTP port is mapped
+   * to; the HTTP API lives below it ({@code api/v1/info}, {@code smtpsink.v1.Sink/GetServerInfo},
+   * {@code healthz}).
+   */
+  public String getWebUrl() {
+    return webUrl(getHost(), getHttpPort());
+  }
+
+  /** {@code http://host:port/} (an IPv6 literal in brackets): the web UI of an HTTP side there. */
+  public static String webUrl(String host, int port) {
+    boolean v6 = host.contains(":") && !host.startsWith("[");
+    return "http://" + (v6 ? "[" + host + "]" : host) + ":" + port + "/";
   }
 
   /** Host port mapped to the container's gRPC port. */

@@ -26,6 +26,12 @@ import jakarta.mail.internet.MimeMessage;
 import jakarta.mail.internet.MimeMultipart;
 import jakarta.mail.util.ByteArrayDataSource;
 import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpRequest.BodyPublishers;
+import java.net.http.HttpResponse;
+import java.net.http.HttpResponse.BodyHandlers;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -35,6 +41,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.eclipse.angus.mail.smtp.SMTPAddressFailedException;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
@@ -239,6 +247,56 @@ class SmtpSinkContainerTest {
     assertEquals(10L << 20, SINK.client().serverInfo().getMaxMessageSize());
     assertEquals(SINK.getHost(), SINK.getSmtpHost());
     assertEquals(SINK.getMappedPort(SmtpSinkContainer.SMTP_PORT), SINK.getSmtpPort());
+  }
+
+  /**
+   * getWebUrl() reaches the HTTP side through the mapped port: the probe, the Mailpit-compatible
+   * info (counting a message just sent), the JSON form of an RPC (answering as gRPC does) and the UI.
+   */
+  @Test
+  void webUrlServesTheHttpApiAndTheUi() throws Exception {
+    String web = SINK.getWebUrl();
+    assertEquals(
+        "http://" + SINK.getHost() + ":" + SINK.getMappedPort(SmtpSinkContainer.HTTP_PORT) + "/",
+        web);
+    assertEquals(SINK.getMappedPort(SmtpSinkContainer.HTTP_PORT), SINK.getHttpPort());
+    String to = uniqueAddress("web");
+    Transport.send(textMessage(mailSession(new Properties()), to, to, "over http", "hi"));
+    SINK.client().waitForMessages(SmtpSinkClient.rcptTo(to), 1, Duration.ofSeconds(20));
+
+    HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
+    HttpResponse<String> health = http.send(get(web + "healthz"), BodyHandlers.ofString());
+    assertEquals(200, health.statusCode());
+    assertEquals("ok", health.body().strip());
+
+    HttpResponse<String> info = http.send(get(web + "api/v1/info"), BodyHandlers.ofString());
+    assertEquals(200, info.statusCode(), info.body());
+    Matcher messages = Pattern.compile("\"Messages\":\\s*(\\d+)").matcher(info.body());
+    assertTrue(messages.find(), info.body());
+    assertTrue(Long.parseLong(messages.group(1)) >= 1, info.body());
+
+    HttpResponse<String> rpc =
+        http.send(
+            HttpRequest.newBuilder(URI.create(web + "smtpsink.v1.Sink/GetServerInfo"))
+                .timeout(Duration.ofSeconds(10))
+                .header("Content-Type", "application/json")
+                .POST(BodyPublishers.ofString("{}"))
+                .build(),
+            BodyHandlers.ofString());
+    assertEquals(200, rpc.statusCode(), rpc.body());
+    String version = SINK.client().serverInfo().getVersion();
+    assertFalse(version.isEmpty());
+    assertTrue(rpc.body().contains("\"version\":\"" + version + "\""), rpc.body());
+
+    HttpResponse<String> ui = http.send(get(web), BodyHandlers.ofString());
+    assertEquals(200, ui.statusCode());
+    assertTrue(
+        ui.headers().firstValue("Content-Type").orElse("").startsWith("text/html"),
+        ui.headers().map().toString());
+  }
+
+  static HttpRequest get(String url) {
+    return HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).GET().build();
   }
 
   @Test

@@ -119,4 +119,21 @@ class SmtpSinkTlsTest {
       assertThrows(IllegalArgumentException.class, () -> plain.withAuth(Map.of("a,b", "x")));
     }
   }
+
+  /** The HTTP side's Host check: names other than localhost and IP addresses must be allowed. */
+  @Test
+  void onlyADockerHostNameIsAddedToTheHttpAllowedHosts() {
+    assertEquals("docker.example.test", SmtpSinkContainer.httpAllowedHost("Docker.Example.test"));
+    for (String accepted :
+        new String[] {"localhost", "app.localhost", "127.0.0.1", "172.17.0.1", "::1", "[fd00::1]"}) {
+      assertEquals(null, SmtpSinkContainer.httpAllowedHost(accepted), accepted);
+    }
+  }
+
+  @Test
+  void webUrlPutsIpv6LiteralsInBrackets() {
+    assertEquals("http://localhost:49153/", SmtpSinkContainer.webUrl("localhost", 49153));
+    assertEquals("http://[::1]:8025/", SmtpSinkContainer.webUrl("::1", 8025));
+    assertEquals("http://[::1]:8025/", SmtpSinkContainer.webUrl("[::1]", 8025));
+  }
 }
