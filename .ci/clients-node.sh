@@ -7,7 +7,9 @@
 # then the test-runner integrations (test/runners: node:test under
 # with-smtpsink, Vitest, Jest), first each with the one container its global
 # setup starts, then all against one `docker run` sink named by
-# SMTPSINK_SMTP_ADDR / SMTPSINK_GRPC_ADDR (the "already running sink" path).
+# SMTPSINK_SMTP_ADDR / SMTPSINK_GRPC_ADDR (the "already running sink" path);
+# last the example app examples/node, installed from that tarball and
+# `npm ci`, whose `npm test` runs against the same sink.
 # Installs Node.js 20 from Debian (nodejs + npm) when npm is missing, and
 # Node 20 from the npm registry when the node on PATH is older than 20.18.
 # Idempotent; removes the containers this run labelled (lib.sh); exits
@@ -99,3 +101,22 @@ ci_running_sink
 export SMTPSINK_SMTP_ADDR=$CI_SINK_SMTP SMTPSINK_GRPC_ADDR=$CI_SINK_GRPC SMTPSINK_HTTP_ADDR=$CI_SINK_HTTP
 SMTPSINK_EXPECT_GRPC_ADDR=$SMTPSINK_GRPC_ADDR runners "the running sink at $SMTPSINK_GRPC_ADDR"
 
+# The example app, as its users install it: the client from the tarball
+# checked above (no integrity in its package-lock.json: the tarball is new
+# every run, and npm would take its cached copy by that integrity instead),
+# everything else by `npm ci` from the lock file; its `npm test` (with-smtpsink
+# node --test) against the same running sink.
+t0=$SECONDS
+cd "$ROOT/examples/node"
+cp "$CONSUMER/$tgz" smtpsink-testcontainers.tgz
+if node -e "process.exit(require('./package-lock.json').packages['node_modules/smtpsink-testcontainers'].integrity ? 0 : 1)"; then
+  ci_log "examples/node/package-lock.json pins an integrity for smtpsink-testcontainers.tgz: delete that line" >&2
+  exit 1
+fi
+lock_sum=$(cat package-lock.json smtpsink-testcontainers.tgz | sha256sum | cut -d' ' -f1)
+if [ "$(cat node_modules/.smtpsink-lock-sum 2>/dev/null)" != "$lock_sum" ]; then
+  npm ci --no-audit --no-fund --prefer-offline --loglevel=error
+  echo "$lock_sum" >node_modules/.smtpsink-lock-sum
+fi
+npm test
+ci_log "examples/node: npm ci + npm test against the running sink ($((SECONDS - t0)) s)"
