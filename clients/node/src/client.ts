@@ -120,6 +120,17 @@ export function releaseRequest(id: string | number, opts: ReleaseOptions = {}): 
   return req;
 }
 
+/** "host:port" (an IPv6 address in brackets). */
+export function hostPort(host: string, port: number): string {
+  const h = host.replace(/^\[(.*)\]$/, '$1');
+  return h.includes(':') ? `[${h}]:${port}` : `${h}:${port}`;
+}
+
+/** "http://host:port/" of a sink's web UI and HTTP API. */
+export function webUrl(host: string, port: number): string {
+  return `http://${hostPort(host, port)}/`;
+}
+
 function deadline(ms: number): grpc.Deadline {
   return new Date(Date.now() + ms);
 }

@@ -13,7 +13,13 @@
  * TLS and SMTP AUTH: withStartTls(), withImplicitTls() (getSmtpsPort()),
  * withRequireTls(), withAuth(users?), withRequireAuth(); tlsOptions() /
  * tlsCa() of the started container trust exactly the served certificate.
+ *
+ * The web UI and HTTP API (port 8025 in the image) are mapped too:
+ * getWebUrl(). The server answers only Host headers that are IP addresses
+ * or localhost; when the Docker host is reached by another name, that name
+ * is allowed (SMTPSINK_HTTP_ALLOWED_HOSTS, unless the caller set it).
  */
+import { isIP } from 'node:net';
 import type { SecureContextOptions } from 'node:tls';
 import {
   AbstractStartedContainer,
@@ -23,12 +29,14 @@ import {
   getContainerRuntimeClient,
 } from 'testcontainers';
 
-import { SinkClient } from './client';
+import { SinkClient, webUrl } from './client';
 
 export const SMTP_PORT = 1025;
 export const GRPC_PORT = 50051;
 /** implicit TLS (SMTPS, RFC 8314) port inside the container; exposed by withImplicitTls() */
 export const SMTPS_PORT = 1465;
+/** HTTP API and web UI port inside the container (the image listens on 0.0.0.0:8025) */
+export const WEB_PORT = 8025;
 export const DEFAULT_IMAGE = 'smtpsink:latest';
 
 /** The TLS/AUTH settings of a SmtpSinkContainer. */
@@ -63,10 +71,21 @@ export function serverArgs(s: TlsAuthSettings, dockerHost: string): string[] {
   return args;
 }
 
+/**
+ * The Host header name the server must be told to accept so that
+ * getWebUrl() works from the test: `dockerHost` when it is a name other than
+ * localhost (IP addresses and localhost are always accepted), else undefined.
+ */
+export function httpAllowedHost(dockerHost: string): string | undefined {
+  const h = dockerHost.toLowerCase();
+  if (!h || isIP(h.replace(/^\[(.*)\]$/, '$1')) || h === 'localhost' || h.endsWith('.localhost')) return undefined;
+  return dockerHost;
+}
+
 export class SmtpSinkContainer extends GenericContainer {
   constructor(image: string = process.env.SMTPSINK_IMAGE || DEFAULT_IMAGE) {
     super(image);
-    this.withExposedPorts(SMTP_PORT, GRPC_PORT)
+    this.withExposedPorts(SMTP_PORT, GRPC_PORT, WEB_PORT)
       .withLabels({ 'dev.smtpsink.module': 'node' })
       .withWaitStrategy(Wait.forLogMessage(/smtpsink ready .*grpc=/))
       .withStartupTimeout(60_000);
@@ -130,6 +149,11 @@ export class SmtpSinkContainer extends GenericContainer {
     const { host } = (await getContainerRuntimeClient()).info.containerRuntime;
     const args = serverArgs(this.tlsAuth, host);
     if (args.length > 0) this.withCommand([...this.baseCommand, ...args]);
+    const allowed = httpAllowedHost(host);
+    // a value of the caller's (withEnvironment) wins
+    if (allowed && this.environment.SMTPSINK_HTTP_ALLOWED_HOSTS === undefined) {
+      this.withEnvironment({ SMTPSINK_HTTP_ALLOWED_HOSTS: allowed });
+    }
     const users = Object.entries(this.tlsAuth.authUsers ?? {});
     if (users.length > 0) {
       this.withEnvironment({ SMTPSINK_AUTH_USERS: users.sort().map(([u, p]) => `${u}:${p}`).join(',') });
@@ -180,6 +204,20 @@ export class StartedSmtpSinkContainer extends AbstractStartedContainer {
    */
   async tlsOptions(): Promise<SecureContextOptions & { ca: string }> {
     return { ca: await this.tlsCa() };
+  }
+
+  /** Host port mapped to the HTTP API / web UI port (8025). */
+  getWebPort(): number {
+    return this.getMappedPort(WEB_PORT);
+  }
+
+  /**
+   * "http://host:port/" of the web UI and HTTP API as seen from the test
+   * (the Mailpit-compatible /api/v1/, POST /smtpsink.v1.Sink/<Method> JSON,
+   * /healthz).
+   */
+  getWebUrl(): string {
+    return webUrl(this.getHost(), this.getWebPort());
   }
 
   /** "host:port" of the gRPC control API as seen from the test. */

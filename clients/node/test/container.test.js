@@ -90,6 +90,28 @@ test('send with nodemailer, wait through gRPC, inspect envelope, subject, body, 
   assert.deepEqual(byBcc.map((x) => x.id), [m.id]);
 });
 
+test('getWebUrl: the HTTP API and web UI through the mapped port 8025', async () => {
+  const url = sink.getWebUrl();
+  assert.equal(url, `http://${sink.getHost()}:${sink.getWebPort()}/`);
+  const health = await fetch(new URL('healthz', url));
+  assert.equal(health.status, 200);
+  assert.equal((await health.text()).trim(), 'ok');
+  // the Mailpit-compatible /api/v1/info: the server's version is this package's
+  const info = await (await fetch(new URL('api/v1/info', url))).json();
+  assert.equal(info.Version, require('../package.json').version);
+  assert.equal(typeof info.Messages, 'number');
+  // the gRPC methods as JSON (POST /smtpsink.v1.Sink/<Method>)
+  const res = await fetch(new URL('smtpsink.v1.Sink/GetServerInfo', url), {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}',
+  });
+  assert.equal(res.status, 200);
+  assert.equal((await res.json()).version, info.Version);
+  // the web UI's page
+  const page = await fetch(url);
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type'), /^text\/html/);
+});
+
 test('waitForMessages times out saying how many matched', async () => {
   const from = unique('app');
   const rcpt = unique('bob');

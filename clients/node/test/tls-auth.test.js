@@ -14,7 +14,7 @@ const tls = require('node:tls');
 const { execFileSync } = require('node:child_process');
 const nodemailer = require('nodemailer');
 
-const { SmtpSinkContainer, SMTPS_PORT, serverArgs } = require('..');
+const { SmtpSinkContainer, SMTPS_PORT, serverArgs, httpAllowedHost, webUrl } = require('..');
 
 const USERS = { alice: 's3cret', bob: 'hunter2' };
 
@@ -129,6 +129,18 @@ test('serverArgs: the flags the settings stand for', () => {
     ['--smtps-listen', '0.0.0.0:1465', '--tls-san', 'docker.example.test', '--auth', '--require-auth']);
   assert.deepEqual(serverArgs({ startTls: true, requireTls: true }, '127.0.0.1'), ['--starttls', '--require-tls']);
   assert.throws(() => new SmtpSinkContainer().withAuth({ 'a,b': 'x' }), /auth user/);
+});
+
+test('httpAllowedHost, webUrl: a Docker host reached by name must be allowed in the Host header', () => {
+  for (const h of ['localhost', '127.0.0.1', '::1', '[::1]', '10.0.0.5', 'web.localhost', '']) {
+    assert.equal(httpAllowedHost(h), undefined, h);
+  }
+  assert.equal(httpAllowedHost('docker'), 'docker');
+  assert.equal(httpAllowedHost('dind.example.test'), 'dind.example.test');
+  // getWebUrl()'s form
+  assert.equal(webUrl('localhost', 32768), 'http://localhost:32768/');
+  assert.equal(webUrl('::1', 8025), 'http://[::1]:8025/');
+  assert.equal(webUrl('[fe80::1]', 8025), 'http://[fe80::1]:8025/');
 });
 
 function haveOpenssl() {
