@@ -5,9 +5,10 @@
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const grpc = require('@grpc/grpc-js');
 const nodemailer = require('nodemailer');
 
-const { SmtpSinkContainer, SmtpSinkTimeoutError } = require('..');
+const { SmtpSinkContainer, SmtpSinkTimeoutError, SmtpSinkError } = require('..');
 
 const ATTACHMENT = Buffer.alloc(1024, 0).map((_, i) => i % 256); // binary content
 
@@ -192,6 +193,43 @@ test('a RCPT_TO reject rule is seen by nodemailer', async () => {
     assert.equal(await client.deleteRejectRule(rule.id), 1);
   }
   assert.deepEqual(await client.listMessages({ rcpt_to: bad }), []);
+});
+
+// The container releases a stored message to itself (smtp://127.0.0.1:1025 is
+// the container's own SMTP port): the copy arrives with the overridden
+// envelope and the same bytes, and the original records RELAYED. The request
+// the client builds is checked against a stand-in server in release.test.js.
+test('release through the real server: to its own SMTP port with a new envelope', async () => {
+  const client = sink.client();
+  const from = unique('app');
+  const rcpt = unique('rel');
+  const other = unique('copy');
+  const bounce = unique('bounce');
+  // nodemailer dot-stuffs the line starting with "." on the wire
+  const body = Buffer.from(`Subject: release ${rcpt}\r\n\r\n.leading dot\r\nbody\r\n`);
+  const t = transport();
+  try {
+    await t.sendMail({ envelope: { from, to: [rcpt] }, raw: body });
+  } finally {
+    t.close();
+  }
+  const [m] = await client.waitForMessages({ rcpt_to: rcpt }, { count: 1, timeoutMs: 10_000 });
+  const st = await client.release(m.id, {
+    rcptTo: [other], mailFrom: bounce, relayUrl: 'smtp://127.0.0.1:1025', timeoutMs: 30_000,
+  });
+  assert.equal(st.state, 'RELAY_STATE_RELAYED', JSON.stringify(st));
+  assert.equal(st.attempts, 1);
+  assert.deepEqual(st.rcpt_to, [other]);
+  assert.match(st.last_reply, /^250/);
+  const [copy] = await client.waitForMessages({ rcpt_to: other }, { count: 1, timeoutMs: 10_000 });
+  assert.equal(copy.mail_from, bounce);
+  const orig = await client.getMessage(m.id, { includeRaw: true });
+  assert.ok(orig.raw.equals(body), `stored ${JSON.stringify(orig.raw.toString('latin1'))}`);
+  const copied = await client.getMessage(copy.id, { includeRaw: true });
+  assert.ok(copied.raw.equals(orig.raw), `copy ${JSON.stringify(copied.raw.toString('latin1'))}`);
+  assert.equal(orig.relay.state, 'RELAY_STATE_RELAYED');
+  await assert.rejects(client.release((BigInt(m.id) + 10n ** 9n).toString(), { relayUrl: 'smtp://127.0.0.1:1025' }),
+    (e) => e instanceof SmtpSinkError && e.code === grpc.status.NOT_FOUND);
 });
 
 describe('parallel tests against one container are isolated', { concurrency: 2 }, () => {

@@ -1,7 +1,7 @@
-// SinkClient.release (ReleaseMessage, issue 10). The server side is not in
-// this tree yet, so this checks the request the client sends and the status
-// it returns against an in-process gRPC server standing in for smtpsink
-// (no container needed).
+// SinkClient.release (ReleaseMessage, issue 10): the exact request the client
+// sends and the status it returns, checked against an in-process gRPC server
+// standing in for smtpsink (no container needed). container.test.js releases
+// a message through the real server in the container.
 'use strict';
 const { test } = require('node:test');
 const assert = require('node:assert/strict');

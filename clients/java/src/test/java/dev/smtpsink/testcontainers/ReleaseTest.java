@@ -18,9 +18,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@link SmtpSinkClient#release} (ReleaseMessage, issue 10). The server side is not in this tree
- * yet, so this checks the request the client sends and the status it returns against an in-process
- * gRPC server standing in for smtpsink (no container).
+ * {@link SmtpSinkClient#release} (ReleaseMessage, issue 10): the exact request the client sends
+ * and the status it returns, checked against an in-process gRPC server standing in for smtpsink
+ * (no container). {@link SmtpSinkContainerTest} releases a message through the real server in the
+ * container.
  */
 class ReleaseTest {
 

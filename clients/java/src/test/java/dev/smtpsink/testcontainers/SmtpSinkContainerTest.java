@@ -11,6 +11,8 @@ import dev.smtpsink.v1.Attachment;
 import dev.smtpsink.v1.Filter;
 import dev.smtpsink.v1.Message;
 import dev.smtpsink.v1.RejectRule;
+import dev.smtpsink.v1.RelayState;
+import dev.smtpsink.v1.RelayStatus;
 import dev.smtpsink.v1.Stage;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -25,6 +27,7 @@ import jakarta.mail.internet.MimeBodyPart;
 import jakarta.mail.internet.MimeMessage;
 import jakarta.mail.internet.MimeMultipart;
 import jakarta.mail.util.ByteArrayDataSource;
+import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -32,6 +35,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.net.http.HttpResponse.BodyHandlers;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -310,6 +314,64 @@ class SmtpSinkContainerTest {
             () -> sink.waitForMessages(nobody, 1, Duration.ofMillis(300)));
     assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
     assertTrue(System.nanoTime() - start >= TimeUnit.MILLISECONDS.toNanos(300));
+  }
+
+  /**
+   * The container releases a stored message to itself ({@code smtp://127.0.0.1:1025} is the
+   * container's own SMTP port): the copy arrives with the overridden envelope and the same bytes,
+   * and the original records RELAYED. {@link ReleaseTest} checks the request the client builds
+   * against a stand-in server.
+   */
+  @Test
+  void releaseThroughTheRealServerToItsOwnSmtpPort() throws Exception {
+    SmtpSinkClient sink = SINK.client();
+    String from = uniqueAddress("app");
+    String rcpt = uniqueAddress("rel");
+    String other = uniqueAddress("copy");
+    String bounce = uniqueAddress("bounce");
+    // Angus Mail dot-stuffs the line starting with "." on the wire
+    byte[] body =
+        ("Subject: release " + rcpt + "\r\n\r\n.leading dot\r\nbody\r\n")
+            .getBytes(StandardCharsets.US_ASCII);
+    Properties extra = new Properties();
+    extra.put("mail.smtp.from", from);
+    Session session = mailSession(extra);
+    MimeMessage msg = new MimeMessage(session, new ByteArrayInputStream(body));
+    ByteArrayOutputStream sent = new ByteArrayOutputStream();
+    msg.writeTo(sent);
+    assertArrayEquals(body, sent.toByteArray(), "the message as Angus Mail sends it");
+    try (Transport transport = session.getTransport("smtp")) {
+      transport.connect();
+      transport.sendMessage(msg, new Address[] {new InternetAddress(rcpt)});
+    }
+    List<Message> got =
+        sink.waitForMessages(SmtpSinkClient.rcptTo(rcpt), 1, Duration.ofSeconds(10));
+    assertEquals(1, got.size(), "messages for " + rcpt);
+    Message m = got.get(0);
+
+    RelayStatus st = sink.release(m.getId(), List.of(other), bounce, "smtp://127.0.0.1:1025");
+    assertEquals(RelayState.RELAY_STATE_RELAYED, st.getState(), st.toString());
+    assertEquals(1, st.getAttempts(), st.toString());
+    assertEquals(List.of(other), st.getRcptToList());
+    assertTrue(st.getLastReply().startsWith("250"), st.getLastReply());
+
+    List<Message> copies =
+        sink.waitForMessages(SmtpSinkClient.rcptTo(other), 1, Duration.ofSeconds(10));
+    assertEquals(1, copies.size(), "copies for " + other);
+    assertEquals(bounce, copies.get(0).getMailFrom(), "the copy's envelope sender");
+    Message orig = sink.getMessage(m.getId(), false);
+    assertArrayEquals(body, orig.getRaw().toByteArray(), "the original's raw bytes");
+    assertArrayEquals(
+        orig.getRaw().toByteArray(),
+        sink.getMessage(copies.get(0).getId(), false).getRaw().toByteArray(),
+        "the copy's raw bytes");
+    assertEquals(RelayState.RELAY_STATE_RELAYED, orig.getRelay().getState());
+
+    StatusRuntimeException e =
+        assertThrows(
+            StatusRuntimeException.class,
+            () -> sink.release(m.getId() + 1_000_000_000L, null, null, "smtp://127.0.0.1:1025"));
+    assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
   }
 
   /**
