@@ -36,11 +36,18 @@ enum smtp_client_state {
 	SC_BROKEN,
 };
 
+/*
+ * One request: a command line (CRLF included) in line[], raw bytes in raw,
+ * or nothing to write (the greeting, a request on a broken connection). One
+ * allocation per command: the relay sends four or five per message.
+ */
 struct smtp_client_req {
 	TAILQ_ENTRY(smtp_client_req) entry;
-	struct evbuffer	     *out; /* NULL: nothing to write (the greeting) */
+	struct evbuffer	     *raw; /* smtp_client_raw()'s bytes, else NULL */
 	smtp_client_reply_fn *cb;
 	void		     *arg;
+	size_t		      len; /* of line[] */
+	char		      line[];
 };
 
 TAILQ_HEAD(smtp_client_reqs, smtp_client_req);
@@ -54,6 +61,7 @@ struct smtp_client {
 	struct evdns_base      *dns;
 	char		       *helo;
 	unsigned		timeout_ms, idle_ms;
+	unsigned		tmo_set; /* the timeout bev has now; 0: none set */
 	enum smtp_client_state	state;
 	struct relay_caps	caps;
 	int			tls_on;
@@ -76,6 +84,16 @@ static void smtp_client_flush(struct smtp_client *);
 static void smtp_client_greeting(void *, unsigned, const char *);
 static void smtp_client_ehlo(void *, unsigned, const char *);
 
+/* Also wipes the line: the commands of AUTH are not kept anywhere */
+static void
+smtp_client_req_free(struct smtp_client_req *r)
+{
+	if (r->raw != NULL)
+		evbuffer_free(r->raw);
+	explicit_bzero(r->line, r->len);
+	free(r);
+}
+
 static void
 smtp_client_destroy(struct smtp_client *c)
 {
@@ -83,9 +101,7 @@ smtp_client_destroy(struct smtp_client *c)
 
 	while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
 		TAILQ_REMOVE(&c->reqs, r, entry);
-		if (r->out != NULL)
-			evbuffer_free(r->out);
-		free(r);
+		smtp_client_req_free(r);
 	}
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
@@ -126,14 +142,20 @@ smtp_client_tls(const struct smtp_client *c)
 	return c->tls_on;
 }
 
+/*
+ * The read and write timeouts of bev: timeout_ms while anything is awaited,
+ * idle_ms when nothing is. Set only when that changes (libevent restarts
+ * the read timer at each read by itself); a new bev sets tmo_set to 0.
+ */
 static void
 smtp_client_timeouts(struct smtp_client *c)
 {
 	struct timeval tv;
 	unsigned       ms = c->nsent > 0 || c->state != SC_READY ? c->timeout_ms : c->idle_ms;
 
-	if (c->bev == NULL)
+	if (c->bev == NULL || ms == c->tmo_set)
 		return;
+	c->tmo_set = ms;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
@@ -152,19 +174,15 @@ smtp_client_report(struct smtp_client *c, unsigned code)
 	if (!c->ever_ready) {
 		while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
 			TAILQ_REMOVE(&c->reqs, r, entry);
-			if (r->out != NULL)
-				evbuffer_free(r->out);
-			free(r);
+			smtp_client_req_free(r);
 		}
 		if (c->ready != NULL)
 			c->ready(c->ready_arg, 0, code, c->error);
 	} else {
 		while (!c->dead && (r = TAILQ_FIRST(&c->reqs)) != NULL) {
 			TAILQ_REMOVE(&c->reqs, r, entry);
-			if (r->out != NULL)
-				evbuffer_free(r->out);
 			r->cb(r->arg, 0, c->error);
-			free(r);
+			smtp_client_req_free(r);
 		}
 	}
 	c->nsent = 0;
@@ -213,44 +231,52 @@ smtp_client_fail_later(struct smtp_client *c, const char *why)
 }
 
 static void
-smtp_client_push(struct smtp_client *c, struct evbuffer *out, smtp_client_reply_fn *cb, void *arg)
+smtp_client_push(struct smtp_client *c, struct smtp_client_req *r, smtp_client_reply_fn *cb,
+    void *arg)
 {
-	struct smtp_client_req *r = xcalloc(1, sizeof(*r));
-
-	r->out = out;
 	r->cb = cb;
 	r->arg = arg;
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
 	smtp_client_flush(c);
 }
 
+/* A request for line (no CRLF), or with nothing to write for NULL */
+static struct smtp_client_req *
+smtp_client_req_new(const char *line)
+{
+	size_t			n = line != NULL ? strlen(line) : 0;
+	struct smtp_client_req *r = xmalloc(sizeof(*r) + (line != NULL ? n + 2 : 0));
+
+	memset(r, 0, sizeof(*r));
+	if (line != NULL) {
+		memcpy(r->line, line, n);
+		memcpy(r->line + n, "\r\n", 2);
+		r->len = n + 2;
+	}
+	return r;
+}
+
 static void
 smtp_client_line(struct smtp_client *c, const char *line, smtp_client_reply_fn *cb, void *arg)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	evbuffer_add_printf(out, "%s\r\n", line);
-	smtp_client_push(c, out, cb, arg);
+	smtp_client_push(c, smtp_client_req_new(line), cb, arg);
 }
 
 void
 smtp_client_cmd(struct smtp_client *c, const char *line, smtp_client_reply_fn *cb, void *arg)
 {
-	if (c->state == SC_BROKEN) {
-		/* Keep the contract: the callback runs, from the loop */
-		smtp_client_push(c, NULL, cb, arg);
-		return;
-	}
-	smtp_client_line(c, line, cb, arg);
+	/* Broken: nothing to write, but the callback runs, from the loop */
+	smtp_client_line(c, c->state == SC_BROKEN ? NULL : line, cb, arg);
 }
 
 void
 smtp_client_raw(struct smtp_client *c, struct evbuffer *data, smtp_client_reply_fn *cb, void *arg)
 {
-	struct evbuffer *out = evbuffer_new();
+	struct smtp_client_req *r = smtp_client_req_new(NULL);
 
-	evbuffer_add_buffer(out, data);
-	smtp_client_push(c, out, cb, arg);
+	r->raw = evbuffer_new();
+	evbuffer_add_buffer(r->raw, data);
+	smtp_client_push(c, r, cb, arg);
 }
 
 /* Writes what may go now: everything with PIPELINING, else one at a time */
@@ -274,8 +300,13 @@ smtp_client_flush(struct smtp_client *c)
 			continue;
 		if (c->nsent > 0 && !pipelining)
 			break;
-		if (r->out != NULL)
-			bufferevent_write_buffer(c->bev, r->out);
+		if (r->raw != NULL)
+			bufferevent_write_buffer(c->bev, r->raw);
+		else if (r->len > 0) {
+			bufferevent_write(c->bev, r->line, r->len);
+			explicit_bzero(r->line, r->len);
+			r->len = 0;
+		}
 		c->nsent++;
 	}
 	smtp_client_timeouts(c);
@@ -293,11 +324,9 @@ smtp_client_reply(struct smtp_client *c, unsigned code)
 	}
 	TAILQ_REMOVE(&c->reqs, r, entry);
 	c->nsent--;
-	if (r->out != NULL)
-		evbuffer_free(r->out);
 	c->reply[c->replylen] = '\0';
 	r->cb(r->arg, code, c->reply);
-	free(r);
+	smtp_client_req_free(r);
 	c->replylen = 0;
 	if (!c->dead)
 		smtp_client_flush(c);
@@ -308,17 +337,27 @@ smtp_client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct smtp_client *c = arg;
 	struct evbuffer	   *in = bufferevent_get_input(bev);
-	char		   *line;
-	size_t		    n, t;
+	struct evbuffer_ptr eol;
+	char		    line[SMTP_CLIENT_LINE_MAX + 1];
+	size_t		    n, got, t, eol_len;
 	unsigned	    code;
 
 	c->busy++;
-	while (!c->dead && c->state != SC_BROKEN &&
-	    (line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
-		if (n < 3 || !isdigit((unsigned char)line[0]) || !isdigit((unsigned char)line[1]) ||
-		    !isdigit((unsigned char)line[2]) ||
+	while (!c->dead && c->state != SC_BROKEN) {
+		/* A line ends in CRLF or LF (EVBUFFER_EOL_CRLF, as evbuffer_readln) */
+		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+		if (eol.pos < 0)
+			break;
+		n = eol.pos;
+		if (n > SMTP_CLIENT_LINE_MAX) {
+			smtp_client_fail(c, 0, "upstream reply line too long");
+			break;
+		}
+		got = evbuffer_remove(in, line, n);
+		evbuffer_drain(in, eol_len);
+		if (got != n || n < 3 || !isdigit((unsigned char)line[0]) ||
+		    !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2]) ||
 		    (n > 3 && line[3] != ' ' && line[3] != '-')) {
-			free(line);
 			smtp_client_fail(c, 0, "upstream sent a malformed reply");
 			break;
 		}
@@ -331,11 +370,8 @@ smtp_client_read_cb(struct bufferevent *bev, void *arg)
 			t = sizeof(c->reply) - 1 - c->replylen;
 		memcpy(c->reply + c->replylen, line + (n > 4 ? 4 : n), t);
 		c->replylen += t;
-		if (n > 3 && line[3] == '-') {
-			free(line);
+		if (n > 3 && line[3] == '-')
 			continue;
-		}
-		free(line);
 		smtp_client_reply(c, code);
 	}
 	if (!c->dead && c->state != SC_BROKEN && evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
@@ -373,6 +409,7 @@ smtp_client_start_tls(struct smtp_client *c)
 	if (c->tls == NULL || (tb = tls_client_bev(c->tls, c->base, c->bev, c->url.host)) == NULL)
 		return -1;
 	c->bev = tb;
+	c->tmo_set = 0;
 	bufferevent_setcb(tb, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	smtp_client_timeouts(c);
@@ -405,7 +442,7 @@ smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		c->state = SC_SETUP;
-		smtp_client_push(c, NULL, smtp_client_greeting, c);
+		smtp_client_line(c, NULL, smtp_client_greeting, c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -424,7 +461,8 @@ smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), "connection error (%s)",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	if (c->state == SC_READY && c->nsent == 0 && TAILQ_EMPTY(&c->reqs)) {
-		/* Idle: the upstream (or our idle timer) ended it; nobody waits */
+		/* Idle: the upstream (or our idle timer) ended it; nobody waits yet */
+		snprintf(c->error, sizeof(c->error), "%s", why);
 		c->state = SC_BROKEN;
 		bufferevent_free(c->bev);
 		c->bev = NULL;
