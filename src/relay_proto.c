@@ -309,22 +309,28 @@ relay_proto_rcpt(char *dst, size_t dstsz, const char *addr, const struct esmtp_p
 	return 0;
 }
 
+/*
+ * In runs: one evbuffer_add per stretch between dots that start a line. A
+ * stretch ends just after such a dot and the next one starts at it, so the
+ * dot goes out twice.
+ */
 void
 relay_proto_stuff(struct evbuffer *out, const char *data, size_t len)
 {
-	const char *p = data, *end = data + len, *q;
+	const char *p = data, *end = data + len, *q = data, *nl;
 
-	while (p < end) {
-		if (*p == '.')
-			evbuffer_add(out, ".", 1);
-		/* up to and including the next CRLF */
-		for (q = p; (q = memchr(q, '\n', end - q)) != NULL; q++)
-			if (q > p && q[-1] == '\r')
-				break;
-		q = q != NULL ? q + 1 : end;
-		evbuffer_add(out, p, q - p);
-		p = q;
+	/* Room for the data, the terminator and a few dots: one allocation */
+	evbuffer_expand(out, len + 64);
+	if (len > 0 && *data == '.')
+		evbuffer_add(out, ".", 1);
+	while ((nl = memchr(q, '\n', end - q)) != NULL) {
+		q = nl + 1;
+		if (nl > data && nl[-1] == '\r' && q < end && *q == '.') {
+			evbuffer_add(out, p, q + 1 - p);
+			p = q;
+		}
 	}
+	evbuffer_add(out, p, end - p);
 	evbuffer_add(out, ".\r\n", 3);
 }
 

@@ -80,6 +80,11 @@ test_relay_proto_stuff(void **state)
 		{ "a\r\n.\r\n..\r\n", "a\r\n..\r\n...\r\n.\r\n" },
 		{ "a\n.b\r\n", "a\n.b\r\n.\r\n" }, /* a bare LF does not start a line */
 		{ "x\r.\r\n", "x\r.\r\n.\r\n" },
+		{ ".", "...\r\n" },
+		{ "\r\n.", "\r\n...\r\n" }, /* a last line without CRLF */
+		{ "a\r\n.b", "a\r\n..b.\r\n" },
+		{ ".\r\n.\r\n.\r\n", "..\r\n..\r\n..\r\n.\r\n" }, /* dot lines back to back */
+		{ "\n.\r\r\n.", "\n.\r\r\n...\r\n" },
 	};
 	struct evbuffer *b;
 	size_t		 i, n;
@@ -90,6 +95,55 @@ test_relay_proto_stuff(void **state)
 		n = evbuffer_get_length(b);
 		assert_int_equal(n, strlen(cases[i].want));
 		assert_memory_equal(evbuffer_pullup(b, -1), cases[i].want, n);
+		evbuffer_free(b);
+	}
+}
+
+/* The plain definition, a byte at a time: the reference for the run-wise one */
+static size_t
+stuff_ref(char *out, const char *in, size_t len)
+{
+	size_t i, n = 0;
+	int    bol = 1;
+
+	for (i = 0; i < len; i++) {
+		if (bol && in[i] == '.')
+			out[n++] = '.';
+		out[n++] = in[i];
+		bol = in[i] == '\n' && i > 0 && in[i - 1] == '\r';
+	}
+	memcpy(out + n, ".\r\n", 3);
+	return n + 3;
+}
+
+/*
+ * Differential: random texts over ". \r \n a" (CRLF at every offset, dots
+ * after bare CR and bare LF, runs of dot lines, more dots than the room
+ * reserved), appended after bytes already in the buffer, against stuff_ref.
+ */
+static void
+test_relay_proto_stuff_random(void **state)
+{
+	static const char alpha[] = ".\r\na";
+	char		  in[600], want[1300];
+	struct evbuffer	 *b;
+	size_t		  len, n, i;
+	unsigned	  seed = 12345, round;
+
+	for (round = 0; round < 4000; round++) {
+		len = (seed = seed * 1103515245 + 12345) >> 16;
+		len %= round % 2 ? sizeof(in) : 12;
+		for (i = 0; i < len; i++) {
+			seed = seed * 1103515245 + 12345;
+			in[i] = alpha[(seed >> 16) % 4];
+		}
+		n = stuff_ref(want, in, len);
+		b = evbuffer_new();
+		evbuffer_add(b, "prefix", 6);
+		relay_proto_stuff(b, in, len);
+		assert_int_equal(evbuffer_get_length(b), n + 6);
+		assert_memory_equal(evbuffer_pullup(b, -1), "prefix", 6);
+		assert_memory_equal(evbuffer_pullup(b, -1) + 6, want, n);
 		evbuffer_free(b);
 	}
 }
@@ -168,6 +222,7 @@ main(void)
 		cmocka_unit_test(test_relay_proto_url_forms),
 		cmocka_unit_test(test_relay_proto_caps),
 		cmocka_unit_test(test_relay_proto_stuff),
+		cmocka_unit_test(test_relay_proto_stuff_random),
 		cmocka_unit_test(test_relay_proto_mail_params),
 		cmocka_unit_test(test_relay_proto_backoff),
 	};
