@@ -265,10 +265,25 @@ relay_status(struct relay_job *j)
 static void
 relay_reply_shown(char *dst, size_t len, unsigned code, const char *text)
 {
-	if (code != 0)
-		snprintf(dst, len, "%u %.*s", code, (int)strcspn(text, "\n"), text);
-	else
+	size_t n = strcspn(text, "\n");
+
+	if (code == 0) {
 		snprintf(dst, len, "%s", text);
+		return;
+	}
+	if (code < 100 || code > 999) {
+		snprintf(dst, len, "%u %.*s", code, (int)n, text);
+		return;
+	}
+	/* Once per message (its final reply): no printf */
+	if (n > len - 5)
+		n = len - 5;
+	dst[0] = '0' + code / 100;
+	dst[1] = '0' + code / 10 % 10;
+	dst[2] = '0' + code % 10;
+	dst[3] = ' ';
+	memcpy(dst + 4, text, n);
+	dst[4 + n] = '\0';
 }
 
 static void
@@ -671,12 +686,26 @@ relay_tx_end(struct relay_job *j)
 	relay_job_outcome(j, code, j->final_text);
 }
 
+/* "RCPT TO:<addr>" as recorded (without the parameters) */
+static void
+relay_rcpt_shown(char *dst, size_t len, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	if (n > len - 11)
+		n = len - 11;
+	memcpy(dst, "RCPT TO:<", 9);
+	memcpy(dst + 9, addr, n);
+	memcpy(dst + 9 + n, ">", 2);
+}
+
+/* One reply of j's transaction; "shown" lines are made only where kept */
 static void
 relay_tx_reply(void *arg, unsigned code, const char *text)
 {
 	struct relay_job *j = arg;
 	size_t		  k = j->step++, nr = j->nrcpts;
-	char		  cmd[RELAY_LINE_MAX], shown[RELAY_REPLY_SHOWN];
+	char		  cmd[RELAY_LINE_MAX];
 
 	if (code == 0) {
 		/* The connection is gone: the client is freed with the conn */
@@ -684,7 +713,6 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 		relay_attempt_abort(j, 0, text, 0);
 		return;
 	}
-	relay_reply_shown(shown, sizeof(shown), code, text);
 	if (j->rset) {
 		if (k == 0)
 			return;
@@ -694,15 +722,15 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 		j->mail_code = code;
 		relay_record(j, j->mail_line, code, text);
 		if (code / 100 != 2)
-			snprintf(j->first_bad, sizeof(j->first_bad), "%s", shown);
+			relay_reply_shown(j->first_bad, sizeof(j->first_bad), code, text);
 		return;
 	}
 	if (k <= nr) {
 		j->rcpts[k - 1].code = code;
-		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", j->rcpts[k - 1].addr);
+		relay_rcpt_shown(cmd, sizeof(cmd), j->rcpts[k - 1].addr);
 		relay_record(j, cmd, code, text);
 		if (code / 100 != 2 && j->first_bad[0] == '\0')
-			snprintf(j->first_bad, sizeof(j->first_bad), "%s", shown);
+			relay_reply_shown(j->first_bad, sizeof(j->first_bad), code, text);
 		return;
 	}
 	if (k == nr + 1 && !j->bdat) {
@@ -712,14 +740,10 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 			relay_conn_prefetch(j->conn);
 			return;
 		}
-		j->data_code = code;
-		snprintf(j->final_text, sizeof(j->final_text), "%s", shown);
-		relay_tx_end(j);
-		return;
-	}
-	relay_record(j, j->bdat ? "BDAT" : "END-OF-MESSAGE", code, text);
+	} else
+		relay_record(j, j->bdat ? "BDAT" : "END-OF-MESSAGE", code, text);
 	j->data_code = code;
-	snprintf(j->final_text, sizeof(j->final_text), "%s", shown);
+	relay_reply_shown(j->final_text, sizeof(j->final_text), code, text);
 	relay_tx_end(j);
 }
 
