@@ -5,7 +5,9 @@
  * greeting is a request with nothing to write, then EHLO, STARTTLS (the
  * bufferevent is then wrapped in a TLS filter and EHLO repeated), AUTH.
  * Requests live in one FIFO; `nsent` of them, at its head, are written and
- * wait for their reply.
+ * wait for their reply. What they let go is gathered in `out` and written
+ * once per dispatch (see smtp_client_flush()), on a plain connection
+ * straight to the socket when the bufferevent holds nothing.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -56,6 +58,10 @@ struct smtp_client {
 	struct event_base      *base;
 	struct bufferevent     *bev;
 	struct event	       *defer_ev; /* a failure reported after new() returned */
+	struct event	       *send_ev;  /* writes out, later in this loop pass */
+	struct evbuffer	       *out;	  /* what the requests let go, not yet written */
+	int			direct;	  /* bev is a plain socket: out may go to its fd */
+	int			send_queued;
 	struct relay_url	url;
 	struct tls_client      *tls;
 	struct evdns_base      *dns;
@@ -107,6 +113,8 @@ smtp_client_destroy(struct smtp_client *c)
 		bufferevent_free(c->bev);
 	if (c->defer_ev != NULL)
 		event_free(c->defer_ev);
+	event_free(c->send_ev);
+	evbuffer_free(c->out);
 	relay_url_clear(&c->url);
 	free(c->helo);
 	free(c);
@@ -279,7 +287,40 @@ smtp_client_raw(struct smtp_client *c, struct evbuffer *data, smtp_client_reply_
 	smtp_client_push(c, r, cb, arg);
 }
 
-/* Writes what may go now: everything with PIPELINING, else one at a time */
+/*
+ * Writes out. On a plain socket with nothing left in bev's own buffer the
+ * bytes go to the fd at once: most writes then need no EV_WRITE (two
+ * epoll_ctl calls and a loop pass each). What the socket does not take, and
+ * everything on TLS, goes through bev.
+ */
+static void
+smtp_client_send(struct smtp_client *c)
+{
+	if (c->bev == NULL || evbuffer_get_length(c->out) == 0)
+		return;
+	/* On an error (EAGAIN included) it all goes to bev, whose write reports it */
+	if (c->direct && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		(void)evbuffer_write(c->out, bufferevent_getfd(c->bev));
+	if (evbuffer_get_length(c->out) > 0)
+		bufferevent_write_buffer(c->bev, c->out);
+}
+
+static void
+smtp_client_send_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+
+	c->send_queued = 0;
+	smtp_client_send(c);
+}
+
+/*
+ * Lets out what may go now: everything with PIPELINING, else one at a
+ * time. Written once per dispatch: at the end of the reply callback's
+ * run, or from send_ev for commands queued from outside one, so that a
+ * transaction's commands (and the next one's behind a message) share a
+ * write.
+ */
 static void
 smtp_client_flush(struct smtp_client *c)
 {
@@ -301,15 +342,19 @@ smtp_client_flush(struct smtp_client *c)
 		if (c->nsent > 0 && !pipelining)
 			break;
 		if (r->raw != NULL)
-			bufferevent_write_buffer(c->bev, r->raw);
+			evbuffer_add_buffer(c->out, r->raw);
 		else if (r->len > 0) {
-			bufferevent_write(c->bev, r->line, r->len);
+			evbuffer_add(c->out, r->line, r->len);
 			explicit_bzero(r->line, r->len);
 			r->len = 0;
 		}
 		c->nsent++;
 	}
 	smtp_client_timeouts(c);
+	if (c->busy == 0 && !c->send_queued && evbuffer_get_length(c->out) > 0) {
+		c->send_queued = 1;
+		event_active(c->send_ev, EV_TIMEOUT, 0);
+	}
 }
 
 /* A complete reply: to the request at the head */
@@ -378,6 +423,8 @@ smtp_client_read_cb(struct bufferevent *bev, void *arg)
 		smtp_client_fail(c, 0, "upstream reply line too long");
 	if (--c->busy == 0 && c->dead)
 		smtp_client_destroy(c);
+	else if (c->busy == 0 && !c->dead)
+		smtp_client_send(c);
 }
 
 static int
@@ -409,6 +456,7 @@ smtp_client_start_tls(struct smtp_client *c)
 	if (c->tls == NULL || (tb = tls_client_bev(c->tls, c->base, c->bev, c->url.host)) == NULL)
 		return -1;
 	c->bev = tb;
+	c->direct = 0;
 	c->tmo_set = 0;
 	bufferevent_setcb(tb, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
@@ -659,11 +707,14 @@ smtp_client_new(struct event_base *base, const struct smtp_client_cfg *cfg,
 	c->ready_arg = arg;
 	c->loopback = -1;
 	TAILQ_INIT(&c->reqs);
+	c->out = evbuffer_new();
+	c->send_ev = event_new(base, -1, 0, smtp_client_send_cb, c);
 	if ((c->url.tls != RELAY_TLS_NEVER) && c->tls == NULL) {
 		smtp_client_fail_later(c, "TLS is not available");
 		return c;
 	}
 	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->direct = 1;
 	bufferevent_setcb(c->bev, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	smtp_client_timeouts(c);
