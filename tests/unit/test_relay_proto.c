@@ -148,6 +148,18 @@ test_relay_proto_stuff_random(void **state)
 	}
 }
 
+/* A message from s@x with params mp[0..n) and the data "a\r\n" */
+static void
+test_message(struct message *m, struct esmtp_param *mp, size_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->mail_from = "s@x";
+	m->mail_params = mp;
+	m->nmail_params = n;
+	m->data = "a\r\n";
+	m->size = 3;
+}
+
 static void
 test_relay_proto_mail_params(void **state)
 {
@@ -161,12 +173,7 @@ test_relay_proto_mail_params(void **state)
 	struct message	   m;
 	char		   line[512], why[256];
 
-	memset(&m, 0, sizeof(m));
-	m.mail_from = "s@x";
-	m.mail_params = mp;
-	m.nmail_params = 5;
-	m.data = "a\r\n";
-	m.size = 3;
+	test_message(&m, mp, 5);
 	m.body_type = MSG_BODY_8BITMIME;
 	m.smtputf8 = 1;
 	assert_int_equal(relay_proto_mail(line, sizeof(line), &m, NULL, &all, why, sizeof(why)), 0);
@@ -205,6 +212,50 @@ test_relay_proto_mail_params(void **state)
 	assert_int_equal(relay_proto_rcpt(line, 10, "r@x", rp, 2, &none), -1);
 }
 
+/* The lines are built to the byte: what fits (with its NUL) is kept, a byte less is -1 */
+static void
+test_relay_proto_line_bounds(void **state)
+{
+	static const char  want_rcpt[] = "RCPT TO:<r@x> NOTIFY=NEVER ORCPT=rfc822;x@y";
+	static const char  want_mail[] = "MAIL FROM:<s@x> SIZE=3 RET=HDRS";
+	struct esmtp_param rp[] = { { "NOTIFY", "NEVER" }, { "ORCPT", "rfc822;x@y" } };
+	struct esmtp_param mp[] = { { "SIZE", "99" }, { "RET", "HDRS" }, { "ENVID", "" } };
+	struct relay_caps  caps = { RELAY_CAP_SIZE | RELAY_CAP_DSN, 0 };
+	struct message	   m;
+	char		   line[128], why[64];
+	size_t		   sz;
+
+	for (sz = 1; sz <= sizeof(want_rcpt) + 1; sz++) {
+		memset(line, 'z', sizeof(line));
+		if (sz < sizeof(want_rcpt)) {
+			assert_int_equal(relay_proto_rcpt(line, sz, "r@x", rp, 2, &caps), -1);
+			assert_int_equal(line[sz], 'z'); /* nothing past dstsz */
+		} else {
+			assert_int_equal(relay_proto_rcpt(line, sz, "r@x", rp, 2, &caps), 0);
+			assert_string_equal(line, want_rcpt);
+		}
+	}
+	test_message(&m, mp, 3);
+	/* ENVID with an empty value: the keyword alone */
+	assert_int_equal(relay_proto_mail(line, sizeof(line), &m, NULL, &caps, why, sizeof(why)),
+	    0);
+	assert_string_equal(line, "MAIL FROM:<s@x> SIZE=3 RET=HDRS ENVID");
+	m.nmail_params = 2;
+	for (sz = 1; sz <= sizeof(want_mail) + 1; sz++) {
+		memset(line, 'z', sizeof(line));
+		if (sz < sizeof(want_mail)) {
+			assert_int_equal(
+			    relay_proto_mail(line, sz, &m, NULL, &caps, why, sizeof(why)), -1);
+			assert_string_equal(why, "MAIL command too long");
+			assert_int_equal(line[sz], 'z');
+		} else {
+			assert_int_equal(
+			    relay_proto_mail(line, sz, &m, NULL, &caps, why, sizeof(why)), 0);
+			assert_string_equal(line, want_mail);
+		}
+	}
+}
+
 static void
 test_relay_proto_backoff(void **state)
 {
@@ -224,6 +275,7 @@ main(void)
 		cmocka_unit_test(test_relay_proto_stuff),
 		cmocka_unit_test(test_relay_proto_stuff_random),
 		cmocka_unit_test(test_relay_proto_mail_params),
+		cmocka_unit_test(test_relay_proto_line_bounds),
 		cmocka_unit_test(test_relay_proto_backoff),
 	};
 
