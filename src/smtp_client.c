@@ -377,36 +377,49 @@ smtp_client_reply(struct smtp_client *c, unsigned code)
 		smtp_client_flush(c);
 }
 
+/*
+ * The replies in bev's input, each line parsed where it lies (pulled up to
+ * at most a line's bound: usually a no-op) and drained before the next one
+ * and before any callback runs: after STARTTLS's 220 the TLS filter reads
+ * what is left.
+ */
 static void
 smtp_client_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct smtp_client *c = arg;
 	struct evbuffer	   *in = bufferevent_get_input(bev);
-	struct evbuffer_ptr eol;
-	char		    line[SMTP_CLIENT_LINE_MAX + 1];
-	size_t		    n, got, t, eol_len;
+	struct smtp_client *c = arg;
+	size_t		    len, n, t;
+	const char	   *line, *nl;
 	unsigned	    code;
+	int		    last;
 
 	c->busy++;
-	while (!c->dead && c->state != SC_BROKEN) {
-		/* A line ends in CRLF or LF (EVBUFFER_EOL_CRLF, as evbuffer_readln) */
-		eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
-		if (eol.pos < 0)
+	/* Stops when the client breaks, is freed, or its bev is replaced (STARTTLS) */
+	while (!c->dead && c->state != SC_BROKEN && c->bev == bev &&
+	    (len = evbuffer_get_length(in)) > 0) {
+		/* A line ends in CRLF or LF (EVBUFFER_EOL_CRLF's rule) */
+		n = len < SMTP_CLIENT_LINE_MAX + 2 ? len : SMTP_CLIENT_LINE_MAX + 2;
+		line = (const char *)evbuffer_pullup(in, n);
+		if (line == NULL || (nl = memchr(line, '\n', n)) == NULL) {
+			if (len >= SMTP_CLIENT_LINE_MAX + 2)
+				smtp_client_fail(c, 0, "upstream reply line too long");
 			break;
-		n = eol.pos;
+		}
+		n = nl - line;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
 		if (n > SMTP_CLIENT_LINE_MAX) {
 			smtp_client_fail(c, 0, "upstream reply line too long");
 			break;
 		}
-		got = evbuffer_remove(in, line, n);
-		evbuffer_drain(in, eol_len);
-		if (got != n || n < 3 || !isdigit((unsigned char)line[0]) ||
-		    !isdigit((unsigned char)line[1]) || !isdigit((unsigned char)line[2]) ||
+		if (n < 3 || !isdigit((unsigned char)line[0]) || !isdigit((unsigned char)line[1]) ||
+		    !isdigit((unsigned char)line[2]) ||
 		    (n > 3 && line[3] != ' ' && line[3] != '-')) {
 			smtp_client_fail(c, 0, "upstream sent a malformed reply");
 			break;
 		}
 		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		last = n == 3 || line[3] == ' ';
 		/* The text of each line, joined with '\n', cut to fit */
 		t = n > 4 ? n - 4 : 0;
 		if (c->replylen > 0 && c->replylen + 1 < sizeof(c->reply))
@@ -415,12 +428,10 @@ smtp_client_read_cb(struct bufferevent *bev, void *arg)
 			t = sizeof(c->reply) - 1 - c->replylen;
 		memcpy(c->reply + c->replylen, line + (n > 4 ? 4 : n), t);
 		c->replylen += t;
-		if (n > 3 && line[3] == '-')
-			continue;
-		smtp_client_reply(c, code);
+		evbuffer_drain(in, nl - line + 1);
+		if (last)
+			smtp_client_reply(c, code);
 	}
-	if (!c->dead && c->state != SC_BROKEN && evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
-		smtp_client_fail(c, 0, "upstream reply line too long");
 	if (--c->busy == 0 && c->dead)
 		smtp_client_destroy(c);
 	else if (c->busy == 0 && !c->dead)
