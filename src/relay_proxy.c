@@ -205,7 +205,12 @@ relay_proxy_final(void *arg, unsigned code, const char *text)
 	struct message_relay *st;
 	char		      shown[600];
 
-	relay_proxy_record(p, p->bdat ? "BDAT" : "END-OF-MESSAGE", code, text);
+	/* No reply: the connection is gone (recorded as the async relay does) */
+	relay_proxy_record(p,
+	    code == 0	? "CONNECTION" :
+		p->bdat ? "BDAT" :
+			  "END-OF-MESSAGE",
+	    code, text);
 	if ((st = relay_proxy_status(p)) != NULL) {
 		if (code != 0)
 			snprintf(shown, sizeof(shown), "%u %.*s", code, (int)strcspn(text, "\n"),
