@@ -660,6 +660,7 @@ relay_attempt_start(struct relay_job *j)
 	}
 	if (j->bdat) {
 		smtp_client_raw(c->client, j->payload, relay_tx_reply, j);
+		j->payload = NULL;
 		relay_conn_prefetch(c);
 	} else
 		smtp_client_cmd(c->client, "DATA", relay_tx_reply, j);
@@ -758,6 +759,7 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 		relay_record(j, "DATA", code, text);
 		if (code == 354) {
 			smtp_client_raw(j->conn->client, j->payload, relay_tx_reply, j);
+			j->payload = NULL;
 			relay_conn_prefetch(j->conn);
 			return;
 		}

@@ -5,7 +5,7 @@
  * greeting is a request with nothing to write, then EHLO, STARTTLS (the
  * bufferevent is then wrapped in a TLS filter and EHLO repeated), AUTH.
  * Requests live in one FIFO; `nsent` of them, at its head, are written and
- * wait for their reply. What they let go is gathered in `out` and written
+ * wait for their reply; `unsent` is the first of the rest. What they let go is gathered in `out` and written
  * once per dispatch (see smtp_client_flush()), on a plain connection
  * straight to the socket when the bufferevent holds nothing.
  */
@@ -74,6 +74,7 @@ struct smtp_client {
 	int			ever_ready;
 	int			loopback;
 	struct smtp_client_reqs reqs;
+	struct smtp_client_req *unsent; /* the first request not written; NULL: none */
 	size_t			nsent;
 	char			reply[SMTP_CLIENT_REPLY_MAX];
 	size_t			replylen;
@@ -100,13 +101,22 @@ smtp_client_req_free(struct smtp_client_req *r)
 	free(r);
 }
 
+/* Takes r off the FIFO */
+static void
+smtp_client_req_unlink(struct smtp_client *c, struct smtp_client_req *r)
+{
+	if (c->unsent == r)
+		c->unsent = TAILQ_NEXT(r, entry);
+	TAILQ_REMOVE(&c->reqs, r, entry);
+}
+
 static void
 smtp_client_destroy(struct smtp_client *c)
 {
 	struct smtp_client_req *r;
 
 	while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
-		TAILQ_REMOVE(&c->reqs, r, entry);
+		smtp_client_req_unlink(c, r);
 		smtp_client_req_free(r);
 	}
 	if (c->bev != NULL)
@@ -181,14 +191,14 @@ smtp_client_report(struct smtp_client *c, unsigned code)
 	c->busy++;
 	if (!c->ever_ready) {
 		while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
-			TAILQ_REMOVE(&c->reqs, r, entry);
+			smtp_client_req_unlink(c, r);
 			smtp_client_req_free(r);
 		}
 		if (c->ready != NULL)
 			c->ready(c->ready_arg, 0, code, c->error);
 	} else {
 		while (!c->dead && (r = TAILQ_FIRST(&c->reqs)) != NULL) {
-			TAILQ_REMOVE(&c->reqs, r, entry);
+			smtp_client_req_unlink(c, r);
 			r->cb(r->arg, 0, c->error);
 			smtp_client_req_free(r);
 		}
@@ -245,6 +255,8 @@ smtp_client_push(struct smtp_client *c, struct smtp_client_req *r, smtp_client_r
 	r->cb = cb;
 	r->arg = arg;
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
+	if (c->unsent == NULL)
+		c->unsent = r;
 	smtp_client_flush(c);
 }
 
@@ -282,8 +294,7 @@ smtp_client_raw(struct smtp_client *c, struct evbuffer *data, smtp_client_reply_
 {
 	struct smtp_client_req *r = smtp_client_req_new(NULL);
 
-	r->raw = evbuffer_new();
-	evbuffer_add_buffer(r->raw, data);
+	r->raw = data;
 	smtp_client_push(c, r, cb, arg);
 }
 
@@ -325,7 +336,6 @@ static void
 smtp_client_flush(struct smtp_client *c)
 {
 	struct smtp_client_req *r;
-	size_t			i = 0;
 	int			pipelining;
 
 	if (c->state == SC_BROKEN) {
@@ -335,10 +345,7 @@ smtp_client_flush(struct smtp_client *c)
 	if (c->bev == NULL || c->state == SC_HANDSHAKE || c->state == SC_CONNECT)
 		return;
 	pipelining = c->state == SC_READY && (c->caps.flags & RELAY_CAP_PIPELINING);
-	TAILQ_FOREACH(r, &c->reqs, entry)
-	{
-		if (i++ < c->nsent)
-			continue;
+	for (r = c->unsent; r != NULL; r = TAILQ_NEXT(r, entry)) {
 		if (c->nsent > 0 && !pipelining)
 			break;
 		if (r->raw != NULL)
@@ -350,6 +357,7 @@ smtp_client_flush(struct smtp_client *c)
 		}
 		c->nsent++;
 	}
+	c->unsent = r;
 	smtp_client_timeouts(c);
 	if (c->busy == 0 && !c->send_queued && evbuffer_get_length(c->out) > 0) {
 		c->send_queued = 1;
@@ -367,7 +375,7 @@ smtp_client_reply(struct smtp_client *c, unsigned code)
 		smtp_client_fail(c, 0, "upstream sent an unexpected reply");
 		return;
 	}
-	TAILQ_REMOVE(&c->reqs, r, entry);
+	smtp_client_req_unlink(c, r);
 	c->nsent--;
 	c->reply[c->replylen] = '\0';
 	r->cb(r->arg, code, c->reply);
