@@ -5,9 +5,10 @@
  * greeting is a request with nothing to write, then EHLO, STARTTLS (the
  * bufferevent is then wrapped in a TLS filter and EHLO repeated), AUTH.
  * Requests live in one FIFO; `nsent` of them, at its head, are written and
- * wait for their reply; `unsent` is the first of the rest. What they let go is gathered in `out` and written
- * once per dispatch (see smtp_client_flush()), on a plain connection
- * straight to the socket when the bufferevent holds nothing.
+ * wait for their reply; `unsent` is the first of the rest. What they let
+ * go is gathered in `out` and written once per dispatch (see
+ * smtp_client_flush()), on a plain connection straight to the socket when
+ * the bufferevent holds nothing.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
