@@ -133,21 +133,22 @@ log_to_json(char *dst, size_t dstsz, const char *ts, const char *lvl, const char
 	dst[off] = '\0';
 }
 
+/*
+ * Text lines are built in place ("time level " then the message) and go
+ * out with one fwrite: every stored message and every relayed one logs a
+ * line, so no printf pass beyond the caller's own format.
+ */
 static void
 log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
 {
 	char		msg[2048], line[4096], ts[40];
 	struct timespec now;
 	struct tm	tm;
-	size_t		n;
+	size_t		n, ln;
+	int		r;
 
 	if (!log_enabled(lvl))
 		return;
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	if (err != NULL) {
-		n = strlen(msg);
-		snprintf(msg + n, sizeof(msg) - n, " error=\"%s\"", err);
-	}
 	clock_gettime(CLOCK_REALTIME, &now);
 	if (now.tv_sec != ts_sec) { /* strftime once a second, per thread */
 		gmtime_r(&now.tv_sec, &tm);
@@ -162,11 +163,33 @@ log_vwrite(enum log_level lvl, const char *fmt, va_list ap, const char *err)
 	ts[n++] = '0' + now.tv_nsec / 1000000 % 10;
 	ts[n++] = 'Z';
 	ts[n] = '\0';
-	if (log_fmt == LOG_FORMAT_JSON)
+	if (log_fmt == LOG_FORMAT_JSON) {
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		if (err != NULL) {
+			n = strlen(msg);
+			snprintf(msg + n, sizeof(msg) - n, " error=\"%s\"", err);
+		}
 		log_to_json(line, sizeof(line), ts, log_level_names[lvl], msg);
-	else
-		snprintf(line, sizeof(line), "%s %s %s", ts, log_level_names[lvl], msg);
-	fprintf(stderr, "%s\n", line);
+		ln = strlen(line);
+	} else {
+		/* "ts level msg": msg cut where the old msg[2048] cut it */
+		ln = strlen(log_level_names[lvl]);
+		memcpy(line, ts, n);
+		line[n++] = ' ';
+		memcpy(line + n, log_level_names[lvl], ln);
+		n += ln;
+		line[n++] = ' ';
+		r = vsnprintf(line + n, sizeof(msg), fmt, ap);
+		ln = r < 0 ? n : r < (int)sizeof(msg) ? n + r : n + sizeof(msg) - 1;
+		if (err != NULL && ln < n + sizeof(msg) - 1) {
+			r = snprintf(line + ln, n + sizeof(msg) - ln, " error=\"%s\"", err);
+			if (r > 0)
+				ln = (size_t)r < n + sizeof(msg) - ln ? ln + r :
+									n + sizeof(msg) - 1;
+		}
+	}
+	line[ln++] = '\n';
+	fwrite(line, 1, ln, stderr);
 }
 
 #define LOG_FN(name, lvl, witherr) \

@@ -269,10 +269,8 @@ message_relay_reset(struct message_relay *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nreplies; i++) {
-		free(r->replies[i].command);
-		free(r->replies[i].text);
-	}
+	for (i = 0; i < r->nreplies; i++)
+		free(r->replies[i].command); /* text is in the same block */
 	free(r->replies);
 	r->replies = NULL;
 	r->nreplies = 0;
@@ -294,17 +292,28 @@ message_relay_free(struct message_relay *r)
 	free(r);
 }
 
+/* A relayed message has four or five replies: room grows 4, 8, 16, ... */
 void
 message_relay_add_reply(struct message_relay *r, const char *command, unsigned code,
     const char *text)
 {
 	struct message_relay_reply *rr;
+	size_t			    lc, lt, n = r->nreplies;
 
-	r->replies = xreallocarray(r->replies, r->nreplies + 1, sizeof(*r->replies));
+	if (text == NULL)
+		text = "";
+	if (n == 0 || (n >= 4 && (n & (n - 1)) == 0))
+		r->replies = xreallocarray(r->replies, n < 4 ? 4 : 2 * n, sizeof(*r->replies));
 	rr = &r->replies[r->nreplies++];
-	rr->command = xstrndup(command, 1000);
+	lc = strnlen(command, 1000);
+	lt = strnlen(text, 1000);
+	rr->command = xmalloc(lc + lt + 2);
+	memcpy(rr->command, command, lc);
+	rr->command[lc] = '\0';
+	rr->text = rr->command + lc + 1;
+	memcpy(rr->text, text, lt);
+	rr->text[lt] = '\0';
 	rr->code = code;
-	rr->text = xstrndup(text != NULL ? text : "", 1000);
 }
 
 void

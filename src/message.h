@@ -56,9 +56,9 @@ enum message_relay_state {
 };
 
 struct message_relay_reply {
-	char	*command; /* "MAIL FROM:<a@b>", "CONNECT", ... */
+	char	*command; /* "MAIL FROM:<a@b>", "CONNECT", ...; owns text's bytes too */
 	unsigned code;	  /* 0: no reply (connection error) */
-	char	*text;
+	char	*text;	  /* in command's allocation: never freed on its own */
 };
 
 /*
@@ -143,7 +143,7 @@ struct message_relay *message_relay_get(struct message *m);
 void		      message_relay_free(struct message_relay *);
 /* Drops the replies and recipients of the previous attempt */
 void		      message_relay_reset(struct message_relay *);
-/* Appends one upstream reply (copied; text cut at 1000 bytes) */
+/* Appends one upstream reply (copied; command and text each cut at 1000 bytes) */
 void message_relay_add_reply(struct message_relay *, const char *command, unsigned code,
     const char *text);
 /* Replaces last_reply (copied) */

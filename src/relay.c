@@ -53,7 +53,7 @@ struct relay_job {
 	int		      release;
 	int		      final;  /* shutdown: no retry */
 	int		      queued; /* in r->ready */
-	struct relay_url      url;    /* release: its upstream */
+	struct relay_url     *url;    /* release: its upstream; NULL: the configured one */
 	char		     *from;   /* NULL: the message's sender */
 	struct relay_rcpt    *rcpts;  /* still to forward; built on the first attempt */
 	size_t		      nrcpts;
@@ -71,8 +71,7 @@ struct relay_job {
 	int		      bdat, rset;
 	size_t		      step;
 	unsigned	      mail_code, data_code;
-	char		      final_text[RELAY_REPLY_SHOWN];
-	char		      first_bad[RELAY_REPLY_SHOWN];
+	char		     *first_bad; /* the first refusal shown; NULL: none */
 };
 
 TAILQ_HEAD(relay_jobs, relay_job);
@@ -178,7 +177,10 @@ relay_job_free(struct relay_job *j)
 
 	if (j->timer != NULL)
 		event_free(j->timer);
-	relay_url_clear(&j->url);
+	if (j->url != NULL) {
+		relay_url_clear(j->url);
+		free(j->url);
+	}
 	free(j->from);
 	relay_rcpts_free(j->rcpts, j->nrcpts);
 	for (i = 0; i < j->nover; i++)
@@ -187,6 +189,7 @@ relay_job_free(struct relay_job *j)
 	if (j->payload != NULL)
 		evbuffer_free(j->payload);
 	free(j->mail_line);
+	free(j->first_bad);
 	message_relay_free(j->shadow);
 	free(j);
 }
@@ -265,10 +268,25 @@ relay_status(struct relay_job *j)
 static void
 relay_reply_shown(char *dst, size_t len, unsigned code, const char *text)
 {
-	if (code != 0)
-		snprintf(dst, len, "%u %.*s", code, (int)strcspn(text, "\n"), text);
-	else
+	size_t n = strcspn(text, "\n");
+
+	if (code == 0) {
 		snprintf(dst, len, "%s", text);
+		return;
+	}
+	if (code < 100 || code > 999) {
+		snprintf(dst, len, "%u %.*s", code, (int)n, text);
+		return;
+	}
+	/* Once per message (its final reply): no printf */
+	if (n > len - 5)
+		n = len - 5;
+	dst[0] = '0' + code / 100;
+	dst[1] = '0' + code / 10 % 10;
+	dst[2] = '0' + code % 10;
+	dst[3] = ' ';
+	memcpy(dst + 4, text, n);
+	dst[4 + n] = '\0';
 }
 
 static void
@@ -530,6 +548,8 @@ relay_conn_done(struct relay_conn *c, struct relay_job *j)
 		}
 		free(j->mail_line);
 		j->mail_line = NULL;
+		free(j->first_bad);
+		j->first_bad = NULL;
 	}
 	if (c->job == NULL && (c->release || !smtp_client_usable(c->client)))
 		relay_conn_free(c);
@@ -626,7 +646,6 @@ relay_attempt_start(struct relay_job *j)
 		relay_proto_stuff(j->payload, m->data, m->size);
 	j->step = 0;
 	j->mail_code = j->data_code = 0;
-	j->first_bad[0] = '\0';
 	j->rset = c->used;
 	c->used = 1;
 	if (j->rset)
@@ -641,16 +660,18 @@ relay_attempt_start(struct relay_job *j)
 	}
 	if (j->bdat) {
 		smtp_client_raw(c->client, j->payload, relay_tx_reply, j);
+		j->payload = NULL;
 		relay_conn_prefetch(c);
 	} else
 		smtp_client_cmd(c->client, "DATA", relay_tx_reply, j);
 }
 
-/* The whole transaction's answer: its code and the reason shown */
+/* The whole transaction's answer: its code and the reason shown (final: the last reply) */
 static void
-relay_tx_end(struct relay_job *j)
+relay_tx_end(struct relay_job *j, const char *final)
 {
-	size_t	 i, ok = 0, soft = 0;
+	char	 why[RELAY_REPLY_SHOWN];
+	size_t	 i, n, ok = 0, soft = 0;
 	unsigned code;
 
 	for (i = 0; i < j->nrcpts; i++) {
@@ -664,13 +685,43 @@ relay_tx_end(struct relay_job *j)
 	else
 		code = j->data_code;
 	if (code == j->data_code && code / 100 == 2)
-		; /* final_text holds the upstream's acceptance */
-	else if (j->first_bad[0] != '\0' && (j->mail_code / 100 != 2 || ok == 0))
-		snprintf(j->final_text, sizeof(j->final_text), "%s", j->first_bad);
+		; /* final is the upstream's acceptance */
+	else if (j->first_bad != NULL && (j->mail_code / 100 != 2 || ok == 0))
+		final = j->first_bad;
+	/* A copy: relay_conn_done() frees first_bad */
+	n = strnlen(final, sizeof(why) - 1);
+	memcpy(why, final, n);
+	why[n] = '\0';
 	relay_conn_done(j->conn, j);
-	relay_job_outcome(j, code, j->final_text);
+	relay_job_outcome(j, code, why);
 }
 
+/* "RCPT TO:<addr>" as recorded (without the parameters) */
+static void
+relay_rcpt_shown(char *dst, size_t len, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	if (n > len - 11)
+		n = len - 11;
+	memcpy(dst, "RCPT TO:<", 9);
+	memcpy(dst + 9, addr, n);
+	memcpy(dst + 9 + n, ">", 2);
+}
+
+/* The first refusal in j's transaction, kept as shown */
+static void
+relay_first_bad(struct relay_job *j, unsigned code, const char *text)
+{
+	char shown[RELAY_REPLY_SHOWN];
+
+	if (j->first_bad != NULL)
+		return;
+	relay_reply_shown(shown, sizeof(shown), code, text);
+	j->first_bad = xstrdup(shown);
+}
+
+/* One reply of j's transaction; "shown" lines are made only where kept */
 static void
 relay_tx_reply(void *arg, unsigned code, const char *text)
 {
@@ -684,7 +735,6 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 		relay_attempt_abort(j, 0, text, 0);
 		return;
 	}
-	relay_reply_shown(shown, sizeof(shown), code, text);
 	if (j->rset) {
 		if (k == 0)
 			return;
@@ -694,33 +744,30 @@ relay_tx_reply(void *arg, unsigned code, const char *text)
 		j->mail_code = code;
 		relay_record(j, j->mail_line, code, text);
 		if (code / 100 != 2)
-			snprintf(j->first_bad, sizeof(j->first_bad), "%s", shown);
+			relay_first_bad(j, code, text);
 		return;
 	}
 	if (k <= nr) {
 		j->rcpts[k - 1].code = code;
-		snprintf(cmd, sizeof(cmd), "RCPT TO:<%s>", j->rcpts[k - 1].addr);
+		relay_rcpt_shown(cmd, sizeof(cmd), j->rcpts[k - 1].addr);
 		relay_record(j, cmd, code, text);
-		if (code / 100 != 2 && j->first_bad[0] == '\0')
-			snprintf(j->first_bad, sizeof(j->first_bad), "%s", shown);
+		if (code / 100 != 2)
+			relay_first_bad(j, code, text);
 		return;
 	}
 	if (k == nr + 1 && !j->bdat) {
 		relay_record(j, "DATA", code, text);
 		if (code == 354) {
 			smtp_client_raw(j->conn->client, j->payload, relay_tx_reply, j);
+			j->payload = NULL;
 			relay_conn_prefetch(j->conn);
 			return;
 		}
-		j->data_code = code;
-		snprintf(j->final_text, sizeof(j->final_text), "%s", shown);
-		relay_tx_end(j);
-		return;
-	}
-	relay_record(j, j->bdat ? "BDAT" : "END-OF-MESSAGE", code, text);
+	} else
+		relay_record(j, j->bdat ? "BDAT" : "END-OF-MESSAGE", code, text);
 	j->data_code = code;
-	snprintf(j->final_text, sizeof(j->final_text), "%s", shown);
-	relay_tx_end(j);
+	relay_reply_shown(shown, sizeof(shown), code, text);
+	relay_tx_end(j, shown);
 }
 
 static void
@@ -781,7 +828,7 @@ relay_job_assign(struct relay_job *j, struct relay_conn *c)
 	st->state = MSG_RELAY_PENDING;
 	message_relay_reset(st); /* the replies are this attempt's */
 	if (st->upstream == NULL)
-		st->upstream = xstrdup(c->release ? j->url.shown : j->r->url.shown);
+		st->upstream = xstrdup(c->release ? j->url->shown : j->r->url.shown);
 	if (smtp_client_usable(c->client))
 		relay_attempt_start(j);
 }
@@ -811,7 +858,7 @@ relay_kick(struct relay *r)
 			continue;
 		}
 		if (c == NULL || j->release)
-			c = relay_conn_new(r, j->release ? &j->url : &r->url, j->release);
+			c = relay_conn_new(r, j->release ? j->url : &r->url, j->release);
 		c->job = j;
 		relay_job_assign(j, c);
 	}
@@ -845,7 +892,8 @@ relay_release(struct relay *r, uint64_t id, const char *url, char *const *rcpts,
 	j = relay_job_new(r, id);
 	j->release = 1;
 	j->final = 1;
-	j->url = u;
+	j->url = xmalloc(sizeof(*j->url));
+	*j->url = u; /* the strings move */
 	j->from = from != NULL ? xstrdup(from) : NULL;
 	if (n > 0) {
 		j->over = xcalloc(n, sizeof(*j->over));

@@ -213,17 +213,42 @@ relay_proto_use_bdat(const struct message *m)
 	    (m->size > 0 && (m->size < 2 || memcmp(m->data + m->size - 2, "\r\n", 2) != 0));
 }
 
-/* Appends " k[=v]" to dst at *n; -1 when it does not fit */
+/* Appends s[0..len) to dst at *n, NUL-terminated; -1 when it does not fit */
+static int
+relay_proto_put(char *dst, size_t dstsz, size_t *n, const char *s, size_t len)
+{
+	if (len >= dstsz - *n)
+		return -1;
+	memcpy(dst + *n, s, len);
+	*n += len;
+	dst[*n] = '\0';
+	return 0;
+}
+
+/* Appends " k[=v]" to dst at *n; -1 when it does not fit (once per command: no printf) */
 static int
 relay_proto_append(char *dst, size_t dstsz, size_t *n, const char *k, const char *v)
 {
-	int r = snprintf(dst + *n, dstsz - *n, " %s%s%s", k, v != NULL && *v ? "=" : "",
-	    v != NULL ? v : "");
-
-	if (r < 0 || (size_t)r >= dstsz - *n)
+	if (relay_proto_put(dst, dstsz, n, " ", 1) == -1 ||
+	    relay_proto_put(dst, dstsz, n, k, strlen(k)) == -1)
 		return -1;
-	*n += r;
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (relay_proto_put(dst, dstsz, n, "=", 1) == -1 ||
+	    relay_proto_put(dst, dstsz, n, v, strlen(v)) == -1)
+		return -1;
 	return 0;
+}
+
+/* "<prefix><addr>": MAIL FROM:<a> and RCPT TO:<a>; -1 when it does not fit */
+static int
+relay_proto_path(char *dst, size_t dstsz, size_t *n, const char *prefix, const char *addr)
+{
+	*n = 0;
+	if (dstsz == 0 || relay_proto_put(dst, dstsz, n, prefix, strlen(prefix)) == -1 ||
+	    relay_proto_put(dst, dstsz, n, addr, strlen(addr)) == -1)
+		return -1;
+	return relay_proto_put(dst, dstsz, n, ">", 1);
 }
 
 int
@@ -232,7 +257,6 @@ relay_proto_mail(char *dst, size_t dstsz, const struct message *m, const char *f
 {
 	char   size[32];
 	size_t i, n;
-	int    r;
 
 	if (m->smtputf8 && !(caps->flags & RELAY_CAP_SMTPUTF8)) {
 		snprintf(why, whylen, "upstream does not offer SMTPUTF8 (message declared it)");
@@ -261,10 +285,9 @@ relay_proto_mail(char *dst, size_t dstsz, const struct message *m, const char *f
 		    (unsigned long long)caps->size_max);
 		return -1;
 	}
-	r = snprintf(dst, dstsz, "MAIL FROM:<%s>", from != NULL ? from : m->mail_from);
-	if (r < 0 || (size_t)r >= dstsz)
+	if (relay_proto_path(dst, dstsz, &n, "MAIL FROM:<", from != NULL ? from : m->mail_from) ==
+	    -1)
 		goto toolong;
-	n = r;
 	for (i = 0; i < m->nmail_params; i++) {
 		const char *k = m->mail_params[i].name, *v = m->mail_params[i].value;
 
@@ -296,11 +319,9 @@ relay_proto_rcpt(char *dst, size_t dstsz, const char *addr, const struct esmtp_p
     const struct relay_caps *caps)
 {
 	size_t i, n;
-	int    r = snprintf(dst, dstsz, "RCPT TO:<%s>", addr);
 
-	if (r < 0 || (size_t)r >= dstsz)
+	if (relay_proto_path(dst, dstsz, &n, "RCPT TO:<", addr) == -1)
 		return -1;
-	n = r;
 	for (i = 0; i < np; i++)
 		if ((caps->flags & RELAY_CAP_DSN) &&
 		    (strcmp(p[i].name, "NOTIFY") == 0 || strcmp(p[i].name, "ORCPT") == 0) &&
@@ -309,22 +330,28 @@ relay_proto_rcpt(char *dst, size_t dstsz, const char *addr, const struct esmtp_p
 	return 0;
 }
 
+/*
+ * In runs: one evbuffer_add per stretch between dots that start a line. A
+ * stretch ends just after such a dot and the next one starts at it, so the
+ * dot goes out twice.
+ */
 void
 relay_proto_stuff(struct evbuffer *out, const char *data, size_t len)
 {
-	const char *p = data, *end = data + len, *q;
+	const char *p = data, *end = data + len, *q = data, *nl;
 
-	while (p < end) {
-		if (*p == '.')
-			evbuffer_add(out, ".", 1);
-		/* up to and including the next CRLF */
-		for (q = p; (q = memchr(q, '\n', end - q)) != NULL; q++)
-			if (q > p && q[-1] == '\r')
-				break;
-		q = q != NULL ? q + 1 : end;
-		evbuffer_add(out, p, q - p);
-		p = q;
+	/* Room for the data, the terminator and a few dots: one allocation */
+	evbuffer_expand(out, len + 64);
+	if (len > 0 && *data == '.')
+		evbuffer_add(out, ".", 1);
+	while ((nl = memchr(q, '\n', end - q)) != NULL) {
+		q = nl + 1;
+		if (nl > data && nl[-1] == '\r' && q < end && *q == '.') {
+			evbuffer_add(out, p, q + 1 - p);
+			p = q;
+		}
 	}
+	evbuffer_add(out, p, end - p);
 	evbuffer_add(out, ".\r\n", 3);
 }
 

@@ -205,7 +205,12 @@ relay_proxy_final(void *arg, unsigned code, const char *text)
 	struct message_relay *st;
 	char		      shown[600];
 
-	relay_proxy_record(p, p->bdat ? "BDAT" : "END-OF-MESSAGE", code, text);
+	/* No reply: the connection is gone (recorded as the async relay does) */
+	relay_proxy_record(p,
+	    code == 0	? "CONNECTION" :
+		p->bdat ? "BDAT" :
+			  "END-OF-MESSAGE",
+	    code, text);
 	if ((st = relay_proxy_status(p)) != NULL) {
 		if (code != 0)
 			snprintf(shown, sizeof(shown), "%u %.*s", code, (int)strcspn(text, "\n"),
@@ -233,6 +238,7 @@ relay_proxy_data_reply(void *arg, unsigned code, const char *text)
 	if (code == 354) {
 		relay_proxy_record(p, "DATA", code, text);
 		smtp_client_raw(p->client, p->payload, relay_proxy_final, p);
+		p->payload = NULL;
 		return;
 	}
 	relay_proxy_final(p, code, text);
@@ -272,6 +278,7 @@ relay_proxy_data(struct relay_proxy *p, uint64_t id)
 		evbuffer_add_printf(p->payload, "BDAT %zu LAST\r\n", m->size);
 		evbuffer_add(p->payload, m->data, m->size);
 		smtp_client_raw(p->client, p->payload, relay_proxy_final, p);
+		p->payload = NULL;
 	} else {
 		relay_proto_stuff(p->payload, m->data, m->size);
 		smtp_client_cmd(p->client, "DATA", relay_proxy_data_reply, p);

@@ -5,7 +5,10 @@
  * greeting is a request with nothing to write, then EHLO, STARTTLS (the
  * bufferevent is then wrapped in a TLS filter and EHLO repeated), AUTH.
  * Requests live in one FIFO; `nsent` of them, at its head, are written and
- * wait for their reply.
+ * wait for their reply; `unsent` is the first of the rest. What they let
+ * go is gathered in `out` and written once per dispatch (see
+ * smtp_client_flush()), on a plain connection straight to the socket when
+ * the bufferevent holds nothing.
  */
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -36,11 +39,18 @@ enum smtp_client_state {
 	SC_BROKEN,
 };
 
+/*
+ * One request: a command line (CRLF included) in line[], raw bytes in raw,
+ * or nothing to write (the greeting, a request on a broken connection). One
+ * allocation per command: the relay sends four or five per message.
+ */
 struct smtp_client_req {
 	TAILQ_ENTRY(smtp_client_req) entry;
-	struct evbuffer	     *out; /* NULL: nothing to write (the greeting) */
+	struct evbuffer	     *raw; /* smtp_client_raw()'s bytes, else NULL */
 	smtp_client_reply_fn *cb;
 	void		     *arg;
+	size_t		      len; /* of line[] */
+	char		      line[];
 };
 
 TAILQ_HEAD(smtp_client_reqs, smtp_client_req);
@@ -49,17 +59,23 @@ struct smtp_client {
 	struct event_base      *base;
 	struct bufferevent     *bev;
 	struct event	       *defer_ev; /* a failure reported after new() returned */
+	struct event	       *send_ev;  /* writes out, later in this loop pass */
+	struct evbuffer	       *out;	  /* what the requests let go, not yet written */
+	int			direct;	  /* bev is a plain socket: out may go to its fd */
+	int			send_queued;
 	struct relay_url	url;
 	struct tls_client      *tls;
 	struct evdns_base      *dns;
 	char		       *helo;
 	unsigned		timeout_ms, idle_ms;
+	unsigned		tmo_set; /* the timeout bev has now; 0: none set */
 	enum smtp_client_state	state;
 	struct relay_caps	caps;
 	int			tls_on;
 	int			ever_ready;
 	int			loopback;
 	struct smtp_client_reqs reqs;
+	struct smtp_client_req *unsent; /* the first request not written; NULL: none */
 	size_t			nsent;
 	char			reply[SMTP_CLIENT_REPLY_MAX];
 	size_t			replylen;
@@ -76,21 +92,40 @@ static void smtp_client_flush(struct smtp_client *);
 static void smtp_client_greeting(void *, unsigned, const char *);
 static void smtp_client_ehlo(void *, unsigned, const char *);
 
+/* Also wipes the line: the commands of AUTH are not kept anywhere */
+static void
+smtp_client_req_free(struct smtp_client_req *r)
+{
+	if (r->raw != NULL)
+		evbuffer_free(r->raw);
+	explicit_bzero(r->line, r->len);
+	free(r);
+}
+
+/* Takes r off the FIFO */
+static void
+smtp_client_req_unlink(struct smtp_client *c, struct smtp_client_req *r)
+{
+	if (c->unsent == r)
+		c->unsent = TAILQ_NEXT(r, entry);
+	TAILQ_REMOVE(&c->reqs, r, entry);
+}
+
 static void
 smtp_client_destroy(struct smtp_client *c)
 {
 	struct smtp_client_req *r;
 
 	while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
-		TAILQ_REMOVE(&c->reqs, r, entry);
-		if (r->out != NULL)
-			evbuffer_free(r->out);
-		free(r);
+		smtp_client_req_unlink(c, r);
+		smtp_client_req_free(r);
 	}
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->defer_ev != NULL)
 		event_free(c->defer_ev);
+	event_free(c->send_ev);
+	evbuffer_free(c->out);
 	relay_url_clear(&c->url);
 	free(c->helo);
 	free(c);
@@ -126,14 +161,20 @@ smtp_client_tls(const struct smtp_client *c)
 	return c->tls_on;
 }
 
+/*
+ * The read and write timeouts of bev: timeout_ms while anything is awaited,
+ * idle_ms when nothing is. Set only when that changes (libevent restarts
+ * the read timer at each read by itself); a new bev sets tmo_set to 0.
+ */
 static void
 smtp_client_timeouts(struct smtp_client *c)
 {
 	struct timeval tv;
 	unsigned       ms = c->nsent > 0 || c->state != SC_READY ? c->timeout_ms : c->idle_ms;
 
-	if (c->bev == NULL)
+	if (c->bev == NULL || ms == c->tmo_set)
 		return;
+	c->tmo_set = ms;
 	tv.tv_sec = ms / 1000;
 	tv.tv_usec = (ms % 1000) * 1000;
 	bufferevent_set_timeouts(c->bev, &tv, &tv);
@@ -151,20 +192,16 @@ smtp_client_report(struct smtp_client *c, unsigned code)
 	c->busy++;
 	if (!c->ever_ready) {
 		while ((r = TAILQ_FIRST(&c->reqs)) != NULL) {
-			TAILQ_REMOVE(&c->reqs, r, entry);
-			if (r->out != NULL)
-				evbuffer_free(r->out);
-			free(r);
+			smtp_client_req_unlink(c, r);
+			smtp_client_req_free(r);
 		}
 		if (c->ready != NULL)
 			c->ready(c->ready_arg, 0, code, c->error);
 	} else {
 		while (!c->dead && (r = TAILQ_FIRST(&c->reqs)) != NULL) {
-			TAILQ_REMOVE(&c->reqs, r, entry);
-			if (r->out != NULL)
-				evbuffer_free(r->out);
+			smtp_client_req_unlink(c, r);
 			r->cb(r->arg, 0, c->error);
-			free(r);
+			smtp_client_req_free(r);
 		}
 	}
 	c->nsent = 0;
@@ -213,52 +250,93 @@ smtp_client_fail_later(struct smtp_client *c, const char *why)
 }
 
 static void
-smtp_client_push(struct smtp_client *c, struct evbuffer *out, smtp_client_reply_fn *cb, void *arg)
+smtp_client_push(struct smtp_client *c, struct smtp_client_req *r, smtp_client_reply_fn *cb,
+    void *arg)
 {
-	struct smtp_client_req *r = xcalloc(1, sizeof(*r));
-
-	r->out = out;
 	r->cb = cb;
 	r->arg = arg;
 	TAILQ_INSERT_TAIL(&c->reqs, r, entry);
+	if (c->unsent == NULL)
+		c->unsent = r;
 	smtp_client_flush(c);
+}
+
+/* A request for line (no CRLF), or with nothing to write for NULL */
+static struct smtp_client_req *
+smtp_client_req_new(const char *line)
+{
+	size_t			n = line != NULL ? strlen(line) : 0;
+	struct smtp_client_req *r = xmalloc(sizeof(*r) + (line != NULL ? n + 2 : 0));
+
+	memset(r, 0, sizeof(*r));
+	if (line != NULL) {
+		memcpy(r->line, line, n);
+		memcpy(r->line + n, "\r\n", 2);
+		r->len = n + 2;
+	}
+	return r;
 }
 
 static void
 smtp_client_line(struct smtp_client *c, const char *line, smtp_client_reply_fn *cb, void *arg)
 {
-	struct evbuffer *out = evbuffer_new();
-
-	evbuffer_add_printf(out, "%s\r\n", line);
-	smtp_client_push(c, out, cb, arg);
+	smtp_client_push(c, smtp_client_req_new(line), cb, arg);
 }
 
 void
 smtp_client_cmd(struct smtp_client *c, const char *line, smtp_client_reply_fn *cb, void *arg)
 {
-	if (c->state == SC_BROKEN) {
-		/* Keep the contract: the callback runs, from the loop */
-		smtp_client_push(c, NULL, cb, arg);
-		return;
-	}
-	smtp_client_line(c, line, cb, arg);
+	/* Broken: nothing to write, but the callback runs, from the loop */
+	smtp_client_line(c, c->state == SC_BROKEN ? NULL : line, cb, arg);
 }
 
 void
 smtp_client_raw(struct smtp_client *c, struct evbuffer *data, smtp_client_reply_fn *cb, void *arg)
 {
-	struct evbuffer *out = evbuffer_new();
+	struct smtp_client_req *r = smtp_client_req_new(NULL);
 
-	evbuffer_add_buffer(out, data);
-	smtp_client_push(c, out, cb, arg);
+	r->raw = data;
+	smtp_client_push(c, r, cb, arg);
 }
 
-/* Writes what may go now: everything with PIPELINING, else one at a time */
+/*
+ * Writes out. On a plain socket with nothing left in bev's own buffer the
+ * bytes go to the fd at once: most writes then need no EV_WRITE (two
+ * epoll_ctl calls and a loop pass each). What the socket does not take, and
+ * everything on TLS, goes through bev.
+ */
+static void
+smtp_client_send(struct smtp_client *c)
+{
+	if (c->bev == NULL || evbuffer_get_length(c->out) == 0)
+		return;
+	/* On an error (EAGAIN included) it all goes to bev, whose write reports it */
+	if (c->direct && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		(void)evbuffer_write(c->out, bufferevent_getfd(c->bev));
+	if (evbuffer_get_length(c->out) > 0)
+		bufferevent_write_buffer(c->bev, c->out);
+}
+
+static void
+smtp_client_send_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtp_client *c = arg;
+
+	c->send_queued = 0;
+	smtp_client_send(c);
+}
+
+/*
+ * Lets out what may go now: everything with PIPELINING, else one at a
+ * time. Written once per dispatch: at the end of the reply callback's
+ * run, or from send_ev for commands queued from outside one, so that a
+ * transaction's commands (and the next one's behind a message) share a
+ * write.
+ */
 static void
 smtp_client_flush(struct smtp_client *c)
 {
 	struct smtp_client_req *r;
-	size_t			i = 0;
 	int			pipelining;
 
 	if (c->state == SC_BROKEN) {
@@ -268,17 +346,24 @@ smtp_client_flush(struct smtp_client *c)
 	if (c->bev == NULL || c->state == SC_HANDSHAKE || c->state == SC_CONNECT)
 		return;
 	pipelining = c->state == SC_READY && (c->caps.flags & RELAY_CAP_PIPELINING);
-	TAILQ_FOREACH(r, &c->reqs, entry)
-	{
-		if (i++ < c->nsent)
-			continue;
+	for (r = c->unsent; r != NULL; r = TAILQ_NEXT(r, entry)) {
 		if (c->nsent > 0 && !pipelining)
 			break;
-		if (r->out != NULL)
-			bufferevent_write_buffer(c->bev, r->out);
+		if (r->raw != NULL)
+			evbuffer_add_buffer(c->out, r->raw);
+		else if (r->len > 0) {
+			evbuffer_add(c->out, r->line, r->len);
+			explicit_bzero(r->line, r->len);
+			r->len = 0;
+		}
 		c->nsent++;
 	}
+	c->unsent = r;
 	smtp_client_timeouts(c);
+	if (c->busy == 0 && !c->send_queued && evbuffer_get_length(c->out) > 0) {
+		c->send_queued = 1;
+		event_active(c->send_ev, EV_TIMEOUT, 0);
+	}
 }
 
 /* A complete reply: to the request at the head */
@@ -291,38 +376,59 @@ smtp_client_reply(struct smtp_client *c, unsigned code)
 		smtp_client_fail(c, 0, "upstream sent an unexpected reply");
 		return;
 	}
-	TAILQ_REMOVE(&c->reqs, r, entry);
+	smtp_client_req_unlink(c, r);
 	c->nsent--;
-	if (r->out != NULL)
-		evbuffer_free(r->out);
 	c->reply[c->replylen] = '\0';
 	r->cb(r->arg, code, c->reply);
-	free(r);
+	smtp_client_req_free(r);
 	c->replylen = 0;
 	if (!c->dead)
 		smtp_client_flush(c);
 }
 
+/*
+ * The replies in bev's input, each line parsed where it lies (pulled up to
+ * at most a line's bound: usually a no-op) and drained before the next one
+ * and before any callback runs: after STARTTLS's 220 the TLS filter reads
+ * what is left.
+ */
 static void
 smtp_client_read_cb(struct bufferevent *bev, void *arg)
 {
-	struct smtp_client *c = arg;
 	struct evbuffer	   *in = bufferevent_get_input(bev);
-	char		   *line;
-	size_t		    n, t;
+	struct smtp_client *c = arg;
+	size_t		    len, n, t;
+	const char	   *line, *nl;
 	unsigned	    code;
+	int		    last;
 
 	c->busy++;
-	while (!c->dead && c->state != SC_BROKEN &&
-	    (line = evbuffer_readln(in, &n, EVBUFFER_EOL_CRLF)) != NULL) {
+	/* Stops when the client breaks, is freed, or its bev is replaced (STARTTLS) */
+	while (!c->dead && c->state != SC_BROKEN && c->bev == bev &&
+	    (len = evbuffer_get_length(in)) > 0) {
+		/* A line ends in CRLF or LF (EVBUFFER_EOL_CRLF's rule) */
+		n = len < SMTP_CLIENT_LINE_MAX + 2 ? len : SMTP_CLIENT_LINE_MAX + 2;
+		line = (const char *)evbuffer_pullup(in, n);
+		if (line == NULL || (nl = memchr(line, '\n', n)) == NULL) {
+			if (len >= SMTP_CLIENT_LINE_MAX + 2)
+				smtp_client_fail(c, 0, "upstream reply line too long");
+			break;
+		}
+		n = nl - line;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n > SMTP_CLIENT_LINE_MAX) {
+			smtp_client_fail(c, 0, "upstream reply line too long");
+			break;
+		}
 		if (n < 3 || !isdigit((unsigned char)line[0]) || !isdigit((unsigned char)line[1]) ||
 		    !isdigit((unsigned char)line[2]) ||
 		    (n > 3 && line[3] != ' ' && line[3] != '-')) {
-			free(line);
 			smtp_client_fail(c, 0, "upstream sent a malformed reply");
 			break;
 		}
 		code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+		last = n == 3 || line[3] == ' ';
 		/* The text of each line, joined with '\n', cut to fit */
 		t = n > 4 ? n - 4 : 0;
 		if (c->replylen > 0 && c->replylen + 1 < sizeof(c->reply))
@@ -331,17 +437,14 @@ smtp_client_read_cb(struct bufferevent *bev, void *arg)
 			t = sizeof(c->reply) - 1 - c->replylen;
 		memcpy(c->reply + c->replylen, line + (n > 4 ? 4 : n), t);
 		c->replylen += t;
-		if (n > 3 && line[3] == '-') {
-			free(line);
-			continue;
-		}
-		free(line);
-		smtp_client_reply(c, code);
+		evbuffer_drain(in, nl - line + 1);
+		if (last)
+			smtp_client_reply(c, code);
 	}
-	if (!c->dead && c->state != SC_BROKEN && evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
-		smtp_client_fail(c, 0, "upstream reply line too long");
 	if (--c->busy == 0 && c->dead)
 		smtp_client_destroy(c);
+	else if (c->busy == 0 && !c->dead)
+		smtp_client_send(c);
 }
 
 static int
@@ -373,6 +476,8 @@ smtp_client_start_tls(struct smtp_client *c)
 	if (c->tls == NULL || (tb = tls_client_bev(c->tls, c->base, c->bev, c->url.host)) == NULL)
 		return -1;
 	c->bev = tb;
+	c->direct = 0;
+	c->tmo_set = 0;
 	bufferevent_setcb(tb, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
 	bufferevent_enable(tb, EV_READ | EV_WRITE);
 	smtp_client_timeouts(c);
@@ -405,7 +510,7 @@ smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 			return;
 		}
 		c->state = SC_SETUP;
-		smtp_client_push(c, NULL, smtp_client_greeting, c);
+		smtp_client_line(c, NULL, smtp_client_greeting, c);
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT)
@@ -424,7 +529,8 @@ smtp_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		snprintf(why, sizeof(why), "connection error (%s)",
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	if (c->state == SC_READY && c->nsent == 0 && TAILQ_EMPTY(&c->reqs)) {
-		/* Idle: the upstream (or our idle timer) ended it; nobody waits */
+		/* Idle: the upstream (or our idle timer) ended it; nobody waits yet */
+		snprintf(c->error, sizeof(c->error), "%s", why);
 		c->state = SC_BROKEN;
 		bufferevent_free(c->bev);
 		c->bev = NULL;
@@ -621,11 +727,14 @@ smtp_client_new(struct event_base *base, const struct smtp_client_cfg *cfg,
 	c->ready_arg = arg;
 	c->loopback = -1;
 	TAILQ_INIT(&c->reqs);
+	c->out = evbuffer_new();
+	c->send_ev = event_new(base, -1, 0, smtp_client_send_cb, c);
 	if ((c->url.tls != RELAY_TLS_NEVER) && c->tls == NULL) {
 		smtp_client_fail_later(c, "TLS is not available");
 		return c;
 	}
 	c->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	c->direct = 1;
 	bufferevent_setcb(c->bev, smtp_client_read_cb, NULL, smtp_client_event_cb, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	smtp_client_timeouts(c);

@@ -66,7 +66,7 @@ int			 smtp_client_tls(const struct smtp_client *);
 
 /* Queues the command line (no CRLF) */
 void smtp_client_cmd(struct smtp_client *, const char *line, smtp_client_reply_fn *, void *arg);
-/* Queues raw bytes moved out of data (the body after 354, or BDAT + chunk) */
+/* Queues raw bytes (the body after 354, or BDAT + chunk): takes data, the client frees it */
 void smtp_client_raw(struct smtp_client *, struct evbuffer *data, smtp_client_reply_fn *,
     void *arg);
 

@@ -8,6 +8,7 @@ import pytest
 
 import conftest
 import grpc_util
+from fake_upstream import FakeUpstream
 from grpc_util import RawSMTP, pb
 
 BACKOFF = "100ms"
@@ -256,3 +257,59 @@ def test_relay_4xx_recipient_retried_alone(sink_factory):
     m = ca.sink.GetMessage(pb.GetMessageRequest(id=mid))
     assert m.relay.state == pb.RELAY_STATE_RELAYED and m.relay.attempts == 2
     assert list(m.relay.rcpt_to) == ["soft@example.test"]
+
+
+def test_relay_upstream_replies_a_byte_at_a_time(sink_factory):
+    """Replies split anywhere (in the middle of a line, between CR and LF,
+    inside a multi-line reply) come out whole: each recorded with its text,
+    lines joined with a newline; the data goes out dot-stuffed, unchanged."""
+    data = b"Subject: dribble\r\n\r\n.dot\r\nbody\r\n"
+
+    def script(c):
+        c.dribble = 0.001
+        c.greet_and_ehlo()
+        assert c.line().startswith("MAIL FROM:<s@example.test>")
+        c.send(b"250 2.1.0 sender ok")
+        assert c.line() == "RCPT TO:<r@example.test>"
+        c.send(b"250-first line", b"250 2.1.5 second line")
+        assert c.line() == "DATA"
+        c.send(b"354 go ahead")
+        c.data()
+        c.send(b"250 2.0.0 queued as F1")
+        c.line()  # the next transaction's RSET, or the end
+
+    up = FakeUpstream(script)
+    a = sink_factory("--relay-url", "smtp://" + up.addr)
+    ca = grpc_util.Client(a)
+    mid = raw_send(a, "MAIL FROM:<s@example.test>", ["RCPT TO:<r@example.test>"], data)
+    m = wait_state(ca, mid, [pb.RELAY_STATE_RELAYED, pb.RELAY_STATE_FAILED])
+    up.close()
+    assert not up.errors, up.errors
+    assert m.relay.state == pb.RELAY_STATE_RELAYED, m.relay
+    assert [(r.command.split(":")[0], r.code, r.text) for r in m.relay.replies] == [
+        ("MAIL FROM", 250, "2.1.0 sender ok"), ("RCPT TO", 250, "first line\n2.1.5 second line"),
+        ("DATA", 354, "go ahead"), ("END-OF-MESSAGE", 250, "2.0.0 queued as F1")]
+    assert m.relay.last_reply == "250 2.0.0 queued as F1"
+    assert up.conns[0].received[4] == grpc_util.dot_stuff(data) + b".\r\n"
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_relay_upstream_reply_line_too_long(sink_factory, complete):
+    """A reply line over 2048 bytes drops the connection, whole (CRLF
+    received) or not: the attempt fails with the reason, to be retried."""
+    def script(c):
+        c.sock.sendall(b"220 " + b"x" * 2100 + (b"\r\n" if complete else b""))
+        c.line()  # until the sink closes
+
+    up = FakeUpstream(script)
+    a = sink_factory("--relay-url", "smtp://" + up.addr, "--relay-backoff", "1m")
+    ca = grpc_util.Client(a)
+    mid = grpc_util.send(a, "s@example.test", "r@example.test")
+    deadline = time.monotonic() + 10
+    while "too long" not in ca.sink.GetMessage(pb.GetMessageRequest(id=mid)).relay.last_reply:
+        assert time.monotonic() < deadline, ca.sink.GetMessage(pb.GetMessageRequest(id=mid)).relay
+        time.sleep(0.02)
+    m = ca.sink.GetMessage(pb.GetMessageRequest(id=mid))
+    up.close()
+    assert m.relay.state == pb.RELAY_STATE_PENDING and m.relay.attempts == 1, m.relay
+    assert m.relay.last_reply == "upstream reply line too long"

@@ -1,7 +1,8 @@
 """Proxy mode (--relay-mode proxy, issue 10): the client's MAIL, each RCPT
 and the end of data get the upstream's replies, the final one only after
 the upstream answered; the message is captured in every case, with the
-upstream's replies; an unreachable upstream is 451 4.4.1."""
+upstream's replies; an unreachable upstream, or one lost in the middle of
+the transaction, is 451 4.4.1 (never a 250)."""
 import smtplib
 import time
 
@@ -9,6 +10,7 @@ import pytest
 
 import grpc_util
 from grpc_util import pb
+from fake_upstream import FakeUpstream
 from test_relay import sink_factory, dead_upstream, raw_send
 
 
@@ -89,3 +91,54 @@ def test_proxy_relay_rcpt_and_bdat(sink_factory):
     assert m.relay.state == pb.RELAY_STATE_RELAYED and m.relay.replies[-1].command == "BDAT"
     u = cu.list(include_raw=True).messages[-1]
     assert u.raw == data and u.body_type == "BINARYMIME"
+
+
+@pytest.mark.parametrize("when", ["after-rcpt", "at-data", "in-data"])
+def test_proxy_upstream_lost_mid_transaction_is_451(sink_factory, when):
+    """The upstream accepted the recipient, then the connection is gone:
+    before the data (closed while idle), at DATA (no reply), or halfway
+    through the message. The client gets 451 4.4.1, the message is still
+    captured, its relay record FAILED with the connection's loss."""
+    closed = []
+
+    def script(c):
+        c.greet_and_ehlo()
+        assert c.line().startswith("MAIL FROM:<s@example.test>")
+        c.send(b"250 2.1.0 Ok")
+        assert c.line() == "RCPT TO:<r@example.test>"
+        c.send(b"250 2.1.5 Ok")
+        if when == "at-data":
+            assert c.line() == "DATA"
+        elif when == "in-data":
+            assert c.line() == "DATA"
+            c.send(b"354 go ahead")
+            c.data(upto=10)
+        closed.append(when)  # the script returns: the connection closes
+
+    up = FakeUpstream(script)
+    a = sink_factory("--relay-url", "smtp://" + up.addr, "--relay-mode", "proxy")
+    ca = grpc_util.Client(a)
+    with smtplib.SMTP(a.smtp_host, a.smtp_port, timeout=10) as s:
+        s.ehlo("client.test")
+        assert s.mail("s@example.test")[0] == 250
+        assert s.rcpt("r@example.test")[0] == 250
+        if when == "after-rcpt":
+            deadline = time.monotonic() + 10
+            while not closed:
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.2)  # the sink sees the close while nothing is pending
+        code, text = s.data(MSG)
+    up.close()
+    assert not up.errors, up.errors
+    assert code == 451 and text.startswith(b"4.4.1 upstream unavailable: "), (code, text)
+    m = ca.list(include_raw=True).messages[0]
+    assert m.raw == MSG and list(m.rcpt_to) == ["r@example.test"]
+    assert m.relay.state == pb.RELAY_STATE_FAILED, m.relay
+    assert "connection" in m.relay.last_reply and m.relay.last_reply in text.decode(), m.relay
+    assert [(r.command.split(":")[0], r.code) for r in m.relay.replies] == [
+        ("MAIL FROM", 250), ("RCPT TO", 250)] + ([("DATA", 354)] if when == "in-data" else []) + [
+        ("CONNECTION", 0)], m.relay
+    info = ca.info()
+    assert info.counters.messages_received == 1
+    assert info.counters.relay_failed == 1 and info.counters.relay_relayed == 0

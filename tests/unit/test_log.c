@@ -1,7 +1,10 @@
 /*
  * test_log - log_sanitize escapes client bytes and bounds them; JSON lines
- * escape through json.c and stay one valid object even when cut.
+ * escape through json.c and stay one valid object even when cut; text lines
+ * are "time level message" with the message cut at 2047 bytes.
  */
+#include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -53,9 +56,12 @@ test_log_sanitize_truncates(void **state)
 	assert_true(strlen(out) < sizeof(out));
 }
 
-/* Runs one log_info("%s", msg) in JSON mode; returns the line (malloc'd, no newline). */
+/*
+ * Runs one log_info("%s", msg) (log_warn with errno ENOENT when warn) in
+ * format fmt; returns the line (malloc'd, no newline).
+ */
 static char *
-log_json_line(const char *msg)
+log_capture(enum log_format fmt, int warn, const char *msg)
 {
 	char	path[] = "/tmp/test_log.XXXXXX", *line = NULL;
 	size_t	cap = 0;
@@ -68,8 +74,12 @@ log_json_line(const char *msg)
 	fflush(stderr);
 	saved = dup(2);
 	dup2(fd, 2);
-	log_init(LOG_FORMAT_JSON, LOG_LEVEL_INFO);
-	log_info("%s", msg);
+	log_init(fmt, LOG_LEVEL_INFO);
+	if (warn) {
+		errno = ENOENT;
+		log_warn("%s", msg);
+	} else
+		log_info("%s", msg);
 	log_init(LOG_FORMAT_TEXT, LOG_LEVEL_INFO);
 	fflush(stderr);
 	dup2(saved, 2);
@@ -79,8 +89,45 @@ log_json_line(const char *msg)
 	assert_true((n = getline(&line, &cap, f)) > 0);
 	assert_int_equal(line[n - 1], '\n');
 	line[n - 1] = '\0';
+	assert_int_equal(getline(&line, &cap, f), -1); /* one line */
 	fclose(f);
 	return line;
+}
+
+static char *
+log_json_line(const char *msg)
+{
+	return log_capture(LOG_FORMAT_JSON, 0, msg);
+}
+
+/* Text: "2026-12-03T18:55:07.123Z level msg", the message cut at 2047 bytes */
+static void
+test_log_text_line(void **state)
+{
+	char	    big[3000], *line;
+	const char *p;
+	size_t	    i;
+
+	line = log_capture(LOG_FORMAT_TEXT, 0, "relay done id=7 reply=\"250 ok\"");
+	assert_int_equal(strlen(line), 24 + strlen(" info relay done id=7 reply=\"250 ok\""));
+	for (i = 0, p = "dddd-dd-ddTdd:dd:dd.dddZ"; p[i] != '\0'; i++)
+		if (p[i] == 'd' ? !isdigit((unsigned char)line[i]) : line[i] != p[i])
+			fail_msg("bad time stamp: %s", line);
+	assert_string_equal(line + 24, " info relay done id=7 reply=\"250 ok\"");
+	free(line);
+	line = log_capture(LOG_FORMAT_TEXT, 1, "open x");
+	assert_string_equal(line + 24, " warn open x error=\"No such file or directory\"");
+	free(line);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	line = log_capture(LOG_FORMAT_TEXT, 0, big);
+	assert_int_equal(strlen(line), 24 + 6 + 2047);
+	free(line);
+	big[2040] = '\0'; /* the error text is cut at the same place */
+	line = log_capture(LOG_FORMAT_TEXT, 1, big);
+	assert_int_equal(strlen(line), 24 + 6 + 2047);
+	assert_memory_equal(line + 24 + 6 + 2040, " error=", 7);
+	free(line);
 }
 
 static void
@@ -138,6 +185,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_log_sanitize_table),
 		cmocka_unit_test(test_log_sanitize_truncates),
+		cmocka_unit_test(test_log_text_line),
 		cmocka_unit_test(test_log_json_escapes),
 		cmocka_unit_test(test_log_json_cut),
 	};

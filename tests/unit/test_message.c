@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -239,6 +240,37 @@ test_message_pack_large_data_is_moved_not_copied(void **state)
 	message_free(pm); /* frees both blocks (ASan/valgrind) */
 }
 
+/* Replies: each command and text copied and cut at 1000 bytes, in order, across growth */
+static void
+test_message_relay_replies(void **state)
+{
+	struct message	     *m = message_new();
+	struct message_relay *st = message_relay_get(m);
+	char		      long_s[1500], cmd[32];
+	size_t		      i;
+
+	memset(long_s, 'x', sizeof(long_s) - 1);
+	long_s[sizeof(long_s) - 1] = '\0';
+	for (i = 0; i < 9; i++) {
+		snprintf(cmd, sizeof(cmd), "RCPT TO:<r%zu@x>", i);
+		message_relay_add_reply(st, cmd, 250 + (unsigned)i, i == 0 ? NULL : "2.1.5 Ok");
+	}
+	message_relay_add_reply(st, long_s, 354, long_s);
+	assert_int_equal(st->nreplies, 10);
+	assert_string_equal(st->replies[0].text, "");
+	assert_string_equal(st->replies[8].command, "RCPT TO:<r8@x>");
+	assert_string_equal(st->replies[8].text, "2.1.5 Ok");
+	assert_int_equal(st->replies[8].code, 258);
+	assert_int_equal(strlen(st->replies[9].command), 1000);
+	assert_int_equal(strlen(st->replies[9].text), 1000);
+	message_relay_reset(st);
+	assert_int_equal(st->nreplies, 0);
+	message_relay_add_reply(st, "DATA", 354, "go");
+	assert_string_equal(st->replies[0].command, "DATA");
+	assert_string_equal(st->replies[0].text, "go");
+	message_free(m); /* frees the record: ASan and valgrind check */
+}
+
 int
 main(void)
 {
@@ -251,6 +283,7 @@ main(void)
 		cmocka_unit_test(test_message_pack_keeps_every_field),
 		cmocka_unit_test(test_message_pack_binary_data_and_no_rcpts),
 		cmocka_unit_test(test_message_pack_large_data_is_moved_not_copied),
+		cmocka_unit_test(test_message_relay_replies),
 	};
 
 	return cmocka_run_group_tests_name("message", tests, NULL, NULL);

@@ -80,6 +80,11 @@ test_relay_proto_stuff(void **state)
 		{ "a\r\n.\r\n..\r\n", "a\r\n..\r\n...\r\n.\r\n" },
 		{ "a\n.b\r\n", "a\n.b\r\n.\r\n" }, /* a bare LF does not start a line */
 		{ "x\r.\r\n", "x\r.\r\n.\r\n" },
+		{ ".", "...\r\n" },
+		{ "\r\n.", "\r\n...\r\n" }, /* a last line without CRLF */
+		{ "a\r\n.b", "a\r\n..b.\r\n" },
+		{ ".\r\n.\r\n.\r\n", "..\r\n..\r\n..\r\n.\r\n" }, /* dot lines back to back */
+		{ "\n.\r\r\n.", "\n.\r\r\n...\r\n" },
 	};
 	struct evbuffer *b;
 	size_t		 i, n;
@@ -92,6 +97,67 @@ test_relay_proto_stuff(void **state)
 		assert_memory_equal(evbuffer_pullup(b, -1), cases[i].want, n);
 		evbuffer_free(b);
 	}
+}
+
+/* The plain definition, a byte at a time: the reference for the run-wise one */
+static size_t
+stuff_ref(char *out, const char *in, size_t len)
+{
+	size_t i, n = 0;
+	int    bol = 1;
+
+	for (i = 0; i < len; i++) {
+		if (bol && in[i] == '.')
+			out[n++] = '.';
+		out[n++] = in[i];
+		bol = in[i] == '\n' && i > 0 && in[i - 1] == '\r';
+	}
+	memcpy(out + n, ".\r\n", 3);
+	return n + 3;
+}
+
+/*
+ * Differential: random texts over ". \r \n a" (CRLF at every offset, dots
+ * after bare CR and bare LF, runs of dot lines, more dots than the room
+ * reserved), appended after bytes already in the buffer, against stuff_ref.
+ */
+static void
+test_relay_proto_stuff_random(void **state)
+{
+	static const char alpha[] = ".\r\na";
+	char		  in[600], want[1300];
+	struct evbuffer	 *b;
+	size_t		  len, n, i;
+	unsigned	  seed = 12345, round;
+
+	for (round = 0; round < 4000; round++) {
+		len = (seed = seed * 1103515245 + 12345) >> 16;
+		len %= round % 2 ? sizeof(in) : 12;
+		for (i = 0; i < len; i++) {
+			seed = seed * 1103515245 + 12345;
+			in[i] = alpha[(seed >> 16) % 4];
+		}
+		n = stuff_ref(want, in, len);
+		b = evbuffer_new();
+		evbuffer_add(b, "prefix", 6);
+		relay_proto_stuff(b, in, len);
+		assert_int_equal(evbuffer_get_length(b), n + 6);
+		assert_memory_equal(evbuffer_pullup(b, -1), "prefix", 6);
+		assert_memory_equal(evbuffer_pullup(b, -1) + 6, want, n);
+		evbuffer_free(b);
+	}
+}
+
+/* A message from s@x with params mp[0..n) and the data "a\r\n" */
+static void
+test_message(struct message *m, struct esmtp_param *mp, size_t n)
+{
+	memset(m, 0, sizeof(*m));
+	m->mail_from = "s@x";
+	m->mail_params = mp;
+	m->nmail_params = n;
+	m->data = "a\r\n";
+	m->size = 3;
 }
 
 static void
@@ -107,12 +173,7 @@ test_relay_proto_mail_params(void **state)
 	struct message	   m;
 	char		   line[512], why[256];
 
-	memset(&m, 0, sizeof(m));
-	m.mail_from = "s@x";
-	m.mail_params = mp;
-	m.nmail_params = 5;
-	m.data = "a\r\n";
-	m.size = 3;
+	test_message(&m, mp, 5);
 	m.body_type = MSG_BODY_8BITMIME;
 	m.smtputf8 = 1;
 	assert_int_equal(relay_proto_mail(line, sizeof(line), &m, NULL, &all, why, sizeof(why)), 0);
@@ -151,6 +212,50 @@ test_relay_proto_mail_params(void **state)
 	assert_int_equal(relay_proto_rcpt(line, 10, "r@x", rp, 2, &none), -1);
 }
 
+/* The lines are built to the byte: what fits (with its NUL) is kept, a byte less is -1 */
+static void
+test_relay_proto_line_bounds(void **state)
+{
+	static const char  want_rcpt[] = "RCPT TO:<r@x> NOTIFY=NEVER ORCPT=rfc822;x@y";
+	static const char  want_mail[] = "MAIL FROM:<s@x> SIZE=3 RET=HDRS";
+	struct esmtp_param rp[] = { { "NOTIFY", "NEVER" }, { "ORCPT", "rfc822;x@y" } };
+	struct esmtp_param mp[] = { { "SIZE", "99" }, { "RET", "HDRS" }, { "ENVID", "" } };
+	struct relay_caps  caps = { RELAY_CAP_SIZE | RELAY_CAP_DSN, 0 };
+	struct message	   m;
+	char		   line[128], why[64];
+	size_t		   sz;
+
+	for (sz = 1; sz <= sizeof(want_rcpt) + 1; sz++) {
+		memset(line, 'z', sizeof(line));
+		if (sz < sizeof(want_rcpt)) {
+			assert_int_equal(relay_proto_rcpt(line, sz, "r@x", rp, 2, &caps), -1);
+			assert_int_equal(line[sz], 'z'); /* nothing past dstsz */
+		} else {
+			assert_int_equal(relay_proto_rcpt(line, sz, "r@x", rp, 2, &caps), 0);
+			assert_string_equal(line, want_rcpt);
+		}
+	}
+	test_message(&m, mp, 3);
+	/* ENVID with an empty value: the keyword alone */
+	assert_int_equal(relay_proto_mail(line, sizeof(line), &m, NULL, &caps, why, sizeof(why)),
+	    0);
+	assert_string_equal(line, "MAIL FROM:<s@x> SIZE=3 RET=HDRS ENVID");
+	m.nmail_params = 2;
+	for (sz = 1; sz <= sizeof(want_mail) + 1; sz++) {
+		memset(line, 'z', sizeof(line));
+		if (sz < sizeof(want_mail)) {
+			assert_int_equal(
+			    relay_proto_mail(line, sz, &m, NULL, &caps, why, sizeof(why)), -1);
+			assert_string_equal(why, "MAIL command too long");
+			assert_int_equal(line[sz], 'z');
+		} else {
+			assert_int_equal(
+			    relay_proto_mail(line, sz, &m, NULL, &caps, why, sizeof(why)), 0);
+			assert_string_equal(line, want_mail);
+		}
+	}
+}
+
 static void
 test_relay_proto_backoff(void **state)
 {
@@ -168,7 +273,9 @@ main(void)
 		cmocka_unit_test(test_relay_proto_url_forms),
 		cmocka_unit_test(test_relay_proto_caps),
 		cmocka_unit_test(test_relay_proto_stuff),
+		cmocka_unit_test(test_relay_proto_stuff_random),
 		cmocka_unit_test(test_relay_proto_mail_params),
+		cmocka_unit_test(test_relay_proto_line_bounds),
 		cmocka_unit_test(test_relay_proto_backoff),
 	};
 
