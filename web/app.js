@@ -139,6 +139,25 @@
 		return f;
 	}
 
+	/*
+	 * A link can open the page already searched: ?rcptTo=@example.test&subject=...
+	 * (the form's field names; "to" and "from" too). The values fill the form,
+	 * so they read as typed; nothing from the URL reaches the page but as text.
+	 */
+	function searchFromQuery() {
+		const q = new URLSearchParams(location.search);
+		const alias = { to: 'rcptTo', from: 'mailFrom' };
+		let more = false;
+		for (const [k, v] of q) {
+			const inp = $('search').querySelector('input[name="' + (alias[k] || k).replace(/[^A-Za-z]/g, '') + '"]');
+			if (!inp) continue;
+			inp.value = v;
+			if (inp.id !== 'f-subject' && v.trim() !== '') more = true;
+		}
+		if (more) $('more').open = true;
+		st.filter = readFilter();
+	}
+
 	function list(afterId, limit) {
 		return rpc('ListMessages', {
 			filter: Object.assign({}, st.filter, { afterId: String(afterId) }),
@@ -788,6 +807,7 @@
 		window.addEventListener('hashchange', route);
 		selectTab('html');
 		if (!location.hash) history.replaceState(null, '', '#/messages');
+		searchFromQuery();
 		route();
 		loadPage(null).then(connectEvents);
 	}

@@ -356,6 +356,28 @@ def test_hostile_mail_runs_nothing(sink, ui):
     assert ui.current_url.startswith(sink.http_base)
 
 
+def test_search_from_the_url_and_live_within_it(sink, ui):
+    # A link such as a test's mailbox URL opens the list already searched
+    # (form field names, "to" as an alias); live mail outside the search
+    # stays out, and a hostile value is only ever text in the form
+    send(sink, "mine 1", to="alice@t-1.example")
+    send(sink, "other", to="alice@t-2.example")
+    send(sink, "mine 2", to="bob@t-1.example")
+    open_ui(sink, ui, 2, "?to=%40t-1.example&subject=mine#/messages")
+    assert subjects(ui) == ["mine 2", "mine 1"]
+    assert ui.find_element(By.ID, "f-to").get_attribute("value") == "@t-1.example"
+    assert ui.find_element(By.ID, "more").get_attribute("open") is not None
+    send(sink, "other live", to="carol@t-2.example")
+    send(sink, "mine live", to="carol@t-1.example")
+    wait_for(lambda: subjects(ui)[:1] == ["mine live"], "the matching live message")
+    assert subjects(ui) == ["mine live", "mine 2", "mine 1"]
+    ui.get(sink.http_base + "?subject=%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E&x%22%5D=1#/messages")
+    wait_for(lambda: js(ui, "return document.getElementById('live').classList.contains('on')"), "live events")
+    assert ui.find_element(By.ID, "f-subject").get_attribute("value") == "<img src=x onerror=alert(1)>"
+    assert js(ui, "return document.querySelectorAll('img[src=\"x\"]').length") == 0
+    no_alert(ui)
+
+
 def test_delete_one_by_key_and_button_and_clear_by_filter(sink, ui):
     for s in ("keep 1", "drop 1", "keep 2", "drop 2", "drop 3"):
         send(sink, s)

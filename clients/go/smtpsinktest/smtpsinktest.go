@@ -24,8 +24,9 @@
 // t.Cleanup deletes its rules and clears its mail and nothing else: tests
 // calling t.Parallel() never see, wait on, bounce or clear each other's
 // mail. Helpers report errors with t.Fatalf, so they must be called from
-// the test's goroutine. mb.WebURL is the sink's web UI (when known): log it
-// to look at a failing test's mail in a browser (search to:@<mb.Domain>).
+// the test's goroutine. mb.WebURL is the sink's web UI (when known):
+// mb.WebURL + "/?to=@" + mb.Domain opens the list searched to this
+// mailbox, worth logging when a test fails.
 package smtpsinktest
 
 import (
