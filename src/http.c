@@ -352,7 +352,7 @@ http_rpc_answer(struct evhttp_request *req, const ProtobufCMessageDescriptor *ou
 		http_reply_error(req, 500, "internal", "cannot read the reply");
 		return;
 	}
-	http_reply_json(req, 200, http_json_encode(m));
+	http_reply_json(req, 200, http_json_encode(m, 0));
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
@@ -377,7 +377,7 @@ http_sse_event(struct http_req *hr, const uint8_t *data, size_t len)
 		return -1;
 	if ((m = protobuf_c_message_unpack(hr->out, NULL, len, data)) == NULL)
 		return -1;
-	j = http_json_encode(m);
+	j = http_json_encode(m, 0);
 	s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	out = evbuffer_new();
 	evbuffer_add_printf(out, "id: %llu\nevent: message\ndata: %s\n\n",
