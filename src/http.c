@@ -463,10 +463,18 @@ http_local_fn(void *arg, int final, grpc_status_code code, const char *msg, cons
 		http_req_free(hr);
 }
 
-/* The request waiting on a connection that went away: cancelled, freed */
+/*
+ * The request waiting on a connection that went away: cancelled, freed.
+ * When the client left (EOF, error), evhttp has detached the request it
+ * had not seen answered (evhttp_connection_incoming_fail()) and leaves it
+ * to us; when the connection is closed on our side (a dropped stream,
+ * shutdown), the request is still the connection's and goes with it.
+ */
 static void
 http_req_abandon(struct http_req *hr)
 {
+	if (hr->req != NULL && evhttp_request_get_connection(hr->req) == NULL)
+		evhttp_request_free(hr->req);
 	hr->req = NULL;
 	if (hr->conn != NULL)
 		hr->conn->hr = NULL;

@@ -257,7 +257,7 @@ mp_scan_done(void *arg, void *state, enum waiters_status st, size_t matched)
 	struct evhttp_request *req = http_held_req(s->hr);
 	struct store	      *store = http_env(s->h)->store;
 	struct message	      *m;
-	json_t		      *list = json_array();
+	json_t		      *list;
 	size_t		       i, total = store_count(store);
 
 	if (s->op == MP_DELETE) {
@@ -268,6 +268,7 @@ mp_scan_done(void *arg, void *state, enum waiters_status st, size_t matched)
 		mp_scan_free(s);
 		return;
 	}
+	list = json_array();
 	for (i = s->start; i < s->n && (s->limit == 0 || i < s->start + s->limit); i++)
 		if ((m = store_get(store, s->ids[s->n - 1 - i])) != NULL)
 			json_array_append_new(list, mp_summary(s->h, m));
