@@ -40,6 +40,7 @@
  * --http-idle-timeout.
  */
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -520,6 +521,21 @@ http_conn_gone(struct http_conn *conn)
 	}
 }
 
+/*
+ * No Nagle: libevent writes at most 16 KiB per write(), so a larger reply
+ * leaves in pieces, and Nagle would hold each after the first until the
+ * client's delayed ACK (40 ms) unless the reply ends there.
+ */
+static void
+http_conn_nodelay(struct evhttp_connection *evcon)
+{
+	evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	int		one = 1;
+
+	if (fd != -1)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 /* evhttp closes a connection (client gone, timeout, error, shutdown) */
 static void
 http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
@@ -578,6 +594,7 @@ http_adopt_cb(evutil_socket_t fd, short what, void *arg)
 		if (evcon != NULL && evhttp_connection_get_bufferevent(evcon) == bev) {
 			conn->evcon = evcon;
 			evhttp_connection_set_closecb(evcon, http_conn_closed_cb, conn);
+			http_conn_nodelay(evcon);
 		} else
 			http_conn_gone(conn);
 		bufferevent_decref(bev);
@@ -600,6 +617,7 @@ http_conn_get(struct http *h, struct evhttp_connection *evcon)
 	conn = http_conn_new(h);
 	conn->evcon = evcon;
 	evhttp_connection_set_closecb(evcon, http_conn_closed_cb, conn);
+	http_conn_nodelay(evcon);
 	return conn;
 }
 
