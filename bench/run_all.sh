@@ -1,5 +1,5 @@
 #!/bin/sh
-# Runs every benchmark the way bench/RESULTS.md was produced; ~40 minutes on
+# Runs every benchmark the way bench/RESULTS.md was produced; ~50 minutes on
 # a 2-core machine.  Usage (from anywhere): bench/run_all.sh [BUILD_DIR]
 # Builds BUILD_DIR (default build-bench, RelWithDebInfo) first.  Logs and JSON
 # go to bench/out/<timestamp>/.
@@ -50,4 +50,9 @@ step tls $PY "$ROOT/bench/tls_auth.py" --smtpsink "$BUILD/smtpsink" --mailpit "$
 if [ -x "$MAILPIT" ]; then RELAY_SERVERS=smtpsink,mailpit,capture; else RELAY_SERVERS=smtpsink,capture; fi
 step relay $PY "$ROOT/bench/relay.py" --smtpsink "$BUILD/smtpsink" --mailpit "$MAILPIT" --servers "$RELAY_SERVERS" \
     --reps 3 --messages 20000 --out "$OUT/relay.json"
+# 7. HTTP API (issue 11): first page, search, new-message events and idle connections over 100,000 stored,
+#    beside Mailpit holding the same mail (smtpsink alone without it)
+if [ -x "$MAILPIT" ]; then HTTP_SERVERS=smtpsink,mailpit; else HTTP_SERVERS=smtpsink; fi
+step http $PY "$ROOT/bench/http_api.py" --smtpsink "$BUILD/smtpsink" --mailpit "$MAILPIT" --servers "$HTTP_SERVERS" \
+    --rounds 3 --out "$OUT/http.json"
 echo "done"

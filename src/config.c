@@ -60,7 +60,10 @@ static const struct config_opt config_opts[] = {
 	{ "http-auth-file", CT_STR, OFF(http_auth_file), 0,
 	    "file of user:password lines: HTTP basic auth (probes /healthz, /readyz exempt)" },
 	{ "http-max-connections", CT_UINT, OFF(http_max_connections), 0,
-	    "open HTTP connections; accepting pauses at the limit" },
+	    "open HTTP connections, silent ones included; accepting pauses at the limit" },
+	{ "http-idle-timeout", CT_DURATION, OFF(http_idle_timeout_ms), 0,
+	    "close an HTTP connection idle or silent this long (waits and event streams exempt; "
+	    "0: never)" },
 	{ "hostname", CT_STR, OFF(hostname), 0, "name in the greeting and the EHLO reply" },
 	{ "ready-file", CT_STR, OFF(ready_file), 0,
 	    "write {\"smtp\":\"addr\",\"grpc\":\"addr\"} here once listening" },
@@ -253,6 +256,7 @@ config_defaults(struct config *cfg)
 	cfg->http_listen = xstrdup(DEF_HTTP_LISTEN);
 	cfg->http_base_path = xstrdup("");
 	cfg->http_max_connections = DEF_HTTP_MAX_CONNECTIONS;
+	cfg->http_idle_timeout_ms = DEF_HTTP_IDLE_TIMEOUT_MS;
 	cfg->hostname = xstrdup(DEF_HOSTNAME);
 	cfg->ready_file = NULL;
 	cfg->smtp_line_max = DEF_SMTP_LINE_MAX;

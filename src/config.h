@@ -26,6 +26,7 @@
 #define DEF_GRPC_LISTEN		   "127.0.0.1:50051"
 #define DEF_HTTP_LISTEN		   "127.0.0.1:8025" /* Mailpit's and MailHog's port */
 #define DEF_HTTP_MAX_CONNECTIONS   256
+#define DEF_HTTP_IDLE_TIMEOUT_MS   (60 * 1000)
 #define DEF_HOSTNAME		   "smtpsink"
 #define DEF_SMTP_LINE_MAX	   2048
 #define DEF_DATA_LINE_MAX	   65536
@@ -94,7 +95,8 @@ struct config {
 	char	*http_allowed_hosts[CONFIG_LISTEN_MAX]; /* Host names besides IPs, localhost */
 	size_t	 http_allowed_hosts_n;
 	unsigned http_max_connections;
-	char	*hostname; /* name in banner and EHLO */
+	uint64_t http_idle_timeout_ms; /* idle or silent connection; 0: none */
+	char	*hostname;	       /* name in banner and EHLO */
 	char	*ready_file;
 
 	size_t	 smtp_line_max;

@@ -27,8 +27,20 @@
  * Calls that wait (WaitForMessages, event streams) hold a struct http_req
  * with the control call; the connection's close callback cancels the call
  * when the client goes away, and http_free() cancels what is left.
+ *
+ * Connections are counted from their accept on, silent ones included
+ * (--http-max-connections; accepting pauses at the limit, so the ones
+ * beyond wait in the listen backlog): evhttp 2.1 tells nothing about a
+ * connection before its first request, so http_bev_cb() (evhttp's
+ * bufferevent factory, called at accept) counts it and holds a reference
+ * on its bufferevent, and http_adopt_cb(), in the same loop pass, finds
+ * the evhttp connection through the bufferevent's callback argument and
+ * puts our close callback on it (libevent 2.2 has evhttp_set_newreqcb()
+ * for this). A silent or idle connection is closed after
+ * --http-idle-timeout.
  */
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -62,7 +74,6 @@
 
 #define HTTP_BODY_MAX	      (1 << 20)	   /* request body bytes */
 #define HTTP_HEADERS_MAX      16384	   /* request line and headers */
-#define HTTP_TIMEOUT_S	      60	   /* idle connection, slow request */
 #define HTTP_HELD_TIMEOUT_S   (30 * 86400) /* while a wait or a stream runs */
 #define HTTP_SSE_KEEPALIVE_MS 15000
 #define HTTP_SSE_OUT_MAX      (1 << 20)	 /* unread event bytes before a client is dropped */
@@ -102,11 +113,12 @@ struct http_req {
 	TAILQ_ENTRY(http_req) entry;
 };
 
-/* A connection that sent a request: counted, and its close callback is ours */
+/* An accepted connection: counted, and its close callback is ours */
 struct http_conn {
 	struct http		 *h;
-	struct evhttp_connection *evcon;
-	struct http_req		 *hr; /* the request waiting on it, or NULL */
+	struct evhttp_connection *evcon; /* NULL until adopted */
+	struct bufferevent	 *bev;	 /* until adopted: our reference on evhttp's */
+	struct http_req		 *hr;	 /* the request waiting on it, or NULL */
 	LIST_ENTRY(http_conn) entry;
 };
 
@@ -123,8 +135,10 @@ struct http {
 	size_t		       baselen;
 	struct http_auth_user *users;
 	size_t		       nusers;
-	size_t		       conns; /* open connections (that sent a request) */
+	size_t		       conns; /* open connections, from their accept on */
 	LIST_HEAD(, http_conn) connlist;
+	struct event  *adopt; /* http_adopt_cb(): connections accepted this pass */
+	struct timeval idle;  /* --http-idle-timeout */
 	TAILQ_HEAD(, http_req) reqs;
 };
 
@@ -323,7 +337,7 @@ http_req_free(struct http_req *hr)
 	if (hr->conn != NULL) {
 		hr->conn->hr = NULL;
 		if (hr->req != NULL)
-			evhttp_connection_set_timeout(hr->evcon, HTTP_TIMEOUT_S);
+			evhttp_connection_set_timeout_tv(hr->evcon, &hr->h->idle);
 	}
 	if (hr->keepalive != NULL)
 		event_free(hr->keepalive);
@@ -352,7 +366,7 @@ http_rpc_answer(struct evhttp_request *req, const ProtobufCMessageDescriptor *ou
 		http_reply_error(req, 500, "internal", "cannot read the reply");
 		return;
 	}
-	http_reply_json(req, 200, http_json_encode(m));
+	http_reply_json(req, 200, http_json_encode(m, 0));
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
@@ -377,7 +391,7 @@ http_sse_event(struct http_req *hr, const uint8_t *data, size_t len)
 		return -1;
 	if ((m = protobuf_c_message_unpack(hr->out, NULL, len, data)) == NULL)
 		return -1;
-	j = http_json_encode(m);
+	j = http_json_encode(m, 0);
 	s = json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII);
 	out = evbuffer_new();
 	evbuffer_add_printf(out, "id: %llu\nevent: message\ndata: %s\n\n",
@@ -450,10 +464,18 @@ http_local_fn(void *arg, int final, grpc_status_code code, const char *msg, cons
 		http_req_free(hr);
 }
 
-/* The request waiting on a connection that went away: cancelled, freed */
+/*
+ * The request waiting on a connection that went away: cancelled, freed.
+ * When the client left (EOF, error), evhttp has detached the request it
+ * had not seen answered (evhttp_connection_incoming_fail()) and leaves it
+ * to us; when the connection is closed on our side (a dropped stream,
+ * shutdown), the request is still the connection's and goes with it.
+ */
 static void
 http_req_abandon(struct http_req *hr)
 {
+	if (hr->req != NULL && evhttp_request_get_connection(hr->req) == NULL)
+		evhttp_request_free(hr->req);
 	hr->req = NULL;
 	if (hr->conn != NULL)
 		hr->conn->hr = NULL;
@@ -467,15 +489,29 @@ http_req_abandon(struct http_req *hr)
 	http_req_free(hr);
 }
 
-/* evhttp closes a connection (client gone, timeout, error, shutdown) */
-static void
-http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+/* A new record for an open connection: counted; accepting pauses at the cap */
+static struct http_conn *
+http_conn_new(struct http *h)
 {
-	struct http_conn *conn = arg;
-	struct http	 *h = conn->h;
+	struct http_conn *conn = xcalloc(1, sizeof(*conn));
 
-	if (conn->hr != NULL)
-		http_req_abandon(conn->hr);
+	conn->h = h;
+	LIST_INSERT_HEAD(&h->connlist, conn, entry);
+	h->conns++;
+	if (h->env.cfg->http_max_connections > 0 && h->conns >= h->env.cfg->http_max_connections &&
+	    h->lev != NULL) {
+		log_info("http listen paused connections=%zu", h->conns);
+		evconnlistener_disable(h->lev);
+	}
+	return conn;
+}
+
+/* The record of a connection that closed: uncounted, freed; accepting resumes */
+static void
+http_conn_gone(struct http_conn *conn)
+{
+	struct http *h = conn->h;
+
 	LIST_REMOVE(conn, entry);
 	free(conn);
 	h->conns--;
@@ -486,9 +522,89 @@ http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
 }
 
 /*
- * The connection's record, made on its first request: counted against
- * --http-max-connections (accepting pauses at the limit). A connection
- * that never completes a request is closed by the idle timeout.
+ * No Nagle: libevent writes at most 16 KiB per write(), so a larger reply
+ * leaves in pieces, and Nagle would hold each after the first until the
+ * client's delayed ACK (40 ms) unless the reply ends there.
+ */
+static void
+http_conn_nodelay(struct evhttp_connection *evcon)
+{
+	evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+	int		one = 1;
+
+	if (fd != -1)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* evhttp closes a connection (client gone, timeout, error, shutdown) */
+static void
+http_conn_closed_cb(struct evhttp_connection *evcon, void *arg)
+{
+	struct http_conn *conn = arg;
+
+	if (conn->hr != NULL)
+		http_req_abandon(conn->hr);
+	http_conn_gone(conn);
+}
+
+/*
+ * evhttp's bufferevent factory, called for each accepted connection before
+ * evhttp makes its connection object: the connection is counted now, and
+ * adopted by http_adopt_cb() later in this loop pass. The reference taken
+ * here keeps the bufferevent (not the connection) alive until then.
+ */
+static struct bufferevent *
+http_bev_cb(struct event_base *base, void *arg)
+{
+	struct http	   *h = arg;
+	struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+	struct http_conn   *conn;
+
+	if (bev == NULL)
+		return NULL; /* evhttp tries itself; the first request adopts it */
+	bufferevent_incref(bev);
+	conn = http_conn_new(h);
+	conn->bev = bev;
+	event_active(h->adopt, EV_TIMEOUT, 0);
+	return bev;
+}
+
+/*
+ * The connections accepted since the last pass get our close callback.
+ * evhttp sets the connection as its bufferevent's callback argument
+ * (evhttp_connection_base_bufferevent_new()), and bufferevent_free() sets
+ * it to NULL: NULL means evhttp gave the connection up already.
+ */
+static void
+http_adopt_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct http		 *h = arg;
+	struct http_conn	 *conn, *next;
+	struct evhttp_connection *evcon;
+	struct bufferevent	 *bev;
+	void			 *cbarg;
+
+	for (conn = LIST_FIRST(&h->connlist); conn != NULL; conn = next) {
+		next = LIST_NEXT(conn, entry);
+		if ((bev = conn->bev) == NULL)
+			continue;
+		conn->bev = NULL;
+		bufferevent_getcb(bev, NULL, NULL, NULL, &cbarg);
+		evcon = cbarg;
+		if (evcon != NULL && evhttp_connection_get_bufferevent(evcon) == bev) {
+			conn->evcon = evcon;
+			evhttp_connection_set_closecb(evcon, http_conn_closed_cb, conn);
+			http_conn_nodelay(evcon);
+		} else
+			http_conn_gone(conn);
+		bufferevent_decref(bev);
+	}
+}
+
+/*
+ * The record of the connection a request came on. Every connection is
+ * adopted before its first request can be read; one that is not (no
+ * bufferevent of ours) gets its record now.
  */
 static struct http_conn *
 http_conn_get(struct http *h, struct evhttp_connection *evcon)
@@ -498,17 +614,10 @@ http_conn_get(struct http *h, struct evhttp_connection *evcon)
 	LIST_FOREACH(conn, &h->connlist, entry)
 	if (conn->evcon == evcon)
 		return conn;
-	conn = xcalloc(1, sizeof(*conn));
-	conn->h = h;
+	conn = http_conn_new(h);
 	conn->evcon = evcon;
-	LIST_INSERT_HEAD(&h->connlist, conn, entry);
 	evhttp_connection_set_closecb(evcon, http_conn_closed_cb, conn);
-	h->conns++;
-	if (h->env.cfg->http_max_connections > 0 && h->conns >= h->env.cfg->http_max_connections &&
-	    h->lev != NULL) {
-		log_info("http listen paused connections=%zu", h->conns);
-		evconnlistener_disable(h->lev);
-	}
+	http_conn_nodelay(evcon);
 	return conn;
 }
 
@@ -1007,7 +1116,7 @@ http_request_cb(struct evhttp_request *req, void *arg)
 
 	http_conn_get(h, evhttp_request_get_connection(req));
 	if (h->env.cfg->http_max_connections > 0 && h->conns > h->env.cfg->http_max_connections) {
-		/* accepted before accepting paused: answered, then closed */
+		/* only a connection evhttp made without http_bev_cb(): answered, closed */
 		evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
 		http_reply_error(req, 503, "unavailable",
 		    "too many connections (--http-max-connections)");
@@ -1104,6 +1213,11 @@ http_new(const struct http_env *env, char *err, size_t errlen)
 	h->env = *env;
 	TAILQ_INIT(&h->reqs);
 	LIST_INIT(&h->connlist);
+	h->adopt = event_new(env->base, -1, 0, http_adopt_cb, h);
+	/* 0: no idle timeout, i.e. as long as a held request's */
+	h->idle.tv_sec = cfg->http_idle_timeout_ms ? (time_t)(cfg->http_idle_timeout_ms / 1000) :
+						     HTTP_HELD_TIMEOUT_S;
+	h->idle.tv_usec = (suseconds_t)(cfg->http_idle_timeout_ms % 1000 * 1000);
 	h->base = cfg->http_base_path != NULL ? cfg->http_base_path : "";
 	h->baselen = strlen(h->base);
 	while (h->baselen > 0 && h->base[h->baselen - 1] == '/')
@@ -1127,7 +1241,8 @@ http_new(const struct http_env *env, char *err, size_t errlen)
 	h->eh = evhttp_new(env->base);
 	evhttp_set_max_body_size(h->eh, HTTP_BODY_MAX);
 	evhttp_set_max_headers_size(h->eh, HTTP_HEADERS_MAX);
-	evhttp_set_timeout(h->eh, HTTP_TIMEOUT_S);
+	evhttp_set_timeout_tv(h->eh, &h->idle);
+	evhttp_set_bevcb(h->eh, http_bev_cb, h);
 	/* an oversized body is read and dropped, so the client sees the 413 */
 	evhttp_set_flags(h->eh, EVHTTP_SERVER_LINGERING_CLOSE);
 	evhttp_set_allowed_methods(h->eh,
@@ -1180,8 +1295,12 @@ http_free(struct http *h)
 		evhttp_free(h->eh); /* runs the connections' close callbacks */
 	while ((conn = LIST_FIRST(&h->connlist)) != NULL) {
 		LIST_REMOVE(conn, entry);
+		if (conn->bev != NULL) /* accepted, not adopted yet: evhttp freed it */
+			bufferevent_decref(conn->bev);
 		free(conn);
 	}
+	if (h->adopt != NULL)
+		event_free(h->adopt);
 	for (i = 0; i < h->nusers; i++) {
 		explicit_bzero(h->users[i].pass, strlen(h->users[i].pass));
 		free(h->users[i].user);

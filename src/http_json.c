@@ -24,7 +24,7 @@
 #define HJ_NAME_MAX  128
 #define HJ_DEPTH_MAX 32 /* nested messages on input */
 
-static json_t *hj_encode(const ProtobufCMessage *m);
+static json_t *hj_encode(const ProtobufCMessage *m, int flags);
 
 void
 http_json_name(char *dst, size_t dstsz, const char *name)
@@ -51,7 +51,10 @@ http_json_time(char *dst, size_t dstsz, long long seconds, int nanos)
 	char	  frac[16] = "";
 	size_t	  n;
 
-	gmtime_r(&t, &tm);
+	if ((long long)t != seconds || gmtime_r(&t, &tm) == NULL) {
+		snprintf(dst, dstsz, "%lld", seconds);
+		return;
+	}
 	if (nanos > 0 && nanos < 1000000000) {
 		if (nanos % 1000000 == 0)
 			snprintf(frac, sizeof(frac), ".%03d", nanos / 1000000);
@@ -154,12 +157,30 @@ hj_elem_size(ProtobufCType t)
 	}
 }
 
-/* One value at p; NULL when it is the default (left out of a singular field) */
+/* A 64-bit integer: a decimal string, or a number with HTTP_JSON_INT64_NUMBERS */
 static json_t *
-hj_value(const ProtobufCFieldDescriptor *f, const void *p, int always)
+hj_int64(int64_t v, uint64_t u, int is_signed, int flags)
+{
+	char num[32];
+
+	if ((flags & HTTP_JSON_INT64_NUMBERS) && (is_signed || u <= INT64_MAX))
+		return json_integer(is_signed ? (json_int_t)v : (json_int_t)u);
+	if (is_signed)
+		snprintf(num, sizeof(num), "%" PRId64, v);
+	else
+		snprintf(num, sizeof(num), "%" PRIu64, u);
+	return json_string(num);
+}
+
+/*
+ * One value at p; NULL when it is the default (left out of a singular
+ * field) unless always (a list element, or HTTP_JSON_ALL_FIELDS).
+ */
+static json_t *
+hj_value(const ProtobufCFieldDescriptor *f, const void *p, int always, int flags)
 {
 	const ProtobufCEnumValue *ev;
-	char			  num[32], *b64;
+	char			 *b64;
 	json_t			 *j;
 
 	switch (f->type) {
@@ -175,14 +196,12 @@ hj_value(const ProtobufCFieldDescriptor *f, const void *p, int always)
 	case PROTOBUF_C_TYPE_SFIXED64:
 		if (!always && *(const int64_t *)p == 0)
 			return NULL;
-		snprintf(num, sizeof(num), "%" PRId64, *(const int64_t *)p);
-		return json_string(num);
+		return hj_int64(*(const int64_t *)p, 0, 1, flags);
 	case PROTOBUF_C_TYPE_UINT64:
 	case PROTOBUF_C_TYPE_FIXED64:
 		if (!always && *(const uint64_t *)p == 0)
 			return NULL;
-		snprintf(num, sizeof(num), "%" PRIu64, *(const uint64_t *)p);
-		return json_string(num);
+		return hj_int64(0, *(const uint64_t *)p, 0, flags);
 	case PROTOBUF_C_TYPE_FLOAT:
 		return always || *(const float *)p != 0 ? json_real(*(const float *)p) : NULL;
 	case PROTOBUF_C_TYPE_DOUBLE:
@@ -197,7 +216,9 @@ hj_value(const ProtobufCFieldDescriptor *f, const void *p, int always)
 		ev = protobuf_c_enum_descriptor_get_value(f->descriptor, *(const int *)p);
 		return ev != NULL ? json_string(ev->name) : json_integer(*(const int *)p);
 	case PROTOBUF_C_TYPE_STRING:
-		if (*(char *const *)p == NULL || (!always && **(char *const *)p == '\0'))
+		if (*(char *const *)p == NULL)
+			return always ? json_string("") : NULL;
+		if (!always && **(char *const *)p == '\0')
 			return NULL;
 		return hj_string(*(char *const *)p, strlen(*(char *const *)p));
 	case PROTOBUF_C_TYPE_BYTES:
@@ -210,36 +231,41 @@ hj_value(const ProtobufCFieldDescriptor *f, const void *p, int always)
 		return j;
 	case PROTOBUF_C_TYPE_MESSAGE:
 		if (*(ProtobufCMessage *const *)p == NULL)
-			return NULL;
-		return hj_encode(*(ProtobufCMessage *const *)p);
+			return always ? json_null() : NULL;
+		return hj_encode(*(ProtobufCMessage *const *)p, flags);
 	}
 	return NULL;
 }
 
 static json_t *
-hj_encode(const ProtobufCMessage *m)
+hj_encode(const ProtobufCMessage *m, int flags)
 {
 	const ProtobufCMessageDescriptor *d = m->descriptor;
 	const ProtobufCFieldDescriptor	 *f;
-	const char			 *base = (const char *)m, *arr;
+	const char			 *base = (const char *)m, *arr, *key;
 	json_t				 *obj, *v, *a;
-	char				  key[HJ_NAME_MAX];
+	char				  name[HJ_NAME_MAX];
 	size_t				  i, k, n;
+	int				  all = (flags & HTTP_JSON_ALL_FIELDS) != 0;
 
 	if ((obj = hj_wkt_encode(m)) != NULL)
 		return obj;
 	obj = json_object();
 	for (i = 0; i < d->n_fields; i++) {
 		f = &d->fields[i];
-		http_json_name(key, sizeof(key), f->name);
+		key = f->name;
+		if (!(flags & HTTP_JSON_PROTO_NAMES)) {
+			http_json_name(name, sizeof(name), f->name);
+			key = name;
+		}
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			n = *(const size_t *)(base + f->quantifier_offset);
-			if (n == 0)
+			if (n == 0 && !all)
 				continue;
 			arr = *(char *const *)(base + f->offset);
 			a = json_array();
 			for (k = 0; k < n; k++) {
-				v = hj_value(f, arr + k * hj_elem_size(f->type), 1);
+				v = hj_value(f, arr + k * hj_elem_size(f->type), 1, flags);
 				json_array_append_new(a, v != NULL ? v : json_null());
 			}
 			json_object_set_new(obj, key, a);
@@ -247,21 +273,24 @@ hj_encode(const ProtobufCMessage *m)
 		}
 		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
 			if (*(const uint32_t *)(base + f->quantifier_offset) != f->id)
-				continue;
+				continue; /* another member is set, or none */
 		} else if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset != 0 &&
 		    f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING &&
-		    !*(const protobuf_c_boolean *)(base + f->quantifier_offset))
+		    !*(const protobuf_c_boolean *)(base + f->quantifier_offset)) {
+			if (all)
+				json_object_set_new(obj, key, json_null());
 			continue;
-		if ((v = hj_value(f, base + f->offset, 0)) != NULL)
+		}
+		if ((v = hj_value(f, base + f->offset, all, flags)) != NULL)
 			json_object_set_new(obj, key, v);
 	}
 	return obj;
 }
 
 json_t *
-http_json_encode(const ProtobufCMessage *m)
+http_json_encode(const ProtobufCMessage *m, int flags)
 {
-	return hj_encode(m);
+	return hj_encode(m, flags);
 }
 
 /* --- decoding ------------------------------------------------------------- */

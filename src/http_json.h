@@ -1,7 +1,9 @@
 /*
  * http_json - protobuf messages <-> JSON in the proto3 JSON mapping, driven
  * by the protobuf-c descriptors alone (no per-message code): every field is
- * walked from its ProtobufCFieldDescriptor.
+ * walked from its ProtobufCFieldDescriptor. The one encoder of the tree:
+ * the HTTP API (http.c) uses the mapping as it is, smtpsinkctl --json the
+ * same encoder with the HTTP_JSON_CTL options below.
  *
  * Mapping (https://protobuf.dev/programming-guides/json/): keys are the
  * lowerCamelCase json_name protoc derives from the field name (the proto
@@ -13,6 +15,19 @@
  * their default value (0, "", false, empty list, unset message) are left
  * out, as protoc's printers do by default. On input, unknown keys are
  * ignored and null means the default.
+ *
+ * Encoder options (flags, 0 = the mapping above), where smtpsinkctl's
+ * documented --json output differs from it; named after protobuf's
+ * JsonPrintOptions where one exists:
+ *   HTTP_JSON_PROTO_NAMES    keys are the proto field names ("rcpt_to"),
+ *                            as preserving_proto_field_names
+ *   HTTP_JSON_ALL_FIELDS     every field, defaults included (0, "", false,
+ *                            []), as always_print_fields_with_no_presence,
+ *                            and an unset message field as null (which
+ *                            protobuf leaves out)
+ *   HTTP_JSON_INT64_NUMBERS  64-bit integers as JSON numbers (a uint64
+ *                            above INT64_MAX, which jansson cannot hold,
+ *                            stays a decimal string)
  *
  * Ownership: http_json_encode() returns a new jansson reference; the
  * message is only read. http_json_decode() returns a message allocated
@@ -26,8 +41,17 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 
-/* The JSON object for m; never NULL (aborts when out of memory). */
-json_t		 *http_json_encode(const ProtobufCMessage *m);
+#define HTTP_JSON_PROTO_NAMES	0x01
+#define HTTP_JSON_ALL_FIELDS	0x02
+#define HTTP_JSON_INT64_NUMBERS 0x04
+/* smtpsinkctl --json: proto names, every field, 64-bit integers as numbers */
+#define HTTP_JSON_CTL		(HTTP_JSON_PROTO_NAMES | HTTP_JSON_ALL_FIELDS | HTTP_JSON_INT64_NUMBERS)
+
+/*
+ * The JSON object for m with the options in flags (0: the proto3 mapping);
+ * never NULL (aborts when out of memory).
+ */
+json_t		 *http_json_encode(const ProtobufCMessage *m, int flags);
 /*
  * A new message of type desc from the JSON object j; NULL with a one-line
  * reason ("filter.afterId: not an integer") in err when j does not fit.
@@ -38,7 +62,9 @@ ProtobufCMessage *http_json_decode(const ProtobufCMessageDescriptor *desc, const
 void		  http_json_name(char *dst, size_t dstsz, const char *proto_name);
 /*
  * RFC 3339 "2026-12-03T16:29:23.123Z" of seconds/nanos since the epoch
- * (UTC) into dst (at least 40 bytes); the fraction has 0, 3, 6 or 9 digits.
+ * (UTC) into dst (at least 40 bytes); the fraction has 0, 3, 6 or 9 digits
+ * (none when nanos is 0). Seconds beyond what gmtime() can break down are
+ * written as a decimal number instead.
  */
 void		  http_json_time(char *dst, size_t dstsz, long long seconds, int nanos);
 

@@ -20,8 +20,12 @@
  * recipient, from: -> envelope sender, subject: -> subject, free text ->
  * body, each as a "contains" glob; the last term of a kind wins.
  *
- * Listings, searches and deletes go through a waiters scan (ids only, in
- * slices); only the page asked for is read and summarised.
+ * Searches, deletes and deep pages of the listing go through a waiters scan
+ * (ids only, in slices); only the page asked for is read and summarised.
+ * The unfiltered listing needs no scan when its page can be found directly
+ * (every message matches: the page is counted from the newest, by id while
+ * the ids are dense, else within MP_WALK_MAX steps): the first page over
+ * 100,000 messages costs its 50 summaries, not a walk over all of them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +54,7 @@
 #define MP_LIMIT_MAX   1000 /* summaries per page: their bodies are read on the loop */
 #define MP_SNIPPET_MAX 250
 #define MP_TERM_MAX    256
+#define MP_WALK_MAX    10000 /* unfiltered page found by walking from the newest */
 
 enum mp_op { MP_LIST, MP_DELETE };
 
@@ -249,6 +254,20 @@ mp_scan_each(void *arg, void *state, struct message *m, uint64_t *cost)
 	return 0;
 }
 
+/* A page of summaries (list, taken over) of matched messages from start */
+static void
+mp_reply_page(struct http *h, struct evhttp_request *req, json_t *list, size_t matched,
+    size_t start)
+{
+	json_int_t total = (json_int_t)store_count(http_env(h)->store);
+
+	http_reply_json(req, 200,
+	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:[],s:o}", "total", total, "unread", total,
+		"count", (json_int_t)json_array_size(list), "messages_count", (json_int_t)matched,
+		"messages_unread", (json_int_t)matched, "start", (json_int_t)start, "tags",
+		"messages", list));
+}
+
 /* The listing: newest first, [start, start + limit) of the ids seen */
 static void
 mp_scan_done(void *arg, void *state, enum waiters_status st, size_t matched)
@@ -257,8 +276,8 @@ mp_scan_done(void *arg, void *state, enum waiters_status st, size_t matched)
 	struct evhttp_request *req = http_held_req(s->hr);
 	struct store	      *store = http_env(s->h)->store;
 	struct message	      *m;
-	json_t		      *list = json_array();
-	size_t		       i, total = store_count(store);
+	json_t		      *list;
+	size_t		       i;
 
 	if (s->op == MP_DELETE) {
 		if (matched > 0)
@@ -268,16 +287,35 @@ mp_scan_done(void *arg, void *state, enum waiters_status st, size_t matched)
 		mp_scan_free(s);
 		return;
 	}
+	list = json_array();
 	for (i = s->start; i < s->n && (s->limit == 0 || i < s->start + s->limit); i++)
 		if ((m = store_get(store, s->ids[s->n - 1 - i])) != NULL)
 			json_array_append_new(list, mp_summary(s->h, m));
-	http_reply_json(req, 200,
-	    json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:[],s:o}", "total", (json_int_t)total, "unread",
-		(json_int_t)total, "count", (json_int_t)json_array_size(list), "messages_count",
-		(json_int_t)s->n, "messages_unread", (json_int_t)s->n, "start",
-		(json_int_t)s->start, "tags", "messages", list));
+	mp_reply_page(s->h, req, list, s->n, s->start);
 	http_release(s->hr);
 	mp_scan_free(s);
+}
+
+/*
+ * The unfiltered listing without a scan, when its page can be found
+ * directly (store_newest_nth()); 0 when a scan must find it (ids with gaps
+ * and a page deeper than MP_WALK_MAX).
+ */
+static int
+mp_list_direct(struct http *h, struct evhttp_request *req, size_t start, size_t limit)
+{
+	struct store   *store = http_env(h)->store;
+	struct message *m = NULL;
+	json_t	       *list;
+	size_t		k;
+
+	if (start < store_count(store) && (m = store_newest_nth(store, start, MP_WALK_MAX)) == NULL)
+		return 0;
+	list = json_array();
+	for (k = 0; m != NULL && k < limit; k++, m = store_prev(store, m))
+		json_array_append_new(list, mp_summary(h, m));
+	mp_reply_page(h, req, list, store_count(store), start);
+	return 1;
 }
 
 /* The client went away: the scan is cancelled (which frees its state) */
@@ -395,6 +433,9 @@ mp_list(struct http *h, struct evhttp_request *req, struct evkeyvalq *q, int sea
 			return;
 		}
 		mp_query(&s->f, query);
+	} else if (!del && mp_list_direct(h, req, s->start, s->limit)) {
+		mp_scan_free(s);
+		return;
 	}
 	mp_scan_start(h, req, s);
 }

@@ -136,28 +136,6 @@ json_escaped_len(const char *s, size_t len)
 	return total;
 }
 
-void
-json_put_string(FILE *f, const char *s, size_t len)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char		     esc[JSON_ESC_MAX];
-	size_t		     i = 0, run = 0, used, n;
-
-	putc('"', f);
-	while (i < len) {
-		n = json_escape_unit(p + i, len - i, esc, &used);
-		if (n != 0) {
-			/* Copy the plain run before the escape in one write. */
-			fwrite(s + run, 1, i - run, f);
-			fwrite(esc, 1, n, f);
-			run = i + used;
-		}
-		i += used;
-	}
-	fwrite(s + run, 1, len - run, f);
-	putc('"', f);
-}
-
 char *
 json_quote(const char *s)
 {

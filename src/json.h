@@ -1,6 +1,7 @@
 /*
- * json - the one JSON string escaper of the tree: log lines (log.c), the
- * ready file (server.c) and smtpsinkctl's --json output all go through it.
+ * json - the JSON string escaper of the hand-written JSON lines: log lines
+ * (log.c) and the ready file (server.c). Messages become JSON through
+ * jansson (http_json.c), for the HTTP API and smtpsinkctl --json alike.
  *
  * Escaping (RFC 8259): '"' and '\' get a backslash; \b \f \n \r \t their
  * short forms; every other C0 control and DEL becomes \u00XX (lower-case
@@ -16,7 +17,6 @@
 #ifndef SMTPSINK_JSON_H
 #define SMTPSINK_JSON_H
 #include <stddef.h>
-#include <stdio.h>
 
 /* Longest escape of one input character: "\u00XX" or "\ufffd". */
 #define JSON_ESC_MAX 6
@@ -31,8 +31,6 @@
 size_t json_escape(char *dst, size_t dstsz, size_t *off, const char *s, size_t len);
 /* Bytes json_escape() would append for s[0..len), the NUL not counted. */
 size_t json_escaped_len(const char *s, size_t len);
-/* Writes s[0..len) to f as a quoted JSON string. */
-void   json_put_string(FILE *f, const char *s, size_t len);
 /*
  * s as a quoted JSON string in a new NUL-terminated string (free() it).
  * Never returns NULL: it aborts when memory is exhausted, as xmalloc does.

@@ -7,8 +7,8 @@
  * the unary calls (all but watch), the method, request and response
  * types, default deadline, a fill function that puts the command line
  * into the request and the printer for people (smtpsinkctl_text.c); with
- * --json every response goes through the one JSON printer
- * (smtpsinkctl_json.c). run_unary() does the rest for every row the same
+ * --json every response goes through ctl_json() (the HTTP API's encoder,
+ * http_json.c, with HTTP_JSON_CTL). run_unary() does the rest for every row the same
  * way: the request is built on the stack from borrowed argv strings, the
  * call runs through ctl_client.c, and the gRPC status becomes an exit
  * status (CTL_EXIT_* in smtpsinkctl.h, listed in the usage text). watch
@@ -30,6 +30,7 @@
 #include "smtpsink/v1/smtpsink.pb-c.h"
 #include "config.h"
 #include "ctl_client.h"
+#include "http_json.h"
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
 
@@ -763,6 +764,45 @@ rpc_failed(const struct ctl *c, const struct ctl_client_status *st)
 	}
 }
 
+/*
+ * jansson's output to stdout with DEL escaped too (as json.c does, and as
+ * this tool always did): a raw 0x7f can only be inside a string there.
+ */
+static int
+ctl_json_put(const char *buf, size_t len, void *arg)
+{
+	const char *del;
+	size_t	    n;
+
+	while (len > 0) {
+		n = (del = memchr(buf, 0x7f, len)) != NULL ? (size_t)(del - buf) : len;
+		fwrite(buf, 1, n, stdout);
+		if (del != NULL) {
+			fputs("\\u007f", stdout);
+			n++;
+		}
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * --json: m as one line on stdout, through the HTTP API's encoder with the
+ * output this tool documents (proto field names, every field, 64-bit
+ * integers as numbers); UTF-8 as is, controls escaped. Write errors show
+ * in ferror(stdout), which finish_output() checks.
+ */
+static void
+ctl_json(const ProtobufCMessage *m)
+{
+	json_t *j = http_json_encode(m, HTTP_JSON_CTL);
+
+	json_dump_callback(j, ctl_json_put, NULL, JSON_COMPACT);
+	json_decref(j);
+	putchar('\n');
+}
+
 /* Flushes stdout; reports a write error (except EPIPE) as exit status 1. */
 static int
 finish_output(int rc)
@@ -810,10 +850,9 @@ run_unary(struct ctl *c, const struct cmd *cmd, int argc, char **argv)
 		return rc;
 	}
 	ctl_client_status_clear(&st);
-	if (c->json) {
-		ctl_json_message(stdout, resp);
-		putchar('\n');
-	} else
+	if (c->json)
+		ctl_json(resp);
+	else
 		cmd->print(resp,
 		    (c->raw ? CTL_PRINT_RAW : 0) | (c->verbose ? CTL_PRINT_VERBOSE : 0));
 	rc = cmd->verdict != NULL ? cmd->verdict(resp) : CTL_EXIT_OK;
@@ -962,10 +1001,9 @@ watch_cb(const ProtobufCMessage *m, void *arg)
 {
 	struct watch_state *ws = arg;
 
-	if (ws->c->json) {
-		ctl_json_message(stdout, m);
-		putchar('\n');
-	} else
+	if (ws->c->json)
+		ctl_json(m);
+	else
 		ctl_text_message_line(m, ws->c->raw ? CTL_PRINT_RAW : 0);
 	if (fflush(stdout) == EOF) {
 		ws->write_error = 1;

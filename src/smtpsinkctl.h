@@ -1,8 +1,8 @@
 /*
  * smtpsinkctl - private interface between the files of the command-line
  * client: smtpsinkctl.c (options, the command table, running the calls
- * through ctl_client.c), smtpsinkctl_text.c (output for people) and
- * smtpsinkctl_json.c (--json output).
+ * through ctl_client.c, --json output through http_json.c's encoder) and
+ * smtpsinkctl_text.c (output for people).
  *
  * Printers write one response to stdout and never keep a pointer into it;
  * the response stays the caller's.
@@ -66,13 +66,5 @@ const char *ctl_health_name(int status);
 size_t ctl_put_text(FILE *, const char *s, size_t width, size_t pad, int keep_nl);
 /* Code points of s as ctl_put_text would print them before cutting. */
 size_t ctl_text_width(const char *s);
-
-/*
- * JSON output (smtpsinkctl_json.c): m as one JSON object (no newline),
- * every field by its proto name, proto3 defaults included.
- */
-void  ctl_json_message(FILE *, const ProtobufCMessage *m);
-/* "2026-11-28T13:45:01Z" (+ fraction when nanos != 0, if frac) into buf. */
-char *ctl_format_time(char *buf, size_t len, int64_t secs, int32_t nanos, int frac);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "smtpsink/v1/smtpsink.pb-c.h"
+#include "http_json.h"
 #include "json.h"
 #include "smtpsinkctl.h"
 #include "xmalloc.h"
@@ -76,11 +77,11 @@ stage_name(int stage)
 static void
 put_time(FILE *f, const Google__Protobuf__Timestamp *t, size_t pad)
 {
-	char buf[64];
+	char buf[64] = "-";
 
-	ctl_put_text(f,
-	    t == NULL ? "-" : ctl_format_time(buf, sizeof(buf), t->seconds, t->nanos, 0), 0, pad,
-	    0);
+	if (t != NULL)
+		http_json_time(buf, sizeof(buf), t->seconds, 0);
+	ctl_put_text(f, buf, 0, pad, 0);
 }
 
 /* rcpt_to joined by ", " (malloc'd). */
@@ -238,10 +239,10 @@ print_message(const Smtpsink__V1__Message *m)
 	size_t				i;
 
 	printf("%-13s%" PRIu64 "\n", "ID:", m->id);
-	if (m->received_at != NULL)
-		print_field("Received:",
-		    ctl_format_time(buf, sizeof(buf), m->received_at->seconds,
-			m->received_at->nanos, 1));
+	if (m->received_at != NULL) {
+		http_json_time(buf, sizeof(buf), m->received_at->seconds, m->received_at->nanos);
+		print_field("Received:", buf);
+	}
 	print_field("Peer:", m->peer);
 	print_field("HELO:", m->helo);
 	if (m->session_id != 0)

@@ -9,7 +9,9 @@
  * Cursors: store_after(after_id) is the workhorse of listings, waits and
  * watches. The common cursor is an id we handed out earlier, so it first looks
  * the cursor up in the hash (hit: its successor), then probes a few ids past
- * it, and only then walks the list from the nearer end.
+ * it, and only then walks the list from the nearer end. store_newest_nth()
+ * finds a page counted from the newest (Mailpit's listing) the same way: by
+ * id while the ids are dense, else by a bounded walk.
  *
  * Limits: max_messages / max_bytes of 0 mean "no limit". Past a limit the
  * oldest messages are evicted (counted in store_evicted()). A message larger
@@ -214,6 +216,34 @@ struct message *
 store_next(struct store *st, struct message *m)
 {
 	return m == NULL ? NULL : m->st_next;
+}
+
+struct message *
+store_last(struct store *st)
+{
+	return st->tail;
+}
+
+struct message *
+store_prev(struct store *st, struct message *m)
+{
+	return m == NULL ? NULL : m->st_prev;
+}
+
+struct message *
+store_newest_nth(struct store *st, size_t n, size_t max_walk)
+{
+	struct message *m;
+
+	if (n >= st->count)
+		return NULL;
+	if (st->count == st->tail->id - st->head->id + 1) /* dense: the ids are positions */
+		return store_get(st, st->tail->id - n);
+	if (n > max_walk)
+		return NULL;
+	for (m = st->tail; n > 0; n--)
+		m = m->st_prev;
+	return m;
 }
 
 struct message *

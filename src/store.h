@@ -41,6 +41,17 @@ struct message *store_get(struct store *, uint64_t id);
 /* Oldest message, and the one after m (NULL at the end): id order */
 struct message *store_first(struct store *);
 struct message *store_next(struct store *, struct message *m);
+/* Newest message, and the one before m (NULL at the start) */
+struct message *store_last(struct store *);
+struct message *store_prev(struct store *, struct message *m);
+/*
+ * The message n places before the newest (0: the newest): O(1) by id while
+ * the stored ids have no gap (count == newest id - oldest id + 1, as long as
+ * only the oldest were ever deleted), else a walk from the newest. NULL when
+ * n >= the count, or when there is a gap and n > max_walk (a walk that long
+ * is the caller's to slice, e.g. a scan).
+ */
+struct message *store_newest_nth(struct store *, size_t n, size_t max_walk);
 /*
  * First stored message with id > after_id, or NULL. O(1) when after_id is
  * still stored or a few ids before the next one; else a walk from the

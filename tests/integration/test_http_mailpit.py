@@ -4,6 +4,7 @@ names the binary): the same mails to both, the same JSON keys and JSON types
 back, recursively, and the values that must agree."""
 import json
 import os
+import smtplib
 import subprocess
 import tempfile
 import time
@@ -47,6 +48,31 @@ def test_messages_and_search(web):
     st, _, body = hu.request(a, "DELETE", "/api/v1/search?query=subject:plain", {})
     assert (st, body) == (200, b"ok")
     assert hu.get_json(a, "/api/v1/info")["Messages"] == 3
+
+
+def test_listing_pages_dense_and_with_gaps(sink_factory):
+    """The unfiltered listing finds its page without a scan (by id while the
+    ids are dense, by a walk after a gap): every page equals the slice of
+    the newest-first ids, before and after deletes in the middle, and past
+    the end."""
+    s = sink_factory("--max-messages", "30")
+    a = s.http_addr
+    host, _, port = s.smtp_addr.rpartition(":")
+    with smtplib.SMTP(host, int(port), timeout=10) as c:
+        for i in range(40):  # ids 1..10 evicted: 11..40 stored
+            c.sendmail("a@x.test", ["b@y.test"], b"Subject: n%d\r\n\r\nbody\r\n" % i)
+
+    def check(want):
+        for start, limit in ((0, 50), (0, 7), (5, 7), (len(want) - 3, 7), (len(want), 5), (len(want) + 9, 5)):
+            r = hu.get_json(a, "/api/v1/messages?start=%d&limit=%d" % (start, limit))
+            assert [m["ID"] for m in r["messages"]] == [str(i) for i in want[start:start + limit]], (start, limit)
+            assert (r["total"], r["messages_count"], r["start"], r["count"]) == \
+                (len(want), len(want), start, len(want[start:start + limit]))
+
+    check(list(range(40, 10, -1)))
+    st, _, _ = hu.request(a, "DELETE", "/api/v1/messages", {"IDs": ["20", "33", "34"]})
+    assert st == 200
+    check([i for i in range(40, 10, -1) if i not in (20, 33, 34)])
 
 
 def test_message_headers_raw_part(web):

@@ -368,7 +368,7 @@ test_config_usage_defaults(void **state)
 	/* start from other values, so the flags must set each one */
 	cfg.message_size_max = cfg.store_max_bytes = cfg.grpc_max_message = 1;
 	cfg.idle_timeout_ms = cfg.wait_max_ms = cfg.session_deadline_ms = 1;
-	cfg.stress_idle_timeout_ms = cfg.shutdown_grace_ms = 1;
+	cfg.stress_idle_timeout_ms = cfg.shutdown_grace_ms = cfg.http_idle_timeout_ms = 1;
 	cfg.max_sessions = 1;
 	cfg.on_full = CONFIG_ON_FULL_REJECT;
 	cfg.log_level = LOG_LEVEL_DEBUG;
@@ -385,6 +385,7 @@ test_config_usage_defaults(void **state)
 	assert_int_equal(cfg.wait_max_ms, DEF_WAIT_MAX_MS);
 	assert_int_equal(cfg.stress_idle_timeout_ms, DEF_STRESS_IDLE_TIMEOUT_MS);
 	assert_int_equal(cfg.shutdown_grace_ms, DEF_SHUTDOWN_GRACE_MS);
+	assert_int_equal(cfg.http_idle_timeout_ms, DEF_HTTP_IDLE_TIMEOUT_MS);
 	assert_int_equal(cfg.max_sessions, DEF_MAX_SESSIONS);
 	assert_int_equal(cfg.on_full, CONFIG_ON_FULL_EVICT);
 	assert_int_equal(cfg.log_level, def.log_level);

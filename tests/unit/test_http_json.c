@@ -4,7 +4,9 @@
  * round-trips (encode -> text -> decode -> the same packed bytes); then the
  * mapping's details (64-bit integers as strings, enums by name, bytes as
  * base64, Timestamp and Duration strings, unknown keys ignored) and the
- * errors of bad input.
+ * errors of bad input; and the options of smtpsinkctl --json
+ * (HTTP_JSON_CTL: proto names, every field, 64-bit integers as numbers),
+ * whose output must round-trip the same way.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -162,9 +164,12 @@ pack(const ProtobufCMessage *m, size_t *len)
 	return buf;
 }
 
-/* encode -> text -> parse -> decode gives the same packed bytes */
+/*
+ * encode -> text -> parse -> decode gives the same packed bytes, with the
+ * proto3 mapping and with smtpsinkctl's options alike
+ */
 static void
-test_http_json_round_trip(void **state)
+round_trip(int flags)
 {
 	ProtobufCMessage *m, *back;
 	json_t		 *j, *parsed;
@@ -177,7 +182,7 @@ test_http_json_round_trip(void **state)
 		m = xcalloc(1, types[i]->sizeof_message);
 		protobuf_c_message_init(types[i], m);
 		fill(m, 0);
-		j = http_json_encode(m);
+		j = http_json_encode(m, flags);
 		text = json_dumps(j, JSON_COMPACT);
 		assert_non_null(text);
 		parsed = json_loads(text, 0, &e);
@@ -197,6 +202,13 @@ test_http_json_round_trip(void **state)
 		protobuf_c_message_free_unpacked(m, NULL);
 		protobuf_c_message_free_unpacked(back, NULL);
 	}
+}
+
+static void
+test_http_json_round_trip(void **state)
+{
+	round_trip(0);
+	round_trip(HTTP_JSON_CTL);
 }
 
 static json_t *
@@ -224,7 +236,7 @@ test_http_json_mapping(void **state)
 
 	cnt.last_id = UINT64_C(18446744073709551615);
 	cnt.waiters = 0; /* default: left out */
-	j = http_json_encode(&cnt.base);
+	j = http_json_encode(&cnt.base, 0);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(s, "{\"lastId\":\"18446744073709551615\"}");
 	free(s);
@@ -233,7 +245,7 @@ test_http_json_mapping(void **state)
 	rule.stage = SMTPSINK__V1__STAGE__RCPT_TO;
 	rule.code = 550;
 	rule.enhanced_code = "5.1.1";
-	j = http_json_encode(&rule.base);
+	j = http_json_encode(&rule.base, 0);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(s, "{\"code\":550,\"enhancedCode\":\"5.1.1\",\"stage\":\"RCPT_TO\"}");
 	free(s);
@@ -244,7 +256,7 @@ test_http_json_mapping(void **state)
 	ts.seconds = 1764779363; /* 2025-12-03T16:29:23Z */
 	ts.nanos = 500000000;
 	msg.received_at = &ts;
-	j = http_json_encode(&msg.base);
+	j = http_json_encode(&msg.base, 0);
 	s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
 	assert_string_equal(s, "{\"raw\":\"AAH/\",\"receivedAt\":\"2025-12-03T16:29:23.500Z\"}");
 	free(s);
@@ -265,12 +277,81 @@ test_http_json_mapping(void **state)
 	assert_int_equal(w->timeout->nanos, 500000000);
 	assert_false(w->include_raw);
 	json_decref(j);
-	j = http_json_encode(&w->base);
+	j = http_json_encode(&w->base, 0);
 	s = json_dumps(json_object_get(j, "timeout"), JSON_ENCODE_ANY);
 	assert_string_equal(s, "\"1.500s\"");
 	free(s);
 	json_decref(j);
 	protobuf_c_message_free_unpacked(&w->base, NULL);
+}
+
+static void
+expect_json(const ProtobufCMessage *m, int flags, const char *want)
+{
+	json_t *j = http_json_encode(m, flags);
+	char   *s = json_dumps(j, JSON_COMPACT);
+
+	if (strcmp(s, want) != 0)
+		fail_msg("got  %s\nwant %s", s, want);
+	free(s);
+	json_decref(j);
+}
+
+/*
+ * smtpsinkctl --json (HTTP_JSON_CTL): proto names in field order, every
+ * field with its default, unset messages null, 64-bit integers as
+ * numbers (a uint64 beyond INT64_MAX as a string); each option alone
+ */
+static void
+test_http_json_ctl_options(void **state)
+{
+	Smtpsink__V1__ListMessagesResponse lr = SMTPSINK__V1__LIST_MESSAGES_RESPONSE__INIT;
+	Smtpsink__V1__ClearResponse	   cr = SMTPSINK__V1__CLEAR_RESPONSE__INIT;
+	Smtpsink__V1__RejectRule	   rule = SMTPSINK__V1__REJECT_RULE__INIT;
+	Smtpsink__V1__Attachment	   att = SMTPSINK__V1__ATTACHMENT__INIT;
+	Smtpsink__V1__Counters		   cnt = SMTPSINK__V1__COUNTERS__INIT;
+	Smtpsink__V1__Message		   msg = SMTPSINK__V1__MESSAGE__INIT;
+	json_t				  *j;
+
+	expect_json(&lr.base, HTTP_JSON_CTL, "{\"messages\":[],\"last_id\":0,\"matched\":0}");
+	expect_json(&lr.base, 0, "{}");
+	lr.last_id = 42;
+	expect_json(&lr.base, HTTP_JSON_CTL, "{\"messages\":[],\"last_id\":42,\"matched\":0}");
+	expect_json(&lr.base, HTTP_JSON_PROTO_NAMES, "{\"last_id\":\"42\"}");
+	expect_json(&lr.base, HTTP_JSON_INT64_NUMBERS, "{\"lastId\":42}");
+	expect_json(&lr.base, HTTP_JSON_ALL_FIELDS,
+	    "{\"messages\":[],\"lastId\":\"42\",\"matched\":\"0\"}");
+	expect_json(&cr.base, HTTP_JSON_CTL, "{\"deleted\":0}");
+	cr.deleted = UINT64_C(18446744073709551615); /* beyond jansson's integers */
+	expect_json(&cr.base, HTTP_JSON_CTL, "{\"deleted\":\"18446744073709551615\"}");
+	cr.deleted = INT64_MAX;
+	expect_json(&cr.base, HTTP_JSON_CTL, "{\"deleted\":9223372036854775807}");
+
+	rule.stage = SMTPSINK__V1__STAGE__RCPT_TO;
+	rule.code = 550;
+	rule.enhanced_code = NULL; /* as after a failed decode: printed as "" */
+	j = http_json_encode(&rule.base, HTTP_JSON_CTL);
+	assert_string_equal(json_string_value(json_object_get(j, "stage")), "RCPT_TO");
+	assert_int_equal(json_integer_value(json_object_get(j, "code")), 550);
+	assert_string_equal(json_string_value(json_object_get(j, "enhanced_code")), "");
+	assert_true(json_is_integer(json_object_get(j, "hits")));
+	assert_int_equal(json_object_size(j), smtpsink__v1__reject_rule__descriptor.n_fields);
+	json_decref(j);
+
+	/* unset message null, empty bytes "", false as false */
+	j = http_json_encode(&att.base, HTTP_JSON_CTL);
+	assert_string_equal(json_string_value(json_object_get(j, "content")), "");
+	assert_int_equal(json_object_size(j), smtpsink__v1__attachment__descriptor.n_fields);
+	json_decref(j);
+	j = http_json_encode(&cnt.base, HTTP_JSON_CTL);
+	assert_int_equal(json_object_size(j), smtpsink__v1__counters__descriptor.n_fields);
+	assert_true(json_is_integer(json_object_get(j, "stored_bytes")));
+	json_decref(j);
+	j = http_json_encode(&msg.base, HTTP_JSON_CTL);
+	assert_true(json_is_null(json_object_get(j, "received_at")));
+	assert_true(json_is_array(json_object_get(j, "rcpt_to")));
+	assert_true(json_is_false(json_object_get(j, "tls")));
+	json_decref(j);
 }
 
 /* Input that does not fit: an error naming the field, never a crash */
@@ -335,6 +416,8 @@ test_http_json_names(void **state)
 	assert_string_equal(buf, "1970-01-01T00:00:00.000001Z");
 	http_json_time(buf, sizeof(buf), 0, 1);
 	assert_string_equal(buf, "1970-01-01T00:00:00.000000001Z");
+	http_json_time(buf, sizeof(buf), INT64_MAX, 0); /* no calendar year for it */
+	assert_string_equal(buf, "9223372036854775807");
 }
 
 int
@@ -343,6 +426,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_http_json_round_trip),
 		cmocka_unit_test(test_http_json_mapping),
+		cmocka_unit_test(test_http_json_ctl_options),
 		cmocka_unit_test(test_http_json_errors),
 		cmocka_unit_test(test_http_json_names),
 	};

@@ -1,7 +1,7 @@
 /*
  * test_json - the JSON string escaper: one table of inputs and their
- * escaped forms, checked through every writer (FILE, bounded buffer,
- * json_quote, json_escaped_len), then the cuts of the bounded writer.
+ * escaped forms, checked through every writer (bounded buffer, json_quote,
+ * json_escaped_len), then the cuts of the bounded writer.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -47,9 +47,8 @@ static const struct {
 static void
 test_json_table(void **state)
 {
-	char   buf[256], *mem, *q;
-	size_t i, off, memlen, used;
-	FILE  *f;
+	char   buf[256], *q;
+	size_t i, off, used;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		/* bounded buffer */
@@ -64,16 +63,8 @@ test_json_table(void **state)
 			fail_msg("%s: json_escaped_len got %zu, want %zu", cases[i].name,
 			    json_escaped_len(cases[i].in, cases[i].len), strlen(cases[i].want));
 
-		/* FILE, quoted */
-		assert_non_null(f = open_memstream(&mem, &memlen));
-		json_put_string(f, cases[i].in, cases[i].len);
-		fclose(f);
-		snprintf(buf, sizeof(buf), "\"%s\"", cases[i].want);
-		if (strcmp(mem, buf) != 0)
-			fail_msg("%s: json_put_string got %s, want %s", cases[i].name, mem, buf);
-		free(mem);
-
 		/* json_quote takes a C string */
+		snprintf(buf, sizeof(buf), "\"%s\"", cases[i].want);
 		if (strlen(cases[i].in) != cases[i].len)
 			continue;
 		q = json_quote(cases[i].in);

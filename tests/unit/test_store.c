@@ -1,5 +1,6 @@
 /*
- * test_store - ids, lookups, cursors, eviction by count and bytes, deletes.
+ * test_store - ids, lookups, cursors (both ways, pages from the newest),
+ * eviction by count and bytes, deletes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -113,6 +114,37 @@ test_store_after_wide_gap(void **state)
 	assert_int_equal(store_after(st, 850)->id, 900); /* walk from the tail */
 	assert_int_equal(store_after(st, 98)->id, 99);
 	assert_int_equal(store_after(st, 900)->id, 901);
+	store_free(st);
+}
+
+/* Pages counted from the newest: by id while dense, by a bounded walk after a gap */
+static void
+test_store_newest_nth(void **state)
+{
+	struct store   *st = store_new(8, 0);
+	struct message *m;
+	uint64_t	id;
+
+	assert_null(store_last(st));
+	assert_null(store_newest_nth(st, 0, 100));
+	for (id = 1; id <= 12; id++) /* 1..4 evicted: dense 5..12 */
+		store_put(st, msg("a@x", "b@y", 1));
+	assert_int_equal(store_last(st)->id, 12);
+	assert_int_equal(store_prev(st, store_last(st))->id, 11);
+	assert_null(store_prev(st, store_first(st)));
+	assert_int_equal(store_newest_nth(st, 0, 0)->id, 12);
+	assert_int_equal(store_newest_nth(st, 7, 0)->id, 5); /* by id: no walk needed */
+	assert_null(store_newest_nth(st, 8, 100));
+	assert_int_equal(store_delete_id(st, 10), 1); /* a gap: 5..9, 11, 12 */
+	assert_int_equal(store_newest_nth(st, 1, 100)->id, 11);
+	assert_int_equal(store_newest_nth(st, 2, 100)->id, 9);
+	assert_int_equal(store_newest_nth(st, 6, 100)->id, 5);
+	assert_null(store_newest_nth(st, 7, 100));
+	assert_null(store_newest_nth(st, 3, 2)); /* beyond max_walk: the caller's to slice */
+	assert_int_equal(store_newest_nth(st, 2, 2)->id, 9);
+	for (m = store_last(st), id = 0; m != NULL; m = store_prev(st, m))
+		id++;
+	assert_int_equal(id, 7);
 	store_free(st);
 }
 
@@ -428,6 +460,7 @@ main(void)
 		cmocka_unit_test(test_store_ids_monotonic),
 		cmocka_unit_test(test_store_get_order_delete),
 		cmocka_unit_test(test_store_after_wide_gap),
+		cmocka_unit_test(test_store_newest_nth),
 		cmocka_unit_test(test_store_evict_by_count),
 		cmocka_unit_test(test_store_evict_by_bytes),
 		cmocka_unit_test(test_store_filters),
