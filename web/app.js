@@ -147,9 +147,10 @@
 	function searchFromQuery() {
 		const q = new URLSearchParams(location.search);
 		const alias = { to: 'rcptTo', from: 'mailFrom' };
+		const inputs = new Map([...$('search').querySelectorAll('input[name]')].map((i) => [i.name, i]));
 		let more = false;
 		for (const [k, v] of q) {
-			const inp = $('search').querySelector('input[name="' + (alias[k] || k).replace(/[^A-Za-z]/g, '') + '"]');
+			const inp = inputs.get(alias[k] || k);
 			if (!inp) continue;
 			inp.value = v;
 			if (inp.id !== 'f-subject' && v.trim() !== '') more = true;
